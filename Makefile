@@ -1,0 +1,38 @@
+# Two commands: `make demo` and `make test`. Everything they need is installed from here.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DEMO_OUT ?= demo_out
+
+.PHONY: install demo test lint sve-tools sve-test bench clean
+
+$(STAMP): setup.cfg setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(VENV)/bin/jcorpus demo --out $(DEMO_OUT)
+
+lint: install
+	$(PY) -m ruff check .
+
+test: install lint sve-tools
+	$(PY) -m pytest -q
+
+# Cross compiler and QEMU for the SVE kernels (installed when missing and root is available).
+sve-tools:
+	bash sve_kernels/qemu/install_tools.sh
+
+sve-test: sve-tools
+	bash sve_kernels/qemu/run.sh
+
+bench: install
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf build *.egg-info $(DEMO_OUT)

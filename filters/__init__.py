@@ -1,0 +1,1 @@
+"""Pure document filters and annotators for Japanese text. Never imports Beam."""

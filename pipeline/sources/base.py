@@ -1,0 +1,53 @@
+"""What every reader yields, so the pipeline treats all formats alike.
+
+A reader is a generator `read(path, source) -> Iterator[RawDoc | Unreadable]`. It streams (bounded
+memory whatever the file size), never raises for bad input (it yields `Unreadable` and goes on where it
+can), and gives every item a `source_id` that is stable across runs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One entry of the config's `sources:` list."""
+
+    name: str
+    kind: str  # academic | government | web | reference
+    format: str  # warc | jsonl | parquet | text | egov_xml | jats_xml
+    paths: tuple[str, ...]
+    license: str
+    text_field: str = "text"
+    id_field: str = "id"
+    url_field: str = "url"
+    license_field: str = "license"
+    text_split: str = "file"  # text format only: file | blank_line
+    max_record_bytes: int = 64 * 1024 * 1024  # a single line / record / member larger than this is quarantined
+    max_decompressed_bytes: int = 4 * 1024 * 1024 * 1024  # gzip/zstd bomb guard per file
+
+
+@dataclass
+class RawDoc:
+    """A readable input document, before extraction and normalization.
+
+    Exactly one of `text` (already plain text) and `html` (raw bytes of an HTML page, charset not yet
+    decided) is set. `meta` carries format-specific fields (title, dates, http headers, xml path...).
+    """
+
+    source_id: str
+    text: str | None = None
+    html: bytes | None = None
+    url: str | None = None
+    license: str | None = None  # per-record licence overrides the source's, when the format carries one
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Unreadable:
+    """Input that could not be read or parsed: it goes to quarantine with the file, position and error."""
+
+    source_id: str  # path plus position (byte offset, line number, record number, element path)
+    error: str  # one line: what went wrong, e.g. "gzip: CRC check failed at byte 1234"
+    meta: dict[str, Any] = field(default_factory=dict)

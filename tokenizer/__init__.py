@@ -1,0 +1,1 @@
+"""Morphological analysis, shingling, SentencePiece training and evaluation. Never imports Beam."""

@@ -1,0 +1,1 @@
+"""Shard formats, packing, the streaming reader and the lean MPI trainer."""
