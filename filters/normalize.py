@@ -1,0 +1,83 @@
+"""Japanese text normalization for stored text: narrow, counted, and every rule switchable.
+
+NFKC is deliberately *not* applied to stored text: it rewrites ① → 1, ㈱ → (株), ㍻ → 平成 and CJK
+compatibility ideographs, which changes what a model learns. NFKC is only for dedup keys (`dedup_key`).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+
+# Rule order matters: line endings first (so later rules see \n only), NFC after the width folds
+# (half-width katakana with a separate voiced mark composes only once it is full width).
+RULES = ("crlf", "control", "whitespace", "halfwidth_katakana", "fullwidth_ascii", "nfc", "blank_lines")
+
+_CRLF = re.compile(r"\r\n?|[\x85\u2028\u2029]")
+# Zero-width characters and C0/C1 controls except \t and \n. ZWJ (U+200D) is handled apart because it
+# glues emoji sequences (👨‍👩‍👧) and is kept there.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x84\x86-\x9f\u00ad\u200b\u200c\u200e\u200f\u2060\ufeff]")
+_LONE_ZWJ = re.compile(r"(?<![\u2600-\u27bf\U0001f000-\U0001faff\ufe0f])\u200d|\u200d(?![\u2600-\u27bf\U0001f000-\U0001faff])")
+# Unicode space variants become an ASCII space; the ideographic space U+3000 is Japanese layout
+# (law text: 第一条　この法律は…) and stays.
+_SPACES = re.compile(r"[\u00a0\u1680\u2000-\u200a\u202f\u205f]")
+_HALFWIDTH_KANA = re.compile(r"[\uff61-\uff9f]+")
+_FULLWIDTH_ALNUM = re.compile(r"[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
+_FULLWIDTH_TABLE = {cp: cp - 0xFEE0 for cp in (*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B))}
+_BLANK_RUN = re.compile(r"\n[ \t\u3000]*(?:\n[ \t\u3000]*)+\n")
+_EDGE_BLANKS = re.compile(r"^(?:[ \t\u3000]*\n)+|(?:\n[ \t\u3000]*)+$")
+_WS = re.compile(r"\s+")
+
+
+def _apply(rule: str, text: str) -> tuple[str, int]:
+    if rule == "crlf":
+        return _CRLF.subn("\n", text)
+    if rule == "control":
+        text, n = _CONTROL.subn("", text)
+        text, m = _LONE_ZWJ.subn("", text)
+        return text, n + m
+    if rule == "whitespace":
+        return _SPACES.subn(" ", text)
+    if rule == "halfwidth_katakana":
+        return _HALFWIDTH_KANA.subn(lambda m: unicodedata.normalize("NFKC", m.group()), text)
+    if rule == "fullwidth_ascii":
+        n = len(_FULLWIDTH_ALNUM.findall(text))
+        return (text.translate(_FULLWIDTH_TABLE), n) if n else (text, 0)
+    if rule == "nfc":
+        if unicodedata.is_normalized("NFC", text):
+            return text, 0
+        return unicodedata.normalize("NFC", text), 1
+    if rule == "blank_lines":
+        text, n = _BLANK_RUN.subn("\n\n", text)
+        text, m = _EDGE_BLANKS.subn("", text)
+        return text, n + m
+    raise ValueError(f"unknown normalization rule {rule!r}")
+
+
+class Normalizer:
+    """Applies the enabled rules in a fixed order and reports how often each one fired."""
+
+    def __init__(self, enabled: Mapping[str, bool] | None = None) -> None:
+        enabled = dict(enabled or {})
+        unknown = sorted(set(enabled) - set(RULES))
+        if unknown:
+            raise ValueError(f"normalize.{unknown[0]}: unknown rule; known rules: {', '.join(RULES)}")
+        self.rules = tuple(r for r in RULES if enabled.get(r, True))
+
+    def __call__(self, text: str) -> tuple[str, dict[str, int]]:
+        fired: dict[str, int] = {}
+        for rule in self.rules:
+            text, count = _apply(rule, text)
+            if count:
+                fired[rule] = count
+        return text, fired
+
+
+def normalize(text: str) -> str:
+    """All rules on; for callers that do not need the counts."""
+    return Normalizer()(text)[0]
+
+
+def dedup_key(text: str) -> str:
+    """The text exact-dedup compares: NFKC-folded (width, compatibility forms) with all whitespace removed."""
+    return _WS.sub("", unicodedata.normalize("NFKC", text))

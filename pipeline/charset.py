@@ -1,0 +1,235 @@
+"""Decide the character encoding of a fetched page and decode it, recording why.
+
+Order of evidence: byte-order mark, HTTP `Content-Type` charset, `<meta charset>` /
+`<meta http-equiv content="...; charset=...">` / XML declaration in the first `SNIFF_BYTES`, then
+byte-level detection. A declaration is only a claim: it is overridden when strict decoding fails,
+when the bytes are valid multi-byte UTF-8 (legacy text is almost never valid UTF-8 by accident), or
+when a non-Japanese label hides Japanese bytes (the decoding has no kana while cp932/EUC-JP gives
+kana-rich text). Detection: ASCII, strict UTF-8, ISO-2022-JP escapes, then cp932 vs EUC-JP by kana
+ratio (our own rule: fast and exact for Japanese), then charset-normalizer for other languages.
+
+Label mapping (WHATWG-compatible supersets): Shift_JIS -> cp932 (Windows-31J: NEC/IBM extensions
+that real "Shift_JIS" pages use); EUC-JP -> euc_jp (JIS X 0208 + JIS X 0212 three-byte sequences, the
+repertoire of the WHATWG decoder), falling back to euc_jis_2004 only when euc_jp fails (NEC row 13
+①②..., JIS X 0213 characters); ISO-2022-JP -> iso2022_jp_ext (adds half-width katakana), fallback
+iso2022_jp_2004. cp932 output is folded to the JIS X 0208 mapping that euc_jp/shift_jis use (U+FF5E
+-> U+301C WAVE DASH etc.), so one text in Shift_JIS and in EUC-JP decodes to the same string (dedup)
+and NFKC does not turn 〜 into an ASCII tilde.
+"""
+from __future__ import annotations
+
+import codecs
+import re
+
+SNIFF_BYTES = 8192  # where <meta> / <?xml encoding> are looked for (WHATWG prescans 1024; real heads are longer)
+SCORE_CHARS = 100_000  # characters of decoded text used for the kana ratio
+MIN_KANA_RATIO = 0.10  # of non-ASCII characters, for a decoding to count as Japanese
+MAX_BAD_SEQUENCES = 8  # a declared decoding with this few invalid sequences (and <= 0.1%) is kept, bad bytes dropped
+
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+         (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+_HTTP_CHARSET = re.compile(r"charset\s*=\s*[\"']?\s*([A-Za-z0-9_:.\-]+)", re.I)
+_META = re.compile(rb"<meta\b[^>]{0,512}?charset\s*=\s*[\"']?\s*([A-Za-z0-9_:.\-]+)", re.I)
+_XML_DECL = re.compile(rb"<\?xml\b[^>]{0,200}?encoding\s*=\s*[\"']\s*([A-Za-z0-9_.\-]+)", re.I)
+_ISO2022_ESC = re.compile(rb"\x1b(?:\$[@B]|\$\(D|\(J|\(I)")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_KANA = re.compile(r"[\u3041-\u309f\u30a0-\u30ff]")
+_NON_ASCII_BYTE = re.compile(rb"[\x80-\xff]")
+
+_JA = {"cp932": ("cp932",), "euc_jp": ("euc_jp", "euc_jis_2004"), "iso2022_jp_ext": ("iso2022_jp_ext", "iso2022_jp_2004")}
+# label (lower case) -> codec; anything else goes through codecs.lookup
+_ALIASES = {
+    **dict.fromkeys(("shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "ms932", "windows-31j", "cp932",
+                     "csshiftjis", "x-ms-cp932", "shiftjis", "csWindows31J".lower()), "cp932"),
+    **dict.fromkeys(("euc-jp", "eucjp", "euc_jp", "x-euc-jp", "x-euc", "ujis", "cseucpkdfmtjapanese"), "euc_jp"),
+    **dict.fromkeys(("iso-2022-jp", "iso2022jp", "iso2022_jp", "csiso2022jp", "jis", "iso-2022-jp-2"), "iso2022_jp_ext"),
+    **dict.fromkeys(("gb2312", "gbk", "x-gbk", "chinese", "csgb2312", "gb_2312-80", "euc-cn", "gb18030"), "gb18030"),
+    **dict.fromkeys(("big5", "big5-hkscs", "cn-big5", "x-x-big5", "csbig5"), "big5hkscs"),
+    **dict.fromkeys(("euc-kr", "ks_c_5601-1987", "ksc5601", "windows-949", "cseuckr", "korean"), "cp949"),
+    **dict.fromkeys(("iso-8859-1", "latin1", "l1", "us-ascii", "ascii", "windows-1252", "cp1252", "iso8859-1"), "cp1252"),
+    **dict.fromkeys(("iso-8859-9", "latin5", "windows-1254"), "cp1254"),
+    **dict.fromkeys(("tis-620", "iso-8859-11", "windows-874"), "cp874"),
+    **dict.fromkeys(("utf-8", "utf8", "unicode-1-1-utf-8", "x-unicode20utf8"), "utf-8"),
+}
+# cp932 -> the JIS X 0208 mapping of euc_jp / shift_jis (see module docstring)
+_CP932_FOLD = str.maketrans({"\uff5e": "\u301c", "\u2225": "\u2016", "\uff0d": "\u2212",
+                             "\uffe0": "\u00a2", "\uffe1": "\u00a3", "\uffe2": "\u00ac"})
+
+
+class CharsetError(ValueError):
+    """The bytes decode under no plausible charset; the pipeline quarantines the page with this message."""
+
+
+def decode_html(body: bytes, http_content_type: str | None) -> tuple[str, dict]:
+    """Text of `body` and the decision for meta: charset, charset_source, declared, overridden."""
+    for bom, codec in _BOMS:
+        if body.startswith(bom):
+            text, used = _strict(body[len(bom):], codec)
+            if text is None:
+                raise CharsetError(f"bytes after the {codec} byte-order mark are not valid {codec}")
+            return text, _decision(used, "bom", None, False)
+
+    declared, source = _declared(body, http_content_type)
+    codec = _codec_for(declared, source) if declared else None
+    if codec is not None:
+        if codec != "utf-8" and not codec.startswith("utf-") and _is_multibyte_utf8(body):
+            return body.decode("utf-8"), _decision("utf-8", "detected", declared, True)
+        text, used = _strict(body, codec)
+        if text is not None:
+            if used != "utf-8" and _kana_ratio(text) < MIN_KANA_RATIO:
+                ja = _japanese(body)  # e.g. EUC-JP labelled Shift_JIS, Japanese labelled iso-8859-1
+                if ja is not None and ja[1] != used:
+                    return ja[0], _decision(ja[1], "detected", declared, True)
+            return text, _decision(used, source, declared, False)
+        lenient = _lenient(body, codec)
+        if lenient is not None:
+            decision = _decision(_chain(codec)[0], source, declared, False)
+            decision["invalid_sequences"] = lenient[1]
+            return lenient[0], decision
+        found = _detect(body)
+        if found is None:
+            raise CharsetError(f"bytes are invalid in the declared charset {declared!r} and in every detected one")
+        return found[0], _decision(found[1], "detected", declared, True)
+
+    found = _detect(body)
+    if found is None:
+        raise CharsetError("no charset declared and no detected charset decodes the bytes")
+    return found[0], _decision(found[1], "detected", declared, False)
+
+
+def codec_for_label(label: str) -> str | None:
+    """Python codec for a charset label (WHATWG-style supersets), None when unknown."""
+    key = label.strip().strip("\"'").lower()
+    if key in _ALIASES:
+        return _ALIASES[key]
+    try:
+        return codecs.lookup(key).name
+    except LookupError:
+        return None
+
+
+def _codec_for(label: str, source: str) -> str | None:
+    codec = codec_for_label(label)
+    if codec is not None and codec.startswith("utf-16") and source != "http":
+        return "utf-8"  # an ASCII-readable <meta> cannot really be UTF-16 (WHATWG does the same)
+    return codec
+
+
+def _declared(body: bytes, http_content_type: str | None) -> tuple[str | None, str]:
+    if http_content_type:
+        m = _HTTP_CHARSET.search(http_content_type)
+        if m:
+            return m.group(1).lower(), "http"
+    head = body[:SNIFF_BYTES]
+    meta, xml = _META.search(head), _XML_DECL.search(head)
+    if meta and (not xml or meta.start() < xml.start()):
+        return meta.group(1).decode("ascii").lower(), "meta"
+    if xml:
+        return xml.group(1).decode("ascii").lower(), "xml_decl"
+    return None, "detected"
+
+
+def _decision(codec: str, source: str, declared: str | None, overridden: bool) -> dict:
+    return {"charset": codec, "charset_source": source, "declared": declared, "overridden": overridden}
+
+
+def _chain(codec: str) -> tuple[str, ...]:
+    return _JA.get(codec, (codec,))
+
+
+def _decode(body: bytes, codec: str, errors: str = "strict") -> str:
+    text = body.decode(codec, errors)
+    return text.translate(_CP932_FOLD) if codec == "cp932" else text
+
+
+def _strict(body: bytes, codec: str) -> tuple[str | None, str]:
+    for candidate in _chain(codec):
+        try:
+            return _decode(body, candidate), candidate
+        except UnicodeDecodeError:
+            continue
+        except LookupError:
+            break
+    return None, codec
+
+
+def _lenient(body: bytes, codec: str) -> tuple[str, int] | None:
+    """Decoding that drops a handful of invalid sequences (a cut last character, one stray byte).
+
+    Accepted only when the bad sequences are rare in absolute and relative terms and the valid
+    non-ASCII characters outnumber them 20 to 1, so a wrong charset (errors everywhere) never passes.
+    """
+    first = _chain(codec)[0]
+    try:
+        text = _decode(body, first, errors="replace")
+    except LookupError:
+        return None
+    bad = text.count("\ufffd") - (body.count(b"\xef\xbf\xbd") if first == "utf-8" else 0)
+    if bad <= 0 or bad > MAX_BAD_SEQUENCES or bad * 1000 > len(body):
+        return None
+    if len(_NON_ASCII.findall(text[:SCORE_CHARS])) - bad < 20 * bad:
+        return None
+    return text.replace("\ufffd", ""), bad
+
+
+def _is_multibyte_utf8(body: bytes) -> bool:
+    if not _NON_ASCII_BYTE.search(body):
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _kana_ratio(text: str) -> float:
+    sample = text[:SCORE_CHARS]
+    non_ascii = len(_NON_ASCII.findall(sample))
+    return len(_KANA.findall(sample)) / non_ascii if non_ascii else 0.0
+
+
+def _japanese(body: bytes) -> tuple[str, str] | None:
+    """Best strict cp932 / EUC-JP decoding with a Japanese-looking kana ratio, else None."""
+    best: tuple[float, str, str] | None = None
+    for codec in ("cp932", "euc_jp"):
+        text, used = _strict(body, codec)
+        if text is None:
+            continue
+        ratio = _kana_ratio(text)
+        if ratio >= MIN_KANA_RATIO and (best is None or ratio > best[0]):
+            best = (ratio, text, used)
+    return (best[1], best[2]) if best else None
+
+
+def _detect(body: bytes) -> tuple[str, str] | None:
+    """(text, codec) from the bytes alone, or None."""
+    if not _NON_ASCII_BYTE.search(body):
+        if _ISO2022_ESC.search(body):
+            text, used = _strict(body, "iso2022_jp_ext")
+            if text is not None:
+                return text, used
+        return body.decode("ascii"), "ascii"
+    try:
+        return body.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    lenient = _lenient(body, "utf-8")
+    if lenient is not None:
+        return lenient[0], "utf-8"
+    ja = _japanese(body)
+    if ja is not None:
+        return ja
+    return _normalizer(body)
+
+
+def _normalizer(body: bytes) -> tuple[str, str] | None:
+    import charset_normalizer  # imported late: only non-Japanese legacy pages get here
+
+    best = charset_normalizer.from_bytes(body).best()
+    if best is None or best.encoding is None:
+        return None
+    codec = codec_for_label(best.encoding) or best.encoding
+    text, used = _strict(body, codec)
+    if text is None:
+        text, used = str(best), best.encoding
+    return text, used

@@ -1,0 +1,166 @@
+"""The curate config (YAML): validated up front so every mistake is one line naming its key."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from apache_beam.io.filesystems import FileSystems
+
+from filters.lang import LanguageGate
+from filters.normalize import Normalizer
+from pipeline.errors import ConfigError
+from pipeline.sources import FORMATS, SourceConfig
+
+KINDS = ("government", "academic", "reference", "web")
+DEFAULT_PRIORITY = KINDS
+TOP_KEYS = ("sources", "normalize", "language", "limits", "filters", "dedup", "output")
+SOURCE_KEYS = {"name", "kind", "format", "paths", "license", "text_field", "id_field", "url_field",
+               "license_field", "text_split", "max_record_bytes", "max_decompressed_bytes"}
+
+
+@dataclass(frozen=True)
+class CurateConfig:
+    sources: tuple[SourceConfig, ...]
+    normalize: Mapping[str, bool] = field(default_factory=dict)
+    language: Mapping[str, Any] = field(default_factory=dict)
+    max_chars: int = 1_000_000
+    filters: Mapping[str, Any] = field(default_factory=lambda: {"enabled": False})
+    exact_dedup: bool = True
+    near_dedup: Mapping[str, Any] = field(default_factory=lambda: {"enabled": False})
+    priority: tuple[str, ...] = DEFAULT_PRIORITY
+    shard_bytes: int = 256 * 1024 * 1024  # input bytes per output shard (shard count depends on input only)
+    samples_per_reason: int = 50
+    raw: Mapping[str, Any] = field(default_factory=dict)  # the YAML as loaded, echoed into stats.json
+
+
+def _mapping(value: Any, key: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
+    return dict(value)
+
+
+def _check_keys(value: Mapping[str, Any], known: set[str] | tuple[str, ...], key: str) -> None:
+    for k in value:
+        if k not in known:
+            raise ConfigError(f"{key}.{k}: unknown key; known keys: {', '.join(sorted(known))}")
+
+
+def _resolve(path: str, base_dir: str) -> str:
+    """Relative local paths are relative to the config file; URLs (gs://, s3://, memory://) pass through."""
+    if "://" in path or os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(base_dir, path))
+
+
+def _source(raw: Any, i: int, base_dir: str) -> SourceConfig:
+    key = f"sources[{i}]"
+    raw = _mapping(raw, key)
+    _check_keys(raw, SOURCE_KEYS, key)
+    for required in ("name", "kind", "format", "paths", "license"):
+        if required not in raw:
+            raise ConfigError(f"{key}.{required}: missing")
+    if raw["kind"] not in KINDS:
+        raise ConfigError(f"{key}.kind: {raw['kind']!r} is not one of {', '.join(KINDS)}")
+    if raw["format"] not in FORMATS:
+        raise ConfigError(f"{key}.format: {raw['format']!r} is not one of {', '.join(FORMATS)}")
+    paths = raw["paths"]
+    if isinstance(paths, str):
+        paths = [paths]
+    if not paths or not all(isinstance(p, str) for p in paths):
+        raise ConfigError(f"{key}.paths: expected a non-empty list of paths or globs")
+    for name in ("name", "license"):
+        if not isinstance(raw[name], str) or not raw[name]:
+            raise ConfigError(f"{key}.{name}: expected a non-empty string")
+    if raw.get("text_split", "file") not in ("file", "blank_line"):
+        raise ConfigError(f"{key}.text_split: expected 'file' or 'blank_line'")
+    raw["paths"] = tuple(_resolve(p, base_dir) for p in paths)
+    return SourceConfig(**raw)
+
+
+def parse_config(data: Any, base_dir: str = ".") -> CurateConfig:
+    data = _mapping(data, "config")
+    _check_keys(data, TOP_KEYS, "config")
+    sources = data.get("sources")
+    if not isinstance(sources, list) or not sources:
+        raise ConfigError("sources: expected a non-empty list")
+    parsed = tuple(_source(s, i, base_dir) for i, s in enumerate(sources))
+    names = [s.name for s in parsed]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup:
+        raise ConfigError(f"sources: name {dup!r} is used twice")
+
+    normalize = _mapping(data.get("normalize"), "normalize")
+    language = _mapping(data.get("language"), "language")
+    try:
+        Normalizer(normalize)
+        LanguageGate.from_config(language)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+    limits = _mapping(data.get("limits"), "limits")
+    _check_keys(limits, {"max_chars"}, "limits")
+    max_chars = limits.get("max_chars", 1_000_000)
+    if not isinstance(max_chars, int) or max_chars <= 0:
+        raise ConfigError("limits.max_chars: expected a positive integer")
+
+    filters = _mapping(data.get("filters"), "filters") or {"enabled": False}
+    dedup = _mapping(data.get("dedup"), "dedup")
+    _check_keys(dedup, {"enabled", "priority", "exact", "near"}, "dedup")
+    dedup_on = dedup.get("enabled", True)
+    priority = tuple(dedup.get("priority", DEFAULT_PRIORITY))
+    if sorted(priority) != sorted(KINDS):
+        raise ConfigError(f"dedup.priority: expected an ordering of {', '.join(KINDS)}")
+    exact = _mapping(dedup.get("exact"), "dedup.exact")
+    _check_keys(exact, {"enabled"}, "dedup.exact")
+    near = _mapping(dedup.get("near"), "dedup.near")
+    near.setdefault("enabled", False)
+    if not dedup_on:
+        near["enabled"] = False
+
+    output = _mapping(data.get("output"), "output")
+    _check_keys(output, {"shard_bytes", "samples_per_reason"}, "output")
+    for k in ("shard_bytes", "samples_per_reason"):
+        if k in output and (not isinstance(output[k], int) or output[k] < 0):
+            raise ConfigError(f"output.{k}: expected a non-negative integer")
+
+    return CurateConfig(
+        sources=parsed, normalize=normalize, language=language, max_chars=max_chars, filters=filters,
+        exact_dedup=bool(dedup_on and exact.get("enabled", True)), near_dedup=near, priority=priority,
+        shard_bytes=max(1, output.get("shard_bytes", 256 * 1024 * 1024)),
+        samples_per_reason=output.get("samples_per_reason", 50), raw=data,
+    )
+
+
+def load_config(path: str) -> CurateConfig:
+    try:
+        with FileSystems.open(path) as fh:
+            data = yaml.safe_load(fh.read().decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config: {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    base_dir = os.path.dirname(path) if "://" not in path else "."
+    return parse_config(data, base_dir or ".")
+
+
+def expand_files(cfg: CurateConfig) -> list[tuple[int, str, int]]:
+    """(source index, path, size in bytes) for every input file, sorted; an empty glob is a config error."""
+    files: list[tuple[int, str, int]] = []
+    for i, src in enumerate(cfg.sources):
+        matched: dict[str, int] = {}
+        for pattern in src.paths:
+            try:
+                result = FileSystems.match([pattern])[0]
+            except Exception as exc:  # a filesystem error (missing bucket, no credentials) is a config problem
+                raise ConfigError(f"sources[{i}].paths: cannot list {pattern!r}: {str(exc).splitlines()[0]}") from None
+            if not result.metadata_list:
+                raise ConfigError(f"sources[{i}].paths: no file matches {pattern!r} (source {src.name!r})")
+            for meta in result.metadata_list:
+                matched[meta.path] = meta.size_in_bytes
+        files.extend((i, p, size) for p, size in sorted(matched.items()))
+    return files

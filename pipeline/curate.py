@@ -1,0 +1,122 @@
+"""The curate graph: read → prepare → (site lines, filters) → exact / near dedup → sinks → stats.
+
+Every branch ends in the stats combine, so the graph has a single leaf (some runners, Dask among them,
+compute only the last leaf), and the driver commits the outputs only when every source balances.
+"""
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline.accounting import finalize_stats
+from pipeline.config import CurateConfig, expand_files
+from pipeline.dedup_exact import ExactDedup
+from pipeline.documents import DESTINATIONS
+from pipeline.errors import UserError
+from pipeline.fsutil import exists, join, list_files, read_json, write_bytes, write_json
+from pipeline.prepare import Prepare, ReadFiles
+from pipeline.runner import pipeline_options
+from pipeline.stats import MergeStats
+
+PARTIAL_STATS = "stats.partial.json"
+
+
+def _split(docs, label: str):
+    """(documents still in play, documents already decided)."""
+    parts = docs | label >> beam.Partition(lambda d, _n: 1 if (d.get("reject_reason") or d.get("error")) else 0, 2)
+    return parts[0], parts[1]
+
+
+def build(p: beam.Pipeline, cfg: CurateConfig, files: list[tuple[int, str, int]], tmp_dir: str) -> None:
+    stats = []
+    read = (
+        p
+        | "InputFiles" >> beam.Create(files)
+        | "SpreadFiles" >> beam.Reshuffle()
+        | "Read" >> beam.ParDo(ReadFiles(cfg.sources)).with_outputs("stats", main="docs")
+    )
+    prepared = read.docs | "Prepare" >> beam.ParDo(Prepare(cfg)).with_outputs("stats", main="docs")
+    stats += [read.stats, prepared.stats]
+    live, decided = _split(prepared.docs, "AfterPrepare")
+    done = [decided]
+    if cfg.filters.get("enabled", True):
+        from pipeline.filter_step import FilterStep
+
+        live, filter_stats = live | "Filters" >> FilterStep(cfg.filters)
+        stats.append(filter_stats)
+        live, decided = _split(live, "AfterFilters")
+        done.append(decided)
+    if cfg.exact_dedup:
+        live, dedup_stats = live | "ExactDedup" >> ExactDedup(cfg.priority)
+        stats.append(dedup_stats)
+        live, decided = _split(live, "AfterExactDedup")
+        done.append(decided)
+    if cfg.near_dedup.get("enabled"):
+        from pipeline.dedup_near import NearDedup
+
+        live, near_stats = live | "NearDedup" >> NearDedup(cfg.near_dedup, cfg.priority)
+        stats.append(near_stats)
+    all_docs = [live, *done] | "AllDocuments" >> beam.Flatten()
+    stats.append(all_docs | "Write" >> _writer(cfg, files, tmp_dir))
+    (
+        stats
+        | "AllStats" >> beam.Flatten()
+        | "MergeStats" >> beam.CombineGlobally(MergeStats())
+        | "WriteStats" >> beam.Map(lambda s: write_json(join(tmp_dir, PARTIAL_STATS), s))
+    )
+
+
+def _writer(cfg: CurateConfig, files: list[tuple[int, str, int]], tmp_dir: str):
+    from pipeline.sinks import WriteOutputs
+
+    total = sum(size for _, _, size in files)
+    num_shards = max(1, math.ceil(total / cfg.shard_bytes))  # a function of the input, never of the workers
+    return WriteOutputs(tmp_dir, num_shards, cfg.samples_per_reason)
+
+
+def check_output(out: str, overwrite: bool) -> None:
+    existing = [name for name in (*DESTINATIONS, "stats.json", "_SUCCESS") if exists(join(out, name))]
+    if existing and not overwrite:
+        raise UserError(f"{out} already holds a curate output ({', '.join(existing)}); pass --overwrite to replace it")
+
+
+def commit(out: str, tmp_dir: str, stats: dict[str, Any]) -> None:
+    """Move the finished files into place; `_SUCCESS` is written last so readers never see half an output."""
+    old = [p for d in (*DESTINATIONS, "samples") for p in list_files(join(out, d, "*"))]
+    old += [join(out, n) for n in ("stats.json", "_SUCCESS") if exists(join(out, n))]
+    if old:
+        FileSystems.delete(old)
+    moved = [p for d in (*DESTINATIONS, "samples") for p in list_files(join(tmp_dir, d, "*"))]
+    targets = [join(out, p[len(tmp_dir):].lstrip("/")) for p in moved]
+    if "://" not in out:  # local renames need the folders; object stores have none
+        for d in DESTINATIONS:
+            os.makedirs(join(out, d), exist_ok=True)
+        for t in targets:
+            os.makedirs(os.path.dirname(t), exist_ok=True)
+    if moved:
+        FileSystems.rename(moved, targets)
+    write_json(join(out, "stats.json"), stats)
+    write_bytes(join(out, "_SUCCESS"), b"")
+    FileSystems.delete([tmp_dir])
+
+
+def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, workers: int = 1,
+               beam_args: tuple[str, ...] = (), overwrite: bool = False) -> dict[str, Any]:
+    check_output(out, overwrite)
+    files = expand_files(cfg)
+    tmp_dir = join(out, f"_temporary-{uuid.uuid4().hex[:12]}")
+    with pipeline_options(runner, workers, beam_args) as (beam_runner, options):
+        p = beam.Pipeline(runner=beam_runner, options=options)
+        build(p, cfg, files, tmp_dir)
+        p.run().wait_until_finish()
+    stats = finalize_stats(read_json(join(tmp_dir, PARTIAL_STATS)), cfg, files)
+    if not stats["conservation"]["ok"]:
+        raise RuntimeError(f"document accounting does not balance, outputs left in {tmp_dir}: "
+                           f"{stats['conservation']['unbalanced']}")
+    commit(out, tmp_dir, stats)
+    return stats

@@ -1,0 +1,66 @@
+"""The document record: construction from readers' output and the Parquet schemas of the three outputs."""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pyarrow as pa
+
+from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
+
+DESTINATIONS = ("curated", "rejected", "quarantine")
+
+_BASE_FIELDS = [
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("source_id", pa.string(), nullable=False),
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("kind", pa.string(), nullable=False),
+    pa.field("url", pa.string()),
+    pa.field("license", pa.string(), nullable=False),
+    pa.field("text", pa.string(), nullable=False),
+    pa.field("meta", pa.string(), nullable=False),
+    pa.field("quality", pa.float64()),
+    pa.field("dup_cluster", pa.string()),
+]
+SCHEMAS = {
+    "curated": pa.schema(_BASE_FIELDS),
+    "rejected": pa.schema([*_BASE_FIELDS, pa.field("reject_reason", pa.string(), nullable=False)]),
+    "quarantine": pa.schema([*_BASE_FIELDS, pa.field("error", pa.string(), nullable=False)]),
+}
+
+
+def doc_id(source_name: str, source_id: str) -> str:
+    """Stable across runs and machines: the same source record always gets the same id."""
+    return hashlib.sha256(f"{source_name}\0{source_id}".encode()).hexdigest()[:32]
+
+
+def _base(src: SourceConfig, source_id: str, meta: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": doc_id(src.name, source_id), "source_id": source_id, "source": src.name, "kind": src.kind,
+        "url": None, "license": src.license, "text": "", "meta": meta, "quality": None,
+        "dup_cluster": None, "reject_reason": None, "error": None,
+    }
+
+
+def from_reader(src: SourceConfig, item: RawDoc | Unreadable) -> dict[str, Any]:
+    """A document dict (see docs/curate.md); HTML stays in `_html` until the extract step decodes it."""
+    doc = _base(src, item.source_id, dict(item.meta))
+    if isinstance(item, Unreadable):
+        doc["error"] = item.error
+        return doc
+    doc["url"] = item.url
+    if item.license:
+        doc["license"] = item.license
+    if item.html is not None:
+        doc["_html"] = item.html
+    else:
+        doc["text"] = item.text or ""
+    return doc
+
+
+def destination(doc: dict[str, Any]) -> str:
+    if doc.get("error"):
+        return "quarantine"
+    if doc.get("reject_reason"):
+        return "rejected"
+    return "curated"

@@ -1,0 +1,49 @@
+"""Choosing and starting a Beam runner: in-process by default, anything else passed through to Beam.
+
+`--workers N` asks Beam's portable in-process runner for N worker processes; `--runner DaskRunner` starts a
+local `dask.distributed` cluster of N processes unless `--dask_client_address` names a running scheduler.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+DEFAULT_RUNNER = "FnApiRunner"
+DASK_ALIASES = {"DaskRunner", "dask"}
+
+
+def _runner_object(name: str):
+    if name == DEFAULT_RUNNER:
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+        return FnApiRunner()
+    if name in DASK_ALIASES:
+        from apache_beam.runners.dask.dask_runner import DaskRunner
+
+        return DaskRunner()
+    return name  # DirectRunner, DataflowRunner, FlinkRunner, SparkRunner, PortableRunner...: Beam resolves it
+
+
+@contextlib.contextmanager
+def pipeline_options(runner: str | None, workers: int, extra: Sequence[str]) -> Iterator[tuple[object, PipelineOptions]]:
+    """(runner, options) for one run; a local Dask cluster lives as long as the context."""
+    name = runner or DEFAULT_RUNNER
+    flags = list(extra)
+    cluster = None
+    if name in DASK_ALIASES and not any(f.startswith("--dask_client_address") for f in flags):
+        from dask.distributed import LocalCluster
+
+        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        flags.append(f"--dask_client_address={cluster.scheduler_address}")
+    kwargs = {}
+    if name in (DEFAULT_RUNNER, "DirectRunner") and workers > 1:
+        kwargs = {"direct_num_workers": workers, "direct_running_mode": "multi_processing"}
+    options = PipelineOptions(flags=flags, **kwargs)
+    try:
+        yield _runner_object(name), options
+    finally:
+        if cluster is not None:
+            cluster.close()
