@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-_KANJI_EXTRA = frozenset("々〆〇ヶ")
+_KANJI_EXTRA = frozenset("々〆")
 
 
 def script_counts(text: str) -> dict[str, int]:

@@ -27,6 +27,14 @@ _FULLWIDTH_TABLE = {cp: cp - 0xFEE0 for cp in (*range(0xFF10, 0xFF1A), *range(0x
 _BLANK_RUN = re.compile(r"\n[ \t\u3000]*(?:\n[ \t\u3000]*)+\n")
 _EDGE_BLANKS = re.compile(r"^(?:[ \t\u3000]*\n)+|(?:\n[ \t\u3000]*)+$")
 _WS = re.compile(r"\s+")
+# NFC maps most CJK compatibility ideographs (U+F900–FAFF, U+2F800–2FA1F) to their unified forms through
+# singleton decompositions; they are kept as written, like NFKC's compatibility forms.
+_CJK_COMPAT = re.compile(r"([\uf900-\ufaff\U0002f800-\U0002fa1f])")
+
+
+def _nfc_keeping_compat_kanji(text: str) -> str:
+    parts = _CJK_COMPAT.split(text)
+    return "".join(p if i % 2 else unicodedata.normalize("NFC", p) for i, p in enumerate(parts))
 
 
 def _apply(rule: str, text: str) -> tuple[str, int]:
@@ -46,7 +54,8 @@ def _apply(rule: str, text: str) -> tuple[str, int]:
     if rule == "nfc":
         if unicodedata.is_normalized("NFC", text):
             return text, 0
-        return unicodedata.normalize("NFC", text), 1
+        fixed = _nfc_keeping_compat_kanji(text)
+        return fixed, int(fixed != text)
     if rule == "blank_lines":
         text, n = _BLANK_RUN.subn("\n\n", text)
         text, m = _EDGE_BLANKS.subn("", text)

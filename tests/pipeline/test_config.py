@@ -1,0 +1,54 @@
+import pytest
+
+from pipeline.config import expand_files, load_config, parse_config
+from pipeline.errors import ConfigError
+
+
+def _src(**over):
+    src = {"name": "laws", "kind": "government", "format": "jsonl", "paths": ["x/*.jsonl"], "license": "public-domain"}
+    src.update(over)
+    return src
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"sources": []}, r"^sources: expected a non-empty list"),
+    ({"sources": [_src()], "filtres": {}}, r"^config\.filtres: unknown key"),
+    ({"sources": [_src(kind="news")]}, r"^sources\[0\]\.kind: 'news' is not one of"),
+    ({"sources": [_src(format="csv")]}, r"^sources\[0\]\.format: 'csv' is not one of"),
+    ({"sources": [_src(paths=[])]}, r"^sources\[0\]\.paths: expected a non-empty list"),
+    ({"sources": [_src(license=None)]}, r"^sources\[0\]\.license: missing|^sources\[0\]\.license: expected"),
+    ({"sources": [{"name": "a", "kind": "web", "format": "warc", "paths": "p"}]}, r"^sources\[0\]\.license: missing"),
+    ({"sources": [_src(), _src()]}, r"^sources: name 'laws' is used twice"),
+    ({"sources": [_src(textfield="body")]}, r"^sources\[0\]\.textfield: unknown key"),
+    ({"sources": [_src()], "limits": {"max_chars": -1}}, r"^limits\.max_chars: expected a positive integer"),
+    ({"sources": [_src()], "normalize": {"nfkc": True}}, r"^normalize\.nfkc: unknown rule"),
+    ({"sources": [_src()], "language": {"min_kana": 1}}, r"^language\.min_kana: unknown key"),
+    ({"sources": [_src()], "dedup": {"priority": ["web"]}}, r"^dedup\.priority: expected an ordering"),
+    ({"sources": [_src()], "output": {"shard_bytes": "big"}}, r"^output\.shard_bytes: expected"),
+])
+def test_config_errors_are_one_line_naming_the_key(data, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        parse_config(data)
+    assert "\n" not in str(info.value)
+
+
+def test_paths_resolve_against_the_config_folder(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.jsonl").write_text("{}\n")
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text("sources:\n  - {name: s, kind: web, format: jsonl, paths: [data/*.jsonl], license: x}\n")
+    cfg = load_config(str(cfg_path))
+    assert expand_files(cfg) == [(0, str(tmp_path / "data" / "a.jsonl"), 3)]
+
+
+def test_glob_matching_nothing_names_the_source(tmp_path):
+    cfg = parse_config({"sources": [_src(paths=[str(tmp_path / "none" / "*.jsonl")])]})
+    with pytest.raises(ConfigError, match=r"^sources\[0\]\.paths: no file matches .*\(source 'laws'\)"):
+        expand_files(cfg)
+
+
+def test_invalid_yaml_is_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sources: [\n")
+    with pytest.raises(ConfigError, match=r"^config: .* is not valid YAML"):
+        load_config(str(bad))

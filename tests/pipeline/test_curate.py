@@ -1,0 +1,134 @@
+"""End-to-end curate on small inputs made here: accounting, reasons, dedup priority, determinism, runners."""
+import glob
+import gzip
+import json
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from pipeline.cli import main
+from pipeline.config import parse_config
+from pipeline.curate import run_curate
+
+LAW = "第一条　この法律は、国民の健康の保持に寄与することを目的とする。\n第二条　国は、必要な施策を講ずるものとする。"
+JA = [
+    "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。",
+    "東京都は日本の首都であり、多くの人々が暮らしている大都市である。",
+    "言語モデルの事前学習には、大量の日本語テキストが必要となる。",
+]
+ZH = "中华人民共和国是位于东亚的社会主义国家，首都为北京。"
+EN = "This is an English paragraph about corpus curation for language models."
+
+
+def _write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    _write_jsonl(d / "laws.jsonl", [{"id": "law-1", "text": LAW}, {"id": "law-2", "text": JA[2]}])
+    web_rows = [
+        {"id": "w1", "text": LAW.replace("\u3000", " ").replace("第一条", "第一条"), "url": "http://a.example/1"},
+        {"id": "w2", "text": JA[0], "url": "http://a.example/2"},
+        {"id": "w3", "text": ZH, "url": "http://b.example/zh"},
+        {"id": "w4", "text": EN, "url": "http://b.example/en"},
+        {"id": "w5", "text": JA[1] * 40, "url": "http://b.example/long"},
+        {"id": "w6", "text": "   \n  ", "url": "http://b.example/empty"},
+    ]
+    lines = [json.dumps(r, ensure_ascii=False) for r in web_rows]
+    lines.insert(2, '{"id": "broken", "text": ')  # invalid JSON line
+    (d / "web.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    good = gzip.compress("".join(json.dumps({"id": f"g{i}", "text": t}, ensure_ascii=False) + "\n"
+                                 for i, t in enumerate(JA)).encode())
+    (d / "truncated.jsonl.gz").write_bytes(good[: len(good) - 12])  # corrupt tail: CRC and size missing
+    cfg = {
+        "sources": [
+            {"name": "laws", "kind": "government", "format": "jsonl", "paths": [str(d / "laws.jsonl")],
+             "license": "public-domain"},
+            {"name": "web", "kind": "web", "format": "jsonl", "paths": [str(d / "web.jsonl")], "license": "ODC-BY-1.0"},
+            {"name": "gz", "kind": "reference", "format": "jsonl", "paths": [str(d / "*.jsonl.gz")],
+             "license": "CC-BY-SA-4.0"},
+        ],
+        "limits": {"max_chars": 1000},
+        "filters": {"enabled": False},
+        "output": {"shard_bytes": 400},  # several shards even for this tiny input
+    }
+    return parse_config(cfg), cfg
+
+
+def _rows(out, dest):
+    files = sorted(glob.glob(str(out / dest / "*.parquet")))
+    return [r for f in files for r in pq.read_table(f).to_pylist()]
+
+
+def test_every_document_accounted_for(tmp_path, inputs):
+    cfg, _ = inputs
+    stats = run_curate(cfg, str(tmp_path / "out"))
+    out = tmp_path / "out"
+    kept, rejected, quarantined = (_rows(out, d) for d in ("curated", "rejected", "quarantine"))
+    # 2 laws + 7 web lines (one broken) + the gzip's readable lines and one quarantine record for its tail
+    gz_readable = len([r for r in kept + rejected if r["source"] == "gz"])
+    assert stats["input_docs"] == 2 + 7 + gz_readable + 1 == len(kept) + len(rejected) + len(quarantined)
+    assert stats["conservation"]["ok"]
+    for name, s in stats["sources"].items():
+        assert s["input_docs"] == s["kept_docs"] + s["rejected_docs"] + s["quarantined_docs"], name
+    reasons = {r["source_id"]: r["reject_reason"] for r in rejected}
+    assert reasons["w3"] == reasons["w4"] == "lang_not_ja"
+    assert reasons["w5"] == "too_long" and reasons["w6"] == "empty_text"
+    assert reasons["w1"] == "dup_exact"  # the web copy of the law loses to the government copy
+    law = next(r for r in kept if r["source_id"] == "law-1")
+    assert law["dup_cluster"] == law["id"] == next(r for r in rejected if r["source_id"] == "w1")["dup_cluster"]
+    errors = {r["source"]: r["error"] for r in quarantined}
+    assert set(errors) == {"web", "gz"} and all("\n" not in e for e in errors.values())
+    assert (out / "_SUCCESS").exists() and not glob.glob(str(out / "_temporary*"))
+    assert json.loads((out / "stats.json").read_text())["funnel"][-1]["docs"] == len(kept)
+    assert len(glob.glob(str(out / "curated" / "*.parquet"))) > 1
+    for dest in ("curated", "rejected"):
+        for f in glob.glob(str(out / dest / "*.parquet")):
+            ids = pq.read_table(f).column("id").to_pylist()
+            assert ids == sorted(ids)
+    sample = (out / "samples" / "lang_not_ja.jsonl").read_text().splitlines()
+    assert len(sample) == 2 and all(len(json.loads(s)["text"]) <= 300 for s in sample)
+
+
+def _same_outputs(a, b):
+    for dest in ("curated", "rejected", "quarantine"):
+        fa = sorted(p.name for p in (a / dest).glob("*.parquet"))
+        assert fa == sorted(p.name for p in (b / dest).glob("*.parquet")), dest
+        for name in fa:
+            assert (a / dest / name).read_bytes() == (b / dest / name).read_bytes(), (dest, name)
+
+
+def test_byte_identical_for_one_and_two_workers(tmp_path, inputs):
+    cfg, _ = inputs
+    run_curate(cfg, str(tmp_path / "w1"), workers=1)
+    run_curate(cfg, str(tmp_path / "w2"), workers=2)
+    _same_outputs(tmp_path / "w1", tmp_path / "w2")
+
+
+def test_portable_runner_gives_the_same_output(tmp_path, inputs):
+    cfg, _ = inputs
+    run_curate(cfg, str(tmp_path / "direct"))
+    run_curate(cfg, str(tmp_path / "portable"), runner="PortableRunner",
+               beam_args=("--job_endpoint=embed", "--environment_type=LOOPBACK"))
+    _same_outputs(tmp_path / "direct", tmp_path / "portable")
+
+
+def test_cli_refuses_to_overwrite_and_reports_config_errors(tmp_path, inputs, capsys):
+    _, raw = inputs
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    out = str(tmp_path / "out")
+    assert main(["curate", "--config", str(config), "--out", out]) == 0
+    assert "lang_not_ja=2" in capsys.readouterr().out
+    assert main(["curate", "--config", str(config), "--out", out]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert main(["curate", "--config", str(config), "--out", out, "--overwrite"]) == 0
+    raw["sources"][0]["paths"] = [str(tmp_path / "missing" / "*.jsonl")]
+    config.write_text(yaml.safe_dump(raw))
+    assert main(["curate", "--config", str(config), "--out", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("jcorpus curate: error: sources[0].paths: no file matches") and "\n" not in err
