@@ -14,6 +14,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.accounting import finalize_stats
+from pipeline.beamutil import split, split_decided
 from pipeline.config import CurateConfig, expand_files
 from pipeline.dedup_exact import ExactDedup
 from pipeline.documents import DESTINATIONS
@@ -26,35 +27,27 @@ from pipeline.stats import MergeStats
 PARTIAL_STATS = "stats.partial.json"
 
 
-def _split(docs, label: str):
-    """(documents still in play, documents already decided)."""
-    parts = docs | label >> beam.Partition(lambda d, _n: 1 if (d.get("reject_reason") or d.get("error")) else 0, 2)
-    return parts[0], parts[1]
-
-
 def build(p: beam.Pipeline, cfg: CurateConfig, files: list[tuple[int, str, int]], tmp_dir: str) -> None:
     stats = []
-    read = (
+    read = split(
         p
         | "InputFiles" >> beam.Create(files)
         | "SpreadFiles" >> beam.Reshuffle()
-        | "Read" >> beam.ParDo(ReadFiles(cfg.sources)).with_outputs("stats", main="docs")
-    )
-    prepared = read.docs | "Prepare" >> beam.ParDo(Prepare(cfg)).with_outputs("stats", main="docs")
-    stats += [read.stats, prepared.stats]
-    live, decided = _split(prepared.docs, "AfterPrepare")
+        | "Read" >> beam.ParDo(ReadFiles(cfg.sources)), "Read", ("doc", "stats"))
+    stats.append(read["stats"])
+    prepared = read["doc"] | "Prepare" >> beam.ParDo(Prepare(cfg))
+    live, decided = split_decided(prepared, "AfterPrepare")
     done = [decided]
     if cfg.filters.get("enabled", True):
         from pipeline.filter_step import FilterStep
 
-        live, filter_stats = live | "Filters" >> FilterStep(cfg.filters)
-        stats.append(filter_stats)
-        live, decided = _split(live, "AfterFilters")
+        live = live | "Filters" >> FilterStep(cfg.filters)
+        live, decided = split_decided(live, "AfterFilters")
         done.append(decided)
     if cfg.exact_dedup:
         live, dedup_stats = live | "ExactDedup" >> ExactDedup(cfg.priority)
         stats.append(dedup_stats)
-        live, decided = _split(live, "AfterExactDedup")
+        live, decided = split_decided(live, "AfterExactDedup")
         done.append(decided)
     if cfg.near_dedup.get("enabled"):
         from pipeline.dedup_near import NearDedup

@@ -8,6 +8,7 @@ from typing import Any
 import apache_beam as beam
 
 from filters.normalize import dedup_key
+from pipeline.beamutil import split
 
 
 def exact_key(text: str) -> str:
@@ -24,17 +25,17 @@ def _resolve(item: tuple[str, Any], priority: tuple[str, ...]):
     _, members = item
     members = sorted(members, key=priority_key(priority))
     if len(members) == 1:
-        yield members[0]
+        yield "doc", members[0]
         return
     rep = members[0]
     for doc in members:
-        doc["dup_cluster"] = rep["id"]
-        if doc is not rep:
+        doc = {**doc, "dup_cluster": rep["id"]}
+        if doc["id"] != rep["id"]:
             doc["reject_reason"] = "dup_exact"
-        yield doc
-    yield beam.pvalue.TaggedOutput("stats", {"dedup": {
+        yield "doc", doc
+    yield "stats", {"dedup": {
         "exact_clusters": 1, "dup_exact": len(members) - 1, "exact_cluster_sizes": {str(len(members)): 1},
-        "max_exact_cluster_size": len(members)}})
+        "max_exact_cluster_size": len(members)}}
 
 
 class ExactDedup(beam.PTransform):
@@ -49,6 +50,7 @@ class ExactDedup(beam.PTransform):
             docs
             | "KeyByText" >> beam.Map(lambda d: (exact_key(d["text"]), d))
             | "GroupByText" >> beam.GroupByKey()
-            | "PickRepresentative" >> beam.FlatMap(_resolve, self.priority).with_outputs("stats", main="docs")
+            | "PickRepresentative" >> beam.FlatMap(_resolve, self.priority)
         )
-        return out.docs, out.stats
+        parts = split(out, "Split", ("doc", "stats"))
+        return parts["doc"], parts["stats"]

@@ -9,6 +9,7 @@ import pyarrow as pa
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
 
 DESTINATIONS = ("curated", "rejected", "quarantine")
+TIMINGS_KEY = "_timings"  # per-document seconds per stage, summed by the sinks, never written out
 
 _BASE_FIELDS = [
     pa.field("id", pa.string(), nullable=False),
@@ -56,6 +57,12 @@ def from_reader(src: SourceConfig, item: RawDoc | Unreadable) -> dict[str, Any]:
     else:
         doc["text"] = item.text or ""
     return doc
+
+
+def copy_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    """A copy safe to change: Beam elements are immutable, and runners that pass the same object to several
+    consumers (DaskRunner) would otherwise see one step's changes in another branch."""
+    return {**doc, "meta": dict(doc["meta"]), TIMINGS_KEY: dict(doc.get(TIMINGS_KEY) or {})}
 
 
 def destination(doc: dict[str, Any]) -> str:

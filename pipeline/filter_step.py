@@ -1,12 +1,12 @@
 """Quality filters in Beam: site-level line removal (a grouping step), then the per-document FilterChain."""
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.transforms.window import GlobalWindows
+
+from pipeline.documents import TIMINGS_KEY, copy_doc
 
 
 class ApplyFilters(beam.DoFn):
@@ -20,15 +20,13 @@ class ApplyFilters(beam.DoFn):
 
         self.chain = FilterChain(self.cfg)
 
-    def start_bundle(self) -> None:
-        self.timings: dict[str, float] = defaultdict(float)
-        self.docs = 0
-
     def process(self, doc: dict[str, Any]):
         result = self.chain(doc["text"], url=doc.get("url"), kind=doc["kind"])
-        self.docs += 1
+        doc = copy_doc(doc)
+        timings = doc.setdefault(TIMINGS_KEY, {})
+        timings["filters"] = sum(result.timings.values())
         for name, seconds in result.timings.items():
-            self.timings[name] += seconds
+            timings[f"filter:{name}"] = seconds
         doc["text"] = result.text
         doc["quality"] = result.quality
         if result.meta:
@@ -38,14 +36,9 @@ class ApplyFilters(beam.DoFn):
             doc["meta"]["stats"] = result.stats
         yield doc
 
-    def finish_bundle(self):
-        stats = {"filters": {"timings": dict(self.timings)},
-                 "stages": {"filters": {"seconds": sum(self.timings.values()), "docs": self.docs}}}
-        yield beam.pvalue.TaggedOutput("stats", GlobalWindows.windowed_value(stats))
-
 
 class FilterStep(beam.PTransform):
-    """Input: documents still in play. Output: (documents, stats)."""
+    """Input: documents still in play. Output: the same documents, cleaned, scored or rejected."""
 
     def __init__(self, cfg: Mapping[str, Any]) -> None:
         super().__init__()
@@ -57,5 +50,4 @@ class FilterStep(beam.PTransform):
             from pipeline.site_lines import SiteLines
 
             docs = docs | "SiteLines" >> SiteLines(site)
-        out = docs | "ApplyFilters" >> beam.ParDo(ApplyFilters(self.cfg)).with_outputs("stats", main="docs")
-        return out.docs, out.stats
+        return docs | "ApplyFilters" >> beam.ParDo(ApplyFilters(self.cfg))

@@ -1,25 +1,24 @@
 """Per-document steps before any grouping: decode and extract HTML, size cap, normalize, language gate.
 
-Each step is timed so `stats.json` shows where the time goes; timings leave the DoFn once per bundle.
+Each step is timed into the document's `_timings`, summed by the sinks (see pipeline/beamutil.py for
+why nothing is emitted from `finish_bundle`).
 """
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.transforms.window import GlobalWindows
 
 from filters.lang import LanguageGate
 from filters.normalize import Normalizer
 from pipeline.config import CurateConfig
-from pipeline.documents import from_reader
+from pipeline.documents import TIMINGS_KEY, copy_doc, from_reader
 from pipeline.sources import SourceConfig, Unreadable, reader_for
 
 
 class ReadFiles(beam.DoFn):
-    """(source index, path, size) → document dicts; bad input becomes quarantine documents, never an exception."""
+    """(source index, path, size) → ("doc", document) and one ("stats", ...) per file; bad input becomes quarantine documents, never an exception."""
 
     def __init__(self, sources: tuple[SourceConfig, ...]) -> None:
         self.sources = sources
@@ -31,14 +30,14 @@ class ReadFiles(beam.DoFn):
         try:
             for record in reader_for(src.format)(path, src):
                 count += 1
-                yield from_reader(src, record)
+                yield "doc", from_reader(src, record)
         except Exception as exc:  # a reader bug must still not lose the file: quarantine it whole
             count += 1
-            yield from_reader(src, Unreadable(f"{path}@reader", f"reader failed: {type(exc).__name__}: {exc}"))
-        yield beam.pvalue.TaggedOutput("stats", {
+            yield "doc", from_reader(src, Unreadable(f"{path}@reader", f"reader failed: {type(exc).__name__}: {exc}"))
+        yield "stats", {
             "sources": {src.name: {"files": 1, "input_bytes": size, "input_docs": count}},
             "stages": {"read": {"seconds": time.perf_counter() - start, "docs": count, "bytes": size}},
-        })
+        }
 
 
 class Prepare(beam.DoFn):
@@ -51,19 +50,15 @@ class Prepare(beam.DoFn):
         self.normalizer = Normalizer(self.cfg.normalize)
         self.gate = LanguageGate.from_config(self.cfg.language)
 
-    def start_bundle(self) -> None:
-        self.timings: dict[str, dict[str, float]] = defaultdict(lambda: {"seconds": 0.0, "docs": 0})
-        self.fired: dict[str, int] = defaultdict(int)
-
-    def _timed(self, stage: str, start: float) -> float:
+    @staticmethod
+    def _timed(doc: dict[str, Any], stage: str, start: float) -> float:
         now = time.perf_counter()
-        t = self.timings[stage]
-        t["seconds"] += now - start
-        t["docs"] += 1
+        doc.setdefault(TIMINGS_KEY, {})[stage] = now - start
         return now
 
     def process(self, doc: dict[str, Any]):
         if not doc.get("error"):
+            doc = copy_doc(doc)
             self._prepare(doc)
         yield doc
 
@@ -78,7 +73,7 @@ class Prepare(beam.DoFn):
                 return
             if not self._extract(doc, html):
                 return
-            t = self._timed("extract", t)
+            t = self._timed(doc, "extract", t)
         if len(doc["text"]) > cap:
             doc["reject_reason"] = "too_long"
             return
@@ -86,15 +81,13 @@ class Prepare(beam.DoFn):
         doc["text"] = text
         if fired:
             doc["meta"]["normalize"] = fired
-            for rule, n in fired.items():
-                self.fired[rule] += n
-        t = self._timed("normalize", t)
+        t = self._timed(doc, "normalize", t)
         if not text.strip():
             doc["reject_reason"] = "empty_text"
             return
         reason, stats = self.gate(text)
         doc["meta"]["lang"] = {k: round(v, 4) for k, v in stats.items()}
-        self._timed("language", t)
+        self._timed(doc, "language", t)
         doc["reject_reason"] = reason
 
     def _extract(self, doc: dict[str, Any], html: bytes) -> bool:
@@ -114,7 +107,3 @@ class Prepare(beam.DoFn):
             return False
         doc["meta"].update(extracted)
         return True
-
-    def finish_bundle(self):
-        stats = {"stages": dict(self.timings), "normalize": dict(self.fired)}
-        yield beam.pvalue.TaggedOutput("stats", GlobalWindows.windowed_value(stats))

@@ -36,7 +36,7 @@ def pipeline_options(runner: str | None, workers: int, extra: Sequence[str]) -> 
         from dask.distributed import LocalCluster
 
         cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=":0")
         flags.append(f"--dask_client_address={cluster.scheduler_address}")
     kwargs = {}
     if name in (DEFAULT_RUNNER, "DirectRunner") and workers > 1:

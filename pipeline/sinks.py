@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.documents import DESTINATIONS, SCHEMAS, destination
+from pipeline.documents import DESTINATIONS, SCHEMAS, TIMINGS_KEY, destination
 from pipeline.fsutil import join, write_bytes
 
 COUNT_KEY = {"curated": "kept", "rejected": "rejected", "quarantine": "quarantined"}
@@ -30,6 +30,23 @@ def _row(doc: dict[str, Any], dest: str) -> dict[str, Any]:
     row = {f.name: doc.get(f.name) for f in SCHEMAS[dest]}
     row["meta"] = json.dumps(doc.get("meta") or {}, ensure_ascii=False, sort_keys=True)
     return row
+
+
+def _add_timings(stats: dict[str, Any], docs: list[dict[str, Any]]) -> None:
+    """Per-stage seconds and normalization counts carried by the documents, summed for stats.json."""
+    stages: dict[str, dict[str, float]] = stats.setdefault("stages", {})
+    rules: dict[str, float] = stats.setdefault("filters", {}).setdefault("timings", {})
+    fired: dict[str, int] = stats.setdefault("normalize", {})
+    for d in docs:
+        for stage, seconds in (d.get(TIMINGS_KEY) or {}).items():
+            if stage.startswith("filter:"):
+                rules[stage[7:]] = rules.get(stage[7:], 0.0) + seconds
+                continue
+            t = stages.setdefault(stage, {"seconds": 0.0, "docs": 0})
+            t["seconds"] += seconds
+            t["docs"] += 1
+        for rule, n in (d["meta"].get("normalize") or {}).items():
+            fired[rule] = fired.get(rule, 0) + n
 
 
 class WriteShard(beam.DoFn):
@@ -62,7 +79,8 @@ class WriteShard(beam.DoFn):
                 lic = stats.setdefault("licenses", {}).setdefault(d["license"], {"docs": 0, "chars": 0})
                 lic["docs"] += 1
                 lic["chars"] += len(d["text"])
-        stats["stages"] = {"write": {"seconds": time.perf_counter() - start, "docs": len(docs)}}
+        _add_timings(stats, docs)
+        stats["stages"]["write"] = {"seconds": time.perf_counter() - start, "docs": len(docs)}
         yield stats
 
 

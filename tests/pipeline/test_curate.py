@@ -132,3 +132,33 @@ def test_cli_refuses_to_overwrite_and_reports_config_errors(tmp_path, inputs, ca
     assert main(["curate", "--config", str(config), "--out", str(tmp_path / "o2")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("jcorpus curate: error: sources[0].paths: no file matches") and "\n" not in err
+
+
+def test_dask_runner_gives_the_same_output(tmp_path, inputs):
+    pytest.importorskip("dask.distributed")
+    cfg, _ = inputs
+    run_curate(cfg, str(tmp_path / "direct"))
+    stats = run_curate(cfg, str(tmp_path / "dask"), runner="DaskRunner", workers=2)
+    assert stats["conservation"]["ok"]
+    _same_outputs(tmp_path / "direct", tmp_path / "dask")
+
+
+def test_reads_and_writes_through_a_non_local_filesystem(tmp_path, inputs):
+    """An in-memory Beam filesystem stands in for gs:// or s3:// for both the inputs and the outputs."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from tests.pipeline.memfs import STORE
+
+    _, raw = inputs
+    for src in raw["sources"]:
+        for path in glob.glob(src["paths"][0]):
+            STORE["memfs://in/" + path.rsplit("/", 1)[1]] = open(path, "rb").read()
+        src["paths"] = ["memfs://in/" + src["paths"][0].rsplit("/", 1)[1]]
+    local = run_curate(parse_config(raw), str(tmp_path / "local"))
+    remote = run_curate(parse_config(raw), "memfs://out")
+    assert remote["conservation"]["ok"] and remote["kept_docs"] == local["kept_docs"]
+    names = [m.path for m in FileSystems.match(["memfs://out/curated/*"])[0].metadata_list]
+    assert names and FileSystems.exists("memfs://out/_SUCCESS")
+    assert not [p for p in STORE if "_temporary" in p]
+    for name in names:
+        assert STORE[name] == (tmp_path / "local" / "curated" / name.rsplit("/", 1)[1]).read_bytes()

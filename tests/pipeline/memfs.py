@@ -1,0 +1,83 @@
+"""A Beam FileSystem kept in memory (`memfs://`): stands in for gs:// or s3:// in tests.
+
+Subclassing `FileSystem` registers the scheme with Beam, so everything that goes through
+`apache_beam.io.filesystems.FileSystems` (readers, sinks, commit) sees a non-local filesystem.
+"""
+from __future__ import annotations
+
+import io
+
+from apache_beam.io.filesystem import CompressedFile, CompressionTypes, FileMetadata, FileSystem
+
+STORE: dict[str, bytes] = {}
+
+
+class _Writer(io.BytesIO):
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def close(self) -> None:
+        STORE[self.path] = self.getvalue()
+        super().close()
+
+
+class MemoryFileSystem(FileSystem):
+    @classmethod
+    def scheme(cls) -> str:
+        return "memfs"
+
+    def join(self, basepath: str, *paths: str) -> str:
+        return "/".join([basepath.rstrip("/"), *(p.strip("/") for p in paths)])
+
+    def split(self, path: str) -> tuple[str, str]:
+        head, _, tail = path.rstrip("/").rpartition("/")
+        return head, tail
+
+    def mkdirs(self, path: str) -> None:
+        pass
+
+    def has_dirs(self) -> bool:
+        return False
+
+    def _list(self, dir_or_prefix: str):
+        for path, data in sorted(STORE.items()):
+            if path.startswith(dir_or_prefix):
+                yield FileMetadata(path, len(data))
+
+    def create(self, path, mime_type="application/octet-stream", compression_type=CompressionTypes.AUTO):
+        return _Writer(path)
+
+    def open(self, path, mime_type="application/octet-stream", compression_type=CompressionTypes.AUTO):
+        raw = io.BytesIO(STORE[path])
+        kind = CompressionTypes.detect_compression_type(path) if compression_type == CompressionTypes.AUTO \
+            else compression_type
+        return raw if kind == CompressionTypes.UNCOMPRESSED else CompressedFile(raw, compression_type=kind)
+
+    def copy(self, source_file_names, destination_file_names) -> None:
+        for s, d in zip(source_file_names, destination_file_names, strict=True):
+            STORE[d] = STORE[s]
+
+    def rename(self, source_file_names, destination_file_names) -> None:
+        for s, d in zip(source_file_names, destination_file_names, strict=True):
+            STORE[d] = STORE.pop(s)
+
+    def exists(self, path: str) -> bool:
+        return path in STORE or any(p.startswith(path.rstrip("/") + "/") for p in STORE)
+
+    def size(self, path: str) -> int:
+        return len(STORE[path])
+
+    def last_updated(self, path: str) -> float:
+        return 0.0
+
+    def checksum(self, path: str) -> str:
+        return str(hash(STORE[path]))
+
+    def metadata(self, path: str) -> FileMetadata:
+        return FileMetadata(path, len(STORE[path]))
+
+    def delete(self, paths) -> None:
+        for path in paths:
+            for p in [p for p in STORE if p == path or p.startswith(path.rstrip("/") + "/")]:
+                del STORE[p]
