@@ -32,3 +32,7 @@ def test_config_errors_name_the_key():
         LanguageGate.from_config({"min_kana": 0.1})
     with pytest.raises(ValueError, match=r"language\.min_letters: expected a number"):
         LanguageGate.from_config({"min_letters": "ten"})
+
+
+def test_private_use_markers_in_the_text_are_not_counted():
+    assert script_counts("\ue001\ue002\ue003あ") == {"letters": 1, "hiragana": 1, "katakana": 0, "kanji": 0}
