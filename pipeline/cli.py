@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "pipeline.cmd_tokenizer",
     "pipeline.cmd_quality",
     "pipeline.cmd_pack",
+    "pipeline.cmd_report",
     "pipeline.cmd_demo",
 )
 

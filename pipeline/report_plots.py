@@ -1,0 +1,72 @@
+"""Plots for the report as inline SVG (no files, no network), drawn with matplotlib's Agg backend."""
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+plt.rcParams.update({"svg.hashsalt": "jcorpus", "font.size": 9, "axes.spines.top": False,
+                     "axes.spines.right": False})
+KEPT, REJECTED = "#2b8a3e", "#c92a2a"
+
+
+def _svg(fig) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    svg = buf.getvalue()
+    return svg[svg.index("<svg"):]
+
+
+def bar_chart(counts: Mapping[str, float], xlabel: str) -> str:
+    names = list(counts)[::-1]
+    fig, ax = plt.subplots(figsize=(6.5, 0.3 * len(names) + 0.8))
+    ax.barh(names, [counts[n] for n in names], color=REJECTED)
+    ax.set_xlabel(xlabel)
+    return _svg(fig)
+
+
+def histograms(kept: Sequence[float], rejected: Sequence[float], xlabel: str, log: bool = False) -> str:
+    fig, ax = plt.subplots(figsize=(6.5, 2.6))
+    data = [v for v in (*kept, *rejected) if v is not None]
+    if log:
+        ax.set_xscale("log")
+    lo, hi = (min(data), max(data)) if data else (0, 1)
+    if log:
+        import numpy as np
+
+        bins = np.geomspace(max(lo, 1), max(hi, 2), 40)
+    else:
+        bins = 40
+    ax.hist([v for v in kept if v is not None], bins=bins, range=None if log else (lo, hi), alpha=0.6,
+            color=KEPT, label=f"kept ({len(kept)})")
+    ax.hist([v for v in rejected if v is not None], bins=bins, range=None if log else (lo, hi), alpha=0.6,
+            color=REJECTED, label=f"rejected ({len(rejected)})")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("documents")
+    ax.legend(frameon=False)
+    return _svg(fig)
+
+
+def size_histogram(sizes: Mapping[str, int], xlabel: str) -> str:
+    keys = sorted(sizes, key=int)
+    fig, ax = plt.subplots(figsize=(6.5, 2.4))
+    ax.bar([str(k) for k in keys], [sizes[k] for k in keys], color="#1971c2")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("clusters")
+    return _svg(fig)
+
+
+def line_chart(xs: Sequence[float], series: Mapping[str, Sequence[float]], xlabel: str, ylabel: str) -> str:
+    fig, ax = plt.subplots(figsize=(6.5, 2.6))
+    for name, ys in series.items():
+        ax.plot(xs[: len(ys)], ys, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if len(series) > 1:
+        ax.legend(frameon=False)
+    return _svg(fig)
