@@ -3,7 +3,8 @@
 Replicates the shared corpora (as extra sources reading the same files, so ids stay distinct) to about
 --target-mb of raw input and runs curate with 1 and 2 workers, --repeats times each; prints medians of
 wall time, MB/s and documents/s per core, and the per-stage CPU seconds from stats.json. A second run
-measures the WARC source alone (raw WARC MB/s per core end to end; target ≥ 3).
+measures the WARC source alone (raw WARC MB/s per core end to end; target ≥ 3), and a third the demo
+curate on the default runner and on a local Dask cluster with 1 and 2 workers.
 
     .venv/bin/python bench/curate_bench.py --corpora ../shared/corpora --target-mb 50 --repeats 3
 """
@@ -43,10 +44,10 @@ def _config(corpora: Path, names: list[str], target_mb: float) -> tuple[dict, in
     return {"sources": sources, "filters": {"enabled": False}, "dedup": {"near": {"enabled": False}}}, size * copies
 
 
-def _run(config: Path, out: Path, workers: int) -> tuple[float, dict]:
+def _run(config: Path, out: Path, workers: int, runner: str = "FnApiRunner") -> tuple[float, dict]:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pipeline.cli", "curate", "--config", str(config), "--out", str(out),
-                    "--workers", str(workers), "--overwrite"], check=True, cwd=ROOT,
+                    "--workers", str(workers), "--runner", runner, "--overwrite"], check=True, cwd=ROOT,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start, json.loads((out / "stats.json").read_text())
 
@@ -76,6 +77,19 @@ def bench(corpora: Path, names: list[str], target_mb: float, repeats: int, label
     return rows + stage_rows + [""]
 
 
+def bench_runners(repeats: int) -> list[str]:
+    """The demo curate (examples/demo.yaml, all filters on) on the default runner and on Dask."""
+    rows = ["### Demo curate by runner (examples/demo.yaml)", "",
+            "| runner | workers | wall s (median) | kept |", "|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for runner in ("FnApiRunner", "DaskRunner"):
+            for workers in (1, 2):
+                runs = [_run(ROOT / "examples" / "demo.yaml", Path(tmp) / "o", workers, runner) for _ in range(repeats)]
+                rows.append(f"| {runner} | {workers} | {statistics.median(t for t, _ in runs):.2f} | "
+                            f"{runs[-1][1]['kept_docs']} |")
+    return rows + [""]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpora", type=Path, default=ROOT.parent / "shared" / "corpora")
@@ -85,6 +99,7 @@ def main() -> None:
     args = ap.parse_args()
     lines = bench(args.corpora, list(FILES), args.target_mb, args.repeats, "All shared corpora")
     lines += bench(args.corpora, ["warc"], args.warc_mb, args.repeats, "WARC only (read, charset, extract)")
+    lines += bench_runners(args.repeats)
     print("\n".join(lines))
 
 
