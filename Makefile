@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_OUT ?= demo_out
 
-.PHONY: install demo test lint sve-tools sve-test bench clean
+.PHONY: install demo test lint sve-tools sve-test report-tools bench clean
 
 $(STAMP): setup.cfg setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,14 @@ demo: install
 lint: install
 	$(PY) -m ruff check .
 
-test: install lint sve-tools
+test: install lint sve-tools report-tools
 	$(PY) -m pytest -q
+
+# Headless Chromium renders the report in a test (installed when missing and root is available).
+report-tools:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "chromium is missing and this is not root: the report rendering test will skip"; fi; }
 
 # Cross compiler and QEMU for the SVE kernels (installed when missing and root is available).
 sve-tools:

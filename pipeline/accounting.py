@@ -15,6 +15,8 @@ FUNNEL = ("readable", "size", "language", "filters", "dedup_exact", "dedup_near"
 
 
 def stage_of(reason: str) -> str:
+    if reason.startswith("skip_"):  # readable records that are not documents (redirects, images)
+        return "readable"
     if reason in ("too_long", "empty_text"):
         return "size"
     if reason.startswith("lang_"):

@@ -50,6 +50,9 @@ def from_reader(src: SourceConfig, item: RawDoc | Unreadable) -> dict[str, Any]:
         doc["error"] = item.error
         return doc
     doc["url"] = item.url
+    if item.skip_reason:
+        doc["reject_reason"] = item.skip_reason
+        return doc
     if item.license:
         doc["license"] = item.license
     if item.html is not None:

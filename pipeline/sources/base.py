@@ -42,6 +42,9 @@ class RawDoc:
     url: str | None = None
     license: str | None = None  # per-record licence overrides the source's, when the format carries one
     meta: dict[str, Any] = field(default_factory=dict)
+    # A readable record that cannot be a document (an HTTP redirect, an image): rejected with this reason
+    # instead of dropped, so that stats.json still accounts for it.
+    skip_reason: str | None = None
 
 
 @dataclass
