@@ -22,9 +22,9 @@ import codecs
 import re
 
 SNIFF_BYTES = 8192  # where <meta> / <?xml encoding> are looked for (WHATWG prescans 1024; real heads are longer)
-SCORE_CHARS = 100_000  # characters of decoded text used for the kana ratio
+SCORE_CHARS = 30_000  # characters of decoded text used for the kana ratio
 MIN_KANA_RATIO = 0.10  # of non-ASCII characters, for a decoding to count as Japanese
-MAX_BAD_SEQUENCES = 8  # a declared decoding with this few invalid sequences (and <= 0.1%) is kept, bad bytes dropped
+MAX_BAD_SEQUENCES = 8  # a decoding with this few invalid sequences (and 20x more valid non-ASCII) is kept, bad bytes dropped
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
          (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
@@ -32,7 +32,6 @@ _HTTP_CHARSET = re.compile(r"charset\s*=\s*[\"']?\s*([A-Za-z0-9_:.\-]+)", re.I)
 _META = re.compile(rb"<meta\b[^>]{0,512}?charset\s*=\s*[\"']?\s*([A-Za-z0-9_:.\-]+)", re.I)
 _XML_DECL = re.compile(rb"<\?xml\b[^>]{0,200}?encoding\s*=\s*[\"']\s*([A-Za-z0-9_.\-]+)", re.I)
 _ISO2022_ESC = re.compile(rb"\x1b(?:\$[@B]|\$\(D|\(J|\(I)")
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _KANA = re.compile(r"[\u3041-\u309f\u30a0-\u30ff]")
 _NON_ASCII_BYTE = re.compile(rb"[\x80-\xff]")
 
@@ -52,8 +51,8 @@ _ALIASES = {
     **dict.fromkeys(("utf-8", "utf8", "unicode-1-1-utf-8", "x-unicode20utf8"), "utf-8"),
 }
 # cp932 -> the JIS X 0208 mapping of euc_jp / shift_jis (see module docstring)
-_CP932_FOLD = str.maketrans({"\uff5e": "\u301c", "\u2225": "\u2016", "\uff0d": "\u2212",
-                             "\uffe0": "\u00a2", "\uffe1": "\u00a3", "\uffe2": "\u00ac"})
+_CP932_FOLD = (("\uff5e", "\u301c"), ("\u2225", "\u2016"), ("\uff0d", "\u2212"),
+               ("\uffe0", "\u00a2"), ("\uffe1", "\u00a3"), ("\uffe2", "\u00ac"))
 
 
 class CharsetError(ValueError):
@@ -82,14 +81,16 @@ def decode_html(body: bytes, http_content_type: str | None) -> tuple[str, dict]:
                     return ja[0], _decision(ja[1], "detected", declared, True)
             return text, _decision(used, source, declared, False)
         lenient = _lenient(body, codec)
+        # a Japanese codec that needs dropping bytes must still give Japanese-looking text (else it is mojibake)
+        plausible = lenient is not None and (codec not in _JA or _kana_ratio(lenient[0]) >= MIN_KANA_RATIO)
+        found = None if plausible else _detect(body)
+        if found is not None:
+            return found[0], _decision(found[1], "detected", declared, True)
         if lenient is not None:
             decision = _decision(_chain(codec)[0], source, declared, False)
             decision["invalid_sequences"] = lenient[1]
             return lenient[0], decision
-        found = _detect(body)
-        if found is None:
-            raise CharsetError(f"bytes are invalid in the declared charset {declared!r} and in every detected one")
-        return found[0], _decision(found[1], "detected", declared, True)
+        raise CharsetError(f"bytes are invalid in the declared charset {declared!r} and in every detected one")
 
     found = _detect(body)
     if found is None:
@@ -139,15 +140,25 @@ def _chain(codec: str) -> tuple[str, ...]:
 
 def _decode(body: bytes, codec: str, errors: str = "strict") -> str:
     text = body.decode(codec, errors)
-    return text.translate(_CP932_FOLD) if codec == "cp932" else text
+    if codec == "cp932":
+        for variant, jis in _CP932_FOLD:  # str.replace per character beats str.translate (a Python-level table)
+            if variant in text:
+                text = text.replace(variant, jis)
+    return text
 
 
 def _strict(body: bytes, codec: str) -> tuple[str | None, str]:
+    """Strict decoding with the codec's fallbacks; a character cut off at the very end (crawlers
+    truncate payloads at a byte limit) is dropped rather than failing the page."""
     for candidate in _chain(codec):
         try:
             return _decode(body, candidate), candidate
-        except UnicodeDecodeError:
-            continue
+        except UnicodeDecodeError as err:
+            if err.start >= len(body) - 3 and err.start > 0:
+                try:
+                    return _decode(body[: err.start], candidate), candidate
+                except UnicodeDecodeError:
+                    pass
         except LookupError:
             break
     return None, codec
@@ -165,9 +176,10 @@ def _lenient(body: bytes, codec: str) -> tuple[str, int] | None:
     except LookupError:
         return None
     bad = text.count("\ufffd") - (body.count(b"\xef\xbf\xbd") if first == "utf-8" else 0)
-    if bad <= 0 or bad > MAX_BAD_SEQUENCES or bad * 1000 > len(body):
+    if bad <= 0 or bad > MAX_BAD_SEQUENCES:
         return None
-    if len(_NON_ASCII.findall(text[:SCORE_CHARS])) - bad < 20 * bad:
+    sample = text[:SCORE_CHARS]
+    if len(sample) - len(sample.encode("ascii", "ignore")) - bad < 20 * bad:
         return None
     return text.replace("\ufffd", ""), bad
 
@@ -184,7 +196,7 @@ def _is_multibyte_utf8(body: bytes) -> bool:
 
 def _kana_ratio(text: str) -> float:
     sample = text[:SCORE_CHARS]
-    non_ascii = len(_NON_ASCII.findall(sample))
+    non_ascii = len(sample) - len(sample.encode("ascii", "ignore"))
     return len(_KANA.findall(sample)) / non_ascii if non_ascii else 0.0
 
 
@@ -194,7 +206,10 @@ def _japanese(body: bytes) -> tuple[str, str] | None:
     for codec in ("cp932", "euc_jp"):
         text, used = _strict(body, codec)
         if text is None:
-            continue
+            lenient = _lenient(body, codec)
+            if lenient is None:
+                continue
+            text, used = lenient[0], _chain(codec)[0]
         ratio = _kana_ratio(text)
         if ratio >= MIN_KANA_RATIO and (best is None or ratio > best[0]):
             best = (ratio, text, used)

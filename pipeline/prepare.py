@@ -96,17 +96,14 @@ class Prepare(beam.DoFn):
         doc["reject_reason"] = reason
 
     def _extract(self, doc: dict[str, Any], html: bytes) -> bool:
-        from pipeline.charset import CharsetError, decode_html
-        from pipeline.extract import html_to_text
+        from pipeline.charset import CharsetError
+        from pipeline.extract import page_to_text
 
         try:
-            page, decision = decode_html(html, doc["meta"].get("http_content_type"))
+            doc["text"], extracted = page_to_text(html, doc["meta"].get("http_content_type"), doc.get("url"))
         except CharsetError as exc:
             doc["error"] = f"charset: {exc}"
             return False
-        doc["meta"]["charset"] = decision
-        try:
-            doc["text"], extracted = html_to_text(page, doc.get("url"))
         except Exception as exc:  # an extractor crash on one page quarantines that page only
             doc["error"] = f"extract: {type(exc).__name__}: {exc}"
             return False

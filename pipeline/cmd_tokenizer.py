@@ -1,0 +1,171 @@
+"""`jcorpus tokenizer train|eval`: read curated Parquet (or JSONL) through Beam FileSystems and hand plain
+(kind, text) records to `tokenizer/`, which knows nothing about Beam or storage."""
+from __future__ import annotations
+
+import argparse
+import json
+import posixpath
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from pipeline.errors import UserError
+
+KINDS = ("academic", "government", "web", "reference")
+
+
+def _expand(path: str) -> list[str]:
+    from apache_beam.io.filesystems import FileSystems
+
+    if any(ch in path for ch in "*?["):
+        patterns = [path]
+    elif path.endswith((".parquet", ".jsonl")):
+        patterns = [path]
+    else:  # a directory: its Parquet/JSONL files, or a curate output root's curated/
+        base = path.rstrip("/")
+        patterns = [f"{base}/*.parquet", f"{base}/*.jsonl", f"{base}/*/*.jsonl", f"{base}/curated/*.parquet"]
+    found = []
+    for pattern in patterns:
+        try:
+            found += [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+        except Exception:  # noqa: BLE001 - Beam raises various errors for "no such path"
+            continue
+    return sorted(set(found))
+
+
+def read_records(paths: list[str], max_chars: int | None = None) -> Iterator[tuple[str, str]]:
+    """(kind, text) from Parquet (`kind`, `text` columns) or JSONL (`text`, `kind` or the folder name)."""
+    import pyarrow.parquet as pq
+    from apache_beam.io.filesystems import FileSystems
+
+    files = [f for p in paths for f in _expand(p)]
+    if not files:
+        raise UserError(f"--input: no .parquet or .jsonl files found under {', '.join(paths)}")
+    total = 0
+    for name in files:
+        try:
+            with FileSystems.open(name) as handle:
+                if name.endswith(".parquet"):
+                    pf = pq.ParquetFile(handle)
+                    columns = [c for c in ("kind", "text") if c in pf.schema_arrow.names]
+                    if "text" not in columns:
+                        raise UserError(f"{name}: no 'text' column (is this curated Parquet?)")
+                    for batch in pf.iter_batches(columns=columns, batch_size=1024):
+                        rows = batch.to_pydict()
+                        kinds = rows.get("kind") or ["unknown"] * len(rows["text"])
+                        for kind, text in zip(kinds, rows["text"], strict=False):
+                            if text:
+                                total += len(text)
+                                yield kind or "unknown", text
+                            if max_chars and total >= max_chars:
+                                return
+                    continue
+                folder = posixpath.basename(posixpath.dirname(name))
+                default_kind = folder if folder in KINDS else "unknown"
+                for lineno, line in enumerate(handle, 1):
+                    try:
+                        row = json.loads(line)
+                    except ValueError:
+                        raise UserError(f"{name}:{lineno}: not valid JSON") from None
+                    text = row.get("text") if isinstance(row, dict) else None
+                    if isinstance(text, str) and text:
+                        total += len(text)
+                        yield row.get("kind") or default_kind, text
+                    if max_chars and total >= max_chars:
+                        return
+        except OSError as exc:
+            raise UserError(f"cannot read {name}: {exc}") from None
+
+
+def _mix(value: str | None) -> dict[str, float] | None:
+    if not value:
+        return None
+    out = {}
+    for item in value.split(","):
+        kind, _, weight = item.partition("=")
+        try:
+            out[kind.strip()] = float(weight)
+        except ValueError:
+            raise UserError(f"--mix: expected kind=weight,..., got {item!r}") from None
+    return out
+
+
+def _train(args: argparse.Namespace) -> int:
+    from tokenizer.build import build
+    from tokenizer.train import TokenizerError, TrainConfig
+
+    cfg = TrainConfig(vocab_size=args.vocab_size, model_type=args.model_type, policy=args.policy,
+                      inventory=args.inventory, reserved_tokens=args.reserved_tokens,
+                      character_coverage=args.character_coverage, max_piece_length=args.max_piece_length,
+                      seed=args.seed, threads=args.threads)
+    remote = "://" in args.out
+    local = Path(tempfile.mkdtemp(prefix="jcorpus-tok-")) if remote else Path(args.out)
+    try:
+        report = build(read_records(args.input), local, cfg, args.char_budget, _mix(args.mix), args.holdout,
+                       shrink_to_fit=args.shrink_to_fit, log=lambda msg: print(msg, file=sys.stderr))
+        if remote:
+            from apache_beam.io.filesystems import FileSystems
+
+            for path in sorted(p for p in local.rglob("*") if p.is_file()):
+                with FileSystems.create(posixpath.join(args.out, path.relative_to(local).as_posix())) as dst:
+                    dst.write(path.read_bytes())
+    except TokenizerError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        if remote:
+            shutil.rmtree(local, ignore_errors=True)
+    from tokenizer.evaluate import format_table
+
+    print(format_table(report["models"]))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from tokenizer.evaluate import evaluate_models, format_table
+    from tokenizer.train import TokenizerError, load
+
+    try:
+        models = {"model": load(args.model)}
+        for i, path in enumerate(args.baseline or []):
+            models[f"baseline{i + 1 if len(args.baseline) > 1 else ''}:{Path(path).stem}"] = load(path)
+        results = evaluate_models(models, read_records(args.input, args.max_chars))
+    except TokenizerError as exc:
+        raise UserError(str(exc)) from None
+    if not results["model"]["docs"]:
+        raise UserError("--input: no non-empty documents to evaluate")
+    print(json.dumps(results, ensure_ascii=False, indent=1) if args.json else format_table(results))
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("tokenizer", help="train and evaluate the kanji/kana-aware SentencePiece tokenizer")
+    sub = parser.add_subparsers(dest="tokenizer_command", required=True)
+    train = sub.add_parser("train", help="sample curated text, train model + baselines, export, evaluate")
+    train.add_argument("--input", nargs="+", required=True, help="curated Parquet dir/files (or JSONL); any Beam path")
+    train.add_argument("--vocab-size", type=int, default=16000)
+    train.add_argument("--out", required=True, help="output directory TOKDIR")
+    train.add_argument("--policy", choices=("none", "morph", "phrase"), default="phrase")
+    train.add_argument("--model-type", choices=("unigram", "bpe"), default="unigram")
+    train.add_argument("--mix", help="per-kind sampling weights, e.g. web=2,academic=1 (unlisted kinds skipped)")
+    train.add_argument("--char-budget", type=int, default=50_000_000, help="characters of sentences to sample")
+    train.add_argument("--holdout", type=float, default=0.15, help="fraction of documents held out for eval.json")
+    train.add_argument("--inventory", choices=("joyo", "jinmeiyo", "jis0208"), default="jinmeiyo",
+                       help="guaranteed single-piece characters (always + kana, punctuation, ASCII)")
+    train.add_argument("--reserved-tokens", type=int, default=16, help="number of <reserved_NNN> control tokens")
+    train.add_argument("--character-coverage", type=float, default=1.0)
+    train.add_argument("--max-piece-length", type=int, default=16)
+    train.add_argument("--shrink-to-fit", action="store_true",
+                       help="if the sample cannot support --vocab-size, use the largest size that works")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--threads", type=int, default=1, help="SentencePiece trainer threads")
+    train.set_defaults(func=_train)
+    ev = sub.add_parser("eval", help="metrics of a model (and baselines) on documents")
+    ev.add_argument("--model", required=True)
+    ev.add_argument("--input", nargs="+", required=True)
+    ev.add_argument("--baseline", action="append", help="another .model to compare side by side (repeatable)")
+    ev.add_argument("--max-chars", type=int, default=None, help="stop reading input after this many characters")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=_eval)

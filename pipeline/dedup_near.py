@@ -1,0 +1,387 @@
+"""Near-duplicate removal in Beam: MinHash LSH buckets -> verified edges -> connected components.
+
+Graph (every step keyed and shuffled; no worker ever holds all signatures or all edges):
+  sketch    docs -> shingle set, signature, one (band, band-hash) key per band       (tokenizer/*)
+  buckets   per key: member count + smallest member, combined before the shuffle (no hot key);
+            members are then joined to their bucket's smallest member; keys of oversized buckets
+            (boilerplate) are salted into shards of at most `max_bucket` members
+  verify    candidate edge (u, m) kept only if the exact Jaccard of the shingle sets >= threshold
+  cluster   large-star / small-star rounds (pipeline/components.py) -> (node, root)
+  apply     root = representative; other members rejected `dup_near` with dup_cluster = root id
+Node names are "<priority><quality><id>" strings whose order is the representative rule, so the
+component minimum *is* the representative. Earlier runs' band indexes join the buckets as nodes that sort
+before every current document: a current document that meets one is clustered under the earlier id.
+"""
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline.components import ConnectedComponents
+from pipeline.errors import ConfigError
+from pipeline.stats import MergeStats
+from tokenizer.minhash import SCHEMES, MinHasher, band_hashes, lsh_params
+from tokenizer.shingles import UNITS, hash_shingles, jaccard, shingles
+
+EARLIER = "!" * 20  # rank prefix of earlier-run index nodes: sorts before every current document
+INDEX_META_KEY = b"jcorpus.dedup_near"
+INDEX_SCHEMA = pa.schema([("band", pa.int32()), ("hash", pa.uint64()), ("id", pa.string())])
+_DEFAULTS: dict[str, Any] = {
+    "enabled": True, "unit": "morph", "n": 5, "num_perm": 128, "threshold": 0.8, "bands": None, "rows": None,
+    "weights": None, "verify": True, "seed": 1, "scheme": "legacy", "max_bucket": 1000,
+    "max_rounds": 12, "index_out": None, "index_in": [],
+}
+
+
+@dataclass(frozen=True)
+class NearParams:
+    """Validated `dedup.near` settings; `signature_params` must match for an index to be reusable."""
+
+    enabled: bool = True
+    unit: str = "morph"
+    n: int = 5
+    num_perm: int = 128
+    threshold: float = 0.8
+    bands: int = 9
+    rows: int = 13
+    verify: bool = True
+    seed: int = 1
+    scheme: str = "legacy"
+    max_bucket: int = 1000
+    max_rounds: int = 12
+    index_out: str | None = None
+    index_in: tuple[str, ...] = field(default_factory=tuple)
+
+    def signature_params(self) -> dict[str, Any]:
+        keys = ("unit", "n", "num_perm", "seed", "scheme", "bands", "rows")
+        return {k: v for k, v in asdict(self).items() if k in keys}
+
+
+def _need(ok: bool, key: str, msg: str) -> None:
+    if not ok:
+        raise ConfigError(f"dedup.near.{key}: {msg}")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def parse_config(cfg: Mapping[str, Any] | None) -> NearParams:
+    """Check every key of `dedup.near`; errors name the dotted key (ConfigError)."""
+    cfg = dict(cfg or {})
+    unknown = sorted(set(cfg) - set(_DEFAULTS))
+    _need(not unknown, unknown[0] if unknown else "", f"unknown key (expected one of {', '.join(_DEFAULTS)})")
+    c = {**_DEFAULTS, **cfg}
+    for key in ("enabled", "verify"):
+        _need(isinstance(c[key], bool), key, f"must be true or false, got {c[key]!r}")
+    _need(c["unit"] in UNITS, "unit", f"must be one of {', '.join(UNITS)}, got {c['unit']!r}")
+    _need(c["scheme"] in SCHEMES, "scheme", f"must be one of {', '.join(SCHEMES)}, got {c['scheme']!r}")
+    for key, low in (("n", 1), ("num_perm", 2), ("seed", 0), ("max_bucket", 2), ("max_rounds", 1)):
+        _need(_is_int(c[key]) and c[key] >= low, key, f"must be an integer >= {low}, got {c[key]!r}")
+    _need(c["num_perm"] <= 4096, "num_perm", f"must be <= 4096, got {c['num_perm']}")
+    t = c["threshold"]
+    _need(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= 1, "threshold",
+          f"must be a number in (0, 1], got {t!r}")
+    # LSH only proposes candidates when verification follows, so favour recall: 18 x 7 at 0.8 catches
+    # 98.6 % of pairs at J = 0.8 and sends ~13 % of J = 0.5 pairs to verification. Without it, balance both.
+    w = c["weights"] if c["weights"] is not None else ([0.01, 0.99] if c["verify"] else [0.5, 0.5])
+    _need(isinstance(w, (list, tuple)) and len(w) == 2 and all(isinstance(x, (int, float)) and x >= 0 for x in w)
+          and sum(w) > 0, "weights", f"must be [false_positive_weight, false_negative_weight], got {w!r}")
+    if c["bands"] is None and c["rows"] is None:
+        bands, rows = lsh_params(float(t), c["num_perm"], float(w[0]), float(w[1]))
+    else:
+        for key in ("bands", "rows"):
+            _need(_is_int(c[key]) and c[key] >= 1, key, f"must be a positive integer (give bands and rows together), got {c[key]!r}")
+        bands, rows = c["bands"], c["rows"]
+        _need(bands * rows <= c["num_perm"], "bands", f"bands x rows = {bands * rows} exceeds num_perm = {c['num_perm']}")
+    _need(c["index_out"] is None or (isinstance(c["index_out"], str) and c["index_out"]), "index_out",
+          f"must be a path or null, got {c['index_out']!r}")
+    idx_in = [c["index_in"]] if isinstance(c["index_in"], str) else c["index_in"]
+    _need(isinstance(idx_in, (list, tuple)) and all(isinstance(p, str) and p for p in idx_in), "index_in",
+          f"must be a list of paths, got {c['index_in']!r}")
+    return NearParams(c["enabled"], c["unit"], c["n"], c["num_perm"], float(t), bands, rows, c["verify"],
+                      c["seed"], c["scheme"], c["max_bucket"], c["max_rounds"], c["index_out"], tuple(idx_in))
+
+
+def rank_prefix(kind: str, quality: float | None, priority: Sequence[str]) -> str:
+    """20 chars whose string order is: source priority, then higher quality (None last)."""
+    prio = list(priority).index(kind) if kind in priority else len(priority)
+    if quality is None or not math.isfinite(quality):
+        qenc = "z" * 16
+    else:  # order-preserving hex of -quality: flip all bits of negatives, the sign bit of the rest
+        bits = struct.unpack(">Q", struct.pack(">d", -float(quality) + 0.0))[0]
+        qenc = f"{bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | 1 << 63:016x}"
+    return f"{min(prio, 9999):04d}{qenc}"
+
+
+def node_id(node: str) -> str:
+    return node[len(EARLIER):]
+
+
+def _stat(**counts: Any) -> dict[str, Any]:
+    return {"dedup": counts}
+
+
+class _Sketch(beam.DoFn):
+    """doc -> ((band, band-hash), node) per band; tagged 'sets': (node, shingle-set bytes) for verification."""
+
+    def __init__(self, p: NearParams, priority: Sequence[str]) -> None:
+        self.p, self.priority = p, tuple(priority)
+
+    def setup(self) -> None:
+        self.hasher = MinHasher(self.p.num_perm, self.p.seed, self.p.scheme)
+
+    def process(self, doc: Mapping[str, Any]) -> Iterator[Any]:
+        hashes = hash_shingles(shingles(doc.get("text") or "", self.p.unit, self.p.n))
+        if hashes.size == 0:  # empty text: nothing to compare (exact dedup owns empties)
+            return
+        node = rank_prefix(doc.get("kind", ""), doc.get("quality"), self.priority) + doc["id"]
+        sig = self.hasher.signature(hashes)
+        for band, h in enumerate(band_hashes(sig, self.p.bands, self.p.rows)):
+            yield ((band, h), node)
+        if self.p.verify:
+            yield beam.pvalue.TaggedOutput("sets", (node, hashes.astype("<u8").tobytes()))
+
+
+class _BucketSummary(beam.CombineFn):
+    """(count, smallest node) of one LSH bucket; lifted before the shuffle so a huge bucket is cheap."""
+
+    def create_accumulator(self) -> tuple[int, str | None]:
+        return (0, None)
+
+    def add_input(self, acc: tuple[int, str | None], node: str) -> tuple[int, str | None]:
+        return (acc[0] + 1, node if acc[1] is None or node < acc[1] else acc[1])
+
+    def merge_accumulators(self, accs: Any) -> tuple[int, str | None]:
+        count, best = 0, None
+        for c, b in accs:
+            count += c
+            if b is not None and (best is None or b < best):
+                best = b
+        return (count, best)
+
+    def extract_output(self, acc: tuple[int, str | None]) -> tuple[int, str | None]:
+        return acc
+
+
+def _shards(count: int, max_bucket: int) -> int:
+    return max(1, -(-count // max_bucket))
+
+
+def _salt(node: str, shards: int) -> int:
+    return int.from_bytes(node.encode("utf-8")[-8:].rjust(8, b"\0"), "little") % shards if shards > 1 else 0
+
+
+def _salted_members(item: tuple[Any, str], hot: Mapping[Any, int]) -> tuple[Any, str]:
+    key, node = item
+    return ((key, _salt(node, hot.get(key, 1))), node)
+
+
+def _salted_mins(item: tuple[Any, tuple[int, str]], hot: Mapping[Any, int]) -> Iterator[tuple[Any, str]]:
+    key, (_, smallest) = item
+    for s in range(hot.get(key, 1)):
+        yield ((key, s), smallest)
+
+
+def _star_edges(item: tuple[Any, dict[str, list[str]]]) -> Iterator[tuple[str, str]]:
+    _, sides = item
+    for smallest in sides["min"]:
+        for node in sides["members"]:
+            if node != smallest:
+                yield (node, smallest)
+
+
+class _Verify(beam.DoFn):
+    """Second half of the verification join: (m, salt) -> m's set and (u, u's set) -> keep J >= threshold."""
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+
+    def process(self, item: tuple[Any, dict[str, list[Any]]]) -> Iterator[Any]:
+        (smallest, _), sides = item
+        m_set = [np.frombuffer(b, dtype="<u8") for b in sides["set"]]
+        for node, u_set in sides["edge"]:
+            if not m_set or u_set is None:  # an earlier-run node has no shingles: trust the bucket
+                yield (node, smallest)
+                yield beam.pvalue.TaggedOutput("stats", _stat(near_unverified_edges=1))
+            elif jaccard(np.frombuffer(u_set, dtype="<u8"), m_set[0]) >= self.threshold:
+                yield (node, smallest)
+            else:
+                yield beam.pvalue.TaggedOutput("stats", _stat(near_rejected_edges=1))
+
+
+def _attach_u_set(item: tuple[str, dict[str, list[Any]]], hot_mins: Mapping[str, int]) -> Iterator[Any]:
+    node, sides = item
+    u_set = sides["set"][0] if sides["set"] else None
+    for smallest in sides["edge"]:
+        yield ((smallest, _salt(node, hot_mins.get(smallest, 1))), (node, u_set))
+
+
+def _replicate_set(item: tuple[str, bytes], hot_mins: Mapping[str, int]) -> Iterator[Any]:
+    node, blob = item
+    for s in range(hot_mins.get(node, 1)):
+        yield ((node, s), blob)
+
+
+def _apply(item: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
+    _, sides = item
+    for doc in sides["doc"]:
+        doc = dict(doc)
+        if sides["rep"]:
+            doc["reject_reason"], doc["dup_cluster"] = "dup_near", min(sides["rep"])
+            yield beam.pvalue.TaggedOutput("stats", _stat(dup_near=1))
+        elif sides["root"]:
+            doc["dup_cluster"] = doc["id"]
+        yield doc
+
+
+def index_paths(patterns: Sequence[str]) -> list[str]:
+    """Files of earlier band indexes: a directory means its *.parquet files."""
+    files: list[str] = []
+    for pat in patterns:
+        glob = pat if any(ch in pat for ch in "*?[") else pat.rstrip("/") + "/*.parquet"
+        matched = sorted(m.path for r in FileSystems.match([glob]) for m in r.metadata_list)
+        if not matched:
+            raise ConfigError(f"dedup.near.index_in: no index file matches {glob!r}")
+        files.extend(matched)
+    return files
+
+
+def check_index(path: str, p: NearParams) -> None:
+    """An index is only comparable if it was built with the same shingles, permutations and banding."""
+    import pyarrow.parquet as pq
+
+    with FileSystems.open(path) as fh:
+        meta = (pq.read_schema(pa.BufferReader(fh.read())).metadata or {}).get(INDEX_META_KEY)
+    if meta is None:
+        raise ConfigError(f"dedup.near.index_in: {path} is not a jcorpus near-dup band index")
+    theirs, ours = json.loads(meta), p.signature_params()
+    if theirs != ours:
+        diff = ", ".join(f"{k}={theirs.get(k)!r} (now {v!r})" for k, v in ours.items() if theirs.get(k) != v)
+        raise ConfigError(f"dedup.near.index_in: {path} was built with other settings: {diff}")
+
+
+class NearDedup(beam.PTransform):
+    """docs -> (docs with dup_near rejections and dup_cluster set, stats). See the module docstring."""
+
+    def __init__(self, cfg: Mapping[str, Any] | None, priority: Sequence[str]) -> None:
+        super().__init__()
+        self.p = parse_config(cfg)
+        if not isinstance(priority, (list, tuple)) or not all(isinstance(k, str) for k in priority):
+            raise ConfigError(f"dedup.priority: must be a list of kinds, got {priority!r}")
+        self.priority = tuple(priority)
+        self.index_files = index_paths(self.p.index_in) if self.p.enabled else []
+        for f in self.index_files:  # fail before the pipeline runs, naming the key
+            check_index(f, self.p)
+
+    def expand(self, docs: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+        p, pipeline = self.p, docs.pipeline
+        zero = pipeline | "ZeroStats" >> beam.Create([_stat(dup_near=0, near_clusters=0)])
+        if not p.enabled:
+            return docs, zero
+        sketch = docs | "Sketch" >> beam.ParDo(_Sketch(p, self.priority)).with_outputs("sets", main="bands")
+        members = sketch.bands
+        if self.index_files:
+            earlier = (
+                pipeline | "IndexFiles" >> beam.Create(self.index_files)
+                | "ReadIndex" >> beam.io.ReadAllFromParquet()
+                | "IndexMembers" >> beam.Map(lambda r: ((r["band"], r["hash"]), EARLIER + r["id"]))
+            )
+            members = (members, earlier) | "AllMembers" >> beam.Flatten()
+        summary = (
+            members
+            | "BucketSummary" >> beam.CombinePerKey(_BucketSummary())
+            | "MultiMember" >> beam.Filter(lambda kv: kv[1][0] > 1)
+        )
+        hot_buckets = (
+            summary
+            | "Oversized" >> beam.Filter(lambda kv, cap: kv[1][0] > cap, p.max_bucket)
+            | "HotShards" >> beam.Map(lambda kv, cap: (kv[0], _shards(kv[1][0], cap)), p.max_bucket)
+        )
+        hot = beam.pvalue.AsDict(hot_buckets)
+        candidates = (
+            {
+                "members": members | "SaltMembers" >> beam.Map(_salted_members, hot),
+                "min": summary | "SaltMins" >> beam.FlatMap(_salted_mins, hot),
+            }
+            | "JoinBucketMin" >> beam.CoGroupByKey()
+            | "StarEdges" >> beam.FlatMap(_star_edges)
+            | "NotBothEarlier" >> beam.Filter(lambda e: not e[0].startswith(EARLIER))  # old-old: not ours to judge
+            | "DistinctEdges" >> beam.Distinct()
+        )
+        stats = [zero, candidates | "CountCandidates" >> beam.Map(lambda _: _stat(near_candidate_edges=1)),
+                 hot_buckets | "CountHot" >> beam.Map(lambda _: _stat(near_hot_buckets=1))]
+        edges = candidates
+        if p.verify:
+            hot_mins = beam.pvalue.AsDict(
+                summary
+                | "HotMin" >> beam.Map(lambda kv: (kv[1][1], kv[1][0]))
+                | "HotMinDegree" >> beam.CombinePerKey(sum)
+                | "HotMinShards" >> beam.Map(lambda kv, cap: (kv[0], _shards(kv[1], cap)), p.max_bucket)
+                | "HotMinOnly" >> beam.Filter(lambda kv: kv[1] > 1)
+            )
+            with_u = (
+                {"edge": candidates, "set": sketch.sets}
+                | "JoinMemberSet" >> beam.CoGroupByKey()
+                | "AttachMemberSet" >> beam.FlatMap(_attach_u_set, hot_mins)
+            )
+            verified = (
+                {"edge": with_u, "set": sketch.sets | "SaltMinSets" >> beam.FlatMap(_replicate_set, hot_mins)}
+                | "JoinMinSet" >> beam.CoGroupByKey()
+                | "Verify" >> beam.ParDo(_Verify(p.threshold)).with_outputs("stats", main="edges")
+            )
+            edges = verified.edges
+            stats.append(verified.stats)
+        labels = edges | "Components" >> ConnectedComponents(p.max_rounds)
+        roots = (
+            labels | "Roots" >> beam.Map(lambda e: e[1]) | "DistinctRoots" >> beam.Distinct()
+        )
+        sizes = (
+            labels | "RootOf" >> beam.Map(lambda e: (e[1], 1)) | "ClusterSize" >> beam.CombinePerKey(sum)
+            | "SizeStat" >> beam.Map(lambda kv: _stat(near_clusters=1, near_cluster_sizes={str(kv[1] + 1): 1}))
+        )
+        applied = (
+            {
+                "doc": docs | "KeyDocs" >> beam.Map(lambda d: (d["id"], d)),
+                "rep": labels
+                | "CurrentMembers" >> beam.Filter(lambda e: not e[0].startswith(EARLIER))
+                | "MemberRep" >> beam.Map(lambda e: (node_id(e[0]), node_id(e[1]))),
+                "root": roots
+                | "CurrentRoots" >> beam.Filter(lambda n: not n.startswith(EARLIER))
+                | "RootMark" >> beam.Map(lambda n: (node_id(n), True)),
+            }
+            | "JoinDocs" >> beam.CoGroupByKey()
+            | "Apply" >> beam.FlatMap(_apply).with_outputs("stats", main="docs")
+        )
+        stats += [sizes, applied.stats]
+        if p.index_out:
+            self._write_index(sketch.bands, labels)
+        merged = tuple(stats) | "FlattenStats" >> beam.Flatten() | "MergeStats" >> beam.CombineGlobally(MergeStats())
+        return applied.docs, merged
+
+    def _write_index(self, bands: beam.PCollection, labels: beam.PCollection) -> None:
+        """Band keys of every kept (non-rejected) current document, as Parquet (band, hash, id)."""
+        meta = {INDEX_META_KEY: json.dumps(self.p.signature_params(), sort_keys=True).encode()}
+        rejected = (
+            labels | "RejectedIds" >> beam.Filter(lambda e: not e[0].startswith(EARLIER))
+            | "RejectedKey" >> beam.Map(lambda e: (node_id(e[0]), True))
+        )
+        by_id = bands | "BandById" >> beam.Map(lambda kv: (node_id(kv[1]), kv[0]))
+        _ = (
+            {"band": by_id, "rejected": rejected}
+            | "JoinKept" >> beam.CoGroupByKey()
+            | "IndexRows" >> beam.FlatMap(lambda kv: [] if kv[1]["rejected"] else
+                                          [{"band": b, "hash": h, "id": kv[0]} for b, h in kv[1]["band"]])
+            | "WriteIndex" >> beam.io.WriteToParquet(
+                self.p.index_out.rstrip("/") + "/band-index", INDEX_SCHEMA.with_metadata(meta),
+                file_name_suffix=".parquet")
+        )

@@ -1,0 +1,238 @@
+"""HTML -> main-content plain text, with Japanese-specific clean-up.
+
+Two extractors are wired in; `bench/extract_bench.py` compares them on real pages and
+`docs/extraction.md` records why DEFAULT_EXTRACTOR is what it is. Whatever the extractor:
+- ruby readings (`<rt>`, `<rp>`) are removed on the markup, so 漢字 is not followed by かんじ;
+- scripts, styles, navigation, headers, footers, forms are not content;
+- paragraphs stay on their own lines (blank lines collapsed, spaces trimmed);
+- RSS/RDF/Atom feeds become one paragraph per item (title + body), not a run of URLs and dates;
+- when main-content extraction returns (almost) nothing, the visible text minus page chrome is used;
+- nothing here may hang: input is capped at MAX_HTML_CHARS, markup deeper than MAX_DEPTH skips the
+  (quadratic) main-content scoring, and our own scanning is linear (no unbounded lazy regexes).
+"""
+from __future__ import annotations
+
+import html as html_lib
+import re
+from collections.abc import Callable
+
+MAX_HTML_CHARS = 4_000_000  # characters of decoded HTML handed to an extractor (document it in meta when cut)
+MAX_DEPTH = 1000  # deeper markup skips main-content scoring, which is quadratic in depth (8,000 levels: 4 s)
+MAX_TITLE_CHARS = 300  # an unclosed <title> swallows the page; no real title is longer
+MIN_MAIN_CHARS = 50  # main content shorter than this -> whole visible text (if that is longer)
+DEFAULT_EXTRACTOR = "resiliparse"
+RUBY_SELECTORS = ("rt", "rp")  # readings and their fallback parentheses
+# boilerplate containers removed for the whole-page (fallback) extraction
+_CHROME_SELECTORS = ("nav", "header", "footer", "aside", "form", "noscript", "template", "iframe", "svg",
+                     "[role=navigation]", "[role=banner]", "[role=contentinfo]", "[aria-hidden=true]")
+
+_CDATA_OPEN, _CDATA_CLOSE = "<![CDATA[", "]]>"
+_FEED_HEAD = re.compile(r"<(?:channel|feed)\b[^>]*>", re.I)
+_XML_DECL = re.compile(r"^\s*(?:<!--.*?-->\s*)*<\?xml[^>]*\?>", re.S)
+_RUBY_TEXT = re.compile(r"<(rt|rp)\b[^>]*>.{0,300}?(?:</\1\s*>|(?=<(?:rt|rp|rb|rtc)\b|</ruby\s*>))", re.I | re.S)
+_RUBY_WRAPPERS = re.compile(r"</?(?:ruby|rb|rtc)\b[^>]*>", re.I)
+_HAS_RUBY = re.compile(r"<r[tp]\b", re.I)
+_FEED_ROOT = re.compile(r"<(?:rss|rdf:RDF|feed)\b", re.I)
+_FEED_ITEM = re.compile(r"<(item|entry)\b[^>]*>", re.I)
+_FEED_BODY = ("content:encoded", "content", "description", "summary")
+_LOOKS_HTML = re.compile(r"<(?:!doctype|html|head|body|p|div|br)\b", re.I)
+# elements whose end tag is required: their nesting is the tree depth (p, li, td... close implicitly)
+_NESTING = re.compile(r"<(/?)(?:div|span|section|article|table|ul|ol|dl|blockquote|font|b|i|em|strong|a|center|form)[\s>]", re.I)
+_SPACES = re.compile(r"[ \t\u3000\xa0]+")
+_BLANKS = re.compile(r"\n{2,}")
+
+
+def page_to_text(body: bytes, http_content_type: str | None, url: str | None = None) -> tuple[str, dict]:
+    """Raw payload -> text and meta (charset decision + extraction meta). Raises `CharsetError`.
+
+    `text/plain` payloads that do not look like HTML are kept as they are (line structure intact).
+    """
+    from pipeline.charset import decode_html
+
+    decoded, decision = decode_html(body, http_content_type)
+    mime = (http_content_type or "").split(";", 1)[0].strip().lower()
+    if mime == "text/plain" and not _LOOKS_HTML.search(decoded[:2048]):
+        return _tidy(decoded), {**decision, "title": None, "extractor": "plain_text"}
+    text, meta = html_to_text(decoded, url)
+    return text, {**decision, **meta}
+
+
+def html_to_text(html: str, url: str | None = None, extractor: str | None = None) -> tuple[str, dict]:
+    """Main text of a page and meta (`title`, `extractor`, and `html_truncated` / `fallback` when they apply)."""
+    name = extractor or DEFAULT_EXTRACTOR
+    meta: dict = {}
+    if len(html) > MAX_HTML_CHARS:
+        cut = html.rfind(">", 0, MAX_HTML_CHARS)
+        html = html[: cut + 1 if cut > 0 else MAX_HTML_CHARS]
+        meta["html_truncated"] = True
+    feed = _feed_text(html) if _FEED_ROOT.search(html[:4096]) else None
+    if feed is not None and feed[1].strip():
+        meta.update(title=feed[0], extractor="feed")
+        return _tidy(feed[1]), meta
+    html = drop_ruby(_prepare(html))
+    if _too_deep(html):
+        title, text = _title_of(html), ""
+        meta["fallback"] = "markup_too_deep"
+    else:
+        title, text = EXTRACTORS[name](html, url)
+    meta["title"] = title
+    meta["extractor"] = name
+    if _too_little(text):
+        whole = _visible_text(html)
+        if len(whole) > len(text):
+            text = whole
+            meta["extractor"] = f"{name}+visible_text"
+            meta.setdefault("fallback", "main_content_empty")
+    return _tidy(text), meta
+
+
+def _prepare(html: str) -> str:
+    """Feeds and XHTML served as XML: drop the XML declaration and unwrap CDATA so HTML parsers see text."""
+    if html.lstrip().startswith(("<?xml", "<!--")):
+        html = _XML_DECL.sub("", html, count=1)
+    return _unwrap_cdata(html) if _CDATA_OPEN in html else html
+
+
+def _unwrap_cdata(text: str) -> str:
+    """`<![CDATA[x]]>` -> `x` with str.find (a lazy regex is quadratic on unclosed sections)."""
+    out, pos = [], 0
+    while (start := text.find(_CDATA_OPEN, pos)) >= 0:
+        end = text.find(_CDATA_CLOSE, start + len(_CDATA_OPEN))
+        out.append(text[pos:start])
+        if end < 0:
+            out.append(text[start + len(_CDATA_OPEN):])
+            return "".join(out)
+        out.append(text[start + len(_CDATA_OPEN):end])
+        pos = end + len(_CDATA_CLOSE)
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _element(text: str, tag: str, pos: int = 0, end: int | None = None) -> str | None:
+    """Inner markup of the first `<tag ...>...</tag>` in text[pos:end] (one open, one close search)."""
+    opened = re.compile(rf"<{re.escape(tag)}\b[^>]*>", re.I).search(text, pos, len(text) if end is None else end)
+    if not opened:
+        return None
+    closed = re.compile(rf"</{re.escape(tag)}\s*>", re.I).search(text, opened.end(), len(text) if end is None else end)
+    return text[opened.end():closed.start()] if closed else None
+
+
+def drop_ruby(html: str) -> str:
+    """Keep ruby base text, drop readings: `<ruby>漢字<rp>(</rp><rt>かんじ</rt><rp>)</rp></ruby>` -> `漢字`.
+
+    Done on the markup (not by the extractors' skip lists) because resiliparse's main-content mode
+    also drops `<rb>` bases, and because `</rt>` may be omitted in HTML (a reading then ends at the
+    next `<rt>`/`<rp>`/`<rb>` or at `</ruby>`; readings longer than 300 characters are left alone).
+    """
+    if not _HAS_RUBY.search(html):
+        return html
+    return _RUBY_WRAPPERS.sub("", _RUBY_TEXT.sub("", html))
+
+
+def _feed_text(xml: str) -> tuple[str | None, str] | None:
+    """RSS / RDF / Atom: each item's title and body (CDATA or entity-escaped HTML) as paragraphs."""
+    starts = list(_FEED_ITEM.finditer(xml))
+    if not starts:
+        return None
+    items = []
+    for k, start in enumerate(starts):
+        end = starts[k + 1].start() if k + 1 < len(starts) else len(xml)
+        item = xml[start.end():end]
+        parts = [_feed_field(item, "title", markup=False)]
+        parts += [next((body for tag in _FEED_BODY if (body := _feed_field(item, tag, markup=True))), "")]
+        items.append(_BLANKS.sub("\n", "\n".join(part for part in parts if part)))
+    head = xml[: starts[0].start()]
+    return _clean_title(_feed_field(head, "title", markup=False)), "\n\n".join(items)
+
+
+def _feed_field(item: str, tag: str, markup: bool) -> str:
+    value = _element(item, tag)
+    if not value:
+        return ""
+    inner = _unwrap_cdata(value) if _CDATA_OPEN in value else html_lib.unescape(value)  # escaped HTML -> HTML
+    if not markup:
+        return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", inner)).split())
+    return _visible_text(drop_ruby(inner))
+
+
+def _too_deep(html: str) -> bool:
+    """Nesting deeper than MAX_DEPTH; the exact scan runs only when there are enough tags to get there."""
+    if html.count("<") <= MAX_DEPTH:  # one counting pass; the scan below costs ~0.3 ms per page
+        return False
+    depth = 0
+    for match in _NESTING.finditer(html):
+        if match.group(1):
+            depth = max(depth - 1, 0)
+        else:
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+    return False
+
+
+def _too_little(text: str) -> bool:
+    return len(text.strip()) < MIN_MAIN_CHARS
+
+
+def _tidy(text: str) -> str:
+    text = _SPACES.sub(" ", text.replace("\r", "\n"))
+    return _BLANKS.sub("\n\n", "\n".join(line.strip() for line in text.split("\n"))).strip()
+
+
+def _title_of(html: str) -> str | None:
+    head = _FEED_HEAD.search(html, 0, 200_000)
+    raw = _element(html, "title", head.end() if head else 0, 200_000)
+    if raw is None and head:
+        raw = _element(html, "title", 0, 200_000)
+    if not raw:
+        return None
+    return _clean_title(html_lib.unescape(re.sub(r"<[^>]+>", "", _unwrap_cdata(raw))))
+
+
+def _clean_title(title: str | None) -> str | None:
+    return " ".join(title[: MAX_TITLE_CHARS * 4].split())[:MAX_TITLE_CHARS] or None if title else None
+
+
+# --------------------------------------------------------------------------------------- resiliparse
+def _resiliparse(html: str, url: str | None) -> tuple[str | None, str]:
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
+
+    tree = HTMLTree.parse(html)
+    text = extract_plain_text(tree, preserve_formatting=True, main_content=True, list_bullets=False,
+                              alt_texts=False, links=False, form_fields=False, noscript=False, comments=False,
+                              skip_elements=list(RUBY_SELECTORS))
+    return _clean_title(tree.title) or _title_of(html), text
+
+
+def _visible_text(html: str) -> str:
+    """All visible text minus page chrome: the fallback when main-content extraction finds nothing."""
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
+
+    return extract_plain_text(HTMLTree.parse(html), preserve_formatting=True, main_content=False,
+                              list_bullets=False, alt_texts=False, links=False, form_fields=False,
+                              noscript=False, skip_elements=[*RUBY_SELECTORS, *_CHROME_SELECTORS])
+
+
+# --------------------------------------------------------------------------------------- trafilatura
+def _trafilatura(html: str, url: str | None, fast: bool = False) -> tuple[str | None, str]:
+    import logging
+
+    import trafilatura
+
+    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)  # it logs every page it cannot parse
+    doc = trafilatura.bare_extraction(html, url=url, fast=fast, include_comments=False, include_tables=True,
+                                      include_images=False, include_links=False, with_metadata=True,
+                                      deduplicate=False,
+                                      prune_xpath=[f"//{tag}" for tag in RUBY_SELECTORS] or None)
+    if doc is None:
+        return _title_of(html), ""
+    return _clean_title(doc.title) or _title_of(html), (doc.text or "")
+
+
+EXTRACTORS: dict[str, Callable[[str, str | None], tuple[str | None, str]]] = {
+    "resiliparse": _resiliparse,
+    "trafilatura": _trafilatura,
+    "trafilatura_fast": lambda html, url: _trafilatura(html, url, fast=True),
+}

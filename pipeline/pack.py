@@ -1,0 +1,231 @@
+"""The pack graph: curated Parquet → tokens + EOS → mixture copies → packing groups → Arrow / Megatron shards.
+
+Determinism for any worker count: each document copy goes to packing group hash(key) mod n, where the driver
+derives n from the input's text size in the Parquet footers (never from the workers); a group is sorted by key and
+packed by one DoFn call that writes the shards named after the group. The driver writes into a temporary
+folder and moves the files into place, manifest last, so a manifest always describes complete shards.
+"""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.parquetio import ReadAllFromParquet
+
+from pipeline.beamutil import split
+from pipeline.errors import UserError
+from pipeline.fsutil import exists, join, list_files, write_bytes
+from pipeline.runner import pipeline_options
+from pipeline.stats import MergeStats
+from trainer_bridge.manifest import (
+    MANIFEST_NAME,
+    PackSettings,
+    combine,
+    dumps,
+    input_stats_for,
+    mixture_copies,
+    pack_group,
+    parse,
+)
+from trainer_bridge.mixture import group_of
+from trainer_bridge.packing import token_dtype
+
+COLUMNS = ["id", "source", "kind", "text", "license"]
+FORMATS = ("arrow", "megatron")
+TMP_PREFIX = ".tmp-pack-"
+
+
+@dataclass
+class PackOptions:
+    input: str
+    tokenizer: str
+    seq_len: int
+    out: str
+    formats: tuple[str, ...] = ("arrow",)
+    mix: dict[str, float] = field(default_factory=dict)
+    packing: str = "bestfit"
+    seed: int = 0
+    shard_bytes: int = 256 << 20
+    window_rows: int = 4096
+    max_open: int = 512
+
+
+@dataclass
+class TokenizerInfo:
+    path: str
+    sha256: str
+    vocab_size: int
+    eos_id: int
+    pad_id: int
+
+    def manifest_entry(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "vocab_size": self.vocab_size, "eos_id": self.eos_id, "pad_id": self.pad_id,
+                "file": self.path.rsplit("/", 1)[-1], "path": self.path}
+
+
+def _load_processor(model: bytes):
+    import sentencepiece as spm
+
+    processor = spm.SentencePieceProcessor()
+    processor.LoadFromSerializedProto(model)
+    return processor
+
+
+def read_tokenizer(path: str) -> TokenizerInfo:
+    """Hash and validate the SentencePiece model once in the driver."""
+    if not exists(path):
+        raise UserError(f"tokenizer model {path} not found")
+    with FileSystems.open(path) as handle:
+        model = handle.read()
+    try:
+        processor = _load_processor(model)
+    except Exception as exc:  # sentencepiece raises bare RuntimeError/OSError on a bad proto
+        raise UserError(f"{path} is not a SentencePiece model ({exc})") from None
+    if processor.eos_id() < 0:
+        raise UserError(f"{path}: the tokenizer has no end-of-document piece </s>")
+    pad = processor.pad_id() if processor.pad_id() >= 0 else processor.eos_id()
+    return TokenizerInfo(path, hashlib.sha256(model).hexdigest(), processor.get_piece_size(), processor.eos_id(), pad)
+
+
+class TokenizeAndMix(beam.DoFn):
+    """Tokenize one document, append EOS and emit the copies the mixture keeps (plus input statistics).
+
+    Emits ("docs", copy) and ("stats", dict) pairs, split by `pipeline.beamutil.split` (works on every runner).
+    """
+
+    def __init__(self, tokenizer: str, settings: PackSettings):
+        self.tokenizer, self.settings = tokenizer, settings
+
+    def setup(self) -> None:
+        with FileSystems.open(self.tokenizer) as handle:
+            self.processor = _load_processor(handle.read())  # one processor per worker
+        self.eos = self.processor.eos_id()
+        self.dtype = token_dtype(self.settings.vocab_size)
+
+    def process(self, row: dict[str, Any]):
+        text = row.get("text") or ""
+        doc_id, source, kind = str(row["id"]), str(row["source"]), str(row["kind"])
+        license_ = str(row.get("license") or "unknown")
+        tokens = np.asarray(self.processor.encode(text) + [self.eos], dtype=np.uint32)
+        yield "stats", input_stats_for(doc_id, source, kind, len(tokens), len(text.encode("utf-8")), self.settings)
+        for key, *rest, copy_tokens in mixture_copies(doc_id, source, kind, license_, tokens, self.settings):
+            # Bytes of the shard's token width: a compact, cheap-to-encode shuffle payload.
+            yield "docs", (key, *rest, copy_tokens.astype(self.dtype).tobytes())
+
+
+class PackGroup(beam.DoFn):
+    """Pack one group's documents, write its files into the temporary folder, emit its record."""
+
+    def __init__(self, settings: PackSettings, tmp_dir: str):
+        self.settings, self.tmp_dir = settings, tmp_dir
+
+    def process(self, item: tuple[int, Any]):
+        group, docs = item
+        dtype = token_dtype(self.settings.vocab_size)
+        copies = [(*d[:4], np.frombuffer(d[4], dtype=dtype)) for d in docs]
+        files, record = pack_group(group, copies, self.settings)
+        for name, data in sorted(files.items()):
+            write_bytes(join(self.tmp_dir, name), data)
+        yield record
+
+
+def build(p: beam.Pipeline, files: list[str], settings: PackSettings, tok: TokenizerInfo, tmp_dir: str) -> None:
+    tagged = (
+        p
+        | "InputFiles" >> beam.Create(files)
+        | "Read" >> ReadAllFromParquet(columns=COLUMNS)
+        | "TokenizeAndMix" >> beam.ParDo(TokenizeAndMix(tok.path, settings))
+    )
+    parts = split(tagged, "Tokenized", ("docs", "stats"))
+    docs = parts["docs"]
+    input_stats = parts["stats"] | "InputStats" >> beam.CombineGlobally(MergeStats())
+    tokenizer = tok.manifest_entry()
+    (
+        docs
+        | "AssignGroup" >> beam.Map(lambda d: (group_of(d[0], settings.groups, settings.seed), d))
+        | "ByGroup" >> beam.GroupByKey()
+        | "Pack" >> beam.ParDo(PackGroup(settings, tmp_dir))
+        | "AllRecords" >> beam.combiners.ToList()
+        | "Manifest" >> beam.Map(lambda recs, st: combine(recs, st, settings, tokenizer),
+                                 st=beam.pvalue.AsSingleton(input_stats))
+        | "WriteManifest" >> beam.Map(lambda m: write_bytes(join(tmp_dir, MANIFEST_NAME), dumps(m).encode("utf-8")))
+    )
+
+
+def input_files(path: str) -> tuple[list[str], int]:
+    """The Parquet files to pack and their text size from the footers (no data read).
+
+    Each file is checked for the columns the pack needs (a one-line error otherwise). The text size decides the
+    number of packing groups in the driver, so it is a function of the input alone on every runner.
+    """
+    import pyarrow.parquet as pq
+
+    pattern = path if any(c in path for c in "*?[") or path.endswith(".parquet") else join(path, "*.parquet")
+    try:
+        files = list_files(pattern)
+    except Exception:  # Beam raises BeamIOError when nothing matches on some filesystems
+        files = []
+    if not files:
+        raise UserError(f"no Parquet files match {pattern}")
+    text_bytes = 0
+    for name in files:
+        try:
+            with FileSystems.open(name) as handle:
+                meta = pq.read_metadata(handle)
+        except Exception as exc:  # pyarrow raises ArrowInvalid for a non-Parquet file
+            raise UserError(f"{name}: not a readable Parquet file ({exc})") from None
+        columns = set(meta.schema.names)
+        missing = [c for c in COLUMNS if c not in columns]
+        if missing:
+            raise UserError(f"{name}: missing columns {missing} (curated Parquet needs {COLUMNS})")
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            text_bytes += sum(group.column(c).total_uncompressed_size for c in range(group.num_columns)
+                              if group.column(c).path_in_schema == "text")
+    return files, text_bytes
+
+
+def run_pack(opts: PackOptions, runner: str | None = None, workers: int = 1, extra: list[str] | None = None) -> dict:
+    """Run the pack pipeline and return the manifest; raises UserError for fixable mistakes."""
+    if opts.seq_len < 1:
+        raise UserError(f"--seq-len must be positive, got {opts.seq_len}")
+    unknown = set(opts.formats) - set(FORMATS)
+    if unknown or not opts.formats:
+        raise UserError(f"--format takes {','.join(FORMATS)}, got {','.join(opts.formats)}")
+    if opts.packing not in ("bestfit", "concat"):
+        raise UserError(f"--packing is bestfit or concat, got {opts.packing!r}")
+    final_manifest = join(opts.out, MANIFEST_NAME)
+    if exists(final_manifest):
+        raise UserError(f"{final_manifest} already exists; choose another --out or remove the old shards")
+    files, text_bytes = input_files(opts.input)
+    tok = read_tokenizer(opts.tokenizer)
+    settings = PackSettings(seq_len=opts.seq_len, vocab_size=tok.vocab_size, eos_id=tok.eos_id, pad_id=tok.pad_id,
+                            packing=opts.packing, seed=opts.seed, formats=tuple(opts.formats), mix=dict(opts.mix),
+                            shard_bytes=opts.shard_bytes, window_rows=opts.window_rows, max_open=opts.max_open)
+    settings.groups = settings.groups_for_text(text_bytes)
+    tmp_dir = join(opts.out, TMP_PREFIX + uuid.uuid4().hex[:12])
+    with pipeline_options(runner, workers, extra or []) as (beam_runner, options):
+        with beam.Pipeline(runner=beam_runner, options=options) as p:
+            build(p, files, settings, tok, tmp_dir)
+    return _commit(tmp_dir, opts.out)
+
+
+def _commit(tmp_dir: str, out: str) -> dict:
+    """Move every file into `out`, the manifest last, and remove the temporary folder."""
+    manifest_path = join(tmp_dir, MANIFEST_NAME)
+    with FileSystems.open(manifest_path) as handle:
+        manifest = parse(handle.read().decode("utf-8"), where=manifest_path)
+    moves = [s["file"] for s in manifest["shards"]]
+    for part in manifest["megatron"]:
+        moves += [part["prefix"] + ".bin", part["prefix"] + ".idx"]
+    if manifest["megatron"] and not exists(join(out, "megatron")):
+        FileSystems.mkdirs(join(out, "megatron"))
+    FileSystems.rename([join(tmp_dir, m) for m in moves], [join(out, m) for m in moves])
+    FileSystems.rename([manifest_path], [join(out, MANIFEST_NAME)])
+    FileSystems.delete([tmp_dir])
+    return manifest

@@ -1,0 +1,84 @@
+"""Site-level frequent-line removal: a line (navigation, copyright, share buttons) that occurs in at
+least `min_docs` documents of the same host is removed from all of them.
+
+Graph, all keyed joins (no side input, so memory does not grow with the number of hosts):
+  docs ─► ((host, line_key), doc_id) pairs ─► count per (host, line_key)  [CombinePerKey, hot-key fanout]
+      ─► frequent keys ─► join with the pairs ─► (doc_id, line_key) removals ─► join with docs by id.
+Line identity comes from `filters.lines.line_key` (NFKC, spaces dropped, digits folded). The removal
+set of a document does not depend on element order, so the result is deterministic on any runner.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import apache_beam as beam
+
+from filters.hosts import host_of
+from filters.lines import document_line_keys, remove_keyed_lines
+from pipeline.errors import ConfigError
+
+
+def _options(cfg: Mapping[str, Any]) -> tuple[int, int]:
+    min_docs, fanout = cfg.get("min_docs", 5), cfg.get("fanout", 16)
+    for key, value in (("min_docs", min_docs), ("fanout", fanout)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"filters.site_lines.{key}: expected a positive integer, got {value!r}")
+    if min_docs < 2:
+        raise ConfigError("filters.site_lines.min_docs: must be at least 2 (a line in one page is not site boilerplate)")
+    return min_docs, fanout
+
+
+def _line_pairs(doc: dict[str, Any]):
+    host = host_of(doc.get("url"))
+    if host:
+        for key in sorted(document_line_keys(doc["text"])):
+            yield (host, key), doc["id"]
+
+
+def _removals(item):
+    (_, key), groups = item
+    if groups["frequent"]:
+        for doc_id in groups["ids"]:
+            yield doc_id, key
+
+
+def _apply(item):
+    _, groups = item
+    keys = set(groups["remove"])
+    for doc in groups["doc"]:
+        text, removed = remove_keyed_lines(doc["text"], keys)
+        if removed:
+            doc = {**doc, "text": text, "meta": {**doc["meta"], "site_lines_removed": removed}}
+        yield doc
+
+
+class SiteLines(beam.PTransform):
+    """Documents in, the same documents out with site-frequent lines removed (`meta.site_lines_removed`)."""
+
+    def __init__(self, cfg: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        self.min_docs, self.fanout = _options(cfg or {})
+
+    def expand(self, docs):
+        min_docs = self.min_docs
+        hosted, hostless = docs | "SplitByHost" >> beam.Partition(
+            lambda d, _: 0 if host_of(d.get("url")) else 1, 2)
+        pairs = hosted | "LinePairs" >> beam.FlatMap(_line_pairs)
+        frequent = (
+            pairs
+            | "One" >> beam.Map(lambda kv: (kv[0], 1))
+            | "CountLineDocs" >> beam.CombinePerKey(sum).with_hot_key_fanout(self.fanout)
+            | "Frequent" >> beam.Filter(lambda kv: kv[1] >= min_docs)
+        )
+        removals = (
+            {"ids": pairs, "frequent": frequent}
+            | "JoinFrequent" >> beam.CoGroupByKey()
+            | "Removals" >> beam.FlatMap(_removals)
+        )
+        cleaned = (
+            {"doc": hosted | "ById" >> beam.Map(lambda d: (d["id"], d)), "remove": removals}
+            | "JoinDocs" >> beam.CoGroupByKey()
+            | "RemoveLines" >> beam.FlatMap(_apply)
+        )
+        return (cleaned, hostless) | "Merge" >> beam.Flatten()

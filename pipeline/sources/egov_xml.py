@@ -1,0 +1,170 @@
+"""e-Gov 法令標準XML reader: one document per `<Law>`, laid out as the official text is printed.
+
+Accepts bare `<Law>` files and the 法令API wrapper (`DataRoot/ApplData/LawFullText/Law`). Lines follow
+the printed statute: title, （law number）, enact statement, chapter titles, （caption）, "第一条　…",
+"２　…" for later paragraphs, "一　…" for items; ruby readings (`Rt`) are dropped so the text reads as
+written; table rows become tab-separated cells. Parsing is only through defusedxml (see io.py).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
+from pipeline.sources.io import Rendered, local_name, read_xml_records
+
+IDEOGRAPHIC_SPACE = "\u3000"
+E_GOV_LAW_URL = "https://laws.e-gov.go.jp/law/"  # + LawId, when the 法令API wrapper gives one
+# element -> (its title/number child, its sentence child); the title prefixes the sentence on one line
+NUMBERED: dict[str, tuple[str, str]] = {
+    "Paragraph": ("ParagraphNum", "ParagraphSentence"),
+    "Item": ("ItemTitle", "ItemSentence"),
+    "Class": ("ClassTitle", "ClassSentence"),
+    **{f"Subitem{i}": (f"Subitem{i}Title", f"Subitem{i}Sentence") for i in range(1, 11)},
+}
+CAPTIONS = {"ParagraphCaption", "ArticleCaption"}
+APPEND_TO_PREVIOUS = {"ArticleRange", "RelatedArticleNum"}  # "（第一条―第三条）" after a title
+INLINE = {"Ruby", "Rt", "Sup", "Sub", "Line", "QuoteStruct"}
+LAW_ATTRS = {"Era": "era", "Year": "year", "Num": "num", "LawType": "law_type", "Lang": "lang",
+             "PromulgateMonth": "promulgate_month", "PromulgateDay": "promulgate_day"}
+_FORMATTING_WS = re.compile(r"\s*\n\s*")
+
+
+def inline_text(el: Any) -> str:
+    """Text as printed: ruby readings (Rt) dropped, pretty-printing newlines removed."""
+    parts: list[str] = []
+
+    def walk(node: Any) -> None:
+        if local_name(node.tag) != "Rt":
+            parts.append(node.text or "")
+            for child in node:
+                walk(child)
+        parts.append(node.tail or "")
+
+    parts.append(el.text or "")
+    for child in el:
+        walk(child)
+    return _FORMATTING_WS.sub("", "".join(parts)).strip()
+
+
+def sentence_text(el: Any) -> str:
+    """A *Sentence container: Sentences run on; Columns (term / definition) are split by a full-width space."""
+    children = [c for c in el if local_name(c.tag) in ("Sentence", "Column")]
+    if not children:
+        return inline_text(el)
+    if any(local_name(c.tag) == "Column" for c in children):
+        return IDEOGRAPHIC_SPACE.join(sentence_text(c) for c in children if local_name(c.tag) == "Column")
+    return "".join(inline_text(c) for c in children)
+
+
+def _child(el: Any, name: str) -> Any | None:
+    return next((c for c in el if local_name(c.tag) == name), None)
+
+
+def _emit(lines: list[str], text: str) -> None:
+    if text:
+        lines.append(text)
+
+
+def _cell_text(cell: Any) -> str:
+    if all(local_name(c.tag) in ("Sentence", "Column") for c in cell):
+        return sentence_text(cell)
+    sub: list[str] = []
+    render_block(cell, sub)
+    return " ".join(sub)
+
+
+def render_block(el: Any, lines: list[str], prefix: str = "") -> None:
+    """Append the printed lines of one structural element (and its descendants) to `lines`."""
+    name = local_name(el.tag)
+    if name == "Rt":
+        return
+    if name == "Article":
+        title = inline_text(t) if (t := _child(el, "ArticleTitle")) is not None else ""
+        for child in el:
+            cname = local_name(child.tag)
+            if cname == "ArticleTitle":
+                continue
+            if cname == "Paragraph" and title:
+                render_block(child, lines, prefix=title)
+                title = ""
+            else:
+                render_block(child, lines)
+        _emit(lines, title)  # an article without paragraphs (e.g. "第五条　削除" is a Paragraph; this is rare)
+        return
+    if name in NUMBERED:
+        title_tag, sentence_tag = NUMBERED[name]
+        label, sentence = prefix, ""
+        rest = []
+        for child in el:
+            cname = local_name(child.tag)
+            if cname == title_tag:
+                label = label or inline_text(child)
+            elif cname == sentence_tag:
+                sentence = sentence_text(child)
+            elif cname in CAPTIONS:
+                _emit(lines, inline_text(child))
+            else:
+                rest.append(child)
+        _emit(lines, f"{label}{IDEOGRAPHIC_SPACE}{sentence}" if label and sentence else label or sentence)
+        for child in rest:
+            render_block(child, lines)
+        return
+    if name == "SupplProvision":
+        label = inline_text(lab) if (lab := _child(el, "SupplProvisionLabel")) is not None else "附　則"
+        if amend := el.get("AmendLawNum"):
+            label += f"{IDEOGRAPHIC_SPACE}（{amend}）"
+        if el.get("Extract") == "true":
+            label += f"{IDEOGRAPHIC_SPACE}抄"
+        _emit(lines, label)
+        for child in el:
+            if local_name(child.tag) != "SupplProvisionLabel":
+                render_block(child, lines)
+        return
+    if name == "Table":
+        for row in el:
+            if local_name(row.tag) in ("TableRow", "TableHeaderRow"):
+                _emit(lines, "\t".join(_cell_text(cell) for cell in row).rstrip("\t"))
+        return
+    if all(local_name(c.tag) in INLINE for c in el):  # a leaf such as EnactStatement or a Title
+        _emit(lines, inline_text(el))
+        return
+    if name.endswith("Sentence"):
+        _emit(lines, sentence_text(el))
+        return
+    for child in el:
+        if local_name(child.tag) in APPEND_TO_PREVIOUS and lines:
+            lines[-1] += inline_text(child)
+        else:
+            render_block(child, lines)
+
+
+def render_law(law: Any, context: dict[str, str]) -> Rendered:
+    """(text, meta, licence, url) of one <Law>; statutes carry no per-record licence."""
+    meta: dict[str, Any] = {key: law.get(attr) for attr, key in LAW_ATTRS.items() if law.get(attr)}
+    lines: list[str] = []
+    body = _child(law, "LawBody")
+    title_el = _child(body, "LawTitle") if body is not None else None
+    law_num_el = _child(law, "LawNum")
+    if title_el is not None:
+        meta["title"] = inline_text(title_el)
+        if title_el.get("Kana"):
+            meta["title_kana"] = title_el.get("Kana")
+        _emit(lines, meta["title"])
+    if law_num_el is not None and (law_num := inline_text(law_num_el)):
+        meta["law_num"] = law_num
+        lines.append(f"（{law_num}）")
+    url = None
+    if context.get("LawId"):
+        meta["law_id"] = context["LawId"]
+        url = E_GOV_LAW_URL + context["LawId"]
+    for child in (body if body is not None else law):
+        if local_name(child.tag) not in ("LawTitle", "LawNum"):
+            render_block(child, lines)
+    return "\n".join(lines), meta, None, url
+
+
+def read(path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
+    """One RawDoc per outermost <Law>, source_id "path#/Law[1]" (or the wrapper's element path)."""
+    yield from read_xml_records(path, source, "Law", render_law, context_tags=frozenset({"LawId"}))

@@ -1,0 +1,400 @@
+"""Byte-level input for readers: FileSystems opening, magic-byte decompression, bounded lines, XML streaming.
+
+Every reader goes through `open_stream` so that gs:// / s3:// paths, gzip and zstd work the same way
+everywhere, a decompression bomb stops at a fixed size instead of filling memory, and corrupt or truncated
+input surfaces as one `InputError` with a one-line message the reader can put into quarantine.
+"""
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
+from xml.etree.ElementTree import ParseError
+
+import zstandard
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import iterparse
+
+from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
+
+READ_SIZE = 1 << 16  # compressed bytes read from the file at a time
+OUT_CHUNK = 1 << 16  # most decompressed bytes produced by one gzip step
+ZSTD_MAX_WINDOW = 1 << 27  # refuse frames that would need a >128 MiB window
+
+Rendered = tuple[str, dict[str, Any], str | None, str | None]  # text, meta, licence, url of one XML record
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+class InputError(Exception):
+    """Unreadable bytes (corrupt / truncated compression, size limits); the message is one line."""
+
+
+def one_line(err: BaseException | str, limit: int = 300) -> str:
+    """An exception (or message) as a single short line, for Unreadable.error."""
+    text = err if isinstance(err, str) else (str(err) or type(err).__name__)
+    if not isinstance(err, str) and not isinstance(err, InputError):
+        text = f"{type(err).__name__}: {text}"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def sniff_codec(head: bytes) -> str | None:
+    """'gzip', 'zstd' or None (plain), decided by magic bytes, never by the file name."""
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    return None
+
+
+def open_raw(path: str) -> BinaryIO:
+    """The file's bytes exactly as stored (no extension-based decompression by Beam)."""
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+class CodecError(Exception):
+    """A corrupt member/frame; `salvaged` is the output decoded before the damage."""
+
+    def __init__(self, message: str, salvaged: bytes = b"") -> None:
+        super().__init__(message)
+        self.salvaged = salvaged
+
+
+class _Gzip:
+    """One gzip member through zlib, at most OUT_CHUNK bytes out per step (bomb-safe)."""
+
+    magic = GZIP_MAGIC
+
+    def __init__(self) -> None:
+        self._d = zlib.decompressobj(wbits=31)
+
+    def feed(self, data: bytes) -> tuple[bytes, bytes, bool]:
+        saved = self._d.copy()
+        try:
+            out = self._d.decompress(data, OUT_CHUNK)
+        except zlib.error as e:
+            raise CodecError(str(e), self._salvage(saved, data)) from e
+        if self._d.eof:
+            return out, self._d.unused_data, True
+        return out, self._d.unconsumed_tail, False
+
+    @staticmethod
+    def _salvage(d: Any, data: bytes) -> bytes:
+        """Re-decode a failed step in pieces (the failing piece byte by byte) to keep the output that came
+        before the error, e.g. a whole member whose CRC is wrong. Bounded: that output was < OUT_CHUNK."""
+        parts: list[bytes] = []
+        for i in range(0, len(data), 256):
+            snap = d.copy()
+            try:
+                parts.append(d.decompress(data[i:i + 256]))
+            except zlib.error:
+                for j in range(i, min(i + 256, len(data))):
+                    try:
+                        parts.append(snap.decompress(data[j:j + 1]))
+                    except zlib.error:
+                        break
+                break
+        return b"".join(parts)
+
+
+class _Zstd:
+    """One zstd frame fed to the decompressor block by block, so one step yields at most one block
+    (<= 128 KiB) and a frame cut short is detected (zstandard's readers end silently on truncation)."""
+
+    magic = ZSTD_MAGIC
+
+    def __init__(self) -> None:
+        self._d = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW).decompressobj()
+        self._state = "header"
+        self._checksum = False
+
+    def _unit(self, data: bytes) -> int:
+        """Length of the next complete unit (frame header, block, checksum) at the start of data, 0 if cut."""
+        if self._state == "header":
+            if len(data) < 5:
+                return 0
+            fhd = data[4]
+            single, fcs, did = fhd >> 5 & 1, fhd >> 6, fhd & 3
+            self._checksum = bool(fhd >> 2 & 1)
+            size = 5 + (0 if single else 1) + (0, 1, 2, 4)[did] + ((1 if single else 0), 2, 4, 8)[fcs]
+            return size if len(data) >= size else 0
+        if self._state == "checksum":
+            return 4 if len(data) >= 4 else 0
+        if len(data) < 3:
+            return 0
+        header = int.from_bytes(data[:3], "little")
+        kind, size = header >> 1 & 3, header >> 3
+        if kind == 3 or size > 1 << 17:
+            raise CodecError(f"corrupt block header (type {kind}, size {size})")
+        total = 3 + (1 if kind == 1 else size)
+        return total if len(data) >= total else 0
+
+    def feed(self, data: bytes) -> tuple[bytes, bytes, bool]:
+        n = self._unit(data)
+        if not n:
+            return b"", data, False
+        unit, rest = data[:n], data[n:]
+        if self._state == "block" and unit[0] & 1:
+            self._state = "checksum" if self._checksum else "end"
+        elif self._state == "header":
+            self._state = "block"
+        elif self._state == "checksum":
+            self._state = "end"
+        try:
+            out = self._d.decompress(unit)
+        except zstandard.ZstdError as e:
+            raise CodecError(str(e)) from e
+        return out, rest, self._state == "end"
+
+
+_CODECS: dict[str, type[_Gzip] | type[_Zstd]] = {"gzip": _Gzip, "zstd": _Zstd}
+
+
+class DecodedStream:
+    """A read-only byte stream over a file, transparently decompressed when it starts with a known magic.
+
+    Multi-member gzip and multi-frame zstd are read to the end. `read` raises `InputError` for corrupt,
+    truncated or trailing-garbage input, after handing out every byte decoded before the damage, and
+    once `max_bytes` decompressed bytes have been handed out (a decompression bomb).
+    """
+
+    def __init__(self, raw: BinaryIO, path: str, max_bytes: int) -> None:
+        self._raw, self.path, self.max_bytes = raw, path, max_bytes
+        self._pending = self._raw_read(8)
+        self.codec = sniff_codec(self._pending)
+        self._dec: _Gzip | _Zstd | None = None
+        self._out = b""
+        self.produced = 0  # decompressed bytes handed out so far
+        self._consumed = len(self._pending)  # compressed bytes read from the file
+        self._eof = False
+        self._error: InputError | None = None  # raised once the bytes before it are consumed
+
+    def _raw_read(self, n: int) -> bytes:
+        try:
+            return self._raw.read(n) or b""
+        except OSError as e:
+            raise InputError(f"read error: {one_line(e)}") from e
+
+    def _more(self) -> bool:
+        more = self._raw_read(READ_SIZE)
+        self._consumed += len(more)
+        self._pending += more
+        return bool(more)
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> DecodedStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            parts = []
+            while chunk := self.read(READ_SIZE):
+                parts.append(chunk)
+            return b"".join(parts)
+        while not self._out and not self._eof:
+            if self._error is not None:
+                raise self._error
+            self._out = self._next_chunk()
+        out, self._out = self._out[:n], self._out[n:]
+        return out
+
+    def _next_chunk(self) -> bytes:
+        if self.codec is None:
+            data = self._pending or self._raw_read(READ_SIZE)
+            self._pending = b""
+            if not data:
+                self._eof = True
+            self.produced += len(data)  # plain files are not capped: max_decompressed_bytes guards expansion
+            return data
+        while True:
+            if not self._pending and not self._more():
+                if self._dec is not None:
+                    raise self._truncated()
+                self._eof = True
+                return b""
+            if self._dec is None:
+                codec = _CODECS[self.codec]
+                while len(self._pending) < len(codec.magic) and self._more():
+                    pass
+                if not self._pending.startswith(codec.magic):
+                    offset = self._consumed - len(self._pending)
+                    raise InputError(f"{self.codec}: trailing data that is not {self.codec} at byte {offset}")
+                self._dec = codec()
+            before = len(self._pending)
+            try:
+                out, self._pending, ended = self._dec.feed(self._pending)
+            except CodecError as e:
+                offset = self._consumed - len(self._pending)
+                self._error = InputError(f"{self.codec}: {one_line(str(e))} (near compressed byte {offset})")
+                self._pending, self._eof = b"", False
+                if e.salvaged:
+                    return self._count(e.salvaged)
+                raise self._error from e
+            if ended:
+                self._dec = None
+            if out:
+                return self._count(out)
+            if len(self._pending) == before and not ended and not self._more():
+                raise self._truncated()  # an incomplete unit and nothing more to read
+
+    def _truncated(self) -> InputError:
+        unit = "member" if self.codec == "gzip" else "frame"
+        return InputError(f"{self.codec}: truncated input (end of file inside a compressed {unit} "
+                          f"at byte {self._consumed})")
+
+    def _count(self, data: bytes) -> bytes:
+        room = self.max_bytes - self.produced
+        if len(data) > room:
+            self._error = InputError(f"decompressed size exceeds max_decompressed_bytes={self.max_bytes} "
+                                     f"(possible decompression bomb); rest of file skipped")
+            data = data[:max(room, 0)]
+            if not data:
+                raise self._error
+        self.produced += len(data)
+        return data
+
+
+def open_stream(path: str, max_decompressed_bytes: int) -> DecodedStream:
+    """Open `path` through Beam FileSystems; raises InputError (one line) when it cannot be opened."""
+    try:
+        raw = open_raw(path)
+    except Exception as e:  # Beam wraps every backend's errors differently (IOError, BeamIOError, ...)
+        raise InputError(f"cannot open: {one_line(e)}") from e
+    try:
+        return DecodedStream(raw, path, max_decompressed_bytes)
+    except InputError:
+        raw.close()
+        raise
+
+
+class LineReader:
+    """Lines of a byte stream without the newline, never holding more than `max_line_bytes` of one line.
+
+    Yields `(line_no, line)` with line_no counted from 1; `line` is None when the line was longer than
+    the cap (its bytes were skipped in bounded chunks, `last_length` says how long it was).
+    """
+
+    def __init__(self, stream: DecodedStream, max_line_bytes: int) -> None:
+        self.stream, self.max_line_bytes = stream, max_line_bytes
+        self.line_no = 0  # number of the last line yielded
+        self.last_length = 0
+
+    def __iter__(self) -> Iterator[tuple[int, bytes | None]]:
+        buf = bytearray()
+        skipped = -1  # >= 0 while skipping an over-long line: its length so far
+        while chunk := self.stream.read(READ_SIZE):
+            start = 0
+            while True:
+                nl = chunk.find(b"\n", start)
+                piece = chunk[start:] if nl < 0 else chunk[start:nl]
+                if skipped >= 0:
+                    skipped += len(piece)
+                else:
+                    buf += piece
+                    if len(buf) > self.max_line_bytes:
+                        skipped, buf = len(buf), bytearray()
+                if nl < 0:
+                    break
+                yield self._emit(buf, skipped)
+                buf, skipped, start = bytearray(), -1, nl + 1
+        if buf or skipped >= 0:
+            yield self._emit(buf, skipped)
+
+    def _emit(self, buf: bytearray, skipped: int) -> tuple[int, bytes | None]:
+        self.line_no += 1
+        if skipped >= 0:
+            self.last_length = skipped
+            return self.line_no, None
+        line = bytes(buf[:-1] if buf.endswith(b"\r") else buf)
+        self.last_length = len(line)
+        return self.line_no, line
+
+
+def decode_utf8(data: bytes, where: str = "") -> str:
+    """Strict UTF-8 (a leading BOM dropped); UnicodeDecodeError becomes a one-line InputError."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        bad = data[e.start:e.start + 4].hex(" ")
+        raise InputError(f"invalid UTF-8 at byte {e.start}{where} (bytes {bad})") from e
+
+
+def local_name(tag: Any) -> str:
+    """Tag without its '{namespace}' part (JATS mixes namespaced and plain elements)."""
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def iter_xml_records(stream: DecodedStream, record_tag: str,
+                     context_tags: frozenset[str] = frozenset()) -> Iterator[tuple[Any, str, dict[str, str]]]:
+    """Stream `(element, element_path, context)` for each outermost `record_tag` element, parsed by defusedxml.
+
+    Finished records and finished elements outside records are detached, so memory stays at about one
+    record. `context` holds the text of `context_tags` elements seen outside records so far (e.g. the
+    法令API wrapper's LawId). Parser errors (defusedxml refusals, ParseError) propagate to the caller.
+    """
+    stack: list[Any] = []
+    in_record = 0  # how many open record elements enclose the current position
+    count = 0
+    context: dict[str, str] = {}
+    for event, el in iterparse(stream, events=("start", "end")):
+        name = local_name(el.tag)
+        if event == "start":
+            stack.append(el)
+            in_record += name == record_tag
+            continue
+        stack.pop()
+        if name == record_tag:
+            in_record -= 1
+            if in_record:
+                continue
+            count += 1
+            path = "".join("/" + local_name(a.tag) for a in stack) + f"/{record_tag}[{count}]"
+            yield el, path, dict(context)
+        elif in_record:
+            continue
+        elif name in context_tags:
+            context[name] = "".join(el.itertext()).strip()
+        el.clear()
+        if stack:
+            stack[-1].remove(el)
+
+
+def read_xml_records(path: str, source: SourceConfig, record_tag: str,
+                     render: Callable[[Any, dict[str, str]], Rendered],
+                     context_tags: frozenset[str] = frozenset()) -> Iterator[RawDoc | Unreadable]:
+    """The shared loop of the XML readers: one RawDoc per record element, Unreadable on any parse failure.
+
+    `render(element, context) -> (text, meta, licence or None, url or None)`. Records finished before a failure are
+    kept; the failure (defusedxml refusal, malformed XML, corrupt compression) ends the file with one
+    Unreadable whose source_id names the first record that was not read.
+    """
+    try:
+        stream = open_stream(path, source.max_decompressed_bytes)
+    except InputError as e:
+        yield Unreadable(path, str(e))
+        return
+    done = 0
+    with stream:
+        try:
+            for element, element_path, context in iter_xml_records(stream, record_tag, context_tags):
+                done += 1
+                source_id = f"{path}#{element_path}"
+                text, meta, lic, url = render(element, context)
+                if len(text.encode("utf-8", "replace")) > source.max_record_bytes:
+                    yield Unreadable(source_id, f"text of <{record_tag}> exceeds max_record_bytes={source.max_record_bytes}")
+                else:
+                    yield RawDoc(source_id=source_id, text=text, url=url, license=lic, meta=meta)
+        except (DefusedXmlException, ParseError, InputError) as e:
+            where = f"{path}#/{record_tag}[{done + 1}]" if done else path
+            kind = ("refused by defusedxml" if isinstance(e, DefusedXmlException)
+                    else "malformed XML" if isinstance(e, ParseError) else "")
+            yield Unreadable(where, f"{kind}: {one_line(str(e))}" if kind else str(e))

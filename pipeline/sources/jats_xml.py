@@ -1,0 +1,165 @@
+"""JATS article XML reader (as J-STAGE and PMC publish it): one document per outermost `<article>`.
+
+Text = article title, translated titles, abstracts (incl. trans-abstract), then body section titles and
+paragraphs. Back matter (ref-list, footnotes, acknowledgements), figures, tables and formulas are left
+out: they are not running prose and references would repeat across every paper of a field.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
+from pipeline.sources.io import Rendered, local_name, read_xml_records
+
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+SKIP = {"ref-list", "fn-group", "fig", "fig-group", "table-wrap", "table-wrap-group", "disp-formula",
+        "supplementary-material", "ack", "back", "sub-article", "response", "label", "alternatives",
+        "graphic", "media", "object-id"}
+BLOCKS = {"p", "title", "list-item", "def", "term", "disp-quote", "verse-line", "statement"}
+NESTED = BLOCKS | {"sec", "list", "boxed-text"}  # block-level children that get lines of their own
+_WS = re.compile(r"\s+")
+_CC = re.compile(r"creativecommons\.org/(?:licenses/([a-z-]+)/(\d\.\d)|publicdomain/(zero)/1\.0)", re.I)
+
+
+def clean(text: str) -> str:
+    """Collapse pretty-printing whitespace; keep single spaces (English words, mixed text)."""
+    return _WS.sub(" ", text).strip()
+
+
+def text_of(el: Any, skip: frozenset[str] | set[str] = SKIP) -> str:
+    """All text under el except `skip` subtrees (e.g. a table inside a paragraph)."""
+    parts: list[str] = []
+
+    def walk(node: Any) -> None:
+        if local_name(node.tag) not in skip:
+            parts.append(node.text or "")
+            for child in node:
+                walk(child)
+        parts.append(node.tail or "")
+
+    parts.append(el.text or "")
+    for child in el:
+        walk(child)
+    return clean("".join(parts))
+
+
+def block_lines(el: Any, lines: list[str]) -> None:
+    """Paragraph-level lines of a section-like element, depth first, skipping back matter and floats."""
+    for child in el:
+        name = local_name(child.tag)
+        if name in SKIP:
+            continue
+        if name in BLOCKS:
+            nested = any(local_name(c.tag) in NESTED for c in child)
+            if text := text_of(child, SKIP | NESTED if nested else SKIP):
+                lines.append(text)  # a paragraph's own words; a list or quote inside it follows as lines
+            if nested:
+                block_lines(child, lines)
+        else:
+            block_lines(child, lines)
+
+
+def _find(el: Any, path: str) -> Any | None:
+    """First descendant along a '/'-separated path of local names (namespace-agnostic)."""
+    nodes = [el]
+    for step in path.split("/"):
+        nodes = [c for n in nodes for c in n if local_name(c.tag) == step]
+        if not nodes:
+            return None
+    return nodes[0]
+
+
+def _find_all(el: Any, name: str) -> list[Any]:
+    return [d for d in el.iter() if local_name(d.tag) == name]
+
+
+def license_id(url_or_text: str) -> str:
+    """SPDX-style id for Creative Commons URLs ('CC-BY-4.0', 'CC0-1.0'); anything else unchanged."""
+    m = _CC.search(url_or_text)
+    if not m:
+        return url_or_text
+    if m.group(3):
+        return "CC0-1.0"
+    return f"CC-{m.group(1).upper()}-{m.group(2)}"
+
+
+def _pub_date(meta_el: Any) -> str | None:
+    dates = [d for d in meta_el if local_name(d.tag) == "pub-date"]
+    dates.sort(key=lambda d: (d.get("pub-type") or d.get("date-type") or "") not in ("epub", "pub", "ppub"))
+    for d in dates:
+        parts = [text_of(p) for name in ("year", "month", "day") if (p := _find(d, name)) is not None]
+        parts = [p for p in parts if p.isdigit()]
+        if parts:
+            return "-".join([parts[0]] + [p.zfill(2) for p in parts[1:]])
+    return None
+
+
+def _license(meta_el: Any) -> tuple[str | None, str | None]:
+    lic = _find(meta_el, "permissions/license")
+    if lic is None:
+        return None, None
+    ref = next((text_of(r) for r in lic.iter() if local_name(r.tag) == "license_ref"), "")
+    url = ref or lic.get(XLINK_HREF) or ""
+    if url:
+        return license_id(url), url
+    text = text_of(lic)
+    return (license_id(text), None) if text else (None, None)
+
+
+def render_article(article: Any, context: dict[str, str]) -> Rendered:
+    """(text, meta, licence, url) of one <article>; url = its self-uri, else its DOI resolver link."""
+    meta: dict[str, Any] = {}
+    if article.get(XML_LANG):
+        meta["lang"] = article.get(XML_LANG)
+    if article.get("article-type"):
+        meta["article_type"] = article.get("article-type")
+    lines: list[str] = []
+    front = _find(article, "front")
+    art_meta = _find(front, "article-meta") if front is not None else None
+    lic = url = None
+    if front is not None:
+        journal = _find(front, "journal-meta/journal-title-group/journal-title")
+        if journal is None:
+            journal = _find(front, "journal-meta/journal-title")
+        if journal is not None:
+            meta["journal"] = text_of(journal)
+    if art_meta is not None:
+        title = _find(art_meta, "title-group/article-title")
+        if title is not None and (t := text_of(title)):
+            meta["title"] = t
+            lines.append(t)
+        group = _find(art_meta, "title-group")
+        trans = [text_of(t) for t in _find_all(group, "trans-title")] if group is not None else []
+        if trans := [t for t in trans if t]:
+            meta["trans_title"] = trans[0]
+            lines.extend(trans)
+        for id_el in art_meta:
+            if local_name(id_el.tag) == "article-id" and id_el.get("pub-id-type") == "doi":
+                meta["doi"] = text_of(id_el)
+        if date := _pub_date(art_meta):
+            meta["pub_date"] = date
+        keywords = [text_of(k) for k in _find_all(art_meta, "kwd")]
+        if keywords := [k for k in keywords if k]:
+            meta["keywords"] = keywords
+        lic, lic_url = _license(art_meta)
+        if lic_url:
+            meta["license_url"] = lic_url
+        self_uri = _find(art_meta, "self-uri")
+        url = self_uri.get(XLINK_HREF) if self_uri is not None else None
+        if not url and meta.get("doi"):
+            url = "https://doi.org/" + meta["doi"]
+        for abstract in art_meta:
+            if local_name(abstract.tag) in ("abstract", "trans-abstract"):
+                block_lines(abstract, lines)
+    body = _find(article, "body")
+    if body is not None:
+        block_lines(body, lines)
+    return "\n".join(lines), meta, lic, url
+
+
+def read(path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
+    """One RawDoc per outermost <article>, source_id "path#/article[1]" (or its element path in a wrapper)."""
+    yield from read_xml_records(path, source, "article", render_article)

@@ -1,0 +1,115 @@
+"""JSON Lines reader (plain, gzip or zstd by magic bytes): one document per line.
+
+A bad line (invalid JSON or UTF-8, not an object, no string text, longer than `max_record_bytes`) becomes
+one Unreadable and reading goes on; corrupt compression ends the file with one Unreadable for the rest.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
+from pipeline.sources.io import InputError, LineReader, decode_utf8, one_line, open_stream
+
+
+def json_safe(value: Any) -> Any:
+    """A value that `json.dumps` accepts (meta is serialized at the sink): dates and bytes become strings."""
+    if isinstance(value, str):
+        return _valid_str(value)
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    iso = getattr(value, "isoformat", None)
+    return iso() if callable(iso) else str(value)
+
+
+def _valid_str(text: str) -> str:
+    """Lone surrogates (from JSON escapes like \\ud800) cannot be written as UTF-8: replace them."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _optional_str(value: Any) -> str | None:
+    return _valid_str(value.strip()) or None if isinstance(value, str) else None
+
+
+def _scalar_id(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (str, int)):
+        text = str(value).strip()
+        return text or None
+    return None
+
+
+def record_to_doc(record: Any, source: SourceConfig, position: str) -> RawDoc | Unreadable:
+    """Map one structured record (JSON object, Parquet row) to a RawDoc using the source's field names.
+
+    `position` ("path:line N" / "path:row N") is the fallback source_id and the quarantine location.
+    """
+    if not isinstance(record, Mapping):
+        return Unreadable(position, f"record is a JSON {type(record).__name__}, expected an object")
+    if source.text_field not in record:
+        return Unreadable(position, f"no text field {source.text_field!r} (fields: {', '.join(map(str, record))[:200]})")
+    text = record[source.text_field]
+    if not isinstance(text, str):
+        return Unreadable(position, f"text field {source.text_field!r} is {type(text).__name__}, expected a string")
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as e:
+        return Unreadable(position, f"text field has an unpaired surrogate at character {e.start} (not valid Unicode)")
+    if size > source.max_record_bytes:
+        return Unreadable(position, f"text of {size} bytes exceeds max_record_bytes={source.max_record_bytes}")
+    source_id = _valid_str(_scalar_id(record.get(source.id_field)) or position)
+    url = record.get(source.url_field)
+    lic = record.get(source.license_field)
+    used = {source.text_field, source.id_field, source.url_field, source.license_field}
+    meta = {str(k): json_safe(v) for k, v in record.items() if k not in used}
+    return RawDoc(source_id=source_id, text=text, url=_optional_str(url), license=_optional_str(lic), meta=meta)
+
+
+def _parse_line(line: bytes, source: SourceConfig, position: str) -> RawDoc | Unreadable:
+    try:
+        text = decode_utf8(line)
+        record = json.loads(text)
+    except InputError as e:
+        return Unreadable(position, str(e))
+    except json.JSONDecodeError as e:
+        return Unreadable(position, f"invalid JSON: {e.msg} at column {e.colno}")
+    except (ValueError, RecursionError) as e:  # e.g. nesting too deep, huge integers
+        return Unreadable(position, f"invalid JSON: {one_line(e)}")
+    return record_to_doc(record, source, position)
+
+
+def read(path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
+    """Documents of one JSONL file; blank lines are skipped, every other line yields exactly one item."""
+    try:
+        stream = open_stream(path, source.max_decompressed_bytes)
+    except InputError as e:
+        yield Unreadable(path, str(e))
+        return
+    lines = LineReader(stream, source.max_record_bytes)
+    with stream:
+        try:
+            for line_no, line in lines:
+                position = f"{path}:line {line_no}"
+                if line is None:
+                    yield Unreadable(position, f"line of {lines.last_length} bytes exceeds "
+                                               f"max_record_bytes={source.max_record_bytes}")
+                elif line.strip():
+                    yield _parse_line(line, source, position)
+        except InputError as e:
+            yield Unreadable(f"{path}:line {lines.line_no + 1}",
+                             f"{e}; lines from {lines.line_no + 1} on were not read")

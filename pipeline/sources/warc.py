@@ -1,0 +1,273 @@
+"""WARC reader: HTTP `response` records of `.warc` / `.warc.gz` files as `RawDoc(html=payload bytes)`.
+
+Gzip is handled here, one member at a time, instead of inside warcio, because warcio swallows a
+zlib error in the middle of a file (it prints to stderr and reports a clean end of file), which would
+silently truncate the input. Owning the member loop gives exact member offsets for `source_id`s of
+`Unreadable`s, a per-member size cap, a whole-file decompression-bomb cap, and resynchronisation on
+the next gzip header after a corrupt member. Each member's bytes are then parsed by warcio.
+"""
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from warcio.archiveiterator import ArchiveIterator
+
+from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
+
+GZIP_MAGIC = b"\x1f\x8b\x08"
+RAW_CHUNK = 1 << 20  # compressed bytes read per call
+OUT_CHUNK = 1 << 20  # decompressed bytes produced per zlib call (bounds memory between cap checks)
+MAX_RESYNC_SCAN = 256 * 1024 * 1024  # give up looking for the next member after this many bytes
+# Responses that cannot be documents (images, scripts, styles, binaries) are yielded with a skip_reason.
+_NON_TEXT_TYPES = ("text/css", "text/javascript", "text/x-javascript", "text/vcard", "text/calendar")
+
+
+class _Stop(Exception):
+    """Unrecoverable: yield the Unreadable carried in args[0] and end the file."""
+
+
+def read(path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
+    """Yield the response records of one WARC file; bad input becomes `Unreadable`, never an exception."""
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        fh = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    except Exception as exc:  # noqa: BLE001 - any open failure is a quarantine record
+        yield Unreadable(f"{path}@0", f"cannot open: {_one_line(exc)}")
+        return
+    try:
+        head = fh.read(5)
+        if head[:2] == GZIP_MAGIC[:2]:
+            yield from _read_gzip(fh, head, path, source)
+        elif head.startswith(b"WARC/"):
+            yield from _read_plain(fh, head, path, source)
+        else:
+            yield Unreadable(f"{path}@0", f"not a WARC file: starts with {head!r}")
+    except Exception as exc:  # noqa: BLE001 - I/O errors from the filesystem layer
+        yield Unreadable(f"{path}@?", f"read error: {_one_line(exc)}")
+    finally:
+        fh.close()
+
+
+# ----------------------------------------------------------------------------------------- gzip
+def _read_gzip(fh: BinaryIO, head: bytes, path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
+    members = _GzipMembers(fh, head, path, source)
+    first = True
+    for offset, data, error in members:
+        if error is not None:
+            yield Unreadable(f"{path}@{offset}", error)
+            continue
+        assert data is not None
+        if first and not data.startswith(b"WARC/"):
+            yield Unreadable(f"{path}@{offset}", f"not a WARC file: first gzip member starts with {data[:20]!r}")
+            return
+        first = False
+        try:
+            for record in ArchiveIterator(io.BytesIO(data)):
+                item = _to_doc(record, offset, path, source)
+                if item is not None:
+                    yield item
+        except Exception as exc:  # noqa: BLE001 - warcio parse errors
+            yield Unreadable(f"{path}@{offset}", f"bad WARC record in gzip member: {_one_line(exc)}")
+
+
+class _GzipMembers:
+    """Iterate `(offset, member_bytes, None)` or `(offset, None, error)` over a multi-member gzip file.
+
+    After a corrupt or oversized member it looks for the next gzip header and goes on; consecutive
+    failures before the next good member are reported once. Stops for good on the bomb cap.
+    """
+
+    def __init__(self, fh: BinaryIO, head: bytes, path: str, source: SourceConfig) -> None:
+        self.fh, self.path = fh, path
+        self.max_member = source.max_record_bytes
+        self.max_total = source.max_decompressed_bytes
+        self.buf = head  # raw bytes not yet consumed, starting at file offset self.pos
+        self.pos = 0
+        self.total_out = 0
+        self.eof = False
+
+    def _fill(self) -> bool:
+        if self.eof:
+            return False
+        chunk = self.fh.read(RAW_CHUNK)
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf += chunk
+        return True
+
+    def __iter__(self) -> Iterator[tuple[int, bytes | None, str | None]]:
+        failing = False  # inside a run of bad members: report only the first
+        while True:
+            while len(self.buf) < 3 and self._fill():
+                pass
+            if not self.buf:
+                return
+            start = self.pos
+            if not self.buf.startswith(GZIP_MAGIC):
+                error = f"garbage instead of a gzip member: {self.buf[:16]!r}"
+                if self.buf.strip(b"\0\r\n\t ") == b"" and not self._fill():
+                    return  # trailing padding
+            else:
+                try:
+                    data, error = self._member()
+                except _Stop as stop:
+                    yield start, None, str(stop)
+                    return
+                if error is None:
+                    failing = False
+                    yield start, data, None
+                    continue
+            if not failing:
+                yield start, None, error
+            failing = True
+            if not self._resync(start + 1):
+                return
+
+    def _member(self) -> tuple[bytes | None, str | None]:
+        """Decompress the member at self.pos; on success self.pos/self.buf move past it."""
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        parts: list[bytes] = []
+        size = 0
+        data, fed = self.buf, 0  # fed: raw bytes handed to zlib (including unconsumed tail)
+        self.buf = b""
+        try:
+            while not d.eof:
+                if not data:
+                    if not self._fill():
+                        return None, f"truncated gzip member ({size} bytes decompressed before end of file)"
+                    data, self.buf = self.buf, b""
+                fed += len(data)
+                out = d.decompress(data, OUT_CHUNK)
+                data = d.unconsumed_tail
+                fed -= len(data)
+                size += len(out)
+                self.total_out += len(out)
+                if self.total_out > self.max_total:
+                    raise _Stop(f"decompression cap: more than {self.max_total} decompressed bytes in this file")
+                if size <= self.max_member:
+                    parts.append(out)
+                elif parts:
+                    parts = []  # keep counting (and checking the cap) but stop holding the bytes
+        except zlib.error as exc:
+            return None, f"corrupt gzip member: {_one_line(exc)}"
+        rest = d.unused_data
+        self.pos += fed - len(rest)
+        self.buf = rest + data + self.buf
+        if size > self.max_member:
+            return None, f"gzip member of {size} bytes exceeds max_record_bytes={self.max_member}"
+        return b"".join(parts), None
+
+    def _resync(self, offset: int) -> bool:
+        """Move to the next gzip header at or after `offset`; False when there is none (or no seek)."""
+        try:
+            self.fh.seek(offset)
+        except Exception:  # noqa: BLE001 - unseekable stream: cannot resync
+            return False
+        self.eof, self.buf, self.pos = False, b"", offset
+        scanned = 0
+        while scanned < MAX_RESYNC_SCAN:
+            if not self._fill():
+                return False
+            hit = self.buf.find(GZIP_MAGIC)
+            if hit >= 0:
+                self.pos += hit
+                self.buf = self.buf[hit:]
+                return True
+            keep = len(GZIP_MAGIC) - 1  # the magic may straddle two chunks
+            scanned += len(self.buf) - keep
+            self.pos += len(self.buf) - keep
+            self.buf = self.buf[-keep:]
+        return False
+
+
+# ---------------------------------------------------------------------------------- uncompressed
+def _read_plain(fh: BinaryIO, head: bytes, path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
+    stream = _Prefixed(head, fh)
+    records = ArchiveIterator(stream)
+    offset = 0
+    try:
+        for record in records:
+            offset = records.offset
+            item = _to_doc(record, offset, path, source)
+            if item is not None:
+                yield item
+    except Exception as exc:  # noqa: BLE001 - warcio parse errors end an uncompressed file
+        yield Unreadable(f"{path}@{records.offset}", f"bad WARC record: {_one_line(exc)}")
+
+
+class _Prefixed(io.RawIOBase):
+    """The already-sniffed first bytes followed by the rest of the file (no seek needed)."""
+
+    def __init__(self, head: bytes, fh: BinaryIO) -> None:
+        self.head, self.fh, self.offset = head, fh, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.offset
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            out = self.head if size < 0 else self.head[:size]
+            self.head = self.head[len(out):]
+        else:
+            out = self.fh.read(size)
+        self.offset += len(out)
+        return out
+
+
+# ------------------------------------------------------------------------------------- records
+def _to_doc(record, offset: int, path: str, source: SourceConfig) -> RawDoc | Unreadable | None:
+    """A response record as RawDoc (with `skip_reason` when it cannot be a document); None for other types."""
+    if record.rec_type != "response":
+        return None  # warcinfo, request, metadata, revisit... are not inputs at all
+    headers = record.rec_headers
+    record_id = headers.get_header("WARC-Record-ID") or f"{path}@{offset}"
+    http = record.http_headers
+    content_type = http.get_header("Content-Type") if http is not None else None
+    meta = {"warc_date": headers.get_header("WARC-Date"), "http_content_type": content_type,
+            "record_offset": offset}
+    url = headers.get_header("WARC-Target-URI")
+    status = (http.get_statuscode() or "") if http is not None else ""
+    if http is not None and not status.startswith("2"):
+        return RawDoc(record_id, url=url, meta={**meta, "http_status": status}, skip_reason="skip_http_status")
+    if not _is_textual(content_type):
+        return RawDoc(record_id, url=url, meta=meta, skip_reason="skip_content_type")
+    declared = record.length or 0
+    if declared > source.max_record_bytes:
+        return Unreadable(record_id, f"record of {declared} bytes exceeds max_record_bytes={source.max_record_bytes}",
+                          meta={"record_offset": offset})
+    try:
+        stream = record.content_stream()  # undoes chunked transfer and gzip/deflate/br content encoding
+        body = stream.read(source.max_record_bytes + 1)
+    except Exception as exc:  # noqa: BLE001 - broken chunking / content encoding
+        return Unreadable(record_id, f"cannot read payload: {_one_line(exc)}", meta={"record_offset": offset})
+    if len(body) > source.max_record_bytes:
+        return Unreadable(record_id, f"payload exceeds max_record_bytes={source.max_record_bytes} after decoding",
+                          meta={"record_offset": offset})
+    missing = getattr(record.raw_stream, "limit", 0)  # warcio's LimitReader: bytes of Content-Length not seen
+    if missing > 0 and not record.raw_stream.read(1):
+        return Unreadable(record_id, f"truncated record: {missing} of {declared} bytes missing",
+                          meta={"record_offset": offset})
+    return RawDoc(record_id, html=body, url=url, meta=meta)
+
+
+def _is_textual(content_type: str | None) -> bool:
+    if not content_type:
+        return True
+    mime = content_type.split(";", 1)[0].strip().lower()
+    if mime in _NON_TEXT_TYPES:
+        return False
+    return mime.startswith("text/") or "html" in mime or "xml" in mime
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text[:300]}"

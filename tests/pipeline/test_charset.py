@@ -1,0 +1,212 @@
+"""Charset decisions on bytes made here from our own Japanese sentences, plus the shared corpus when present."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.charset import CharsetError, codec_for_label, decode_html
+
+SENTENCES = ("吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。何でも薄暗いじめじめした所で"
+             "ニャーニャー泣いていた事だけは記憶している。")
+BODY = f"<html><head>{{decl}}<title>テスト</title></head><body><p>{SENTENCES}</p><p>{SENTENCES}</p></body></html>"
+
+
+def page(decl: str, codec: str) -> bytes:
+    return BODY.format(decl=decl).encode(codec)
+
+
+def meta(label: str) -> str:
+    return f'<meta http-equiv="Content-Type" content="text/html; charset={label}">'
+
+
+@pytest.mark.parametrize(("label", "codec", "expected"), [
+    ("Shift_JIS", "cp932", "cp932"),
+    ("x-sjis", "shift_jis", "cp932"),
+    ("EUC-JP", "euc_jp", "euc_jp"),
+    ("ISO-2022-JP", "iso2022_jp", "iso2022_jp_ext"),
+    ("utf-8", "utf-8", "utf-8"),
+])
+def test_declared_in_meta(label, codec, expected):
+    text, decision = decode_html(page(meta(label), codec), "text/html")
+    assert SENTENCES in text
+    assert decision == {"charset": expected, "charset_source": "meta", "declared": label.lower(), "overridden": False}
+
+
+def test_meta_charset_attribute_and_xml_declaration():
+    text, decision = decode_html(page('<meta charset="euc-jp">', "euc_jp"), None)
+    assert SENTENCES in text and decision["charset_source"] == "meta"
+    xml = f'<?xml version="1.0" encoding="Shift_JIS"?>\n<rss><channel><title>{SENTENCES}</title></channel></rss>'
+    text, decision = decode_html(xml.encode("cp932"), "application/xml")
+    assert SENTENCES in text and decision["charset_source"] == "xml_decl" and decision["charset"] == "cp932"
+
+
+def test_http_header_wins_over_meta():
+    body = page(meta("Shift_JIS"), "euc_jp")  # the meta lies, the server is right
+    text, decision = decode_html(body, "text/html; charset=EUC-JP")
+    assert SENTENCES in text
+    assert decision == {"charset": "euc_jp", "charset_source": "http", "declared": "euc-jp", "overridden": False}
+
+
+def test_bom_wins():
+    body = b"\xef\xbb\xbf" + page(meta("Shift_JIS"), "utf-8")
+    text, decision = decode_html(body, "text/html; charset=iso-8859-1")
+    assert SENTENCES in text and decision["charset_source"] == "bom" and decision["charset"] == "utf-8"
+    text, decision = decode_html(b"\xff\xfe" + "日本語".encode("utf-16-le"), None)
+    assert text == "日本語" and decision["charset"] == "utf-16-le"
+
+
+def test_utf8_mislabelled_as_shift_jis_is_overridden():
+    text, decision = decode_html(page(meta("Shift_JIS"), "utf-8"), "text/html")
+    assert SENTENCES in text
+    assert decision == {"charset": "utf-8", "charset_source": "detected", "declared": "shift_jis", "overridden": True}
+
+
+def test_utf8_mislabelled_as_gb2312_is_overridden():
+    text, decision = decode_html(page(meta("GB2312"), "utf-8"), None)
+    assert SENTENCES in text and decision["overridden"] and decision["charset"] == "utf-8"
+
+
+def test_euc_jp_labelled_shift_jis_is_overridden():
+    # kana-only EUC-JP is also valid cp932 (half-width katakana mojibake): the kana test catches it
+    kana = "ひらがなとカタカナだけのぶんしょうです。" * 4
+    body = f'<meta charset="shift_jis"><p>{kana}</p>'.encode("euc_jp")
+    assert "ﾒ､" in body.decode("cp932")  # strict cp932 succeeds
+    text, decision = decode_html(body, None)
+    assert kana in text and decision["charset"] == "euc_jp" and decision["overridden"]
+    # with kanji, cp932 fails outright and detection decides
+    text, decision = decode_html(page(meta("Shift_JIS"), "euc_jp"), None)
+    assert SENTENCES in text and decision["charset"] == "euc_jp" and decision["overridden"]
+
+
+def test_japanese_labelled_latin1_is_overridden():
+    text, decision = decode_html(page(meta("iso-8859-1"), "cp932"), None)
+    assert SENTENCES in text and decision["charset"] == "cp932" and decision["overridden"]
+
+
+@pytest.mark.parametrize(("codec", "expected"), [
+    ("cp932", "cp932"), ("euc_jp", "euc_jp"), ("iso2022_jp", "iso2022_jp_ext"), ("utf-8", "utf-8")])
+def test_undeclared_is_detected(codec, expected):
+    text, decision = decode_html(page("", codec), None)
+    assert SENTENCES in text
+    assert decision == {"charset": expected, "charset_source": "detected", "declared": None, "overridden": False}
+
+
+def test_undeclared_tiny_pages():
+    assert decode_html("ログイン".encode("euc_jp"), None)[0] == "ログイン"
+    assert decode_html("ログイン".encode("cp932"), None)[0] == "ログイン"
+    assert decode_html(b"<p>plain ascii</p>", None) == ("<p>plain ascii</p>", {
+        "charset": "ascii", "charset_source": "detected", "declared": None, "overridden": False})
+
+
+def test_non_japanese_declared_charsets_are_kept():
+    chinese = "这是一个用于测试的中文网页。今天天气很好，我们一起去公园散步。" * 3
+    text, decision = decode_html(f'<meta charset="gb2312"><p>{chinese}</p>'.encode("gb2312"), None)
+    assert chinese in text and decision["charset"] == "gb18030" and not decision["overridden"]
+    korean = "한국어 문장입니다. 오늘은 날씨가 좋습니다." * 3
+    text, decision = decode_html(f'<meta charset="euc-kr"><p>{korean}</p>'.encode("euc_kr"), None)
+    assert korean in text and decision["charset"] == "cp949" and not decision["overridden"]
+
+
+def test_undeclared_russian_goes_to_charset_normalizer():
+    russian = "Настоящей палочкой-выручалочкой станут маски из натуральных продуктов. " * 5
+    text, decision = decode_html(russian.encode("cp1251"), None)
+    assert text == russian and decision["charset"] == "cp1251"
+
+
+def test_cp932_wave_dash_matches_euc_jp():
+    # JIS X 0208 1-33, 1-34, 1-61, 1-81, 1-82, 2-44 (〜 ‖ − ¢ £ ¬) in both encodings, bytes written by hand
+    sjis = "9時".encode("cp932") + b"\x81\x60" + "17時".encode("cp932") + b"\x81\x61\x81\x7c\x81\x91\x81\x92\x81\xca"
+    euc = "9時".encode("euc_jp") + b"\xa1\xc1" + "17時".encode("euc_jp") + b"\xa1\xc2\xa1\xdd\xa1\xf1\xa1\xf2\xa2\xcc"
+    from_sjis, d1 = decode_html(b'<meta charset="shift_jis"><p>' + sjis + b"</p>", None)
+    from_euc, d2 = decode_html(b'<meta charset="shift_jis"><p>' + euc + b"</p>", "text/html; charset=euc-jp")
+    assert (d1["charset"], d2["charset"]) == ("cp932", "euc_jp")
+    assert from_sjis == from_euc
+    assert "9時\u301c17時\u2016\u2212\u00a2\u00a3\u00ac" in from_sjis  # WAVE DASH, not U+FF5E (NFKC: "~")
+
+
+def test_nec_special_characters():
+    text, decision = decode_html('<meta charset="shift_jis"><p>①②③ ㈱ Ⅳ</p>'.encode("cp932"), None)
+    assert "①②③ ㈱ Ⅳ" in text and decision["charset"] == "cp932"
+    # not in euc_jp: falls back to euc_jis_2004, which has JIS X 0213 plane 1 row 13
+    text, decision = decode_html(b'<meta charset="euc-jp"><p>' + "①②③の項目".encode("euc_jis_2004") + b"</p>", None)
+    assert "①②③の項目" in text and decision["charset"] == "euc_jis_2004"
+
+
+def test_payload_cut_inside_the_last_character():
+    body = page(meta("Shift_JIS"), "cp932") + "漢".encode("cp932")[:1]
+    text, decision = decode_html(body, None)
+    assert text.endswith("</html>") and decision["charset"] == "cp932" and not decision["overridden"]
+
+
+def test_a_few_bad_bytes_are_dropped_and_counted():
+    body = page(meta("Shift_JIS"), "cp932").replace("猫".encode("cp932"), b"\x81\x7f", 1)
+    text, decision = decode_html(body, None)
+    assert decision["charset"] == "cp932" and decision["invalid_sequences"] == 1 and "\ufffd" not in text
+    assert "どこで生れたか" in text
+
+
+def test_undecodable_bytes_raise_charset_error():
+    with pytest.raises(CharsetError):
+        decode_html(bytes(range(256)) * 8, None)
+    with pytest.raises(CharsetError, match="declared"):
+        decode_html(b'<meta charset="utf-8">' + bytes(range(128, 256)) * 8, None)
+
+
+def test_labels():
+    assert codec_for_label("Windows-31J") == "cp932"
+    assert codec_for_label(" 'EUC-JP' ") == "euc_jp"
+    assert codec_for_label("big5") == "big5hkscs"
+    assert codec_for_label("x-no-such-charset") is None
+    # an unknown label is ignored, the bytes decide
+    text, decision = decode_html(page(meta("x-no-such-charset"), "euc_jp"), None)
+    assert SENTENCES in text and decision["charset"] == "euc_jp" and decision["declared"] == "x-no-such-charset"
+
+
+def test_meta_utf16_means_utf8():
+    text, decision = decode_html(page(meta("utf-16"), "utf-8"), None)
+    assert SENTENCES in text and decision["charset"] == "utf-8"
+
+
+def test_shared_corpus_pages_decode_sensibly(shared_corpora):
+    from pipeline.sources.base import RawDoc, SourceConfig
+    from pipeline.sources.warc import read
+
+    web = shared_corpora / "web"
+    with open(web / "web_pages.manifest.jsonl", encoding="utf-8") as f:
+        manifest = {row["warc_record_id"]: row for row in map(json.loads, f)}
+    source = SourceConfig(name="web", kind="web", format="warc", paths=(), license="n/a")
+    docs = [d for d in read(str(web / "web_pages.warc.gz"), source) if isinstance(d, RawDoc) and not d.skip_reason]
+    assert len(docs) == len(manifest)
+    expected = {"shift_jis": "cp932", "euc-jp": "euc_jp", "gb2312": "gb18030", "big5": "big5hkscs",
+                "euc-kr": "cp949", "windows-1251": "cp1251", "iso-8859-7": "iso8859-7"}
+    for doc in docs:
+        row = manifest[doc.source_id]
+        text, decision = decode_html(doc.html, doc.meta["http_content_type"])
+        assert "\ufffd" not in text, row["id"]
+        declared = (row["declared_charset"] or "").lower()
+        if row["id"] == "web-dev-0031":  # declared Shift_JIS, really UTF-8
+            assert decision["charset"] == "utf-8" and decision["overridden"]
+        elif declared in expected:
+            assert decision["charset"] == expected[declared], (row["id"], decision)
+        elif "EUC-JP encoded" in row["note"]:
+            assert decision["charset"] == "euc_jp", row["id"]
+        elif "SHIFT_JIS encoded" in row["note"]:
+            assert decision["charset"] == "cp932", row["id"]
+        elif "iso-2022-jp" in row["note"]:
+            assert decision["charset"] == "iso2022_jp_ext", row["id"]
+
+
+def test_random_bytes_decode_or_raise_charset_error():
+    import random
+
+    rnd = random.Random(3)
+    for _ in range(40):
+        body = bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 600)))
+        if rnd.random() < 0.5:
+            body = meta(rnd.choice(["shift_jis", "euc-jp", "utf-8", "iso-2022-jp", "gb2312"])).encode() + body
+        try:
+            text, decision = decode_html(body, None)
+        except CharsetError:
+            continue
+        assert isinstance(text, str) and decision["charset"]

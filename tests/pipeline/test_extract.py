@@ -1,0 +1,190 @@
+"""HTML -> text: ruby, page chrome, paragraphs, feeds, fallbacks, caps, and the bundled sample WARC."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from pipeline import extract
+from pipeline.charset import CharsetError
+from pipeline.extract import drop_ruby, html_to_text, page_to_text
+from pipeline.sources.base import RawDoc, SourceConfig
+from pipeline.sources.warc import read
+from tests.conftest import SAMPLES
+
+PARA1 = "梅雨は東アジアの広い範囲でみられる気象現象で、五月から七月にかけて曇りや雨の多い期間のことである。"
+PARA2 = "梅雨の時期が始まることを梅雨入りといい、社会通念上は春の終わりであるとともに夏の始まりとされる。"
+PAGE = f"""<!DOCTYPE html><html lang="ja"><head><meta charset="utf-8"><title>梅雨 - 百科</title>
+<style>p {{ color: red; }} .x::after {{ content: "スタイルの文字"; }}</style>
+<script>var s = "スクリプトの文字列";</script></head>
+<body><header><div>百科サイト</div></header>
+<nav><ul><li><a href="/">ホーム</a></li><li><a href="/map">サイトマップ</a></li><li><a href="/c">お問い合わせ</a></li></ul></nav>
+<main><article><h1>梅雨</h1>
+<p>この<ruby>記事<rp>(</rp><rt>きじ</rt><rp>)</rp></ruby>は<ruby><rb>試験</rb><rt>しけん</rt></ruby>用です。</p>
+<p>{PARA1}</p>
+<p>{PARA2}</p>
+</article></main>
+<footer><p>Copyright &copy; 2024 百科サイト All Rights Reserved.</p><p><a href="/p">プライバシーポリシー</a></p></footer>
+</body></html>"""
+
+
+@pytest.mark.parametrize(("html", "expected"), [
+    ("<ruby>漢字<rp>(</rp><rt>かんじ</rt><rp>)</rp></ruby>を読む", "漢字を読む"),
+    ("<ruby><rb>漢字</rb><rt>かんじ</rt></ruby>を読む", "漢字を読む"),
+    ("<ruby>漢<rt>かん</rt>字<rt>じ</rt></ruby>を読む", "漢字を読む"),
+    ("<ruby>漢<rt>かん<rt>ぜ</ruby>を読む", "漢を読む"),  # end tags omitted, as HTML allows
+    ("<RUBY>東京<RP>（</RP><RT>とうきょう</RT><RP>）</RP></RUBY>へ", "東京へ"),
+    ("<ruby><rb>明日</rb><rtc><rt>あした</rt></rtc></ruby>", "明日"),
+])
+def test_drop_ruby(html, expected):
+    assert drop_ruby(html) == expected
+
+
+@pytest.mark.parametrize("name", ["resiliparse", "trafilatura"])
+def test_main_content_without_chrome_or_ruby(name):
+    text, meta = html_to_text(PAGE, "http://example.test/tsuyu", extractor=name)
+    assert PARA1 in text and PARA2 in text
+    assert "この記事は試験用です。" in text
+    for gone in ("きじ", "しけん", "(", "スクリプト", "スタイル", "サイトマップ", "お問い合わせ", "Copyright",
+                 "プライバシー"):
+        assert gone not in text, gone
+    assert meta["extractor"] == name and meta["title"].startswith("梅雨")
+
+
+def test_paragraphs_stay_on_their_own_lines():
+    text, _ = html_to_text(PAGE)
+    lines = [line for line in text.split("\n") if line]
+    assert PARA1 in lines and PARA2 in lines
+    assert "\n\n\n" not in text and text == text.strip()
+
+
+def test_rss_feed_items_become_paragraphs():
+    feed = f"""<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>日記</title>
+<link>http://example.test/</link><description>説明</description>
+<item><title>一日目</title><link>http://example.test/1</link><pubDate>Mon, 01 Apr 2013 09:00:00 +0900</pubDate>
+<description><![CDATA[<p>{PARA1}</p><p><ruby>漢字<rt>かんじ</rt></ruby>の話。</p>]]></description></item>
+<item><title>二日目</title><link>http://example.test/2</link>
+<description>&lt;p&gt;{PARA2}&lt;/p&gt;</description></item></channel></rss>"""
+    text, meta = html_to_text(feed)
+    assert meta == {"title": "日記", "extractor": "feed"}
+    assert text.split("\n\n") == [f"一日目\n{PARA1}\n漢字の話。", f"二日目\n{PARA2}"]
+    assert "http://" not in text and "2013" not in text
+
+
+def test_atom_feed():
+    atom = f"""<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>ブログ</title>
+<entry><title>記事</title><id>urn:x</id><updated>2005-12-28T01:32:13+09:00</updated>
+<content type="html">&lt;p&gt;{PARA1}&lt;/p&gt;</content></entry></feed>"""
+    text, meta = html_to_text(atom)
+    assert text == f"記事\n{PARA1}" and meta["title"] == "ブログ"
+
+
+def test_fallback_to_visible_text_when_main_content_is_empty(monkeypatch):
+    monkeypatch.setitem(extract.EXTRACTORS, "nothing", lambda html, url: (None, ""))
+    text, meta = html_to_text(PAGE, extractor="nothing")
+    assert PARA1 in text and "サイトマップ" not in text and "Copyright" not in text and "きじ" not in text
+    assert meta["fallback"] == "main_content_empty" and meta["extractor"] == "nothing+visible_text"
+
+
+def test_giant_input_is_cut(monkeypatch):
+    monkeypatch.setattr(extract, "MAX_HTML_CHARS", 5_000)
+    html = "<html><body>" + f"<p>{PARA1}</p>" * 2_000 + "</body></html>"
+    text, meta = html_to_text(html)
+    assert meta["html_truncated"] is True and PARA1 in text and len(text) < 5_000
+
+
+def test_pathological_nesting_does_not_hang():
+    html = "<html><body>" + "<div><span>" * 20_000 + PARA1 + "</span></div>" * 20_000 + "</body></html>"
+    start = time.perf_counter()
+    text, meta = html_to_text(html)
+    assert time.perf_counter() - start < 5 and PARA1 in text and meta["fallback"] == "markup_too_deep"
+    text, _ = html_to_text("<p>" + "<b>" * 50_000 + "x")  # never closed
+    assert isinstance(text, str)
+
+
+def test_plain_text_payload_keeps_its_lines():
+    body = f"{PARA1}\n{PARA2}\n".encode("cp932")
+    text, meta = page_to_text(body, "text/plain", None)
+    assert text == f"{PARA1}\n{PARA2}" and meta["extractor"] == "plain_text" and meta["charset"] == "cp932"
+    with pytest.raises(CharsetError):
+        page_to_text(bytes(range(256)) * 8, "text/html", None)
+
+
+def test_sample_warc_end_to_end():
+    source = SourceConfig(name="web", kind="web", format="warc", paths=(), license="mixed")
+    pages = {}
+    for doc in read(str(SAMPLES / "web" / "pages.warc.gz"), source):
+        assert isinstance(doc, RawDoc)
+        if doc.skip_reason:  # the redirect and the image
+            continue
+        text, meta = page_to_text(doc.html, doc.meta["http_content_type"], doc.url)
+        pages[doc.url] = (text, meta)
+    assert len(pages) == 18
+    for url, (text, _) in pages.items():
+        assert "\ufffd" not in text and len(text) > 100, url
+        for gone in ("スクリプトの中の文字列", "広告スタイル", "人気記事", "Copyright", "プライバシーポリシー"):
+            assert gone not in text, (url, gone)
+        if "zh." not in url and "en." not in url:
+            assert "この記事は試験用の抜粋です。" in text, url  # ruby bases kept, readings gone
+    charsets = {url: meta["charset"] for url, (_, meta) in pages.items()}
+    assert charsets["http://law.example.test/keihanzai.html"] == "cp932"
+    assert charsets["http://wiki.example.test/mahler.html"] == "euc_jp"
+    assert charsets["http://wiki.example.test/origin-of-life.html"] == "iso2022_jp_ext"
+    assert charsets["http://pref.example.test/food-safety.html"] == "cp932"
+    assert pages["http://blog.example.test/cosmetics.html"][1]["overridden"] is True
+    assert pages["http://wiki.example.test/oil.html"][1]["charset_source"] == "http"
+    assert pages["http://feed.example.test/rss.xml"][1]["extractor"] == "feed"
+    assert "〜" in pages["http://law.example.test/keihanzai.html"][0]
+    tsuyu, mirror, near = (pages[u][0] for u in ("http://wiki.example.test/梅雨", "http://mirror.example.test/tsuyu.html",
+                                                 "http://wiki2.example.test/梅雨"))
+    assert tsuyu == mirror and near != tsuyu and "期間をいう" in near
+    assert "学而时习之" in pages["http://zh.example.test/index.html"][0]
+    assert pages["http://law.example.test/kyotaku.html"][0] == pages["http://law.example.test/kyotaku-gz.html"][0]
+
+
+def test_random_markup_never_raises():
+    import random
+
+    rnd = random.Random(7)
+    pieces = ["<", ">", "/", "div", "p", "ruby", "rt", "rp", "rb", "<![CDATA[", "]]>", "<?xml ", "<rss>", "<item>",
+              "</item>", "<title>", "</title>", "\x00", "あ", "漢", "&amp;", "&#x3042;", "<script>", "</script>",
+              '"', "=", " ", "\n", "<description>", "</description>", "<feed ", "<entry>"]
+    for _ in range(300):
+        html = "".join(rnd.choice(pieces) for _ in range(rnd.randrange(0, 300)))
+        text, meta = html_to_text(html)
+        assert isinstance(text, str) and "extractor" in meta
+
+
+def test_shared_corpus_japanese_pages_have_kana(shared_corpora):
+    import json
+    import re
+
+    web = shared_corpora / "web"
+    with open(web / "web_pages.manifest.jsonl", encoding="utf-8") as f:
+        langs = {row["warc_record_id"]: row["lang"] for row in map(json.loads, f)}
+    source = SourceConfig(name="web", kind="web", format="warc", paths=(), license="n/a")
+    japanese = 0
+    for doc in read(str(web / "web_pages.warc.gz"), source):
+        assert isinstance(doc, RawDoc) and not doc.skip_reason
+        text, meta = page_to_text(doc.html, doc.meta["http_content_type"], doc.url)
+        assert "\ufffd" not in text
+        if langs[doc.source_id] == "ja":
+            japanese += 1
+            assert re.search(r"[\u3041-\u30ff]", text), (doc.url, meta)
+    assert japanese == 78
+
+
+@pytest.mark.parametrize("html", [
+    "<html><body><p>x</p>" + "<![CDATA[" * 200_000,
+    "<rss>" + "<item><title>a" * 100_000,
+    "<html><head>" + "<title>" * 200_000,
+    "<rss><item>" + "<description>" * 200_000,
+    "<!--" * 100_000,
+    "<ruby>" + "<rt>" * 200_000,
+    "<meta " * 300_000,
+])
+def test_unclosed_constructs_stay_linear(html):
+    start = time.process_time()
+    text, meta = html_to_text(html)
+    assert time.process_time() - start < 3
+    assert meta["title"] is None or len(meta["title"]) <= extract.MAX_TITLE_CHARS

@@ -1,0 +1,224 @@
+"""Readers on broken input: one clear one-line Unreadable per bad item, the good documents around it kept."""
+from __future__ import annotations
+
+import gzip
+import json
+import tracemalloc
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from pipeline.sources import RawDoc, SourceConfig, Unreadable, reader_for
+
+
+def read_all(fmt: str, path: Path | str, **kw) -> list[RawDoc | Unreadable]:
+    source = SourceConfig(name="t", kind="web", format=fmt, paths=(), license="ODC-BY-1.0", **kw)
+    items = list(reader_for(fmt)(str(path), source))
+    for item in items:
+        if isinstance(item, Unreadable):
+            assert "\n" not in item.error and 0 < len(item.error) < 400, item.error
+    return items
+
+
+def good_lines(n: int, start: int = 0) -> list[bytes]:
+    return [json.dumps({"id": f"doc-{i}", "text": f"これは{i}番目の文書です。" * (1 + i % 7)},
+                       ensure_ascii=False).encode() for i in range(start, start + n)]
+
+
+def kinds(items: list) -> str:
+    return "".join("D" if isinstance(i, RawDoc) else "U" for i in items)
+
+
+def test_bad_lines_are_quarantined_one_by_one(tmp_path: Path) -> None:
+    ok = good_lines(4)
+    lines = [ok[0], b'{"id": "x", "text": "unterminated', ok[1], b'["a", "list"]', b'{"id": "n", "body": "no text"}',
+             b'{"id": "t", "text": 42}', "{\"text\": \"壊れ\"}".encode()[:-5] + b"\xff\xfe\"}", ok[2],
+             b'{"text": "\\ud800 lone surrogate"}', b"   ", ok[3]]
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    items = read_all("jsonl", path)
+    assert kinds(items) == "DUDUUUUDUD"  # the blank line yields nothing
+    bad = [i for i in items if isinstance(i, Unreadable)]
+    assert [u.source_id for u in bad] == [f"{path}:line {n}" for n in (2, 4, 5, 6, 7, 9)]
+    assert bad[0].error.startswith("invalid JSON: Unterminated string")
+    assert "expected an object" in bad[1].error and "list" in bad[1].error
+    assert "no text field 'text'" in bad[2].error and "body" in bad[2].error
+    assert "is int, expected a string" in bad[3].error
+    assert bad[4].error.startswith("invalid UTF-8 at byte") and "ff fe" in bad[4].error
+    assert "surrogate" in bad[5].error
+    assert [d.source_id for d in items if isinstance(d, RawDoc)] == ["doc-0", "doc-1", "doc-2", "doc-3"]
+
+
+def test_giant_line_is_skipped_in_bounded_memory(tmp_path: Path) -> None:
+    path = tmp_path / "giant.jsonl"
+    with path.open("wb") as f:
+        f.write(good_lines(1)[0] + b"\n")
+        f.write(b'{"text": "' + b"x" * (8 << 20) + b'"}\n')
+        f.write(good_lines(1, start=1)[0] + b"\n")
+    tracemalloc.start()
+    items = read_all("jsonl", path, max_record_bytes=4096)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert kinds(items) == "DUD"
+    assert items[1].source_id == f"{path}:line 2"
+    assert items[1].error == f"line of {(8 << 20) + 12} bytes exceeds max_record_bytes=4096"
+    assert peak < 1 << 20, f"peak {peak} bytes while skipping an 8 MiB line"
+
+
+def test_corrupt_gzip_keeps_lines_before_the_damage(tmp_path: Path) -> None:
+    ok = good_lines(300)
+    first = gzip.compress(b"\n".join(ok) + b"\n")
+    broken_member = gzip.compress(b"\n".join(good_lines(5, 300)))[:10] + b"\xff" * 64  # reserved block type
+    path = tmp_path / "corrupt.jsonl.gz"
+    path.write_bytes(first + broken_member)
+    items = read_all("jsonl", path)
+    assert kinds(items) == "D" * 300 + "U"
+    assert items[-1].source_id == f"{path}:line 301"
+    assert items[-1].error.startswith("gzip: Error -3 while decompressing data: invalid block type")
+    assert "lines from 301 on were not read" in items[-1].error
+
+
+@pytest.mark.parametrize("codec", ["gzip", "zstd"])
+def test_truncated_compression(tmp_path: Path, codec: str) -> None:
+    data = b"\n".join(good_lines(2000)) + b"\n"
+    blob = gzip.compress(data) if codec == "gzip" else zstandard.ZstdCompressor().compress(data)
+    path = tmp_path / "cut.jsonl"
+    path.write_bytes(blob[: len(blob) // 2])
+    items = read_all("jsonl", path)
+    docs = [i for i in items if isinstance(i, RawDoc)]
+    assert 100 < len(docs) < 2000 and kinds(items) == "D" * len(docs) + "U"
+    assert [d.source_id for d in docs] == [f"doc-{i}" for i in range(len(docs))]
+    assert items[-1].error.startswith(f"{codec}: truncated input")
+
+
+def test_crc_mismatch_is_reported(tmp_path: Path) -> None:
+    blob = bytearray(gzip.compress(b"\n".join(good_lines(20)) + b"\n"))
+    blob[-8] ^= 0xFF  # CRC32 trailer
+    path = tmp_path / "crc.jsonl.gz"
+    path.write_bytes(bytes(blob))
+    items = read_all("jsonl", path)
+    assert kinds(items) == "D" * 20 + "U" and "incorrect data check" in items[-1].error
+
+
+@pytest.mark.parametrize("codec", ["gzip", "zstd"])
+def test_decompression_bomb_stops_at_the_cap(tmp_path: Path, codec: str) -> None:
+    payload = b"\n".join(good_lines(3)) + b"\n" + b"\0" * (64 << 20)
+    blob = gzip.compress(payload, 9) if codec == "gzip" else zstandard.ZstdCompressor(level=3).compress(payload)
+    assert len(blob) < 400_000
+    path = tmp_path / "bomb.bin"
+    path.write_bytes(blob)
+    tracemalloc.start()
+    items = read_all("jsonl", path, max_decompressed_bytes=1 << 20, max_record_bytes=1 << 20)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert kinds(items) == "DDDU"
+    assert "exceeds max_decompressed_bytes=1048576" in items[-1].error
+    assert peak < 8 << 20
+
+
+def test_trailing_garbage_after_gzip(tmp_path: Path) -> None:
+    path = tmp_path / "trail.jsonl.gz"
+    path.write_bytes(gzip.compress(b"\n".join(good_lines(3)) + b"\n") + b"not gzip at all")
+    items = read_all("jsonl", path)
+    assert kinds(items) == "DDDU" and "trailing data that is not gzip" in items[-1].error
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    for fmt in ("jsonl", "parquet", "text", "egov_xml", "jats_xml"):
+        (item,) = read_all(fmt, tmp_path / "nope.dat")
+        assert isinstance(item, Unreadable) and item.error.startswith("cannot open"), fmt
+
+
+def test_not_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "fake.parquet"
+    path.write_bytes(b"\n".join(good_lines(3)))
+    (item,) = read_all("parquet", path)
+    assert item.source_id == str(path) and item.error.startswith("not a readable Parquet file")
+    assert "magic bytes" in item.error
+
+
+def test_parquet_without_text_column(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "notext.parquet"
+    pq.write_table(pa.table({"body": ["a"], "id": ["1"]}), path)
+    (item,) = read_all("parquet", path)
+    assert "no column 'text'" in item.error and "body" in item.error
+
+
+def test_parquet_rows_with_bad_values(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "nulls.parquet"
+    pq.write_table(pa.table({"text": ["良い", None, "x" * 5000, "also good"]}), path)
+    items = read_all("parquet", path, max_record_bytes=1000)
+    assert kinds(items) == "DUUD"
+    assert items[1].source_id == f"{path}:row 2" and "is NoneType" in items[1].error
+    assert "exceeds max_record_bytes=1000" in items[2].error
+
+
+def test_text_reader_invalid_utf8_and_limits(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes("正しい段落。\n\n".encode() + b"\x82\xa0\x82\xa2 shift_jis\n\n" + "次の段落。".encode())
+    (whole,) = read_all("text", bad)
+    assert isinstance(whole, Unreadable) and whole.error.startswith("invalid UTF-8 at byte 20")
+    items = read_all("text", bad, text_split="blank_line")
+    assert kinds(items) == "DUD" and items[1].source_id == f"{bad}#block 2"
+    assert "block starting at line 3" in items[1].error
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"a" * 5000 + b"\n\nsmall\n")
+    (too_big,) = read_all("text", big, max_record_bytes=1000)
+    assert "larger than max_record_bytes=1000" in too_big.error
+    assert kinds(read_all("text", big, text_split="blank_line", max_record_bytes=1000)) == "UD"
+
+
+BILLION_LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE Law [
+ <!ENTITY lol "lol">
+ <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol9 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+]>
+<{root}><LawNum>&lol9;</LawNum></{root}>"""
+EXTERNAL = """<?xml version="1.0"?>
+<!DOCTYPE {root} [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<{root}><LawNum>&xxe;</LawNum></{root}>"""
+
+
+@pytest.mark.parametrize("fmt,root", [("egov_xml", "Law"), ("jats_xml", "article")])
+@pytest.mark.parametrize("attack", ["billion_laughs", "external_entity"])
+def test_xml_attacks_are_refused(tmp_path: Path, fmt: str, root: str, attack: str) -> None:
+    template = BILLION_LAUGHS if attack == "billion_laughs" else EXTERNAL
+    path = tmp_path / f"{attack}.xml"
+    path.write_text(template.replace("{root}", root), encoding="utf-8")
+    (item,) = read_all(fmt, path)
+    assert isinstance(item, Unreadable) and item.source_id == str(path)
+    assert item.error.startswith("refused by defusedxml: EntitiesForbidden")
+    assert ("lol" if attack == "billion_laughs" else "xxe") in item.error
+
+
+def test_malformed_xml_after_a_good_law(samples_dir: Path, tmp_path: Path) -> None:
+    law = (samples_dir / "government/law_sample.xml").read_text(encoding="utf-8").split("?>", 1)[1]
+    path = tmp_path / "two.xml.gz"
+    path.write_bytes(gzip.compress(f"<Laws>{law}<Law><LawNum>壊れた</Law></Laws>".encode()))
+    items = read_all("egov_xml", path)
+    assert kinds(items) == "DU" and items[0].source_id == f"{path}#/Laws/Law[1]"
+    assert items[1].source_id == f"{path}#/Law[2]"
+    assert items[1].error.startswith("malformed XML: mismatched tag: line")
+
+
+def test_malformed_jats(tmp_path: Path) -> None:
+    path = tmp_path / "bad.xml"
+    path.write_text("<article><front><article-meta><title-group><article-title>題</article-title>", encoding="utf-8")
+    (item,) = read_all("jats_xml", path)
+    assert item.error.startswith("malformed XML: no element found")
+
+
+def test_xml_bomb_by_compression(tmp_path: Path) -> None:
+    path = tmp_path / "big.xml.gz"
+    path.write_bytes(gzip.compress(b"<Law><LawNum>" + b" " * (16 << 20) + b"</LawNum></Law>"))
+    (item,) = read_all("egov_xml", path, max_decompressed_bytes=1 << 20)
+    assert "exceeds max_decompressed_bytes" in item.error

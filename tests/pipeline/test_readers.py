@@ -1,0 +1,297 @@
+"""Readers on the bundled samples: counts, stable ids, field mapping and text layout."""
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from pipeline.sources import RawDoc, SourceConfig, Unreadable, reader_for
+
+JSONL_SAMPLES = {  # file -> (records, kind)
+    "government/laws.jsonl": (10, "government"),
+    "academic/abstracts.jsonl": (80, "academic"),
+    "reference/wikipedia.jsonl": (300, "reference"),
+    "reference/aozora.jsonl": (3, "reference"),
+    "web/fineweb2.jsonl": (50, "web"),
+}
+
+
+def cfg(fmt: str, **kw) -> SourceConfig:
+    return SourceConfig(name="t", kind="reference", format=fmt, paths=(), license="CC-BY-4.0", **kw)
+
+
+def read_all(fmt: str, path: Path | str, **kw) -> list[RawDoc | Unreadable]:
+    return list(reader_for(fmt)(str(path), cfg(fmt, **kw)))
+
+
+def records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("name", sorted(JSONL_SAMPLES))
+def test_jsonl_samples(samples_dir: Path, name: str) -> None:
+    path = samples_dir / name
+    docs = read_all("jsonl", path)
+    assert len(docs) == JSONL_SAMPLES[name][0]
+    assert all(isinstance(d, RawDoc) and d.text and d.html is None for d in docs)
+    expected = records(path)
+    assert [d.source_id for d in docs] == [r["id"] for r in expected]
+    assert [d.text for d in docs] == [r["text"] for r in expected]
+    assert [d.license for d in docs] == [r["license"] for r in expected]
+    assert all("origin" in d.meta and "text" not in d.meta and "id" not in d.meta for d in docs)
+    again = read_all("jsonl", path)
+    assert [(d.source_id, d.text) for d in again] == [(d.source_id, d.text) for d in docs]
+
+
+def test_attribution_fields_survive(samples_dir: Path) -> None:
+    wiki = read_all("jsonl", samples_dir / "reference/wikipedia.jsonl")
+    assert all(d.url and d.url.startswith("https://ja.wikipedia.org/wiki/") for d in wiki)
+    assert all(d.license == "CC-BY-SA-4.0" for d in wiki)
+    abstracts = read_all("jsonl", samples_dir / "academic/abstracts.jsonl")
+    assert all(d.meta["authors"] and isinstance(d.meta["authors"], list) for d in abstracts)
+    laws = {d.source_id: d for d in read_all("jsonl", samples_dir / "government/laws.jsonl")}
+    edited = laws["egov2013-e387f02344845756-edited"]
+    assert edited.meta["near_copy_of"] == "egov2013-e387f02344845756"
+    assert edited.text != laws["egov2013-e387f02344845756"].text
+
+
+def test_compression_detected_by_magic_not_name(samples_dir: Path, tmp_path: Path) -> None:
+    raw = (samples_dir / "academic/abstracts.jsonl").read_bytes()
+    plain = [(d.source_id, d.text) for d in read_all("jsonl", samples_dir / "academic/abstracts.jsonl")]
+    gz_named_plain = tmp_path / "a.jsonl"
+    gz_named_plain.write_bytes(gzip.compress(raw))
+    zst_named_gz = tmp_path / "b.jsonl.gz"
+    zst_named_gz.write_bytes(zstandard.ZstdCompressor().compress(raw))
+    plain_named_gz = tmp_path / "c.jsonl.gz"
+    plain_named_gz.write_bytes(raw)
+    multi_member = tmp_path / "d.jsonl.gz"
+    half = raw.index(b"\n", len(raw) // 2) + 1
+    multi_member.write_bytes(gzip.compress(raw[:half]) + gzip.compress(raw[half:]))
+    for path in (gz_named_plain, zst_named_gz, plain_named_gz, multi_member):
+        assert [(d.source_id, d.text) for d in read_all("jsonl", path)] == plain, path.name
+
+
+def test_jsonl_custom_fields_and_fallback_ids(tmp_path: Path) -> None:
+    path = tmp_path / "custom.jsonl"
+    rows = [{"body": "本文一", "doc": 7, "link": "https://example.org/1", "rights": "CC0-1.0", "extra": {"a": 1}},
+            {"body": "本文二"}]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n\n", encoding="utf-8")
+    docs = read_all("jsonl", path, text_field="body", id_field="doc", url_field="link", license_field="rights")
+    assert [d.source_id for d in docs] == ["7", f"{path}:line 2"]
+    assert docs[0].url == "https://example.org/1" and docs[0].license == "CC0-1.0"
+    assert docs[0].meta == {"extra": {"a": 1}} and docs[1].license is None
+
+
+def test_parquet_matches_jsonl(samples_dir: Path, tmp_path: Path) -> None:
+    rows = records(samples_dir / "academic/abstracts.jsonl")
+    table = pa.Table.from_pylist(rows)
+    path = tmp_path / "abstracts.parquet"
+    pq.write_table(table, path, row_group_size=16)  # 5 row groups: exercises the group loop
+    assert pq.ParquetFile(path).num_row_groups == 5
+    docs = read_all("parquet", path)
+    assert [(d.source_id, d.text, d.url, d.license) for d in docs] == \
+           [(r["id"], r["text"], r["url"], r["license"]) for r in rows]
+    assert docs[3].meta["authors"] == rows[3]["authors"] and docs[3].meta["title"] == rows[3]["title"]
+    no_ids = tmp_path / "noid.parquet"
+    pq.write_table(table.drop_columns(["id"]), no_ids, row_group_size=50)
+    assert [d.source_id for d in read_all("parquet", no_ids)][:2] == [f"{no_ids}:row 1", f"{no_ids}:row 2"]
+    assert read_all("parquet", no_ids)[-1].source_id == f"{no_ids}:row 80"
+
+
+def test_parquet_meta_is_json_serializable(tmp_path: Path) -> None:
+    import datetime
+
+    path = tmp_path / "typed.parquet"
+    pq.write_table(pa.table({"text": ["本文"], "when": [datetime.datetime(2025, 3, 10, 12, 0)],
+                             "blob": [b"\x00\x01"], "score": [float("nan")]}), path)
+    (doc,) = read_all("parquet", path)
+    assert json.loads(json.dumps(doc.meta)) == {"when": "2025-03-10T12:00:00", "blob": "\x00\x01", "score": None}
+
+
+def test_text_reader_file_and_blocks(samples_dir: Path, tmp_path: Path) -> None:
+    work = records(samples_dir / "reference/aozora.jsonl")[1]["text"]  # 注文の多い料理店
+    path = tmp_path / "work.txt"
+    path.write_text(work, encoding="utf-8")
+    (doc,) = read_all("text", path)
+    assert doc.source_id == str(path) and doc.text == work
+    sentences = [s + "。" for s in work.split("。") if s.strip()][:6]
+    blocks = tmp_path / "blocks.txt.gz"  # gzip, with CRLF and ideographic-space-only separator lines
+    body = "\r\n".join([sentences[0], sentences[1], "", sentences[2], "\u3000", "", sentences[3], sentences[4]])
+    blocks.write_bytes(gzip.compress(("\ufeff" + body + "\r\n").encode("utf-8")))
+    docs = read_all("text", blocks, text_split="blank_line")
+    assert [d.source_id for d in docs] == [f"{blocks}#block {i}" for i in (1, 2, 3)]
+    assert [d.text for d in docs] == [sentences[0] + "\n" + sentences[1], sentences[2],
+                                      sentences[3] + "\n" + sentences[4]]
+    assert [d.meta["line"] for d in docs] == [1, 4, 7]
+
+
+def test_egov_xml_sample(samples_dir: Path) -> None:
+    path = samples_dir / "government/law_sample.xml"
+    (law,) = read_all("egov_xml", path)
+    assert isinstance(law, RawDoc) and law.source_id == f"{path}#/Law[1]"
+    lines = law.text.split("\n")
+    assert lines[:3] == ["周辺事態に際して実施する船舶検査活動に関する法律", "（平成十二年法律第百四十五号）", "（目的）"]
+    assert lines[3].startswith("第一条\u3000この法律は、周辺事態に際して")
+    assert sum(line.startswith("第") and "条\u3000" in line[:6] for line in lines) == 8  # 7 articles + 附則第一条
+    assert "一\u3000当該船舶検査活動に係る基本的事項" in lines
+    assert "２\u3000前項の規定による武器の使用に際しては、" in law.text
+    assert "又は旗国（" in law.text and "旗き国" not in law.text  # ruby reading dropped
+    assert "附\u3000則\u3000（平成一八年一二月二二日法律第一一八号）\u3000抄" in lines
+    assert "一\t航行状況の監視\t船舶の航行状況を監視すること。" in lines
+    assert lines[lines.index("別表（第五条関係）") + 1] == "番号\t区分\t実施の態様"
+    assert "ただし、附則第三十二条第二項の規定は" in law.text  # proviso sentence joined to its main sentence
+    assert law.meta["law_num"] == "平成十二年法律第百四十五号" and law.meta["era"] == "Heisei"
+    assert law.meta["title"] == lines[0] and law.meta["law_type"] == "Act" and law.meta["year"] == "12"
+    assert read_all("egov_xml", path)[0].text == law.text
+
+
+def test_egov_api_wrapper_and_many_laws(samples_dir: Path, tmp_path: Path) -> None:
+    xml = (samples_dir / "government/law_sample.xml").read_text(encoding="utf-8").split("?>", 1)[1]
+    wrapped = tmp_path / "api.xml"
+    wrapped.write_text('<?xml version="1.0" encoding="UTF-8"?><DataRoot><Result><Code>0</Code><Message/></Result>'
+                       f"<ApplData><LawId>412AC0000000145</LawId><LawFullText>{xml}</LawFullText></ApplData>"
+                       "</DataRoot>", encoding="utf-8")
+    (law,) = read_all("egov_xml", wrapped)
+    assert law.source_id == f"{wrapped}#/DataRoot/ApplData/LawFullText/Law[1]"
+    assert law.meta["law_id"] == "412AC0000000145" and law.url == "https://laws.e-gov.go.jp/law/412AC0000000145"
+    many = tmp_path / "many.xml.zst"
+    many.write_bytes(zstandard.ZstdCompressor().compress(f"<Laws>{xml * 3}</Laws>".encode()))
+    docs = read_all("egov_xml", many)
+    assert [d.source_id for d in docs] == [f"{many}#/Laws/Law[{i}]" for i in (1, 2, 3)]
+    assert len({d.text for d in docs}) == 1 and docs[0].text == law.text
+
+
+def test_jats_sample(samples_dir: Path) -> None:
+    path = samples_dir / "academic/jats_sample.xml"
+    (art,) = read_all("jats_xml", path)
+    assert isinstance(art, RawDoc) and art.source_id == f"{path}#/article[1]"
+    source = {r["id"]: r for r in records(samples_dir.parent.parent / "data/samples/academic/abstracts.jsonl")}
+    assert "anlp2025-P7-18" not in source  # kept out of the JSONL so the academic samples do not overlap
+    lines = art.text.split("\n")
+    assert lines[0] == "Jailbreakにより生成したフェイクニュースの危険度評価"
+    assert lines[1] == "Risk assessment of fake news generated by jailbreaking LLMs"
+    assert lines[2].startswith("悪意を持つユーザーにより大規模言語モデル") and "はじめに" in lines
+    assert lines[-1].endswith("精査する必要があることが明らかになった．")
+    assert "参考文献" not in art.text and "llm-jp-eval-mm" not in art.text  # ref-list dropped
+    assert "Creative Commons" not in art.text and "島田" not in art.text  # no licence text, no author list
+    assert art.license == "CC-BY-4.0" and art.meta["license_url"] == "https://creativecommons.org/licenses/by/4.0/"
+    assert art.meta["doi"].startswith("10.5555/") and art.meta["pub_date"] == "2025-03"
+    assert art.meta["journal"].startswith("言語処理学会第31回年次大会")
+    assert art.url == "https://www.anlp.jp/proceedings/annual_meeting/2025/pdf_dir/P7-18.pdf"
+
+
+def test_reader_for_rejects_unknown_format() -> None:
+    with pytest.raises(ValueError, match="unknown source format"):
+        reader_for("docx")
+
+
+def test_non_local_filesystem(samples_dir: Path, tmp_path: Path) -> None:
+    """Paths go through Beam FileSystems: the in-memory `memfs://` scheme stands in for gs:// / s3://."""
+    from tests.pipeline.memfs import STORE
+
+    laws = samples_dir / "government/laws.jsonl"
+    local_parquet = tmp_path / "laws.parquet"
+    pq.write_table(pa.Table.from_pylist(records(laws)), local_parquet, row_group_size=4)
+    cases = {"jsonl": (laws, gzip.compress(laws.read_bytes())),
+             "parquet": (local_parquet, local_parquet.read_bytes()),
+             "egov_xml": (samples_dir / "government/law_sample.xml", None),
+             "jats_xml": (samples_dir / "academic/jats_sample.xml", None),
+             "text": (samples_dir / "government/law_sample.xml", None)}
+    for fmt, (local, stored) in cases.items():
+        remote = f"memfs://readers-test/{fmt}/{local.name}"
+        STORE[remote] = stored if stored is not None else local.read_bytes()
+        try:
+            got = [(d.source_id.replace(remote, "PATH"), d.text) for d in read_all(fmt, remote)]
+            want = [(d.source_id.replace(str(local), "PATH"), d.text) for d in read_all(fmt, local)]
+            assert got == want and got and all(isinstance(t, str) for _, t in got), fmt
+        finally:
+            STORE.pop(remote, None)
+
+
+JATS_NESTED = """<?xml version="1.0" encoding="UTF-8"?>
+<records xmlns:xlink="http://www.w3.org/1999/xlink">
+<article xml:lang="en"><front><article-meta>
+  <article-id pub-id-type="doi">10.5555/x.1</article-id>
+  <title-group><article-title>Main <italic>title</italic></article-title><trans-title>主題</trans-title></title-group>
+  <permissions><license xlink:href="http://creativecommons.org/licenses/by-nc-sa/4.0/"><license-p>CC BY-NC-SA</license-p></license></permissions>
+  <abstract><title>Abstract</title><p>First abstract paragraph.</p></abstract>
+  <trans-abstract xml:lang="ja"><p>日本語の要旨。</p></trans-abstract>
+</article-meta></front>
+<body>
+  <p>Lead paragraph with a list:<list><list-item><p>item one</p></list-item><list-item><p>item two</p></list-item></list> and a tail.</p>
+  <sec><label>2.</label><title>Method</title><p>See <xref ref-type="bibr" rid="r1">[1]</xref> and Table 1.</p>
+    <table-wrap><caption><p>Table caption</p></caption><table><tr><td>cell</td></tr></table></table-wrap>
+    <sec><title>Sub</title><p>Nested <inline-formula><tex-math>x^2</tex-math></inline-formula> formula.</p></sec>
+  </sec>
+</body>
+<back><ack><p>Thanks to funders.</p></ack><ref-list><ref id="r1"><mixed-citation>Cited work.</mixed-citation></ref></ref-list></back>
+<sub-article><front-stub><title-group><article-title>Reply</article-title></title-group></front-stub></sub-article>
+</article>
+<article><front><article-meta><title-group><article-title>Second</article-title></title-group></article-meta></front></article>
+</records>"""
+
+
+def test_jats_structure_and_wrapper(tmp_path: Path) -> None:
+    path = tmp_path / "two.xml"
+    path.write_text(JATS_NESTED, encoding="utf-8")
+    first, second = read_all("jats_xml", path)
+    assert first.source_id == f"{path}#/records/article[1]" and second.source_id == f"{path}#/records/article[2]"
+    assert first.text.split("\n") == [
+        "Main title", "主題", "Abstract", "First abstract paragraph.", "日本語の要旨。",
+        "Lead paragraph with a list: and a tail.", "item one", "item two",
+        "Method", "See [1] and Table 1.", "Sub", "Nested x^2 formula."]
+    assert first.license == "CC-BY-NC-SA-4.0" and first.url == "https://doi.org/10.5555/x.1"
+    assert first.meta["lang"] == "en" and "license_url" in first.meta
+    assert second.text == "Second" and second.license is None and second.url is None
+
+
+EGOV_STRUCTURES = """<Law Era="Reiwa" Year="5" Num="1" LawType="CabinetOrder" Lang="ja"><LawNum>令和五年政令第一号</LawNum>
+<LawBody><LawTitle>構造試験令</LawTitle><EnactStatement>内閣は、この政令を制定する。</EnactStatement>
+<TOC><TOCLabel>目次</TOCLabel><TOCChapter Num="1"><ChapterTitle>第一章　総則</ChapterTitle><ArticleRange>（第一条）</ArticleRange></TOCChapter></TOC>
+<MainProvision><Chapter Num="1"><ChapterTitle>第一章　総則</ChapterTitle><Section Num="1"><SectionTitle>第一節　定義</SectionTitle>
+<Article Num="1"><ArticleTitle>第一条</ArticleTitle><Paragraph Num="1"><ParagraphNum/>
+<ParagraphSentence><Sentence Num="1">次の用語の意義は、<Ruby>当<Rt>とう</Rt></Ruby>該各号に定める。</Sentence></ParagraphSentence>
+<Item Num="1"><ItemTitle>一</ItemTitle><ItemSentence><Column Num="1"><Sentence>試験</Sentence></Column><Column Num="2"><Sentence>検査をいう。</Sentence></Column></ItemSentence>
+<Subitem1 Num="1"><Subitem1Title>イ</Subitem1Title><Subitem1Sentence><Sentence>細目</Sentence></Subitem1Sentence>
+<Subitem2 Num="1"><Subitem2Title>（１）</Subitem2Title><Subitem2Sentence><Sentence>更に細目</Sentence></Subitem2Sentence></Subitem2></Subitem1></Item>
+</Paragraph><Paragraph Num="2"><ParagraphNum>２</ParagraphNum><ParagraphSentence><Sentence>表のとおり。</Sentence></ParagraphSentence>
+<TableStruct><Table><TableRow><TableColumn><Sentence>甲</Sentence></TableColumn><TableColumn><Sentence>乙</Sentence></TableColumn></TableRow></Table>
+<Remarks><RemarksLabel>備考</RemarksLabel><Sentence>単位は円とする。</Sentence></Remarks></TableStruct></Paragraph></Article>
+</Section></Chapter></MainProvision></LawBody></Law>"""
+
+
+def test_egov_structures(tmp_path: Path) -> None:
+    path = tmp_path / "structures.xml"
+    path.write_text(EGOV_STRUCTURES, encoding="utf-8")
+    (law,) = read_all("egov_xml", path)
+    assert law.text.split("\n") == [
+        "構造試験令", "（令和五年政令第一号）", "内閣は、この政令を制定する。", "目次", "第一章　総則（第一条）",
+        "第一章　総則", "第一節　定義", "第一条　次の用語の意義は、当該各号に定める。", "一　試験　検査をいう。",
+        "イ　細目", "（１）　更に細目", "２　表のとおり。", "甲\t乙", "備考", "単位は円とする。"]
+    assert law.meta["law_type"] == "CabinetOrder" and law.meta["era"] == "Reiwa"
+
+
+def test_samples_are_unmodified_corpus_records(samples_dir: Path, shared_corpora: Path) -> None:
+    """Provenance check (developers only): bundled texts are the corpus texts, except the documented edits."""
+    corpus_files = {"government/laws.jsonl": "government/egov_laws_2013.jsonl",
+                    "academic/abstracts.jsonl": "academic/anlp2025_abstracts.jsonl",
+                    "reference/wikipedia.jsonl": "reference/jawiki_jsquad_paragraphs.jsonl",
+                    "reference/aozora.jsonl": "reference/aozora_bunko.jsonl",
+                    "web/fineweb2.jsonl": "web/fineweb2_ja_text.jsonl"}
+    for sample, corpus in corpus_files.items():
+        originals = {r["id"]: r for r in records(shared_corpora / corpus)}
+        for row in records(samples_dir / sample):
+            if "near_copy_of" in row:
+                assert row["text"] != originals[row["near_copy_of"]]["text"]
+                continue
+            original = originals[row["id"]]
+            assert row["license"] == original["license"] and row["url"] == original["url"]
+            if "excerpt" in row:
+                assert original["text"].startswith(row["text"]) and len(row["text"]) <= 30_000
+            else:
+                assert row["text"] == original["text"], row["id"]

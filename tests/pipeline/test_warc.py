@@ -1,0 +1,210 @@
+"""WARC reader: the bundled sample end to end, and every kind of broken input."""
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from dataclasses import replace
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from pipeline.sources import reader_for
+from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
+from pipeline.sources.warc import read
+from tests.conftest import SAMPLES
+
+SAMPLE = SAMPLES / "web" / "pages.warc.gz"
+SOURCE = SourceConfig(name="web", kind="web", format="warc", paths=(str(SAMPLE),), license="mixed")
+N_DOCS = 18
+
+
+def items(path, source: SourceConfig = SOURCE) -> list:
+    out = list(read(str(path), source))
+    assert all(isinstance(i, (RawDoc, Unreadable)) for i in out)
+    return out
+
+
+def docs(out: list) -> list[RawDoc]:
+    return [i for i in out if isinstance(i, RawDoc) and not i.skip_reason]
+
+
+def skipped(out: list) -> list[RawDoc]:
+    return [i for i in out if isinstance(i, RawDoc) and i.skip_reason]
+
+
+def bad(out: list) -> list[Unreadable]:
+    return [i for i in out if isinstance(i, Unreadable)]
+
+
+@pytest.fixture(scope="module")
+def sample_docs() -> list[RawDoc]:
+    out = items(SAMPLE)
+    assert not bad(out)
+    return docs(out)
+
+
+def test_responses_that_are_not_documents_carry_a_skip_reason():
+    out = items(SAMPLE)
+    with gzip.open(SAMPLE, "rb") as fh:  # independent count: every response record is one input
+        responses = [r.rec_headers.get_header("WARC-Record-ID") for r in ArchiveIterator(fh) if r.rec_type == "response"]
+    assert [i.source_id for i in out] == responses  # warcinfo, request, metadata yield nothing
+    skips = {d.url: d for d in skipped(out)}
+    assert set(skips) == {"http://wiki.example.test/tsuyu", "http://wiki.example.test/logo.png"}
+    redirect, image = skips["http://wiki.example.test/tsuyu"], skips["http://wiki.example.test/logo.png"]
+    assert redirect.skip_reason == "skip_http_status" and redirect.meta["http_status"] == "301"
+    assert image.skip_reason == "skip_content_type" and image.meta["http_content_type"] == "image/png"
+    assert redirect.html is None and image.html is None
+
+
+def test_sample_yields_every_response_document(sample_docs):
+    assert reader_for("warc") is read
+    assert len(sample_docs) == N_DOCS
+    ids = [d.source_id for d in sample_docs]
+    assert len(set(ids)) == N_DOCS and all(i.startswith("<urn:uuid:") for i in ids)
+    urls = [d.url for d in sample_docs]
+    assert "http://wiki.example.test/logo.png" not in urls and "http://wiki.example.test/tsuyu" not in urls
+    assert urls[0] == "http://wiki.example.test/梅雨"
+    for d in sample_docs:
+        assert d.text is None and d.html
+        assert set(d.meta) == {"warc_date", "http_content_type", "record_offset"}
+        assert d.meta["warc_date"].startswith("2024-04-01T09:00:")
+    offsets = [d.meta["record_offset"] for d in sample_docs]
+    assert offsets == sorted(offsets) and len(set(offsets)) == N_DOCS
+
+
+def test_exact_duplicate_has_same_payload_and_other_id(sample_docs):
+    by_url = {d.url: d for d in sample_docs}
+    a, b = by_url["http://wiki.example.test/梅雨"], by_url["http://mirror.example.test/tsuyu.html"]
+    assert a.html == b.html and a.source_id != b.source_id
+
+
+def test_content_encoding_gzip_is_undone(sample_docs):
+    by_url = {d.url: d for d in sample_docs}
+    plain, encoded = by_url["http://law.example.test/kyotaku.html"], by_url["http://law.example.test/kyotaku-gz.html"]
+    assert encoded.html == plain.html and encoded.html.startswith(b"<!DOCTYPE html>")
+
+
+def test_record_offset_points_at_the_record(sample_docs):
+    raw = SAMPLE.read_bytes()
+    for d in sample_docs[::5]:
+        record = next(iter(ArchiveIterator(io.BytesIO(raw[d.meta["record_offset"]:]))))
+        assert record.rec_headers.get_header("WARC-Record-ID") == d.source_id
+
+
+def test_uncompressed_warc_gives_the_same_documents(tmp_path, sample_docs):
+    plain = tmp_path / "pages.warc"
+    plain.write_bytes(gzip.decompress(SAMPLE.read_bytes()))
+    out = items(plain)
+    assert not bad(out)
+    assert [(d.source_id, d.html) for d in docs(out)] == [(d.source_id, d.html) for d in sample_docs]
+
+
+def member_offsets() -> list[int]:
+    """Start of every gzip member of the sample (independent of the reader: zlib's unused_data)."""
+    raw, offsets, pos = SAMPLE.read_bytes(), [], 0
+    while pos < len(raw):
+        offsets.append(pos)
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        d.decompress(raw[pos:])
+        pos = len(raw) - len(d.unused_data)
+    return offsets
+
+
+def test_truncated_gzip_keeps_good_records_then_one_unreadable(tmp_path):
+    raw = SAMPLE.read_bytes()
+    offsets = member_offsets()
+    cut = offsets[10] + 30  # inside the 11th member (a response record)
+    path = tmp_path / "cut.warc.gz"
+    path.write_bytes(raw[:cut])
+    out = items(path)
+    assert isinstance(out[-1], Unreadable) and len(bad(out)) == 1
+    assert out[-1].source_id == f"{path}@{offsets[10]}" and "truncated" in out[-1].error
+    expected = [d.source_id for d in docs(items(SAMPLE)) if d.meta["record_offset"] < offsets[10]]
+    assert [d.source_id for d in docs(out)] == expected
+
+
+def test_garbage_after_good_records(tmp_path):
+    path = tmp_path / "tail.warc.gz"
+    path.write_bytes(SAMPLE.read_bytes() + b"this is not gzip at all\n" * 10)
+    out = items(path)
+    assert len(docs(out)) == N_DOCS and len(bad(out)) == 1
+    assert out[-1].source_id == f"{path}@{len(SAMPLE.read_bytes())}" and "garbage" in out[-1].error
+
+
+def test_corrupt_member_in_the_middle_is_skipped_and_reading_resyncs(tmp_path):
+    raw = bytearray(SAMPLE.read_bytes())
+    offsets = member_offsets()
+    start, end = offsets[4], offsets[5]  # a response record
+    for i in range(start + 40, min(start + 80, end - 10)):
+        raw[i] ^= 0xFF
+    path = tmp_path / "corrupt.warc.gz"
+    path.write_bytes(bytes(raw))
+    out = items(path)
+    assert len(bad(out)) == 1 and bad(out)[0].source_id == f"{path}@{start}"
+    assert "corrupt gzip member" in bad(out)[0].error
+    assert len(docs(out)) == N_DOCS - 1  # only the damaged record is lost
+
+
+def test_file_that_is_not_a_warc(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello, I am a text file\n" * 50)
+    out = items(text)
+    assert len(out) == 1 and "not a WARC" in out[0].error and out[0].source_id == f"{text}@0"
+    zipped = tmp_path / "notes.txt.gz"
+    zipped.write_bytes(gzip.compress(b"id,text\n1,hello\n" * 100))
+    out = items(zipped)
+    assert len(out) == 1 and "not a WARC" in out[0].error
+    empty = tmp_path / "empty.warc.gz"
+    empty.write_bytes(b"")
+    assert len(items(empty)) == 1
+
+
+def test_missing_file_is_one_unreadable(tmp_path):
+    out = items(tmp_path / "nope.warc.gz")
+    assert len(out) == 1 and "cannot open" in out[0].error
+
+
+def test_decompression_cap_stops_the_file(tmp_path):
+    out = items(SAMPLE, replace(SOURCE, max_decompressed_bytes=20_000))
+    assert isinstance(out[-1], Unreadable) and "decompression cap" in out[-1].error
+    assert 0 < len(docs(out)) < N_DOCS and len(bad(out)) == 1
+
+
+def test_gzip_bomb_is_cut_short(tmp_path):
+    bomb = tmp_path / "bomb.warc.gz"
+    head = SAMPLE.read_bytes()[: member_offsets()[2]]  # warcinfo + first page
+    body = b"WARC/1.0\r\nWARC-Type: response\r\n" + b"A" * 60_000_000
+    bomb.write_bytes(head + gzip.compress(body, compresslevel=1, mtime=0))
+    out = items(bomb, replace(SOURCE, max_decompressed_bytes=3_000_000))
+    assert len(docs(out)) == 1 and "decompression cap" in out[-1].error
+
+
+def test_oversized_record_is_quarantined_and_reading_goes_on(tmp_path, sample_docs):
+    limit = 4_000
+    small = replace(SOURCE, max_record_bytes=limit)
+    raw, offsets = SAMPLE.read_bytes(), member_offsets()
+    sizes = {start: len(gzip.decompress(raw[start:end])) for start, end in zip(offsets, offsets[1:] + [len(raw)], strict=True)}
+    big_members = {start for start, size in sizes.items() if size > limit}
+    expected = [d.source_id for d in sample_docs
+                if d.meta["record_offset"] not in big_members and len(d.html) <= limit]
+    out = items(SAMPLE, small)
+    assert [d.source_id for d in docs(out)] == expected
+    assert bad(out) and all(f"exceeds max_record_bytes={limit}" in u.error for u in bad(out))
+    assert {u.source_id for u in bad(out) if "gzip member" in u.error} == {f"{SAMPLE}@{o}" for o in big_members}
+    assert all(len(d.html) <= limit for d in docs(out))
+    plain = tmp_path / "pages.warc"
+    plain.write_bytes(gzip.decompress(raw))
+    out = items(plain, small)
+    assert bad(out) and all(u.source_id.startswith("<urn:uuid:") for u in bad(out))
+    assert len(docs(out)) + len(bad(out)) == N_DOCS  # each response document: yielded or quarantined
+
+
+@pytest.mark.parametrize("fraction", [0.13, 0.37, 0.5, 0.81, 0.999])
+def test_any_truncation_never_raises(tmp_path, fraction):
+    raw = SAMPLE.read_bytes()
+    for name, data in (("t.warc.gz", raw), ("t.warc", gzip.decompress(raw))):
+        path = tmp_path / name
+        path.write_bytes(data[: int(len(data) * fraction)])
+        out = items(path)
+        assert len(bad(out)) <= 1 and len(docs(out)) < N_DOCS
