@@ -12,6 +12,7 @@ import apache_beam as beam
 
 from filters.lang import LanguageGate
 from filters.normalize import Normalizer
+from pipeline.beamutil import decided
 from pipeline.config import CurateConfig
 from pipeline.documents import TIMINGS_KEY, copy_doc, from_reader
 from pipeline.sources import SourceConfig, Unreadable, reader_for
@@ -62,7 +63,7 @@ class Prepare(beam.DoFn):
         return now
 
     def process(self, doc: dict[str, Any]):
-        if not doc.get("error"):
+        if not decided(doc):
             doc = copy_doc(doc)
             self._prepare(doc)
         yield doc
