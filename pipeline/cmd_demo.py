@@ -73,8 +73,7 @@ def _curate_summary(folder: Path) -> str:
 
 
 def _tokenizer_summary(folder: Path) -> str:
-    ev = json.loads((folder / "eval.json").read_text())
-    ours = ev.get("model", ev)
+    ours = json.loads((folder / "eval.json").read_text())["models"]["main"]
     keys = ("chars_per_token", "morph_boundary_f1", "byte_fallback_rate", "roundtrip_exact")
     return ", ".join(f"{k}={ours[k]:.4g}" for k in keys if isinstance(ours.get(k), int | float))
 
@@ -108,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
     mpiexec = shutil.which("mpiexec", path=str(bindir)) or shutil.which("mpiexec") or "mpiexec"
     run_dir = out / "train"
     train = [mpiexec, "-n", str(args.ranks), sys.executable, "-m", "trainer_bridge.train", "--shards",
-             str(out / "shards"), "--model", "tiny", "--steps", str(args.steps), "--global-batch", "16",
-             "--out", str(run_dir)]
+             str(out / "shards"), "--model", "tiny", "--steps", str(args.steps), "--global-batch", "8",
+             "--lr", "2e-3", "--doc-mask", "--out", str(run_dir)]
     sample = [sys.executable, "-m", "trainer_bridge.train", "sample", "--ckpt", "LATEST", "--tokenizer", model,
               "--prompt", "日本の", "--tokens", "60"]
     script = (f"{' '.join(map(_quote, train))} && ckpt=$(ls {_quote(str(run_dir))}/ckpt-*.npz | sort -V | tail -1)"

@@ -9,8 +9,10 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +24,14 @@ MPIEXEC = shutil.which("mpiexec", path=str(VENV_BIN)) or shutil.which("mpiexec")
 VOCAB, SEQ_LEN, PAD, EOS = 64, 32, 3, 2
 
 
-def markov_documents(n_docs: int, seed: int) -> list[np.ndarray]:
+def markov_documents(n_docs: int, seed: int, vocab: int = VOCAB) -> list[np.ndarray]:
     """Documents from a chain where every token has 3 likely successors (entropy ~ln 3 per token)."""
     rng = np.random.default_rng(seed)
-    succ = np.random.default_rng(1234).integers(4, VOCAB, size=(VOCAB, 3))
+    succ = np.random.default_rng(1234).integers(4, vocab, size=(vocab, 3))
     docs = []
     for _ in range(n_docs):
         n = int(rng.integers(8, 70))
-        tok = int(rng.integers(4, VOCAB))
+        tok = int(rng.integers(4, vocab))
         doc = [1]
         for _ in range(n):
             doc.append(tok)
@@ -38,28 +40,28 @@ def markov_documents(n_docs: int, seed: int) -> list[np.ndarray]:
     return docs
 
 
-def write_shards(out: Path, n_docs: int = 400, seed: int = 0) -> Path:
-    """Pack Markov documents into two Arrow shards and a manifest the ShardStream accepts."""
+def write_shards(out: Path, n_docs: int = 400, seed: int = 0, vocab: int = VOCAB, seq_len: int = SEQ_LEN) -> Path:
+    """Pack Markov documents into two Arrow shards and a manifest the ShardStream accepts (bench uses it too)."""
     from trainer_bridge.manifest import MANIFEST_FORMAT
     from trainer_bridge.packing import PackedRows, materialize, plan_rows
     from trainer_bridge.shards import encode_arrow_shard, sha256_hex
 
     out.mkdir(parents=True, exist_ok=True)
-    docs = markov_documents(n_docs, seed)
-    row_len = SEQ_LEN + 1
+    docs = markov_documents(n_docs, seed, vocab)
+    row_len = seq_len + 1
     plan = plan_rows([len(d) for d in docs], row_len, "bestfit")
     keys = [f"doc{i}" for i in range(len(docs))]
-    rows = materialize(plan, docs, keys, ["markov"] * len(docs), row_len, PAD, VOCAB)
+    rows = materialize(plan, docs, keys, ["markov"] * len(docs), row_len, PAD, vocab)
     half = len(rows) // 2
     shards = []
     for i, (lo, hi) in enumerate(((0, half), (half, len(rows)))):
         part = PackedRows(rows.tokens[lo:hi], rows.lengths[lo:hi], rows.doc_offsets[lo:hi], rows.doc_ids[lo:hi],
                           rows.doc_positions[lo:hi], rows.source_tokens[lo:hi])
-        data = encode_arrow_shard(part, VOCAB)
+        data = encode_arrow_shard(part, vocab)
         name = f"shard-{i:05d}.arrow"
         (out / name).write_bytes(data)
         shards.append({"file": name, "sha256": sha256_hex(data), "rows": hi - lo})
-    manifest = {"format": MANIFEST_FORMAT, "seq_len": SEQ_LEN, "row_len": row_len, "vocab_size": VOCAB,
+    manifest = {"format": MANIFEST_FORMAT, "seq_len": seq_len, "row_len": row_len, "vocab_size": vocab,
                 "seed": seed, "shards": shards, "tokenizer": {"pad_id": PAD, "eos_id": EOS, "bos_id": 1}}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return out
@@ -73,15 +75,22 @@ def shards(tmp_path_factory) -> Path:
     return write_shards(root / "shards")
 
 
-def run_train(shards: Path, out: Path, ranks: int, *extra: str, steps: int = 8, gb: int = 4) -> list[dict]:
+def mpi_env() -> dict:
+    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(
+        p for p in [str(ROOT), os.environ.get("PYTHONPATH", "")] if p))
+
+
+def mpi_command(shards: Path, out: Path, ranks: int, *extra: str, steps: int = 8, gb: int = 4) -> list[str]:
     if MPIEXEC is None:
         pytest.skip("no mpiexec (pip install mpich)")
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(
-        p for p in [str(ROOT), os.environ.get("PYTHONPATH", "")] if p))
-    cmd = [MPIEXEC, "-n", str(ranks), sys.executable, "-m", "trainer_bridge.train", "--shards", str(shards),
-           "--model", str(shards.parent / "model.json"), "--steps", str(steps), "--global-batch", str(gb), "--out", str(out),
-           "--log-every", "100", *extra]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return [MPIEXEC, "-n", str(ranks), sys.executable, "-m", "trainer_bridge.train", "--shards", str(shards),
+            "--model", str(shards.parent / "model.json"), "--steps", str(steps), "--global-batch", str(gb),
+            "--out", str(out), "--log-every", "100", *extra]
+
+
+def run_train(shards: Path, out: Path, ranks: int, *extra: str, steps: int = 8, gb: int = 4) -> list[dict]:
+    cmd = mpi_command(shards, out, ranks, *extra, steps=steps, gb=gb)
+    proc = subprocess.run(cmd, cwd=ROOT, env=mpi_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     lines = (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(ln) for ln in lines]
@@ -100,15 +109,30 @@ def test_one_and_two_ranks_follow_the_same_trajectory(shards, tmp_path):
     assert abs(one[0]["loss"] - math.log(VOCAB)) < 0.3  # untrained model: close to uniform
 
 
-def test_kill_and_resume_matches_a_straight_run(shards, tmp_path):
-    straight = run_train(shards, tmp_path / "straight", 2, "--ckpt-every", "3")
-    run = tmp_path / "resumed"
-    run_train(shards, run, 2, "--ckpt-every", "3", "--halt-after", "5")  # dies after step 5, last ckpt at 3
-    assert sorted(p.name for p in run.glob("ckpt-*.npz")) == ["ckpt-3.npz"]
-    resumed = run_train(shards, run, 2, "--ckpt-every", "3", "--resume")
-    assert [r["step"] for r in resumed] == list(range(1, 9))
-    np.testing.assert_array_equal(losses(resumed), losses(straight))
-    assert (run / "ckpt-8.npz").exists()
+def test_sigkill_and_resume_matches_a_straight_run(shards, tmp_path):
+    """SIGKILL the whole job once ckpt-4 exists (mid-run, maybe mid-write), resume, compare every loss."""
+    straight = run_train(shards, tmp_path / "straight", 2, "--ckpt-every", "2", steps=30)
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(mpi_command(shards, run, 2, "--ckpt-every", "2", steps=30), cwd=ROOT, env=mpi_env(),
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (run / "ckpt-4.npz").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    if (run / "ckpt-30.npz").exists():
+        pytest.skip("the run finished before it could be killed")
+    resumed = run_train(shards, run, 2, "--ckpt-every", "2", "--resume", steps=30)
+    assert [r["step"] for r in resumed] == list(range(1, 31))
+    np.testing.assert_array_equal(losses(resumed), losses(straight))  # bit-identical, not just close
+
+
+def test_resume_on_a_different_number_of_ranks(shards, tmp_path):
+    straight = run_train(shards, tmp_path / "straight", 2, "--ckpt-every", "4")
+    run = tmp_path / "elastic"
+    run_train(shards, run, 1, "--ckpt-every", "4", "--halt-after", "4")
+    resumed = run_train(shards, run, 2, "--ckpt-every", "4", "--resume")
+    np.testing.assert_allclose(losses(resumed), losses(straight), rtol=1e-5)
 
 
 def test_fp16_skips_an_overflowing_step_and_recovers(shards, tmp_path):
@@ -133,10 +157,10 @@ def test_loss_falls_on_markov_shards(shards, tmp_path):
 def test_bad_arguments_give_one_line_errors(shards, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     base = [sys.executable, "-m", "trainer_bridge.train", "--steps", "2", "--out", str(tmp_path / "x")]
-    for extra, needle in (([" --shards", str(tmp_path / "nope")], "no shard manifest"),
+    for extra, needle in ((["--shards", str(tmp_path / "nope")], "no shard manifest"),
                           (["--shards", str(shards), "--global-batch", "0"], "global-batch"),
                           (["--shards", str(shards), "--model", "huge"], "--model must be")):
-        proc = subprocess.run(base + [e.strip() for e in extra], cwd=ROOT, env=env, capture_output=True, text=True,
+        proc = subprocess.run(base + extra, cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=60)
         assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr

@@ -1,0 +1,91 @@
+"""Checkpoints `RUN/ckpt-STEP.npz`: numpy arrays plus JSON strings, never pickle.
+
+A checkpoint holds everything an exact resume needs: the fp32 master parameters, both AdamW moments,
+the optimizer's bias-correction step, the loss scaler, the RNG state, the model config and every rank's
+stream state. It is written to a temporary file in the same directory and renamed, so a run killed
+mid-write leaves the previous checkpoint intact and never a truncated newest one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+CKPT_RE = re.compile(r"^ckpt-(\d+)\.npz$")
+FORMAT = "jcorpus.ckpt/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable or does not match the run."""
+
+
+@dataclass
+class Checkpoint:
+    step: int
+    params: np.ndarray
+    m: np.ndarray
+    v: np.ndarray
+    config_json: str
+    state: dict  # optimizer t, loss scaler, rng, stream states per rank, run arguments
+
+
+def save_checkpoint(run_dir: str | Path, ckpt: Checkpoint, keep: int = 0) -> Path:
+    """Atomically write RUN/ckpt-STEP.npz; with keep > 0, delete all but the newest `keep` checkpoints."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    final = run_dir / f"ckpt-{ckpt.step}.npz"
+    state = dict(ckpt.state, format=FORMAT, step=ckpt.step)
+    fd, tmp = tempfile.mkstemp(prefix=".ckpt-", suffix=".tmp", dir=run_dir)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, params=ckpt.params, m=ckpt.m, v=ckpt.v,
+                     config=np.array(ckpt.config_json), state=np.array(json.dumps(state, sort_keys=True)))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if keep > 0:
+        for old in list_checkpoints(run_dir)[:-keep]:
+            old.unlink(missing_ok=True)
+    return final
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Checkpoints in RUN ordered by step (oldest first)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in run_dir.iterdir() if (m := CKPT_RE.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    found = list_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint without unpickling anything; raises CheckpointError with a one-line reason."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            params, m, v = z["params"], z["m"], z["v"]
+            config_json, state = str(z["config"]), json.loads(str(z["state"]))
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint not found: {path}") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
+    if state.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a {FORMAT} checkpoint")
+    for name, arr in (("params", params), ("m", m), ("v", v)):
+        if arr.dtype != np.float32 or arr.ndim != 1 or arr.shape != params.shape:
+            raise CheckpointError(f"{path}: array {name} has {arr.dtype}{list(arr.shape)}, expected float32 1-D")
+    return Checkpoint(step=int(state["step"]), params=params, m=m, v=v, config_json=config_json, state=state)

@@ -1,0 +1,344 @@
+"""`jcorpus-train`: data-parallel GPT training from packed shards on the SVE kernels, over MPI.
+
+    mpiexec -n N jcorpus-train --shards SHARDS --model tiny --steps S --global-batch G --out RUN [--resume]
+    jcorpus-train sample --ckpt RUN/ckpt-S.npz --tokenizer TOK/tokenizer.model --prompt 日本の --tokens 100
+
+Every rank reads its own slice of the global batch, computes the per-token-mean loss gradient of the
+*global* batch on its rows, and the gradient buckets are summed with Allreduce — so N ranks follow the
+same trajectory as one rank with the same global batch. fp16 mode keeps fp32 master weights, rounds the
+weights to fp16 for the forward matmuls and sends the gradients as fp16 (an overflow becomes inf, the sum
+propagates it to every rank, and every rank then skips the step and halves the scale).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import zlib
+from pathlib import Path
+
+
+def _default_threads() -> None:
+    """Split the cores among the ranks on this node unless the user chose: OpenMP and BLAS read these once,
+    when they load, and oversubscribed spinning threads made training 5-10x slower in our runs."""
+    local = os.environ.get("MPI_LOCALNRANKS") or os.environ.get("OMPI_COMM_WORLD_LOCAL_SIZE") or "1"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = str(max(1, cores // max(1, int(local) if local.isdigit() else 1)))
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, os.environ.get("OMP_NUM_THREADS", threads))
+
+
+_default_threads()
+
+import numpy as np  # noqa: E402
+
+import sve_kernels as K  # noqa: E402
+from trainer_bridge.checkpoint import (  # noqa: E402
+    Checkpoint,
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from trainer_bridge.model import GPT, GPTConfig, doc_ids_from_offsets, resolve_config  # noqa: E402
+from trainer_bridge.optim import AdamW, LossScaler, clip_grad_norm, lr_at  # noqa: E402
+from trainer_bridge.stream import ShardIntegrityError, ShardStream  # noqa: E402
+
+
+class TrainError(ValueError):
+    """A user-facing problem (bad arguments, mismatched checkpoint); printed as one line."""
+
+
+def _sum_float16(inbuf, outbuf, datatype) -> None:
+    """MPI reduction for float16 carried as 16-bit words: add in fp32, round back (overflow gives inf)."""
+    a = np.frombuffer(inbuf, dtype=np.float16)
+    b = np.frombuffer(outbuf, dtype=np.float16)
+    with np.errstate(over="ignore"):
+        b[...] = (a.astype(np.float32) + b.astype(np.float32)).astype(np.float16)
+
+
+class GradReducer:
+    """Sums gradient buckets over ranks as backward finishes them (non-blocking when `overlap`).
+
+    fp16 mode sends float16 words (half the bytes of fp32 — what matters on Tofu-D) with a user-defined
+    sum, since MPI has no portable float16 type; an overflowed gradient is inf on the wire and in the sum,
+    so every rank sees it and skips the same step without another collective.
+    """
+
+    def __init__(self, comm, grads: np.ndarray, fp16: bool, overlap: bool):
+        self.comm, self.grads, self.fp16, self.overlap = comm, grads, fp16, overlap
+        self.requests: list = []
+        self.halves: list[tuple[np.ndarray, np.ndarray]] = []
+        self.comm_time = 0.0
+        self.inject_overflow = False
+        self._op = None
+
+    def start(self, lo: int, hi: int) -> None:
+        from mpi4py import MPI
+
+        bucket = self.grads[lo:hi]
+        buf, op = bucket, MPI.SUM
+        if self.fp16:
+            if self.inject_overflow:  # test hook: what a too-large loss scale does to one gradient
+                bucket[0] = np.float32(1e30)
+                self.inject_overflow = False
+            half, _ = K.fp32_to_fp16(bucket)
+            self.halves.append((bucket, half))
+            if self._op is None:
+                self._op = MPI.Op.Create(_sum_float16, commute=True)
+            buf, op = [half, MPI.UINT16_T], self._op
+        if self.comm.Get_size() == 1:
+            return
+        t0 = time.perf_counter()
+        if self.overlap:
+            self.requests.append(self.comm.Iallreduce(MPI.IN_PLACE, buf, op=op))
+        else:
+            self.comm.Allreduce(MPI.IN_PLACE, buf, op=op)
+        self.comm_time += time.perf_counter() - t0
+
+    def finish(self) -> float:
+        """Wait for outstanding buckets; returns and resets the step's communication time."""
+        from mpi4py import MPI
+
+        t0 = time.perf_counter()
+        if self.requests:
+            MPI.Request.Waitall(self.requests)
+            self.requests = []
+        spent, self.comm_time = self.comm_time + time.perf_counter() - t0, 0.0
+        for bucket, half in self.halves:
+            bucket[...] = K.fp16_to_fp32(half)[0]
+        self.halves = []
+        return spent
+
+    def close(self) -> None:
+        if self._op is not None:
+            self._op.Free()
+            self._op = None
+
+
+def _batch(stream, doc_mask: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(inputs, targets, doc_ids) for this rank's rows; targets in the padding become -1 (ignored)."""
+    rows, offsets = stream.next_batch_with_offsets()
+    rows = np.asarray(rows)
+    ids = np.ascontiguousarray(rows[:, :-1], dtype=np.int32)
+    targets = np.ascontiguousarray(rows[:, 1:], dtype=np.int32)
+    lengths = np.asarray(getattr(stream, "last_lengths", []))
+    if lengths.shape == (rows.shape[0],):  # target j is row position j + 1: real only below the row's length
+        targets[np.arange(targets.shape[1])[None, :] + 1 >= lengths[:, None]] = -1
+    doc_ids = doc_ids_from_offsets(offsets, ids.shape[1]) if doc_mask else None
+    return ids, targets, doc_ids
+
+
+def _progress(rec: dict, steps: int) -> str:
+    busy = rec["time_compute"] + rec["time_comm"] + rec["time_data"] or 1.0
+    return (f"step {rec['step']:>6}/{steps} | loss {rec['loss']:.4f} | lr {rec['lr']:.2e} | "
+            f"norm {rec['grad_norm']:.3f} | scale {rec['loss_scale']:g} | {rec['tokens_per_s']:,.0f} tok/s | "
+            f"compute {100 * rec['time_compute'] / busy:.0f}% comm {100 * rec['time_comm'] / busy:.0f}% "
+            f"data {100 * rec['time_data'] / busy:.0f}%" + (" | SKIPPED (overflow)" if rec["skipped"] else ""))
+
+
+def train(args: argparse.Namespace) -> int:
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    rank, world = comm.Get_rank(), comm.Get_size()
+    G = args.global_batch
+    if G < 1 or G % world:
+        raise TrainError(f"--global-batch {G} must be a positive multiple of the number of ranks ({world})")
+    manifest = Path(args.shards)
+    manifest = manifest / "manifest.json" if manifest.is_dir() else manifest
+    if not manifest.is_file():
+        raise TrainError(f"no shard manifest at {manifest}")
+    stream = ShardStream(str(manifest), rank=rank, world_size=world, seed=args.seed, global_batch_size=G)
+    run = Path(args.out)
+    fp16 = args.precision == "fp16"
+
+    start_step, ckpt = 0, None
+    if args.resume:
+        path = latest_checkpoint(run)
+        if path is None:
+            raise TrainError(f"--resume: no ckpt-*.npz in {run}")
+        ckpt = load_checkpoint(path)
+        cfg = GPTConfig.from_json(ckpt.config_json)
+        start_step = ckpt.step
+    else:
+        if latest_checkpoint(run) is not None:
+            raise TrainError(f"{run} already holds checkpoints: pass --resume or choose another --out")
+        cfg = resolve_config(args.model, int(stream.vocab_size), int(stream.seq_len))
+    if cfg.seq_len < int(stream.seq_len) or cfg.vocab_size < int(stream.vocab_size):
+        raise TrainError(f"model context/vocab {cfg.seq_len}/{cfg.vocab_size} smaller than the shards'")
+    model = GPT(cfg, seed=args.seed, params=ckpt.params.copy() if ckpt else None, fp16=fp16)
+    opt = AdamW(model.num_params, model.decay_mask(), weight_decay=args.weight_decay)
+    scaler = LossScaler(scale=args.loss_scale, window=args.scale_window)
+    if ckpt is not None:
+        opt.m[...], opt.v[...], opt.t = ckpt.m, ckpt.v, int(ckpt.state["optimizer_t"])
+        scaler.load_state_dict(ckpt.state["loss_scaler"])
+        # the stream state is a global cursor, so a run may resume on a different number of ranks
+        stream.load_state_dict(ckpt.state["streams"][rank % len(ckpt.state["streams"])])
+    else:
+        comm.Bcast(model.params, root=0)
+    metrics_path = run / "metrics.jsonl"
+    if rank == 0:
+        run.mkdir(parents=True, exist_ok=True)
+        kept = []
+        if ckpt is not None and metrics_path.exists():  # drop steps logged after the checkpoint (a crash)
+            kept = [ln for ln in metrics_path.read_text(encoding="utf-8").splitlines()
+                    if ln.strip() and json.loads(ln)["step"] <= start_step]
+        metrics_path.write_text("".join(ln + "\n" for ln in kept), encoding="utf-8")
+        print(f"jcorpus-train: {world} rank(s) x {K.info()['threads']} thread(s), {model.num_params:,} params "
+              f"{cfg.to_json()}, precision {args.precision}, start step {start_step}", flush=True)
+
+    reducer = GradReducer(comm, model.grads, fp16, overlap=not args.no_overlap)
+    warmup = args.warmup if args.warmup is not None else min(200, max(1, args.steps // 10))
+    tokens_per_step = G * int(stream.seq_len)
+    for step in range(start_step + 1, args.steps + 1):
+        t0 = time.perf_counter()
+        ids, targets, doc_ids = _batch(stream, args.doc_mask)
+        t1 = time.perf_counter()
+        losses = model.forward(ids, targets, doc_ids)
+        local = np.array([float(np.sum(losses, dtype=np.float64)), float(np.count_nonzero(targets >= 0))])
+        t2 = time.perf_counter()
+        comm.Allreduce(MPI.IN_PLACE, local, op=MPI.SUM)
+        t3 = time.perf_counter()
+        loss_sum, n_tokens = local
+        scale = scaler.scale if fp16 else 1.0
+        reducer.inject_overflow = step == args.inject_overflow_at and rank == 0
+        model.backward(scale / max(n_tokens, 1.0), on_bucket=reducer.start)
+        t_comm = reducer.finish() + (t3 - t2)
+        if scale != 1.0:
+            K.scale_inplace(model.grads, 1.0 / scale)
+        norm = clip_grad_norm(model.grads, args.clip)
+        overflow = not math.isfinite(norm)
+        skipped = scaler.update(overflow) if fp16 else overflow
+        lr = lr_at(step, args.lr, warmup, args.steps)
+        if not skipped:
+            opt.step(model.params, model.grads, lr)
+        t5 = time.perf_counter()
+        if rank == 0:
+            rec = {"step": step, "loss": loss_sum / max(n_tokens, 1.0), "lr": lr,
+                   "grad_norm": norm if math.isfinite(norm) else None, "loss_scale": scale if fp16 else None,
+                   "skipped": skipped, "tokens": int(n_tokens), "tokens_per_s": tokens_per_step / (t5 - t0),
+                   "time_data": t1 - t0, "time_comm": t_comm, "time_compute": (t5 - t0) - (t1 - t0) - t_comm}
+            with metrics_path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(rec) + "\n")
+            if step == start_step + 1 or step % args.log_every == 0 or step == args.steps or skipped:
+                shown = dict(rec, grad_norm=rec["grad_norm"] or float("nan"), loss_scale=rec["loss_scale"] or 1)
+                print(_progress(shown, args.steps), flush=True)
+        if step % args.ckpt_every == 0 or step == args.steps:
+            fingerprint = zlib.crc32(model.params.view(np.uint8))  # every rank must hold the same weights
+            if comm.allreduce(fingerprint, op=MPI.MAX) != comm.allreduce(fingerprint, op=MPI.MIN):
+                raise TrainError(f"step {step}: parameters differ between ranks (a skipped step was not global?)")
+            streams = comm.gather(stream.state_dict(), root=0)
+            if rank == 0:
+                state = {"optimizer_t": opt.t, "loss_scaler": scaler.state_dict(), "streams": streams,
+                         "seed": args.seed, "world_size": world, "precision": args.precision,
+                         "args": {k: v for k, v in vars(args).items() if k != "func"}}
+                save_checkpoint(run, Checkpoint(step, model.params, opt.m, opt.v, cfg.to_json(), state),
+                                keep=args.keep)
+        if args.halt_after and step >= args.halt_after:  # test hook: die as if preempted
+            break
+    stream.close()
+    reducer.close()
+    if rank == 0 and not (args.halt_after and args.halt_after < args.steps):
+        print(f"jcorpus-train: done, checkpoints and metrics in {run}", flush=True)
+    return 0
+
+
+def sample(args: argparse.Namespace) -> int:
+    """Print the prompt and its continuation sampled from a checkpoint."""
+    import sentencepiece as spm
+
+    ckpt = load_checkpoint(args.ckpt)
+    model = GPT(GPTConfig.from_json(ckpt.config_json), params=ckpt.params)
+    if not Path(args.tokenizer).is_file():
+        raise TrainError(f"tokenizer model not found: {args.tokenizer}")
+    sp = spm.SentencePieceProcessor(model_file=str(args.tokenizer))
+    if sp.get_piece_size() > model.cfg.vocab_size:
+        raise TrainError(f"tokenizer has {sp.get_piece_size()} pieces, the model only {model.cfg.vocab_size}")
+    ids = list(sp.encode(args.prompt))
+    rng = np.random.default_rng(args.seed)
+    out: list[int] = []
+    for _ in range(args.tokens):
+        logits = model.next_token_logits(np.array(ids + out)).astype(np.float64)
+        logits = logits[: sp.get_piece_size()]
+        if args.temperature <= 0:
+            nxt = int(np.argmax(logits))
+        else:
+            logits = logits / args.temperature
+            if 0 < args.top_k < len(logits):
+                logits[logits < np.partition(logits, -args.top_k)[-args.top_k]] = -np.inf
+            probs = np.exp(logits - logits.max())
+            nxt = int(rng.choice(len(probs), p=probs / probs.sum()))
+        if nxt == sp.eos_id():
+            break
+        out.append(nxt)
+    print(args.prompt + sp.decode(out), flush=True)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="jcorpus-train", description=__doc__.split("\n\n")[0],
+                                epilog="`jcorpus-train sample --help`: continue a prompt from a checkpoint")
+    p.add_argument("--shards", required=True, help="SHARDS directory or its manifest.json")
+    p.add_argument("--model", default="tiny", help="tiny | small | CONFIG.json")
+    p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--global-batch", type=int, default=8, help="rows per step over all ranks")
+    p.add_argument("--out", required=True, help="run directory (metrics.jsonl, ckpt-STEP.npz)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=None, help="warmup steps (default: steps/10, at most 200)")
+    p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--clip", type=float, default=1.0, help="global gradient-norm clip (0 = off)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--doc-mask", action="store_true", help="attend only within documents (doc_offsets)")
+    p.add_argument("--ckpt-every", type=int, default=100)
+    p.add_argument("--keep", type=int, default=3, help="checkpoints to keep (0 = all)")
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--loss-scale", type=float, default=2.0 ** 16, help="initial fp16 loss scale")
+    p.add_argument("--scale-window", type=int, default=200, help="clean steps before the scale doubles")
+    p.add_argument("--no-overlap", action="store_true", help="blocking Allreduce after each bucket")
+    p.add_argument("--halt-after", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--inject-overflow-at", type=int, default=0, help=argparse.SUPPRESS)
+    return p
+
+
+def build_sample_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="jcorpus-train sample", description="continue a prompt from a checkpoint")
+    p.add_argument("--ckpt", required=True)
+    p.add_argument("--tokenizer", required=True, help="SentencePiece tokenizer.model")
+    p.add_argument("--prompt", default="日本の")
+    p.add_argument("--tokens", type=int, default=100)
+    p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
+    p.add_argument("--top-k", type=int, default=40)
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv and argv[0] == "sample":
+            return sample(build_sample_parser().parse_args(argv[1:]))
+        args = build_parser().parse_args(argv)
+        if args.steps < 1 or args.ckpt_every < 1:
+            raise TrainError("--steps and --ckpt-every must be positive")
+        return train(args)
+    except (TrainError, CheckpointError, ValueError, OSError, ShardIntegrityError) as exc:
+        print(f"jcorpus-train: error: {exc}", file=sys.stderr, flush=True)
+        _abort_peers(2)
+        return 2
+
+
+def _abort_peers(code: int) -> None:
+    """A rank that fails alone would leave the others blocked in a collective: take the job down."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized() and mpi.COMM_WORLD.Get_size() > 1:
+        mpi.COMM_WORLD.Abort(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
