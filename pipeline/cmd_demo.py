@@ -80,7 +80,9 @@ def _tokenizer_summary(folder: Path) -> str:
 
 def _pack_summary(folder: Path) -> str:
     m = json.loads((folder / "manifest.json").read_text())
-    return f"{len(m.get('shards', []))} shard(s), {m.get('rows', '?')} rows, {m.get('tokens', '?')} tokens"
+    t = m["totals"]
+    return (f"{len(m['shards'])} shard(s), {t['rows']:,} rows of {m['seq_len'] + 1}, {t['tokens']:,} tokens, "
+            f"padding {t['padding_rate']:.3%}")
 
 
 def _train_summary(folder: Path) -> str:
