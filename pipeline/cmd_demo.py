@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     st.run("curate", [*jcorpus, "curate", "--config", str(DEMO_CONFIG), "--out", str(out / "curate"),
                       "--overwrite"], _curate_summary)
     curated = str(out / "curate" / "curated")
-    st.run("tokenizer", [*jcorpus, "tokenizer", "train", "--input", curated, "--vocab-size", str(args.vocab_size),
+    st.run("tokenizer", [*jcorpus, "tokenizer", "train", "--input", curated, "--vocab-size", str(args.vocab_size), "--shrink-to-fit",
                          "--out", str(out / "tokenizer")], _tokenizer_summary)
     model = str(out / "tokenizer" / "tokenizer.model")
     st.run("pack", [*jcorpus, "pack", "--input", curated, "--tokenizer", model, "--seq-len", str(args.seq_len),

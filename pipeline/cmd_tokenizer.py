@@ -147,7 +147,7 @@ def register(subparsers) -> None:
     train.add_argument("--input", nargs="+", required=True, help="curated Parquet dir/files (or JSONL); any Beam path")
     train.add_argument("--vocab-size", type=int, default=16000)
     train.add_argument("--out", required=True, help="output directory TOKDIR")
-    train.add_argument("--policy", choices=("none", "morph", "phrase"), default="phrase")
+    train.add_argument("--policy", choices=("none", "morph", "phrase", "chunk"), default="phrase")
     train.add_argument("--model-type", choices=("unigram", "bpe"), default="unigram")
     train.add_argument("--mix", help="per-kind sampling weights, e.g. web=2,academic=1 (unlisted kinds skipped)")
     train.add_argument("--char-budget", type=int, default=50_000_000, help="characters of sentences to sample")

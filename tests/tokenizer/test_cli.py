@@ -1,0 +1,90 @@
+"""`jcorpus tokenizer train|eval` on a small curated-style Parquet built from sample documents."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from tokenizers import Tokenizer
+
+from pipeline.cli import main
+
+
+def _write_curated(docs: list[tuple[str, str]], out: Path) -> Path:
+    curated = out / "curated"
+    curated.mkdir(parents=True)
+    rows = {"id": [], "source_id": [], "source": [], "kind": [], "url": [], "license": [], "text": [],
+            "meta": [], "quality": [], "dup_cluster": []}
+    for i, (kind, text) in enumerate(docs):
+        for key, value in (("id", f"{i:032x}"), ("source_id", str(i)), ("source", f"{kind}-sample"),
+                           ("kind", kind), ("url", None), ("license", "CC-BY-4.0"), ("text", text),
+                           ("meta", "{}"), ("quality", None), ("dup_cluster", None)):
+            rows[key].append(value)
+    table = pa.table(rows, schema=pa.schema([(k, pa.float64() if k == "quality" else pa.string()) for k in rows]))
+    half = len(docs) // 2
+    pq.write_table(table.slice(0, half), curated / "part-00000.parquet")
+    pq.write_table(table.slice(half), curated / "part-00001.parquet")
+    (curated / "_SUCCESS").write_text("")
+    return curated
+
+
+@pytest.fixture(scope="module")
+def trained(ja_docs, tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("tok")
+    curated = _write_curated(ja_docs, root / "curate_out")
+    tokdir = root / "tokdir"
+    code = main(["tokenizer", "train", "--input", str(curated), "--vocab-size", "6000", "--out", str(tokdir),
+                 "--char-budget", "400000", "--reserved-tokens", "8"])
+    assert code == 0
+    return curated, tokdir
+
+
+def test_train_writes_all_outputs(trained) -> None:
+    _, tokdir = trained
+    for name in ("tokenizer.model", "tokenizer.vocab", "tokenizer.json", "training.json", "eval.json",
+                 "baselines/default.model", "baselines/lossless.model"):
+        assert (tokdir / name).is_file(), name
+    training = json.loads((tokdir / "training.json").read_text())
+    assert training["sha256"]["tokenizer.model"] == hashlib.sha256((tokdir / "tokenizer.model").read_bytes()).hexdigest()
+    assert training["config"]["policy"] == "phrase" and training["data"]["sampled_chars"] <= 400_000
+    assert training["hf_export"]["identical_rate"] >= 0.999
+    evals = json.loads((tokdir / "eval.json").read_text())["models"]
+    assert set(evals) == {"main", "default", "lossless"}
+    assert evals["main"]["roundtrip_exact"] == 1.0 and evals["main"]["joyo_kanji_coverage"] == 1.0
+    assert evals["default"]["roundtrip_exact"] < 1.0  # NFKC baseline cannot round-trip
+    assert len((tokdir / "tokenizer.vocab").read_bytes().rstrip(b"\n").split(b"\n")) == 6000
+    assert Tokenizer.from_file(str(tokdir / "tokenizer.json")).get_vocab_size() == 6000
+
+
+def test_eval_json_and_baseline_table(trained, capsys) -> None:
+    curated, tokdir = trained
+    capsys.readouterr()
+    assert main(["tokenizer", "eval", "--model", str(tokdir / "tokenizer.model"), "--input", str(curated),
+                 "--max-chars", "30000", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)["model"]
+    for key in ("chars_per_token", "chars_per_token_by_kind", "morph_boundary_f1", "byte_fallback_rate",
+                "joyo_kanji_coverage", "roundtrip_exact", "renyi_efficiency", "composition", "piece_length_histogram"):
+        assert key in result
+    assert 0.5 < result["morph_boundary_f1"] <= 1.0 and result["chars_per_token"] > 1.0
+    assert main(["tokenizer", "eval", "--model", str(tokdir / "tokenizer.model"), "--input", str(curated),
+                 "--max-chars", "20000", "--baseline", str(tokdir / "baselines" / "lossless.model")]) == 0
+    table = capsys.readouterr().out
+    assert "morph_boundary_f1" in table and "baseline:lossless" in table
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["tokenizer", "train", "--input", str(empty), "--out", str(tmp_path / "t")]) == 2
+    assert "no .parquet or .jsonl files" in capsys.readouterr().err
+    blank = _write_curated([("web", "")], tmp_path / "blank")
+    assert main(["tokenizer", "train", "--input", str(blank), "--out", str(tmp_path / "t2")]) == 2
+    assert "no training text" in capsys.readouterr().err
+    bad = tmp_path / "bad.model"
+    bad.write_bytes(b"\x00garbage")
+    assert main(["tokenizer", "eval", "--model", str(bad), "--input", str(blank)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read SentencePiece model" in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,118 @@
+"""Training (inventory, lossless round trip, determinism, errors) and the Hugging Face export."""
+from __future__ import annotations
+
+import pytest
+from tokenizers import Tokenizer
+
+from tokenizer import hf_export
+from tokenizer.inventory import HIRAGANA, JINMEIYO, JOYO, KATAKANA, required_chars
+from tokenizer.sample import split_sentences
+from tokenizer.train import (
+    SPECIALS,
+    TokenizerError,
+    TrainConfig,
+    load,
+    train_all,
+    train_all_fit,
+    train_model,
+    trainer_options,
+)
+
+VOCAB = 6000
+HARD_STRINGS = [
+    "𠮷野家で食べた",  # outside the BMP and outside every inventory: bytes
+    "家族👨\u200d👩\u200d👧\u200d👦です",  # emoji ZWJ sequence
+    "ﾊﾝｶｸｶﾀｶﾅ ｶﾞｷﾞ",  # half-width katakana (NFKC would change it)
+    "e\u0301cole か\u3099",  # combining marks
+    "列1\t列2\t\t列3",  # tabs
+    "  先頭と   連続空白  ",  # runs of spaces, leading and trailing
+    "行1\r\n行2\n\n\n行3\r",  # CRLF, blank lines, lone CR
+    "",
+    "第2025条　全角スペース　と２０２５年",
+    "<s> literal </s> <0x41>",
+]
+
+
+@pytest.fixture(scope="module")
+def sentences(ja_docs: list[tuple[str, str]]) -> list[str]:
+    return [s for _, text in ja_docs for s in split_sentences(text)]
+
+
+@pytest.fixture(scope="module")
+def model(sentences: list[str]) -> bytes:
+    cfg = TrainConfig(vocab_size=VOCAB, policy="phrase", inventory="jinmeiyo", reserved_tokens=4)
+    return train_model([s for s in sentences], trainer_options("main", cfg))
+
+
+def test_required_inventory_and_specials_present(model: bytes) -> None:
+    sp = load(model)
+    pieces = {sp.id_to_piece(i) for i in range(sp.get_piece_size())}
+    required = set(required_chars("jinmeiyo"))
+    assert len(JOYO) == 2136 and len(JINMEIYO) >= 863
+    assert required <= pieces, sorted(required - pieces)[:10]
+    assert set(HIRAGANA) | set(KATAKANA) | set("ーヴゝゞヽヾ「」『』、。") <= pieces
+    assert [sp.id_to_piece(i) for i in range(4)] == list(SPECIALS)
+    assert sp.piece_to_id("<reserved_003>") == 7 and sp.is_control(7)
+    assert sp.encode("\n") == [sp.piece_to_id("\n")]
+    assert sp.encode("2025", out_type=str) == ["2", "0", "2", "5"]
+
+
+@pytest.mark.parametrize("text", HARD_STRINGS)
+def test_lossless_round_trip(model: bytes, text: str) -> None:
+    sp = load(model)
+    assert sp.decode(sp.encode(text)) == text
+    hf = hf_export.to_hf(model)
+    assert hf.decode(hf.encode(text, add_special_tokens=False).ids, skip_special_tokens=False) == text or "<s>" in text
+
+
+def test_no_dummy_prefix_before_japanese(model: bytes) -> None:
+    pieces = load(model).encode("言語モデル LLM を評価する", out_type=str)
+    assert not pieces[0].startswith("▁")
+    assert "▁" not in "".join(p for p in pieces if not p.startswith("▁"))
+
+
+def test_same_input_same_bytes(sentences: list[str]) -> None:
+    small = sentences[:1500]
+    cfg = TrainConfig(vocab_size=4200, policy="phrase", inventory="joyo")
+    first = train_all(small, cfg, baselines=())["main"]
+    second = train_all(small, cfg, baselines=())["main"]
+    assert first == second
+    other_policy = train_all(small, TrainConfig(vocab_size=4200, policy="none", inventory="joyo"), baselines=())
+    assert other_policy["main"] != first  # the policy really changes training
+
+
+def test_hf_export_same_ids(model: bytes, ja_docs: list[tuple[str, str]], tmp_path) -> None:
+    path = hf_export.export(model, tmp_path / "tokenizer.json")
+    hf = Tokenizer.from_file(str(path))
+    texts = [text for _, text in ja_docs] + [t for t in HARD_STRINGS if "<" not in t]
+    report = hf_export.compare_ids(load(model), hf, texts)
+    assert report["identical_rate"] >= 0.999, report["differences"]
+    assert hf.token_to_id("<s>") == 1 and hf.get_vocab_size() == VOCAB
+
+
+def test_hf_export_documents_its_one_difference(model: bytes) -> None:
+    report = hf_export.compare_ids(load(model), hf_export.to_hf(model), ["文中の <s> は特殊トークンになる"])
+    assert report["identical"] == 0 and "<s>" in report["differences"][0]["hf"]
+
+
+def test_errors_are_clear(sentences: list[str], tmp_path) -> None:
+    with pytest.raises(TokenizerError, match="no training text"):
+        train_model(["", "   "], trainer_options("main", TrainConfig(vocab_size=5000)))
+    few = sentences[:200]
+    with pytest.raises(TokenizerError, match=r"larger than this sample supports; the largest that works is (\d+)") as err:
+        train_model(few, trainer_options("main", TrainConfig(vocab_size=50_000, inventory="joyo", policy="none")))
+    largest = int(err.value.args[0].split("works is ")[1].split()[0])
+    assert 3000 < largest < 50_000
+    assert err.value.largest_vocab == largest
+    fitted, used = train_all_fit(few, TrainConfig(vocab_size=50_000, inventory="joyo", policy="none"), baselines=())
+    assert used.vocab_size == largest and load(fitted["main"]).get_piece_size() == largest
+    with pytest.raises(TokenizerError, match="cannot hold the"):
+        train_model(few, trainer_options("main", TrainConfig(vocab_size=1000)))
+    bad = tmp_path / "bad.model"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(TokenizerError, match="cannot read SentencePiece model"):
+        load(bad)
+    with pytest.raises(TokenizerError, match="cannot read SentencePiece model"):
+        load(tmp_path / "missing.model")
+    with pytest.raises(TokenizerError, match="--policy"):
+        TrainConfig(policy="words").validate()

@@ -1,0 +1,74 @@
+"""Morphological analysis with fugashi + unidic-lite: one lazily created Tagger per process.
+
+MeCab is fast per character but slow and memory-hungry on pathological single inputs (a 10 MB line
+with no sentence end), so text is cut at sentence ends and newlines and packed into chunks of at most
+MAX_CHUNK_CHARS before it reaches the tagger. Whitespace is not a morpheme (MeCab skips it).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+MAX_CHUNK_CHARS = 20_000
+_SENTENCE_END = re.compile(r"(?<=[。！？!?\n])")
+_TAGGER = None
+
+
+def tagger():
+    """The process-wide fugashi Tagger (created on first use so importing this module stays cheap)."""
+    global _TAGGER
+    if _TAGGER is None:
+        import fugashi  # local import: workers that never tag pay nothing
+
+        _TAGGER = fugashi.Tagger()
+    return _TAGGER
+
+
+def chunks(text: str, max_chars: int = MAX_CHUNK_CHARS) -> Iterator[str]:
+    """Cut `text` at 。！？!? and newlines into pieces of at most `max_chars` (hard cut as a last resort)."""
+    buf: list[str] = []
+    size = 0
+    for sentence in _SENTENCE_END.split(text):
+        while len(sentence) > max_chars:  # a "sentence" longer than a chunk: cut it blindly
+            if buf:
+                yield "".join(buf)
+                buf, size = [], 0
+            yield sentence[:max_chars]
+            sentence = sentence[max_chars:]
+        if size + len(sentence) > max_chars and buf:
+            yield "".join(buf)
+            buf, size = [], 0
+        if sentence:
+            buf.append(sentence)
+            size += len(sentence)
+    if buf:
+        yield "".join(buf)
+
+
+def morphemes_with_pos(text: str) -> list[tuple[str, str]]:
+    """(surface, UniDic pos1) for every morpheme, e.g. [('言語', '名詞'), ('が', '助詞')]."""
+    tag = tagger()
+    out: list[tuple[str, str]] = []
+    for chunk in chunks(text):
+        for line in chunk.split("\n"):
+            if line.strip():
+                out.extend((w.surface, w.feature.pos1 or "") for w in tag(line))
+    return out
+
+
+def morphemes(text: str) -> list[str]:
+    """Surfaces of the morphemes of `text`, whitespace dropped."""
+    return [surface for surface, _ in morphemes_with_pos(text)]
+
+
+def morpheme_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, pos1) character offsets of each morpheme in `text` (surfaces are exact substrings)."""
+    spans: list[tuple[int, int, str]] = []
+    cursor = 0
+    for surface, pos in morphemes_with_pos(text):
+        start = text.find(surface, cursor)
+        if start < 0:  # MeCab never rewrites input; guard anyway rather than misalign everything after
+            continue
+        cursor = start + len(surface)
+        spans.append((start, cursor, pos))
+    return spans
