@@ -69,7 +69,7 @@ def _curate_summary(folder: Path) -> str:
     s = json.loads((folder / "stats.json").read_text())
     return (f"{s['input_docs']} docs in, {s['kept_docs']} kept, {s['rejected_docs']} rejected, "
             f"{s['quarantined_docs']} quarantined; top reasons: "
-            + ", ".join(f"{r}={v['docs']}" for r, v in list(s["reasons"].items())[:4]))
+            + ", ".join(f"{r}={v['docs']}" for r, v in sorted(s["reasons"].items(), key=lambda kv: -kv[1]["docs"])[:4]))
 
 
 def _tokenizer_summary(folder: Path) -> str:
@@ -101,10 +101,10 @@ def run(args: argparse.Namespace) -> int:
     st.run("curate", [*jcorpus, "curate", "--config", str(DEMO_CONFIG), "--out", str(out / "curate"),
                       "--overwrite"], _curate_summary)
     curated = str(out / "curate" / "curated")
-    st.run("tokenizer", [*jcorpus, "tokenizer", "train", "--input", curated, "--vocab-size", str(args.vocab_size), "--shrink-to-fit",
-                         "--out", str(out / "tokenizer")], _tokenizer_summary)
+    st.run("tokenizer", [*jcorpus, "tokenizer", "train", "--input", curated, "--vocab-size", str(args.vocab_size),
+                         "--shrink-to-fit", "--out", str(out / "tokenizer")], _tokenizer_summary)
     model = str(out / "tokenizer" / "tokenizer.model")
-    st.run("pack", [*jcorpus, "pack", "--input", curated, "--tokenizer", model, "--seq-len", str(args.seq_len),
+    st.run("shards", [*jcorpus, "pack", "--input", curated, "--tokenizer", model, "--seq-len", str(args.seq_len),
                     "--out", str(out / "shards"), "--format", "arrow,megatron"], _pack_summary)
     mpiexec = shutil.which("mpiexec", path=str(bindir)) or shutil.which("mpiexec") or "mpiexec"
     run_dir = out / "train"

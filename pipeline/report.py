@@ -211,6 +211,7 @@ def build_report(out: Path) -> str:
     sections = []
     if curate is not None:
         stats = json.loads((curate / "stats.json").read_text())
+        stats["reasons"] = dict(sorted(stats["reasons"].items(), key=lambda kv: (-kv[1]["docs"], kv[0])))
         sections += [funnel_section(stats), reasons_section(stats, curate), distributions_section(curate),
                      dedup_section(stats, curate), licence_section(stats)]
     sections += [tokenizer_section(out / "tokenizer"), packing_section(out / "shards"), training_section(out / "train")]
