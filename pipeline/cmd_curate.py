@@ -33,6 +33,8 @@ def format_table(stats: dict[str, Any]) -> str:
     if stats["reasons"]:
         lines.append("")
         lines.append("reject reasons: " + ", ".join(f"{r}={v['docs']}" for r, v in stats["reasons"].items()))
+    if stats.get("beam_counters"):
+        lines.append("beam counters: " + ", ".join(f"{k}={v:,}" for k, v in sorted(stats["beam_counters"].items())))
     return "\n".join(lines)
 
 

@@ -33,7 +33,7 @@ def build(p: beam.Pipeline, cfg: CurateConfig, files: list[tuple[int, str, int]]
         p
         | "InputFiles" >> beam.Create(files)
         | "SpreadFiles" >> beam.Reshuffle()
-        | "Read" >> beam.ParDo(ReadFiles(cfg.sources)), "Read", ("doc", "stats"))
+        | "Read" >> beam.ParDo(ReadFiles(cfg.sources, sum(f[2] for f in files))), "Read", ("doc", "stats"))
     stats.append(read["stats"])
     prepared = read["doc"] | "Prepare" >> beam.ParDo(Prepare(cfg))
     live, decided = split_decided(prepared, "AfterPrepare")
@@ -106,10 +106,21 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
     with pipeline_options(runner, workers, beam_args) as (beam_runner, options):
         p = beam.Pipeline(runner=beam_runner, options=options)
         build(p, cfg, files, tmp_dir)
-        p.run().wait_until_finish()
+        result = p.run()
+        result.wait_until_finish()
+    counters = beam_counters(result)
     stats = finalize_stats(read_json(join(tmp_dir, PARTIAL_STATS)), cfg, files)
     if not stats["conservation"]["ok"]:
         raise RuntimeError(f"document accounting does not balance, outputs left in {tmp_dir}: "
                            f"{stats['conservation']['unbalanced']}")
+    stats["beam_counters"] = counters
     commit(out, tmp_dir, stats)
     return stats
+
+
+def beam_counters(result) -> dict[str, int]:
+    """Beam's own counters of the run, where the runner reports them (the Dask runner does not)."""
+    try:
+        return {c.key.metric.name: c.committed or c.attempted for c in result.metrics().query()["counters"]}
+    except Exception:  # noqa: BLE001 - a runner without metrics support
+        return {}

@@ -30,7 +30,7 @@ from pipeline.components import ConnectedComponents
 from pipeline.errors import ConfigError
 from pipeline.stats import MergeStats
 from tokenizer.minhash import SCHEMES, MinHasher, band_hashes, lsh_params
-from tokenizer.shingles import UNITS, hash_shingles, jaccard, shingles
+from tokenizer.shingles import UNITS, jaccard, shingle_set
 
 EARLIER = "!" * 20  # rank prefix of earlier-run index nodes: sorts before every current document
 INDEX_META_KEY = b"jcorpus.dedup_near"
@@ -141,7 +141,7 @@ class _Sketch(beam.DoFn):
         self.hasher = MinHasher(self.p.num_perm, self.p.seed, self.p.scheme)
 
     def process(self, doc: Mapping[str, Any]) -> Iterator[Any]:
-        hashes = hash_shingles(shingles(doc.get("text") or "", self.p.unit, self.p.n))
+        hashes = shingle_set(doc.get("text") or "", self.p.unit, self.p.n)
         if hashes.size == 0:  # empty text: nothing to compare (exact dedup owns empties)
             return
         node = rank_prefix(doc.get("kind", ""), doc.get("quality"), self.priority) + doc["id"]

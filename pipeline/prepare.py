@@ -9,20 +9,30 @@ import time
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 
 from filters.lang import LanguageGate
 from filters.normalize import Normalizer
 from pipeline.beamutil import decided
 from pipeline.config import CurateConfig
 from pipeline.documents import TIMINGS_KEY, copy_doc, from_reader
+from pipeline.progress import Progress
 from pipeline.sources import SourceConfig, Unreadable, reader_for
 
 
 class ReadFiles(beam.DoFn):
     """(source index, path, size) → ("doc", document) and one ("stats", ...) per file; bad input becomes quarantine documents, never an exception."""
 
-    def __init__(self, sources: tuple[SourceConfig, ...]) -> None:
-        self.sources = sources
+    def __init__(self, sources: tuple[SourceConfig, ...], total_bytes: int = 0) -> None:
+        self.sources, self.total_bytes = sources, total_bytes
+
+    def setup(self) -> None:
+        self.progress = Progress("read", self.total_bytes)
+        self.docs_counter = Metrics.counter("curate", "input_docs")
+        self.bytes_counter = Metrics.counter("curate", "input_bytes")
+
+    def teardown(self) -> None:
+        self.progress.close()
 
     def process(self, item: tuple[int, str, int]):
         index, path, size = item
@@ -39,7 +49,12 @@ class ReadFiles(beam.DoFn):
             if record is None:
                 break
             count += 1
+            if count % 1000 == 0:
+                self.progress.update(docs=1000)
             yield "doc", from_reader(src, record)
+        self.progress.update(docs=count % 1000, nbytes=size)
+        self.docs_counter.inc(count)
+        self.bytes_counter.inc(size)
         yield "stats", {
             "sources": {src.name: {"files": 1, "input_bytes": size, "input_docs": count}},
             "stages": {"read": {"seconds": seconds, "docs": count, "bytes": size}},
