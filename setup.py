@@ -1,4 +1,52 @@
-"""setup.py shim: Beam's --setup_file needs one, and the sve_kernels extension is built here at install time."""
-from setuptools import setup
+"""setup.py: Beam's --setup_file needs one, and the sve_kernels C library is compiled here, at install time.
 
-setup()
+The kernels (sve_kernels/src/*.c) are built as one extension module that Python binds with ctypes
+(see docs/a64fx.md for why). OpenMP is added when the compiler accepts it. Extra flags come from CFLAGS,
+e.g. CFLAGS="-mcpu=a64fx" on Fugaku, CFLAGS="-march=armv8.2-a+sve" on other SVE machines.
+"""
+import os
+import tempfile
+from glob import glob
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+class BuildKernels(build_ext):
+    def build_extensions(self) -> None:
+        # No FP exception flags or errno are read, so the selects in exp/tanh may be if-converted and vectorised
+        # (IEEE results unchanged: this is not -ffast-math).
+        compile_args, link_args = ["-O3", "-std=c11", "-fno-trapping-math", "-fno-math-errno"], []
+        if os.environ.get("SVE_KERNELS_OPENMP", "1") != "0" and self._links_with("-fopenmp"):
+            compile_args.append("-fopenmp")
+            link_args.append("-fopenmp")
+        for ext in self.extensions:
+            ext.extra_compile_args = compile_args
+            ext.extra_link_args = link_args
+        super().build_extensions()
+
+    def _links_with(self, flag: str) -> bool:
+        with tempfile.TemporaryDirectory() as tmp:
+            src = os.path.join(tmp, "omp_probe.c")
+            with open(src, "w") as f:
+                f.write("#include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n")
+            try:
+                objs = self.compiler.compile([src], output_dir=tmp, extra_postargs=[flag])
+                self.compiler.link_executable(objs, "omp_probe", output_dir=tmp, extra_postargs=[flag])
+            except Exception:  # CompileError / LinkError: build without OpenMP
+                print(f"sve_kernels: compiler rejects {flag}; building single-threaded")
+                return False
+        return True
+
+
+setup(
+    ext_modules=[
+        Extension(
+            "sve_kernels._native",
+            sources=["sve_kernels/_native.c", *sorted(glob("sve_kernels/src/*.c"))],
+            depends=glob("sve_kernels/src/*.h"),
+            include_dirs=["sve_kernels/src"],
+        )
+    ],
+    cmdclass={"build_ext": BuildKernels},
+)

@@ -1,0 +1,49 @@
+"""Argument checks: every kernel input is validated here so C never sees a wrong dtype, shape or layout.
+Errors are one line and name the argument: TypeError for dtype, ValueError for shape / layout / range."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+F32, F16, I32 = np.dtype(np.float32), np.dtype(np.float16), np.dtype(np.int32)
+
+
+def array(name: str, a: object, dtype: np.dtype, shape: Sequence[int | None] | None = None,
+          ndim: int | None = None, writeable: bool = False) -> np.ndarray:
+    """Check a numpy array; `shape` entries of None match any size, ndim=None with shape=None matches any."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy array of {dtype}, got {type(a).__name__}")
+    if a.dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {dtype}, got {a.dtype}")
+    if shape is not None:
+        ndim = len(shape)
+    if ndim is not None and a.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D array, got shape {a.shape}")
+    if shape is not None and any(want is not None and got != want for got, want in zip(a.shape, shape, strict=True)):
+        spec = ", ".join("?" if s is None else str(s) for s in shape)
+        raise ValueError(f"{name}: expected shape ({spec}), got {a.shape}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name}: array must be C-contiguous (use np.ascontiguousarray)")
+    if writeable and not a.flags.writeable:
+        raise ValueError(f"{name}: array must be writeable (updated in place)")
+    return a
+
+
+def same_shape(name: str, a: np.ndarray, ref_name: str, ref: np.ndarray) -> None:
+    if a.shape != ref.shape:
+        raise ValueError(f"{name}: shape {a.shape} differs from {ref_name} shape {ref.shape}")
+
+
+def index_range(name: str, ids: np.ndarray, size: int, ignore: int | None = None) -> None:
+    """Every id in [0, size) (ids equal to `ignore` excepted): C indexes memory with them."""
+    if ids.size == 0:
+        return
+    valid = ids if ignore is None else ids[ids != ignore]
+    if valid.size and (int(valid.min()) < 0 or int(valid.max()) >= size):
+        bad = int(valid.min()) if int(valid.min()) < 0 else int(valid.max())
+        raise ValueError(f"{name}: index {bad} out of range [0, {size})")
+
+
+def ptr(a: np.ndarray | None) -> int | None:
+    return None if a is None else a.ctypes.data

@@ -1,0 +1,101 @@
+"""Loads the compiled kernel library (built by setup.py at install time, never here) and declares the C
+prototypes for ctypes. ctypes releases the GIL during each call, so MPI progress threads keep running."""
+from __future__ import annotations
+
+import ctypes
+import os
+
+# Read by libgomp when the library loads: idle OpenMP threads sleep instead of spinning, which matters when
+# MPI ranks x threads exceed the cores (set OMP_WAIT_POLICY=active on dedicated A64FX nodes).
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+# SVE_KERNELS_LIB: a kernel library built outside setup.py (the QEMU binding test, other compiler flags).
+_LIB_PATH = os.environ.get("SVE_KERNELS_LIB")
+if not _LIB_PATH:
+    try:
+        from . import _native
+    except ImportError as exc:  # pragma: no cover - only without a build
+        raise ImportError(
+            "sve_kernels: the C library is not built; run `pip install -e .` (or "
+            "`python setup.py build_ext --inplace`) in the repository root"
+        ) from exc
+    _LIB_PATH = _native.__file__
+
+_CODES = {"p": ctypes.c_void_p, "i": ctypes.c_int64, "f": ctypes.c_float, "n": ctypes.c_int32}
+_RES = {"v": None, "d": ctypes.c_double, "n": ctypes.c_int}
+
+# name: (result code, argument codes) following sve_kernels/src/kernels.h
+PROTOTYPES: dict[str, tuple[str, str]] = {
+    "matmul_forward": ("v", "ppppiii"),
+    "matmul_backward": ("v", "ppppppiii"),
+    "matmul_forward_f16": ("v", "ppppiii"),
+    "layernorm_forward": ("v", "ppppppiif"),
+    "layernorm_backward": ("v", "ppppppppii"),
+    "gelu_forward": ("v", "ppi"),
+    "gelu_backward": ("v", "pppi"),
+    "residual_forward": ("v", "pppi"),
+    "exp": ("v", "ppi"),
+    "tanh": ("v", "ppi"),
+    "embedding_forward": ("v", "pppii"),
+    "embedding_backward": ("v", "pppii"),
+    "softmax_forward": ("v", "ppii"),
+    "crossentropy_forward": ("v", "ppppiin"),
+    "crossentropy_backward": ("v", "pppiifn"),
+    "attention_forward": ("v", "ppppppiiii"),
+    "attention_backward": ("v", "ppppppppiiii"),
+    "adamw_step": ("v", "ppppifffffff"),
+    "sumsq": ("d", "pi"),
+    "scale_inplace": ("v", "pif"),
+    "fp32_to_fp16": ("n", "ppi"),
+    "fp16_to_fp32": ("n", "ppi"),
+}
+
+LIB = ctypes.CDLL(_LIB_PATH)
+LIB.sk_set_threads.argtypes = [ctypes.c_int]
+LIB.sk_set_threads.restype = None
+HAS_SVE = bool(LIB.sk_has_sve())
+VECTOR_BITS = int(LIB.sk_vector_bits()) or None
+
+
+def _bind(symbol: str, res: str, args: str):
+    fn = getattr(LIB, symbol)
+    fn.restype = _RES[res]
+    fn.argtypes = [_CODES[c] for c in args]
+    return fn
+
+
+DISPATCH = {name: _bind(f"sk_{name}", r, a) for name, (r, a) in PROTOTYPES.items()}
+PORTABLE = {name: _bind(f"sk_{name}_portable", r, a) for name, (r, a) in PROTOTYPES.items()}
+
+PATHS = ("auto", "sve", "portable", "blas")
+
+
+def kernel_path() -> str:
+    """The path in use: SVE_KERNELS_PATH (auto|sve|portable|blas), read per call so tests can switch it.
+
+    auto = SVE when compiled in, else BLAS (numpy) for the matmuls and attention's batched products and
+    portable C for the rest."""
+    want = os.environ.get("SVE_KERNELS_PATH", "auto").strip().lower() or "auto"
+    if want not in PATHS:
+        raise ValueError(f"SVE_KERNELS_PATH={want!r}: expected one of {', '.join(PATHS)}")
+    if want == "auto":
+        return "sve" if HAS_SVE else "blas"
+    if want == "sve" and not HAS_SVE:
+        raise ValueError("SVE_KERNELS_PATH=sve but the library was built without SVE (see docs/a64fx.md)")
+    return want
+
+
+def c_kernel(name: str):
+    """The C function for `name` on the current path (the portable variant when the path is 'portable')."""
+    return PORTABLE[name] if kernel_path() == "portable" else DISPATCH[name]
+
+
+def max_threads() -> int:
+    return int(LIB.sk_max_threads())
+
+
+def set_threads(n: int) -> None:
+    """OpenMP threads for later kernel calls (e.g. cores // MPI ranks per node); no-op without OpenMP."""
+    if int(n) < 1:
+        raise ValueError(f"threads: must be >= 1, got {n}")
+    LIB.sk_set_threads(int(n))

@@ -1,0 +1,209 @@
+"""Every non-matmul kernel: layernorm, GELU, residual, embedding, softmax, attention, cross-entropy,
+AdamW, gradient-norm helpers and fp16 conversion. Inputs are checked, outputs allocated here, work in C."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _blas_attention
+from ._checks import F16, F32, I32, array, index_range, ptr, same_shape
+from ._lib import c_kernel, kernel_path
+
+
+def _empty_like(a: np.ndarray, dtype: np.dtype = F32) -> np.ndarray:
+    return np.empty(a.shape, dtype=dtype)
+
+
+def layernorm_forward(inp: np.ndarray, weight: np.ndarray, bias: np.ndarray,
+                      eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(out[N,C], mean[N], rstd[N]) normalising over the last axis."""
+    array("inp", inp, F32, ndim=2)
+    n, c = inp.shape
+    array("weight", weight, F32, (c,))
+    array("bias", bias, F32, (c,))
+    out, mean, rstd = _empty_like(inp), np.empty(n, F32), np.empty(n, F32)
+    c_kernel("layernorm_forward")(out.ctypes.data, mean.ctypes.data, rstd.ctypes.data, inp.ctypes.data,
+                                  weight.ctypes.data, bias.ctypes.data, n, c, float(eps))
+    return out, mean, rstd
+
+
+def layernorm_backward(dout: np.ndarray, inp: np.ndarray, weight: np.ndarray, mean: np.ndarray,
+                       rstd: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dinp[N,C], dweight[C], dbias[C])"""
+    array("inp", inp, F32, ndim=2)
+    n, c = inp.shape
+    array("dout", dout, F32, (n, c))
+    array("weight", weight, F32, (c,))
+    array("mean", mean, F32, (n,))
+    array("rstd", rstd, F32, (n,))
+    dinp, dweight, dbias = _empty_like(inp), np.empty(c, F32), np.empty(c, F32)
+    c_kernel("layernorm_backward")(dinp.ctypes.data, dweight.ctypes.data, dbias.ctypes.data, dout.ctypes.data,
+                                   inp.ctypes.data, weight.ctypes.data, mean.ctypes.data, rstd.ctypes.data, n, c)
+    return dinp, dweight, dbias
+
+
+def _unary(name: str, x: np.ndarray) -> np.ndarray:
+    array("x", x, F32)
+    y = _empty_like(x)
+    c_kernel(name)(y.ctypes.data, x.ctypes.data, x.size)
+    return y
+
+
+def gelu_forward(x: np.ndarray) -> np.ndarray:
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), any shape."""
+    return _unary("gelu_forward", x)
+
+
+def gelu_backward(x: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    array("x", x, F32)
+    array("dy", dy, F32)
+    same_shape("dy", dy, "x", x)
+    dx = _empty_like(x)
+    c_kernel("gelu_backward")(dx.ctypes.data, x.ctypes.data, dy.ctypes.data, x.size)
+    return dx
+
+
+def exp(x: np.ndarray) -> np.ndarray:
+    """The kernels' vectorised exp (range reduction + polynomial), exposed for accuracy tests."""
+    return _unary("exp", x)
+
+
+def tanh(x: np.ndarray) -> np.ndarray:
+    """The kernels' vectorised tanh, exposed for accuracy tests."""
+    return _unary("tanh", x)
+
+
+def residual_forward(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    array("a", a, F32)
+    array("b", b, F32)
+    same_shape("b", b, "a", a)
+    out = _empty_like(a)
+    c_kernel("residual_forward")(out.ctypes.data, a.ctypes.data, b.ctypes.data, a.size)
+    return out
+
+
+def embedding_forward(ids: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """out[N,C] = table[ids]"""
+    array("ids", ids, I32, ndim=1)
+    array("table", table, F32, ndim=2)
+    index_range("ids", ids, table.shape[0])
+    out = np.empty((ids.shape[0], table.shape[1]), F32)
+    c_kernel("embedding_forward")(out.ctypes.data, ids.ctypes.data, table.ctypes.data, ids.shape[0], table.shape[1])
+    return out
+
+
+def embedding_backward(ids: np.ndarray, dout: np.ndarray, dtable: np.ndarray) -> None:
+    """dtable[ids[n]] += dout[n] in place (repeated ids accumulate)."""
+    array("ids", ids, I32, ndim=1)
+    array("dtable", dtable, F32, ndim=2, writeable=True)
+    array("dout", dout, F32, (ids.shape[0], dtable.shape[1]))
+    index_range("ids", ids, dtable.shape[0])
+    c_kernel("embedding_backward")(dtable.ctypes.data, ids.ctypes.data, dout.ctypes.data, ids.shape[0],
+                                   dtable.shape[1])
+
+
+def softmax_forward(x: np.ndarray) -> np.ndarray:
+    """Row softmax of x[N,C] with max subtraction."""
+    array("x", x, F32, ndim=2)
+    y = _empty_like(x)
+    c_kernel("softmax_forward")(y.ctypes.data, x.ctypes.data, x.shape[0], x.shape[1])
+    return y
+
+
+def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
+                      doc_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Causal attention per head, scaled by 1/sqrt(D); with doc_ids[B,T], t attends only to its own document."""
+    array("q", q, F32, ndim=4)
+    b, h, t, _ = q.shape
+    array("k", k, F32, q.shape)
+    array("v", v, F32, q.shape)
+    if doc_ids is not None:
+        array("doc_ids", doc_ids, I32, (b, t))
+    if kernel_path() == "blas":
+        return _blas_attention.forward(q, k, v, doc_ids)
+    out, probs = _empty_like(q), np.empty((b, h, t, t), F32)
+    c_kernel("attention_forward")(out.ctypes.data, probs.ctypes.data, q.ctypes.data, k.ctypes.data, v.ctypes.data,
+                                  ptr(doc_ids), *q.shape)
+    return out, probs
+
+
+def attention_backward(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
+                       probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dq, dk, dv) from the forward's probs (masked entries are 0, so no mask is needed here)."""
+    array("q", q, F32, ndim=4)
+    b, h, t, _ = q.shape
+    for name, a in (("dout", dout), ("k", k), ("v", v)):
+        array(name, a, F32, q.shape)
+    array("probs", probs, F32, (b, h, t, t))
+    if kernel_path() == "blas":
+        return _blas_attention.backward(dout, q, k, v, probs)
+    dq, dk, dv = _empty_like(q), _empty_like(q), _empty_like(q)
+    c_kernel("attention_backward")(dq.ctypes.data, dk.ctypes.data, dv.ctypes.data, dout.ctypes.data, q.ctypes.data,
+                                   k.ctypes.data, v.ctypes.data, probs.ctypes.data, *q.shape)
+    return dq, dk, dv
+
+
+def crossentropy_forward(logits: np.ndarray, targets: np.ndarray,
+                         ignore_index: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    """(losses[N], probs[N,V]); rows whose target == ignore_index have loss 0."""
+    array("logits", logits, F32, ndim=2)
+    n, vocab = logits.shape
+    array("targets", targets, I32, (n,))
+    index_range("targets", targets, vocab, ignore=ignore_index)
+    losses, probs = np.empty(n, F32), _empty_like(logits)
+    c_kernel("crossentropy_forward")(losses.ctypes.data, probs.ctypes.data, logits.ctypes.data, targets.ctypes.data,
+                                     n, vocab, int(ignore_index))
+    return losses, probs
+
+
+def crossentropy_backward(probs: np.ndarray, targets: np.ndarray, grad_scale: float,
+                          ignore_index: int = -1) -> np.ndarray:
+    """dlogits = (probs - onehot(targets)) * grad_scale; ignored rows are zero."""
+    array("probs", probs, F32, ndim=2)
+    n, vocab = probs.shape
+    array("targets", targets, I32, (n,))
+    index_range("targets", targets, vocab, ignore=ignore_index)
+    dlogits = _empty_like(probs)
+    c_kernel("crossentropy_backward")(dlogits.ctypes.data, probs.ctypes.data, targets.ctypes.data, n, vocab,
+                                      float(grad_scale), int(ignore_index))
+    return dlogits
+
+
+def adamw_step(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, *, lr: float, beta1: float,
+               beta2: float, eps: float, weight_decay: float, step: int) -> None:
+    """In-place AdamW on 1-D param, m, v; bias correction with step >= 1; decoupled weight decay."""
+    array("param", param, F32, ndim=1, writeable=True)
+    array("grad", grad, F32, param.shape)
+    array("m", m, F32, param.shape, writeable=True)
+    array("v", v, F32, param.shape, writeable=True)
+    if int(step) < 1:
+        raise ValueError(f"step: must be >= 1, got {step}")
+    bc1, bc2 = 1.0 - math.pow(beta1, int(step)), 1.0 - math.pow(beta2, int(step))
+    c_kernel("adamw_step")(param.ctypes.data, grad.ctypes.data, m.ctypes.data, v.ctypes.data, param.size,
+                           lr, beta1, beta2, eps, weight_decay, bc1, bc2)
+
+
+def sumsq(x: np.ndarray) -> float:
+    """sum(x**2) accumulated in float64 (global gradient norm)."""
+    array("x", x, F32)
+    return float(c_kernel("sumsq")(x.ctypes.data, x.size))
+
+
+def scale_inplace(x: np.ndarray, s: float) -> None:
+    array("x", x, F32, writeable=True)
+    c_kernel("scale_inplace")(x.ctypes.data, x.size, float(s))
+
+
+def fp32_to_fp16(x: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(float16 copy, overflow) where overflow means some result is inf or NaN (dynamic loss scaling)."""
+    array("x", x, F32)
+    y = _empty_like(x, F16)
+    return y, bool(c_kernel("fp32_to_fp16")(y.ctypes.data, x.ctypes.data, x.size))
+
+
+def fp16_to_fp32(x: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(float32 copy, nonfinite) where nonfinite means some input is inf or NaN."""
+    array("x", x, F16)
+    y = _empty_like(x)
+    return y, bool(c_kernel("fp16_to_fp32")(y.ctypes.data, x.ctypes.data, x.size))

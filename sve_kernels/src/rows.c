@@ -1,0 +1,227 @@
+/* Row-wise kernels: layernorm forward/backward, softmax, fused softmax + cross-entropy.
+ * Rows are independent and split across OpenMP threads; column reductions for the layernorm parameter
+ * gradients are split by column block and walk rows in order, so results do not depend on thread count.
+ */
+#include "internal.h"
+
+/* ---- row primitives: each has a portable and an SVE body ----
+ * The portable reductions keep 8 partial sums (a fixed order, so still deterministic) because without
+ * -ffast-math a compiler may not reassociate a single running sum into vector lanes. */
+#define LANES 8
+static float row_sum_portable(const float *x, int64_t C) {
+    float part[LANES] = {0.0f}, s = 0.0f;
+    int64_t c = 0;
+    for (; c + LANES <= C; c += LANES)
+        for (int j = 0; j < LANES; j++) part[j] += x[c + j];
+    for (int j = 0; j < LANES; j++) s += part[j];
+    for (; c < C; c++) s += x[c];
+    return s;
+}
+static float row_max_portable(const float *x, int64_t C) {
+    float part[LANES], m = -INFINITY;
+    for (int j = 0; j < LANES; j++) part[j] = -INFINITY;
+    int64_t c = 0;
+    for (; c + LANES <= C; c += LANES)
+        for (int j = 0; j < LANES; j++) part[j] = x[c + j] > part[j] ? x[c + j] : part[j];
+    for (int j = 0; j < LANES; j++) m = part[j] > m ? part[j] : m;
+    for (; c < C; c++) m = x[c] > m ? x[c] : m;
+    return m;
+}
+/* y = exp(x - m), returns sum(y) */
+static float row_expsum_portable(float *y, const float *x, float m, int64_t C) {
+    for (int64_t c = 0; c < C; c++) y[c] = sk_expf(x[c] - m);
+    return row_sum_portable(y, C);
+}
+static void row_scale_portable(float *y, float s, int64_t C) {
+    for (int64_t c = 0; c < C; c++) y[c] *= s;
+}
+
+#if SK_HAVE_SVE
+/* Four independent accumulators: one FADD/FMAX chain would wait on A64FX's 9-cycle latency per vector. */
+static float row_sum_sve(const float *x, int64_t C) {
+    const int64_t vl = (int64_t)svcntw();
+    const svbool_t pt = svptrue_b32();
+    svfloat32_t a0 = svdup_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    int64_t c = 0;
+    for (; c + 4 * vl <= C; c += 4 * vl) {
+        a0 = svadd_f32_x(pt, a0, svld1_f32(pt, x + c));
+        a1 = svadd_f32_x(pt, a1, svld1_f32(pt, x + c + vl));
+        a2 = svadd_f32_x(pt, a2, svld1_f32(pt, x + c + 2 * vl));
+        a3 = svadd_f32_x(pt, a3, svld1_f32(pt, x + c + 3 * vl));
+    }
+    for (; c < C; c += vl) {
+        svbool_t pg = svwhilelt_b32_s64(c, C);
+        a0 = svadd_f32_m(pg, a0, svld1_f32(pg, x + c));
+    }
+    return svaddv_f32(pt, svadd_f32_x(pt, svadd_f32_x(pt, a0, a1), svadd_f32_x(pt, a2, a3)));
+}
+static float row_max_sve(const float *x, int64_t C) {
+    const int64_t vl = (int64_t)svcntw();
+    const svbool_t pt = svptrue_b32();
+    svfloat32_t a0 = svdup_n_f32(-INFINITY), a1 = a0, a2 = a0, a3 = a0;
+    int64_t c = 0;
+    for (; c + 4 * vl <= C; c += 4 * vl) {
+        a0 = svmax_f32_x(pt, a0, svld1_f32(pt, x + c));
+        a1 = svmax_f32_x(pt, a1, svld1_f32(pt, x + c + vl));
+        a2 = svmax_f32_x(pt, a2, svld1_f32(pt, x + c + 2 * vl));
+        a3 = svmax_f32_x(pt, a3, svld1_f32(pt, x + c + 3 * vl));
+    }
+    for (; c < C; c += vl) {
+        svbool_t pg = svwhilelt_b32_s64(c, C);
+        a0 = svmax_f32_m(pg, a0, svld1_f32(pg, x + c));
+    }
+    return svmaxv_f32(pt, svmax_f32_x(pt, svmax_f32_x(pt, a0, a1), svmax_f32_x(pt, a2, a3)));
+}
+static float row_expsum_sve(float *y, const float *x, float m, int64_t C) {
+    svfloat32_t acc = svdup_n_f32(0.0f);
+    for (int64_t c = 0; c < C; c += (int64_t)svcntw()) {
+        svbool_t pg = svwhilelt_b32_s64(c, C);
+        svfloat32_t e = sk_sv_exp(pg, svsub_n_f32_x(pg, svld1_f32(pg, x + c), m));
+        svst1_f32(pg, y + c, e);
+        acc = svadd_f32_m(pg, acc, e);
+    }
+    return svaddv_f32(svptrue_b32(), acc);
+}
+static void row_scale_sve(float *y, float s, int64_t C) {
+    for (int64_t c = 0; c < C; c += (int64_t)svcntw()) {
+        svbool_t pg = svwhilelt_b32_s64(c, C);
+        svst1_f32(pg, y + c, svmul_n_f32_x(pg, svld1_f32(pg, y + c), s));
+    }
+}
+#endif
+
+/* Generates the portable and SVE variants of a kernel from one body written against the row primitives
+ * (ROW_SUM, ROW_MAX, ROW_EXPSUM, ROW_SCALE) and a y[c] = f(c) map (ROW_MAP, auto-vectorised). */
+#define ROW_VARIANTS(ret, name, params, ...)                                                          \
+    ret name##_portable params {                                                                       \
+        float (*ROW_SUM)(const float *, int64_t) = row_sum_portable;                                   \
+        float (*ROW_MAX)(const float *, int64_t) = row_max_portable;                                   \
+        float (*ROW_EXPSUM)(float *, const float *, float, int64_t) = row_expsum_portable;              \
+        void (*ROW_SCALE)(float *, float, int64_t) = row_scale_portable;                               \
+        (void)ROW_SUM; (void)ROW_MAX; (void)ROW_EXPSUM; (void)ROW_SCALE;                               \
+        __VA_ARGS__                                                                                    \
+    }                                                                                                  \
+    SK_SVE_VARIANT(ret, name, params, __VA_ARGS__)
+
+#if SK_HAVE_SVE
+#define SK_SVE_VARIANT(ret, name, params, ...)                                                        \
+    ret name##_sve params {                                                                            \
+        float (*ROW_SUM)(const float *, int64_t) = row_sum_sve;                                        \
+        float (*ROW_MAX)(const float *, int64_t) = row_max_sve;                                        \
+        float (*ROW_EXPSUM)(float *, const float *, float, int64_t) = row_expsum_sve;                  \
+        void (*ROW_SCALE)(float *, float, int64_t) = row_scale_sve;                                    \
+        (void)ROW_SUM; (void)ROW_MAX; (void)ROW_EXPSUM; (void)ROW_SCALE;                               \
+        __VA_ARGS__                                                                                    \
+    }
+#else
+#define SK_SVE_VARIANT(ret, name, params, ...)
+#endif
+
+/* ---------------- layernorm ---------------- */
+ROW_VARIANTS(void, sk_layernorm_forward,
+             (float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
+              int64_t N, int64_t C, float eps),
+             {
+_Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK)")
+                 for (int64_t n = 0; n < N; n++) {
+                     const float *x = inp + n * C;
+                     float *y = out + n * C;
+                     const float m = C > 0 ? ROW_SUM(x, C) / (float)C : 0.0f;
+                     for (int64_t c = 0; c < C; c++) y[c] = (x[c] - m) * (x[c] - m);
+                     const float var = C > 0 ? ROW_SUM(y, C) / (float)C : 0.0f;
+                     const float s = 1.0f / sqrtf(var + eps);
+                     for (int64_t c = 0; c < C; c++) y[c] = (x[c] - m) * s * weight[c] + bias[c];
+                     mean[n] = m;
+                     rstd[n] = s;
+                 }
+             })
+
+/* dinp = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)), dnorm = weight * dout. */
+ROW_VARIANTS(void, sk_layernorm_backward,
+             (float *dinp, float *dweight, float *dbias, const float *dout, const float *inp, const float *weight,
+              const float *mean, const float *rstd, int64_t N, int64_t C),
+             {
+_Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK)")
+                 for (int64_t n = 0; n < N; n++) {
+                     const float *x = inp + n * C, *dy = dout + n * C;
+                     float *dx = dinp + n * C;
+                     const float m = mean[n], s = rstd[n];
+                     for (int64_t c = 0; c < C; c++) dx[c] = weight[c] * dy[c];
+                     const float dmean = C > 0 ? ROW_SUM(dx, C) / (float)C : 0.0f;
+                     float dnm = 0.0f;
+                     for (int64_t c = 0; c < C; c++) dnm += dx[c] * (x[c] - m) * s;
+                     dnm = C > 0 ? dnm / (float)C : 0.0f;
+                     for (int64_t c = 0; c < C; c++) dx[c] = (dx[c] - dmean - (x[c] - m) * s * dnm) * s;
+                 }
+                 const int64_t cb = 64;
+_Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK)")
+                 for (int64_t c0 = 0; c0 < C; c0 += cb) {
+                     const int64_t c1 = sk_min64(C, c0 + cb);
+                     for (int64_t c = c0; c < c1; c++) dweight[c] = dbias[c] = 0.0f;
+                     for (int64_t n = 0; n < N; n++) {
+                         const float *x = inp + n * C, *dy = dout + n * C, m = mean[n], s = rstd[n];
+                         for (int64_t c = c0; c < c1; c++) {
+                             dweight[c] += (x[c] - m) * s * dy[c];
+                             dbias[c] += dy[c];
+                         }
+                     }
+                 }
+             })
+
+/* ---------------- softmax and cross-entropy ---------------- */
+ROW_VARIANTS(void, sk_softmax_forward, (float *y, const float *x, int64_t N, int64_t C), {
+_Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK)")
+    for (int64_t n = 0; n < N; n++) {
+        const float m = ROW_MAX(x + n * C, C);
+        ROW_SCALE(y + n * C, 1.0f / ROW_EXPSUM(y + n * C, x + n * C, m, C), C);
+    }
+})
+
+/* loss = log(sum exp(l - max)) + max - l[target]: no log of a rounded probability. */
+ROW_VARIANTS(void, sk_crossentropy_forward,
+             (float *losses, float *probs, const float *logits, const int32_t *targets, int64_t N, int64_t V,
+              int32_t ignore_index),
+             {
+_Pragma("omp parallel for schedule(static) if (N * V >= SK_PAR_WORK)")
+                 for (int64_t n = 0; n < N; n++) {
+                     const float *l = logits + n * V;
+                     const float m = ROW_MAX(l, V), s = ROW_EXPSUM(probs + n * V, l, m, V);
+                     ROW_SCALE(probs + n * V, 1.0f / s, V);
+                     losses[n] = targets[n] == ignore_index ? 0.0f : logf(s) + m - l[targets[n]];
+                 }
+             })
+
+ROW_VARIANTS(void, sk_crossentropy_backward,
+             (float *dlogits, const float *probs, const int32_t *targets, int64_t N, int64_t V, float grad_scale,
+              int32_t ignore_index),
+             {
+_Pragma("omp parallel for schedule(static) if (N * V >= SK_PAR_WORK)")
+                 for (int64_t n = 0; n < N; n++) {
+                     float *d = dlogits + n * V;
+                     const float *p = probs + n * V;
+                     if (targets[n] == ignore_index) {
+                         memset(d, 0, sizeof(float) * (size_t)V);
+                         continue;
+                     }
+                     for (int64_t c = 0; c < V; c++) d[c] = p[c] * grad_scale;
+                     d[targets[n]] -= grad_scale;
+                 }
+             })
+
+void sk_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                          const float *bias, int64_t N, int64_t C, float eps) {
+    SK_PICK(sk_layernorm_forward)(out, mean, rstd, inp, weight, bias, N, C, eps);
+}
+void sk_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                           const float *weight, const float *mean, const float *rstd, int64_t N, int64_t C) {
+    SK_PICK(sk_layernorm_backward)(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
+}
+void sk_softmax_forward(float *y, const float *x, int64_t N, int64_t C) { SK_PICK(sk_softmax_forward)(y, x, N, C); }
+void sk_crossentropy_forward(float *losses, float *probs, const float *logits, const int32_t *targets, int64_t N,
+                             int64_t V, int32_t ignore_index) {
+    SK_PICK(sk_crossentropy_forward)(losses, probs, logits, targets, N, V, ignore_index);
+}
+void sk_crossentropy_backward(float *dlogits, const float *probs, const int32_t *targets, int64_t N, int64_t V,
+                              float grad_scale, int32_t ignore_index) {
+    SK_PICK(sk_crossentropy_backward)(dlogits, probs, targets, N, V, grad_scale, ignore_index);
+}

@@ -1,0 +1,99 @@
+"""Backward kernels against central finite differences of the forward kernels.
+
+Loss L = sum(forward(...) * R) for a fixed random R, so dL/dout = R; each analytic gradient from a backward
+kernel is compared with (L(x + h e_i) - L(x - h e_i)) / 2h at a sample of coordinates i. The forward runs in
+float32, so h and the tolerance are chosen for float32 round-off (h = 1e-2, ~1e-2 relative)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sve_kernels as sk
+
+H = 1e-2
+
+
+def fd_check(loss, x: np.ndarray, analytic: np.ndarray, rng, samples: int = 12, rtol: float = 2e-2,
+             atol: float = 2e-3) -> None:
+    flat, grad = x.reshape(-1), analytic.reshape(-1)
+    for i in rng.choice(flat.size, size=min(samples, flat.size), replace=False):
+        keep = flat[i]
+        flat[i] = keep + H
+        up = loss()
+        flat[i] = keep - H
+        down = loss()
+        flat[i] = keep
+        numeric = (up - down) / (2 * H)
+        assert abs(numeric - grad[i]) <= atol + rtol * abs(numeric), (int(i), numeric, float(grad[i]))
+
+
+def randn(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def f64sum(a, r):
+    return float(np.sum(a.astype(np.float64) * r))
+
+
+def test_matmul_backward_fd(kernel_path, rng):
+    x, w, b = randn(rng, 6, 11), randn(rng, 5, 11), randn(rng, 5)
+    r = randn(rng, 6, 5)
+    dinp, dweight, dbias = sk.matmul_backward(r, x, w)
+    loss = lambda: f64sum(sk.matmul_forward(x, w, b), r)  # noqa: E731
+    fd_check(loss, x, dinp, rng)
+    fd_check(loss, w, dweight, rng)
+    fd_check(loss, b, dbias, rng)
+
+
+def test_layernorm_backward_fd(kernel_path, rng):
+    x, w, b, r = randn(rng, 4, 19), randn(rng, 19), randn(rng, 19), randn(rng, 4, 19)
+    _, mean, rstd = sk.layernorm_forward(x, w, b)
+    dinp, dweight, dbias = sk.layernorm_backward(r, x, w, mean, rstd)
+    loss = lambda: f64sum(sk.layernorm_forward(x, w, b)[0], r)  # noqa: E731
+    fd_check(loss, x, dinp, rng)
+    fd_check(loss, w, dweight, rng)
+    fd_check(loss, b, dbias, rng)
+
+
+def test_gelu_backward_fd(kernel_path, rng):
+    x = (randn(rng, 257) * 3).astype(np.float32)
+    r = randn(rng, 257)
+    dx = sk.gelu_backward(x, r)
+    fd_check(lambda: f64sum(sk.gelu_forward(x), r), x, dx, rng, samples=40)
+
+
+@pytest.mark.parametrize("docs", [False, True])
+def test_attention_backward_fd(kernel_path, rng, docs):
+    q, k, v = randn(rng, 2, 2, 9, 4), randn(rng, 2, 2, 9, 4), randn(rng, 2, 2, 9, 4)
+    doc_ids = np.repeat(np.int32([[0, 0, 0, 1, 1, 1, 1, 2, 2]]), 2, axis=0) if docs else None
+    r = randn(rng, *q.shape)
+    _, probs = sk.attention_forward(q, k, v, doc_ids)
+    dq, dk, dv = sk.attention_backward(r, q, k, v, probs)
+    loss = lambda: f64sum(sk.attention_forward(q, k, v, doc_ids)[0], r)  # noqa: E731
+    fd_check(loss, q, dq, rng, samples=20)
+    fd_check(loss, k, dk, rng, samples=20)
+    fd_check(loss, v, dv, rng, samples=20)
+
+
+def test_crossentropy_backward_fd(kernel_path, rng):
+    logits, targets = randn(rng, 5, 13), np.int32([3, -1, 0, 12, 7])
+    _, probs = sk.crossentropy_forward(logits, targets)
+    dlogits = sk.crossentropy_backward(probs, targets, grad_scale=1.0)
+    loss = lambda: float(sk.crossentropy_forward(logits, targets)[0].astype(np.float64).sum())  # noqa: E731
+    fd_check(loss, logits, dlogits, rng, samples=30)
+    assert np.all(dlogits[1] == 0.0)
+
+
+def test_embedding_backward_fd(kernel_path, rng):
+    table, ids, r = randn(rng, 7, 5), np.int32([1, 3, 1, 6, 1]), randn(rng, 5, 5)
+    dtable = np.zeros_like(table)
+    sk.embedding_backward(ids, r, dtable)
+    fd_check(lambda: f64sum(sk.embedding_forward(ids, table), r), table, dtable, rng, samples=20)
+
+
+def test_softmax_jacobian(kernel_path, rng):
+    """softmax has no backward kernel; its forward must still be differentiable consistently (used by CE)."""
+    x, r = randn(rng, 3, 8), randn(rng, 3, 8)
+    y = sk.softmax_forward(x).astype(np.float64)
+    analytic = (y * (r - (y * r).sum(1, keepdims=True))).astype(np.float32)
+    fd_check(lambda: f64sum(sk.softmax_forward(x), r), x, analytic, rng, samples=20)

@@ -1,0 +1,198 @@
+"""Every forward kernel through the binding against an independent float64 numpy reference, on each path."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sve_np_reference as ref
+
+import sve_kernels as sk
+
+SIZES = [(1, 1, 1), (3, 5, 7), (17, 33, 15), (64, 96, 130), (37, 300, 263)]  # odd, prime, > one K block
+
+
+def randn(rng, *shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+@pytest.mark.parametrize("n,c,oc", SIZES)
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_matmul_forward(kernel_path, rng, n, c, oc, with_bias):
+    x, w = randn(rng, n, c), randn(rng, oc, c)
+    b = randn(rng, oc) if with_bias else None
+    want = x.astype(np.float64) @ w.T.astype(np.float64) + (0 if b is None else b)
+    np.testing.assert_allclose(sk.matmul_forward(x, w, b), want, rtol=1e-4, atol=1e-4 * np.sqrt(c))
+
+
+def test_matmul_forward_zero_sizes(kernel_path):
+    assert sk.matmul_forward(np.zeros((0, 4), np.float32), np.zeros((3, 4), np.float32)).shape == (0, 3)
+    out = sk.matmul_forward(np.zeros((2, 0), np.float32), np.zeros((3, 0), np.float32), np.ones(3, np.float32))
+    np.testing.assert_array_equal(out, np.ones((2, 3), np.float32))
+
+
+@pytest.mark.parametrize("n,c,oc", SIZES)
+def test_matmul_forward_f16(kernel_path, rng, n, c, oc):
+    x, w, b = randn(rng, n, c).astype(np.float16), randn(rng, oc, c).astype(np.float16), randn(rng, oc)
+    want = x.astype(np.float64) @ w.T.astype(np.float64) + b
+    np.testing.assert_allclose(sk.matmul_forward_f16(x, w, b), want, rtol=1e-4, atol=1e-4 * np.sqrt(c))
+
+
+@pytest.mark.parametrize("n,c,oc", SIZES)
+def test_matmul_backward(kernel_path, rng, n, c, oc):
+    x, w, dout = randn(rng, n, c), randn(rng, oc, c), randn(rng, n, oc)
+    dinp, dweight, dbias = sk.matmul_backward(dout, x, w)
+    d64 = dout.astype(np.float64)
+    np.testing.assert_allclose(dinp, d64 @ w, rtol=1e-4, atol=1e-4 * np.sqrt(oc))
+    np.testing.assert_allclose(dweight, d64.T @ x, rtol=1e-4, atol=1e-4 * np.sqrt(n))
+    np.testing.assert_allclose(dbias, d64.sum(0), rtol=1e-4, atol=1e-4 * np.sqrt(n))
+    assert sk.matmul_backward(dout, x, w, need_bias=False)[2] is None
+
+
+def test_matmul_deterministic_across_calls(kernel_path, rng):
+    x, w = randn(rng, 200, 300), randn(rng, 260, 300)
+    np.testing.assert_array_equal(sk.matmul_forward(x, w), sk.matmul_forward(x, w))
+
+
+@pytest.mark.parametrize("n,c", [(1, 1), (4, 7), (9, 128), (33, 257)])
+def test_layernorm_forward(kernel_path, rng, n, c):
+    x, w, b = randn(rng, n, c, scale=3.0) + 1.0, randn(rng, c), randn(rng, c)
+    out, mean, rstd = sk.layernorm_forward(x, w, b)
+    want, wmean, wrstd = ref.layernorm(x, w, b)
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(mean, wmean, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(rstd, wrstd, rtol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(0,), (1,), (15,), (17,), (3, 5, 7), (4096 + 3,)])
+def test_gelu_and_residual(kernel_path, rng, shape):
+    x, y = randn(rng, *shape, scale=3.0), randn(rng, *shape)
+    np.testing.assert_allclose(sk.gelu_forward(x), ref.gelu(x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(sk.residual_forward(x, y), x + y)
+
+
+def ulp_error(got: np.ndarray, want64: np.ndarray) -> np.ndarray:
+    want32 = want64.astype(np.float32)
+    return np.abs(got.astype(np.float64) - want64) / np.spacing(np.abs(want32)).astype(np.float64)
+
+
+def test_exp_accuracy(kernel_path):
+    x = np.linspace(-87.0, 88.5, 200_003, dtype=np.float32)
+    assert ulp_error(sk.exp(x), np.exp(x.astype(np.float64))).max() <= 2.0
+    edge = np.array([-1e4, -104.0, 89.0, 1e4, 0.0], np.float32)
+    np.testing.assert_array_equal(sk.exp(edge), [0.0, 0.0, np.inf, np.inf, 1.0])
+
+
+def test_tanh_accuracy(kernel_path):
+    x = np.concatenate([np.linspace(-12, 12, 200_001), np.geomspace(1e-30, 1, 1000)]).astype(np.float32)
+    assert ulp_error(sk.tanh(x), np.tanh(x.astype(np.float64))).max() <= 2.0
+
+
+@pytest.mark.parametrize("n,c", [(1, 1), (3, 17), (8, 1000)])
+def test_softmax(kernel_path, rng, n, c):
+    x = randn(rng, n, c, scale=10.0)
+    y = sk.softmax_forward(x)
+    np.testing.assert_allclose(y, ref.softmax(x), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(y.sum(1), 1.0, rtol=1e-5)
+
+
+def test_embedding(kernel_path, rng):
+    table, ids = randn(rng, 50, 67), rng.integers(0, 50, 300).astype(np.int32)
+    np.testing.assert_array_equal(sk.embedding_forward(ids, table), table[ids])
+    dout, dtable = randn(rng, 300, 67), randn(rng, 50, 67)
+    want = dtable.astype(np.float64).copy()
+    np.add.at(want, ids, dout.astype(np.float64))
+    sk.embedding_backward(ids, dout, dtable)
+    np.testing.assert_allclose(dtable, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("b,h,t,d", [(1, 1, 1, 1), (2, 3, 7, 5), (1, 2, 33, 32)])
+@pytest.mark.parametrize("docs", [False, True])
+def test_attention_forward(kernel_path, rng, b, h, t, d, docs):
+    q, k, v = (randn(rng, b, h, t, d) for _ in range(3))
+    doc_ids = np.sort(rng.integers(0, 3, (b, t)), axis=1).astype(np.int32) if docs else None
+    out, probs = sk.attention_forward(q, k, v, doc_ids)
+    want, wprobs = ref.attention(q, k, v, doc_ids)
+    np.testing.assert_allclose(probs, wprobs, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5)
+    assert np.all(probs[..., np.triu_indices(t, 1)[0], np.triu_indices(t, 1)[1]] == 0.0)
+
+
+@pytest.mark.parametrize("n,v", [(1, 2), (7, 33), (16, 1003)])
+def test_crossentropy(kernel_path, rng, n, v):
+    logits, targets = randn(rng, n, v, scale=4.0), rng.integers(0, v, n).astype(np.int32)
+    targets[::3] = -1
+    losses, probs = sk.crossentropy_forward(logits, targets)
+    want, wprobs = ref.crossentropy(logits, targets)
+    np.testing.assert_allclose(losses, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(probs, wprobs, rtol=1e-5, atol=1e-7)
+    dlogits = sk.crossentropy_backward(probs, targets, 0.25)
+    onehot = np.zeros_like(wprobs)
+    keep = targets != -1
+    onehot[np.flatnonzero(keep), targets[keep]] = 1.0
+    np.testing.assert_allclose(dlogits, (probs - onehot) * 0.25 * keep[:, None], rtol=1e-6, atol=1e-7)
+
+
+def test_adamw(kernel_path, rng):
+    p, g, m, v = randn(rng, 1001), randn(rng, 1001), randn(rng, 1001) * 0.1, np.abs(randn(rng, 1001)) * 0.1
+    hp = dict(lr=1e-3, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1)
+    wp, wm, wv = ref.adamw(p, g, m, v, hp["lr"], hp["beta1"], hp["beta2"], hp["eps"], hp["weight_decay"], 3)
+    sk.adamw_step(p, g, m, v, step=3, **hp)
+    np.testing.assert_allclose(p, wp, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m, wm, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(v, wv, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("n", [0, 1, 4095, 4097, 100_003])
+def test_sumsq_and_scale(kernel_path, rng, n):
+    x = randn(rng, n)
+    assert sk.sumsq(x) == pytest.approx(float(np.sum(x.astype(np.float64) ** 2)), rel=1e-12, abs=1e-12)
+    y = x.copy()
+    sk.scale_inplace(y, 0.5)
+    np.testing.assert_array_equal(y, x * np.float32(0.5))
+
+
+def test_fp16_conversion_matches_numpy(kernel_path, rng):
+    bits = np.arange(1 << 16, dtype=np.uint16)  # every half value, incl. subnormals, inf, nan
+    half = bits.view(np.float16)
+    finite = np.isfinite(half)
+    y, nonfinite = sk.fp16_to_fp32(half[finite])
+    assert not nonfinite
+    np.testing.assert_array_equal(y, half[finite].astype(np.float32))
+    assert sk.fp16_to_fp32(half)[1]
+    x = np.concatenate([randn(rng, 100_000, scale=1e-3), randn(rng, 100_000, scale=1e3), randn(rng, 1000) * 1e-6,
+                        np.float32([65504.0, 65519.99, -2.0**-25, 2.0**-25 * 1.0001])])
+    h, overflow = sk.fp32_to_fp16(x)
+    assert not overflow
+    np.testing.assert_array_equal(h.view(np.uint16), x.astype(np.float16).view(np.uint16))
+    for bad in (70000.0, np.inf, np.nan):
+        assert sk.fp32_to_fp16(np.float32([1.0, bad]))[1]
+
+
+def test_results_independent_of_thread_count(kernel_path, rng):
+    """Fixed reduction orders: 1 and 2 OpenMP threads give bitwise equal results (sizes above the parallel cutoff)."""
+    x, w, dout = randn(rng, 300, 260), randn(rng, 270, 260), randn(rng, 300, 270)
+    ids, table_grad = rng.integers(0, 40, 3000).astype(np.int32), randn(rng, 3000, 64)
+    big = randn(rng, 300_001)
+    lw, lb = randn(rng, 260), randn(rng, 260)
+
+    def run():
+        _, mean, rstd = sk.layernorm_forward(x, lw, lb)
+        dtable = np.zeros((40, 64), np.float32)
+        sk.embedding_backward(ids, table_grad, dtable)
+        return [sk.matmul_forward(x, w), *sk.matmul_backward(dout, x, w), *sk.layernorm_backward(x, x, lw, mean, rstd),
+                dtable, np.float64(sk.sumsq(big)), sk.gelu_forward(big)]
+
+    try:
+        sk.set_threads(1)
+        one = run()
+        sk.set_threads(2)
+        two = run()
+    finally:
+        sk.set_threads(sve_default_threads())
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def sve_default_threads() -> int:
+    import os
+
+    return int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))
