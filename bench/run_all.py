@@ -22,7 +22,7 @@ RUNS = {  # name: arguments
     "dedup_planted": ["dedup_planted.py"],
     "tokenizer": ["tokenizer_bench.py", "--sizes-mb", "1,3"],
     "pack": ["pack_bench.py", "--beam"],
-    "kernels": ["kernels_bench.py"],
+    "kernels": ["kernels_bench.py", "--json", "bench/out/kernels.json"],
     "train": ["train_bench.py", "--mpi"],
 }
 
