@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_OUT ?= demo_out
 
-.PHONY: install demo test lint sve-tools sve-test report-tools bench clean
+.PHONY: install demo test lint sve-tools sve-test report-tools quality-model bench clean
 
 $(STAMP): setup.cfg setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ sve-tools:
 
 sve-test: sve-tools
 	bash sve_kernels/qemu/run.sh
+
+# The small default fastText quality model shipped in data/models/ (its recipe: data/models/quality.ftz.json).
+quality-model: install
+	$(VENV)/bin/jcorpus quality train --config data/models/quality_train.yaml --positive academic government reference \
+	  --negative web --seed 0 --out data/models/quality.ftz
 
 bench: install
 	$(PY) bench/run_all.py

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -117,7 +116,10 @@ def run_train(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     with open(args.out, "rb") as fh:
         digest = hashlib.sha256(fh.read()).hexdigest()
-    recipe = {"command": "jcorpus " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["quality"] else None,
+    command = (f"jcorpus quality train --config {args.config} --positive {' '.join(args.positive)} "
+               f"--negative {' '.join(args.negative)} --seed {args.seed} --epoch {args.epoch} --out {args.out}"
+               + (" --no-quantize" if args.no_quantize else ""))
+    recipe = {"command": command,
               "config": args.config, "positive_kinds": args.positive, "negative_kinds": args.negative,
               "sha256": digest, **summary}
     with open(f"{args.out}.json", "w", encoding="utf-8") as fh:

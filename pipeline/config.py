@@ -82,6 +82,32 @@ def _source(raw: Any, i: int, base_dir: str) -> SourceConfig:
     return SourceConfig(**raw)
 
 
+def _filters(cfg: dict[str, Any], base_dir: str) -> dict[str, Any]:
+    """Resolve the files the filters load (relative to the config) and check the block before any run."""
+    from filters import FilterConfigError
+    from filters.chain import FilterChain
+
+    cfg = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in cfg.items()}
+    quality, hosts, ngw = cfg.get("quality"), cfg.get("hosts"), cfg.get("ng_words")
+    if isinstance(quality, dict) and isinstance(quality.get("model"), str):
+        quality["model"] = _resolve(quality["model"], base_dir)
+    if isinstance(hosts, dict) and isinstance(hosts.get("blocklists"), list):
+        hosts["blocklists"] = [_resolve(p, base_dir) if isinstance(p, str) else p for p in hosts["blocklists"]]
+    if isinstance(ngw, dict) and isinstance(ngw.get("extra_lists"), Mapping):
+        ngw["extra_lists"] = {k: _resolve(p, base_dir) if isinstance(p, str) else p
+                              for k, p in ngw["extra_lists"].items()}
+    footer = (cfg.get("line_cleaning") or {}).get("footer") if isinstance(cfg.get("line_cleaning"), Mapping) else None
+    if isinstance(footer, Mapping) and isinstance(footer.get("keywords"), str):
+        cfg["line_cleaning"] = {**cfg["line_cleaning"], "footer": {**footer,
+                                                                   "keywords": _resolve(footer["keywords"], base_dir)}}
+    if cfg.get("enabled", True):
+        try:
+            FilterChain(cfg)
+        except FilterConfigError as exc:
+            raise ConfigError(str(exc)) from None
+    return cfg
+
+
 def parse_config(data: Any, base_dir: str = ".") -> CurateConfig:
     data = _mapping(data, "config")
     _check_keys(data, TOP_KEYS, "config")
@@ -108,7 +134,7 @@ def parse_config(data: Any, base_dir: str = ".") -> CurateConfig:
     if not isinstance(max_chars, int) or max_chars <= 0:
         raise ConfigError("limits.max_chars: expected a positive integer")
 
-    filters = _mapping(data.get("filters"), "filters") or {"enabled": False}
+    filters = _filters(_mapping(data.get("filters"), "filters") or {"enabled": False}, base_dir)
     dedup = _mapping(data.get("dedup"), "dedup")
     _check_keys(dedup, {"enabled", "priority", "exact", "near"}, "dedup")
     dedup_on = dedup.get("enabled", True)

@@ -2,7 +2,7 @@
 least `min_docs` documents of the same host is removed from all of them.
 
 Graph, all keyed joins (no side input, so memory does not grow with the number of hosts):
-  docs ─► ((host, line_key), doc_id) pairs ─► count per (host, line_key)  [CombinePerKey, hot-key fanout]
+  docs ─► ((host, line_key), doc_id) pairs ─► count per (host, line_key)  [two-level CombinePerKey]
       ─► frequent keys ─► join with the pairs ─► (doc_id, line_key) removals ─► join with docs by id.
 Line identity comes from `filters.lines.line_key` (NFKC, spaces dropped, digits folded). The removal
 set of a document does not depend on element order, so the result is deterministic on any runner.
@@ -62,13 +62,18 @@ class SiteLines(beam.PTransform):
 
     def expand(self, docs):
         min_docs = self.min_docs
-        hosted, hostless = docs | "SplitByHost" >> beam.Partition(
-            lambda d, _: 0 if host_of(d.get("url")) else 1, 2)
+        fanout = self.fanout
+        hosted = docs | "Hosted" >> beam.Filter(lambda d: bool(host_of(d.get("url"))))
+        hostless = docs | "Hostless" >> beam.Filter(lambda d: not host_of(d.get("url")))
         pairs = hosted | "LinePairs" >> beam.FlatMap(_line_pairs)
+        # Two-level count instead of `with_hot_key_fanout` (which emits tagged outputs, and Beam's DaskRunner
+        # mixes those up): a site's navigation line is a hot key, spread over `fanout` partial sums first.
         frequent = (
             pairs
-            | "One" >> beam.Map(lambda kv: (kv[0], 1))
-            | "CountLineDocs" >> beam.CombinePerKey(sum).with_hot_key_fanout(self.fanout)
+            | "SpreadHotKeys" >> beam.Map(lambda kv: ((kv[0], int(kv[1][:8], 16) % fanout), 1))
+            | "PartialCounts" >> beam.CombinePerKey(sum)
+            | "Unspread" >> beam.Map(lambda kv: (kv[0][0], kv[1]))
+            | "CountLineDocs" >> beam.CombinePerKey(sum)
             | "Frequent" >> beam.Filter(lambda kv: kv[1] >= min_docs)
         )
         removals = (

@@ -25,6 +25,9 @@ def _src(**over):
     ({"sources": [_src()], "language": {"min_kana": 1}}, r"^language\.min_kana: unknown key"),
     ({"sources": [_src()], "dedup": {"priority": ["web"]}}, r"^dedup\.priority: expected an ordering"),
     ({"sources": [_src()], "output": {"shard_bytes": "big"}}, r"^output\.shard_bytes: expected"),
+    ({"sources": [_src()], "filters": {"preset": "strict"}}, r"^filters\.preset: unknown preset 'strict'"),
+    ({"sources": [_src()], "filters": {"rules": {"min_chars": {"threshold": "x"}}}},
+     r"^filters\.rules\.min_chars\.threshold: expected a number"),
 ])
 def test_config_errors_are_one_line_naming_the_key(data, message):
     with pytest.raises(ConfigError, match=message) as info:
@@ -52,3 +55,9 @@ def test_invalid_yaml_is_one_line(tmp_path):
     bad.write_text("sources: [\n")
     with pytest.raises(ConfigError, match=r"^config: .* is not valid YAML"):
         load_config(str(bad))
+
+
+def test_filter_files_resolve_against_the_config_folder(tmp_path):
+    cfg = parse_config({"sources": [_src()], "filters": {"quality": {"model": "models/q.ftz"}, "enabled": False}},
+                       base_dir=str(tmp_path))
+    assert cfg.filters["quality"]["model"] == str(tmp_path / "models" / "q.ftz")

@@ -1,0 +1,75 @@
+"""Scoring filter decisions against hand labels (keep/drop): accuracy, keep precision/recall, drop
+recall, the confusion matrix, and which rules caused each false drop."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+
+def load_labels(path: str | Path) -> dict[str, dict[str, Any]]:
+    """source_id -> label record; one JSON object per line with `source_id`, `label` (keep|drop), `reason`."""
+    labels: dict[str, dict[str, Any]] = {}
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{n}: not JSON: {exc.msg}") from None
+            if rec.get("label") not in ("keep", "drop") or not isinstance(rec.get("source_id"), str):
+                raise ValueError(f"{path}:{n}: needs a string `source_id` and `label` keep|drop")
+            labels[rec["source_id"]] = rec
+    return labels
+
+
+def score(decisions: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """`decisions`: dicts with `label` (keep|drop), `reject_reason` (None = kept), `ref`, `reason`."""
+    confusion: Counter = Counter()
+    false_drops: list[dict[str, Any]] = []
+    false_keeps: list[dict[str, Any]] = []
+    by_rule: Counter = Counter()
+    for d in decisions:
+        predicted = "keep" if d["reject_reason"] is None else "drop"
+        confusion[(d["label"], predicted)] += 1
+        if d["label"] == "keep" and predicted == "drop":
+            by_rule[d["reject_reason"]] += 1
+            false_drops.append({"ref": d.get("ref"), "rule": d["reject_reason"], "label_reason": d.get("reason")})
+        elif d["label"] == "drop" and predicted == "keep":
+            false_keeps.append({"ref": d.get("ref"), "label_reason": d.get("reason")})
+    tk, fd = confusion[("keep", "keep")], confusion[("keep", "drop")]
+    fk, td = confusion[("drop", "keep")], confusion[("drop", "drop")]
+    n = tk + fd + fk + td
+    return {
+        "documents": n,
+        "accuracy": (tk + td) / n if n else 0.0,
+        "keep_precision": tk / (tk + fk) if tk + fk else 0.0,
+        "keep_recall": tk / (tk + fd) if tk + fd else 0.0,
+        "drop_recall": td / (td + fk) if td + fk else 0.0,
+        "confusion": {"label_keep": {"kept": tk, "dropped": fd}, "label_drop": {"kept": fk, "dropped": td}},
+        "false_drops_by_rule": dict(by_rule.most_common()),
+        "false_drops": false_drops,
+        "false_keeps": false_keeps,
+    }
+
+
+def format_report(result: Mapping[str, Any]) -> str:
+    c = result["confusion"]
+    lines = [
+        f"documents {result['documents']}  accuracy {result['accuracy']:.3f}  keep precision "
+        f"{result['keep_precision']:.3f}  keep recall {result['keep_recall']:.3f}  drop recall {result['drop_recall']:.3f}",
+        "confusion (rows = label, columns = decision):",
+        f"  keep: kept {c['label_keep']['kept']:4d}  dropped {c['label_keep']['dropped']:4d}",
+        f"  drop: kept {c['label_drop']['kept']:4d}  dropped {c['label_drop']['dropped']:4d}",
+    ]
+    if result["false_drops"]:
+        lines.append("false drops (labelled keep) by rule: "
+                     + ", ".join(f"{r} {n}" for r, n in result["false_drops_by_rule"].items()))
+        lines += [f"  {d['ref']}: {d['rule']} (label: {d['label_reason']})" for d in result["false_drops"]]
+    if result["false_keeps"]:
+        lines.append("false keeps (labelled drop):")
+        lines += [f"  {d['ref']}: {d['label_reason']}" for d in result["false_keeps"]]
+    return "\n".join(lines)

@@ -1,0 +1,89 @@
+"""Host blocklists and URL rules.
+
+Accepted list formats: a plain file with one host per line (`example.com` blocks the host and all its
+subdomains; `*.example.com` only subdomains; `#` comments), or a UT1 blacklist directory
+(`<dir>/<category>/domains`, choose categories with `categories`). URL rules are substrings matched
+case-insensitively against the whole URL.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+def host_of(url: str | None) -> str | None:
+    """Lower-cased host without port or trailing dot; None when the URL has none."""
+    if not url:
+        return None
+    try:
+        host = urlsplit(url if "//" in url else "//" + url).hostname
+    except ValueError:
+        return None
+    if not host or any(ch.isspace() for ch in host):
+        return None
+    return host.rstrip(".").lower()
+
+
+def _read_hosts(path: Path) -> Iterable[str]:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            entry = line.split("#", 1)[0].strip().lower()
+            if entry:
+                yield entry
+
+
+class HostBlocklist:
+    def __init__(self, paths: Sequence[str | Path] = (), categories: Sequence[str] = (),
+                 patterns: Sequence[str] = ()) -> None:
+        self.exact: set[str] = set()      # host or any of its parents
+        self.subdomains: set[str] = set()  # strict subdomains only (*.x)
+        self.suffixes: list[str] = []      # '*x' without a dot: plain suffix (Swallow's *wikipedia.org)
+        for entry in patterns:
+            self._add(entry.lower())
+        for raw in paths:
+            path = Path(raw)
+            if path.is_dir():
+                for category in categories or sorted(p.name for p in path.iterdir() if p.is_dir()):
+                    domains = path / category / "domains"
+                    if not domains.is_file():
+                        raise FileNotFoundError(f"{domains}: no such UT1 category file")
+                    for entry in _read_hosts(domains):
+                        self._add(entry)
+            else:
+                for entry in _read_hosts(path):
+                    self._add(entry)
+
+    def _add(self, entry: str) -> None:
+        if entry.startswith("*."):
+            self.subdomains.add(entry[2:])
+        elif entry.startswith("*"):
+            self.suffixes.append(entry[1:])
+        else:
+            self.exact.add(entry)
+
+    def __len__(self) -> int:
+        return len(self.exact) + len(self.subdomains) + len(self.suffixes)
+
+    def blocked(self, host: str | None) -> bool:
+        if not host:
+            return False
+        if any(host.endswith(s) for s in self.suffixes):
+            return True
+        parts = host.split(".")
+        for i in range(len(parts)):
+            parent = ".".join(parts[i:])
+            if parent in self.exact or (i > 0 and parent in self.subdomains):
+                return True
+        return False
+
+
+class UrlRules:
+    def __init__(self, substrings: Sequence[str] = ()) -> None:
+        self.substrings = [s.lower() for s in substrings if s]
+
+    def blocked(self, url: str | None) -> bool:
+        if not url or not self.substrings:
+            return False
+        low = url.lower()
+        return any(s in low for s in self.substrings)

@@ -1,0 +1,31 @@
+"""Mojibake signatures: Japanese text decoded with the wrong codec.
+
+- UTF-8 read as CP932/Shift_JIS: the lead bytes E3 81/82/83 of kana become 縺 繧 繝 (rare kanji in real
+  text), so runs of them are the classic sign ("縺薙ｓ縺ｫ縺｡縺ｯ").
+- UTF-8 read as Latin-1/CP1252: lead byte E3 becomes "ã" followed by a C1/punctuation character; for
+  European text "Ã©" or "â€™" pairs.
+- EUC-JP read as CP932: kana bytes A4/A5 become half-width katakana punctuation ､｡｢｣ interleaved with
+  half-width kana.
+- ISO-2022-JP with its escape bytes stripped: "$B...(B" shift sequences left in the text.
+- any legacy encoding read as UTF-8 with replacement: U+FFFD.
+The statistic is the share of characters inside such signatures among non-space characters.
+"""
+from __future__ import annotations
+
+import re
+
+_SIGNATURES = re.compile(
+    r"[縺繧繝][\u3000-\u30ff\uff61-\uff9f\u4e00-\u9fff]"          # UTF-8 as CP932
+    r"|ã[\u0080-\u00bf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ]"               # UTF-8 (kana) as Latin-1/CP1252
+    r"|[ÃÂ][\u0080-\u00bf]|â€[™œ\u009d“”˜¦¢]"                        # UTF-8 (Latin) as Latin-1/CP1252
+    r"|[\uff61-\uff64][\uff65-\uff9f]|[\uff65-\uff9f][\uff61-\uff64]"  # EUC-JP as CP932
+    r"|\$B[!-~]{2,}?\([BJ]"                                          # ISO-2022-JP without ESC
+    r"|\ufffd+"                                                      # replacement characters
+)
+
+
+def mojibake_stats(text: str) -> dict[str, float]:
+    """`mojibake_fraction`: characters in mojibake signatures / non-space characters."""
+    hit = sum(m.end() - m.start() for m in _SIGNATURES.finditer(text))
+    visible = len(text) - sum(text.count(ch) for ch in " \n\t\u3000")
+    return {"mojibake_fraction": hit / visible if visible > 0 else 0.0}

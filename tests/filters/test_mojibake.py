@@ -1,0 +1,34 @@
+"""Mojibake positives (wrong-codec decodes) and negatives (real text, rare kanji used correctly)."""
+from __future__ import annotations
+
+import pytest
+
+from filters.chain import FilterChain
+from filters.mojibake import mojibake_stats
+
+TEXT = "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。何でも薄暗いじめじめした所でニャーニャー泣いていた事だけは記憶している。"
+
+
+@pytest.mark.parametrize("garble", [
+    lambda t: t.encode("utf-8").decode("cp932", "replace"),
+    lambda t: t.encode("utf-8").decode("latin-1"),
+    lambda t: t.encode("utf-8").decode("cp1252", "replace"),
+    lambda t: t.encode("euc-jp").decode("cp932", "replace"),
+    lambda t: t.encode("cp932").decode("utf-8", "replace"),
+    lambda t: t.encode("cp932").decode("euc-jp", "replace"),
+    lambda t: t.encode("iso-2022-jp").decode("ascii").replace("\x1b", ""),
+])
+def test_positives_rejected(garble) -> None:
+    bad = garble(TEXT)
+    assert mojibake_stats(bad)["mojibake_fraction"] > 0.2
+    assert FilterChain({"preset": "none", "rules": {"mojibake": {}}})(bad, url=None, kind="web").reject_reason == "mojibake"
+
+
+@pytest.mark.parametrize("good", [
+    TEXT,
+    "繧繝彩色（うんげんさいしき）は、同系統の色を段階的に並べる彩色法である。" + TEXT,
+    "Café in München — naïve résumé. " + TEXT,
+    "ｶﾀｶﾅの半角表記｡ﾃｽﾄです｡" + TEXT * 2,
+])
+def test_negatives_kept(good: str) -> None:
+    assert FilterChain({"preset": "none", "rules": {"mojibake": {}}})(good, url=None, kind="web").reject_reason is None
