@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
-from pipeline.sources.io import Rendered, local_name, read_xml_records
+from pipeline.sources.io import Rendered, element_text, local_name, read_xml_records
 
 IDEOGRAPHIC_SPACE = "\u3000"
 E_GOV_LAW_URL = "https://laws.e-gov.go.jp/law/"  # + LawId, when the 法令API wrapper gives one
@@ -33,19 +33,7 @@ _FORMATTING_WS = re.compile(r"\s*\n\s*")
 
 def inline_text(el: Any) -> str:
     """Text as printed: ruby readings (Rt) dropped, pretty-printing newlines removed."""
-    parts: list[str] = []
-
-    def walk(node: Any) -> None:
-        if local_name(node.tag) != "Rt":
-            parts.append(node.text or "")
-            for child in node:
-                walk(child)
-        parts.append(node.tail or "")
-
-    parts.append(el.text or "")
-    for child in el:
-        walk(child)
-    return _FORMATTING_WS.sub("", "".join(parts)).strip()
+    return _FORMATTING_WS.sub("", element_text(el, {"Rt"})).strip()
 
 
 def sentence_text(el: Any) -> str:

@@ -333,6 +333,22 @@ def local_name(tag: Any) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
+def element_text(el: Any, skip: frozenset[str] | set[str] = frozenset()) -> str:
+    """All text under `el` in document order, leaving out the subtrees whose local name is in `skip`."""
+    parts: list[str] = [el.text or ""]
+
+    def walk(node: Any) -> None:
+        if local_name(node.tag) not in skip:
+            parts.append(node.text or "")
+            for child in node:
+                walk(child)
+        parts.append(node.tail or "")
+
+    for child in el:
+        walk(child)
+    return "".join(parts)
+
+
 def iter_xml_records(stream: DecodedStream, record_tag: str,
                      context_tags: frozenset[str] = frozenset()) -> Iterator[tuple[Any, str, dict[str, str]]]:
     """Stream `(element, element_path, context)` for each outermost `record_tag` element, parsed by defusedxml.

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
-from pipeline.sources.io import Rendered, local_name, read_xml_records
+from pipeline.sources.io import Rendered, element_text, local_name, read_xml_records
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
@@ -31,19 +31,7 @@ def clean(text: str) -> str:
 
 def text_of(el: Any, skip: frozenset[str] | set[str] = SKIP) -> str:
     """All text under el except `skip` subtrees (e.g. a table inside a paragraph)."""
-    parts: list[str] = []
-
-    def walk(node: Any) -> None:
-        if local_name(node.tag) not in skip:
-            parts.append(node.text or "")
-            for child in node:
-                walk(child)
-        parts.append(node.tail or "")
-
-    parts.append(el.text or "")
-    for child in el:
-        walk(child)
-    return clean("".join(parts))
+    return clean(element_text(el, skip))
 
 
 def block_lines(el: Any, lines: list[str]) -> None:
