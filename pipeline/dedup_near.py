@@ -5,7 +5,8 @@ Graph (every step keyed and shuffled; no worker ever holds all signatures or all
   buckets   per key: member count + smallest member, combined before the shuffle (no hot key);
             members are then joined to their bucket's smallest member; keys of oversized buckets
             (boilerplate) are salted into shards of at most `max_bucket` members
-  verify    candidate edge (u, m) kept only if the exact Jaccard of the shingle sets >= threshold
+  verify    candidate edge (u, m) kept only if the exact Jaccard of the shingle sets >= threshold; the
+            sets are recomputed for candidate documents only (a doc join), never shuffled for the rest
   cluster   large-star / small-star rounds (pipeline/components.py) -> (node, root)
   apply     root = representative; other members rejected `dup_near` with dup_cluster = root id
 Node names are "<priority><quality><id>" strings whose order is the representative rule, so the
@@ -17,7 +18,8 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Iterator, Mapping, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.beamutil import split
 from pipeline.components import ConnectedComponents
 from pipeline.errors import ConfigError
 from pipeline.stats import MergeStats
@@ -38,7 +41,7 @@ INDEX_SCHEMA = pa.schema([("band", pa.int32()), ("hash", pa.uint64()), ("id", pa
 _DEFAULTS: dict[str, Any] = {
     "enabled": True, "unit": "morph", "n": 5, "num_perm": 128, "threshold": 0.8, "bands": None, "rows": None,
     "weights": None, "verify": True, "seed": 1, "scheme": "legacy", "max_bucket": 1000,
-    "max_rounds": 12, "index_out": None, "index_in": [],
+    "max_rounds": 16, "index_out": None, "index_in": [],
 }
 
 
@@ -57,7 +60,7 @@ class NearParams:
     seed: int = 1
     scheme: str = "legacy"
     max_bucket: int = 1000
-    max_rounds: int = 12
+    max_rounds: int = 16
     index_out: str | None = None
     index_in: tuple[str, ...] = field(default_factory=tuple)
 
@@ -132,7 +135,7 @@ def _stat(**counts: Any) -> dict[str, Any]:
 
 
 class _Sketch(beam.DoFn):
-    """doc -> ((band, band-hash), node) per band; tagged 'sets': (node, shingle-set bytes) for verification."""
+    """doc -> ((band, band-hash), node) per band."""
 
     def __init__(self, p: NearParams, priority: Sequence[str]) -> None:
         self.p, self.priority = p, tuple(priority)
@@ -148,8 +151,14 @@ class _Sketch(beam.DoFn):
         sig = self.hasher.signature(hashes)
         for band, h in enumerate(band_hashes(sig, self.p.bands, self.p.rows)):
             yield ((band, h), node)
-        if self.p.verify:
-            yield beam.pvalue.TaggedOutput("sets", (node, hashes.astype("<u8").tobytes()))
+
+
+def _candidate_sets(item: tuple[str, dict[str, list[Any]]], unit: str, n: int) -> Iterator[tuple[str, bytes]]:
+    """(node, shingle-set bytes) for a document that has a candidate edge (same set its signature used)."""
+    _, sides = item
+    if sides["node"]:
+        for doc in sides["doc"][:1]:
+            yield (sides["node"][0], shingle_set(doc.get("text") or "", unit, n).astype("<u8").tobytes())
 
 
 class _BucketSummary(beam.CombineFn):
@@ -211,12 +220,12 @@ class _Verify(beam.DoFn):
         m_set = [np.frombuffer(b, dtype="<u8") for b in sides["set"]]
         for node, u_set in sides["edge"]:
             if not m_set or u_set is None:  # an earlier-run node has no shingles: trust the bucket
-                yield (node, smallest)
-                yield beam.pvalue.TaggedOutput("stats", _stat(near_unverified_edges=1))
+                yield "edge", (node, smallest)
+                yield "stats", _stat(near_unverified_edges=1)
             elif jaccard(np.frombuffer(u_set, dtype="<u8"), m_set[0]) >= self.threshold:
-                yield (node, smallest)
+                yield "edge", (node, smallest)
             else:
-                yield beam.pvalue.TaggedOutput("stats", _stat(near_rejected_edges=1))
+                yield "stats", _stat(near_rejected_edges=1)
 
 
 def _attach_u_set(item: tuple[str, dict[str, list[Any]]], hot_mins: Mapping[str, int]) -> Iterator[Any]:
@@ -238,10 +247,24 @@ def _apply(item: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
         doc = dict(doc)
         if sides["rep"]:
             doc["reject_reason"], doc["dup_cluster"] = "dup_near", min(sides["rep"])
-            yield beam.pvalue.TaggedOutput("stats", _stat(dup_near=1))
+            yield "stats", _stat(dup_near=1)
         elif sides["root"]:
             doc["dup_cluster"] = doc["id"]
-        yield doc
+        yield "doc", doc
+
+
+INDEX_SHARDS = 16
+
+
+def _write_index_shard(item: tuple[int, Iterable[dict[str, Any]]], out: str, schema: pa.Schema) -> Iterator[Any]:
+    """One Parquet file per index shard, rows sorted, written by the step itself (no Beam file sink)."""
+    import pyarrow.parquet as pq
+
+    shard, rows = item
+    rows = sorted(rows, key=lambda r: (r["id"], r["band"], r["hash"]))
+    with FileSystems.create(f"{out.rstrip('/')}/band-index-{shard:05d}.parquet") as fh:
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), fh, compression="zstd")
+    yield _stat(index_files=1, index_rows=len(rows))
 
 
 def index_paths(patterns: Sequence[str]) -> list[str]:
@@ -288,8 +311,8 @@ class NearDedup(beam.PTransform):
         zero = pipeline | "ZeroStats" >> beam.Create([_stat(dup_near=0, near_clusters=0)])
         if not p.enabled:
             return docs, zero
-        sketch = docs | "Sketch" >> beam.ParDo(_Sketch(p, self.priority)).with_outputs("sets", main="bands")
-        members = sketch.bands
+        members = bands = docs | "Sketch" >> beam.ParDo(_Sketch(p, self.priority))
+        docs_by_id = docs | "KeyDocs" >> beam.Map(lambda d: (d["id"], d))
         if self.index_files:
             earlier = (
                 pipeline | "IndexFiles" >> beam.Create(self.index_files)
@@ -322,6 +345,18 @@ class NearDedup(beam.PTransform):
                  hot_buckets | "CountHot" >> beam.Map(lambda _: _stat(near_hot_buckets=1))]
         edges = candidates
         if p.verify:
+            sets = (
+                {
+                    "doc": docs_by_id,
+                    "node": candidates
+                    | "CandidateNodes" >> beam.FlatMap(lambda e: e)
+                    | "CurrentCandidates" >> beam.Filter(lambda n: not n.startswith(EARLIER))
+                    | "DistinctCandidates" >> beam.Distinct()
+                    | "CandidateById" >> beam.Map(lambda n: (node_id(n), n)),
+                }
+                | "JoinCandidateDocs" >> beam.CoGroupByKey()
+                | "CandidateSets" >> beam.FlatMap(_candidate_sets, p.unit, p.n)
+            )
             hot_mins = beam.pvalue.AsDict(
                 summary
                 | "HotMin" >> beam.Map(lambda kv: (kv[1][1], kv[1][0]))
@@ -330,17 +365,18 @@ class NearDedup(beam.PTransform):
                 | "HotMinOnly" >> beam.Filter(lambda kv: kv[1] > 1)
             )
             with_u = (
-                {"edge": candidates, "set": sketch.sets}
+                {"edge": candidates, "set": sets}
                 | "JoinMemberSet" >> beam.CoGroupByKey()
                 | "AttachMemberSet" >> beam.FlatMap(_attach_u_set, hot_mins)
             )
             verified = (
-                {"edge": with_u, "set": sketch.sets | "SaltMinSets" >> beam.FlatMap(_replicate_set, hot_mins)}
+                {"edge": with_u, "set": sets | "SaltMinSets" >> beam.FlatMap(_replicate_set, hot_mins)}
                 | "JoinMinSet" >> beam.CoGroupByKey()
-                | "Verify" >> beam.ParDo(_Verify(p.threshold)).with_outputs("stats", main="edges")
+                | "Verify" >> beam.ParDo(_Verify(p.threshold))
             )
-            edges = verified.edges
-            stats.append(verified.stats)
+            verified = split(verified, "SplitVerified", ("edge", "stats"))
+            edges = verified["edge"]
+            stats.append(verified["stats"])
         labels = edges | "Components" >> ConnectedComponents(p.max_rounds)
         roots = (
             labels | "Roots" >> beam.Map(lambda e: e[1]) | "DistinctRoots" >> beam.Distinct()
@@ -351,7 +387,7 @@ class NearDedup(beam.PTransform):
         )
         applied = (
             {
-                "doc": docs | "KeyDocs" >> beam.Map(lambda d: (d["id"], d)),
+                "doc": docs_by_id,
                 "rep": labels
                 | "CurrentMembers" >> beam.Filter(lambda e: not e[0].startswith(EARLIER))
                 | "MemberRep" >> beam.Map(lambda e: (node_id(e[0]), node_id(e[1]))),
@@ -360,15 +396,16 @@ class NearDedup(beam.PTransform):
                 | "RootMark" >> beam.Map(lambda n: (node_id(n), True)),
             }
             | "JoinDocs" >> beam.CoGroupByKey()
-            | "Apply" >> beam.FlatMap(_apply).with_outputs("stats", main="docs")
+            | "Apply" >> beam.FlatMap(_apply)
         )
-        stats += [sizes, applied.stats]
-        if p.index_out:
-            self._write_index(sketch.bands, labels)
+        applied = split(applied, "SplitApplied", ("doc", "stats"))
+        stats += [sizes, applied["stats"]]
+        if p.index_out:  # its write statistics join the stats, so the index branch is no separate leaf
+            stats.append(self._write_index(bands, labels))
         merged = tuple(stats) | "FlattenStats" >> beam.Flatten() | "MergeStats" >> beam.CombineGlobally(MergeStats())
-        return applied.docs, merged
+        return applied["doc"], merged
 
-    def _write_index(self, bands: beam.PCollection, labels: beam.PCollection) -> None:
+    def _write_index(self, bands: beam.PCollection, labels: beam.PCollection) -> beam.PCollection:
         """Band keys of every kept (non-rejected) current document, as Parquet (band, hash, id)."""
         meta = {INDEX_META_KEY: json.dumps(self.p.signature_params(), sort_keys=True).encode()}
         rejected = (
@@ -376,12 +413,12 @@ class NearDedup(beam.PTransform):
             | "RejectedKey" >> beam.Map(lambda e: (node_id(e[0]), True))
         )
         by_id = bands | "BandById" >> beam.Map(lambda kv: (node_id(kv[1]), kv[0]))
-        _ = (
+        return (
             {"band": by_id, "rejected": rejected}
             | "JoinKept" >> beam.CoGroupByKey()
             | "IndexRows" >> beam.FlatMap(lambda kv: [] if kv[1]["rejected"] else
                                           [{"band": b, "hash": h, "id": kv[0]} for b, h in kv[1]["band"]])
-            | "WriteIndex" >> beam.io.WriteToParquet(
-                self.p.index_out.rstrip("/") + "/band-index", INDEX_SCHEMA.with_metadata(meta),
-                file_name_suffix=".parquet")
+            | "IndexShard" >> beam.Map(lambda row: (zlib.crc32(row["id"].encode()) % INDEX_SHARDS, row))
+            | "GroupIndexShard" >> beam.GroupByKey()
+            | "WriteIndex" >> beam.FlatMap(_write_index_shard, self.p.index_out, INDEX_SCHEMA.with_metadata(meta))
         )

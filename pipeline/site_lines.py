@@ -9,6 +9,7 @@ set of a document does not depend on element order, so the result is determinist
 """
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -70,7 +71,7 @@ class SiteLines(beam.PTransform):
         # mixes those up): a site's navigation line is a hot key, spread over `fanout` partial sums first.
         frequent = (
             pairs
-            | "SpreadHotKeys" >> beam.Map(lambda kv: ((kv[0], int(kv[1][:8], 16) % fanout), 1))
+            | "SpreadHotKeys" >> beam.Map(lambda kv: ((kv[0], zlib.crc32(kv[1].encode()) % fanout), 1))
             | "PartialCounts" >> beam.CombinePerKey(sum)
             | "Unspread" >> beam.Map(lambda kv: (kv[0][0], kv[1]))
             | "CountLineDocs" >> beam.CombinePerKey(sum)

@@ -1,0 +1,161 @@
+"""NearDedup in Beam: config errors, priority rule, hot buckets, worker-count determinism, incremental index."""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline.dedup_near import INDEX_META_KEY, NearDedup, parse_config, rank_prefix
+from pipeline.errors import ConfigError
+
+PRIORITY = ["government", "academic", "reference", "web"]
+WORDS = ["研究", "日本語", "コーパス", "政府", "法律", "公開", "データ", "学習", "モデル", "評価", "文書", "方法",
+         "結果", "提案", "地域", "市民", "情報", "技術", "開発", "社会", "経済", "教育", "環境", "制度"]
+PARTICLES = ["は", "が", "を", "に", "で", "と", "の", "から"]
+
+
+def base_text(seed: int, sentences: int = 12) -> str:
+    """Distinct synthetic Japanese-like prose (our own text, no licence questions)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(sentences):
+        words = [rng.choice(WORDS) + rng.choice(PARTICLES) for _ in range(rng.randint(4, 7))]
+        out.append("".join(words) + rng.choice(["した", "する", "である", "なった"]) + "。")
+    return "".join(out)
+
+
+def near_copy(text: str, seed: int, rate: float = 0.01) -> str:
+    rng = random.Random(seed)
+    chars = list(text)
+    for _ in range(max(1, int(len(chars) * rate))):
+        chars[rng.randrange(len(chars))] = rng.choice("あいうえお")
+    return "".join(chars).replace("。", "．", 1)
+
+
+def doc(doc_id: str, text: str, kind: str = "web", quality: float | None = None) -> dict[str, Any]:
+    return {"id": doc_id, "source_id": doc_id, "source": "t", "kind": kind, "url": None, "license": "x",
+            "text": text, "meta": {}, "quality": quality, "dup_cluster": None, "reject_reason": None, "error": None}
+
+
+def run_near(docs: list[dict], cfg: dict, tmp_path: Path, workers: int = 1) -> tuple[dict[str, dict], dict]:
+    out = tmp_path / f"run{len(list(tmp_path.glob('run*')))}"
+    cfg = {"max_rounds": 4, **cfg}  # clusters here are tiny; fewer unrolled rounds keep the test fast
+    args = [f"--direct_num_workers={workers}"]
+    if workers > 1:
+        args.append("--direct_running_mode=multi_processing")
+    with beam.Pipeline(options=PipelineOptions(args)) as p:
+        kept, stats = p | beam.Create(docs) | NearDedup(cfg, PRIORITY)
+        _ = kept | "D" >> beam.Map(json.dumps, sort_keys=True) | "WD" >> beam.io.WriteToText(str(out / "docs"))
+        _ = stats | "S" >> beam.Map(json.dumps) | "WS" >> beam.io.WriteToText(str(out / "stats"))
+    rows = [json.loads(line) for f in sorted(out.glob("docs*")) for line in f.read_text().splitlines()]
+    [stat] = [json.loads(line) for f in out.glob("stats*") for line in f.read_text().splitlines()]
+    return {r["id"]: r for r in rows}, stat["dedup"]
+
+
+def clusters(out: dict[str, dict]) -> dict[str, tuple[str | None, str | None]]:
+    return {k: (v["dup_cluster"], v["reject_reason"]) for k, v in out.items() if v["dup_cluster"]}
+
+
+@pytest.mark.parametrize("cfg,key", [
+    ({"num_perm": 1}, "num_perm"), ({"unit": "word"}, "unit"), ({"threshold": 1.5}, "threshold"),
+    ({"bands": 20, "rows": 10}, "bands"), ({"bands": 3}, "rows"), ({"verify": "yes"}, "verify"),
+    ({"index_in": [3]}, "index_in"), ({"shingle": 5}, "shingle"), ({"weights": [1]}, "weights"),
+])
+def test_config_errors_name_the_key(cfg: dict, key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^dedup\.near\.{key}: "):
+        parse_config(cfg)
+
+
+def test_config_threshold_to_bands() -> None:
+    p = parse_config({"threshold": 0.8, "weights": [0.5, 0.5]})
+    assert (p.bands, p.rows) == (9, 13)
+    assert (parse_config({"bands": 16, "rows": 8}).bands, parse_config({"bands": 16, "rows": 8}).rows) == (16, 8)
+
+
+def test_rank_prefix_orders_priority_then_quality_then_none() -> None:
+    ranks = [rank_prefix("government", None, PRIORITY), rank_prefix("academic", 0.9, PRIORITY),
+             rank_prefix("academic", 0.1, PRIORITY), rank_prefix("academic", -2.0, PRIORITY),
+             rank_prefix("academic", None, PRIORITY), rank_prefix("web", 1.0, PRIORITY),
+             rank_prefix("other", 5.0, PRIORITY)]
+    assert ranks == sorted(ranks) and len(set(ranks)) == len(ranks) and all(len(r) == 20 for r in ranks)
+
+
+def corpus() -> list[dict]:
+    docs = [doc(f"u{i:02d}", base_text(i)) for i in range(8)]                      # unrelated singletons
+    a = base_text(100)
+    docs += [doc("a-web", near_copy(a, 1), "web", 0.99), doc("z-gov", a, "government"),   # priority beats id
+             doc("b-acad", near_copy(a, 2), "academic")]
+    b = base_text(200)
+    docs += [doc("b1", b, "reference", 0.2), doc("b2", near_copy(b, 3), "reference", 0.7),  # quality
+             doc("b0", near_copy(b, 4), "reference", None)]
+    c = base_text(300)
+    docs += [doc("c2", c, "web"), doc("c1", near_copy(c, 5), "web")]                         # then id
+    return docs
+
+
+EXPECTED = {"z-gov": ("z-gov", None), "a-web": ("z-gov", "dup_near"), "b-acad": ("z-gov", "dup_near"),
+            "b2": ("b2", None), "b1": ("b2", "dup_near"), "b0": ("b2", "dup_near"),
+            "c1": ("c1", None), "c2": ("c1", "dup_near")}
+
+
+@pytest.mark.parametrize("unit", ["morph", "char"])
+def test_priority_rule_and_stats(unit: str, tmp_path: Path) -> None:
+    out, stats = run_near(corpus(), {"unit": unit}, tmp_path)
+    assert len(out) == len(corpus())
+    assert clusters(out) == EXPECTED
+    assert stats["dup_near"] == 5 and stats["near_clusters"] == 3
+    assert stats["near_cluster_sizes"] == {"3": 2, "2": 1}
+
+
+def test_deterministic_across_worker_counts(tmp_path: Path) -> None:
+    docs = corpus()
+    one, s1 = run_near(docs, {"unit": "char"}, tmp_path, workers=1)
+    two, s2 = run_near(list(reversed(docs)), {"unit": "char"}, tmp_path, workers=2)
+    assert one == two and s1 == s2
+
+
+def test_hot_bucket_is_salted_and_gives_the_same_clusters(tmp_path: Path) -> None:
+    text = base_text(400)
+    docs = [doc(f"h{i:02d}", near_copy(text, i, 0.004)) for i in range(12)] + [doc("x", base_text(401))]
+    normal, _ = run_near(docs, {"unit": "char"}, tmp_path)
+    salted, stats = run_near(docs, {"unit": "char", "max_bucket": 3}, tmp_path)
+    assert stats["near_hot_buckets"] > 0
+    assert normal == salted
+    assert {v for v, _ in clusters(salted).values()} == {"h00"} and len(clusters(salted)) == 12
+
+
+def test_verification_drops_lsh_false_positives(tmp_path: Path) -> None:
+    a = base_text(500)
+    docs = [doc("p", a), doc("q", near_copy(a, 9, 0.08))]  # ~0.6 char-5-gram Jaccard: a candidate, not a dup
+    loose, _ = run_near(docs, {"unit": "char", "verify": False, "bands": 32, "rows": 2}, tmp_path)
+    strict, stats = run_near(docs, {"unit": "char", "bands": 32, "rows": 2}, tmp_path)
+    assert clusters(loose) == {"p": ("p", None), "q": ("p", "dup_near")}
+    assert clusters(strict) == {} and stats["near_rejected_edges"] >= 1
+
+
+def test_index_round_trip_and_incremental_run(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    first = corpus()
+    out1, _ = run_near(first, {"unit": "char", "index_out": str(index)}, tmp_path)
+    kept = {k for k, v in out1.items() if not v["reject_reason"]}
+    table = pq.read_table(sorted(index.glob("*.parquet")))
+    params = parse_config({"unit": "char"})
+    assert set(table.column("id").to_pylist()) == kept
+    assert table.num_rows == len(kept) * params.bands
+    meta = json.loads(pq.read_schema(sorted(index.glob("*.parquet"))[0]).metadata[INDEX_META_KEY])
+    assert meta == params.signature_params()
+
+    new = [doc("n-copy", near_copy(first[8]["text"], 77), "government"), doc("n-new", base_text(999))]
+    out2, stats = run_near(new, {"unit": "char", "index_in": [str(index)]}, tmp_path)
+    assert clusters(out2) == {"n-copy": ("z-gov", "dup_near")}
+    assert stats["dup_near"] == 1 and stats["near_unverified_edges"] >= 1
+    with pytest.raises(ConfigError, match=r"^dedup\.near\.index_in: .*num_perm=128 \(now 64\)"):
+        NearDedup({"unit": "char", "num_perm": 64, "index_in": [str(index)]}, PRIORITY)
+    with pytest.raises(ConfigError, match="no index file"):
+        NearDedup({"unit": "char", "index_in": [str(tmp_path / "missing")]}, PRIORITY)

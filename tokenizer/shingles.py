@@ -1,0 +1,116 @@
+"""Shingles for near-duplicate detection: morpheme or character n-grams of a normalised dedup key.
+
+The dedup key folds the differences that copies of one text pick up on the way (NFKC width folding,
+whitespace runs, 、。 vs ，． vs ,. punctuation) so that only real edits lower the Jaccard similarity.
+It is used for comparison only; the document text itself is never changed here.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+import numpy as np
+import xxhash
+
+from tokenizer.minhash import fmix64
+
+UNITS = ("morph", "char")
+# Tokens of a shingle string are joined with U+001F (unit separator): Python counts it as whitespace, so
+# it never survives in a dedup key, and the shingle ("東京", "都") can never equal ("東", "京都").
+_JOIN = "\x1f"
+# Documents are compared on their first MAX_KEY_CHARS characters: a pathological 10 MB page must not cost
+# seconds of MeCab time and a 10-million-shingle set (longer texts that agree on 200k chars are near-dups).
+MAX_KEY_CHARS = 200_000
+_FOLD_SEED = np.uint64(0x9E3779B97F4A7C15)  # any fixed odd constants; changing them changes every signature
+_FOLD_MULT = np.uint64(0xBF58476D1CE4E5B9)
+_WHITESPACE = re.compile(r"\s+")
+# After NFKC, ，． have become ,. ; fold both to the Japanese marks so 、。/，． swaps are invisible.
+_PUNCT = str.maketrans({",": "、", ".": "。", "､": "、", "｡": "。"})
+
+
+def dedup_key(text: str, fold_punct: bool = True) -> str:
+    """NFKC, whitespace runs folded to one space (trimmed), optionally Japanese/Western punctuation folded."""
+    key = _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+    return key.translate(_PUNCT) if fold_punct else key
+
+
+def tokens(key: str, unit: str) -> list[str]:
+    """Morpheme surfaces (fugashi + unidic-lite, via tokenizer.morph) or characters (spaces dropped).
+
+    Morphemes come from morph's per-process tagger and sentence chunks, reading only `surface`:
+    touching the UniDic feature of each node costs ~5x the parse itself.
+    """
+    key = key[:MAX_KEY_CHARS]
+    if unit == "morph":
+        from tokenizer.morph import chunks, tagger  # local: char-unit users never load MeCab
+
+        tag = tagger()
+        return [node.surface for chunk in chunks(key) for node in tag(chunk)]
+    if unit == "char":
+        return [c for c in key if c != " "]
+    raise ValueError(f"unknown shingle unit {unit!r} (expected one of {', '.join(UNITS)})")
+
+
+def ngrams(toks: Sequence[str], n: int) -> list[str]:
+    """Distinct-order list of n-grams; fewer than n tokens give one shingle of them all (never empty for text)."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if not toks:
+        return []
+    if len(toks) <= n:
+        return [_JOIN.join(toks)]
+    return [_JOIN.join(toks[i : i + n]) for i in range(len(toks) - n + 1)]
+
+
+def shingles(text: str, unit: str = "morph", n: int = 5) -> list[str]:
+    """All n-gram shingles of the dedup key of `text`, as strings (for inspection and datasketch)."""
+    return ngrams(tokens(dedup_key(text), unit), n)
+
+
+def shingle_hashes(toks: Sequence[str], n: int) -> np.ndarray:
+    """Sorted distinct 64-bit hashes of the n-grams of `toks` (the document's shingle set), vectorised.
+
+    Each distinct token is hashed once with xxh3-64; an n-gram's hash folds its token hashes in order,
+    h <- fmix64(h * K + t), over numpy arrays of all positions at once, so no shingle string is ever built.
+    Equal to `shingle_hash` of each string from `ngrams(toks, n)`, the function datasketch is given.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if not toks:
+        return np.empty(0, dtype=np.uint64)
+    index: dict[str, int] = {}
+    pos = np.fromiter((index.setdefault(t, len(index)) for t in toks), dtype=np.intp, count=len(toks))
+    tok_hash = np.fromiter((xxhash.xxh3_64_intdigest(t.encode("utf-8")) for t in index), dtype=np.uint64,
+                           count=len(index))[pos]
+    k = min(n, len(toks))
+    width = len(toks) - k + 1
+    h = np.full(width, _FOLD_SEED, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(k):
+            h = fmix64(h * _FOLD_MULT + tok_hash[j : j + width])
+    return np.unique(h)
+
+
+def shingle_set(text: str, unit: str = "morph", n: int = 5) -> np.ndarray:
+    """The shingle hash set of a document: what signatures and exact-Jaccard verification use."""
+    return shingle_hashes(tokens(dedup_key(text), unit), n)
+
+
+def shingle_hash(data: bytes) -> int:
+    """Hash of one shingle string from `ngrams` (UTF-8 bytes): a datasketch `hashfunc` matching shingle_hashes."""
+    toks = data.decode("utf-8").split(_JOIN)
+    return int(shingle_hashes(toks, len(toks))[0])
+
+
+def hash_shingles(grams: Sequence[str]) -> np.ndarray:
+    """Sorted distinct hashes of shingle strings, one `shingle_hash` call each (slow reference path)."""
+    return np.unique(np.fromiter((shingle_hash(g.encode("utf-8")) for g in grams), dtype=np.uint64, count=len(grams)))
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact Jaccard similarity of two sorted distinct uint64 shingle sets (1.0 for two empty sets)."""
+    if a.size == 0 and b.size == 0:
+        return 1.0
+    inter = np.intersect1d(a, b, assume_unique=True).size
+    return inter / (a.size + b.size - inter)
