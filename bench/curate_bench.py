@@ -97,10 +97,10 @@ def main() -> None:
     ap.add_argument("--warc-mb", type=float, default=20)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    lines = bench(args.corpora, list(FILES), args.target_mb, args.repeats, "All shared corpora")
-    lines += bench(args.corpora, ["warc"], args.warc_mb, args.repeats, "WARC only (read, charset, extract)")
-    lines += bench_runners(args.repeats)
-    print("\n".join(lines))
+    print("\n".join(bench(args.corpora, list(FILES), args.target_mb, args.repeats, "All shared corpora")), flush=True)
+    print("\n".join(bench(args.corpora, ["warc"], args.warc_mb, args.repeats, "WARC only (read, charset, extract)")),
+          flush=True)
+    print("\n".join(bench_runners(args.repeats)))
 
 
 if __name__ == "__main__":
