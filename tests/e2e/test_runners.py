@@ -1,4 +1,5 @@
-"""Curate and pack on Beam's DaskRunner (a local dask.distributed cluster) give the default runner's bytes."""
+"""Curate and pack on other runners give the default runner's bytes: Dask (a local dask.distributed cluster),
+the PortableRunner with the embedded job service, and multi-processing."""
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,12 @@ def test_pack_on_dask_matches_the_default_runner(tmp_path, corpus):  # noqa: F81
     run_pack(PackOptions(out=str(tmp_path / "default"), **opts))
     run_pack(PackOptions(out=str(tmp_path / "dask"), **opts), runner="DaskRunner", workers=2)
     assert _tree(tmp_path / "dask") == _tree(tmp_path / "default")
+
+
+def test_pack_on_the_portable_runner_and_two_processes_matches(tmp_path, corpus):  # noqa: F811
+    opts = {"input": str(corpus["curated"]), "tokenizer": str(corpus["model"]), "seq_len": 128}
+    run_pack(PackOptions(out=str(tmp_path / "default"), **opts))
+    run_pack(PackOptions(out=str(tmp_path / "portable"), **opts), runner="PortableRunner",
+             extra=["--job_endpoint=embed", "--environment_type=LOOPBACK"])
+    run_pack(PackOptions(out=str(tmp_path / "two"), **opts), workers=2)
+    assert _tree(tmp_path / "portable") == _tree(tmp_path / "default") == _tree(tmp_path / "two")
