@@ -20,8 +20,8 @@ from pipeline.accounting import FUNNEL, stage_of
 MAX_ROWS = 20000  # rows read per output for the distributions
 STYLE = """body{font:14px/1.5 system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
-td:first-child,th:first-child{text-align:left}.ex{font-size:12px;color:#555;white-space:pre-wrap}
+table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left}
+td.n{text-align:right}.ex{font-size:12px;color:#555;white-space:pre-wrap}
 figure{margin:.6em 0}svg{max-width:100%;height:auto}.note{color:#666}"""
 
 
@@ -31,7 +31,8 @@ def esc(value: Any) -> str:
 
 def table(header: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{esc(_fmt(c))}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f"<td class=n>{esc(_fmt(c))}</td>" if isinstance(c, int | float)
+                                    else f"<td>{esc(_fmt(c))}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
