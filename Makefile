@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_OUT ?= demo_out
 
-.PHONY: install demo test lint sve-tools sve-test report-tools quality-model bench clean
+.PHONY: install demo test lint sve-tools sve-test report-tools mpi-tools quality-model bench clean
 
 $(STAMP): setup.cfg setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,13 @@ demo: install
 lint: install
 	$(PY) -m ruff check .
 
-test: install lint sve-tools report-tools
+test: install lint sve-tools report-tools mpi-tools
 	$(PY) -m pytest -q
+
+# Open MPI plus a second venv whose mpi4py is built against it, for tests/trainer_bridge/test_openmpi.py
+# (Debian packages when missing and root; the venv is built once, about 2.5 min here; never fails the build).
+mpi-tools: install
+	bash tests/trainer_bridge/setup_openmpi.sh
 
 # Headless Chromium renders the report in a test (installed when missing and root is available).
 report-tools:

@@ -145,6 +145,9 @@ def train(args: argparse.Namespace) -> int:
 
     comm = MPI.COMM_WORLD
     rank, world = comm.Get_rank(), comm.Get_size()
+    launched = os.environ.get("OMPI_COMM_WORLD_SIZE") or os.environ.get("PMI_SIZE") or "1"
+    if world == 1 and launched.isdigit() and int(launched) > 1:  # N copies of a 1-rank job would share RUN
+        raise TrainError(f"the launcher started {launched} ranks but mpi4py sees 1: mpi4py is built for another MPI")
     G = args.global_batch
     if G < 1 or G % world:
         raise TrainError(f"--global-batch {G} must be a positive multiple of the number of ranks ({world})")
