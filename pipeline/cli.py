@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 from pipeline.errors import UserError
@@ -16,6 +17,13 @@ COMMAND_MODULES = (
     "pipeline.cmd_report",
     "pipeline.cmd_demo",
 )
+
+
+class _QuietOptionalExtras(logging.Filter):
+    """Beam warns on the root logger at import when its GCP client libraries are absent: noise for local runs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools not found" not in record.getMessage()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    logging.getLogger().addFilter(_QuietOptionalExtras())
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_extra", False):
