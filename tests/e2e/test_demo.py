@@ -1,5 +1,7 @@
 """The whole chain on the bundled samples, as `make demo` runs it (fewer training steps)."""
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,5 +32,25 @@ def test_demo_runs_every_stage_and_reuses_finished_ones(tmp_path):
     page = (out / "report.html").read_text(encoding="utf-8")
     for heading in ("Document funnel", "Tokenizer", "Packing", "Training"):
         assert f"<h2>{heading}" in page
+    _rendered_in_chromium(out / "report.html", tmp_path)
     again = _demo(out)
     assert all("reused" in line for line in again.splitlines()[:4]), again
+
+
+def _rendered_in_chromium(page: Path, tmp_path: Path) -> None:
+    """Every section and plot is in the DOM that headless Chromium builds, and nothing logs to the console."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        return  # tests/pipeline/test_report.py skips with the reason; the HTML checks above still ran
+    done = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--disable-quic", f"--user-data-dir={tmp_path / 'chrome'}",
+         "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    headings = re.findall(r"<h2>([^<]+)</h2>", done.stdout)
+    assert headings == ["Document funnel", "Why documents were removed", "Distributions, kept vs rejected",
+                        "Duplicates", "Licences", "Tokenizer", "Packing", "Training"], headings
+    # reasons, length, hiragana fraction, cluster sizes, vocabulary, loss, throughput (no quality model in the demo)
+    assert done.stdout.count("<svg") == 7
+    assert not [line for line in done.stderr.splitlines() if "CONSOLE" in line]
