@@ -59,7 +59,7 @@ def build(p: beam.Pipeline, cfg: CurateConfig, files: list[tuple[int, str, int]]
     (
         stats
         | "AllStats" >> beam.Flatten()
-        | "MergeStats" >> beam.CombineGlobally(MergeStats())
+        | "MergeStats" >> beam.CombineGlobally(MergeStats()).without_defaults()
         | "WriteStats" >> beam.Map(lambda s: write_json(join(tmp_dir, PARTIAL_STATS), s))
     )
 

@@ -402,7 +402,7 @@ class NearDedup(beam.PTransform):
         stats += [sizes, applied["stats"]]
         if p.index_out:  # its write statistics join the stats, so the index branch is no separate leaf
             stats.append(self._write_index(bands, labels))
-        merged = tuple(stats) | "FlattenStats" >> beam.Flatten() | "MergeStats" >> beam.CombineGlobally(MergeStats())
+        merged = tuple(stats) | "FlattenStats" >> beam.Flatten() | "MergeStats" >> beam.CombineGlobally(MergeStats()).without_defaults()
         return applied["doc"], merged
 
     def _write_index(self, bands: beam.PCollection, labels: beam.PCollection) -> beam.PCollection:
