@@ -3,6 +3,8 @@
     .venv/bin/python bench/tokenizer_bench.py --input /work/shared/corpora --sizes-mb 1,3 --vocab-size 16000
     .venv/bin/python bench/tokenizer_bench.py --input data/samples --sizes-mb 10,50,100 --threads 2  # the issue's grid
     .venv/bin/python bench/tokenizer_bench.py --input /work/shared/corpora --grid none,morph,phrase,chunk:8000,12000,16000
+    .venv/bin/python bench/tokenizer_bench.py --input /work/shared/corpora --grid phrase@jinmeiyo,phrase@full:16000
+    .venv/bin/python bench/tokenizer_bench.py --input /work/shared/corpora --variants bunsetsu,chunk+case:8000,16000
 
 Text of a given size is made from the input's sentences: each line joins two randomly drawn sentences
 (seeded), so lines stay distinct and SentencePiece cannot collapse repeats — a stand-in for a larger
@@ -87,7 +89,8 @@ def bench_encode(model: Path, texts: list[str]) -> dict:
 
 def policy_grid(records: list[tuple[str, str]], policies: list[str], vocab_sizes: list[int]) -> list[str]:
     """Markdown rows: each policy (and both baselines) at each vocabulary size, on the same held-out
-    15% that `jcorpus tokenizer train` uses (same sampler, seed 0)."""
+    15% that `jcorpus tokenizer train` uses (same sampler, seed 0). A policy may name its inventory
+    (`phrase@jis0208`); otherwise `auto` (the level is shown in the model column)."""
     from tokenizer.evaluate import evaluate_models
     from tokenizer.sample import sample_corpus
     from tokenizer.train import TokenizerError, TrainConfig, load, train_all
@@ -98,14 +101,17 @@ def policy_grid(records: list[tuple[str, str]], policies: list[str], vocab_sizes
             "|---|---|---|---|---|---|---|---|---|"]
     for vocab in vocab_sizes:
         models: dict[str, bytes] = {}
-        for i, policy in enumerate(policies):
+        for i, spec in enumerate(policies):
+            policy, _, inventory = spec.partition("@")
+            cfg = TrainConfig(vocab_size=vocab, policy=policy, inventory=inventory or "auto")
+            name = f"{policy} ({cfg.inventory_level})"
             try:
-                trained = train_all(sentences, TrainConfig(vocab_size=vocab, policy=policy),
-                                    baselines=("default", "lossless") if i == 0 else ())
+                trained = train_all(sentences, cfg, baselines=("default", "lossless") if i == 0 else ())
             except TokenizerError as exc:
-                rows.append(f"| {vocab} | {policy} | {exc} | | | | | | |")
+                rows.append(f"| {vocab} | {name} | {exc} | | | | | | |")
+                print(rows[-1], flush=True)
                 continue
-            models.update({policy if k == "main" else k: v for k, v in trained.items()})
+            models.update({name if k == "main" else k: v for k, v in trained.items()})
         if not models:
             continue
         results = evaluate_models({k: load(v) for k, v in models.items()}, sample.heldout)
@@ -120,6 +126,49 @@ def policy_grid(records: list[tuple[str, str]], policies: list[str], vocab_sizes
     return rows
 
 
+CASE_PARTICLES = frozenset("のにをはがでとも")
+
+
+def variant_cuts(text: str, variant: str) -> list[int]:
+    """Experimental policies measured against target 2 (not shipped: both lose F1 faster than they gain
+    compression). `bunsetsu`: chunk, plus every particle/auxiliary chain joins the word before it;
+    `chunk+case`: chunk, plus a noun keeps one following frequent case particle (の に を は が で と も)
+    when no other function word follows."""
+    from tokenizer.morph import morpheme_spans
+    from tokenizer.policy import _FUNCTION, _NOUNISH, _SYMBOL, cut_points
+
+    cuts = set(cut_points(text, "chunk"))
+    spans = morpheme_spans(text)
+    for (_, prev_end, prev_pos), (start, end, pos), (_, _, next_pos) in zip(
+            spans, spans[1:], [*spans[2:], (0, 0, "")], strict=False):
+        if prev_end != start or pos not in _FUNCTION or prev_pos in _SYMBOL:
+            continue
+        if variant == "bunsetsu" or (prev_pos in _NOUNISH and text[start:end] in CASE_PARTICLES
+                                     and next_pos not in _FUNCTION):
+            cuts.discard(prev_end)
+    return sorted(cuts)
+
+
+def variant_rows(records: list[tuple[str, str]], variants: list[str], vocab_sizes: list[int]) -> None:
+    """chars/token and boundary F1 of the experimental policies (same sample and held-out set as the grid)."""
+    from tokenizer.evaluate import evaluate_models
+    from tokenizer.sample import sample_corpus
+    from tokenizer.train import TrainConfig, load, train_model, trainer_options
+
+    sample = sample_corpus(records, 50_000_000, 0, None, 0.15)
+    for variant in variants:
+        segs = []
+        for sentence in (s for _, s in sample.sentences):
+            bounds = [0, *variant_cuts(sentence, variant), len(sentence)]
+            segs += [sentence[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+        for vocab in vocab_sizes:
+            cfg = TrainConfig(vocab_size=vocab, policy="chunk")
+            r = evaluate_models({"m": load(train_model(segs, trainer_options("main", cfg)))}, sample.heldout)["m"]
+            print(f"| {vocab} | {variant} ({cfg.inventory_level}) | {r['chars_per_token']:.3f} | "
+                  f"{r['morph_boundary_f1']:.3f} ({r['morph_boundary_precision']:.3f}/"
+                  f"{r['morph_boundary_recall']:.3f}) | {r['byte_fallback_rate']:.3%} |", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", nargs="+", required=True, help="curated Parquet or JSONL (as for jcorpus tokenizer)")
@@ -129,6 +178,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--model", help="a tokenizer.model for the encode benchmark (default: train one)")
     parser.add_argument("--grid", help="instead: policy x vocabulary table, e.g. none,morph,phrase,chunk:8000,16000")
+    parser.add_argument("--variants", help="instead: experimental policies, e.g. bunsetsu,chunk+case:8000,16000")
     args = parser.parse_args()
 
     from pipeline.cmd_tokenizer import read_records
@@ -138,6 +188,10 @@ def main() -> int:
     if args.grid:
         policies, _, sizes = args.grid.partition(":")
         policy_grid(list(read_records(args.input)), policies.split(","), [int(v) for v in sizes.split(",")])
+        return 0
+    if args.variants:
+        variants, _, sizes = args.variants.partition(":")
+        variant_rows(list(read_records(args.input)), variants.split(","), [int(v) for v in sizes.split(",")])
         return 0
     texts = [text for _, text in read_records(args.input)]
     sentences = [s for text in texts for s in split_sentences(text)]

@@ -152,8 +152,9 @@ def register(subparsers) -> None:
     train.add_argument("--mix", help="per-kind sampling weights, e.g. web=2,academic=1 (unlisted kinds skipped)")
     train.add_argument("--char-budget", type=int, default=50_000_000, help="characters of sentences to sample")
     train.add_argument("--holdout", type=float, default=0.15, help="fraction of documents held out for eval.json")
-    train.add_argument("--inventory", choices=("joyo", "jinmeiyo", "jis0208"), default="jinmeiyo",
-                       help="guaranteed single-piece characters (always + kana, punctuation, ASCII)")
+    train.add_argument("--inventory", choices=("auto", "joyo", "jinmeiyo", "jis0208", "full"), default="auto",
+                       help="guaranteed single-piece characters (always + kana, punctuation, ASCII); auto: the "
+                            "largest level that fits in 60%% of the vocabulary")
     train.add_argument("--reserved-tokens", type=int, default=16, help="number of <reserved_NNN> control tokens")
     train.add_argument("--character-coverage", type=float, default=1.0)
     train.add_argument("--max-piece-length", type=int, default=16)

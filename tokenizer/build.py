@@ -54,13 +54,14 @@ def build(records: Iterable[tuple[str, str]], out_dir: str | Path, cfg: TrainCon
     t1 = time.perf_counter()
     log(f"sampled {sample.summary['sampled_sentences']} sentences / {sample.summary['sampled_chars']} chars; "
         f"held out {sample.summary['heldout_docs']} docs; training {cfg.policy} {cfg.model_type} "
-        f"V={cfg.vocab_size} + baselines {', '.join(baselines)}")
+        f"V={cfg.vocab_size} inventory={cfg.inventory_level} + baselines {', '.join(baselines)}")
     sentences = [s for _, s in sample.sentences]
     if shrink_to_fit:
         asked = cfg.vocab_size
         models, cfg = train_all_fit(sentences, cfg, baselines)
         if cfg.vocab_size != asked:
-            log(f"vocabulary lowered from {asked} to {cfg.vocab_size}: the largest this sample supports")
+            log(f"vocabulary lowered from {asked} to {cfg.vocab_size}: the largest this sample supports "
+                f"(inventory {cfg.inventory_level})")
     else:
         models = train_all(sentences, cfg, baselines)
     t2 = time.perf_counter()

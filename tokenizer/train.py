@@ -15,7 +15,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from tokenizer.inventory import JOYO, required_chars
+from tokenizer.inventory import AUTO, INVENTORIES, JOYO, required_chars, resolve
 from tokenizer.policy import DELIMITER, POLICIES, presegment
 
 SPECIALS = ("<unk>", "<s>", "</s>", "<pad>")
@@ -35,7 +35,7 @@ class TrainConfig:
     vocab_size: int = 16000
     model_type: str = "unigram"
     policy: str = "phrase"
-    inventory: str = "jinmeiyo"
+    inventory: str = AUTO  # a level of tokenizer.inventory, or chosen from the vocabulary size
     reserved_tokens: int = 16
     character_coverage: float = 1.0
     max_piece_length: int = 16
@@ -49,9 +49,16 @@ class TrainConfig:
             raise TokenizerError(f"--policy must be one of {', '.join(POLICIES)}, not {self.policy!r}")
         if self.vocab_size < 8:
             raise TokenizerError(f"--vocab-size must be positive and useful, not {self.vocab_size}")
+        if self.inventory not in (AUTO, *INVENTORIES):
+            raise TokenizerError(f"--inventory must be one of {', '.join((AUTO, *INVENTORIES))}, not {self.inventory!r}")
+
+    @property
+    def inventory_level(self) -> str:
+        """The concrete inventory level (`auto` resolved against this vocabulary size)."""
+        return resolve(self.inventory, self.vocab_size)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return asdict(self) | {"inventory_level": self.inventory_level}
 
 
 def reserved_names(count: int) -> list[str]:
@@ -66,13 +73,13 @@ def trainer_options(variant: str, cfg: TrainConfig) -> dict:
         return {**common, "model_type": "unigram"}
     lossless = {**common, "model_type": "unigram", "normalization_rule_name": "identity",
                 "add_dummy_prefix": False, "remove_extra_whitespaces": False,
-                "allow_whitespace_only_pieces": True, "user_defined_symbols": ["\n"]}
+                "allow_whitespace_only_pieces": True, "user_defined_symbols": ["\n", "\r"]}
     if variant == "lossless":
         return {**lossless, "required_chars": "".join(sorted(JOYO))}
     if variant != "main":
         raise ValueError(f"unknown variant {variant!r}")
     opts = {**lossless, "model_type": cfg.model_type, "split_digits": True,
-            "required_chars": required_chars(cfg.inventory),
+            "required_chars": required_chars(cfg.inventory_level),
             "character_coverage": cfg.character_coverage,
             "max_sentencepiece_length": cfg.max_piece_length,
             "unk_id": 0, "bos_id": 1, "eos_id": 2, "pad_id": 3,

@@ -54,6 +54,7 @@ def test_required_inventory_and_specials_present(model: bytes) -> None:
     assert [sp.id_to_piece(i) for i in range(4)] == list(SPECIALS)
     assert sp.piece_to_id("<reserved_003>") == 7 and sp.is_control(7)
     assert sp.encode("\n") == [sp.piece_to_id("\n")]
+    assert sp.encode("\r\n") == [sp.piece_to_id("\r"), sp.piece_to_id("\n")]  # CR never falls back to bytes
     assert sp.encode("2025", out_type=str) == ["2", "0", "2", "5"]
 
 
