@@ -19,38 +19,31 @@ def _check_bias(bias: np.ndarray | None, oc: int) -> np.ndarray | None:
     return None if bias is None else array("bias", bias, F32, (oc,))
 
 
-def matmul_forward(inp: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
-    """out[N,OC] = inp[N,C] @ weight[OC,C].T + bias[OC]"""
-    array("inp", inp, F32, ndim=2)
+def _forward(kernel: str, dtype: np.dtype, inp: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """out_f32[N,OC] = inp[N,C] @ weight[OC,C].T + bias[OC], inputs stored as `dtype`, accumulated in float32."""
+    array("inp", inp, dtype, ndim=2)
     n, c = inp.shape
-    array("weight", weight, F32, (None, c))
+    array("weight", weight, dtype, (None, c))
     oc = weight.shape[0]
     bias = _check_bias(bias, oc)
     if _lib.kernel_path() == "blas":
-        out = inp @ weight.T
+        out = inp.astype(F32, copy=False) @ weight.astype(F32, copy=False).T
         if bias is not None:
             out += bias
         return out
     out = np.empty((n, oc), dtype=F32)
-    _lib.c_kernel("matmul_forward")(out.ctypes.data, inp.ctypes.data, weight.ctypes.data, ptr(bias), n, c, oc)
+    _lib.c_kernel(kernel)(out.ctypes.data, inp.ctypes.data, weight.ctypes.data, ptr(bias), n, c, oc)
     return out
+
+
+def matmul_forward(inp: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """out[N,OC] = inp[N,C] @ weight[OC,C].T + bias[OC]"""
+    return _forward("matmul_forward", F32, inp, weight, bias)
 
 
 def matmul_forward_f16(inp: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
     """float16 storage, float32 accumulate: out_f32[N,OC] = inp_f16 @ weight_f16.T + bias_f32."""
-    array("inp", inp, F16, ndim=2)
-    n, c = inp.shape
-    array("weight", weight, F16, (None, c))
-    oc = weight.shape[0]
-    bias = _check_bias(bias, oc)
-    if _lib.kernel_path() == "blas":
-        out = inp.astype(F32) @ weight.astype(F32).T
-        if bias is not None:
-            out += bias
-        return out
-    out = np.empty((n, oc), dtype=F32)
-    _lib.c_kernel("matmul_forward_f16")(out.ctypes.data, inp.ctypes.data, weight.ctypes.data, ptr(bias), n, c, oc)
-    return out
+    return _forward("matmul_forward_f16", F16, inp, weight, bias)
 
 
 def matmul_backward(dout: np.ndarray, inp: np.ndarray, weight: np.ndarray,

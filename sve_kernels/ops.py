@@ -50,18 +50,23 @@ def _unary(name: str, x: np.ndarray) -> np.ndarray:
     return y
 
 
+def _binary(name: str, a_name: str, a: np.ndarray, b_name: str, b: np.ndarray) -> np.ndarray:
+    """Element-wise kernel of two same-shaped float32 arrays: kernel(out, a, b, n)."""
+    array(a_name, a, F32)
+    array(b_name, b, F32)
+    same_shape(b_name, b, a_name, a)
+    out = _empty_like(a)
+    c_kernel(name)(out.ctypes.data, a.ctypes.data, b.ctypes.data, a.size)
+    return out
+
+
 def gelu_forward(x: np.ndarray) -> np.ndarray:
     """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), any shape."""
     return _unary("gelu_forward", x)
 
 
 def gelu_backward(x: np.ndarray, dy: np.ndarray) -> np.ndarray:
-    array("x", x, F32)
-    array("dy", dy, F32)
-    same_shape("dy", dy, "x", x)
-    dx = _empty_like(x)
-    c_kernel("gelu_backward")(dx.ctypes.data, x.ctypes.data, dy.ctypes.data, x.size)
-    return dx
+    return _binary("gelu_backward", "x", x, "dy", dy)
 
 
 def exp(x: np.ndarray) -> np.ndarray:
@@ -75,12 +80,7 @@ def tanh(x: np.ndarray) -> np.ndarray:
 
 
 def residual_forward(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    array("a", a, F32)
-    array("b", b, F32)
-    same_shape("b", b, "a", a)
-    out = _empty_like(a)
-    c_kernel("residual_forward")(out.ctypes.data, a.ctypes.data, b.ctypes.data, a.size)
-    return out
+    return _binary("residual_forward", "a", a, "b", b)
 
 
 def embedding_forward(ids: np.ndarray, table: np.ndarray) -> np.ndarray:
