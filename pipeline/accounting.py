@@ -5,6 +5,7 @@ document lost or duplicated anywhere in between makes the run fail instead of go
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pipeline.config import CurateConfig
@@ -28,17 +29,30 @@ def stage_of(reason: str) -> str:
     return "filters"
 
 
-def _funnel(total: dict[str, Any], reasons: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+def funnel(input_docs: int, quarantined_docs: int, rejected_by_reason: Mapping[str, int]) -> list[dict[str, Any]]:
+    """Documents left after each stage, and removed by it, in pipeline order."""
     removed = {stage: 0 for stage in FUNNEL}
-    removed["readable"] = total["quarantined_docs"]
-    for reason, r in reasons.items():
-        removed[stage_of(reason)] += r["docs"]
-    left = total["input_docs"]
+    removed["readable"] = quarantined_docs
+    for reason, n in rejected_by_reason.items():
+        removed[stage_of(reason)] += n
+    left = input_docs
     rows = [{"stage": "input", "docs": left, "removed": 0}]
     for stage in FUNNEL:
         left -= removed[stage]
         rows.append({"stage": stage, "docs": left, "removed": removed[stage]})
     return rows
+
+
+def _by_kind(sources: Mapping[str, Any]) -> dict[str, Any]:
+    kinds: dict[str, dict[str, Any]] = {}
+    for s in sources.values():
+        k = kinds.setdefault(s["kind"], {"input_docs": 0, "quarantined_docs": 0, "kept_chars": 0, "reasons": {}})
+        for key in ("input_docs", "quarantined_docs", "kept_chars"):
+            k[key] += s[key]
+        for reason, n in s["rejected_by_reason"].items():
+            k["reasons"][reason] = k["reasons"].get(reason, 0) + n
+    return {kind: {"funnel": funnel(k["input_docs"], k["quarantined_docs"], k["reasons"]), "kept_chars": k["kept_chars"]}
+            for kind, k in sorted(kinds.items())}
 
 
 def finalize_stats(partial: dict[str, Any], cfg: CurateConfig, files: list[tuple[int, str, int]]) -> dict[str, Any]:
@@ -67,7 +81,8 @@ def finalize_stats(partial: dict[str, Any], cfg: CurateConfig, files: list[tuple
                          "unbalanced": unbalanced},
         "sources": sources,
         "reasons": reasons,
-        "funnel": _funnel(total, reasons),
+        "funnel": funnel(total["input_docs"], total["quarantined_docs"], {r: v["docs"] for r, v in reasons.items()}),
+        "kinds": _by_kind(sources),
         "stages": stages,
         "normalize": partial.get("normalize", {}),
         "dedup": partial.get("dedup", {}),

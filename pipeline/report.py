@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from pipeline import report_plots as plots
-from pipeline.accounting import FUNNEL, stage_of
+from pipeline.accounting import FUNNEL
 
 MAX_ROWS = 20000  # rows read per output for the distributions
 STYLE = """body{font:14px/1.5 system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
@@ -69,21 +69,7 @@ def _read_rows(folder: Path, columns: list[str]) -> list[dict[str, Any]]:
 
 
 def funnel_section(stats: dict[str, Any]) -> str:
-    kinds: dict[str, Counter] = {}
-    for s in stats["sources"].values():
-        c = kinds.setdefault(s["kind"], Counter())
-        c["input"] += s["input_docs"]
-        c["readable"] += s["quarantined_docs"]
-        for reason, n in s["rejected_by_reason"].items():
-            c[stage_of(reason)] += n
-        c["kept_chars"] += s["kept_chars"]
-    rows = []
-    for kind, c in sorted(kinds.items()):
-        left, row = c["input"], [kind, c["input"]]
-        for stage in FUNNEL:
-            left -= c[stage]
-            row.append(left)
-        rows.append([*row, c["kept_chars"]])
+    rows = [[kind, *[r["docs"] for r in k["funnel"]], k["kept_chars"]] for kind, k in stats["kinds"].items()]
     total = ["all", *[r["docs"] for r in stats["funnel"]], stats["kept_chars"]]
     chars = table(["reason", "documents", "characters removed"],
                   [[r, v["docs"], v["chars"]] for r, v in stats["reasons"].items()])

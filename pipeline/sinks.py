@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.documents import DESTINATIONS, SCHEMAS, TIMINGS_KEY, destination
+from pipeline.documents import SCHEMAS, TIMINGS_KEY, destination
 from pipeline.fsutil import join, write_bytes
 
 COUNT_KEY = {"curated": "kept", "rejected": "rejected", "quarantine": "quarantined"}
@@ -123,5 +123,3 @@ class WriteOutputs(beam.PTransform):
         )
         return (written, samples) | "OutputStats" >> beam.Flatten()
 
-
-__all__ = ["DESTINATIONS", "WriteOutputs", "shard_of"]

@@ -84,7 +84,10 @@ def test_every_document_accounted_for(tmp_path, inputs):
     errors = {r["source"]: r["error"] for r in quarantined}
     assert set(errors) == {"web", "gz"} and all("\n" not in e for e in errors.values())
     assert (out / "_SUCCESS").exists() and not glob.glob(str(out / "_temporary*"))
-    assert json.loads((out / "stats.json").read_text())["funnel"][-1]["docs"] == len(kept)
+    on_disk = json.loads((out / "stats.json").read_text())
+    assert on_disk["funnel"][-1]["docs"] == len(kept)
+    assert sum(k["funnel"][-1]["docs"] for k in on_disk["kinds"].values()) == len(kept)
+    assert on_disk["kinds"]["government"]["funnel"][-1]["docs"] == 2  # both laws survive
     assert len(glob.glob(str(out / "curated" / "*.parquet"))) > 1
     for dest in ("curated", "rejected"):
         for f in glob.glob(str(out / dest / "*.parquet")):
