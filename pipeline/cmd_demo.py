@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -113,15 +114,12 @@ def run(args: argparse.Namespace) -> int:
              "--lr", "2e-3", "--doc-mask", "--out", str(run_dir)]
     sample = [sys.executable, "-m", "trainer_bridge.train", "sample", "--ckpt", "LATEST", "--tokenizer", model,
               "--prompt", "日本の", "--tokens", "60"]
-    script = (f"{' '.join(map(_quote, train))} && ckpt=$(ls {_quote(str(run_dir))}/ckpt-*.npz | sort -V | tail -1)"
-              f" && {' '.join(map(_quote, sample)).replace('LATEST', '$ckpt')} > {_quote(str(run_dir / 'sample.txt'))}")
+    sample_cmd = shlex.join(sample).replace("LATEST", '"$ckpt"')
+    script = (f"{shlex.join(train)} && ckpt=$(ls {shlex.quote(str(run_dir))}/ckpt-*.npz | sort -V | tail -1)"
+              f" && {sample_cmd} > {shlex.quote(str(run_dir / 'sample.txt'))}")
     st.run("train", ["bash", "-c", script], _train_summary)
     if (ROOT / "pipeline" / "cmd_report.py").exists():
         st.run("report", [*jcorpus, "report", str(out)], lambda f: f"open {out / 'report.html'}")
     print(f"\nall outputs in {out}" + (f"; report: {out / 'report.html'}" if (out / "report.html").exists() else ""))
     return 0
-
-
-def _quote(s: str) -> str:
-    return "'" + s.replace("'", "'\\''") + "'" if any(c in s for c in " '\"$&;|<>()") else s
 
