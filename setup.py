@@ -1,8 +1,12 @@
-"""setup.py: Beam's --setup_file needs one, and the sve_kernels C library is compiled here, at install time.
+"""setup.py: Beam's --setup_file needs one, and the C libraries are compiled here, at install time.
 
 The kernels (sve_kernels/src/*.c) are built as one extension module that Python binds with ctypes
 (see docs/a64fx.md for why). OpenMP is added when the compiler accepts it. Extra flags come from CFLAGS,
 e.g. CFLAGS="-mcpu=a64fx" on Fugaku, CFLAGS="-march=armv8.2-a+sve" on other SVE machines.
+
+The MinHash kernels (tokenizer/native/*.c, bound the same way by tokenizer/_minhash_lib.py) are a second
+extension: plain C11 without OpenMP (one document is far too small to share between threads). Extension
+sources go into the sdist by themselves, so Dataflow workers installing it with --setup_file compile them too.
 """
 import os
 import tempfile
@@ -21,8 +25,9 @@ class BuildKernels(build_ext):
             compile_args.append("-fopenmp")
             link_args.append("-fopenmp")
         for ext in self.extensions:
-            ext.extra_compile_args = compile_args
-            ext.extra_link_args = link_args
+            openmp = ext.name.startswith("sve_kernels.")
+            ext.extra_compile_args = compile_args if openmp else [a for a in compile_args if a != "-fopenmp"]
+            ext.extra_link_args = link_args if openmp else []
         super().build_extensions()
 
     def _links_with(self, flag: str) -> bool:
@@ -46,7 +51,8 @@ setup(
             sources=["sve_kernels/_native.c", *sorted(glob("sve_kernels/src/*.c"))],
             depends=glob("sve_kernels/src/*.h"),
             include_dirs=["sve_kernels/src"],
-        )
+        ),
+        Extension("tokenizer._minhash_native", sources=["tokenizer/native/module.c", "tokenizer/native/minhash.c"]),
     ],
     cmdclass={"build_ext": BuildKernels},
 )

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import xxhash
 
-from tokenizer.minhash import fmix64
+from tokenizer import _minhash_lib
 
 UNITS = ("morph", "char")
 # Tokens of a shingle string are joined with U+001F (unit separator): Python counts it as whitespace, so
@@ -22,8 +22,10 @@ _JOIN = "\x1f"
 # Documents are compared on their first MAX_KEY_CHARS characters: a pathological 10 MB page must not cost
 # seconds of MeCab time and a 10-million-shingle set (longer texts that agree on 200k chars are near-dups).
 MAX_KEY_CHARS = 200_000
-_FOLD_SEED = np.uint64(0x9E3779B97F4A7C15)  # any fixed odd constants; changing them changes every signature
-_FOLD_MULT = np.uint64(0xBF58476D1CE4E5B9)
+_FOLD_SEED = 0x9E3779B97F4A7C15  # any fixed odd constants; changing them changes every signature
+_FOLD_MULT = 0xBF58476D1CE4E5B9
+# Distinct units whose hashes a process remembers (~10 MB); the table is emptied when it is full.
+_UNIT_CACHE_SIZE = 1 << 16
 _WHITESPACE = re.compile(r"\s+")
 # After NFKC, ，． have become ,. ; fold both to the Japanese marks so 、。/，． swaps are invisible.
 _PUNCT = str.maketrans({",": "、", ".": "。", "､": "、", "｡": "。"})
@@ -35,11 +37,12 @@ def dedup_key(text: str, fold_punct: bool = True) -> str:
     return key.translate(_PUNCT) if fold_punct else key
 
 
-def tokens(key: str, unit: str) -> list[str]:
-    """Morpheme surfaces (fugashi + unidic-lite, via tokenizer.morph) or characters (spaces dropped).
+def tokens(key: str, unit: str) -> Sequence[str]:
+    """Morpheme surfaces (fugashi + unidic-lite, via tokenizer.morph) as a list, or characters as a str.
 
     Morphemes come from morph's per-process tagger and sentence chunks, reading only `surface`:
-    touching the UniDic feature of each node costs ~5x the parse itself.
+    touching the UniDic feature of each node costs ~5x the parse itself. Characters stay one str (spaces
+    dropped): it is a sequence of one-character strs, and `shingle_hashes` reads it as code points at once.
     """
     key = key[:MAX_KEY_CHARS]
     if unit == "morph":
@@ -48,7 +51,7 @@ def tokens(key: str, unit: str) -> list[str]:
         tag = tagger()
         return [node.surface for chunk in chunks(key) for node in tag(chunk)]
     if unit == "char":
-        return [c for c in key if c != " "]
+        return key.replace(" ", "")
     raise ValueError(f"unknown shingle unit {unit!r} (expected one of {', '.join(UNITS)})")
 
 
@@ -68,28 +71,59 @@ def shingles(text: str, unit: str = "morph", n: int = 5) -> list[str]:
     return ngrams(tokens(dedup_key(text), unit), n)
 
 
-def shingle_hashes(toks: Sequence[str], n: int) -> np.ndarray:
-    """Sorted distinct 64-bit hashes of the n-grams of `toks` (the document's shingle set), vectorised.
+class _UnitHashes(dict):
+    """unit -> xxh3-64 of its UTF-8 bytes, computed on first use and remembered across documents.
 
-    Each distinct token is hashed once with xxh3-64; an n-gram's hash folds its token hashes in order,
-    h <- fmix64(h * K + t), over numpy arrays of all positions at once, so no shingle string is ever built.
+    Units repeat across documents (a few thousand kanji/kana, Zipf-distributed morphemes), so after warm-up a
+    document costs one C-level dict lookup per unit instead of an encode and a hash call per distinct unit.
+    Values depend only on the key, so threads sharing the table (Beam's SDK harness) cannot corrupt it.
+    """
+
+    def __missing__(self, unit: str) -> int:
+        if len(self) >= _UNIT_CACHE_SIZE:
+            self.clear()
+        value = self[unit] = xxhash.xxh3_64_intdigest(unit.encode("utf-8"))
+        return value
+
+
+_UNIT_HASHES = _UnitHashes()
+# Code point -> xxh3-64 of its UTF-8 bytes, 0 = not computed yet (a character hashing to 0 is just recomputed).
+# 8.9 MB of address space, calloc'ed: only pages of code points actually seen are committed (+4 MB measured
+# after 20,000 CJK ideographs, transparent huge pages included).
+_CHAR_HASHES = np.zeros(0x110000, dtype=np.uint64)
+
+
+def _unit_hashes(toks: Sequence[str]) -> np.ndarray:
+    """xxh3-64 of each unit. A str (character units) is read as code points: no Python call per character."""
+    if isinstance(toks, str):
+        cps = np.frombuffer(toks.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        units = _CHAR_HASHES[cps]
+        if not units.all():
+            for cp in np.unique(cps[units == 0]).tolist():  # a lone surrogate raises here, as in the list path
+                _CHAR_HASHES[cp] = xxhash.xxh3_64_intdigest(chr(cp).encode("utf-8"))
+            units = _CHAR_HASHES[cps]
+        return units
+    return np.fromiter(map(_UNIT_HASHES.__getitem__, toks), dtype=np.uint64, count=len(toks))
+
+
+def shingle_hashes(toks: Sequence[str], n: int) -> np.ndarray:
+    """Sorted distinct 64-bit hashes of the n-grams of `toks` (the document's shingle set).
+
+    Each unit is hashed with xxh3-64 (cached per process); an n-gram's hash folds its unit hashes in order,
+    h <- fmix64(h * K + t), in C over all positions, so no shingle string is ever built.
     Equal to `shingle_hash` of each string from `ngrams(toks, n)`, the function datasketch is given.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     if not toks:
         return np.empty(0, dtype=np.uint64)
-    index: dict[str, int] = {}
-    pos = np.fromiter((index.setdefault(t, len(index)) for t in toks), dtype=np.intp, count=len(toks))
-    tok_hash = np.fromiter((xxhash.xxh3_64_intdigest(t.encode("utf-8")) for t in index), dtype=np.uint64,
-                           count=len(index))[pos]
+    units = _unit_hashes(toks)
     k = min(n, len(toks))
-    width = len(toks) - k + 1
-    h = np.full(width, _FOLD_SEED, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for j in range(k):
-            h = fmix64(h * _FOLD_MULT + tok_hash[j : j + width])
-    return np.unique(h)
+    out = np.empty(len(toks) - k + 1, dtype=np.uint64)
+    ptr = _minhash_lib.ptr
+    _minhash_lib.fold(ptr(units), units.size, k, _FOLD_SEED, _FOLD_MULT, ptr(out))
+    out.sort()
+    return out[: _minhash_lib.unique_sorted(ptr(out), out.size)]
 
 
 def shingle_set(text: str, unit: str = "morph", n: int = 5) -> np.ndarray:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xxhash
 
 from tokenizer.morph import morphemes
 from tokenizer.shingles import (
@@ -92,3 +93,56 @@ def test_vectorised_hashes_equal_per_string_hashes_for_morphemes_and_short_docs(
     # order matters inside a shingle, and token boundaries matter: ("東京", "都") != ("東", "京都")
     assert shingle_hashes(["東京", "都"], 2)[0] != shingle_hashes(["東", "京都"], 2)[0]
     assert shingle_hashes(["a", "b"], 2)[0] != shingle_hashes(["b", "a"], 2)[0]
+
+
+def test_character_str_and_unit_list_give_the_same_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Character units come as one str (code-point path); a list of the same characters takes the dict path."""
+    import tokenizer.shingles as sh
+
+    key = dedup_key(LONG + "😀𠮷ｶﾞ")  # astral code points: 4-byte UTF-8, one UTF-32 unit each
+    chars = sh.tokens(key, "char")
+    assert isinstance(chars, str) and " " not in chars
+    for n in (1, 2, 5, len(chars), len(chars) + 3):
+        np.testing.assert_array_equal(shingle_hashes(chars, n), shingle_hashes(list(chars), n))
+        np.testing.assert_array_equal(shingle_hashes(chars, n), hash_shingles(ngrams(chars, n)))
+    before = shingle_hashes(list(chars), 5)
+    monkeypatch.setattr(sh, "_UNIT_CACHE_SIZE", 3)  # the unit table empties itself many times in one document
+    sh._UNIT_HASHES.clear()
+    np.testing.assert_array_equal(shingle_hashes(list(chars), 5), before)
+    assert len(sh._UNIT_HASHES) <= 3
+
+
+def test_lone_surrogates_fail_on_both_paths() -> None:
+    """Text that is not valid Unicode cannot be encoded to hash; neither path silently hashes something else."""
+    with pytest.raises(UnicodeEncodeError):
+        shingle_hashes("ab\ud800cd", 2)
+    with pytest.raises(UnicodeEncodeError):
+        shingle_hashes(["ab", "\ud800", "cd"], 2)
+
+
+def _fold(units: list[str]) -> int:
+    """The documented shingle hash in Python ints: h <- fmix64(h * K + xxh3(unit)) mod 2^64, from a fixed seed."""
+    def fmix64(h: int) -> int:
+        h ^= h >> 33
+        h = h * 0xFF51AFD7ED558CCD % 2**64
+        h ^= h >> 33
+        h = h * 0xC4CEB9FE1A85EC53 % 2**64
+        return h ^ (h >> 33)
+
+    h = 0x9E3779B97F4A7C15
+    for u in units:
+        h = fmix64((h * 0xBF58476D1CE4E5B9 + xxhash.xxh3_64_intdigest(u.encode("utf-8"))) % 2**64)
+    return h
+
+
+def test_shingle_hashes_equal_a_python_reference_and_pinned_values() -> None:
+    """Band indexes of earlier runs hold these values (pinned from the former numpy fold)."""
+    units = ["東京", "都", "に", "住む", "猫", "です", "😀", "東京", "都", "に"]
+    for n in (1, 2, 3, 5, 10, 12):
+        k = min(n, len(units))
+        expect = sorted({_fold(units[i : i + k]) for i in range(len(units) - k + 1)})
+        assert shingle_hashes(units, n).tolist() == expect
+    assert [hex(v) for v in shingle_hashes(units[:6], 3).tolist()] == [
+        "0x3083ef31f68bf11", "0x74a02f9e5753c6cd", "0xa489950fdf8d8420", "0xf26568d5ace9bd78"]
+    h = shingle_set(LONG, "char", 5)
+    assert h.size == 65 and xxhash.xxh3_64_hexdigest(h.astype("<u8").tobytes()) == "93f4d7af4dcd81d2"
