@@ -32,6 +32,7 @@ class CurateConfig:
     near_dedup: Mapping[str, Any] = field(default_factory=lambda: {"enabled": False})
     priority: tuple[str, ...] = DEFAULT_PRIORITY
     shard_bytes: int = 256 * 1024 * 1024  # input bytes per output shard (shard count depends on input only)
+    min_shards: int = 4  # so the write step runs in parallel even for small inputs
     samples_per_reason: int = 50
     raw: Mapping[str, Any] = field(default_factory=dict)  # the YAML as loaded, echoed into stats.json
 
@@ -149,15 +150,15 @@ def parse_config(data: Any, base_dir: str = ".") -> CurateConfig:
         near["enabled"] = False
 
     output = _mapping(data.get("output"), "output")
-    _check_keys(output, {"shard_bytes", "samples_per_reason"}, "output")
-    for k in ("shard_bytes", "samples_per_reason"):
+    _check_keys(output, {"shard_bytes", "min_shards", "samples_per_reason"}, "output")
+    for k in ("shard_bytes", "min_shards", "samples_per_reason"):
         if k in output and (not isinstance(output[k], int) or output[k] < 0):
             raise ConfigError(f"output.{k}: expected a non-negative integer")
 
     return CurateConfig(
         sources=parsed, normalize=normalize, language=language, max_chars=max_chars, filters=filters,
         exact_dedup=bool(dedup_on and exact.get("enabled", True)), near_dedup=near, priority=priority,
-        shard_bytes=max(1, output.get("shard_bytes", 256 * 1024 * 1024)),
+        shard_bytes=max(1, output.get("shard_bytes", 256 * 1024 * 1024)), min_shards=max(1, output.get("min_shards", 4)),
         samples_per_reason=output.get("samples_per_reason", 50), raw=data,
     )
 

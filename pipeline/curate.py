@@ -1,4 +1,7 @@
-"""The curate graph: read → prepare → (site lines, filters) → exact / near dedup → sinks → stats.
+"""The curate graph: read → prepare → (site lines, filters) → exact / near dedup decisions → sinks → stats.
+
+Dedup steps see the documents still in play and emit decisions; the sinks apply them per output shard, so
+documents are shuffled once.
 
 Every branch ends in the stats combine, so the graph has a single leaf (some runners, Dask among them,
 compute only the last leaf), and the driver commits the outputs only when every source balances.
@@ -44,18 +47,20 @@ def build(p: beam.Pipeline, cfg: CurateConfig, files: list[tuple[int, str, int]]
         live = live | "Filters" >> FilterStep(cfg.filters)
         live, decided = split_decided(live, "AfterFilters")
         done.append(decided)
+    decisions = []
+    exact = None
     if cfg.exact_dedup:
-        live, dedup_stats = live | "ExactDedup" >> ExactDedup(cfg.priority)
+        exact, dedup_stats = live | "ExactDedup" >> ExactDedup(cfg.priority)
+        decisions.append(exact)
         stats.append(dedup_stats)
-        live, decided = split_decided(live, "AfterExactDedup")
-        done.append(decided)
     if cfg.near_dedup.get("enabled"):
         from pipeline.dedup_near import NearDedup
 
-        live, near_stats = live | "NearDedup" >> NearDedup(cfg.near_dedup, cfg.priority)
+        near, near_stats = live | "NearDedup" >> NearDedup(cfg.near_dedup, cfg.priority, exact)
+        decisions.append(near)
         stats.append(near_stats)
-    all_docs = [live, *done] | "AllDocuments" >> beam.Flatten()
-    stats.append(all_docs | "Write" >> _writer(cfg, files, tmp_dir))
+    all_decisions = (decisions or [p | "NoDedup" >> beam.Create([])]) | "AllDecisions" >> beam.Flatten()
+    stats.append((all_decisions, live, *done) | "Write" >> _writer(cfg, files, tmp_dir))
     (
         stats
         | "AllStats" >> beam.Flatten()
@@ -68,7 +73,7 @@ def _writer(cfg: CurateConfig, files: list[tuple[int, str, int]], tmp_dir: str):
     from pipeline.sinks import WriteOutputs
 
     total = sum(size for _, _, size in files)
-    num_shards = max(1, math.ceil(total / cfg.shard_bytes))  # a function of the input, never of the workers
+    num_shards = max(cfg.min_shards, math.ceil(total / cfg.shard_bytes))  # a function of the input, never of the workers
     return WriteOutputs(tmp_dir, num_shards, cfg.samples_per_reason)
 
 

@@ -1,4 +1,7 @@
-"""Exact dedup: one representative per NFKC-folded, whitespace-free text; the others `dup_exact`."""
+"""Exact dedup: one representative per NFKC-folded, whitespace-free text; the others `dup_exact`.
+
+Only (key, ranked id) pairs are shuffled; the decisions are applied by the sinks (pipeline/decisions.py).
+"""
 from __future__ import annotations
 
 import hashlib
@@ -9,37 +12,29 @@ import apache_beam as beam
 
 from filters.normalize import dedup_key
 from pipeline.beamutil import split
+from pipeline.decisions import RANK_CHARS, rank_node
 
 
 def exact_key(text: str) -> str:
     return hashlib.sha256(dedup_key(text).encode("utf-8")).hexdigest()
 
 
-def priority_key(priority: Sequence[str]):
-    """Sort key for a cluster's members: source kind by configured priority, then `id` (stable, worker-free)."""
-    rank = {kind: i for i, kind in enumerate(priority)}
-    return lambda doc: (rank.get(doc["kind"], len(rank)), doc["id"])
-
-
-def _resolve(item: tuple[str, Any], priority: tuple[str, ...]):
-    _, members = item
-    members = sorted(members, key=priority_key(priority))
-    if len(members) == 1:
-        yield "doc", members[0]
+def _resolve(item: tuple[str, Any]):
+    _, nodes = item
+    nodes = sorted(nodes)
+    if len(nodes) == 1:
         return
-    rep = members[0]
-    for doc in members:
-        doc = {**doc, "dup_cluster": rep["id"]}
-        if doc["id"] != rep["id"]:
-            doc["reject_reason"] = "dup_exact"
-        yield "doc", doc
+    rep = nodes[0][RANK_CHARS:]
+    yield "decision", (rep, (None, rep))
+    for node in nodes[1:]:
+        yield "decision", (node[RANK_CHARS:], ("dup_exact", rep))
     yield "stats", {"dedup": {
-        "exact_clusters": 1, "dup_exact": len(members) - 1, "exact_cluster_sizes": {str(len(members)): 1},
-        "max_exact_cluster_size": len(members)}}
+        "exact_clusters": 1, "dup_exact": len(nodes) - 1, "exact_cluster_sizes": {str(len(nodes)): 1},
+        "max_exact_cluster_size": len(nodes)}}
 
 
 class ExactDedup(beam.PTransform):
-    """Input: documents not yet rejected. Output: (documents, stats)."""
+    """Input: documents not yet rejected. Output: (decisions, stats)."""
 
     def __init__(self, priority: Sequence[str]) -> None:
         super().__init__()
@@ -48,9 +43,9 @@ class ExactDedup(beam.PTransform):
     def expand(self, docs):
         out = (
             docs
-            | "KeyByText" >> beam.Map(lambda d: (exact_key(d["text"]), d))
+            | "KeyByText" >> beam.Map(lambda d, prio: (exact_key(d["text"]), rank_node(d, prio)), self.priority)
             | "GroupByText" >> beam.GroupByKey()
-            | "PickRepresentative" >> beam.FlatMap(_resolve, self.priority)
+            | "PickRepresentative" >> beam.FlatMap(_resolve)
         )
-        parts = split(out, "Split", ("doc", "stats"))
-        return parts["doc"], parts["stats"]
+        parts = split(out, "Split", ("decision", "stats"))
+        return parts["decision"], parts["stats"]

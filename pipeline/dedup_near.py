@@ -16,8 +16,6 @@ before every current document: a current document that meets one is clustered un
 from __future__ import annotations
 
 import json
-import math
-import struct
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,12 +28,13 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipeline.beamutil import split
 from pipeline.components import ConnectedComponents
+from pipeline.decisions import RANK_CHARS, rank_node
 from pipeline.errors import ConfigError
 from pipeline.stats import MergeStats
 from tokenizer.minhash import SCHEMES, MinHasher, band_hashes, lsh_params
 from tokenizer.shingles import UNITS, jaccard, shingle_set
 
-EARLIER = "!" * 20  # rank prefix of earlier-run index nodes: sorts before every current document
+EARLIER = "!" * RANK_CHARS  # rank prefix of earlier-run index nodes: sorts before every current document
 INDEX_META_KEY = b"jcorpus.dedup_near"
 INDEX_SCHEMA = pa.schema([("band", pa.int32()), ("hash", pa.uint64()), ("id", pa.string())])
 _DEFAULTS: dict[str, Any] = {
@@ -115,17 +114,6 @@ def parse_config(cfg: Mapping[str, Any] | None) -> NearParams:
                       c["seed"], c["scheme"], c["max_bucket"], c["max_rounds"], c["index_out"], tuple(idx_in))
 
 
-def rank_prefix(kind: str, quality: float | None, priority: Sequence[str]) -> str:
-    """20 chars whose string order is: source priority, then higher quality (None last)."""
-    prio = list(priority).index(kind) if kind in priority else len(priority)
-    if quality is None or not math.isfinite(quality):
-        qenc = "z" * 16
-    else:  # order-preserving hex of -quality: flip all bits of negatives, the sign bit of the rest
-        bits = struct.unpack(">Q", struct.pack(">d", -float(quality) + 0.0))[0]
-        qenc = f"{bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | 1 << 63:016x}"
-    return f"{min(prio, 9999):04d}{qenc}"
-
-
 def node_id(node: str) -> str:
     return node[len(EARLIER):]
 
@@ -147,7 +135,7 @@ class _Sketch(beam.DoFn):
         hashes = shingle_set(doc.get("text") or "", self.p.unit, self.p.n)
         if hashes.size == 0:  # empty text: nothing to compare (exact dedup owns empties)
             return
-        node = rank_prefix(doc.get("kind", ""), doc.get("quality"), self.priority) + doc["id"]
+        node = rank_node(doc, self.priority)
         sig = self.hasher.signature(hashes)
         for band, h in enumerate(band_hashes(sig, self.p.bands, self.p.rows)):
             yield ((band, h), node)
@@ -157,8 +145,8 @@ def _candidate_sets(item: tuple[str, dict[str, list[Any]]], unit: str, n: int) -
     """(node, shingle-set bytes) for a document that has a candidate edge (same set its signature used)."""
     _, sides = item
     if sides["node"]:
-        for doc in sides["doc"][:1]:
-            yield (sides["node"][0], shingle_set(doc.get("text") or "", unit, n).astype("<u8").tobytes())
+        for text in sides["text"][:1]:
+            yield (sides["node"][0], shingle_set(text, unit, n).astype("<u8").tobytes())
 
 
 class _BucketSummary(beam.CombineFn):
@@ -241,18 +229,6 @@ def _replicate_set(item: tuple[str, bytes], hot_mins: Mapping[str, int]) -> Iter
         yield ((node, s), blob)
 
 
-def _apply(item: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
-    _, sides = item
-    for doc in sides["doc"]:
-        doc = dict(doc)
-        if sides["rep"]:
-            doc["reject_reason"], doc["dup_cluster"] = "dup_near", min(sides["rep"])
-            yield "stats", _stat(dup_near=1)
-        elif sides["root"]:
-            doc["dup_cluster"] = doc["id"]
-        yield "doc", doc
-
-
 INDEX_SHARDS = 16
 
 
@@ -294,10 +270,16 @@ def check_index(path: str, p: NearParams) -> None:
 
 
 class NearDedup(beam.PTransform):
-    """docs -> (docs with dup_near rejections and dup_cluster set, stats). See the module docstring."""
+    """docs -> (decisions, stats); see the module docstring and pipeline/decisions.py.
 
-    def __init__(self, cfg: Mapping[str, Any] | None, priority: Sequence[str]) -> None:
+    `exact`: the exact-dedup decisions of the same documents, so that the band index (`index_out`) holds
+    only documents the run keeps.
+    """
+
+    def __init__(self, cfg: Mapping[str, Any] | None, priority: Sequence[str],
+                 exact: beam.PCollection | None = None) -> None:
         super().__init__()
+        self.exact = exact
         self.p = parse_config(cfg)
         if not isinstance(priority, (list, tuple)) or not all(isinstance(k, str) for k in priority):
             raise ConfigError(f"dedup.priority: must be a list of kinds, got {priority!r}")
@@ -310,9 +292,8 @@ class NearDedup(beam.PTransform):
         p, pipeline = self.p, docs.pipeline
         zero = pipeline | "ZeroStats" >> beam.Create([_stat(dup_near=0, near_clusters=0)])
         if not p.enabled:
-            return docs, zero
+            return pipeline | "NoDecisions" >> beam.Create([]), zero
         members = bands = docs | "Sketch" >> beam.ParDo(_Sketch(p, self.priority))
-        docs_by_id = docs | "KeyDocs" >> beam.Map(lambda d: (d["id"], d))
         if self.index_files:
             earlier = (
                 pipeline | "IndexFiles" >> beam.Create(self.index_files)
@@ -347,7 +328,7 @@ class NearDedup(beam.PTransform):
         if p.verify:
             sets = (
                 {
-                    "doc": docs_by_id,
+                    "text": docs | "TextById" >> beam.Map(lambda d: (d["id"], d["text"])),
                     "node": candidates
                     | "CandidateNodes" >> beam.FlatMap(lambda e: e)
                     | "CurrentCandidates" >> beam.Filter(lambda n: not n.startswith(EARLIER))
@@ -385,32 +366,27 @@ class NearDedup(beam.PTransform):
             labels | "RootOf" >> beam.Map(lambda e: (e[1], 1)) | "ClusterSize" >> beam.CombinePerKey(sum)
             | "SizeStat" >> beam.Map(lambda kv: _stat(near_clusters=1, near_cluster_sizes={str(kv[1] + 1): 1}))
         )
-        applied = (
-            {
-                "doc": docs_by_id,
-                "rep": labels
-                | "CurrentMembers" >> beam.Filter(lambda e: not e[0].startswith(EARLIER))
-                | "MemberRep" >> beam.Map(lambda e: (node_id(e[0]), node_id(e[1]))),
-                "root": roots
-                | "CurrentRoots" >> beam.Filter(lambda n: not n.startswith(EARLIER))
-                | "RootMark" >> beam.Map(lambda n: (node_id(n), True)),
-            }
-            | "JoinDocs" >> beam.CoGroupByKey()
-            | "Apply" >> beam.FlatMap(_apply)
-        )
-        applied = split(applied, "SplitApplied", ("doc", "stats"))
-        stats += [sizes, applied["stats"]]
+        current = labels | "CurrentMembers" >> beam.Filter(lambda e: not e[0].startswith(EARLIER))
+        decisions = (
+            current | "MemberDecision" >> beam.Map(lambda e: (node_id(e[0]), ("dup_near", node_id(e[1])))),
+            roots
+            | "CurrentRoots" >> beam.Filter(lambda n: not n.startswith(EARLIER))
+            | "RootDecision" >> beam.Map(lambda n: (node_id(n), (None, node_id(n)))),
+        ) | "Decisions" >> beam.Flatten()
+        stats += [sizes, current | "CountNear" >> beam.Map(lambda _: _stat(dup_near=1))]
         if p.index_out:  # its write statistics join the stats, so the index branch is no separate leaf
-            stats.append(self._write_index(bands, labels))
+            stats.append(self._write_index(bands, decisions))
         merged = tuple(stats) | "FlattenStats" >> beam.Flatten() | "MergeStats" >> beam.CombineGlobally(MergeStats()).without_defaults()
-        return applied["doc"], merged
+        return decisions, merged
 
-    def _write_index(self, bands: beam.PCollection, labels: beam.PCollection) -> beam.PCollection:
+    def _write_index(self, bands: beam.PCollection, decisions: beam.PCollection) -> beam.PCollection:
         """Band keys of every kept (non-rejected) current document, as Parquet (band, hash, id)."""
         meta = {INDEX_META_KEY: json.dumps(self.p.signature_params(), sort_keys=True).encode()}
+        if self.exact is not None:
+            decisions = (decisions, self.exact) | "NearAndExact" >> beam.Flatten()
         rejected = (
-            labels | "RejectedIds" >> beam.Filter(lambda e: not e[0].startswith(EARLIER))
-            | "RejectedKey" >> beam.Map(lambda e: (node_id(e[0]), True))
+            decisions | "Rejections" >> beam.Filter(lambda kv: kv[1][0] is not None)
+            | "RejectedKey" >> beam.Map(lambda kv: (kv[0], True))
         )
         by_id = bands | "BandById" >> beam.Map(lambda kv: (node_id(kv[1]), kv[0]))
         return (

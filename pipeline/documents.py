@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import pyarrow as pa
@@ -74,3 +75,13 @@ def destination(doc: dict[str, Any]) -> str:
     if doc.get("reject_reason"):
         return "rejected"
     return "curated"
+
+
+def pack(doc: dict[str, Any]) -> bytes:
+    """A document as it crosses a shuffle: one opaque byte string, so the runner's shuffle only copies bytes
+    (the local runners otherwise decode and re-encode every field of every document in the driver)."""
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def unpack(blob: bytes) -> dict[str, Any]:
+    return json.loads(blob)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import apache_beam as beam
@@ -15,7 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.documents import SCHEMAS, TIMINGS_KEY, destination
+from pipeline.beamutil import split
+from pipeline.decisions import apply_decisions
+from pipeline.documents import SCHEMAS, TIMINGS_KEY, destination, pack, unpack
 from pipeline.fsutil import join, write_bytes
 
 COUNT_KEY = {"curated": "kept", "rejected": "rejected", "quarantine": "quarantined"}
@@ -50,44 +53,76 @@ def _add_timings(stats: dict[str, Any], docs: list[dict[str, Any]]) -> None:
 
 
 class WriteShard(beam.DoFn):
-    """((destination, shard), documents) → one Parquet file; yields what it wrote as stats."""
+    """(shard, tagged documents and dedup decisions) → one Parquet file per destination; → stats, samples."""
 
-    def __init__(self, tmp_dir: str) -> None:
-        self.tmp_dir = tmp_dir
+    def __init__(self, tmp_dir: str, samples_per_reason: int) -> None:
+        self.tmp_dir, self.samples = tmp_dir, samples_per_reason
 
-    def process(self, item: tuple[tuple[str, int], Any]):
-        (dest, shard), docs = item
+    def process(self, item: tuple[int, Iterable[tuple[int, Any]]]):
+        shard, entries = item
         start = time.perf_counter()
-        docs = sorted(docs, key=lambda d: d["id"])
+        docs, decisions = [], {}
+        for tag, value in entries:
+            if tag == DOC:
+                docs.append(unpack(value))
+            else:
+                decisions.setdefault(value[0], []).append(value[1])
+        by_dest: dict[str, list[dict[str, Any]]] = {}
+        overridden = 0
+        for doc in docs:
+            doc, near_too = apply_decisions(doc, decisions.get(doc["id"], ()))
+            overridden += near_too
+            by_dest.setdefault(destination(doc), []).append(doc)
+        stats: dict[str, Any] = {"sources": {}, "reasons": {}, "outputs": {}}
+        if overridden:
+            stats["dedup"] = {"near_also_exact": overridden}
+        for dest, docs in sorted(by_dest.items()):
+            docs.sort(key=lambda d: d["id"])
+            self._write(dest, shard, docs)
+            _count(stats, dest, docs)
+            _add_timings(stats, docs)
+            if dest != "curated":
+                yield from (("sample", s) for s in _first_samples(docs, self.samples))
+        stats.setdefault("stages", {})["write"] = {
+            "seconds": time.perf_counter() - start, "docs": sum(map(len, by_dest.values()))}
+        yield "stats", stats
+
+    def _write(self, dest: str, shard: int, docs: list[dict[str, Any]]) -> None:
         table = pa.Table.from_pylist([_row(d, dest) for d in docs], schema=SCHEMAS[dest])
-        path = join(self.tmp_dir, dest, f"part-{shard:05d}.parquet")
-        with FileSystems.create(path) as fh:
+        with FileSystems.create(join(self.tmp_dir, dest, f"part-{shard:05d}.parquet")) as fh:
             pq.write_table(table, fh, compression="zstd", row_group_size=4096)
-        key = COUNT_KEY[dest]
-        stats: dict[str, Any] = {"sources": {}, "reasons": {}, "outputs": {dest: {"files": 1, "rows": len(docs)}}}
-        for d in docs:
-            src = stats["sources"].setdefault(d["source"], {})
-            src[f"{key}_docs"] = src.get(f"{key}_docs", 0) + 1
-            src[f"{key}_chars"] = src.get(f"{key}_chars", 0) + len(d["text"])
-            if dest == "rejected":
-                by = src.setdefault("rejected_by_reason", {})
-                by[d["reject_reason"]] = by.get(d["reject_reason"], 0) + 1
-                r = stats["reasons"].setdefault(d["reject_reason"], {"docs": 0, "chars": 0})
-                r["docs"] += 1
-                r["chars"] += len(d["text"])
-            if dest == "curated":
-                lic = stats.setdefault("licenses", {}).setdefault(d["license"], {"docs": 0, "chars": 0})
-                lic["docs"] += 1
-                lic["chars"] += len(d["text"])
-        _add_timings(stats, docs)
-        stats["stages"]["write"] = {"seconds": time.perf_counter() - start, "docs": len(docs)}
-        yield stats
 
 
-def _sample_key(doc: dict[str, Any]) -> tuple[str, tuple[str, str, str]]:
-    reason = doc["reject_reason"] or "quarantine"
-    snippet = doc["error"] if doc.get("error") else doc["text"][:SNIPPET_CHARS]
-    return reason, (doc["id"], doc.get("url") or "", snippet)
+def _count(stats: dict[str, Any], dest: str, docs: list[dict[str, Any]]) -> None:
+    key = COUNT_KEY[dest]
+    stats["outputs"][dest] = {"files": 1, "rows": len(docs)}
+    for d in docs:
+        src = stats["sources"].setdefault(d["source"], {})
+        src[f"{key}_docs"] = src.get(f"{key}_docs", 0) + 1
+        src[f"{key}_chars"] = src.get(f"{key}_chars", 0) + len(d["text"])
+        if dest == "rejected":
+            by = src.setdefault("rejected_by_reason", {})
+            by[d["reject_reason"]] = by.get(d["reject_reason"], 0) + 1
+            r = stats["reasons"].setdefault(d["reject_reason"], {"docs": 0, "chars": 0})
+            r["docs"] += 1
+            r["chars"] += len(d["text"])
+        if dest == "curated":
+            lic = stats.setdefault("licenses", {}).setdefault(d["license"], {"docs": 0, "chars": 0})
+            lic["docs"] += 1
+            lic["chars"] += len(d["text"])
+
+
+def _first_samples(docs: list[dict[str, Any]], k: int) -> list[tuple[str, tuple[str, str, str]]]:
+    """The k smallest ids per reason of this shard (docs are sorted by id): what the run-wide top-k needs."""
+    taken: dict[str, int] = {}
+    out = []
+    for doc in docs:
+        reason = doc["reject_reason"] or "quarantine"
+        if taken.get(reason, 0) < k:
+            taken[reason] = taken.get(reason, 0) + 1
+            snippet = doc["error"] if doc.get("error") else doc["text"][:SNIPPET_CHARS]
+            out.append((reason, (doc["id"], doc.get("url") or "", snippet)))
+    return out
 
 
 def _write_samples(item: tuple[str, list[tuple[str, str, str]]], tmp_dir: str):
@@ -97,29 +132,37 @@ def _write_samples(item: tuple[str, list[tuple[str, str, str]]], tmp_dir: str):
     yield {"outputs": {"samples": {"files": 1, "rows": len(rows)}}}
 
 
+DOC, DECISION = 0, 1
+
+
 class WriteOutputs(beam.PTransform):
-    """All documents → curated/rejected/quarantine Parquet + samples per reason; output: stats dicts."""
+    """(dedup decisions, *document collections) → curated/rejected/quarantine Parquet + samples; → stats.
+
+    Documents and decisions meet in their output shard, the one shuffle documents go through. Each
+    document collection is keyed where it is produced: a Flatten of documents before the shuffle would be
+    one more pass of every document through the runner.
+    """
 
     def __init__(self, tmp_dir: str, num_shards: int, samples_per_reason: int) -> None:
         super().__init__()
         self.tmp_dir, self.num_shards, self.samples = tmp_dir, num_shards, samples_per_reason
 
-    def expand(self, docs):
+    def expand(self, pcolls):
+        decisions, *doc_colls = pcolls
         n = self.num_shards
-        written = (
-            docs
-            | "KeyByShard" >> beam.Map(lambda d: ((destination(d), shard_of(d["id"], n)), d))
+        keyed = [docs | f"KeyByShard{i}" >> beam.Map(lambda d: (shard_of(d["id"], n), (DOC, pack(d))))
+                 for i, docs in enumerate(doc_colls)]
+        keyed.append(decisions | "DecisionShard" >> beam.Map(lambda kv: (shard_of(kv[0], n), (DECISION, kv))))
+        written = split(
+            keyed
+            | "ToShards" >> beam.Flatten()
             | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShard" >> beam.ParDo(WriteShard(self.tmp_dir))
-        )
+            | "WriteShard" >> beam.ParDo(WriteShard(self.tmp_dir, self.samples)), "Written", ("stats", "sample"))
         if not self.samples:
-            return written
+            return written["stats"]
         samples = (
-            docs
-            | "NotKept" >> beam.Filter(lambda d: destination(d) != "curated")
-            | "SampleKey" >> beam.Map(_sample_key)
+            written["sample"]
             | "FirstIdsPerReason" >> beam.combiners.Top.SmallestPerKey(self.samples)
             | "WriteSamples" >> beam.FlatMap(_write_samples, self.tmp_dir)
         )
-        return (written, samples) | "OutputStats" >> beam.Flatten()
-
+        return (written["stats"], samples) | "OutputStats" >> beam.Flatten()

@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.dedup_near import INDEX_META_KEY, NearDedup, parse_config, rank_prefix
+from pipeline.decisions import ApplyDecisions, rank_prefix
+from pipeline.dedup_near import INDEX_META_KEY, NearDedup, parse_config
 from pipeline.errors import ConfigError
 
 PRIORITY = ["government", "academic", "reference", "web"]
@@ -50,7 +51,9 @@ def run_near(docs: list[dict], cfg: dict, tmp_path: Path, workers: int = 1) -> t
     if workers > 1:
         args.append("--direct_running_mode=multi_processing")
     with beam.Pipeline(options=PipelineOptions(args)) as p:
-        kept, stats = p | beam.Create(docs) | NearDedup(cfg, PRIORITY)
+        docs_in = p | beam.Create(docs)
+        decisions, stats = docs_in | NearDedup(cfg, PRIORITY)
+        kept = (docs_in, decisions) | ApplyDecisions()
         _ = kept | "D" >> beam.Map(json.dumps, sort_keys=True) | "WD" >> beam.io.WriteToText(str(out / "docs"))
         _ = stats | "S" >> beam.Map(json.dumps) | "WS" >> beam.io.WriteToText(str(out / "stats"))
     rows = [json.loads(line) for f in sorted(out.glob("docs*")) for line in f.read_text().splitlines()]
