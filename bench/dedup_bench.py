@@ -3,9 +3,10 @@
   .venv/bin/python bench/dedup_bench.py signatures            # per-core docs/s on 1-3k char documents
   .venv/bin/python bench/dedup_bench.py stage --docs 10000 --workers 1 2
 
-Documents are built from the bundled samples (data/samples/*/*.jsonl): three paragraphs per document, and
-every fifth document a near copy (1 % character edits) of an earlier one. Each stage run is a separate
-process so its peak RSS (self + worker processes) is its own.
+Documents are built from the bundled samples (data/samples/*/*.jsonl): paragraphs up to 1-3k characters per
+document, and every fifth document a near copy (1 % character edits) of an earlier one. A stage run is the
+real `jcorpus curate` (read JSONL, prepare, exact + near dedup, write Parquet; filters off) in a separate
+process, so its peak RSS (runner process; largest worker process with --workers 2) is its own.
 """
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ def paragraphs() -> list[str]:
     if not out:
         raise SystemExit("error: no bundled samples under data/samples/*/*.jsonl")
     return out
+
+
+SOURCE_FILES = 16
 
 
 def synthetic_docs(n: int, seed: int = 0, chars: tuple[int, int] = (1000, 3000)) -> list[dict]:
@@ -115,32 +119,34 @@ def bench_signatures(n_docs: int) -> dict:
 
 
 def run_stage(n_docs: int, workers: int, unit: str, extra: dict | None = None) -> dict:
-    """Inside a fresh process: build docs, run NearDedup alone, report wall time and peak RSS."""
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from pipeline.dedup_near import NearDedup
+    """Inside a fresh process: `jcorpus curate` on N synthetic documents in JSONL files (exact + near dedup,
+    filters off), timed, with the peak RSS of the runner (this process) and of its largest worker process."""
+    from pipeline.config import parse_config
+    from pipeline.curate import run_curate
 
     docs = synthetic_docs(n_docs)
-    args = [f"--direct_num_workers={workers}"] + (["--direct_running_mode=multi_processing"] if workers > 1 else [])
+    near = {"enabled": False} if extra and extra.get("baseline") else {"enabled": True, "unit": unit, **(extra or {})}
     with tempfile.TemporaryDirectory() as tmp:
+        sources = []
+        for kind in ("academic", "web"):
+            mine = [d for d in docs if d["kind"] == kind]
+            for part in range(SOURCE_FILES):
+                lines = (json.dumps({"id": d["id"], "text": d["text"]}, ensure_ascii=False) for d in mine[part::SOURCE_FILES])
+                Path(tmp, f"{kind}-{part:02d}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            sources.append({"name": kind, "kind": kind, "format": "jsonl", "paths": [f"{tmp}/{kind}-*.jsonl"],
+                            "license": "x"})
+        cfg = parse_config({"sources": sources, "filters": {"enabled": False}, "dedup": {"near": near}})
         t0 = time.perf_counter()
-        with beam.Pipeline(options=PipelineOptions(args)) as p:
-            docs_in = p | beam.Create(docs, reshuffle=True)
-            if extra and extra.get("baseline"):  # the runner alone: same input, no dedup
-                kept, stats = docs_in, p | "nostats" >> beam.Create([{"dedup": {}}])
-            else:
-                kept, stats = docs_in | NearDedup({"unit": unit, **(extra or {})}, ["academic", "web"])
-            _ = stats | beam.Map(json.dumps) | beam.io.WriteToText(tmp + "/stats")
-            _ = kept | "n" >> beam.combiners.Count.Globally() | "w" >> beam.io.WriteToText(tmp + "/n")
+        stats = run_curate(cfg, f"{tmp}/out", workers=workers)
         wall = time.perf_counter() - t0
-        stats = json.loads(next(Path(tmp).glob("stats*")).read_text())["dedup"]
     rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rss_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    dedup = stats.get("dedup", {})
     return {"docs": n_docs, "workers": workers, "unit": unit, "extra": extra or {}, "wall_s": round(wall, 1),
-            "docs_per_s": round(n_docs / wall), "peak_rss_mb_main": round(rss_self),
-            "peak_rss_mb_worker": round(rss_children), "dup_near": stats.get("dup_near"),
-            "near_clusters": stats.get("near_clusters")}
+            "docs_per_s": round(n_docs / wall), "peak_rss_mb_runner": round(rss_self),
+            "peak_rss_mb_worker": round(rss_children) if workers > 1 else None,
+            "dup_near": stats["reasons"].get("dup_near", {}).get("docs", 0), "near_clusters": dedup.get("near_clusters"),
+            "kept": stats["kept_docs"]}
 
 
 def main() -> int:

@@ -25,6 +25,7 @@ def _src(**over):
     ({"sources": [_src()], "language": {"min_kana": 1}}, r"^language\.min_kana: unknown key"),
     ({"sources": [_src()], "dedup": {"priority": ["web"]}}, r"^dedup\.priority: expected an ordering"),
     ({"sources": [_src()], "output": {"shard_bytes": "big"}}, r"^output\.shard_bytes: expected"),
+    ({"sources": [_src()], "output": {"min_shards": -1}}, r"^output\.min_shards: expected"),
     ({"sources": [_src()], "filters": {"preset": "strict"}}, r"^filters\.preset: unknown preset 'strict'"),
     ({"sources": [_src()], "filters": {"rules": {"min_chars": {"threshold": "x"}}}},
      r"^filters\.rules\.min_chars\.threshold: expected a number"),
