@@ -161,7 +161,9 @@ def register(subparsers) -> None:
     train.add_argument("--shrink-to-fit", action="store_true",
                        help="if the sample cannot support --vocab-size, use the largest size that works")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--threads", type=int, default=1, help="SentencePiece trainer threads")
+    train.add_argument("--threads", type=int, default=1,
+                       help="SentencePiece trainer threads and MeCab worker processes (the model depends on "
+                            "the thread count, not on the run: same input, seed and threads give the same bytes)")
     train.set_defaults(func=_train)
     ev = sub.add_parser("eval", help="metrics of a model (and baselines) on documents")
     ev.add_argument("--model", required=True)

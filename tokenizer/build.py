@@ -56,14 +56,15 @@ def build(records: Iterable[tuple[str, str]], out_dir: str | Path, cfg: TrainCon
         f"held out {sample.summary['heldout_docs']} docs; training {cfg.policy} {cfg.model_type} "
         f"V={cfg.vocab_size} inventory={cfg.inventory_level} + baselines {', '.join(baselines)}")
     sentences = [s for _, s in sample.sentences]
+    steps: dict[str, float] = {}
     if shrink_to_fit:
         asked = cfg.vocab_size
-        models, cfg = train_all_fit(sentences, cfg, baselines)
+        models, cfg = train_all_fit(sentences, cfg, baselines, steps)
         if cfg.vocab_size != asked:
             log(f"vocabulary lowered from {asked} to {cfg.vocab_size}: the largest this sample supports "
                 f"(inventory {cfg.inventory_level})")
     else:
-        models = train_all(sentences, cfg, baselines)
+        models = train_all(sentences, cfg, baselines, steps)
     t2 = time.perf_counter()
     (out / "tokenizer.model").write_bytes(models["main"])
     (out / "baselines").mkdir(exist_ok=True)
@@ -91,7 +92,9 @@ def build(records: Iterable[tuple[str, str]], out_dir: str | Path, cfg: TrainCon
                    **{f"baselines/{n}.model": hashlib.sha256(models[n]).hexdigest() for n in baselines}},
         "sentencepiece_version": spm.__version__,
         "hf_export": export,
-        "seconds": {"sample": round(t1 - t0, 2), "train_all": round(t2 - t1, 2), "export_eval": round(t3 - t2, 2)},
+        "seconds": {"sample": round(t1 - t0, 2), "train_all": round(t2 - t1, 2),
+                    **{f"train_all.{step}": value for step, value in steps.items()},
+                    "export_eval": round(t3 - t2, 2)},
     }
     (out / "training.json").write_text(json.dumps(training, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return eval_report
