@@ -96,11 +96,16 @@ def main() -> None:
     ap.add_argument("--target-mb", type=float, default=50)
     ap.add_argument("--warc-mb", type=float, default=20)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--parts", default="all,warc,runners", help="which of all,warc,runners to run")
     args = ap.parse_args()
-    print("\n".join(bench(args.corpora, list(FILES), args.target_mb, args.repeats, "All shared corpora")), flush=True)
-    print("\n".join(bench(args.corpora, ["warc"], args.warc_mb, args.repeats, "WARC only (read, charset, extract)")),
-          flush=True)
-    print("\n".join(bench_runners(args.repeats)))
+    parts = args.parts.split(",")
+    if "all" in parts:
+        print("\n".join(bench(args.corpora, list(FILES), args.target_mb, args.repeats, "All shared corpora")), flush=True)
+    if "warc" in parts:
+        print("\n".join(bench(args.corpora, ["warc"], args.warc_mb, args.repeats, "WARC only (read, charset, extract)")),
+              flush=True)
+    if "runners" in parts:
+        print("\n".join(bench_runners(args.repeats)))
 
 
 if __name__ == "__main__":

@@ -104,10 +104,10 @@ def run_near(docs: list[dict], unit: str, threshold: float, tmp: Path) -> tuple[
     out = tmp / f"near-{unit}-{threshold}"
     t0 = time.perf_counter()
     with beam.Pipeline(options=PipelineOptions(["--direct_num_workers=1"])) as p:
-        kept, _ = p | beam.Create(full) | NearDedup({"unit": unit, "threshold": threshold}, PRIORITY)
-        _ = kept | beam.Map(lambda d: json.dumps([d["id"], d["dup_cluster"]])) | beam.io.WriteToText(str(out))
+        decisions, _ = p | beam.Create(full) | NearDedup({"unit": unit, "threshold": threshold}, PRIORITY)
+        _ = decisions | beam.Map(lambda kv: json.dumps([kv[0], kv[1][1]])) | beam.io.WriteToText(str(out))
     rows = [json.loads(line) for f in tmp.glob(f"near-{unit}-{threshold}*") for line in f.read_text().splitlines()]
-    return dict(rows), time.perf_counter() - t0
+    return {d["id"]: None for d in docs} | dict(rows), time.perf_counter() - t0  # no decision: no cluster
 
 
 DATATROVE_SCRIPT = r'''
