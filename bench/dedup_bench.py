@@ -118,7 +118,7 @@ def bench_signatures(n_docs: int) -> dict:
     return out
 
 
-def run_stage(n_docs: int, workers: int, unit: str, extra: dict | None = None) -> dict:
+def run_stage(n_docs: int, workers: int, unit: str, extra: dict | None = None, shard_mb: int = 256) -> dict:
     """Inside a fresh process: `jcorpus curate` on N synthetic documents in JSONL files (exact + near dedup,
     filters off), timed, with the peak RSS of the runner (this process) and of its largest worker process."""
     from pipeline.config import parse_config
@@ -135,14 +135,16 @@ def run_stage(n_docs: int, workers: int, unit: str, extra: dict | None = None) -
                 Path(tmp, f"{kind}-{part:02d}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
             sources.append({"name": kind, "kind": kind, "format": "jsonl", "paths": [f"{tmp}/{kind}-*.jsonl"],
                             "license": "x"})
-        cfg = parse_config({"sources": sources, "filters": {"enabled": False}, "dedup": {"near": near}})
+        cfg = parse_config({"sources": sources, "filters": {"enabled": False}, "dedup": {"near": near},
+                            "output": {"shard_bytes": shard_mb << 20}})
         t0 = time.perf_counter()
         stats = run_curate(cfg, f"{tmp}/out", workers=workers)
         wall = time.perf_counter() - t0
     rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rss_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     dedup = stats.get("dedup", {})
-    return {"docs": n_docs, "workers": workers, "unit": unit, "extra": extra or {}, "wall_s": round(wall, 1),
+    return {"docs": n_docs, "workers": workers, "unit": unit, "extra": extra or {}, "shard_mb": shard_mb,
+            "input_mb": round(sum(len(d["text"].encode()) for d in docs) / 1e6), "wall_s": round(wall, 1),
             "docs_per_s": round(n_docs / wall), "peak_rss_mb_runner": round(rss_self),
             "peak_rss_mb_worker": round(rss_children) if workers > 1 else None,
             "dup_near": stats["reasons"].get("dup_near", {}).get("docs", 0), "near_clusters": dedup.get("near_clusters"),
@@ -159,20 +161,23 @@ def main() -> int:
     st.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     st.add_argument("--unit", default="morph")
     st.add_argument("--cfg", default="{}", help='extra dedup.near keys as JSON, or {"baseline": true}')
+    st.add_argument("--shard-mb", type=int, default=256, help="output.shard_bytes in MiB: a worker holds one shard")
     one = sub.add_parser("stage-one")  # internal: one measured run in this process
     one.add_argument("docs", type=int)
     one.add_argument("workers", type=int)
     one.add_argument("unit")
     one.add_argument("cfg")
+    one.add_argument("shard_mb", type=int)
     args = ap.parse_args()
     if args.cmd == "signatures":
         print(json.dumps(bench_signatures(args.docs), indent=1))
     elif args.cmd == "stage-one":
-        print(json.dumps(run_stage(args.docs, args.workers, args.unit, json.loads(args.cfg))))
+        print(json.dumps(run_stage(args.docs, args.workers, args.unit, json.loads(args.cfg), args.shard_mb)))
     else:
         for n in args.docs:
             for w in args.workers:
-                res = subprocess.run([sys.executable, __file__, "stage-one", str(n), str(w), args.unit, args.cfg],
+                res = subprocess.run([sys.executable, __file__, "stage-one", str(n), str(w), args.unit, args.cfg,
+                                      str(args.shard_mb)],
                                      capture_output=True, text=True)
                 print(res.stdout.strip().splitlines()[-1] if res.returncode == 0 else f"failed: {res.stderr[-1500:]}",
                       flush=True)

@@ -15,12 +15,13 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 RUNS = {  # name: arguments
-    "curate": ["curate_bench.py", "--target-mb", "50", "--warc-mb", "20", "--repeats", "3"],
+    "curate": ["curate_bench.py", "--target-mb", "50", "--warc-mb", "40", "--repeats", "3"],
     "extract": ["extract_bench.py", "--repeats", "3"],
     "filters": ["filters_bench.py"],
     "dedup_signatures": ["dedup_bench.py", "signatures"],
+    "dedup_stage": ["dedup_bench.py", "stage", "--docs", "3000", "--workers", "1", "2"],
     "dedup_planted": ["dedup_planted.py"],
-    "tokenizer": ["tokenizer_bench.py", "--sizes-mb", "1,3"],
+    "tokenizer": ["tokenizer_bench.py", "--input", "data/samples", "--sizes-mb", "1,3"],
     "pack": ["pack_bench.py", "--beam"],
     "kernels": ["kernels_bench.py", "--json", "bench/out/kernels.json"],
     "train": ["train_bench.py", "--mpi"],
