@@ -4,7 +4,8 @@ Replicates the shared corpora (as extra sources reading the same files, so ids s
 --target-mb of raw input and runs curate with 1 and 2 workers, --repeats times each; prints medians of
 wall time, MB/s and documents/s per core, and the per-stage CPU seconds from stats.json. A second run
 measures the WARC source alone (raw WARC MB/s per core end to end; target ≥ 3), and a third the demo
-curate on the default runner and on a local Dask cluster with 1 and 2 workers.
+curate on the default runner and on a local Dask cluster with 1 and 2 workers. `--parts steady` runs the
+WARC at --warc-mb and three times that and reports the seconds per extra MB (the steady-state gain).
 
     .venv/bin/python bench/curate_bench.py --corpora ../shared/corpora --target-mb 50 --repeats 3
 """
@@ -52,7 +53,9 @@ def _run(config: Path, out: Path, workers: int, runner: str = "FnApiRunner") -> 
     return time.perf_counter() - start, json.loads((out / "stats.json").read_text())
 
 
-def bench(corpora: Path, names: list[str], target_mb: float, repeats: int, label: str) -> list[str]:
+def bench(corpora: Path, names: list[str], target_mb: float, repeats: int, label: str,
+          walls: dict[int, tuple[float, float]] | None = None) -> list[str]:
+    """Markdown rows; `walls` (if given) receives {workers: (raw MB, median wall s)}."""
     cfg, raw_bytes = _config(corpora, names, target_mb)
     rows = [f"### {label}: {raw_bytes / 1e6:.1f} MB raw input, {len(cfg['sources'])} sources", "",
             "| workers | wall s (median) | MB/s | MB/s per core | docs/s per core | docs | kept |",
@@ -64,6 +67,8 @@ def bench(corpora: Path, names: list[str], target_mb: float, repeats: int, label
         for workers in (1, 2):
             runs = [_run(config, Path(tmp) / f"out{workers}", workers) for _ in range(repeats)]
             wall = statistics.median(t for t, _ in runs)
+            if walls is not None:
+                walls[workers] = (raw_bytes / 1e6, wall)
             stats = runs[-1][1]
             cores = min(workers, os.cpu_count() or 1)
             mbs = raw_bytes / 1e6 / wall
@@ -75,6 +80,19 @@ def bench(corpora: Path, names: list[str], target_mb: float, repeats: int, label
                 stage_rows += [f"| {name} | {s['seconds']:.2f} | {s['seconds'] / total:.0%} | "
                                f"{s['docs'] / s['seconds']:.0f} |" for name, s in stats["stages"].items() if s["seconds"]]
     return rows + stage_rows + [""]
+
+
+def steady_state(corpora: Path, small_mb: float, repeats: int) -> list[str]:
+    """WARC at small_mb and 3x: seconds per extra MB for 1 and 2 workers, i.e. the gain once fixed costs
+    (imports, graph, starting and stopping worker processes) are out of the comparison."""
+    small: dict[int, tuple[float, float]] = {}
+    large: dict[int, tuple[float, float]] = {}
+    rows = bench(corpora, ["warc"], small_mb, repeats, "WARC, small", small)
+    rows += bench(corpora, ["warc"], 3 * small_mb, repeats, "WARC, 3x", large)
+    slope = {w: (large[w][1] - small[w][1]) / (large[w][0] - small[w][0]) for w in (1, 2)}
+    rows += ["| workers | s per extra MB | MB/s per core, steady state | gain from the 2nd worker |", "|---|---|---|---|"]
+    rows += [f"| {w} | {slope[w]:.3f} | {1 / slope[w] / w:.2f} | {slope[1] / slope[w]:.2f}x |" for w in (1, 2)]
+    return rows + [""]
 
 
 def bench_runners(repeats: int) -> list[str]:
@@ -96,7 +114,7 @@ def main() -> None:
     ap.add_argument("--target-mb", type=float, default=50)
     ap.add_argument("--warc-mb", type=float, default=20)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--parts", default="all,warc,runners", help="which of all,warc,runners to run")
+    ap.add_argument("--parts", default="all,warc,runners", help="which of all,warc,steady,runners to run")
     args = ap.parse_args()
     parts = args.parts.split(",")
     if "all" in parts:
@@ -104,6 +122,8 @@ def main() -> None:
     if "warc" in parts:
         print("\n".join(bench(args.corpora, ["warc"], args.warc_mb, args.repeats, "WARC only (read, charset, extract)")),
               flush=True)
+    if "steady" in parts:
+        print("\n".join(steady_state(args.corpora, args.warc_mb, args.repeats)), flush=True)
     if "runners" in parts:
         print("\n".join(bench_runners(args.repeats)))
 

@@ -46,4 +46,13 @@ def pipeline_options(runner: str | None, workers: int, extra: Sequence[str]) -> 
         yield _runner_object(name), options
     finally:
         if cluster is not None:
+            _close_client()
             cluster.close()
+
+
+def _close_client() -> None:
+    """Beam's DaskRunner leaves its client open; closed after the cluster, it logs reconnect tracebacks."""
+    from distributed import default_client
+
+    with contextlib.suppress(ValueError):  # no client: the run failed before Beam made one
+        default_client().close()

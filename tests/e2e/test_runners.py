@@ -1,5 +1,8 @@
 """Curate and pack on other runners give the default runner's bytes: Dask (a local dask.distributed cluster),
 the PortableRunner with the embedded job service, and multi-processing."""
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,20 @@ def test_curate_on_dask_matches_the_default_runner(tmp_path):
     assert dask["conservation"]["ok"] and dask["kept_docs"] == default["kept_docs"]
     assert dask["reasons"] == default["reasons"]
     assert _tree(tmp_path / "dask") == _tree(tmp_path / "default")
+
+
+def test_dask_run_ends_without_tracebacks(tmp_path):
+    """Beam's DaskRunner leaves its client open; the CLI closes it before the cluster (no reconnect noise)."""
+    (tmp_path / "in.jsonl").write_text(json.dumps({"id": "a", "text": "吾輩は猫である。名前はまだ無い。"},
+                                                  ensure_ascii=False) + "\n", encoding="utf-8")
+    (tmp_path / "c.yaml").write_text(json.dumps({
+        "sources": [{"name": "s", "kind": "web", "format": "jsonl", "paths": ["in.jsonl"], "license": "x"}],
+        "filters": {"enabled": False}}))
+    run = subprocess.run([sys.executable, "-m", "pipeline.cli", "curate", "--config", str(tmp_path / "c.yaml"),
+                          "--out", str(tmp_path / "out"), "--runner", "DaskRunner", "--workers", "1"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Traceback" not in run.stderr and "CommClosedError" not in run.stderr, run.stderr[-2000:]
 
 
 def test_pack_on_dask_matches_the_default_runner(tmp_path, corpus):  # noqa: F811
