@@ -1,14 +1,16 @@
 """Near-duplicate removal in Beam: MinHash LSH buckets -> verified edges -> connected components.
 
-Graph (every step keyed and shuffled; no worker ever holds all signatures or all edges):
+Graph (every step keyed and shuffled; no worker ever holds all signatures or all edges; no side inputs,
+which Beam's DaskRunner would recompute the graph for):
   sketch    docs -> shingle set, signature, one (band, band-hash) key per band       (tokenizer/*)
-  buckets   per key: member count + smallest member, combined before the shuffle (no hot key);
-            members are then joined to their bucket's smallest member; keys of oversized buckets
-            (boilerplate) are salted into shards of at most `max_bucket` members
-  verify    candidate edge (u, m) kept only if the exact Jaccard of the shingle sets >= threshold; the
-            sets are recomputed for candidate documents only (a doc join), never shuffled for the rest
+  buckets   two-level stars: members are salted into `max_bucket` slices per bucket and join their
+            slice's smallest member; the slice minima join the bucket's smallest member. A bucket of up to
+            max_bucket^2 members (boilerplate) never puts more than ~max_bucket nodes in one group
+  verify    candidate edge (u, m) kept only if the exact Jaccard of the shingle sets >= threshold: m's set
+            is attached to its edges grouped by m (one set + names per group), then u's set by u. Sets are
+            recomputed for candidate documents only (a text join), never shuffled for the rest
   cluster   large-star / small-star rounds (pipeline/components.py) -> (node, root)
-  apply     root = representative; other members rejected `dup_near` with dup_cluster = root id
+  decide    root = representative; other members `dup_near` with dup_cluster = root id (applied by the sinks)
 Node names are "<priority><quality><id>" strings whose order is the representative rule, so the
 component minimum *is* the representative. Earlier runs' band indexes join the buckets as nodes that sort
 before every current document: a current document that meets one is clustered under the earlier id.
@@ -149,84 +151,55 @@ def _candidate_sets(item: tuple[str, dict[str, list[Any]]], unit: str, n: int) -
             yield (sides["node"][0], shingle_set(text, unit, n).astype("<u8").tobytes())
 
 
-class _BucketSummary(beam.CombineFn):
-    """(count, smallest node) of one LSH bucket; lifted before the shuffle so a huge bucket is cheap."""
-
-    def create_accumulator(self) -> tuple[int, str | None]:
-        return (0, None)
-
-    def add_input(self, acc: tuple[int, str | None], node: str) -> tuple[int, str | None]:
-        return (acc[0] + 1, node if acc[1] is None or node < acc[1] else acc[1])
-
-    def merge_accumulators(self, accs: Any) -> tuple[int, str | None]:
-        count, best = 0, None
-        for c, b in accs:
-            count += c
-            if b is not None and (best is None or b < best):
-                best = b
-        return (count, best)
-
-    def extract_output(self, acc: tuple[int, str | None]) -> tuple[int, str | None]:
-        return acc
-
-
-def _shards(count: int, max_bucket: int) -> int:
-    return max(1, -(-count // max_bucket))
-
-
 def _salt(node: str, shards: int) -> int:
-    return int.from_bytes(node.encode("utf-8")[-8:].rjust(8, b"\0"), "little") % shards if shards > 1 else 0
+    return int.from_bytes(node.encode("utf-8")[-8:].rjust(8, b"\0"), "little") % shards
 
 
-def _salted_members(item: tuple[Any, str], hot: Mapping[Any, int]) -> tuple[Any, str]:
-    key, node = item
-    return ((key, _salt(node, hot.get(key, 1))), node)
+def _local_star(item: tuple[Any, Iterable[str]]) -> Iterator[Any]:
+    """One salted slice of an LSH bucket: its members join their smallest member, which goes on to the bucket."""
+    (key, _), nodes = item
+    nodes = sorted(set(nodes))
+    for node in nodes[1:]:
+        yield "edge", (node, nodes[0])
+    yield "local", (key, (nodes[0], len(nodes)))
 
 
-def _salted_mins(item: tuple[Any, tuple[int, str]], hot: Mapping[Any, int]) -> Iterator[tuple[Any, str]]:
-    key, (_, smallest) = item
-    for s in range(hot.get(key, 1)):
-        yield ((key, s), smallest)
+def _bucket_star(item: tuple[Any, Iterable[tuple[str, int]]], max_bucket: int) -> Iterator[Any]:
+    """The slices' minima of one bucket join the bucket's smallest member: a two-level star, no hot key."""
+    _, slices = item
+    slices = sorted(slices)
+    for node, _ in slices[1:]:
+        yield "edge", (node, slices[0][0])
+    if sum(n for _, n in slices) > max_bucket:
+        yield "stats", _stat(near_hot_buckets=1)
 
 
-def _star_edges(item: tuple[Any, dict[str, list[str]]]) -> Iterator[tuple[str, str]]:
-    _, sides = item
-    for smallest in sides["min"]:
-        for node in sides["members"]:
-            if node != smallest:
-                yield (node, smallest)
+def _attach_min_set(item: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
+    """Grouped by an edge's smaller end: hand that end's shingle set to every member pointing at it. The
+    group holds one set and the members' names, so a hub costs names, not sets."""
+    smallest, sides = item
+    m_set = sides["set"][0] if sides["set"] else None
+    for node in sides["edge"]:
+        yield (node, (smallest, m_set))
 
 
 class _Verify(beam.DoFn):
-    """Second half of the verification join: (m, salt) -> m's set and (u, u's set) -> keep J >= threshold."""
+    """Grouped by an edge's member end: its set against each smaller end's set -> keep J >= threshold."""
 
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
 
-    def process(self, item: tuple[Any, dict[str, list[Any]]]) -> Iterator[Any]:
-        (smallest, _), sides = item
-        m_set = [np.frombuffer(b, dtype="<u8") for b in sides["set"]]
-        for node, u_set in sides["edge"]:
-            if not m_set or u_set is None:  # an earlier-run node has no shingles: trust the bucket
+    def process(self, item: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
+        node, sides = item
+        u_set = np.frombuffer(sides["set"][0], dtype="<u8") if sides["set"] else None
+        for smallest, m_set in sides["edge"]:
+            if m_set is None or u_set is None:  # an earlier-run node has no shingles: trust the bucket
                 yield "edge", (node, smallest)
                 yield "stats", _stat(near_unverified_edges=1)
-            elif jaccard(np.frombuffer(u_set, dtype="<u8"), m_set[0]) >= self.threshold:
+            elif jaccard(u_set, np.frombuffer(m_set, dtype="<u8")) >= self.threshold:
                 yield "edge", (node, smallest)
             else:
                 yield "stats", _stat(near_rejected_edges=1)
-
-
-def _attach_u_set(item: tuple[str, dict[str, list[Any]]], hot_mins: Mapping[str, int]) -> Iterator[Any]:
-    node, sides = item
-    u_set = sides["set"][0] if sides["set"] else None
-    for smallest in sides["edge"]:
-        yield ((smallest, _salt(node, hot_mins.get(smallest, 1))), (node, u_set))
-
-
-def _replicate_set(item: tuple[str, bytes], hot_mins: Mapping[str, int]) -> Iterator[Any]:
-    node, blob = item
-    for s in range(hot_mins.get(node, 1)):
-        yield ((node, s), blob)
 
 
 INDEX_SHARDS = 16
@@ -301,29 +274,23 @@ class NearDedup(beam.PTransform):
                 | "IndexMembers" >> beam.Map(lambda r: ((r["band"], r["hash"]), EARLIER + r["id"]))
             )
             members = (members, earlier) | "AllMembers" >> beam.Flatten()
-        summary = (
+        local = split(
             members
-            | "BucketSummary" >> beam.CombinePerKey(_BucketSummary())
-            | "MultiMember" >> beam.Filter(lambda kv: kv[1][0] > 1)
-        )
-        hot_buckets = (
-            summary
-            | "Oversized" >> beam.Filter(lambda kv, cap: kv[1][0] > cap, p.max_bucket)
-            | "HotShards" >> beam.Map(lambda kv, cap: (kv[0], _shards(kv[1][0], cap)), p.max_bucket)
-        )
-        hot = beam.pvalue.AsDict(hot_buckets)
+            | "SaltMembers" >> beam.Map(lambda kv, k: ((kv[0], _salt(kv[1], k)), kv[1]), p.max_bucket)
+            | "GroupSlices" >> beam.GroupByKey()
+            | "LocalStars" >> beam.FlatMap(_local_star), "Slices", ("edge", "local"))
+        bucket = split(
+            local["local"]
+            | "GroupBuckets" >> beam.GroupByKey()
+            | "BucketStars" >> beam.FlatMap(_bucket_star, p.max_bucket), "Buckets", ("edge", "stats"))
         candidates = (
-            {
-                "members": members | "SaltMembers" >> beam.Map(_salted_members, hot),
-                "min": summary | "SaltMins" >> beam.FlatMap(_salted_mins, hot),
-            }
-            | "JoinBucketMin" >> beam.CoGroupByKey()
-            | "StarEdges" >> beam.FlatMap(_star_edges)
+            (local["edge"], bucket["edge"])
+            | "StarEdges" >> beam.Flatten()
             | "NotBothEarlier" >> beam.Filter(lambda e: not e[0].startswith(EARLIER))  # old-old: not ours to judge
             | "DistinctEdges" >> beam.Distinct()
         )
         stats = [zero, candidates | "CountCandidates" >> beam.Map(lambda _: _stat(near_candidate_edges=1)),
-                 hot_buckets | "CountHot" >> beam.Map(lambda _: _stat(near_hot_buckets=1))]
+                 bucket["stats"]]
         edges = candidates
         if p.verify:
             sets = (
@@ -338,21 +305,14 @@ class NearDedup(beam.PTransform):
                 | "JoinCandidateDocs" >> beam.CoGroupByKey()
                 | "CandidateSets" >> beam.FlatMap(_candidate_sets, p.unit, p.n)
             )
-            hot_mins = beam.pvalue.AsDict(
-                summary
-                | "HotMin" >> beam.Map(lambda kv: (kv[1][1], kv[1][0]))
-                | "HotMinDegree" >> beam.CombinePerKey(sum)
-                | "HotMinShards" >> beam.Map(lambda kv, cap: (kv[0], _shards(kv[1], cap)), p.max_bucket)
-                | "HotMinOnly" >> beam.Filter(lambda kv: kv[1] > 1)
-            )
-            with_u = (
-                {"edge": candidates, "set": sets}
-                | "JoinMemberSet" >> beam.CoGroupByKey()
-                | "AttachMemberSet" >> beam.FlatMap(_attach_u_set, hot_mins)
+            with_min = (
+                {"edge": candidates | "BySmallerEnd" >> beam.Map(lambda e: (e[1], e[0])), "set": sets}
+                | "JoinMinSet" >> beam.CoGroupByKey()
+                | "AttachMinSet" >> beam.FlatMap(_attach_min_set)
             )
             verified = (
-                {"edge": with_u, "set": sets | "SaltMinSets" >> beam.FlatMap(_replicate_set, hot_mins)}
-                | "JoinMinSet" >> beam.CoGroupByKey()
+                {"edge": with_min, "set": sets}
+                | "JoinMemberSet" >> beam.CoGroupByKey()
                 | "Verify" >> beam.ParDo(_Verify(p.threshold))
             )
             verified = split(verified, "SplitVerified", ("edge", "stats"))
