@@ -7,14 +7,14 @@ from pathlib import Path
 
 import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from pipeline.components import ConnectedComponents, large_star, small_star
 
 
 def run_cc(edges: list[tuple[str, str]], tmp_path: Path, max_rounds: int = 12) -> dict[str, str]:
     out = tmp_path / "cc"
-    with beam.Pipeline(options=PipelineOptions(["--direct_num_workers=1"])) as p:
+    with beam.Pipeline(runner=FnApiRunner()) as p:
         _ = (p | beam.Create(edges) | ConnectedComponents(max_rounds)
              | beam.Map(json.dumps) | beam.io.WriteToText(str(out)))
     labels: dict[str, str] = {}

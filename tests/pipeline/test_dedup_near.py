@@ -9,11 +9,11 @@ from typing import Any
 import apache_beam as beam
 import pyarrow.parquet as pq
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.decisions import ApplyDecisions, rank_prefix
 from pipeline.dedup_near import INDEX_META_KEY, NearDedup, parse_config
 from pipeline.errors import ConfigError
+from pipeline.runner import pipeline_options
 
 PRIORITY = ["government", "academic", "reference", "web"]
 WORDS = ["研究", "日本語", "コーパス", "政府", "法律", "公開", "データ", "学習", "モデル", "評価", "文書", "方法",
@@ -47,10 +47,7 @@ def doc(doc_id: str, text: str, kind: str = "web", quality: float | None = None)
 def run_near(docs: list[dict], cfg: dict, tmp_path: Path, workers: int = 1) -> tuple[dict[str, dict], dict]:
     out = tmp_path / f"run{len(list(tmp_path.glob('run*')))}"
     cfg = {"max_rounds": 4, **cfg}  # clusters here are tiny; fewer unrolled rounds keep the test fast
-    args = [f"--direct_num_workers={workers}"]
-    if workers > 1:
-        args.append("--direct_running_mode=multi_processing")
-    with beam.Pipeline(options=PipelineOptions(args)) as p:
+    with pipeline_options(None, workers, ()) as (runner, options), beam.Pipeline(runner=runner, options=options) as p:
         docs_in = p | beam.Create(docs)
         decisions, stats = docs_in | NearDedup(cfg, PRIORITY)
         kept = (docs_in, decisions) | ApplyDecisions()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline.errors import ConfigError
@@ -24,7 +24,7 @@ def _docs() -> list[dict]:
 
 
 def _run(docs: list[dict], min_docs: int) -> list[tuple[str, str, int]]:
-    with BeamTestPipeline() as p:
+    with beam.Pipeline(runner=FnApiRunner()) as p:
         out = (p | beam.Create(docs) | SiteLines({"min_docs": min_docs, "fanout": 2})
                | beam.Map(lambda d: (d["id"], d["text"], d["meta"].get("site_lines_removed", 0))))
         expected = []
