@@ -4,6 +4,7 @@
     .venv/bin/python bench/tokenizer_bench.py --input /work/shared/corpora --grid none,morph,phrase,chunk:8000,12000,16000
     .venv/bin/python bench/tokenizer_bench.py --input /work/shared/corpora --grid phrase@jinmeiyo,phrase@full:16000
     .venv/bin/python bench/tokenizer_bench.py --input /work/shared/corpora --variants bunsetsu,chunk+case:8000,16000
+    .venv/bin/python bench/tokenizer_bench.py --input /work/shared/corpora --variants aligned,phrase+aligned:8000,16000
 
 Input of a given size is made of perturbed copies of the input documents (`perturbed_documents`): copy 0
 is the documents as they are; every further copy replaces a random quarter of the kanji (a fresh choice
@@ -185,24 +186,61 @@ def variant_cuts(text: str, variant: str) -> list[int]:
     return sorted(cuts)
 
 
+ALIGNED = {"aligned": "none", "phrase+aligned": "phrase"}  # variant -> where pieces may not cross
+
+
+def aligned_seed_file(sentences: list[str], policy: str, folder: Path, max_chars: int = 8) -> Path:
+    """SentencePiece seed pieces (`seed_sentencepieces_file`) that are unions of whole MeCab morphemes
+    inside the policy's segments, 2..max_chars long, seen at least twice; scored by frequency x length as
+    SentencePiece scores its own suffix-array seeds. Tests the idea that pieces built only from whole
+    morphemes keep boundary precision near 1 while growing longer."""
+    from collections import Counter
+
+    from tokenizer.morph import morpheme_spans
+    from tokenizer.policy import cut_points
+
+    counts: Counter[str] = Counter()
+    for text in sentences:
+        bounds = sorted({0, len(text), *(e for span in morpheme_spans(text) for e in span[:2])})
+        cuts = set(cut_points(text, policy))
+        for i, a in enumerate(bounds):
+            for b in bounds[i + 1:]:
+                if b - a > max_chars or (b > a + 1 and any(c in cuts for c in range(a + 1, b))):
+                    break
+                if b - a >= 2:
+                    counts[text[a:b]] += 1
+    seeds = sorted(((p, f) for p, f in counts.items() if f >= 2 and p.strip() == p and "\t" not in p),
+                   key=lambda pf: (-pf[1] * len(pf[0]), pf[0]))
+    path = folder / "seeds.tsv"
+    path.write_text("".join(f"{p}\t{f * len(p)}\n" for p, f in seeds), encoding="utf-8")
+    return path
+
+
 def variant_rows(records: list[tuple[str, str]], variants: list[str], vocab_sizes: list[int]) -> None:
     """chars/token and boundary F1 of the experimental policies (same sample and held-out set as the grid)."""
     from tokenizer.evaluate import evaluate_models
+    from tokenizer.policy import cut_points
     from tokenizer.sample import sample_corpus
     from tokenizer.train import TrainConfig, load, train_model, trainer_options
 
     sample = sample_corpus(records, 50_000_000, 0, None, 0.15)
+    sentences = [s for _, s in sample.sentences]
     for variant in variants:
-        segs = []
-        for sentence in (s for _, s in sample.sentences):
-            bounds = [0, *variant_cuts(sentence, variant), len(sentence)]
-            segs += [sentence[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
-        for vocab in vocab_sizes:
-            cfg = TrainConfig(vocab_size=vocab, policy="chunk")
-            r = evaluate_models({"m": load(train_model(segs, trainer_options("main", cfg)))}, sample.heldout)["m"]
-            print(f"| {vocab} | {variant} ({cfg.inventory_level}) | {r['chars_per_token']:.3f} | "
-                  f"{r['morph_boundary_f1']:.3f} ({r['morph_boundary_precision']:.3f}/"
-                  f"{r['morph_boundary_recall']:.3f}) | {r['byte_fallback_rate']:.3%} |", flush=True)
+        extra, segs = {}, []
+        with tempfile.TemporaryDirectory() as tmp:
+            if variant in ALIGNED:
+                extra["seed_sentencepieces_file"] = str(aligned_seed_file(sentences, ALIGNED[variant], Path(tmp)))
+            for sentence in sentences:
+                cuts = cut_points(sentence, ALIGNED[variant]) if variant in ALIGNED else variant_cuts(sentence, variant)
+                bounds = [0, *cuts, len(sentence)]
+                segs += [sentence[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+            for vocab in vocab_sizes:
+                cfg = TrainConfig(vocab_size=vocab, policy="chunk")
+                model = train_model(segs, trainer_options("main", cfg) | extra)
+                r = evaluate_models({"m": load(model)}, sample.heldout)["m"]
+                print(f"| {vocab} | {variant} ({cfg.inventory_level}) | {r['chars_per_token']:.3f} | "
+                      f"{r['morph_boundary_f1']:.3f} ({r['morph_boundary_precision']:.3f}/"
+                      f"{r['morph_boundary_recall']:.3f}) | {r['byte_fallback_rate']:.3%} |", flush=True)
 
 
 def main() -> int:

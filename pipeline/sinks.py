@@ -3,12 +3,18 @@
 Beam's file sinks name shards by bundle and (on some runners) leave temp folders behind; here a shard is
 `hash(id) mod N` with N fixed by the input size, rows are sorted by `id`, and everything lands in a
 temporary folder that the driver renames into place only after the run balanced (see `commit`).
+
+Documents never pass through the runner's shuffle: the step that produces them appends them to spill files
+of their output shard (map-side, as Hadoop and datatrove do), and only (shard, 1) counts and the dedup
+decisions are shuffled. The local runners hold every shuffled byte in the driver's memory, so this keeps
+the driver and the workers' memory independent of document bytes, and the write step reads in parallel.
 """
 from __future__ import annotations
 
 import json
+import struct
 import time
-from collections.abc import Iterable
+import uuid
 from typing import Any
 
 import apache_beam as beam
@@ -19,7 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline.beamutil import split
 from pipeline.decisions import apply_decisions
 from pipeline.documents import SCHEMAS, TIMINGS_KEY, destination, pack, unpack
-from pipeline.fsutil import join, write_bytes
+from pipeline.fsutil import join, list_files, write_bytes
 
 COUNT_KEY = {"curated": "kept", "rejected": "rejected", "quarantine": "quarantined"}
 SNIPPET_CHARS = 300
@@ -52,21 +58,79 @@ def _add_timings(stats: dict[str, Any], docs: list[dict[str, Any]]) -> None:
             fired[rule] = fired.get(rule, 0) + n
 
 
+SPILL_DIR = "_spill"
+SPILL_FLUSH_BYTES = 32 * 1024 * 1024  # per producing DoFn instance: bounds its memory whatever the bundle size
+_LEN = struct.Struct("<I")
+
+
+def _spill_dir(tmp_dir: str, shard: int) -> str:
+    return join(tmp_dir, SPILL_DIR, f"{shard:05d}")
+
+
+class SpillDocuments(beam.DoFn):
+    """doc → (shard, 1); the document itself goes to a spill file of its shard, written by this step.
+
+    A file becomes visible (renamed to `.bin`) only when complete. A retried bundle leaves an orphan file
+    behind; `read_spill` finds out from the shard's document count and drops the repeated documents.
+    """
+
+    def __init__(self, tmp_dir: str, num_shards: int) -> None:
+        self.tmp_dir, self.num_shards = tmp_dir, num_shards
+
+    def start_bundle(self) -> None:
+        self.buffers: dict[int, list[bytes]] = {}
+        self.size = 0
+
+    def process(self, doc: dict[str, Any]):
+        shard = shard_of(doc["id"], self.num_shards)
+        blob = pack(doc)
+        self.buffers.setdefault(shard, []).append(_LEN.pack(len(blob)) + blob)
+        self.size += len(blob)
+        if self.size >= SPILL_FLUSH_BYTES:
+            self.finish_bundle()
+        yield shard, 1
+
+    def finish_bundle(self) -> None:  # emits nothing (Beam's DaskRunner drops finish_bundle outputs)
+        for shard, blobs in self.buffers.items():
+            name = join(_spill_dir(self.tmp_dir, shard), uuid.uuid4().hex)
+            write_bytes(name + ".part", b"".join(blobs))
+            FileSystems.rename([name + ".part"], [name + ".bin"])
+        self.buffers, self.size = {}, 0
+
+
+def read_spill(tmp_dir: str, shard: int, expected: int) -> list[dict[str, Any]]:
+    """The shard's documents from its spill files; exactly `expected` of them or a loud error."""
+    blobs = []
+    for path in list_files(join(_spill_dir(tmp_dir, shard), "*.bin")):
+        with FileSystems.open(path) as fh:
+            data = fh.read()
+        pos = 0
+        while pos < len(data):
+            (size,) = _LEN.unpack_from(data, pos)
+            blobs.append(data[pos + 4 : pos + 4 + size])
+            pos += 4 + size
+    if len(blobs) != expected:  # a retried bundle wrote its documents twice: keep one copy of each
+        blobs = sorted(set(blobs))
+    if len(blobs) != expected:
+        raise RuntimeError(f"output shard {shard}: spill files under {_spill_dir(tmp_dir, shard)} hold "
+                           f"{len(blobs)} documents, the producing steps counted {expected}")
+    return [unpack(b) for b in blobs]
+
+
 class WriteShard(beam.DoFn):
-    """(shard, tagged documents and dedup decisions) → one Parquet file per destination; → stats, samples."""
+    """(shard, {count, decisions}) → the shard's spilled documents, decided → one Parquet file per
+    destination; → stats, samples."""
 
     def __init__(self, tmp_dir: str, samples_per_reason: int) -> None:
         self.tmp_dir, self.samples = tmp_dir, samples_per_reason
 
-    def process(self, item: tuple[int, Iterable[tuple[int, Any]]]):
-        shard, entries = item
+    def process(self, item: tuple[int, dict[str, list[Any]]]):
+        shard, sides = item
         start = time.perf_counter()
-        docs, decisions = [], {}
-        for tag, value in entries:
-            if tag == DOC:
-                docs.append(unpack(value))
-            else:
-                decisions.setdefault(value[0], []).append(value[1])
+        docs = read_spill(self.tmp_dir, shard, sum(sides["count"]))
+        decisions: dict[str, list[Any]] = {}
+        for doc_id, decision in sides["decision"]:
+            decisions.setdefault(doc_id, []).append(decision)
         by_dest: dict[str, list[dict[str, Any]]] = {}
         overridden = 0
         for doc in docs:
@@ -132,15 +196,11 @@ def _write_samples(item: tuple[str, list[tuple[str, str, str]]], tmp_dir: str):
     yield {"outputs": {"samples": {"files": 1, "rows": len(rows)}}}
 
 
-DOC, DECISION = 0, 1
-
-
 class WriteOutputs(beam.PTransform):
     """(dedup decisions, *document collections) → curated/rejected/quarantine Parquet + samples; → stats.
 
-    Documents and decisions meet in their output shard, the one shuffle documents go through. Each
-    document collection is keyed where it is produced: a Flatten of documents before the shuffle would be
-    one more pass of every document through the runner.
+    Each document collection is spilled where it is produced (`SpillDocuments`); a shard's count and its
+    decisions meet in one small group, and `WriteShard` reads the shard's documents back from its files.
     """
 
     def __init__(self, tmp_dir: str, num_shards: int, samples_per_reason: int) -> None:
@@ -150,13 +210,14 @@ class WriteOutputs(beam.PTransform):
     def expand(self, pcolls):
         decisions, *doc_colls = pcolls
         n = self.num_shards
-        keyed = [docs | f"KeyByShard{i}" >> beam.Map(lambda d: (shard_of(d["id"], n), (DOC, pack(d))))
-                 for i, docs in enumerate(doc_colls)]
-        keyed.append(decisions | "DecisionShard" >> beam.Map(lambda kv: (shard_of(kv[0], n), (DECISION, kv))))
+        counts = [  # combined where they are produced: per bundle, a count per shard reaches the shuffle
+            docs | f"Spill{i}" >> beam.ParDo(SpillDocuments(self.tmp_dir, n)) | f"Count{i}" >> beam.CombinePerKey(sum)
+            for i, docs in enumerate(doc_colls)]
+        by_shard = {"count": counts | "AllCounts" >> beam.Flatten(),
+                    "decision": decisions | "DecisionShard" >> beam.Map(lambda kv: (shard_of(kv[0], n), kv))}
         written = split(
-            keyed
-            | "ToShards" >> beam.Flatten()
-            | "GroupByShard" >> beam.GroupByKey()
+            by_shard
+            | "GroupByShard" >> beam.CoGroupByKey()
             | "WriteShard" >> beam.ParDo(WriteShard(self.tmp_dir, self.samples)), "Written", ("stats", "sample"))
         if not self.samples:
             return written["stats"]
