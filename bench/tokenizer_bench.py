@@ -205,7 +205,7 @@ def aligned_seed_file(sentences: list[str], policy: str, folder: Path, max_chars
         cuts = set(cut_points(text, policy))
         for i, a in enumerate(bounds):
             for b in bounds[i + 1:]:
-                if b - a > max_chars or (b > a + 1 and any(c in cuts for c in range(a + 1, b))):
+                if b - a > max_chars or any(c in cuts for c in range(a + 1, b)):
                     break
                 if b - a >= 2:
                     counts[text[a:b]] += 1

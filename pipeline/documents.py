@@ -78,8 +78,7 @@ def destination(doc: dict[str, Any]) -> str:
 
 
 def pack(doc: dict[str, Any]) -> bytes:
-    """A document as it crosses a shuffle: one opaque byte string, so the runner's shuffle only copies bytes
-    (the local runners otherwise decode and re-encode every field of every document in the driver)."""
+    """A document as one opaque byte string, the form it takes in the sinks' spill files (`sinks.SpillDocuments`)."""
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 

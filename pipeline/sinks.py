@@ -87,10 +87,13 @@ class SpillDocuments(beam.DoFn):
         self.buffers.setdefault(shard, []).append(_LEN.pack(len(blob)) + blob)
         self.size += len(blob)
         if self.size >= SPILL_FLUSH_BYTES:
-            self.finish_bundle()
+            self._flush()
         yield shard, 1
 
     def finish_bundle(self) -> None:  # emits nothing (Beam's DaskRunner drops finish_bundle outputs)
+        self._flush()
+
+    def _flush(self) -> None:
         for shard, blobs in self.buffers.items():
             name = join(_spill_dir(self.tmp_dir, shard), uuid.uuid4().hex)
             write_bytes(name + ".part", b"".join(blobs))
