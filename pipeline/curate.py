@@ -1,7 +1,8 @@
 """The curate graph: read → prepare → (site lines, filters) → exact / near dedup decisions → sinks → stats.
 
-Dedup steps see the documents still in play and emit decisions; the sinks apply them per output shard, so
-documents are shuffled once.
+Documents are spilled to files of their output shard where they are produced and never shuffled. Dedup
+steps see the documents still in play and emit decisions (near dedup reads the few texts it verifies back
+from the spill files); the sinks apply the decisions per output shard.
 
 Every branch ends in the stats combine, so the graph has a single leaf (some runners, Dask among them,
 compute only the last leaf), and the driver commits the outputs only when every source balances.
@@ -25,6 +26,7 @@ from pipeline.errors import UserError
 from pipeline.fsutil import exists, join, list_files, read_json, write_bytes, write_json
 from pipeline.prepare import Prepare, ReadFiles
 from pipeline.runner import pipeline_options
+from pipeline.sinks import Spill, SpilledTexts, WriteOutputs
 from pipeline.stats import MergeStats
 
 PARTIAL_STATS = "stats.partial.json"
@@ -47,6 +49,8 @@ def build(p: beam.Pipeline, cfg: CurateConfig, files: list[tuple[int, str, int]]
         live = live | "Filters" >> FilterStep(cfg.filters)
         live, decided = split_decided(live, "AfterFilters")
         done.append(decided)
+    num_shards = _num_shards(cfg, files)
+    spill_counts = (live, *done) | "Spill" >> Spill(tmp_dir, num_shards)
     decisions = []
     exact = None
     if cfg.exact_dedup:
@@ -56,11 +60,12 @@ def build(p: beam.Pipeline, cfg: CurateConfig, files: list[tuple[int, str, int]]
     if cfg.near_dedup.get("enabled"):
         from pipeline.dedup_near import NearDedup
 
-        near, near_stats = live | "NearDedup" >> NearDedup(cfg.near_dedup, cfg.priority, exact)
+        texts = lambda: SpilledTexts(tmp_dir, num_shards, spill_counts)  # noqa: E731 - one per verification read
+        near, near_stats = live | "NearDedup" >> NearDedup(cfg.near_dedup, cfg.priority, exact, texts)
         decisions.append(near)
         stats.append(near_stats)
     all_decisions = (decisions or [p | "NoDedup" >> beam.Create([])]) | "AllDecisions" >> beam.Flatten()
-    stats.append((all_decisions, live, *done) | "Write" >> _writer(cfg, files, tmp_dir))
+    stats.append((all_decisions, spill_counts) | "Write" >> WriteOutputs(tmp_dir, num_shards, cfg.samples_per_reason))
     (
         stats
         | "AllStats" >> beam.Flatten()
@@ -69,12 +74,9 @@ def build(p: beam.Pipeline, cfg: CurateConfig, files: list[tuple[int, str, int]]
     )
 
 
-def _writer(cfg: CurateConfig, files: list[tuple[int, str, int]], tmp_dir: str):
-    from pipeline.sinks import WriteOutputs
-
-    total = sum(size for _, _, size in files)
-    num_shards = max(cfg.min_shards, math.ceil(total / cfg.shard_bytes))  # a function of the input, never of the workers
-    return WriteOutputs(tmp_dir, num_shards, cfg.samples_per_reason)
+def _num_shards(cfg: CurateConfig, files: list[tuple[int, str, int]]) -> int:
+    """A function of the input, never of the workers."""
+    return max(cfg.min_shards, math.ceil(sum(size for _, _, size in files) / cfg.shard_bytes))
 
 
 def check_output(out: str, overwrite: bool) -> None:

@@ -6,9 +6,10 @@ which Beam's DaskRunner would recompute the graph for):
   buckets   two-level stars: members are salted into `max_bucket` slices per bucket and join their
             slice's smallest member; the slice minima join the bucket's smallest member. A bucket of up to
             max_bucket^2 members (boilerplate) never puts more than ~max_bucket nodes in one group
-  verify    candidate edge (u, m) kept only if the exact Jaccard of the shingle sets >= threshold: m's set
-            is attached to its edges grouped by m (one set + names per group), then u's set by u. Sets are
-            recomputed for candidate documents only (a text join), never shuffled for the rest
+  verify    candidate edge (u, m) kept only if the exact Jaccard of the shingle sets >= threshold: edges
+            grouped by m (names only) meet m's text, m's set travels once per edge to u's text, where the
+            pair is checked. Texts are read back from curate's spill files (a join with the documents when
+            NearDedup runs on its own), so only candidate sets cross a shuffle, once per edge
   cluster   large-star / small-star rounds (pipeline/components.py) -> (node, root)
   decide    root = representative; other members `dup_near` with dup_cluster = root id (applied by the sinks)
 Node names are "<priority><quality><id>" strings whose order is the representative rule, so the
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -143,12 +144,60 @@ class _Sketch(beam.DoFn):
             yield ((band, h), node)
 
 
-def _candidate_sets(item: tuple[str, dict[str, list[Any]]], unit: str, n: int) -> Iterator[tuple[str, bytes]]:
-    """(node, shingle-set bytes) for a document that has a candidate edge (same set its signature used)."""
+def _joined_text(item: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[Any, str | None]]:
     _, sides = item
-    if sides["node"]:
-        for text in sides["text"][:1]:
-            yield (sides["node"][0], shingle_set(text, unit, n).astype("<u8").tobytes())
+    text = sides["text"][0] if sides["text"] else None
+    for tag in sides["tag"]:
+        yield tag, text
+
+
+class JoinTexts(beam.PTransform):
+    """(id, tag) → (tag, text or None) by joining with the documents: NearDedup on its own. Curate passes
+    `sinks.SpilledTexts` instead, which reads the texts back from its spill files, so no text is shuffled."""
+
+    def __init__(self, docs: beam.PCollection) -> None:
+        super().__init__()
+        self.docs = docs
+
+    def expand(self, wanted):
+        return (
+            {"text": self.docs | "TextById" >> beam.Map(lambda d: (d["id"], d["text"])), "tag": wanted}
+            | "JoinTexts" >> beam.CoGroupByKey()
+            | "Joined" >> beam.FlatMap(_joined_text)
+        )
+
+
+def _shingles(node: str, text: str | None, unit: str, n: int) -> np.ndarray:
+    """A candidate's shingle set, the same its signature used; no text means it was lost, not a pass."""
+    if text is None:
+        raise RuntimeError(f"near dedup: no text reached verification for document {node_id(node)}")
+    return shingle_set(text, unit, n)
+
+
+def _hand_min_set(item: tuple[tuple[str, Iterable[str]], str | None], unit: str, n: int) -> Iterator[Any]:
+    """An edge's smaller end, with its text: its set, computed once, goes to every member pointing at it
+    (keyed by the member's id). A hub costs names in its group, and one set per edge downstream."""
+    (smallest, members), text = item
+    m_set = _shingles(smallest, text, unit, n).astype("<u8").tobytes()
+    for node in members:
+        yield node_id(node), (node, smallest, m_set)
+
+
+def _trust_earlier(item: tuple[str, Iterable[str]]) -> Iterator[Any]:
+    """An earlier run's index node has no shingles: its bucket's word stands."""
+    smallest, members = item
+    for node in members:
+        yield "edge", (node, smallest)
+        yield "stats", _stat(near_unverified_edges=1)
+
+
+def _verify_edge(item: tuple[tuple[str, str, bytes], str | None], unit: str, n: int, threshold: float) -> Iterator[Any]:
+    """A member's text against the set of the smaller end it points at → keep the edge if J >= threshold."""
+    (node, smallest, m_set), text = item
+    if jaccard(_shingles(node, text, unit, n), np.frombuffer(m_set, dtype="<u8")) >= threshold:
+        yield "edge", (node, smallest)
+    else:
+        yield "stats", _stat(near_rejected_edges=1)
 
 
 def _salt(node: str, shards: int) -> int:
@@ -172,34 +221,6 @@ def _bucket_star(item: tuple[Any, Iterable[tuple[str, int]]], max_bucket: int) -
         yield "edge", (node, slices[0][0])
     if sum(n for _, n in slices) > max_bucket:
         yield "stats", _stat(near_hot_buckets=1)
-
-
-def _attach_min_set(item: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
-    """Grouped by an edge's smaller end: hand that end's shingle set to every member pointing at it. The
-    group holds one set and the members' names, so a hub costs names, not sets."""
-    smallest, sides = item
-    m_set = sides["set"][0] if sides["set"] else None
-    for node in sides["edge"]:
-        yield (node, (smallest, m_set))
-
-
-class _Verify(beam.DoFn):
-    """Grouped by an edge's member end: its set against each smaller end's set -> keep J >= threshold."""
-
-    def __init__(self, threshold: float) -> None:
-        self.threshold = threshold
-
-    def process(self, item: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
-        node, sides = item
-        u_set = np.frombuffer(sides["set"][0], dtype="<u8") if sides["set"] else None
-        for smallest, m_set in sides["edge"]:
-            if m_set is None or u_set is None:  # an earlier-run node has no shingles: trust the bucket
-                yield "edge", (node, smallest)
-                yield "stats", _stat(near_unverified_edges=1)
-            elif jaccard(u_set, np.frombuffer(m_set, dtype="<u8")) >= self.threshold:
-                yield "edge", (node, smallest)
-            else:
-                yield "stats", _stat(near_rejected_edges=1)
 
 
 INDEX_SHARDS = 16
@@ -246,13 +267,15 @@ class NearDedup(beam.PTransform):
     """docs -> (decisions, stats); see the module docstring and pipeline/decisions.py.
 
     `exact`: the exact-dedup decisions of the same documents, so that the band index (`index_out`) holds
-    only documents the run keeps.
+    only documents the run keeps. `texts`: how verification gets candidate texts, a factory of transforms
+    (id, tag) → (tag, text or None); by default a join with the documents (`JoinTexts`).
     """
 
     def __init__(self, cfg: Mapping[str, Any] | None, priority: Sequence[str],
-                 exact: beam.PCollection | None = None) -> None:
+                 exact: beam.PCollection | None = None,
+                 texts: Callable[[], beam.PTransform] | None = None) -> None:
         super().__init__()
-        self.exact = exact
+        self.exact, self.texts = exact, texts
         self.p = parse_config(cfg)
         if not isinstance(priority, (list, tuple)) or not all(isinstance(k, str) for k in priority):
             raise ConfigError(f"dedup.priority: must be a list of kinds, got {priority!r}")
@@ -293,28 +316,25 @@ class NearDedup(beam.PTransform):
                  bucket["stats"]]
         edges = candidates
         if p.verify:
-            sets = (
-                {
-                    "text": docs | "TextById" >> beam.Map(lambda d: (d["id"], d["text"])),
-                    "node": candidates
-                    | "CandidateNodes" >> beam.FlatMap(lambda e: e)
-                    | "CurrentCandidates" >> beam.Filter(lambda n: not n.startswith(EARLIER))
-                    | "DistinctCandidates" >> beam.Distinct()
-                    | "CandidateById" >> beam.Map(lambda n: (node_id(n), n)),
-                }
-                | "JoinCandidateDocs" >> beam.CoGroupByKey()
-                | "CandidateSets" >> beam.FlatMap(_candidate_sets, p.unit, p.n)
+            texts = self.texts or (lambda: JoinTexts(docs))
+            by_min = split(
+                candidates
+                | "BySmallerEnd" >> beam.Map(lambda e: (e[1], e[0]))
+                | "MembersOfMin" >> beam.GroupByKey()
+                | "EarlierMin" >> beam.Map(lambda kv: ("earlier" if kv[0].startswith(EARLIER) else "current", kv)),
+                "MinKinds", ("earlier", "current"))
+            trusted = (  # an earlier run's index has no shingles: trust its bucket
+                by_min["earlier"]
+                | "TrustEarlier" >> beam.FlatMap(_trust_earlier))
+            checked = (
+                by_min["current"]
+                | "MinById" >> beam.Map(lambda kv: (node_id(kv[0]), (kv[0], list(kv[1]))))
+                | "MinTexts" >> texts()
+                | "HandMinSet" >> beam.FlatMap(_hand_min_set, p.unit, p.n)
+                | "MemberTexts" >> texts()
+                | "Verify" >> beam.FlatMap(_verify_edge, p.unit, p.n, p.threshold)
             )
-            with_min = (
-                {"edge": candidates | "BySmallerEnd" >> beam.Map(lambda e: (e[1], e[0])), "set": sets}
-                | "JoinMinSet" >> beam.CoGroupByKey()
-                | "AttachMinSet" >> beam.FlatMap(_attach_min_set)
-            )
-            verified = (
-                {"edge": with_min, "set": sets}
-                | "JoinMemberSet" >> beam.CoGroupByKey()
-                | "Verify" >> beam.ParDo(_Verify(p.threshold))
-            )
+            verified = (trusted, checked) | "Verified" >> beam.Flatten()
             verified = split(verified, "SplitVerified", ("edge", "stats"))
             edges = verified["edge"]
             stats.append(verified["stats"])

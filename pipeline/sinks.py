@@ -8,6 +8,8 @@ Documents never pass through the runner's shuffle: the step that produces them a
 of their output shard (map-side, as Hadoop and datatrove do), and only (shard, 1) counts and the dedup
 decisions are shuffled. The local runners hold every shuffled byte in the driver's memory, so this keeps
 the driver and the workers' memory independent of document bytes, and the write step reads in parallel.
+Steps that need some documents' text later (near-dup verification) read it back the same way
+(`SpilledTexts`).
 """
 from __future__ import annotations
 
@@ -199,11 +201,54 @@ def _write_samples(item: tuple[str, list[tuple[str, str, str]]], tmp_dir: str):
     yield {"outputs": {"samples": {"files": 1, "rows": len(rows)}}}
 
 
-class WriteOutputs(beam.PTransform):
-    """(dedup decisions, *document collections) → curated/rejected/quarantine Parquet + samples; → stats.
+class Spill(beam.PTransform):
+    """Document collections → (shard, count): each collection is spilled where it is produced
+    (`SpillDocuments`) and its counts combined there, so per bundle one count per shard reaches a shuffle."""
 
-    Each document collection is spilled where it is produced (`SpillDocuments`); a shard's count and its
-    decisions meet in one small group, and `WriteShard` reads the shard's documents back from its files.
+    def __init__(self, tmp_dir: str, num_shards: int) -> None:
+        super().__init__()
+        self.tmp_dir, self.num_shards = tmp_dir, num_shards
+
+    def expand(self, doc_colls):
+        counts = [
+            docs | f"Spill{i}" >> beam.ParDo(SpillDocuments(self.tmp_dir, self.num_shards))
+            | f"Count{i}" >> beam.CombinePerKey(sum)
+            for i, docs in enumerate(doc_colls)]
+        return counts | "AllCounts" >> beam.Flatten()
+
+
+def _wanted_texts(item: tuple[int, dict[str, list[Any]]], tmp_dir: str):
+    shard, sides = item
+    if not sides["want"]:
+        return
+    texts = {doc["id"]: doc["text"] for doc in read_spill(tmp_dir, shard, sum(sides["count"]))}
+    for doc_id, tag in sides["want"]:
+        yield tag, texts.get(doc_id)
+
+
+class SpilledTexts(beam.PTransform):
+    """(id, tag) → (tag, text, or None for an id the shard does not hold), read back from the spill files
+    of each id's shard instead of shuffling every document's text to a join. The shard counts are a side
+    of the group, so a shard is read only after every bundle that spilled into it has finished."""
+
+    def __init__(self, tmp_dir: str, num_shards: int, counts: beam.PCollection) -> None:
+        super().__init__()
+        self.tmp_dir, self.num_shards, self.counts = tmp_dir, num_shards, counts
+
+    def expand(self, wanted):
+        n = self.num_shards
+        return (
+            {"count": self.counts, "want": wanted | "WantedShard" >> beam.Map(lambda kv: (shard_of(kv[0], n), kv))}
+            | "GroupWanted" >> beam.CoGroupByKey()
+            | "ReadWanted" >> beam.FlatMap(_wanted_texts, self.tmp_dir)
+        )
+
+
+class WriteOutputs(beam.PTransform):
+    """(dedup decisions, spill counts) → curated/rejected/quarantine Parquet + samples; → stats.
+
+    A shard's count and its decisions meet in one small group, and `WriteShard` reads the shard's documents
+    back from its spill files (`Spill`).
     """
 
     def __init__(self, tmp_dir: str, num_shards: int, samples_per_reason: int) -> None:
@@ -211,12 +256,9 @@ class WriteOutputs(beam.PTransform):
         self.tmp_dir, self.num_shards, self.samples = tmp_dir, num_shards, samples_per_reason
 
     def expand(self, pcolls):
-        decisions, *doc_colls = pcolls
+        decisions, counts = pcolls
         n = self.num_shards
-        counts = [  # combined where they are produced: per bundle, a count per shard reaches the shuffle
-            docs | f"Spill{i}" >> beam.ParDo(SpillDocuments(self.tmp_dir, n)) | f"Count{i}" >> beam.CombinePerKey(sum)
-            for i, docs in enumerate(doc_colls)]
-        by_shard = {"count": counts | "AllCounts" >> beam.Flatten(),
+        by_shard = {"count": counts,
                     "decision": decisions | "DecisionShard" >> beam.Map(lambda kv: (shard_of(kv[0], n), kv))}
         written = split(
             by_shard

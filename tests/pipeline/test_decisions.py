@@ -49,11 +49,13 @@ def test_rank_orders_priority_then_quality_then_id() -> None:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_exact_and_near_dedup_in_one_run(tmp_path, workers: int) -> None:
-    """A law, its verbatim web copy (exact) and an edited web copy (near): both copies point at the law."""
+    """A law, its verbatim web copy (exact) and an edited web copy (near): both copies point at the law.
+    A loose LSH also proposes `other` and its heavily edited copy `loose`; verification, which reads their
+    texts back from the spill files, rejects that edge."""
     law, other = base_text(1, 20), base_text(2, 20)
     rows = {"law.jsonl": [{"id": "law", "text": law}],
             "web.jsonl": [{"id": "copy", "text": law}, {"id": "edited", "text": near_copy(law, 3)},
-                          {"id": "other", "text": other}]}
+                          {"id": "other", "text": other}, {"id": "loose", "text": near_copy(other, 9, 0.08)}]}
     for name, lines in rows.items():
         (tmp_path / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines), encoding="utf-8")
     cfg = parse_config({
@@ -62,7 +64,7 @@ def test_exact_and_near_dedup_in_one_run(tmp_path, workers: int) -> None:
                     {"name": "web", "kind": "web", "format": "jsonl", "paths": [str(tmp_path / "web.jsonl")],
                      "license": "x"}],
         "filters": {"enabled": False},
-        "dedup": {"near": {"enabled": True, "unit": "char", "max_rounds": 4}},
+        "dedup": {"near": {"enabled": True, "unit": "char", "max_rounds": 4, "bands": 32, "rows": 2}},
     })
     stats = run_curate(cfg, str(tmp_path / "out"), workers=workers)
     out = {r["source_id"]: r for d in ("curated", "rejected")
@@ -71,6 +73,8 @@ def test_exact_and_near_dedup_in_one_run(tmp_path, workers: int) -> None:
     assert out["law"].get("reject_reason") is None and out["law"]["dup_cluster"] == law_id
     assert (out["copy"]["reject_reason"], out["copy"]["dup_cluster"]) == ("dup_exact", law_id)
     assert (out["edited"]["reject_reason"], out["edited"]["dup_cluster"]) == ("dup_near", law_id)
-    assert out["other"].get("reject_reason") is None and out["other"]["dup_cluster"] is None
+    for loner in ("other", "loose"):
+        assert out[loner].get("reject_reason") is None and out[loner]["dup_cluster"] is None
+    assert stats["dedup"]["near_rejected_edges"] >= 1 and "near_unverified_edges" not in stats["dedup"]
     assert stats["dedup"]["near_also_exact"] == 1 and stats["dedup"]["dup_near"] == 2
     assert stats["reasons"]["dup_near"]["docs"] == 1 and stats["conservation"]["ok"]

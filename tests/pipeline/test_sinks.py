@@ -79,3 +79,16 @@ def test_a_half_written_file_is_never_read(tmp_path):
     shard = next(iter(counts))
     (tmp_path / "_spill" / f"{shard:05d}" / "crashed.part").write_bytes(b"\x10\x00\x00\x00{\"id\"")
     assert len(read_spill(str(tmp_path), shard, counts[shard])) == counts[shard]
+
+
+def test_wanted_texts_come_from_the_shard_and_a_missing_one_is_none(tmp_path):
+    """What near-dup verification reads back: one answer per wanted (id, tag), repeats included."""
+    docs = _docs(12)
+    counts = _spill(str(tmp_path), docs)
+    shard = shard_of(docs[0]["id"], SHARDS)
+    mine = [d for d in docs if shard_of(d["id"], SHARDS) == shard]
+    missing = "f" * 32
+    want = [(mine[0]["id"], "a"), (mine[-1]["id"], "b"), (mine[0]["id"], "c"), (missing, "d")]
+    got = list(sinks._wanted_texts((shard, {"count": [counts[shard]], "want": want}), str(tmp_path)))
+    assert got == [("a", mine[0]["text"]), ("b", mine[-1]["text"]), ("c", mine[0]["text"]), ("d", None)]
+    assert list(sinks._wanted_texts((shard, {"count": [counts[shard]], "want": []}), str(tmp_path))) == []
