@@ -51,7 +51,8 @@ def _larger_first(edge: Edge) -> Edge:
 
 
 class _CheckConverged(beam.DoFn):
-    """A star forest: every node has one parent, and no parent has a parent itself."""
+    """A star forest: every node has one parent, and no parent has a parent itself; and every node of the
+    input edges is in it (a shuffle that lost elements would otherwise just shrink the clusters)."""
 
     def __init__(self, max_rounds: int) -> None:
         self.max_rounds = max_rounds
@@ -64,6 +65,9 @@ class _CheckConverged(beam.DoFn):
                 f"connected components did not converge in {self.max_rounds} rounds "
                 f"(node {node!r}); raise dedup.near.max_rounds"
             )
+        if sides["input"] and not parents and not sides["child_of"]:  # neither a child nor a root
+            raise RuntimeError(f"connected components lost node {node!r} of the input edges: the runner "
+                               "dropped data between rounds")
         for parent in parents:
             yield (node, parent)
 
@@ -97,8 +101,14 @@ class ConnectedComponents(beam.PTransform):
             | "DistinctParents" >> beam.Distinct()
             | "ParentMark" >> beam.Map(lambda node: (node, True))
         )
+        inputs = (  # every node of the input edges must come out as a child or as a root
+            edges
+            | "InputNodes" >> beam.FlatMap(lambda e: e if e[0] != e[1] else ())  # a self-loop is a singleton
+            | "DistinctInputNodes" >> beam.Distinct()
+            | "InputMark" >> beam.Map(lambda node: (node, True))
+        )
         return (
-            {"parent": parent, "child_of": child_of}
+            {"parent": parent, "child_of": child_of, "input": inputs}
             | "JoinCheck" >> beam.CoGroupByKey()
             | "CheckConverged" >> beam.ParDo(_CheckConverged(self.max_rounds))
         )

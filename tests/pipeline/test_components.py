@@ -9,6 +9,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
+from pipeline import components
 from pipeline.components import ConnectedComponents, large_star, small_star
 
 
@@ -72,3 +73,14 @@ def test_too_few_rounds_fail_loudly(tmp_path: Path) -> None:
     chain = [(f"c{i:03d}", f"c{i + 1:03d}") for i in range(200)]
     with pytest.raises(Exception, match="did not converge"):
         run_cc(chain, tmp_path, max_rounds=1)
+
+
+def test_a_node_lost_between_rounds_fails_loudly(tmp_path: Path, monkeypatch) -> None:
+    """A shuffle that drops elements must not just shrink a cluster: here s9's edges vanish every round."""
+    def lossy(node, smaller):
+        return [] if node == "s9" else small_star(node, smaller)
+
+    monkeypatch.setattr(components, "small_star", lossy)
+    star = [("s0", f"s{i}") for i in range(1, 9)] + [("s9", "s5")]
+    with pytest.raises(Exception, match="lost node 's9'"):
+        run_cc(star, tmp_path)
