@@ -120,6 +120,12 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
     if not stats["conservation"]["ok"]:
         raise RuntimeError(f"document accounting does not balance, outputs left in {tmp_dir}: "
                            f"{stats['conservation']['unbalanced']}")
+    if cfg.near_dedup.get("enabled"):
+        from pipeline.dedup_near import check_edge_accounting, parse_config
+
+        lost = check_edge_accounting(stats.get("dedup", {}), parse_config(cfg.near_dedup).verify)
+        if lost:
+            raise RuntimeError(f"{lost}; outputs left in {tmp_dir}")
     stats["beam_counters"] = counters
     commit(out, tmp_dir, stats)
     return stats

@@ -117,6 +117,16 @@ def parse_config(cfg: Mapping[str, Any] | None) -> NearParams:
                       c["seed"], c["scheme"], c["max_bucket"], c["max_rounds"], c["index_out"], tuple(idx_in))
 
 
+def check_edge_accounting(dedup: Mapping[str, Any], verify: bool) -> str | None:
+    """With verification on, every candidate edge ends verified, rejected or trusted (earlier index); a
+    shortfall means a step or the runner lost edges, which would silently shrink clusters."""
+    ends = [dedup.get(k, 0) for k in ("near_verified_edges", "near_rejected_edges", "near_unverified_edges")]
+    if not verify or sum(ends) == dedup.get("near_candidate_edges", 0):
+        return None
+    return (f"near dedup lost edges: {dedup.get('near_candidate_edges', 0)} candidates, but {ends[0]} verified + "
+            f"{ends[1]} rejected + {ends[2]} unverified")
+
+
 def node_id(node: str) -> str:
     return node[len(EARLIER):]
 
@@ -196,6 +206,7 @@ def _verify_edge(item: tuple[tuple[str, str, bytes], str | None], unit: str, n: 
     (node, smallest, m_set), text = item
     if jaccard(_shingles(node, text, unit, n), np.frombuffer(m_set, dtype="<u8")) >= threshold:
         yield "edge", (node, smallest)
+        yield "stats", _stat(near_verified_edges=1)
     else:
         yield "stats", _stat(near_rejected_edges=1)
 

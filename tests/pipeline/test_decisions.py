@@ -75,6 +75,8 @@ def test_exact_and_near_dedup_in_one_run(tmp_path, workers: int) -> None:
     assert (out["edited"]["reject_reason"], out["edited"]["dup_cluster"]) == ("dup_near", law_id)
     for loner in ("other", "loose"):
         assert out[loner].get("reject_reason") is None and out[loner]["dup_cluster"] is None
-    assert stats["dedup"]["near_rejected_edges"] >= 1 and "near_unverified_edges" not in stats["dedup"]
+    d = stats["dedup"]
+    assert d["near_rejected_edges"] >= 1 and "near_unverified_edges" not in d
+    assert d["near_candidate_edges"] == d["near_verified_edges"] + d["near_rejected_edges"]
     assert stats["dedup"]["near_also_exact"] == 1 and stats["dedup"]["dup_near"] == 2
     assert stats["reasons"]["dup_near"]["docs"] == 1 and stats["conservation"]["ok"]

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.decisions import ApplyDecisions, rank_prefix
-from pipeline.dedup_near import INDEX_META_KEY, NearDedup, parse_config
+from pipeline.dedup_near import INDEX_META_KEY, NearDedup, check_edge_accounting, parse_config
 from pipeline.errors import ConfigError
 from pipeline.runner import pipeline_options
 
@@ -159,3 +159,13 @@ def test_index_round_trip_and_incremental_run(tmp_path: Path) -> None:
         NearDedup({"unit": "char", "num_perm": 64, "index_in": [str(index)]}, PRIORITY)
     with pytest.raises(ConfigError, match="no index file"):
         NearDedup({"unit": "char", "index_in": [str(tmp_path / "missing")]}, PRIORITY)
+
+
+def test_every_candidate_edge_is_accounted_for() -> None:
+    assert check_edge_accounting({"near_candidate_edges": 5, "near_verified_edges": 3, "near_rejected_edges": 1,
+                                  "near_unverified_edges": 1}, verify=True) is None
+    assert check_edge_accounting({"near_candidate_edges": 0}, verify=True) is None  # nothing to check
+    assert check_edge_accounting({"near_candidate_edges": 7}, verify=False) is None  # every candidate is an edge
+    lost = check_edge_accounting({"near_candidate_edges": 9, "near_verified_edges": 3, "near_rejected_edges": 1}, True)
+    assert lost == "near dedup lost edges: 9 candidates, but 3 verified + 1 rejected + 0 unverified"
+    assert check_edge_accounting({"near_candidate_edges": 4}, verify=True).startswith("near dedup lost edges: 4")
