@@ -9,6 +9,7 @@ compute only the last leaf), and the driver commits the outputs only when every 
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import uuid
@@ -60,7 +61,7 @@ def build(p: beam.Pipeline, cfg: CurateConfig, files: list[tuple[int, str, int]]
     if cfg.near_dedup.get("enabled"):
         from pipeline.dedup_near import NearDedup
 
-        texts = lambda: SpilledTexts(tmp_dir, num_shards, spill_counts)  # noqa: E731 - one per verification read
+        texts = functools.partial(SpilledTexts, tmp_dir, num_shards, spill_counts)  # one per verification read
         near, near_stats = live | "NearDedup" >> NearDedup(cfg.near_dedup, cfg.priority, exact, texts)
         decisions.append(near)
         stats.append(near_stats)

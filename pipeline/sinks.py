@@ -221,7 +221,8 @@ def _wanted_texts(item: tuple[int, dict[str, list[Any]]], tmp_dir: str):
     shard, sides = item
     if not sides["want"]:
         return
-    texts = {doc["id"]: doc["text"] for doc in read_spill(tmp_dir, shard, sum(sides["count"]))}
+    wanted = {doc_id for doc_id, _ in sides["want"]}  # keep only their texts, not the whole shard's
+    texts = {doc["id"]: doc["text"] for doc in read_spill(tmp_dir, shard, sum(sides["count"])) if doc["id"] in wanted}
     for doc_id, tag in sides["want"]:
         yield tag, texts.get(doc_id)
 
