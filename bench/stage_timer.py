@@ -1,13 +1,15 @@
-"""Wall time of every stage the local runner executes, for one `jcorpus` command.
+"""Wall time and memory of every stage the local runner executes, for one `jcorpus` command.
 
 Wraps `FnApiRunner._execute_bundle` and prints, per fused stage, when it started (seconds since this
-script began) and how long it ran, then the end of the run. It shows what a second worker does not
-share (runner start-up, worker start, regroups in the driver, commit) next to the stages it does.
+script began), how long it ran, and the peak resident memory so far (VmHWM, MB) of the runner and of each
+worker process, then the end of the run. It shows what a second worker does not share (runner start-up,
+worker start, regroups in the driver, commit) next to the stages it does, and which stage sets a peak.
 
     .venv/bin/python bench/stage_timer.py curate --config CFG --out OUT --workers 2 --overwrite
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,6 +19,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from apache_beam.runners.portability.fn_api_runner import fn_runner  # noqa: E402
 
 START = time.perf_counter()
+
+
+def _peak_mb(pid: int | str) -> int:
+    """VmHWM of a process in MB (0 if it has gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) // 1024 for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+
+
+def _children() -> list[int]:
+    """The worker processes: this process's children (Beam's multi-processing mode starts one per worker)."""
+    me, found = str(os.getpid()), []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me:
+            found.append(int(stat.parent.name))
+    return sorted(found)
+
+
 _execute_bundle = fn_runner.FnApiRunner._execute_bundle
 
 
@@ -24,7 +50,9 @@ def _timed(self, runner_execution_context, bundle_context_manager, bundle_input)
     began = time.perf_counter()
     result = _execute_bundle(self, runner_execution_context, bundle_context_manager, bundle_input)
     name = bundle_context_manager.stage.name
-    print(f"{began - START:7.2f} {time.perf_counter() - began:6.2f}  {name[:120]}", file=sys.stderr)
+    peaks = " ".join(str(_peak_mb(pid)) for pid in _children())
+    print(f"{began - START:7.2f} {time.perf_counter() - began:6.2f} {_peak_mb('self'):6d} [{peaks}]  {name[:100]}",
+          file=sys.stderr)
     return result
 
 

@@ -14,6 +14,30 @@ DEFAULT_RUNNER = "FnApiRunner"
 DASK_ALIASES = {"DaskRunner", "dask"}
 
 
+def lock_stream_writes() -> None:
+    """Close a data-loss race in Beam 2.77's portable runner (FnApiRunner with worker processes, PortableRunner).
+
+    The runner sends a stage's input to a worker through a stream that a timer thread flushes every second:
+    the flush takes the buffer, waits for room in the gRPC send queue, then clears the buffer, discarding
+    whatever the runner wrote into it meanwhile. Nothing fails; the worker just gets less input. Near dedup at
+    300k documents on 2 workers lost 24% of its edges this way (docs/dedup.md). Writes now take the flush
+    lock, so a flush sends all of them or none.
+    """
+    from apache_beam.runners.worker import data_plane
+
+    stream = data_plane.TimeBasedBufferingClosableOutputStream
+    if getattr(stream.write, "locked", False):
+        return
+    unlocked = stream.write
+
+    def write(self, b: bytes, nested: bool = False) -> None:
+        with self._flush_lock:
+            unlocked(self, b, nested)
+
+    write.locked = True
+    stream.write = write
+
+
 def _runner_object(name: str):
     if name == DEFAULT_RUNNER:
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
@@ -42,6 +66,7 @@ def pipeline_options(runner: str | None, workers: int, extra: Sequence[str]) -> 
     if name in (DEFAULT_RUNNER, "DirectRunner") and workers > 1:
         kwargs = {"direct_num_workers": workers, "direct_running_mode": "multi_processing"}
     options = PipelineOptions(flags=flags, **kwargs)
+    lock_stream_writes()
     try:
         yield _runner_object(name), options
     finally:
