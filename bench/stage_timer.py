@@ -30,17 +30,22 @@ def _peak_mb(pid: int | str) -> int:
     return next((int(line.split()[1]) // 1024 for line in status.splitlines() if line.startswith("VmHWM:")), 0)
 
 
-def _children() -> list[int]:
-    """The worker processes: this process's children (Beam's multi-processing mode starts one per worker)."""
-    me, found = str(os.getpid()), []
+def _workers() -> list[int]:
+    """The worker processes: descendants of this process (Beam's multi-processing mode starts each through a
+    shell), in pid order; shells and helpers under 16 MB are left out."""
+    parents: dict[str, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if fields[1] == me:
-            found.append(int(stat.parent.name))
-    return sorted(found)
+        parents.setdefault(fields[1], []).append(int(stat.parent.name))
+    found, todo = [], list(parents.get(str(os.getpid()), []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += parents.get(str(pid), [])
+    return sorted(pid for pid in found if _peak_mb(pid) >= 16)
 
 
 _execute_bundle = fn_runner.FnApiRunner._execute_bundle
@@ -50,7 +55,7 @@ def _timed(self, runner_execution_context, bundle_context_manager, bundle_input)
     began = time.perf_counter()
     result = _execute_bundle(self, runner_execution_context, bundle_context_manager, bundle_input)
     name = bundle_context_manager.stage.name
-    peaks = " ".join(str(_peak_mb(pid)) for pid in _children())
+    peaks = " ".join(str(_peak_mb(pid)) for pid in _workers())
     print(f"{began - START:7.2f} {time.perf_counter() - began:6.2f} {_peak_mb('self'):6d} [{peaks}]  {name[:100]}",
           file=sys.stderr)
     return result

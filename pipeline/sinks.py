@@ -17,6 +17,7 @@ import json
 import struct
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import apache_beam as beam
@@ -103,8 +104,8 @@ class SpillDocuments(beam.DoFn):
         self.buffers, self.size = {}, 0
 
 
-def read_spill(tmp_dir: str, shard: int, expected: int) -> list[dict[str, Any]]:
-    """The shard's documents from its spill files; exactly `expected` of them or a loud error."""
+def _spill_blobs(tmp_dir: str, shard: int, expected: int) -> list[bytes]:
+    """The shard's packed documents from its spill files; exactly `expected` of them or a loud error."""
     blobs = []
     for path in list_files(join(_spill_dir(tmp_dir, shard), "*.bin")):
         with FileSystems.open(path) as fh:
@@ -119,7 +120,12 @@ def read_spill(tmp_dir: str, shard: int, expected: int) -> list[dict[str, Any]]:
     if len(blobs) != expected:
         raise RuntimeError(f"output shard {shard}: spill files under {_spill_dir(tmp_dir, shard)} hold "
                            f"{len(blobs)} documents, the producing steps counted {expected}")
-    return [unpack(b) for b in blobs]
+    return blobs
+
+
+def read_spill(tmp_dir: str, shard: int, expected: int) -> list[dict[str, Any]]:
+    """The shard's documents from its spill files; exactly `expected` of them or a loud error."""
+    return [unpack(b) for b in _spill_blobs(tmp_dir, shard, expected)]
 
 
 class WriteShard(beam.DoFn):
@@ -217,20 +223,25 @@ class Spill(beam.PTransform):
         return counts | "AllCounts" >> beam.Flatten()
 
 
-def _wanted_texts(item: tuple[int, dict[str, list[Any]]], tmp_dir: str):
-    shard, sides = item
-    if not sides["want"]:
-        return
-    wanted = {doc_id for doc_id, _ in sides["want"]}  # keep only their texts, not the whole shard's
-    texts = {doc["id"]: doc["text"] for doc in read_spill(tmp_dir, shard, sum(sides["count"])) if doc["id"] in wanted}
-    for doc_id, tag in sides["want"]:
+def _wanted_texts(item: tuple[int, Iterable[tuple[str, Any]]], tmp_dir: str, counts: Mapping[int, int]):
+    shard, wanted = item
+    wanted = list(wanted)
+    ids = {doc_id for doc_id, _ in wanted}
+    texts = {}
+    for blob in _spill_blobs(tmp_dir, shard, counts.get(shard, 0)):  # one document unpacked at a time
+        doc = unpack(blob)
+        if doc["id"] in ids:
+            texts[doc["id"]] = doc["text"]
+    for doc_id, tag in wanted:
         yield tag, texts.get(doc_id)
 
 
 class SpilledTexts(beam.PTransform):
     """(id, tag) → (tag, text, or None for an id the shard does not hold), read back from the spill files
     of each id's shard instead of shuffling every document's text to a join. The shard counts are a side
-    of the group, so a shard is read only after every bundle that spilled into it has finished."""
+    input, so a shard is read only after every bundle that spilled into it has finished; as a co-grouped
+    side they would make the local runner copy every wanted set through one more stage (a Flatten of two
+    inputs is materialized there), ~1 GB at 300k documents."""
 
     def __init__(self, tmp_dir: str, num_shards: int, counts: beam.PCollection) -> None:
         super().__init__()
@@ -238,10 +249,12 @@ class SpilledTexts(beam.PTransform):
 
     def expand(self, wanted):
         n = self.num_shards
+        counts = beam.pvalue.AsDict(self.counts | "ShardCounts" >> beam.CombinePerKey(sum))
         return (
-            {"count": self.counts, "want": wanted | "WantedShard" >> beam.Map(lambda kv: (shard_of(kv[0], n), kv))}
-            | "GroupWanted" >> beam.CoGroupByKey()
-            | "ReadWanted" >> beam.FlatMap(_wanted_texts, self.tmp_dir)
+            wanted
+            | "WantedShard" >> beam.Map(lambda kv: (shard_of(kv[0], n), kv))
+            | "GroupWanted" >> beam.GroupByKey()
+            | "ReadWanted" >> beam.FlatMap(_wanted_texts, self.tmp_dir, counts)
         )
 
 

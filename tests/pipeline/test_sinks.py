@@ -89,6 +89,7 @@ def test_wanted_texts_come_from_the_shard_and_a_missing_one_is_none(tmp_path):
     mine = [d for d in docs if shard_of(d["id"], SHARDS) == shard]
     missing = "f" * 32
     want = [(mine[0]["id"], "a"), (mine[-1]["id"], "b"), (mine[0]["id"], "c"), (missing, "d")]
-    got = list(sinks._wanted_texts((shard, {"count": [counts[shard]], "want": want}), str(tmp_path)))
+    got = list(sinks._wanted_texts((shard, iter(want)), str(tmp_path), counts))
     assert got == [("a", mine[0]["text"]), ("b", mine[-1]["text"]), ("c", mine[0]["text"]), ("d", None)]
-    assert list(sinks._wanted_texts((shard, {"count": [counts[shard]], "want": []}), str(tmp_path))) == []
+    with pytest.raises(RuntimeError, match="the producing steps counted 0"):  # no count for the shard: not read
+        list(sinks._wanted_texts((shard, iter(want)), str(tmp_path), {}))
