@@ -279,12 +279,13 @@ class NearDedup(beam.PTransform):
 
     `exact`: the exact-dedup decisions of the same documents, so that the band index (`index_out`) holds
     only documents the run keeps. `texts`: how verification gets candidate texts, a factory of transforms
-    (id, tag) → (tag, text or None); by default a join with the documents (`JoinTexts`).
+    (id, tag) → (tag, text or None), called with `first=False` for a read whose ids come out of an earlier
+    read; by default a join with the documents (`JoinTexts`).
     """
 
     def __init__(self, cfg: Mapping[str, Any] | None, priority: Sequence[str],
                  exact: beam.PCollection | None = None,
-                 texts: Callable[[], beam.PTransform] | None = None) -> None:
+                 texts: Callable[..., beam.PTransform] | None = None) -> None:
         super().__init__()
         self.exact, self.texts = exact, texts
         self.p = parse_config(cfg)
@@ -327,7 +328,7 @@ class NearDedup(beam.PTransform):
                  bucket["stats"]]
         edges = candidates
         if p.verify:
-            texts = self.texts or (lambda: JoinTexts(docs))
+            texts = self.texts or (lambda first: JoinTexts(docs))
             by_min = split(
                 candidates
                 | "BySmallerEnd" >> beam.Map(lambda e: (e[1], e[0]))
@@ -340,9 +341,9 @@ class NearDedup(beam.PTransform):
             checked = (
                 by_min["current"]
                 | "MinById" >> beam.Map(lambda kv: (node_id(kv[0]), (kv[0], list(kv[1]))))
-                | "MinTexts" >> texts()
+                | "MinTexts" >> texts(first=True)
                 | "HandMinSet" >> beam.FlatMap(_hand_min_set, p.unit, p.n)
-                | "MemberTexts" >> texts()
+                | "MemberTexts" >> texts(first=False)  # its ids come out of MinTexts
                 | "Verify" >> beam.FlatMap(_verify_edge, p.unit, p.n, p.threshold)
             )
             verified = (trusted, checked) | "Verified" >> beam.Flatten()

@@ -17,7 +17,7 @@ import json
 import struct
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import apache_beam as beam
@@ -104,8 +104,8 @@ class SpillDocuments(beam.DoFn):
         self.buffers, self.size = {}, 0
 
 
-def _spill_blobs(tmp_dir: str, shard: int, expected: int) -> list[bytes]:
-    """The shard's packed documents from its spill files; exactly `expected` of them or a loud error."""
+def _spill_blobs(tmp_dir: str, shard: int) -> list[bytes]:
+    """The shard's packed documents as its spill files hold them (a retried bundle's orphan file repeats some)."""
     blobs = []
     for path in list_files(join(_spill_dir(tmp_dir, shard), "*.bin")):
         with FileSystems.open(path) as fh:
@@ -115,17 +115,18 @@ def _spill_blobs(tmp_dir: str, shard: int, expected: int) -> list[bytes]:
             (size,) = _LEN.unpack_from(data, pos)
             blobs.append(data[pos + 4 : pos + 4 + size])
             pos += 4 + size
-    if len(blobs) != expected:  # a retried bundle wrote its documents twice: keep one copy of each
-        blobs = sorted(set(blobs))
-    if len(blobs) != expected:
-        raise RuntimeError(f"output shard {shard}: spill files under {_spill_dir(tmp_dir, shard)} hold "
-                           f"{len(blobs)} documents, the producing steps counted {expected}")
     return blobs
 
 
 def read_spill(tmp_dir: str, shard: int, expected: int) -> list[dict[str, Any]]:
     """The shard's documents from its spill files; exactly `expected` of them or a loud error."""
-    return [unpack(b) for b in _spill_blobs(tmp_dir, shard, expected)]
+    blobs = _spill_blobs(tmp_dir, shard)
+    if len(blobs) != expected:  # a retried bundle wrote its documents twice: keep one copy of each
+        blobs = sorted(set(blobs))
+    if len(blobs) != expected:
+        raise RuntimeError(f"output shard {shard}: spill files under {_spill_dir(tmp_dir, shard)} hold "
+                           f"{len(blobs)} documents, the producing steps counted {expected}")
+    return [unpack(b) for b in blobs]
 
 
 class WriteShard(beam.DoFn):
@@ -223,12 +224,16 @@ class Spill(beam.PTransform):
         return counts | "AllCounts" >> beam.Flatten()
 
 
-def _wanted_texts(item: tuple[int, Iterable[tuple[str, Any]]], tmp_dir: str, counts: Mapping[int, int]):
+def _wanted_texts(item: tuple[int, Iterable[tuple[str, Any] | None]], tmp_dir: str):
+    """A shard's wanted (id, tag)s → (tag, text or None). No count check is needed here: a repeated
+    document gives the same text, and a missing one gives None, which verification refuses."""
     shard, wanted = item
-    wanted = list(wanted)
+    wanted = [w for w in wanted if w is not None]  # None: a count that only made the group wait
+    if not wanted:
+        return
     ids = {doc_id for doc_id, _ in wanted}
     texts = {}
-    for blob in _spill_blobs(tmp_dir, shard, counts.get(shard, 0)):  # one document unpacked at a time
+    for blob in _spill_blobs(tmp_dir, shard):  # one document unpacked at a time
         doc = unpack(blob)
         if doc["id"] in ids:
             texts[doc["id"]] = doc["text"]
@@ -238,23 +243,30 @@ def _wanted_texts(item: tuple[int, Iterable[tuple[str, Any]]], tmp_dir: str, cou
 
 class SpilledTexts(beam.PTransform):
     """(id, tag) → (tag, text, or None for an id the shard does not hold), read back from the spill files
-    of each id's shard instead of shuffling every document's text to a join. The shard counts are a side
-    input, so a shard is read only after every bundle that spilled into it has finished; as a co-grouped
-    side they would make the local runner copy every wanted set through one more stage (a Flatten of two
-    inputs is materialized there), ~1 GB at 300k documents."""
+    of each id's shard instead of shuffling every document's text to a join.
 
-    def __init__(self, tmp_dir: str, num_shards: int, counts: beam.PCollection) -> None:
+    A shard must not be read before every bundle that spills into it has finished. With `first`, the
+    spill counts join the group of wanted ids, which therefore waits for them. A later read in the same
+    chain gets ids that came out of that group, so it has waited already and groups them alone: the local
+    runner copies every input of a two-input group once more (it materializes the Flatten), and near
+    dedup's second read carries a shingle set per edge, ~1 GB at 300k documents. No side input either:
+    Beam's DaskRunner recomputes the upstream of each one.
+    """
+
+    def __init__(self, tmp_dir: str, num_shards: int, counts: beam.PCollection, first: bool) -> None:
         super().__init__()
-        self.tmp_dir, self.num_shards, self.counts = tmp_dir, num_shards, counts
+        self.tmp_dir, self.num_shards, self.counts, self.first = tmp_dir, num_shards, counts, first
 
     def expand(self, wanted):
         n = self.num_shards
-        counts = beam.pvalue.AsDict(self.counts | "ShardCounts" >> beam.CombinePerKey(sum))
+        keyed = wanted | "WantedShard" >> beam.Map(lambda kv: (shard_of(kv[0], n), kv))
+        if self.first:
+            waits = self.counts | "SpillDone" >> beam.Map(lambda kv: (kv[0], None))
+            keyed = (keyed, waits) | "AfterSpill" >> beam.Flatten()
         return (
-            wanted
-            | "WantedShard" >> beam.Map(lambda kv: (shard_of(kv[0], n), kv))
+            keyed
             | "GroupWanted" >> beam.GroupByKey()
-            | "ReadWanted" >> beam.FlatMap(_wanted_texts, self.tmp_dir, counts)
+            | "ReadWanted" >> beam.FlatMap(_wanted_texts, self.tmp_dir)
         )
 
 
