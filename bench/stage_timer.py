@@ -30,9 +30,9 @@ def _peak_mb(pid: int | str) -> int:
     return next((int(line.split()[1]) // 1024 for line in status.splitlines() if line.startswith("VmHWM:")), 0)
 
 
-def _workers() -> list[int]:
-    """The worker processes: descendants of this process (Beam's multi-processing mode starts each through a
-    shell), in pid order; shells and helpers under 16 MB are left out."""
+def _worker_peaks() -> list[int]:
+    """VmHWM (MB) of the worker processes: descendants of this process (Beam's multi-processing mode starts
+    each through a shell), in pid order; shells and helpers under 16 MB are left out."""
     parents: dict[str, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -45,7 +45,7 @@ def _workers() -> list[int]:
         pid = todo.pop()
         found.append(pid)
         todo += parents.get(str(pid), [])
-    return sorted(pid for pid in found if _peak_mb(pid) >= 16)
+    return [mb for mb in map(_peak_mb, sorted(found)) if mb >= 16]
 
 
 _execute_bundle = fn_runner.FnApiRunner._execute_bundle
@@ -55,7 +55,7 @@ def _timed(self, runner_execution_context, bundle_context_manager, bundle_input)
     began = time.perf_counter()
     result = _execute_bundle(self, runner_execution_context, bundle_context_manager, bundle_input)
     name = bundle_context_manager.stage.name
-    peaks = " ".join(str(_peak_mb(pid)) for pid in _workers())
+    peaks = " ".join(map(str, _worker_peaks()))
     print(f"{began - START:7.2f} {time.perf_counter() - began:6.2f} {_peak_mb('self'):6d} [{peaks}]  {name[:100]}",
           file=sys.stderr)
     return result
