@@ -6,6 +6,7 @@ local `dask.distributed` cluster of N processes unless `--dask_client_address` n
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator, Sequence
 
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -72,7 +73,19 @@ def pipeline_options(runner: str | None, workers: int, extra: Sequence[str]) -> 
     finally:
         if cluster is not None:
             _close_client()
-            cluster.close()
+            _close_cluster(cluster)
+
+
+def _close_cluster(cluster) -> None:
+    """A worker retiring while the scheduler still writes to it is expected at shutdown, but Dask logs that
+    closed stream at INFO with a full traceback (`distributed.batched`); seen in 2 of 6 test-suite runs."""
+    batched = logging.getLogger("distributed.batched")
+    level = batched.level
+    batched.setLevel(logging.WARNING)
+    try:
+        cluster.close()
+    finally:
+        batched.setLevel(level)
 
 
 def _close_client() -> None:
