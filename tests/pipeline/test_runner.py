@@ -1,15 +1,20 @@
-"""The runner's data-plane fix: a stage's input reaches the workers whole, however the timed flush falls."""
+"""The local runner's fixes: a stage's input reaches the workers whole, however the timed flush falls, and in
+bundles of bounded size."""
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
+import uuid
 
 import apache_beam as beam
 from apache_beam.runners.portability.fn_api_runner import worker_handlers
 from apache_beam.runners.worker import data_plane
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.runner import lock_stream_writes, pipeline_options
+from pipeline import local_runner
+from pipeline.local_runner import bounded_bundles, lock_stream_writes
+from pipeline.runner import pipeline_options
 
 
 def test_bytes_written_while_a_flush_waits_are_sent_not_cleared():
@@ -50,3 +55,56 @@ def test_materialized_input_reaches_two_workers_whole(monkeypatch):
             (big, small) | beam.Flatten() | beam.GroupByKey() | beam.FlatMap(lambda kv: kv[1])
             | beam.combiners.Count.Globally())
         assert_that(count, equal_to([n + 1]))
+
+
+def test_bounded_bundles_pack_pieces_up_to_the_limit():
+    share = {"main": [b"a" * 40, b"b" * 40, b"c" * 40, b"d" * 150], "side": [b"e" * 10]}
+    bundles = bounded_bundles(share, 100)
+    assert bundles == [{"main": [b"a" * 40, b"b" * 40], "side": []}, {"main": [b"c" * 40], "side": []},
+                       {"main": [b"d" * 150], "side": []}, {"main": [], "side": [b"e" * 10]}]
+    assert bounded_bundles({"main": []}, 100) == [{"main": []}]  # an empty share still runs (and closes)
+
+
+class _BundleInput(beam.DoFn):
+    """(key, values) → (bundle, (pid, key, bytes)): which bundle of which worker saw which group."""
+
+    def start_bundle(self) -> None:
+        self.bundle = uuid.uuid4().hex
+
+    def process(self, kv):
+        key, values = kv
+        yield self.bundle, (os.getpid(), key, sum(map(len, values)))
+
+
+def _check_bundles(bundles, keys: int, limit: int) -> None:
+    groups = [g for _, gs in bundles for g in gs]
+    assert sorted(k for _, k, _ in groups) == list(range(keys)), "every group exactly once"
+    assert len({pid for pid, _, _ in groups}) == 2, "both workers ran bundles"
+    sizes = [sum(b for _, _, b in gs) for _, gs in bundles]
+    assert len(sizes) >= 8, f"{len(sizes)} bundles: the shares were not cut"
+    assert max(sizes) <= limit, f"a bundle got {max(sizes)} bytes of values, over {limit}"
+
+
+def test_grouped_input_runs_in_bounded_bundles_on_each_worker(monkeypatch):
+    """Beam ran each worker's whole share of a grouped stage as one bundle (one message), so worker memory
+    grew with the corpus; the shares are now cut at group boundaries into bundles of <= BUNDLE_BYTES."""
+    limit = 256 << 10
+    monkeypatch.setattr(local_runner, "BUNDLE_BYTES", limit)
+    keys = 4_000  # 1 KB per group: ~4 MB, ~2 MB per worker -> >= 8 bundles each
+    with pipeline_options(None, 2, ()) as (runner, options), beam.Pipeline(runner=runner, options=options) as p:
+        bundles = (
+            p | beam.Create(range(keys)) | beam.Map(lambda k: (k, bytes(1000)))
+            | beam.GroupByKey() | beam.ParDo(_BundleInput()) | "ByBundle" >> beam.GroupByKey())
+        assert_that(bundles | beam.combiners.ToList(), lambda got: _check_bundles(got[0], keys, limit))
+
+
+def test_workers_run_with_few_malloc_arenas_and_the_environment_is_restored(monkeypatch):
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    with pipeline_options(None, 2, ()) as (runner, options), beam.Pipeline(runner=runner, options=options) as p:
+        seen = p | beam.Create([0, 1]) | beam.Map(lambda _: os.environ.get("MALLOC_ARENA_MAX"))
+        assert_that(seen, equal_to(["2", "2"]))
+    assert "MALLOC_ARENA_MAX" not in os.environ
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # the user's setting wins
+    with pipeline_options(None, 1, ()):
+        assert os.environ["MALLOC_ARENA_MAX"] == "4"
+    assert os.environ["MALLOC_ARENA_MAX"] == "4"
