@@ -120,9 +120,15 @@ def bench_signatures(n_docs: int) -> dict:
 
 def run_stage(n_docs: int, workers: int, unit: str, extra: dict | None = None, shard_mb: int = 256) -> dict:
     """Inside a fresh process: `jcorpus curate` on N synthetic documents in JSONL files (exact + near dedup,
-    filters off), timed, with the peak RSS of the runner (this process) and of its largest worker process."""
+    filters off), timed, with the peak RSS of the runner (this process) and of its largest worker process
+    (read from /proc after every stage: see bench/procmem.py for why not from getrusage)."""
+    from procmem import after_each_stage, worker_peaks
+
     from pipeline.config import parse_config
     from pipeline.curate import run_curate
+
+    peaks: dict[int, int] = {}
+    after_each_stage(lambda *_: peaks.update({pid: max(mb, peaks.get(pid, 0)) for pid, mb in worker_peaks().items()}))
 
     docs = synthetic_docs(n_docs)
     near = {"enabled": False} if extra and extra.get("baseline") else {"enabled": True, "unit": unit, **(extra or {})}
@@ -141,12 +147,11 @@ def run_stage(n_docs: int, workers: int, unit: str, extra: dict | None = None, s
         stats = run_curate(cfg, f"{tmp}/out", workers=workers)
         wall = time.perf_counter() - t0
     rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rss_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     dedup = stats.get("dedup", {})
     return {"docs": n_docs, "workers": workers, "unit": unit, "extra": extra or {}, "shard_mb": shard_mb,
             "input_mb": round(sum(len(d["text"].encode()) for d in docs) / 1e6), "wall_s": round(wall, 1),
             "docs_per_s": round(n_docs / wall), "peak_rss_mb_runner": round(rss_self),
-            "peak_rss_mb_worker": round(rss_children) if workers > 1 else None,
+            "peak_rss_mb_worker": max(peaks.values()) if workers > 1 else None,
             "dup_near": stats["reasons"].get("dup_near", {}).get("docs", 0), "near_clusters": dedup.get("near_clusters"),
             "kept": stats["kept_docs"]}
 

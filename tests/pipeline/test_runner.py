@@ -14,7 +14,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline import local_runner
 from pipeline.local_runner import bounded_bundles, lock_stream_writes
-from pipeline.runner import pipeline_options
+from pipeline.runner import WORKER_MALLOC, pipeline_options
 
 
 def test_bytes_written_while_a_flush_waits_are_sent_not_cleared():
@@ -98,13 +98,15 @@ def test_grouped_input_runs_in_bounded_bundles_on_each_worker(monkeypatch):
         assert_that(bundles | beam.combiners.ToList(), lambda got: _check_bundles(got[0], keys, limit))
 
 
-def test_workers_run_with_few_malloc_arenas_and_the_environment_is_restored(monkeypatch):
-    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+def test_workers_run_with_the_malloc_settings_and_the_environment_is_restored(monkeypatch):
+    for key in WORKER_MALLOC:
+        monkeypatch.delenv(key, raising=False)
     with pipeline_options(None, 2, ()) as (runner, options), beam.Pipeline(runner=runner, options=options) as p:
-        seen = p | beam.Create([0, 1]) | beam.Map(lambda _: os.environ.get("MALLOC_ARENA_MAX"))
-        assert_that(seen, equal_to(["2", "2"]))
-    assert "MALLOC_ARENA_MAX" not in os.environ
+        seen = p | beam.Create([0, 1]) | beam.Map(lambda _: {k: os.environ.get(k) for k in WORKER_MALLOC})
+        assert_that(seen, equal_to([WORKER_MALLOC, WORKER_MALLOC]))
+    assert not set(WORKER_MALLOC) & set(os.environ)
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # the user's setting wins
     with pipeline_options(None, 1, ()):
         assert os.environ["MALLOC_ARENA_MAX"] == "4"
-    assert os.environ["MALLOC_ARENA_MAX"] == "4"
+        assert os.environ["MALLOC_MMAP_THRESHOLD_"] == WORKER_MALLOC["MALLOC_MMAP_THRESHOLD_"]
+    assert os.environ["MALLOC_ARENA_MAX"] == "4" and "MALLOC_MMAP_THRESHOLD_" not in os.environ
