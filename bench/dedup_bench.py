@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pipeline.config import CurateConfig  # noqa: E402
 from tokenizer.minhash import MinHasher  # noqa: E402
 from tokenizer.shingles import dedup_key, ngrams, shingle_hash, shingle_hashes, tokens  # noqa: E402
 
@@ -118,7 +119,7 @@ def bench_signatures(n_docs: int) -> dict:
     return out
 
 
-def run_stage(n_docs: int, workers: int, unit: str, extra: dict | None = None, shard_mb: int = 256) -> dict:
+def run_stage(n_docs: int, workers: int, unit: str, extra: dict | None, shard_mb: int) -> dict:
     """Inside a fresh process: `jcorpus curate` on N synthetic documents in JSONL files (exact + near dedup,
     filters off), timed, with the peak RSS of the runner (this process) and of its largest worker process
     (read from /proc after every stage: see bench/procmem.py for why not from getrusage)."""
@@ -128,7 +129,7 @@ def run_stage(n_docs: int, workers: int, unit: str, extra: dict | None = None, s
     from pipeline.curate import run_curate
 
     peaks: dict[int, int] = {}
-    after_each_stage(lambda *_: peaks.update({pid: max(mb, peaks.get(pid, 0)) for pid, mb in worker_peaks().items()}))
+    after_each_stage(lambda *_: peaks.update(worker_peaks()))  # VmHWM only rises: the last reading is the peak
 
     docs = synthetic_docs(n_docs)
     near = {"enabled": False} if extra and extra.get("baseline") else {"enabled": True, "unit": unit, **(extra or {})}
@@ -166,7 +167,8 @@ def main() -> int:
     st.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     st.add_argument("--unit", default="morph")
     st.add_argument("--cfg", default="{}", help='extra dedup.near keys as JSON, or {"baseline": true}')
-    st.add_argument("--shard-mb", type=int, default=256, help="output.shard_bytes in MiB: a worker holds one shard")
+    st.add_argument("--shard-mb", type=int, default=CurateConfig.shard_bytes >> 20,
+                    help="output.shard_bytes in MiB (default: the project's): a worker holds one shard")
     one = sub.add_parser("stage-one")  # internal: one measured run in this process
     one.add_argument("docs", type=int)
     one.add_argument("workers", type=int)
