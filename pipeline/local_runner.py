@@ -5,7 +5,8 @@
    message, so its memory grew with the corpus (and a share over 2 GB would exceed gRPC's message limit).
    Grouped inputs are now cut into pieces at group boundaries and each worker runs its share as a sequence
    of bundles of at most `BUNDLE_BYTES` of input, as distributed runners do.
-Both patch classes of the pinned Beam (setup.cfg); drop them when Beam fixes the runner.
+Both patch classes of the pinned Beam (setup.cfg); drop them when Beam fixes the runner. `patch` also applies
+the SDK worker's fix (`pipeline.sdk_worker`) to in-process workers.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import math
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from pipeline import sdk_worker
 
 BUNDLE_BYTES = 32 << 20  # input per bundle on a worker; a single larger group still goes whole
 
@@ -130,3 +133,4 @@ def bound_worker_bundles() -> None:
 def patch() -> None:
     lock_stream_writes()
     bound_worker_bundles()
+    sdk_worker.release_output_buffers()  # for in-process workers; worker processes load it as a plugin

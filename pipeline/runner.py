@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline import local_runner
+from pipeline import local_runner, sdk_worker
 
 DEFAULT_RUNNER = "FnApiRunner"
 DASK_ALIASES = {"DaskRunner", "dask"}
@@ -20,9 +20,14 @@ DASK_ALIASES = {"DaskRunner", "dask"}
 
 def _runner_object(name: str):
     if name == DEFAULT_RUNNER:
+        from apache_beam.portability.api import beam_provision_api_pb2
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+        from apache_beam.runners.portability.fn_api_runner.fn_runner import ExtendedProvisionInfo
 
-        return FnApiRunner()
+        # the local runner gives its worker processes no pipeline options: pass them the plugin
+        info = beam_provision_api_pb2.ProvisionInfo(retrieval_token="unused-retrieval-token")
+        info.pipeline_options.update({"beam_plugins": [sdk_worker.PLUGIN]})
+        return FnApiRunner(provision_info=ExtendedProvisionInfo(info))
     if name in DASK_ALIASES:
         from apache_beam.runners.dask.dask_runner import DaskRunner
 
@@ -54,7 +59,7 @@ def _worker_malloc() -> Iterator[None]:
 def pipeline_options(runner: str | None, workers: int, extra: Sequence[str]) -> Iterator[tuple[object, PipelineOptions]]:
     """(runner, options) for one run; a local Dask cluster lives as long as the context."""
     name = runner or DEFAULT_RUNNER
-    flags = list(extra)
+    flags = [*extra, f"--beam_plugin={sdk_worker.PLUGIN}"]
     kwargs = {}
     if name in (DEFAULT_RUNNER, "DirectRunner") and workers > 1:
         kwargs = {"direct_num_workers": workers, "direct_running_mode": "multi_processing"}

@@ -8,6 +8,7 @@ import threading
 import uuid
 
 import apache_beam as beam
+import pytest
 from apache_beam.runners.portability.fn_api_runner import worker_handlers
 from apache_beam.runners.worker import data_plane
 from apache_beam.testing.util import assert_that, equal_to
@@ -15,6 +16,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipeline import local_runner
 from pipeline.local_runner import bounded_bundles, lock_stream_writes
 from pipeline.runner import WORKER_MALLOC, pipeline_options
+from tests.pipeline.worker_probe import IdleOutputBytes
 
 
 def test_bytes_written_while_a_flush_waits_are_sent_not_cleared():
@@ -110,3 +112,13 @@ def test_workers_run_with_the_malloc_settings_and_the_environment_is_restored(mo
         assert os.environ["MALLOC_ARENA_MAX"] == "4"
         assert os.environ["MALLOC_MMAP_THRESHOLD_"] == WORKER_MALLOC["MALLOC_MMAP_THRESHOLD_"]
     assert os.environ["MALLOC_ARENA_MAX"] == "4" and "MALLOC_MMAP_THRESHOLD_" not in os.environ
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_idle_stages_hold_no_output_buffers_on_a_worker(workers):
+    """A worker keeps every stage's bundle processor for reuse; its output streams kept their native buffers
+    after closing, so memory crept up stage by stage (docs/dedup.md). The earlier stage here writes ~2 MB."""
+    with pipeline_options(None, workers, ()) as (runner, options), beam.Pipeline(runner=runner, options=options) as p:
+        held = (p | beam.Create(range(2_000)) | beam.Map(lambda k: (k % 64, bytes(1000))) | beam.GroupByKey()
+                | beam.ParDo(IdleOutputBytes()) | beam.CombineGlobally(max))
+        assert_that(held, equal_to([0]))
