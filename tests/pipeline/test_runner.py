@@ -1,5 +1,5 @@
-"""The local runner's fixes: a stage's input reaches the workers whole, however the timed flush falls, and in
-bundles of bounded size."""
+"""The fixes to Beam's local runner and SDK worker: a stage's input reaches the workers whole, however the
+timed flush falls, and in bundles of bounded size; idle stages hold no output buffers."""
 from __future__ import annotations
 
 import hashlib
