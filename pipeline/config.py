@@ -161,8 +161,9 @@ def parse_config(data: Any, base_dir: str = ".") -> CurateConfig:
     return CurateConfig(
         sources=parsed, normalize=normalize, language=language, max_chars=max_chars, filters=filters,
         exact_dedup=bool(dedup_on and exact.get("enabled", True)), near_dedup=near, priority=priority,
-        shard_bytes=max(1, output.get("shard_bytes", CurateConfig.shard_bytes)), min_shards=max(1, output.get("min_shards", 4)),
-        samples_per_reason=output.get("samples_per_reason", 50), raw=data,
+        shard_bytes=max(1, output.get("shard_bytes", CurateConfig.shard_bytes)),
+        min_shards=max(1, output.get("min_shards", CurateConfig.min_shards)),
+        samples_per_reason=output.get("samples_per_reason", CurateConfig.samples_per_reason), raw=data,
     )
 
 
