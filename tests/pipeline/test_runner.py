@@ -114,11 +114,13 @@ def test_workers_run_with_the_malloc_settings_and_the_environment_is_restored(mo
     assert os.environ["MALLOC_ARENA_MAX"] == "4" and "MALLOC_MMAP_THRESHOLD_" not in os.environ
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_idle_stages_hold_no_output_buffers_on_a_worker(workers):
+@pytest.mark.parametrize("runner_name, workers", [(None, 1), (None, 2), ("DirectRunner", 2)])
+def test_idle_stages_hold_no_output_buffers_on_a_worker(runner_name, workers):
     """A worker keeps every stage's bundle processor for reuse; its output streams kept their native buffers
-    after closing, so memory crept up stage by stage (docs/dedup.md). The earlier stage here writes ~2 MB."""
-    with pipeline_options(None, workers, ()) as (runner, options), beam.Pipeline(runner=runner, options=options) as p:
+    after closing, so memory crept up stage by stage (docs/dedup.md). The earlier stage here writes ~2 MB.
+    Beam's DirectRunner builds its own local runner, which passes the workers the `--beam_plugin` flag."""
+    with (pipeline_options(runner_name, workers, ()) as (runner, options),
+          beam.Pipeline(runner=runner, options=options) as p):
         held = (p | beam.Create(range(2_000)) | beam.Map(lambda k: (k % 64, bytes(1000))) | beam.GroupByKey()
                 | beam.ParDo(IdleOutputBytes()) | beam.CombineGlobally(max))
         assert_that(held, equal_to([0]))
