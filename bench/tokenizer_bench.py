@@ -5,6 +5,8 @@
     .venv/bin/python bench/tokenizer_bench.py --input /work/shared/corpora --grid phrase@jinmeiyo,phrase@full:16000
     .venv/bin/python bench/tokenizer_bench.py --input /work/shared/corpora --variants bunsetsu,chunk+case:8000,16000
     .venv/bin/python bench/tokenizer_bench.py --input /work/shared/corpora --variants aligned,phrase+aligned:8000,16000
+    .venv/bin/python bench/debian_ja_docs.py /tmp/debian-ja && .venv/bin/python bench/tokenizer_bench.py \
+        --input /work/shared/corpora --extra-train /tmp/debian-ja/docs.jsonl --grid phrase,none,morph,chunk:16000,32000
 
 Input of a given size is made of perturbed copies of the input documents (`perturbed_documents`): copy 0
 is the documents as they are; every further copy replaces a random quarter of the kanji (a fresh choice
@@ -124,16 +126,22 @@ def bench_encode(model: Path, texts: list[str]) -> dict:
             "mecab_phrase_presegment_mb_per_s": round(mb / mecab_seconds, 2)}
 
 
-def policy_grid(records: list[tuple[str, str]], policies: list[str], vocab_sizes: list[int]) -> list[str]:
+def policy_grid(records: list[tuple[str, str]], policies: list[str], vocab_sizes: list[int],
+                extra: list[tuple[str, str]] = ()) -> list[str]:
     """Markdown rows: each policy (and both baselines) at each vocabulary size, on the same held-out
     15% that `jcorpus tokenizer train` uses (same sampler, seed 0). A policy may name its inventory
-    (`phrase@jis0208`); otherwise `auto` (the level is shown in the model column)."""
+    (`phrase@jis0208`); otherwise `auto` (the level is shown in the model column). `extra` documents
+    are sampled whole into the training text of every model and never held out, so the held-out set
+    stays that of `records`."""
     from tokenizer.evaluate import evaluate_models
     from tokenizer.sample import sample_corpus
     from tokenizer.train import TokenizerError, TrainConfig, load, train_all
 
     sample = sample_corpus(records, 50_000_000, 0, None, 0.15)
     sentences = [s for _, s in sample.sentences]
+    sentences += [s for _, s in sample_corpus(extra, 50_000_000, 0, None, 0.0).sentences] if extra else []
+    print(f"training sample: {len(sentences):,} sentences, {sum(map(len, sentences)):,} chars; "
+          f"held out: {len(sample.heldout)} documents", flush=True)
     rows = ["| V | model | chars/token | ×lossless | morph F1 (P/R) | byte fallback | Rényi 2.5 | 常用 | round trip |",
             "|---|---|---|---|---|---|---|---|---|"]
     for vocab in vocab_sizes:
@@ -253,6 +261,9 @@ def main() -> int:
     parser.add_argument("--model", help="a tokenizer.model for the encode benchmark (default: train one)")
     parser.add_argument("--grid", help="instead: policy x vocabulary table, e.g. none,morph,phrase,chunk:8000,16000")
     parser.add_argument("--variants", help="instead: experimental policies, e.g. bunsetsu,chunk+case:8000,16000")
+    parser.add_argument("--extra-train", nargs="+", default=[],
+                        help="with --grid: more documents (Parquet or JSONL) for every model's training text, "
+                             "never held out (e.g. the output of bench/debian_ja_docs.py)")
     args = parser.parse_args()
 
     from pipeline.cmd_tokenizer import read_records
@@ -262,7 +273,8 @@ def main() -> int:
     records = list(read_records(args.input))
     if args.grid:
         policies, _, sizes = args.grid.partition(":")
-        policy_grid(records, policies.split(","), [int(v) for v in sizes.split(",")])
+        extra = list(read_records(args.extra_train)) if args.extra_train else []
+        policy_grid(records, policies.split(","), [int(v) for v in sizes.split(",")], extra)
         return 0
     if args.variants:
         variants, _, sizes = args.variants.partition(":")

@@ -1,11 +1,12 @@
-"""Two fixes to Beam 2.77's local portable runner (FnApiRunner with worker processes), applied by every run.
+"""Three changes to Beam 2.77's local portable runner (FnApiRunner with worker processes), applied by every run.
 
 1. `lock_stream_writes`: a data-loss race in the stream that carries a stage's input to a worker.
 2. `bound_worker_bundles`: a worker got its whole share of a grouped stage as one bundle whose input was one
    message, so its memory grew with the corpus (and a share over 2 GB would exceed gRPC's message limit).
    Grouped inputs are now cut into pieces at group boundaries and each worker runs its share as a sequence
    of bundles of at most `BUNDLE_BYTES` of input, as distributed runners do.
-Both patch classes of the pinned Beam (setup.cfg); drop them when Beam fixes the runner. `patch` also applies
+3. `stop_workers_together`: the worker processes are told to stop all at once, not one after another.
+The patches touch classes of the pinned Beam (setup.cfg); drop them when Beam fixes the runner. `patch` also applies
 the SDK worker's fix (`pipeline.sdk_worker`) to in-process workers.
 """
 from __future__ import annotations
@@ -130,7 +131,29 @@ def bound_worker_bundles() -> None:
     fn_runner.ParallelBundleManager.process_bundle = process_bundle
 
 
+def stop_workers_together() -> None:
+    """At the end of a run Beam stops the worker processes one after another, each stop waiting for its
+    process to exit (~0.17 s each here). Every worker is now told to stop first, so they exit together."""
+    from apache_beam.runners.portability.fn_api_runner import worker_handlers
+
+    manager = worker_handlers.WorkerHandlerManager
+    if getattr(manager.close_all, "together", False):
+        return
+    close_all = manager.close_all
+
+    def close_all_together(self) -> None:
+        for handlers in self._cached_handlers.values():
+            for handler in set(handlers):
+                if isinstance(handler, worker_handlers.GrpcWorkerHandler):
+                    handler.control_conn.close()  # sends the worker its stop; Beam's close repeats it as a no-op
+        close_all(self)
+
+    close_all_together.together = True
+    manager.close_all = close_all_together
+
+
 def patch() -> None:
     lock_stream_writes()
     bound_worker_bundles()
+    stop_workers_together()
     sdk_worker.release_output_buffers()  # for in-process workers; worker processes load it as a plugin

@@ -124,3 +124,25 @@ def test_idle_stages_hold_no_output_buffers_on_a_worker(runner_name, workers):
         held = (p | beam.Create(range(2_000)) | beam.Map(lambda k: (k % 64, bytes(1000))) | beam.GroupByKey()
                 | beam.ParDo(IdleOutputBytes()) | beam.CombineGlobally(max))
         assert_that(held, equal_to([0]))
+
+
+def test_every_worker_is_told_to_stop_before_any_stop_waits(monkeypatch):
+    """Beam stopped the workers one by one, each stop waiting for its process to exit; now they exit together."""
+    handlers, states = [], []
+    cls = worker_handlers.SubprocessSdkWorkerHandler
+    start, stop = cls.start_worker, cls.stop_worker
+
+    def recording_start(self):
+        handlers.append(self)
+        start(self)
+
+    def recording_stop(self):
+        states.append([h.control_conn._state for h in handlers])
+        stop(self)
+
+    monkeypatch.setattr(cls, "start_worker", recording_start)
+    monkeypatch.setattr(cls, "stop_worker", recording_stop)
+    with pipeline_options(None, 2, ()) as (runner, options), beam.Pipeline(runner=runner, options=options) as p:
+        assert_that(p | beam.Create(range(10)) | beam.Map(lambda x: x + 1), equal_to(list(range(1, 11))))
+    done = worker_handlers.BeamFnControlServicer.DONE_STATE
+    assert len(handlers) == 2 and states == [[done, done], [done, done]]
