@@ -23,14 +23,14 @@ def prepared_documents(config_path: str) -> Iterator[dict[str, Any]]:
     from pipeline.config import expand_files, load_config
     from pipeline.documents import from_reader
     from pipeline.prepare import Prepare
-    from pipeline.sources import reader_for
+    from pipeline.sources import read_file
 
     cfg = load_config(config_path)
     prepare = Prepare(cfg)
     prepare.setup()
     for index, path, _ in expand_files(cfg):
         src = cfg.sources[index]
-        for record in reader_for(src.format)(path, src):
+        for record in read_file(path, src):
             doc = from_reader(src, record)
             if doc.get("error"):
                 continue

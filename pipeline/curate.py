@@ -23,7 +23,7 @@ from pipeline.beamutil import split, split_decided
 from pipeline.config import CurateConfig, expand_files
 from pipeline.dedup_exact import ExactDedup
 from pipeline.documents import DESTINATIONS
-from pipeline.errors import UserError
+from pipeline.errors import ConfigError, UserError
 from pipeline.fsutil import exists, join, list_files, read_json, write_bytes, write_json
 from pipeline.prepare import Prepare, ReadFiles
 from pipeline.runner import pipeline_options
@@ -117,7 +117,9 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
         result = p.run()
         result.wait_until_finish()
     counters = beam_counters(result)
-    stats = finalize_stats(read_json(join(tmp_dir, PARTIAL_STATS)), cfg, files)
+    partial = read_json(join(tmp_dir, PARTIAL_STATS))
+    check_unique_ids(cfg, partial.get("id_collisions", {}), tmp_dir)
+    stats = finalize_stats(partial, cfg, files)
     if not stats["conservation"]["ok"]:
         raise RuntimeError(f"document accounting does not balance, outputs left in {tmp_dir}: "
                            f"{stats['conservation']['unbalanced']}")
@@ -130,6 +132,20 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
     stats["beam_counters"] = counters
     commit(out, tmp_dir, stats)
     return stats
+
+
+def check_unique_ids(cfg: CurateConfig, collisions: dict[str, Any], tmp_dir: str) -> None:
+    """Documents sharing an id would share their dedup decisions: a config error, nothing is committed."""
+    if not collisions:
+        return
+    FileSystems.delete([tmp_dir])
+    i, src = next((i, s) for i, s in enumerate(cfg.sources) if s.name in collisions)
+    shared = collisions[src.name]
+    fix = ("name a unique field as `id_field`, or set `id_field: null` to identify records by file and line"
+           if src.format in ("jsonl", "parquet") else "is one input file a copy of another?")
+    raise ConfigError(f"sources[{i}].id_field: {shared['docs']} documents of source {src.name!r} in different files "
+                      f"share an id ({', '.join(map(repr, sorted(shared['source_ids'])[:3]))}); ids must be unique "
+                      f"within a source: {fix}")
 
 
 def beam_counters(result) -> dict[str, int]:

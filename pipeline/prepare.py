@@ -17,7 +17,7 @@ from pipeline.beamutil import decided
 from pipeline.config import CurateConfig
 from pipeline.documents import TIMINGS_KEY, copy_doc, from_reader
 from pipeline.progress import Progress
-from pipeline.sources import SourceConfig, Unreadable, reader_for
+from pipeline.sources import SourceConfig, Unreadable, read_file
 
 
 class ReadFiles(beam.DoFn):
@@ -37,7 +37,7 @@ class ReadFiles(beam.DoFn):
     def process(self, item: tuple[int, str, int]):
         index, path, size = item
         src = self.sources[index]
-        records, count, seconds = reader_for(src.format)(path, src), 0, 0.0
+        records, count, seconds = read_file(path, src), 0, 0.0
         while True:  # time the reader alone: downstream steps run inside `yield` when Beam fuses them
             start = time.perf_counter()
             try:

@@ -17,6 +17,7 @@ import json
 import struct
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -150,6 +151,9 @@ class WriteShard(beam.DoFn):
             overridden += near_too
             by_dest.setdefault(destination(doc), []).append(doc)
         stats: dict[str, Any] = {"sources": {}, "reasons": {}, "outputs": {}}
+        collisions = id_collisions(docs)
+        if collisions:
+            stats["id_collisions"] = collisions
         if overridden:
             stats["dedup"] = {"near_also_exact": overridden}
         for dest, docs in sorted(by_dest.items()):
@@ -167,6 +171,20 @@ class WriteShard(beam.DoFn):
         table = pa.Table.from_pylist([_row(d, dest) for d in docs], schema=SCHEMAS[dest])
         with FileSystems.create(join(self.tmp_dir, dest, f"part-{shard:05d}.parquet")) as fh:
             pq.write_table(table, fh, compression="zstd", row_group_size=4096)
+
+
+def id_collisions(docs: list[dict[str, Any]], examples: int = 3) -> dict[str, Any]:
+    """Documents of this shard that share an id (all copies of an id land in the same shard), per source,
+    with a few of their source ids. A file's repeats are renamed on reading (`FileIds`), so these are
+    records of different files with the same id; the driver refuses to commit such a run."""
+    counts = Counter(d["id"] for d in docs)
+    shared: dict[str, set[str]] = {}
+    for d in docs:
+        if counts[d["id"]] > 1:
+            shared.setdefault(d["source"], set()).add(d["source_id"])
+    return {source: {"docs": sum(counts[d["id"]] > 1 for d in docs if d["source"] == source),
+                     "source_ids": dict.fromkeys(sorted(ids)[:examples], 1)}
+            for source, ids in shared.items()}
 
 
 def _count(stats: dict[str, Any], dest: str, docs: list[dict[str, Any]]) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
+from pipeline.sources.base import FileIds, RawDoc, SourceConfig, Unreadable
 
 Reader = Callable[[str, SourceConfig], Iterator[RawDoc | Unreadable]]
 
@@ -29,4 +29,12 @@ def reader_for(fmt: str) -> Reader:
     return read
 
 
-__all__ = ["FORMATS", "RawDoc", "Reader", "SourceConfig", "Unreadable", "reader_for"]
+def read_file(path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
+    """A file's records, each with a source id of its own within the file (see `FileIds`)."""
+    ids = FileIds()
+    for record in reader_for(source.format)(path, source):
+        record.source_id = ids.unique(record.source_id)
+        yield record
+
+
+__all__ = ["FORMATS", "RawDoc", "Reader", "SourceConfig", "Unreadable", "read_file", "reader_for"]

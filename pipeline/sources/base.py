@@ -54,3 +54,25 @@ class Unreadable:
     source_id: str  # path plus position (byte offset, line number, record number, element path)
     error: str  # one line: what went wrong, e.g. "gzip: CRC check failed at byte 1234"
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+class FileIds:
+    """The source ids one file has yielded. A repeat gets `#2`, `#3`... appended, so every document of a file
+    has its own id: records repeated verbatim are common in scraped dumps, and documents sharing an id would
+    share every dedup decision (both copies rejected `dup_exact`, or a distinct text rejected with them).
+    Holds every id of the file being read (~100 bytes per record)."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.last_suffix: dict[str, int] = {}
+
+    def unique(self, source_id: str) -> str:
+        if source_id not in self.seen:
+            self.seen.add(source_id)
+            return source_id
+        n = self.last_suffix.get(source_id, 1) + 1
+        while f"{source_id}#{n}" in self.seen:
+            n += 1
+        self.last_suffix[source_id] = n
+        self.seen.add(f"{source_id}#{n}")
+        return f"{source_id}#{n}"

@@ -10,6 +10,7 @@ import yaml
 from pipeline.cli import main
 from pipeline.config import parse_config
 from pipeline.curate import run_curate
+from pipeline.errors import ConfigError
 
 LAW = "第一条　この法律は、国民の健康の保持に寄与することを目的とする。\n第二条　国は、必要な施策を講ずるものとする。"
 JA = [
@@ -165,3 +166,44 @@ def test_reads_and_writes_through_a_non_local_filesystem(tmp_path, inputs):
     assert not [p for p in STORE if "_temporary" in p]
     for name in names:
         assert STORE[name] == (tmp_path / "local" / "curated" / name.rsplit("/", 1)[1]).read_bytes()
+
+
+def test_records_repeated_in_a_file_get_their_own_ids(tmp_path):
+    """A repeated record id used to give two documents one id, so they shared every dedup decision: a verbatim
+    repeat rejected both copies `dup_exact`, and a distinct text under a duplicate's id was rejected with it."""
+    d = tmp_path / "in"
+    d.mkdir()
+    _write_jsonl(d / "gov.jsonl", [{"id": "g", "text": LAW}])
+    _write_jsonl(d / "web.jsonl", [{"id": "1", "text": LAW}, {"id": "1", "text": JA[0]},  # a copy of the law; a new text
+                                   {"id": "2", "text": JA[1]}, {"id": "2", "text": JA[1]},  # a verbatim repeat
+                                   {"id": "1#2", "text": JA[2]}])  # an id that looks like a renamed one
+    cfg = parse_config({"sources": [
+        {"name": "gov", "kind": "government", "format": "jsonl", "paths": [str(d / "gov.jsonl")], "license": "x"},
+        {"name": "web", "kind": "web", "format": "jsonl", "paths": [str(d / "web.jsonl")], "license": "x"}],
+        "filters": {"enabled": False}})
+    run_curate(cfg, str(tmp_path / "out"))
+    kept, rejected = _rows(tmp_path / "out", "curated"), _rows(tmp_path / "out", "rejected")
+    web = {r["source_id"] for r in kept if r["source"] == "web"}
+    assert len(web) == 3 and {"1#2", "1#2#2"} < web and len(web & {"2", "2#2"}) == 1  # one copy kept (by id)
+    assert {r["source_id"]: r["reject_reason"] for r in rejected} == {"1": "dup_exact",
+                                                                      ({"2", "2#2"} - web).pop(): "dup_exact"}
+    assert {r["text"] for r in kept} == {LAW, *JA}
+    ids = [r["id"] for r in kept + rejected]
+    assert len(ids) == len(set(ids)) == 6
+
+
+def test_an_id_shared_by_two_files_of_a_source_is_a_config_error(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    for name, text in (("a", JA[0]), ("b", JA[1])):
+        _write_jsonl(d / f"{name}.jsonl", [{"id": "0", "text": text}, {"id": name, "text": JA[2] + name}])
+    raw = {"sources": [{"name": "web", "kind": "web", "format": "jsonl", "paths": [str(d / "*.jsonl")],
+                        "license": "x"}], "filters": {"enabled": False}}
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError, match=r"^sources\[0\]\.id_field: 2 documents of source 'web' in different "
+                                          r"files share an id \('0'\).*id_field: null"):
+        run_curate(parse_config(raw), str(out))
+    assert not list(out.glob("*"))  # nothing committed, no temporary folder left
+    raw["sources"][0]["id_field"] = None  # records named by file and line
+    stats = run_curate(parse_config(raw), str(out))
+    assert stats["kept_docs"] == 4 and len({r["id"] for r in _rows(out, "curated")}) == 4

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from pipeline.sources import RawDoc, SourceConfig, Unreadable, reader_for
+from pipeline.sources import RawDoc, SourceConfig, Unreadable, read_file, reader_for
 
 JSONL_SAMPLES = {  # file -> (records, kind)
     "government/laws.jsonl": (10, "government"),
@@ -295,3 +295,10 @@ def test_samples_are_unmodified_corpus_records(samples_dir: Path, shared_corpora
                 assert original["text"].startswith(row["text"]) and len(row["text"]) <= 30_000
             else:
                 assert row["text"] == original["text"], row["id"]
+
+
+def test_a_file_repeating_an_id_gives_each_record_its_own(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "text": "本文"}) + "\n" for i in ["a", "a", "a#2", "a", "b"]))
+    src = SourceConfig(name="s", kind="web", format="jsonl", paths=(str(path),), license="x")
+    assert [r.source_id for r in read_file(str(path), src)] == ["a", "a#2", "a#2#2", "a#3", "b"]
