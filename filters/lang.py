@@ -65,8 +65,11 @@ class LanguageGate:
         for key, value in cfg.items():
             if key not in fields:
                 raise ValueError(f"language.{key}: unknown key; known keys: {', '.join(sorted(fields))}")
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                raise ValueError(f"language.{key}: expected a number, got {value!r}")
+            if key == "min_letters" and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise ValueError(f"language.{key}: expected a non-negative integer, got {value!r}")
+            if key != "min_letters" and (not isinstance(value, int | float) or isinstance(value, bool)
+                                         or not 0 <= value <= 1):
+                raise ValueError(f"language.{key}: expected a fraction between 0 and 1, got {value!r}")
         return cls(**cfg)
 
     def __call__(self, text: str) -> tuple[str | None, dict[str, float]]:

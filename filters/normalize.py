@@ -71,6 +71,9 @@ class Normalizer:
         unknown = sorted(set(enabled) - set(RULES))
         if unknown:
             raise ValueError(f"normalize.{unknown[0]}: unknown rule; known rules: {', '.join(RULES)}")
+        not_bool = next((r for r, on in enabled.items() if not isinstance(on, bool)), None)
+        if not_bool:
+            raise ValueError(f"normalize.{not_bool}: expected true or false, got {enabled[not_bool]!r}")
         self.rules = tuple(r for r in RULES if enabled.get(r, True))
 
     def __call__(self, text: str) -> tuple[str, dict[str, int]]:

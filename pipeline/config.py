@@ -112,6 +112,13 @@ def _filters(cfg: dict[str, Any], base_dir: str) -> dict[str, Any]:
     return cfg
 
 
+def _bool(block: dict[str, Any], key: str, where: str) -> bool:
+    value = block.get(key, True)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}.{key}: expected true or false, got {value!r}")
+    return value
+
+
 def parse_config(data: Any, base_dir: str = ".") -> CurateConfig:
     data = _mapping(data, "config")
     _check_keys(data, TOP_KEYS, "config")
@@ -141,7 +148,7 @@ def parse_config(data: Any, base_dir: str = ".") -> CurateConfig:
     filters = _filters(_mapping(data.get("filters"), "filters") or {"enabled": False}, base_dir)
     dedup = _mapping(data.get("dedup"), "dedup")
     _check_keys(dedup, {"enabled", "priority", "exact", "near"}, "dedup")
-    dedup_on = dedup.get("enabled", True)
+    dedup_on = _bool(dedup, "enabled", "dedup")
     priority = tuple(dedup.get("priority", DEFAULT_PRIORITY))
     if sorted(priority) != sorted(KINDS):
         raise ConfigError(f"dedup.priority: expected an ordering of {', '.join(KINDS)}")
@@ -154,15 +161,15 @@ def parse_config(data: Any, base_dir: str = ".") -> CurateConfig:
 
     output = _mapping(data.get("output"), "output")
     _check_keys(output, {"shard_bytes", "min_shards", "samples_per_reason"}, "output")
-    for k in ("shard_bytes", "min_shards", "samples_per_reason"):
-        if k in output and (not isinstance(output[k], int) or output[k] < 0):
-            raise ConfigError(f"output.{k}: expected a non-negative integer")
+    for k, least in (("shard_bytes", 1), ("min_shards", 1), ("samples_per_reason", 0)):
+        if k in output and (not isinstance(output[k], int) or isinstance(output[k], bool) or output[k] < least):
+            raise ConfigError(f"output.{k}: expected an integer >= {least}, got {output[k]!r}")
 
     return CurateConfig(
         sources=parsed, normalize=normalize, language=language, max_chars=max_chars, filters=filters,
-        exact_dedup=bool(dedup_on and exact.get("enabled", True)), near_dedup=near, priority=priority,
-        shard_bytes=max(1, output.get("shard_bytes", CurateConfig.shard_bytes)),
-        min_shards=max(1, output.get("min_shards", CurateConfig.min_shards)),
+        exact_dedup=dedup_on and _bool(exact, "enabled", "dedup.exact"), near_dedup=near, priority=priority,
+        shard_bytes=output.get("shard_bytes", CurateConfig.shard_bytes),
+        min_shards=output.get("min_shards", CurateConfig.min_shards),
         samples_per_reason=output.get("samples_per_reason", CurateConfig.samples_per_reason), raw=data,
     )
 

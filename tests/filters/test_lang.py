@@ -30,8 +30,10 @@ def test_thresholds_sit_where_configured():
 def test_config_errors_name_the_key():
     with pytest.raises(ValueError, match=r"language\.min_kana: unknown key"):
         LanguageGate.from_config({"min_kana": 0.1})
-    with pytest.raises(ValueError, match=r"language\.min_letters: expected a number"):
+    with pytest.raises(ValueError, match=r"language\.min_letters: expected a non-negative integer, got 'ten'"):
         LanguageGate.from_config({"min_letters": "ten"})
+    with pytest.raises(ValueError, match=r"language\.min_japanese_fraction: expected a fraction between 0 and 1"):
+        LanguageGate.from_config({"min_japanese_fraction": -0.1})
 
 
 def test_private_use_markers_in_the_text_are_not_counted():
