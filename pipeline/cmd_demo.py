@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from trainer_bridge.cliargs import integer
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = ROOT / "examples" / "demo.yaml"
 
@@ -23,10 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the whole chain on the bundled samples")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.add_argument("--force", action="store_true", help="redo every stage")
-    p.add_argument("--steps", type=int, default=300, help="training steps of the tiny model (default 300)")
-    p.add_argument("--ranks", type=int, default=2, help="MPI ranks for training (default 2)")
+    p.add_argument("--steps", type=integer(1), default=300, help="training steps of the tiny model (default 300)")
+    p.add_argument("--ranks", type=integer(1), default=2, help="MPI ranks for training (default 2)")
     p.add_argument("--vocab-size", type=int, default=8000)
-    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--seq-len", type=integer(1), default=128)
     p.set_defaults(func=run)
 
 

@@ -5,6 +5,7 @@ import argparse
 import os
 
 from pipeline.errors import UserError
+from trainer_bridge.cliargs import SEED_MAX, integer, number
 
 MARK_START, MARK_CONT, MARK_PAD = "⟦doc {} ⟧", "⟦… {} @{} ⟧", "⟦pad ×{}⟧"
 
@@ -18,11 +19,11 @@ def register(subparsers) -> None:
     pack.add_argument("--format", default="arrow", help="comma list of arrow, megatron (default arrow)")
     pack.add_argument("--mix", default="", help="mixture weights per kind or source, e.g. web=1,academic=2.5")
     pack.add_argument("--packing", choices=("bestfit", "concat"), default="bestfit")
-    pack.add_argument("--seed", type=int, default=0, help="seed of the mixture coin and the packing groups")
-    pack.add_argument("--shard-mib", type=float, default=256.0, help="target Arrow shard size in MiB (default 256)")
-    pack.add_argument("--window-rows", type=int, default=4096, help="bestfit window in rows' worth of tokens")
+    pack.add_argument("--seed", type=integer(0, SEED_MAX), default=0, help="seed of the mixture coin and the packing groups")
+    pack.add_argument("--shard-mib", type=number(0, above=True), default=256.0, help="target Arrow shard size in MiB (default 256)")
+    pack.add_argument("--window-rows", type=integer(1), default=4096, help="bestfit window in rows' worth of tokens")
     pack.add_argument("--runner", default=None, help="Beam runner (default: in-process FnApiRunner)")
-    pack.add_argument("--workers", type=int, default=1, help="worker processes for the default runner")
+    pack.add_argument("--workers", type=integer(1), default=1, help="worker processes for the default runner")
     pack.set_defaults(func=run_pack_command, accepts_extra=True)
 
     shards = subparsers.add_parser("shards", help="work with packed shards")
@@ -31,8 +32,8 @@ def register(subparsers) -> None:
     inspect.add_argument("shards", metavar="SHARDS", help="folder holding manifest.json (or the manifest itself)")
     inspect.add_argument("--tokenizer", default=None,
                          help="SentencePiece model to decode rows (default: the manifest's, if it exists; else ids)")
-    inspect.add_argument("--rows", type=int, default=3, help="how many rows to decode (default 3)")
-    inspect.add_argument("--chars", type=int, default=160, help="characters shown per document segment")
+    inspect.add_argument("--rows", type=integer(1), default=3, help="how many rows to decode (default 3)")
+    inspect.add_argument("--chars", type=integer(1), default=160, help="characters shown per document segment")
     inspect.add_argument("--verify", action="store_true", help="check every shard's sha256 against the manifest")
     inspect.set_defaults(func=run_inspect_command)
 

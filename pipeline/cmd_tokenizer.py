@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline.errors import UserError
+from trainer_bridge.cliargs import SEED_MAX, integer, number
 
 KINDS = ("academic", "government", "web", "reference")
 
@@ -150,18 +151,18 @@ def register(subparsers) -> None:
     train.add_argument("--policy", choices=("none", "morph", "phrase", "chunk"), default="phrase")
     train.add_argument("--model-type", choices=("unigram", "bpe"), default="unigram")
     train.add_argument("--mix", help="per-kind sampling weights, e.g. web=2,academic=1 (unlisted kinds skipped)")
-    train.add_argument("--char-budget", type=int, default=50_000_000, help="characters of sentences to sample")
-    train.add_argument("--holdout", type=float, default=0.15, help="fraction of documents held out for eval.json")
+    train.add_argument("--char-budget", type=integer(1), default=50_000_000, help="characters of sentences to sample")
+    train.add_argument("--holdout", type=number(0, 0.9), default=0.15, help="fraction of documents held out for eval.json")
     train.add_argument("--inventory", choices=("auto", "joyo", "jinmeiyo", "jis0208", "full"), default="auto",
                        help="guaranteed single-piece characters (always + kana, punctuation, ASCII); auto: the "
                             "largest level that fits in 60%% of the vocabulary")
-    train.add_argument("--reserved-tokens", type=int, default=16, help="number of <reserved_NNN> control tokens")
-    train.add_argument("--character-coverage", type=float, default=1.0)
-    train.add_argument("--max-piece-length", type=int, default=16)
+    train.add_argument("--reserved-tokens", type=integer(0), default=16, help="number of <reserved_NNN> control tokens")
+    train.add_argument("--character-coverage", type=number(0.98, 1.0), default=1.0)
+    train.add_argument("--max-piece-length", type=integer(1, 512), default=16)
     train.add_argument("--shrink-to-fit", action="store_true",
                        help="if the sample cannot support --vocab-size, use the largest size that works")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--threads", type=int, default=1,
+    train.add_argument("--seed", type=integer(0, SEED_MAX), default=0)
+    train.add_argument("--threads", type=integer(1, 1024), default=1,
                        help="SentencePiece trainer threads and MeCab worker processes (the model depends on "
                             "the thread count, not on the run: same input, seed and threads give the same bytes)")
     train.set_defaults(func=_train)
@@ -169,6 +170,6 @@ def register(subparsers) -> None:
     ev.add_argument("--model", required=True)
     ev.add_argument("--input", nargs="+", required=True)
     ev.add_argument("--baseline", action="append", help="another .model to compare side by side (repeatable)")
-    ev.add_argument("--max-chars", type=int, default=None, help="stop reading input after this many characters")
+    ev.add_argument("--max-chars", type=integer(1), default=None, help="stop reading input after this many characters")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=_eval)

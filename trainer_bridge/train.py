@@ -43,6 +43,7 @@ from trainer_bridge.checkpoint import (  # noqa: E402
     load_checkpoint,
     save_checkpoint,
 )
+from trainer_bridge.cliargs import SEED_MAX, integer, number  # noqa: E402
 from trainer_bridge.model import GPT, GPTConfig, doc_ids_from_offsets, resolve_config  # noqa: E402
 from trainer_bridge.optim import AdamW, LossScaler, clip_grad_norm, lr_at  # noqa: E402
 from trainer_bridge.stream import ShardIntegrityError, ShardStream  # noqa: E402
@@ -287,25 +288,25 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog="`jcorpus-train sample --help`: continue a prompt from a checkpoint")
     p.add_argument("--shards", required=True, help="SHARDS directory or its manifest.json")
     p.add_argument("--model", default="tiny", help="tiny | small | CONFIG.json")
-    p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--steps", type=integer(1), required=True)
     p.add_argument("--global-batch", type=int, default=8, help="rows per step over all ranks")
     p.add_argument("--out", required=True, help="run directory (metrics.jsonl, ckpt-STEP.npz)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--warmup", type=int, default=None, help="warmup steps (default: steps/10, at most 200)")
-    p.add_argument("--weight-decay", type=float, default=0.1)
-    p.add_argument("--clip", type=float, default=1.0, help="global gradient-norm clip (0 = off)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=number(0, above=True), default=1e-3)
+    p.add_argument("--warmup", type=integer(0), default=None, help="warmup steps (default: steps/10, at most 200)")
+    p.add_argument("--weight-decay", type=number(0), default=0.1)
+    p.add_argument("--clip", type=number(0), default=1.0, help="global gradient-norm clip (0 = off)")
+    p.add_argument("--seed", type=integer(0, SEED_MAX), default=0)
     p.add_argument("--doc-mask", action="store_true", help="attend only within documents (doc_offsets)")
-    p.add_argument("--ckpt-every", type=int, default=100)
-    p.add_argument("--keep", type=int, default=3, help="checkpoints to keep (0 = all)")
-    p.add_argument("--log-every", type=int, default=10)
-    p.add_argument("--loss-scale", type=float, default=2.0 ** 16, help="initial fp16 loss scale")
-    p.add_argument("--scale-window", type=int, default=200, help="clean steps before the scale doubles")
+    p.add_argument("--ckpt-every", type=integer(1), default=100)
+    p.add_argument("--keep", type=integer(0), default=3, help="checkpoints to keep (0 = all)")
+    p.add_argument("--log-every", type=integer(1), default=10)
+    p.add_argument("--loss-scale", type=number(0, above=True), default=2.0 ** 16, help="initial fp16 loss scale")
+    p.add_argument("--scale-window", type=integer(1), default=200, help="clean steps before the scale doubles")
     p.add_argument("--no-overlap", action="store_true", help="blocking Allreduce after each bucket")
-    p.add_argument("--halt-after", type=int, default=0, help=argparse.SUPPRESS)
-    p.add_argument("--inject-overflow-at", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--halt-after", type=integer(0), default=0, help=argparse.SUPPRESS)
+    p.add_argument("--inject-overflow-at", type=integer(0), default=0, help=argparse.SUPPRESS)
     return p
 
 
@@ -314,10 +315,10 @@ def build_sample_parser() -> argparse.ArgumentParser:
     p.add_argument("--ckpt", required=True)
     p.add_argument("--tokenizer", required=True, help="SentencePiece tokenizer.model")
     p.add_argument("--prompt", default="日本の")
-    p.add_argument("--tokens", type=int, default=100)
-    p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
-    p.add_argument("--top-k", type=int, default=40)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tokens", type=integer(1), default=100)
+    p.add_argument("--temperature", type=number(0), default=0.8, help="0 = greedy")
+    p.add_argument("--top-k", type=integer(0), default=40)
+    p.add_argument("--seed", type=integer(0, SEED_MAX), default=0)
     return p
 
 
@@ -327,8 +328,6 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] == "sample":
             return sample(build_sample_parser().parse_args(argv[1:]))
         args = build_parser().parse_args(argv)
-        if args.steps < 1 or args.ckpt_every < 1:
-            raise TrainError("--steps and --ckpt-every must be positive")
         return train(args)
     except (TrainError, CheckpointError, ValueError, OSError, ShardIntegrityError) as exc:
         print(f"jcorpus-train: error: {exc}", file=sys.stderr, flush=True)

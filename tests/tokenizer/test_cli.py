@@ -88,3 +88,9 @@ def test_cli_errors_are_one_line(tmp_path, capsys) -> None:
     assert main(["tokenizer", "eval", "--model", str(bad), "--input", str(blank)]) == 2
     err = capsys.readouterr().err
     assert "cannot read SentencePiece model" in err and len(err.strip().splitlines()) == 1
+    for option, value, message in (("--holdout", "2", "expected a number in [0, 0.9], got 2"),
+                                   ("--seed", "-1", "expected an integer in [0, 4294967295], got -1"),
+                                   ("--threads", "0", "expected an integer in [1, 1024], got 0")):
+        with pytest.raises(SystemExit) as info:  # argparse: usage line and one error line, exit 2
+            main(["tokenizer", "train", "--input", str(blank), "--out", str(tmp_path / "t3"), option, value])
+        assert info.value.code == 2 and f"argument {option}: {message}" in capsys.readouterr().err

@@ -161,7 +161,9 @@ def test_bad_arguments_give_one_line_errors(shards, tmp_path):
     base = [sys.executable, "-m", "trainer_bridge.train", "--steps", "2", "--out", str(tmp_path / "x")]
     for extra, needle in ((["--shards", str(tmp_path / "nope")], "no shard manifest"),
                           (["--shards", str(shards), "--global-batch", "0"], "global-batch"),
-                          (["--shards", str(shards), "--model", "huge"], "--model must be")):
+                          (["--shards", str(shards), "--model", "huge"], "--model must be"),
+                          (["--shards", str(shards), "--log-every", "0"], "--log-every: expected an integer >= 1"),
+                          (["--shards", str(shards), "--lr", "-1"], "--lr: expected a number > 0, got -1")):
         proc = subprocess.run(base + extra, cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=60)
         assert proc.returncode == 2 and needle in proc.stderr, proc.stderr

@@ -1,0 +1,35 @@
+"""Numeric command-line options: out of range is a one-line usage error naming the option."""
+import argparse
+
+import pytest
+
+from trainer_bridge.cliargs import integer, number
+
+
+def _parse(kind, text):
+    parser = argparse.ArgumentParser(prog="t", exit_on_error=False)
+    parser.add_argument("--x", type=kind)
+    return parser.parse_args(["--x", text]).x
+
+
+@pytest.mark.parametrize(("kind", "text", "value"), [
+    (integer(1), "1", 1), (integer(0, 3), "3", 3), (number(0, 0.9), "0.9", 0.9), (number(0), "0", 0.0),
+    (number(0, above=True), "1e-9", 1e-9),
+])
+def test_values_in_range_pass(kind, text, value):
+    assert _parse(kind, text) == value
+
+
+@pytest.mark.parametrize(("kind", "text", "message"), [
+    (integer(1), "0", "expected an integer >= 1, got 0"),
+    (integer(1), "1.5", "expected an integer, got '1.5'"),
+    (integer(0, 3), "4", "expected an integer in [0, 3], got 4"),
+    (number(0, 0.9), "2", "expected a number in [0, 0.9], got 2"),
+    (number(0, above=True), "0", "expected a number > 0, got 0"),
+    (number(0), "nan", "expected a number >= 0, got nan"),
+    (number(0), "inf", "expected a number >= 0, got inf"),
+    (number(0), "x", "expected a number, got 'x'"),
+])
+def test_values_out_of_range_name_the_bound(kind, text, message):
+    with pytest.raises(argparse.ArgumentError, match=f"argument --x: {message}".replace("[", r"\[").replace("(", r"\(")):
+        _parse(kind, text)

@@ -1,0 +1,37 @@
+"""argparse types for numeric options: a value out of range is a one-line usage error naming the option
+(`error: argument --holdout: expected a number in [0, 0.9], got 2`), never a traceback or a silently absurd
+run. Shared by `jcorpus-train` and the `jcorpus` commands (trainer_bridge imports nothing else of jcorpus).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+SEED_MAX = 2**32 - 1  # numpy's and SentencePiece's seeds are unsigned 32-bit
+
+
+def integer(low: int = 0, high: int | None = None) -> Callable[[str], int]:
+    """An integer in [low, high] (no upper bound when `high` is None)."""
+    return _checked(int, low, high, above=False)
+
+
+def number(low: float = 0.0, high: float | None = None, *, above: bool = False) -> Callable[[str], float]:
+    """A finite number in [low, high], or in (low, high] with `above`."""
+    return _checked(float, low, high, above)
+
+
+def _checked(kind: type, low: float, high: float | None, above: bool) -> Callable[[str], float]:
+    what = "an integer" if kind is int else "a number"
+    bounds = (f"in {'(' if above else '['}{low}, {high}]" if high is not None else f"{'>' if above else '>='} {low}")
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (above and value == low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {what} {bounds}, got {text}")
+        return value
+
+    return parse
