@@ -137,7 +137,11 @@ def run_inspect_command(args: argparse.Namespace) -> int:
     for shard in m["shards"]:
         if shown >= args.rows:
             break
-        reader = ShardReader(os.path.join(os.path.dirname(path), shard["file"]))
+        try:
+            reader = ShardReader(os.path.join(os.path.dirname(path), shard["file"]))
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise UserError(f"shard {shard['file']}: cannot read it ({type(exc).__name__}: {exc}); "
+                            "`--verify` checks every shard against the manifest") from None
         table = reader.table()
         for i in range(min(args.rows - shown, reader.num_rows)):
             row = table.slice(i, 1).to_pylist()[0]

@@ -161,3 +161,8 @@ def test_cli_pack_mix_and_inspect(corpus, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "already exists" in err and "--mix" in err and "no Parquet files" in err
     assert "missing columns ['source', 'kind', 'license']" in err
+    shard = out / "shard-00000-000.arrow"
+    shard.write_bytes(shard.read_bytes()[:100])  # a truncated shard: one line, not pyarrow's traceback
+    assert cli_main(["shards", "inspect", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "shard-00000-000.arrow: cannot read it (ArrowInvalid" in err and "--verify" in err and "\n" not in err
