@@ -19,5 +19,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if not out.is_dir():
         raise UserError(f"{out} is not a folder")
-    print(write_report(out))
+    try:
+        print(write_report(out))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # ValueError includes broken JSON
+        raise UserError(f"{out}: cannot build the report from its stage outputs ({type(exc).__name__}: {exc}); "
+                        "are they jcorpus outputs of this version?") from None
     return 0

@@ -56,3 +56,13 @@ def test_renders_in_headless_chromium(curated, tmp_path):
     assert shot.exists() and shot.stat().st_size > 10_000
     console = [line for line in done.stderr.splitlines() if "CONSOLE" in line and "report.html" in line]
     assert not console, console
+
+
+def test_broken_stage_outputs_are_a_one_line_error(curated, capsys):
+    from pipeline.cli import main
+
+    (curated / "train").mkdir()
+    (curated / "train" / "metrics.jsonl").write_text("{not json\n")
+    assert main(["report", str(curated)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot build the report" in err and "JSONDecodeError" in err and "\n" not in err
