@@ -82,6 +82,15 @@ def _source(raw: Any, i: int, base_dir: str) -> SourceConfig:
             raise ConfigError(f"{key}.{name}: expected a non-empty string")
     if raw.get("text_split", "file") not in ("file", "blank_line"):
         raise ConfigError(f"{key}.text_split: expected 'file' or 'blank_line'")
+    for name in ("text_field", "id_field", "url_field", "license_field"):
+        value = raw.get(name, "x")
+        if not (isinstance(value, str) and value) and not (value is None and name != "text_field"):
+            raise ConfigError(f"{key}.{name}: expected a field name{'' if name == 'text_field' else ' or null'}, "
+                              f"got {value!r}")
+    for name in ("max_record_bytes", "max_decompressed_bytes"):
+        value = raw.get(name, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{key}.{name}: expected an integer >= 1, got {value!r}")
     raw["paths"] = tuple(_resolve(p, base_dir) for p in paths)
     return SourceConfig(**raw)
 
