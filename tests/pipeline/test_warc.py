@@ -208,3 +208,26 @@ def test_any_truncation_never_raises(tmp_path, fraction):
         path.write_bytes(data[: int(len(data) * fraction)])
         out = items(path)
         assert len(bad(out)) <= 1 and len(docs(out)) < N_DOCS
+
+
+def _encoded_response(body: bytes, encoding: bytes) -> bytes:
+    http = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Encoding: " + encoding
+            + b"\r\n\r\n" + body)
+    head = (b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:" + encoding + b"-" + str(len(body)).encode()
+            + b">\r\nWARC-Target-URI: http://x.example/\r\nContent-Type: application/http; msgtype=response\r\n"
+            + b"Content-Length: " + str(len(http)).encode() + b"\r\n\r\n")
+    return gzip.compress(head + http + b"\r\n\r\n", mtime=0)
+
+
+def test_brotli_content_encoding_is_undone_and_a_brotli_bomb_quarantined(tmp_path):
+    """warcio 1.8's `br` decoder called an API brotli >= 1.1 lacks: every such page was quarantined."""
+    import brotli
+
+    page = "<html><body><p>日本語の本文です。</p></body></html>".encode() * 50
+    path = tmp_path / "br.warc.gz"
+    path.write_bytes(_encoded_response(brotli.compress(page), b"br")
+                     + _encoded_response(brotli.compress(b"\0" * (100 << 20)), b"br")  # 100 MB from ~100 bytes
+                     + _encoded_response(gzip.compress(page, mtime=0), b"gzip"))
+    out = items(path, replace(SOURCE, max_record_bytes=1 << 20))
+    assert [d.html for d in docs(out)] == [page, page]
+    assert len(bad(out)) == 1 and "payload exceeds max_record_bytes" in bad(out)[0].error
