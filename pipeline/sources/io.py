@@ -6,6 +6,8 @@ input surfaces as one `InputError` with a one-line message the reader can put in
 """
 from __future__ import annotations
 
+import codecs
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
@@ -349,6 +351,43 @@ def element_text(el: Any, skip: frozenset[str] | set[str] = frozenset()) -> str:
     return "".join(parts)
 
 
+_XML_ENCODING = re.compile(rb"^(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+EXPAT_ENCODINGS = {"utf-8", "utf-16", "ascii", "iso8859-1"}  # what expat decodes itself
+
+
+class Utf8Xml:
+    """XML whose declaration names an encoding expat cannot decode (Shift_JIS, EUC-JP, ISO-2022-JP...), decoded
+    incrementally by Python's codec and handed to the parser as UTF-8, the declaration rewritten to say so.
+    Any other XML passes through unchanged."""
+
+    def __init__(self, stream: DecodedStream) -> None:
+        self.stream, self.head = stream, b""
+        while len(self.head) < 1024 and (chunk := stream.read(READ_SIZE)):  # reads may come in small pieces
+            self.head += chunk
+        match = _XML_ENCODING.match(self.head)
+        try:
+            codec = codecs.lookup(match.group(1).decode()) if match else None
+        except LookupError:  # an unknown name: expat reports it
+            codec = None
+        self.decoder = codec.incrementaldecoder() if codec and codec.name not in EXPAT_ENCODINGS else None
+        self.encoding = match.group(1).decode() if match else ""
+        if self.decoder:
+            start, end = match.span(1)
+            self.head = self.head[:start] + b"UTF-8" + self.head[end:]
+
+    def read(self, n: int = -1) -> bytes:
+        while True:
+            data, self.head = (self.head, b"") if self.head else (self.stream.read(READ_SIZE), b"")
+            if not self.decoder:
+                return data
+            try:
+                out = self.decoder.decode(data, final=not data).encode("utf-8")
+            except UnicodeDecodeError as e:
+                raise InputError(f"invalid {self.encoding} ({e.reason}) in the declared encoding of this XML") from None
+            if out or not data:
+                return out
+
+
 def iter_xml_records(stream: DecodedStream, record_tag: str,
                      context_tags: frozenset[str] = frozenset()) -> Iterator[tuple[Any, str, dict[str, str]]]:
     """Stream `(element, element_path, context)` for each outermost `record_tag` element, parsed by defusedxml.
@@ -361,7 +400,7 @@ def iter_xml_records(stream: DecodedStream, record_tag: str,
     in_record = 0  # how many open record elements enclose the current position
     count = 0
     context: dict[str, str] = {}
-    for event, el in iterparse(stream, events=("start", "end")):
+    for event, el in iterparse(Utf8Xml(stream), events=("start", "end")):
         name = local_name(el.tag)
         if event == "start":
             stack.append(el)
@@ -414,3 +453,6 @@ def read_xml_records(path: str, source: SourceConfig, record_tag: str,
             kind = ("refused by defusedxml" if isinstance(e, DefusedXmlException)
                     else "malformed XML" if isinstance(e, ParseError) else "")
             yield Unreadable(where, f"{kind}: {one_line(str(e))}" if kind else str(e))
+            return
+    if not done:  # well-formed, but not the format the source names
+        yield Unreadable(path, f"no <{record_tag}> element in this XML (is it in the source's format?)")

@@ -302,3 +302,29 @@ def test_a_file_repeating_an_id_gives_each_record_its_own(tmp_path):
     path.write_text("".join(json.dumps({"id": i, "text": "本文"}) + "\n" for i in ["a", "a", "a#2", "a", "b"]))
     src = SourceConfig(name="s", kind="web", format="jsonl", paths=(str(path),), license="x")
     assert [r.source_id for r in read_file(str(path), src)] == ["a", "a#2", "a#2#2", "a#3", "b"]
+
+
+@pytest.mark.parametrize(("codec", "label"), [("cp932", "Shift_JIS"), ("euc_jp", "EUC-JP"),
+                                              ("iso2022_jp", "ISO-2022-JP")])
+def test_xml_in_a_japanese_legacy_encoding_reads_like_utf8(samples_dir: Path, tmp_path: Path, codec: str,
+                                                           label: str) -> None:
+    """expat decodes only UTF-8/16, ASCII and Latin-1: a law declared Shift_JIS was a reader failure."""
+    xml = (samples_dir / "government/law_sample.xml").read_text(encoding="utf-8")
+    path = tmp_path / "law.xml"
+    path.write_bytes(xml.replace('encoding="UTF-8"', f'encoding="{label}"', 1).encode(codec))
+    (law,) = read_all("egov_xml", path)
+    assert isinstance(law, RawDoc) and law.text == read_all("egov_xml", samples_dir / "government/law_sample.xml")[0].text
+
+
+def test_xml_with_bad_bytes_for_its_encoding_or_without_records_is_quarantined(samples_dir: Path,
+                                                                                tmp_path: Path) -> None:
+    xml = (samples_dir / "government/law_sample.xml").read_text(encoding="utf-8")
+    data = xml.replace('encoding="UTF-8"', 'encoding="Shift_JIS"', 1).encode("cp932")
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes(data[:3000] + b"\x81\x20" + data[3000:])
+    (bad,) = read_all("egov_xml", broken)
+    assert isinstance(bad, Unreadable) and bad.error.startswith("invalid Shift_JIS (illegal multibyte sequence)")
+    other = tmp_path / "page.xml"
+    other.write_text('<?xml version="1.0" encoding="UTF-8"?><html><body>日本語</body></html>', encoding="utf-8")
+    (bad,) = read_all("egov_xml", other)
+    assert isinstance(bad, Unreadable) and bad.error.startswith("no <Law> element in this XML")
