@@ -18,7 +18,7 @@ KINDS = ("government", "academic", "reference", "web")
 DEFAULT_PRIORITY = KINDS
 TOP_KEYS = ("sources", "normalize", "language", "limits", "filters", "dedup", "output")
 SOURCE_KEYS = {"name", "kind", "format", "paths", "license", "text_field", "id_field", "url_field",
-               "license_field", "text_split", "max_record_bytes", "max_decompressed_bytes"}
+               "license_field", "text_split", "encoding", "max_record_bytes", "max_decompressed_bytes"}
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,14 @@ def _source(raw: Any, i: int, base_dir: str) -> SourceConfig:
         if not (isinstance(value, str) and value) and not (value is None and name != "text_field"):
             raise ConfigError(f"{key}.{name}: expected a field name{'' if name == 'text_field' else ' or null'}, "
                               f"got {value!r}")
+    encoding = raw.get("encoding", "utf-8")
+    try:
+        lines_split = isinstance(encoding, str) and "a\n".encode(encoding) == b"a\n"  # blank_line cuts bytes at \n
+    except LookupError:
+        lines_split = False
+    if not lines_split:
+        raise ConfigError(f"{key}.encoding: expected an ASCII-compatible Python codec (utf-8, cp932, euc_jp, "
+                          f"iso2022_jp...), got {encoding!r}")
     for name in ("max_record_bytes", "max_decompressed_bytes"):
         value = raw.get(name, 1)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -24,6 +24,7 @@ class SourceConfig:
     url_field: str = "url"
     license_field: str = "license"
     text_split: str = "file"  # text format only: file | blank_line
+    encoding: str = "utf-8"  # text format only: any Python codec, e.g. cp932 for Shift_JIS files
     max_record_bytes: int = 64 * 1024 * 1024  # a single line / record / member larger than this is quarantined
     max_decompressed_bytes: int = 4 * 1024 * 1024 * 1024  # gzip/zstd bomb guard per file
 

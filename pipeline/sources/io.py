@@ -321,13 +321,14 @@ class LineReader:
         return self.line_no, line
 
 
-def decode_utf8(data: bytes, where: str = "") -> str:
-    """Strict UTF-8 (a leading BOM dropped); UnicodeDecodeError becomes a one-line InputError."""
+def decode_text(data: bytes, encoding: str = "utf-8", where: str = "") -> str:
+    """Strict decoding (UTF-8: a leading BOM dropped); UnicodeDecodeError becomes a one-line InputError."""
+    utf8 = codecs.lookup(encoding).name == "utf-8"
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8-sig" if utf8 else encoding)
     except UnicodeDecodeError as e:
         bad = data[e.start:e.start + 4].hex(" ")
-        raise InputError(f"invalid UTF-8 at byte {e.start}{where} (bytes {bad})") from e
+        raise InputError(f"invalid {'UTF-8' if utf8 else encoding} at byte {e.start}{where} (bytes {bad})") from e
 
 
 def local_name(tag: Any) -> str:

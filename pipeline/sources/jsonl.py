@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
-from pipeline.sources.io import InputError, LineReader, decode_utf8, one_line, open_stream
+from pipeline.sources.io import InputError, LineReader, decode_text, one_line, open_stream
 
 
 def json_safe(value: Any) -> Any:
@@ -82,7 +82,7 @@ def record_to_doc(record: Any, source: SourceConfig, position: str) -> RawDoc | 
 
 def _parse_line(line: bytes, source: SourceConfig, position: str) -> RawDoc | Unreadable:
     try:
-        text = decode_utf8(line)
+        text = decode_text(line)
         record = json.loads(text)
     except InputError as e:
         return Unreadable(position, str(e))

@@ -1,5 +1,6 @@
-"""Plain UTF-8 text reader (gzip / zstd by magic bytes): one document per file or per blank-line block.
+"""Plain text reader (gzip / zstd by magic bytes): one document per file or per blank-line block.
 
+Text is UTF-8 unless the source names another `encoding` (Aozora Bunko's files are Shift_JIS: `cp932`).
 With `text_split: blank_line`, lines holding only whitespace (ASCII or the ideographic space U+3000)
 separate documents, and block N (counted from 1 over non-empty blocks) gets source_id "path#block N".
 """
@@ -8,16 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
-from pipeline.sources.io import DecodedStream, InputError, LineReader, decode_utf8, open_stream
+from pipeline.sources.io import DecodedStream, InputError, LineReader, decode_text, open_stream
 
-IDEOGRAPHIC_SPACE = "\u3000".encode()
-
-
-def _is_blank(line: bytes) -> bool:
-    return not line.replace(IDEOGRAPHIC_SPACE, b"").strip()
+IDEOGRAPHIC_SPACE = "\u3000"
 
 
-def _whole_file(stream: DecodedStream, path: str, cap: int) -> RawDoc | Unreadable:
+def _is_blank(line: bytes, space: bytes) -> bool:
+    return not line.replace(space, b"").strip()
+
+
+def _whole_file(stream: DecodedStream, path: str, cap: int, encoding: str) -> RawDoc | Unreadable:
     parts: list[bytes] = []
     size = 0
     while chunk := stream.read(1 << 16):
@@ -27,13 +28,14 @@ def _whole_file(stream: DecodedStream, path: str, cap: int) -> RawDoc | Unreadab
                                     f"or raise the limit")
         parts.append(chunk)
     try:
-        return RawDoc(source_id=path, text=decode_utf8(b"".join(parts)))
+        return RawDoc(source_id=path, text=decode_text(b"".join(parts), encoding))
     except InputError as e:
         return Unreadable(path, str(e))
 
 
-def _blocks(stream: DecodedStream, path: str, cap: int) -> Iterator[RawDoc | Unreadable]:
+def _blocks(stream: DecodedStream, path: str, cap: int, encoding: str) -> Iterator[RawDoc | Unreadable]:
     lines = LineReader(stream, cap)
+    space = IDEOGRAPHIC_SPACE.encode(encoding, errors="ignore")
     block: list[bytes] = []
     size, first_line, number, too_long = 0, 0, 0, False
 
@@ -42,14 +44,14 @@ def _blocks(stream: DecodedStream, path: str, cap: int) -> Iterator[RawDoc | Unr
         if too_long:
             return Unreadable(source_id, f"block starting at line {first_line} exceeds max_record_bytes={cap}")
         try:
-            return RawDoc(source_id=source_id, text=decode_utf8(b"\n".join(block), f" of the block starting "
-                                                                                   f"at line {first_line}"),
+            return RawDoc(source_id=source_id, text=decode_text(b"\n".join(block), encoding,
+                                                                f" of the block starting at line {first_line}"),
                           meta={"line": first_line})
         except InputError as e:
             return Unreadable(source_id, str(e))
 
     for line_no, line in lines:
-        if line is not None and _is_blank(line):
+        if line is not None and _is_blank(line, space):
             if block or too_long:
                 yield flush()
             block, size, too_long = [], 0, False
@@ -78,13 +80,13 @@ def read(path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
     with stream:
         if source.text_split == "file":
             try:
-                yield _whole_file(stream, path, source.max_record_bytes)
+                yield _whole_file(stream, path, source.max_record_bytes, source.encoding)
             except InputError as e:
                 yield Unreadable(path, str(e))
             return
         emitted = 0
         try:
-            for item in _blocks(stream, path, source.max_record_bytes):
+            for item in _blocks(stream, path, source.max_record_bytes, source.encoding):
                 emitted += 1
                 yield item
         except InputError as e:

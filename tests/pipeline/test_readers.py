@@ -328,3 +328,20 @@ def test_xml_with_bad_bytes_for_its_encoding_or_without_records_is_quarantined(s
     other.write_text('<?xml version="1.0" encoding="UTF-8"?><html><body>日本語</body></html>', encoding="utf-8")
     (bad,) = read_all("egov_xml", other)
     assert isinstance(bad, Unreadable) and bad.error.startswith("no <Law> element in this XML")
+
+
+def test_text_reader_in_a_named_encoding(samples_dir: Path, tmp_path: Path) -> None:
+    """Aozora Bunko distributes its texts in Shift_JIS: `encoding: cp932` reads them as written."""
+    work = records(samples_dir / "reference/aozora.jsonl")[1]["text"]
+    sentences = [s + "。" for s in work.split("。") if s.strip()][:3]
+    path = tmp_path / "work.txt"
+    path.write_bytes("\r\n".join([sentences[0], "\u3000", sentences[1], sentences[2]]).encode("cp932"))
+    (doc,) = read_all("text", path, encoding="cp932")
+    assert doc.text == "\r\n".join([sentences[0], "\u3000", sentences[1], sentences[2]])
+    docs = read_all("text", path, encoding="cp932", text_split="blank_line")  # the U+3000 line separates
+    assert [d.text for d in docs] == [sentences[0], sentences[1] + "\n" + sentences[2]]
+    (bad,) = read_all("text", path)  # as UTF-8
+    assert isinstance(bad, Unreadable) and bad.error.startswith("invalid UTF-8 at byte 0")
+    path.write_bytes(sentences[0].encode("cp932") + b"\x81\x20")
+    (bad,) = read_all("text", path, encoding="cp932")
+    assert isinstance(bad, Unreadable) and bad.error.startswith(f"invalid cp932 at byte {len(sentences[0].encode('cp932'))}")
