@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+NO_FILESYSTEM = "Unable to get filesystem from specified path"
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.getLogger().addFilter(_QuietOptionalExtras())
     parser = build_parser()
@@ -51,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UserError as exc:
         print(f"jcorpus {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # Beam's plain ValueError for a URL scheme whose extra is not installed
+        if not str(exc).startswith(NO_FILESYSTEM):
+            raise
+        print(f"jcorpus {args.command}: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
 
 

@@ -6,13 +6,14 @@ import logging
 from typing import Any
 
 from pipeline.errors import UserError
+from trainer_bridge.cliargs import output_folder
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("curate", help="curate raw sources into Parquet (Apache Beam)",
                        description="Unknown options (--project, --region, --temp_location, ...) go to Beam.")
     p.add_argument("--config", required=True, help="YAML config (see README: Config reference)")
-    p.add_argument("--out", required=True, help="output folder or URL (gs://, s3://, ...)")
+    p.add_argument("--out", required=True, type=output_folder, help="output folder or URL (gs://, s3://, ...)")
     p.add_argument("--runner", default=None,
                    help="FnApiRunner (default, in-process), DirectRunner, DaskRunner, PortableRunner, "
                         "DataflowRunner, FlinkRunner, SparkRunner")

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from trainer_bridge.cliargs import integer
+from trainer_bridge.cliargs import integer, output_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = ROOT / "examples" / "demo.yaml"
@@ -23,7 +23,7 @@ DEMO_CONFIG = ROOT / "examples" / "demo.yaml"
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the whole chain on the bundled samples")
-    p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
+    p.add_argument("--out", default="demo_out", type=output_folder, help="output folder (default demo_out)")
     p.add_argument("--force", action="store_true", help="redo every stage")
     p.add_argument("--steps", type=integer(1), default=300, help="training steps of the tiny model (default 300)")
     p.add_argument("--ranks", type=integer(1), default=2, help="MPI ranks for training (default 2)")

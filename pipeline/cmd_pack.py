@@ -5,7 +5,7 @@ import argparse
 import os
 
 from pipeline.errors import UserError
-from trainer_bridge.cliargs import SEED_MAX, integer, number
+from trainer_bridge.cliargs import SEED_MAX, integer, number, output_folder
 
 MARK_START, MARK_CONT, MARK_PAD = "⟦doc {} ⟧", "⟦… {} @{} ⟧", "⟦pad ×{}⟧"
 
@@ -15,7 +15,7 @@ def register(subparsers) -> None:
     pack.add_argument("--input", required=True, help="curated Parquet folder, file or glob (local or Beam URL)")
     pack.add_argument("--tokenizer", required=True, help="SentencePiece model (TOKDIR/tokenizer.model)")
     pack.add_argument("--seq-len", type=int, required=True, help="training context T; rows hold T + 1 tokens")
-    pack.add_argument("--out", required=True, help="output folder for shards and manifest.json")
+    pack.add_argument("--out", required=True, type=output_folder, help="output folder for shards and manifest.json")
     pack.add_argument("--format", default="arrow", help="comma list of arrow, megatron (default arrow)")
     pack.add_argument("--mix", default="", help="mixture weights per kind or source, e.g. web=1,academic=2.5")
     pack.add_argument("--packing", choices=("bestfit", "concat"), default="bestfit")

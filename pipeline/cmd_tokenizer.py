@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline.errors import UserError
-from trainer_bridge.cliargs import SEED_MAX, integer, number
+from trainer_bridge.cliargs import SEED_MAX, integer, number, output_folder
 
 KINDS = ("academic", "government", "web", "reference")
 
@@ -147,7 +147,7 @@ def register(subparsers) -> None:
     train = sub.add_parser("train", help="sample curated text, train model + baselines, export, evaluate")
     train.add_argument("--input", nargs="+", required=True, help="curated Parquet dir/files (or JSONL); any Beam path")
     train.add_argument("--vocab-size", type=int, default=16000)
-    train.add_argument("--out", required=True, help="output directory TOKDIR")
+    train.add_argument("--out", required=True, type=output_folder, help="output directory TOKDIR")
     train.add_argument("--policy", choices=("none", "morph", "phrase", "chunk"), default="phrase")
     train.add_argument("--model-type", choices=("unigram", "bpe"), default="unigram")
     train.add_argument("--mix", help="per-kind sampling weights, e.g. web=2,academic=1 (unlisted kinds skipped)")

@@ -1,11 +1,13 @@
-"""argparse types for numeric options: a value out of range is a one-line usage error naming the option
-(`error: argument --holdout: expected a number in [0, 0.9], got 2`), never a traceback or a silently absurd
-run. Shared by `jcorpus-train` and the `jcorpus` commands (trainer_bridge imports nothing else of jcorpus).
+"""argparse types: a numeric value out of range, or an output folder that is a file, is a one-line usage error
+naming the option (`error: argument --holdout: expected a number in [0, 0.9], got 2`), never a traceback or a
+silently absurd run. Shared by `jcorpus-train` and the `jcorpus` commands (trainer_bridge imports nothing
+else of jcorpus).
 """
 from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable
 
 SEED_MAX = 2**32 - 1  # numpy's and SentencePiece's seeds are unsigned 32-bit
@@ -35,3 +37,10 @@ def _checked(kind: type, low: float, high: float | None, above: bool) -> Callabl
         return value
 
     return parse
+
+
+def output_folder(text: str) -> str:
+    """A folder to write into (created if missing); an existing file there is refused before any work."""
+    if "://" not in text and os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
+    return text

@@ -43,7 +43,7 @@ from trainer_bridge.checkpoint import (  # noqa: E402
     load_checkpoint,
     save_checkpoint,
 )
-from trainer_bridge.cliargs import SEED_MAX, integer, number  # noqa: E402
+from trainer_bridge.cliargs import SEED_MAX, integer, number, output_folder  # noqa: E402
 from trainer_bridge.model import GPT, GPTConfig, doc_ids_from_offsets, resolve_config  # noqa: E402
 from trainer_bridge.optim import AdamW, LossScaler, clip_grad_norm, lr_at  # noqa: E402
 from trainer_bridge.stream import ShardIntegrityError, ShardStream  # noqa: E402
@@ -290,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="tiny", help="tiny | small | CONFIG.json")
     p.add_argument("--steps", type=integer(1), required=True)
     p.add_argument("--global-batch", type=int, default=8, help="rows per step over all ranks")
-    p.add_argument("--out", required=True, help="run directory (metrics.jsonl, ckpt-STEP.npz)")
+    p.add_argument("--out", required=True, type=output_folder, help="run directory (metrics.jsonl, ckpt-STEP.npz)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
     p.add_argument("--lr", type=number(0, above=True), default=1e-3)

@@ -136,6 +136,9 @@ def test_cli_refuses_to_overwrite_and_reports_config_errors(tmp_path, inputs, ca
     assert main(["curate", "--config", str(config), "--out", str(tmp_path / "o2")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("jcorpus curate: error: sources[0].paths: no file matches") and "\n" not in err
+    assert main(["curate", "--config", str(config), "--out", "nosuchscheme://bucket/out"]) == 2
+    err = capsys.readouterr().err.strip()  # Beam knows no filesystem for the scheme: one line, not a traceback
+    assert err.startswith("jcorpus curate: error: Unable to get filesystem") and "\n" not in err
 
 
 def test_dask_runner_gives_the_same_output(tmp_path, inputs):

@@ -3,7 +3,7 @@ import argparse
 
 import pytest
 
-from trainer_bridge.cliargs import integer, number
+from trainer_bridge.cliargs import integer, number, output_folder
 
 
 def _parse(kind, text):
@@ -33,3 +33,12 @@ def test_values_in_range_pass(kind, text, value):
 def test_values_out_of_range_name_the_bound(kind, text, message):
     with pytest.raises(argparse.ArgumentError, match=f"argument --x: {message}".replace("[", r"\[").replace("(", r"\(")):
         _parse(kind, text)
+
+
+def test_an_output_folder_that_is_a_file_is_refused(tmp_path):
+    afile = tmp_path / "f"
+    afile.write_text("")
+    with pytest.raises(argparse.ArgumentError, match=f"argument --x: {afile} is a file, not a folder"):
+        _parse(output_folder, str(afile))
+    assert _parse(output_folder, str(tmp_path / "new")) == str(tmp_path / "new")
+    assert _parse(output_folder, "gs://bucket/out") == "gs://bucket/out"  # checked by Beam when written
