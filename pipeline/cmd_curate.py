@@ -5,8 +5,7 @@ import argparse
 import logging
 from typing import Any
 
-from pipeline.errors import UserError
-from trainer_bridge.cliargs import output_folder
+from trainer_bridge.cliargs import integer, output_folder
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runner", default=None,
                    help="FnApiRunner (default, in-process), DirectRunner, DaskRunner, PortableRunner, "
                         "DataflowRunner, FlinkRunner, SparkRunner")
-    p.add_argument("--workers", type=int, default=1, help="worker processes for the local runners (default 1)")
+    p.add_argument("--workers", type=integer(1), default=1, help="worker processes for the local runners (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=run, accepts_extra=True)
 
@@ -44,8 +43,6 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.curate import run_curate
 
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
-    if args.workers < 1:
-        raise UserError("--workers: expected a positive integer")
     cfg = load_config(args.config)
     stats = run_curate(cfg, args.out, runner=args.runner, workers=args.workers,
                        beam_args=tuple(args.extra), overwrite=args.overwrite)

@@ -1,6 +1,7 @@
 """The curate config (YAML): validated up front so every mistake is one line naming its key."""
 from __future__ import annotations
 
+import codecs
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -95,10 +96,9 @@ def _source(raw: Any, i: int, base_dir: str) -> SourceConfig:
     if not lines_split:
         raise ConfigError(f"{key}.encoding: expected an ASCII-compatible Python codec (utf-8, cp932, euc_jp, "
                           f"iso2022_jp...), got {encoding!r}")
+    raw["encoding"] = codecs.lookup(encoding).name  # canonical, so readers compare names, never look them up
     for name in ("max_record_bytes", "max_decompressed_bytes"):
-        value = raw.get(name, 1)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"{key}.{name}: expected an integer >= 1, got {value!r}")
+        _int_at_least(raw, name, 1, key)
     raw["paths"] = tuple(_resolve(p, base_dir) for p in paths)
     return SourceConfig(**raw)
 
@@ -127,6 +127,13 @@ def _filters(cfg: dict[str, Any], base_dir: str) -> dict[str, Any]:
         except FilterConfigError as exc:
             raise ConfigError(str(exc)) from None
     return cfg
+
+
+def _int_at_least(block: dict[str, Any], key: str, least: int, where: str) -> None:
+    """An optional integer setting (absent: the default applies)."""
+    value = block.get(key, least)
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise ConfigError(f"{where}.{key}: expected an integer >= {least}, got {value!r}")
 
 
 def _bool(block: dict[str, Any], key: str, where: str) -> bool:
@@ -179,8 +186,7 @@ def parse_config(data: Any, base_dir: str = ".") -> CurateConfig:
     output = _mapping(data.get("output"), "output")
     _check_keys(output, {"shard_bytes", "min_shards", "samples_per_reason"}, "output")
     for k, least in (("shard_bytes", 1), ("min_shards", 1), ("samples_per_reason", 0)):
-        if k in output and (not isinstance(output[k], int) or isinstance(output[k], bool) or output[k] < least):
-            raise ConfigError(f"output.{k}: expected an integer >= {least}, got {output[k]!r}")
+        _int_at_least(output, k, least, "output")
 
     return CurateConfig(
         sources=parsed, normalize=normalize, language=language, max_chars=max_chars, filters=filters,

@@ -322,8 +322,9 @@ class LineReader:
 
 
 def decode_text(data: bytes, encoding: str = "utf-8", where: str = "") -> str:
-    """Strict decoding (UTF-8: a leading BOM dropped); UnicodeDecodeError becomes a one-line InputError."""
-    utf8 = codecs.lookup(encoding).name == "utf-8"
+    """Strict decoding (UTF-8: a leading BOM dropped); UnicodeDecodeError becomes a one-line InputError.
+    `encoding` is a codec's canonical name (`codecs.lookup(...).name`, as the config stores it)."""
+    utf8 = encoding == "utf-8"
     try:
         return data.decode("utf-8-sig" if utf8 else encoding)
     except UnicodeDecodeError as e:
@@ -378,7 +379,7 @@ class Utf8Xml:
 
     def read(self, n: int = -1) -> bytes:
         while True:
-            data, self.head = (self.head, b"") if self.head else (self.stream.read(READ_SIZE), b"")
+            data, self.head = self.head or self.stream.read(READ_SIZE), b""
             if not self.decoder:
                 return data
             try:

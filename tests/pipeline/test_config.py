@@ -75,3 +75,9 @@ def test_filter_files_resolve_against_the_config_folder(tmp_path):
     cfg = parse_config({"sources": [_src()], "filters": {"quality": {"model": "models/q.ftz"}, "enabled": False}},
                        base_dir=str(tmp_path))
     assert cfg.filters["quality"]["model"] == str(tmp_path / "models" / "q.ftz")
+
+
+def test_a_text_encoding_is_stored_by_its_canonical_codec_name():
+    """Readers compare the name per line or block (`decode_text`), so the config looks it up once."""
+    cfg = parse_config({"sources": [_src(format="text", encoding="Shift-JIS"), _src(name="u", encoding="UTF8")]})
+    assert [s.encoding for s in cfg.sources] == ["shift_jis", "utf-8"]
