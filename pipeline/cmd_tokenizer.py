@@ -81,16 +81,16 @@ def read_records(paths: list[str], max_chars: int | None = None) -> Iterator[tup
 
 
 def _mix(value: str | None) -> dict[str, float] | None:
-    if not value:
-        return None
-    out = {}
-    for item in value.split(","):
-        kind, _, weight = item.partition("=")
-        try:
-            out[kind.strip()] = float(weight)
-        except ValueError:
-            raise UserError(f"--mix: expected kind=weight,..., got {item!r}") from None
-    return out
+    """Same syntax and checks as `jcorpus pack --mix`; a weight of 0 skips the kind."""
+    from trainer_bridge.mixture import MixtureError, parse_mix
+
+    try:
+        weights = parse_mix(value)
+    except MixtureError as exc:
+        raise UserError(f"--mix: {exc}") from None
+    if weights and not any(weights.values()):
+        raise UserError("--mix: at least one weight must be > 0")
+    return weights or None
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -94,3 +94,13 @@ def test_cli_errors_are_one_line(tmp_path, capsys) -> None:
         with pytest.raises(SystemExit) as info:  # argparse: usage line and one error line, exit 2
             main(["tokenizer", "train", "--input", str(blank), "--out", str(tmp_path / "t3"), option, value])
         assert info.value.code == 2 and f"argument {option}: {message}" in capsys.readouterr().err
+
+
+def test_cli_mix_is_checked_before_reading(tmp_path, capsys) -> None:
+    """A negative weight used to shrink the total and over-fill the other kinds' budgets, silently."""
+    blank = _write_curated([("web", "")], tmp_path / "blank")
+    for mix, message in (("web=-1", "must be a finite number >= 0"), ("=2", "is not NAME=WEIGHT"),
+                         ("web=1,web=2", "names 'web' twice"), ("web=0", "at least one weight must be > 0")):
+        assert main(["tokenizer", "train", "--input", str(blank), "--out", str(tmp_path / "t"), "--mix", mix]) == 2
+        err = capsys.readouterr().err
+        assert "--mix: " in err and message in err and len(err.strip().splitlines()) == 1
