@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pipeline.errors import ConfigError, UserError
-from trainer_bridge.cliargs import SEED_MAX, integer
+from trainer_bridge.cliargs import SEED_MAX, integer, output_file
 
 KINDS = ("academic", "government", "web", "reference")
 
@@ -138,7 +138,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--config", required=True, help="curate config whose sources provide the text")
     tr.add_argument("--positive", nargs="+", choices=KINDS, default=["academic", "government", "reference"])
     tr.add_argument("--negative", nargs="+", choices=KINDS, default=["web"])
-    tr.add_argument("--out", required=True, help="model path (.ftz); a .json recipe is written next to it")
+    tr.add_argument("--out", required=True, type=output_file, help="model path (.ftz); a .json recipe is written next to it")
     tr.add_argument("--seed", type=integer(0, SEED_MAX), default=0)
     tr.add_argument("--epoch", type=integer(1), default=10)
     tr.add_argument("--no-quantize", action="store_true", help="save a full .bin model instead of .ftz")

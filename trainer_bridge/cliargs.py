@@ -44,3 +44,10 @@ def output_folder(text: str) -> str:
     if "://" not in text and os.path.exists(text) and not os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
     return text
+
+
+def output_file(text: str) -> str:
+    """A file to write (its folder created if missing); an existing folder there is refused before any work."""
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
+    return text

@@ -3,7 +3,7 @@ import argparse
 
 import pytest
 
-from trainer_bridge.cliargs import integer, number, output_folder
+from trainer_bridge.cliargs import integer, number, output_file, output_folder
 
 
 def _parse(kind, text):
@@ -42,3 +42,10 @@ def test_an_output_folder_that_is_a_file_is_refused(tmp_path):
         _parse(output_folder, str(afile))
     assert _parse(output_folder, str(tmp_path / "new")) == str(tmp_path / "new")
     assert _parse(output_folder, "gs://bucket/out") == "gs://bucket/out"  # checked by Beam when written
+
+
+def test_an_output_file_that_is_a_folder_is_refused(tmp_path):
+    """`quality train --out DIR` used to run MeCab over every document, then fail in fastText's save."""
+    with pytest.raises(argparse.ArgumentError, match=f"argument --x: {tmp_path} is a folder, not a file"):
+        _parse(output_file, str(tmp_path))
+    assert _parse(output_file, str(tmp_path / "m.ftz")) == str(tmp_path / "m.ftz")
