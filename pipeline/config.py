@@ -197,12 +197,29 @@ def parse_config(data: Any, base_dir: str = ".") -> CurateConfig:
     )
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key given twice in one mapping (PyYAML keeps the last one, silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise ConfigError(f"config: key {key!r} given twice (line {key_node.start_mark.line + 1})")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_config(path: str) -> CurateConfig:
     try:
         with FileSystems.open(path) as fh:
-            data = yaml.safe_load(fh.read().decode("utf-8"))
+            data = yaml.load(fh.read().decode("utf-8"), Loader=_StrictLoader)  # a SafeLoader
     except OSError as exc:
         raise ConfigError(f"config: cannot read {path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config: {path} is not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config: {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     base_dir = os.path.dirname(path) if "://" not in path else "."

@@ -71,6 +71,24 @@ def test_invalid_yaml_is_one_line(tmp_path):
         load_config(str(bad))
 
 
+def test_a_key_given_twice_or_bytes_not_utf8_are_one_line(tmp_path):
+    """PyYAML keeps the last of two equal keys, so `kind: web` then `kind: academic` lost the first silently;
+    a non-UTF-8 file raised UnicodeDecodeError. A YAML merge (`<<: *base`) is not a repeat."""
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("sources:\n  - name: a\n    kind: web\n    kind: academic\n")
+    with pytest.raises(ConfigError, match=r"^config: key 'kind' given twice \(line 4\)$"):
+        load_config(str(twice))
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("sources: [{name: caf\u00e9}]\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"^config: .*latin1.yaml is not UTF-8 text \(byte 20\)$"):
+        load_config(str(latin1))
+    (tmp_path / "laws.jsonl").write_text('{"id": "1", "text": "x"}\n')
+    merged = tmp_path / "merged.yaml"
+    merged.write_text("sources:\n  - &base {name: a, kind: government, format: jsonl, license: CC0, paths: [laws.jsonl]}\n"
+                      "  - <<: *base\n    name: b\n")
+    assert [src.name for src in load_config(str(merged)).sources] == ["a", "b"]
+
+
 def test_filter_files_resolve_against_the_config_folder(tmp_path):
     cfg = parse_config({"sources": [_src()], "filters": {"quality": {"model": "models/q.ftz"}, "enabled": False}},
                        base_dir=str(tmp_path))
