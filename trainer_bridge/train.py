@@ -124,8 +124,8 @@ def _batch(stream, doc_mask: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray |
     """(inputs, targets, doc_ids) for this rank's rows; targets in the padding become -1 (ignored)."""
     rows, offsets = stream.next_batch_with_offsets()
     rows = np.asarray(rows)
-    ids = np.ascontiguousarray(rows[:, :-1], dtype=np.int32)
-    targets = np.ascontiguousarray(rows[:, 1:], dtype=np.int32)
+    ids = np.array(rows[:, :-1], dtype=np.int32)  # copies: one row's two slices share memory
+    targets = np.array(rows[:, 1:], dtype=np.int32)
     lengths = np.asarray(getattr(stream, "last_lengths", []))
     if lengths.shape == (rows.shape[0],):  # target j is row position j + 1: real only below the row's length
         targets[np.arange(targets.shape[1])[None, :] + 1 >= lengths[:, None]] = -1

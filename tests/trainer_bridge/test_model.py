@@ -279,3 +279,18 @@ def test_schedule_clip_and_loss_scaler():
     s = LossScaler(scale=8.0, window=2)
     assert s.update(True) and s.scale == 4.0
     assert not s.update(False) and not s.update(False) and s.scale == 8.0
+
+
+def test_a_single_padded_row_keeps_its_inputs():
+    """With one row per rank, rows[:, :-1] and rows[:, 1:] are views of one buffer: masking the padding's
+    targets with -1 wrote -1 into the inputs too (a crash at `global_batch == ranks`)."""
+    from trainer_bridge.train import _batch
+
+    class OneRow:
+        last_lengths = np.array([3])
+
+        def next_batch_with_offsets(self):
+            return np.array([[5, 6, 7, 0, 0, 0]], dtype=np.int32), [np.array([0])]
+
+    ids, targets, _ = _batch(OneRow(), doc_mask=False)
+    assert ids.tolist() == [[5, 6, 7, 0, 0]] and targets.tolist() == [[6, 7, -1, -1, -1]]
