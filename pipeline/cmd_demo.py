@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from pipeline.errors import UserError
 from trainer_bridge.cliargs import integer, output_folder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,9 +42,17 @@ def _inputs_digest() -> str:
     return h.hexdigest()
 
 
+STAGES = ("curate", "tokenizer", "shards", "train", "report")
+
+
 class Stages:
     def __init__(self, out: Path, force: bool) -> None:
         self.out, self.force, self.chain = out, force, _inputs_digest()
+        foreign = [str(out / name) for name in STAGES
+                   if (out / name).is_dir() and any((out / name).iterdir()) and not (out / name / "stage.json").exists()]
+        if foreign:  # a stage redone deletes its folder: never one the demo did not write
+            raise UserError(f"{', '.join(foreign)} not written by jcorpus demo; choose another --out or move "
+                            f"{'it' if len(foreign) == 1 else 'them'} away")
 
     def run(self, name: str, argv: list[str], summary) -> None:
         """Run `argv` unless `out/name` already holds its result; print the stage's key figure."""

@@ -54,3 +54,17 @@ def _rendered_in_chromium(page: Path, tmp_path: Path) -> None:
     # reasons, length, hiragana fraction, cluster sizes, vocabulary, loss, throughput (no quality model in the demo)
     assert done.stdout.count("<svg") == 7
     assert not [line for line in done.stderr.splitlines() if "CONSOLE" in line]
+
+
+def test_demo_never_deletes_a_folder_it_did_not_write(tmp_path, capsys):
+    """A stage redone deletes its folder: `demo --out DIR` used to remove a user's own DIR/train checkpoints."""
+    from pipeline.cli import main
+
+    mine = tmp_path / "train" / "ckpt-40.npz"
+    mine.parent.mkdir()
+    mine.write_bytes(b"user data")
+    for extra in ([], ["--force"]):
+        assert main(["demo", "--out", str(tmp_path), *extra]) == 2
+        err = capsys.readouterr().err
+        assert f"{tmp_path / 'train'} not written by jcorpus demo" in err and len(err.strip().splitlines()) == 1
+    assert mine.read_bytes() == b"user data" and not (tmp_path / "curate").exists()
