@@ -104,3 +104,14 @@ def test_cli_mix_is_checked_before_reading(tmp_path, capsys) -> None:
         assert main(["tokenizer", "train", "--input", str(blank), "--out", str(tmp_path / "t"), "--mix", mix]) == 2
         err = capsys.readouterr().err
         assert "--mix: " in err and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_train_never_replaces_a_tokenizer(tmp_path, capsys) -> None:
+    """Shards packed with the old model would decode to garbage with a new one at the same path."""
+    old = tmp_path / "tok" / "tokenizer.model"
+    old.parent.mkdir()
+    old.write_bytes(b"old model")
+    blank = _write_curated([("web", "")], tmp_path / "blank")
+    assert main(["tokenizer", "train", "--input", str(blank), "--out", str(old.parent)]) == 2
+    err = capsys.readouterr().err
+    assert f"{old} already exists" in err and len(err.strip().splitlines()) == 1 and old.read_bytes() == b"old model"
