@@ -28,7 +28,7 @@ _CHROME_SELECTORS = ("nav", "header", "footer", "aside", "form", "noscript", "te
 
 _CDATA_OPEN, _CDATA_CLOSE = "<![CDATA[", "]]>"
 _FEED_HEAD = re.compile(r"<(?:channel|feed)\b[^>]*>", re.I)
-_XML_DECL = re.compile(r"^\s*(?:<!--.*?-->\s*)*<\?xml[^>]*\?>", re.S)
+_XML_DECL = re.compile(r"^\s*(?>(?:<!--.*?-->\s*)*)<\?xml[^>]*\?>", re.S)  # atomic: no 2^n backtracking over comments
 _RUBY_TEXT = re.compile(r"<(rt|rp)\b[^>]*>.{0,300}?(?:</\1\s*>|(?=<(?:rt|rp|rb|rtc)\b|</ruby\s*>))", re.I | re.S)
 _RUBY_WRAPPERS = re.compile(r"</?(?:ruby|rb|rtc)\b[^>]*>", re.I)
 _HAS_RUBY = re.compile(r"<r[tp]\b", re.I)
