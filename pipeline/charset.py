@@ -50,6 +50,9 @@ _ALIASES = {
     **dict.fromkeys(("tis-620", "iso-8859-11", "windows-874"), "cp874"),
     **dict.fromkeys(("utf-8", "utf8", "unicode-1-1-utf-8", "x-unicode20utf8"), "utf-8"),
 }
+# Python codecs that are no page's or file's character encoding: they decode to lone surrogates (UTF-7, the
+# escape codecs, which Parquet cannot store) or fail on any input (idna, punycode, undefined); never used
+NOT_TEXT_CODECS = frozenset({"utf-7", "idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"})
 # cp932 -> the JIS X 0208 mapping of euc_jp / shift_jis (see module docstring)
 _CP932_FOLD = (("\uff5e", "\u301c"), ("\u2225", "\u2016"), ("\uff0d", "\u2212"),
                ("\uffe0", "\u00a2"), ("\uffe1", "\u00a3"), ("\uffe2", "\u00ac"))
@@ -104,9 +107,10 @@ def codec_for_label(label: str) -> str | None:
     if key in _ALIASES:
         return _ALIASES[key]
     try:
-        return codecs.lookup(key).name
+        codec = codecs.lookup(key).name
     except LookupError:
         return None
+    return None if codec in NOT_TEXT_CODECS else codec
 
 
 def _codec_for(label: str, source: str) -> str | None:
@@ -159,7 +163,7 @@ def _strict(body: bytes, codec: str) -> tuple[str | None, str]:
                     return _decode(body[: err.start], candidate), candidate
                 except UnicodeDecodeError:
                     pass
-        except LookupError:
+        except (LookupError, UnicodeError):  # not a text codec, or one failing with a plain UnicodeError
             break
     return None, codec
 
@@ -173,7 +177,7 @@ def _lenient(body: bytes, codec: str) -> tuple[str, int] | None:
     first = _chain(codec)[0]
     try:
         text = _decode(body, first, errors="replace")
-    except LookupError:
+    except (LookupError, UnicodeError):
         return None
     bad = text.count("\ufffd") - (body.count(b"\xef\xbf\xbd") if first == "utf-8" else 0)
     if bad <= 0 or bad > MAX_BAD_SEQUENCES:

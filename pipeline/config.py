@@ -12,6 +12,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from filters.lang import LanguageGate
 from filters.normalize import Normalizer
+from pipeline.charset import NOT_TEXT_CODECS
 from pipeline.errors import ConfigError
 from pipeline.sources import FORMATS, SourceConfig
 
@@ -90,8 +91,9 @@ def _source(raw: Any, i: int, base_dir: str) -> SourceConfig:
                               f"got {value!r}")
     encoding = raw.get("encoding", "utf-8")
     try:
-        lines_split = isinstance(encoding, str) and "a\n".encode(encoding) == b"a\n"  # blank_line cuts bytes at \n
-    except LookupError:
+        lines_split = (isinstance(encoding, str) and "a\n".encode(encoding) == b"a\n"  # blank_line cuts bytes at \n
+                       and codecs.lookup(encoding).name not in NOT_TEXT_CODECS)
+    except (LookupError, UnicodeError):
         lines_split = False
     if not lines_split:
         raise ConfigError(f"{key}.encoding: expected an ASCII-compatible Python codec (utf-8, cp932, euc_jp, "

@@ -163,6 +163,17 @@ def test_labels():
     assert SENTENCES in text and decision["charset"] == "euc_jp" and decision["declared"] == "x-no-such-charset"
 
 
+@pytest.mark.parametrize("label", ["utf-7", "idna", "punycode", "unicode_escape", "raw_unicode_escape", "undefined"])
+def test_codecs_that_are_no_charset_are_ignored(label):
+    """UTF-7 decoded `+2AA-` to a lone surrogate (Parquet cannot store it: the run crashed); idna and punycode
+    raised a plain UnicodeError (the page was quarantined). Such labels are now unknown: the bytes decide."""
+    assert codec_for_label(label) is None
+    for body in (page(meta(label), "cp932"), b"<p>+2AA- " + SENTENCES.encode("utf-7") + b"</p>"):
+        text, decision = decode_html(body, f"text/html; charset={label}")
+        assert decision["declared"] == label and decision["overridden"] is False and decision["charset_source"] == "detected"
+        text.encode("utf-8")  # no lone surrogate
+
+
 def test_meta_utf16_means_utf8():
     text, decision = decode_html(page(meta("utf-16"), "utf-8"), None)
     assert SENTENCES in text and decision["charset"] == "utf-8"

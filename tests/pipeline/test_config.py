@@ -23,6 +23,8 @@ def _src(**over):
     ({"sources": [_src(max_record_bytes="abc")]}, r"^sources\[0\]\.max_record_bytes: expected an integer >= 1"),
     ({"sources": [_src(encoding="klingon")]}, r"^sources\[0\]\.encoding: expected an ASCII-compatible Python codec"),
     ({"sources": [_src(encoding="utf-16")]}, r"^sources\[0\]\.encoding: expected an ASCII-compatible .*'utf-16'"),
+    ({"sources": [_src(encoding="utf-7")]}, r"^sources\[0\]\.encoding: expected an ASCII-compatible .*'utf-7'"),
+    ({"sources": [_src(encoding="undefined")]}, r"^sources\[0\]\.encoding: expected an ASCII-compatible"),
     ({"sources": [_src(max_decompressed_bytes=0)]}, r"^sources\[0\]\.max_decompressed_bytes: expected an int"),
     ({"sources": [_src(text_field=None)]}, r"^sources\[0\]\.text_field: expected a field name, got None"),
     ({"sources": [_src(id_field=[1])]}, r"^sources\[0\]\.id_field: expected a field name or null, got \[1\]"),
