@@ -14,6 +14,7 @@ from filters.lang import LanguageGate
 from filters.normalize import Normalizer
 from pipeline.charset import NOT_TEXT_CODECS
 from pipeline.errors import ConfigError
+from pipeline.fsutil import match_files
 from pipeline.sources import FORMATS, SourceConfig
 
 KINDS = ("government", "academic", "reference", "web")
@@ -235,12 +236,17 @@ def expand_files(cfg: CurateConfig) -> list[tuple[int, str, int]]:
         matched: dict[str, int] = {}
         for pattern in src.paths:
             try:
-                result = FileSystems.match([pattern])[0]
+                found = match_files(pattern)
             except Exception as exc:  # a filesystem error (missing bucket, no credentials) is a config problem
                 raise ConfigError(f"sources[{i}].paths: cannot list {pattern!r}: {str(exc).splitlines()[0]}") from None
-            if not result.metadata_list:
+            if not found:
                 raise ConfigError(f"sources[{i}].paths: no file matches {pattern!r} (source {src.name!r})")
-            for meta in result.metadata_list:
-                matched[meta.path] = meta.size_in_bytes
+            for path in found:
+                try:
+                    path.encode("utf-8")
+                except UnicodeEncodeError:  # undecodable bytes of a local name (surrogate escapes)
+                    raise ConfigError(f"sources[{i}].paths: the file name {path!r} is not UTF-8; rename it "
+                                      f"(source {src.name!r})") from None
+            matched.update(found)
         files.extend((i, p, size) for p, size in sorted(matched.items()))
     return files

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
@@ -23,6 +24,17 @@ def write_json(path: str, obj: Any) -> None:
 def read_json(path: str) -> Any:
     with FileSystems.open(path) as fh:
         return json.loads(fh.read().decode("utf-8"))
+
+
+def match_files(pattern: str) -> dict[str, int]:
+    """path -> size in bytes of every file a path or glob names, with two of Beam's matching quirks fixed:
+    an existing file is taken literally (Beam reads `[1]` in `cur [1]/a.jsonl` as a character class), and a
+    bare relative glob (`*.jsonl`, which Beam matches against nothing) is matched in the current folder."""
+    if FileSystems.exists(pattern) and not os.path.isdir(pattern):
+        return {pattern: FileSystems.get_filesystem(pattern).metadata(pattern).size_in_bytes}
+    bare = "://" not in pattern and not os.path.dirname(pattern)
+    metas = FileSystems.match([os.path.join(".", pattern) if bare else pattern])[0].metadata_list
+    return {os.path.normpath(m.path) if bare else m.path: m.size_in_bytes for m in metas}
 
 
 def list_files(pattern: str) -> list[str]:

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from pipeline.config import expand_files, load_config, parse_config
@@ -101,3 +103,18 @@ def test_a_text_encoding_is_stored_by_its_canonical_codec_name():
     """Readers compare the name per line or block (`decode_text`), so the config looks it up once."""
     cfg = parse_config({"sources": [_src(format="text", encoding="Shift-JIS"), _src(name="u", encoding="UTF8")]})
     assert [s.encoding for s in cfg.sources] == ["shift_jis", "utf-8"]
+
+
+def test_paths_match_like_a_shell_would(tmp_path, monkeypatch):
+    """Beam's matching found nothing for a bare `*.jsonl` (config in the current folder) and read `[1]` in an
+    existing folder name as a character class; a file name that is not UTF-8 crashed the graph's construction."""
+    (tmp_path / "a.jsonl").write_text('{"text": "x"}\n')
+    (tmp_path / "cur [1]").mkdir()
+    (tmp_path / "cur [1]" / "b.jsonl").write_text('{"text": "y"}\n')
+    monkeypatch.chdir(tmp_path)
+    cfg = parse_config({"sources": [_src(paths=["*.jsonl", "cur [1]/b.jsonl"])]}, base_dir="")
+    assert [path for _, path, _ in expand_files(cfg)] == ["a.jsonl", "cur [1]/b.jsonl"]
+    with open(os.fsencode(tmp_path / "c") + b"\xff.jsonl", "wb") as fh:
+        fh.write(b'{"text": "z"}\n')
+    with pytest.raises(ConfigError, match=r"^sources\[0\]\.paths: the file name 'c\\udcff.jsonl' is not UTF-8; rename"):
+        expand_files(cfg)
