@@ -169,15 +169,15 @@ def parse_config(data: Any, base_dir: str = ".") -> CurateConfig:
     limits = _mapping(data.get("limits"), "limits")
     _check_keys(limits, {"max_chars"}, "limits")
     max_chars = limits.get("max_chars", 1_000_000)
-    if not isinstance(max_chars, int) or max_chars <= 0:
+    if not isinstance(max_chars, int) or isinstance(max_chars, bool) or max_chars <= 0:
         raise ConfigError("limits.max_chars: expected a positive integer")
 
     filters = _filters(_mapping(data.get("filters"), "filters") or {"enabled": False}, base_dir)
     dedup = _mapping(data.get("dedup"), "dedup")
     _check_keys(dedup, {"enabled", "priority", "exact", "near"}, "dedup")
     dedup_on = _bool(dedup, "enabled", "dedup")
-    priority = tuple(dedup.get("priority", DEFAULT_PRIORITY))
-    if sorted(priority) != sorted(KINDS):
+    priority = dedup.get("priority", DEFAULT_PRIORITY)
+    if not isinstance(priority, list | tuple) or sorted(map(str, priority)) != sorted(KINDS):
         raise ConfigError(f"dedup.priority: expected an ordering of {', '.join(KINDS)}")
     exact = _mapping(dedup.get("exact"), "dedup.exact")
     _check_keys(exact, {"enabled"}, "dedup.exact")
@@ -193,7 +193,7 @@ def parse_config(data: Any, base_dir: str = ".") -> CurateConfig:
 
     return CurateConfig(
         sources=parsed, normalize=normalize, language=language, max_chars=max_chars, filters=filters,
-        exact_dedup=dedup_on and _bool(exact, "enabled", "dedup.exact"), near_dedup=near, priority=priority,
+        exact_dedup=dedup_on and _bool(exact, "enabled", "dedup.exact"), near_dedup=near, priority=tuple(priority),
         shard_bytes=output.get("shard_bytes", CurateConfig.shard_bytes),
         min_shards=output.get("min_shards", CurateConfig.min_shards),
         samples_per_reason=output.get("samples_per_reason", CurateConfig.samples_per_reason), raw=data,

@@ -141,9 +141,10 @@ def check_unique_ids(cfg: CurateConfig, collisions: dict[str, Any], tmp_dir: str
     FileSystems.delete([tmp_dir])
     i, src = next((i, s) for i, s in enumerate(cfg.sources) if s.name in collisions)
     shared = collisions[src.name]
+    by_field = src.format in ("jsonl", "parquet")
     fix = ("name a unique field as `id_field`, or set `id_field: null` to identify records by file and line"
-           if src.format in ("jsonl", "parquet") else "is one input file a copy of another?")
-    raise ConfigError(f"sources[{i}].id_field: {shared['docs']} documents of source {src.name!r} in different files "
+           if by_field else "is one input file a copy of another?")
+    raise ConfigError(f"sources[{i}].{'id_field' if by_field else 'paths'}: {shared['docs']} documents of source {src.name!r} in different files "
                       f"share an id ({', '.join(map(repr, sorted(shared['source_ids'])[:3]))}); ids must be unique "
                       f"within a source: {fix}")
 

@@ -2,6 +2,7 @@
 import glob
 import gzip
 import json
+import shutil
 
 import pyarrow.parquet as pq
 import pytest
@@ -11,6 +12,7 @@ from pipeline.cli import main
 from pipeline.config import parse_config
 from pipeline.curate import run_curate
 from pipeline.errors import ConfigError
+from tests.conftest import SAMPLES
 
 LAW = "第一条　この法律は、国民の健康の保持に寄与することを目的とする。\n第二条　国は、必要な施策を講ずるものとする。"
 JA = [
@@ -210,3 +212,15 @@ def test_an_id_shared_by_two_files_of_a_source_is_a_config_error(tmp_path):
     raw["sources"][0]["id_field"] = None  # records named by file and line
     stats = run_curate(parse_config(raw), str(out))
     assert stats["kept_docs"] == 4 and len({r["id"] for r in _rows(out, "curated")}) == 4
+
+
+def test_a_warc_copied_twice_names_paths_not_id_field(tmp_path):
+    """A WARC source has no `id_field`; the error pointed at one."""
+    d = tmp_path / "in"
+    d.mkdir()
+    for name in ("a", "b"):
+        shutil.copy(SAMPLES / "web" / "pages.warc.gz", d / f"{name}.warc.gz")
+    raw = {"sources": [{"name": "crawl", "kind": "web", "format": "warc", "paths": [str(d / "*.warc.gz")],
+                        "license": "x"}], "filters": {"enabled": False}}
+    with pytest.raises(ConfigError, match=r"^sources\[0\]\.paths: \d+ documents of source 'crawl' .*a copy of another"):
+        run_curate(parse_config(raw), str(tmp_path / "out"))
