@@ -11,6 +11,14 @@ from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
 
 DESTINATIONS = ("curated", "rejected", "quarantine")
 TIMINGS_KEY = "_timings"  # per-document seconds per stage, summed by the sinks, never written out
+# meta keys the steps after the reader write (prepare, extract and its charset decision, filters); a record's
+# own field of that name (a JSONL key, a Parquet column) is kept as `field:<name>`, so a step neither
+# overwrites it nor reads it back as its own (a field `normalize: yes` crashed the write step's counts)
+STEP_META_KEYS = frozenset({
+    "normalize", "lang", "html_bytes", "filters", "stats", "pii", "footer_lines_removed",
+    "non_japanese_lines_removed", "html_truncated", "fallback", "extractor", "charset", "charset_source",
+    "declared", "overridden", "invalid_sequences",
+})
 
 _BASE_FIELDS = [
     pa.field("id", pa.string(), nullable=False),
@@ -46,7 +54,8 @@ def _base(src: SourceConfig, source_id: str, meta: dict[str, Any]) -> dict[str, 
 
 def from_reader(src: SourceConfig, item: RawDoc | Unreadable) -> dict[str, Any]:
     """A document dict (see docs/curate.md); HTML stays in `_html` until the extract step decodes it."""
-    doc = _base(src, item.source_id, dict(item.meta))
+    meta = {f"field:{k}" if k in STEP_META_KEYS else k: v for k, v in item.meta.items()}
+    doc = _base(src, item.source_id, meta)
     if isinstance(item, Unreadable):
         doc["error"] = item.error
         return doc

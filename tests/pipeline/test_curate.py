@@ -224,3 +224,19 @@ def test_a_warc_copied_twice_names_paths_not_id_field(tmp_path):
                         "license": "x"}], "filters": {"enabled": False}}
     with pytest.raises(ConfigError, match=r"^sources\[0\]\.paths: \d+ documents of source 'crawl' .*a copy of another"):
         run_curate(parse_config(raw), str(tmp_path / "out"))
+
+
+def test_a_record_field_named_like_a_step_meta_key_is_kept_aside(tmp_path):
+    """A JSONL field `normalize: yes` crashed the write step, which sums meta["normalize"] as rule counts;
+    `lang` or `filters` fields were overwritten silently. They are kept as `field:<name>`."""
+    d = tmp_path / "in"
+    d.mkdir()
+    _write_jsonl(d / "a.jsonl", [{"id": "1", "text": "ＡＢＣ" + JA[0], "normalize": "yes", "lang": "ja", "title": "t"}])
+    raw = {"sources": [{"name": "web", "kind": "web", "format": "jsonl", "paths": [str(d / "a.jsonl")],
+                        "license": "x"}], "filters": {"enabled": False}}
+    stats = run_curate(parse_config(raw), str(tmp_path / "out"))
+    [row] = _rows(tmp_path / "out", "curated")
+    meta = json.loads(row["meta"])
+    assert meta["field:normalize"] == "yes" and meta["field:lang"] == "ja" and meta["title"] == "t"
+    assert meta["normalize"] == {"fullwidth_ascii": 3} and stats["normalize"] == {"fullwidth_ascii": 3}
+    assert "kana_fraction" in str(meta["lang"])
