@@ -26,7 +26,7 @@ from pipeline.documents import DESTINATIONS
 from pipeline.errors import ConfigError, UserError
 from pipeline.fsutil import exists, join, list_files, read_json, write_bytes, write_json
 from pipeline.prepare import Prepare, ReadFiles
-from pipeline.runner import pipeline_options
+from pipeline.runner import new_pipeline, pipeline_options, run
 from pipeline.sinks import Spill, SpilledTexts, WriteOutputs
 from pipeline.stats import MergeStats
 
@@ -112,10 +112,9 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
     files = expand_files(cfg)
     tmp_dir = join(out, f"_temporary-{uuid.uuid4().hex[:12]}")
     with pipeline_options(runner, workers, beam_args) as (beam_runner, options):
-        p = beam.Pipeline(runner=beam_runner, options=options)
+        p = new_pipeline(beam_runner, options, runner)
         build(p, cfg, files, tmp_dir)
-        result = p.run()
-        result.wait_until_finish()
+        result = run(p, runner)
     counters = beam_counters(result)
     partial = read_json(join(tmp_dir, PARTIAL_STATS))
     check_unique_ids(cfg, partial.get("id_collisions", {}), tmp_dir)

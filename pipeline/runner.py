@@ -9,13 +9,19 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator, Sequence
+from typing import Any
 
+import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.runner import PipelineResult
 
 from pipeline import local_runner, sdk_worker
+from pipeline.errors import UserError
 
 DEFAULT_RUNNER = "FnApiRunner"
 DASK_ALIASES = {"DaskRunner", "dask"}
+# runners whose run() executes the whole pipeline here; the others' run() submits the job elsewhere
+IN_PROCESS = {DEFAULT_RUNNER, "DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner"}
 
 
 def _runner_object(name: str):
@@ -32,7 +38,43 @@ def _runner_object(name: str):
         from apache_beam.runners.dask.dask_runner import DaskRunner
 
         return DaskRunner()
-    return name  # DirectRunner, DataflowRunner, FlinkRunner, SparkRunner, PortableRunner...: Beam resolves it
+    from apache_beam.runners.runner import create_runner
+
+    try:  # DirectRunner, DataflowRunner, FlinkRunner, SparkRunner, PortableRunner, a class's dotted path...
+        return create_runner(name)
+    except (ValueError, ImportError) as exc:
+        raise UserError(f"--runner {name}: {_one_line(exc)}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+
+
+def new_pipeline(beam_runner: Any, options: PipelineOptions, runner: str | None) -> beam.Pipeline:
+    """A pipeline; the options a runner validates up front (Dataflow: project, region, temp_location) are
+    one line naming what is missing."""
+    try:
+        return beam.Pipeline(runner=beam_runner, options=options)
+    except ValueError as exc:
+        raise UserError(f"--runner {runner or DEFAULT_RUNNER}: {_one_line(exc)}") from None
+
+
+def run(p: beam.Pipeline, runner: str | None) -> PipelineResult:
+    """Run `p` and wait for it. With a runner that submits the job elsewhere, run() only starts it: a failure
+    there (no --job_endpoint, a job-server jar that cannot be fetched, missing Dataflow options) is the set-up,
+    one line; the job's own failures keep their traceback."""
+    name = runner or DEFAULT_RUNNER
+    if name in IN_PROCESS:
+        result = p.run()
+    else:
+        try:
+            result = p.run()
+        except Exception as exc:
+            detail = ("no job service answered within --job_server_timeout seconds (Beam's default: 300)"
+                      if type(exc).__name__ == "FutureTimeoutError" else _one_line(exc))  # grpc's, message-less
+            raise UserError(f"--runner {name} could not start the job: {detail}") from None
+    result.wait_until_finish()
+    return result
 
 
 # glibc settings for the worker processes: 2 arenas instead of one per thread (gRPC, bundle processing), and

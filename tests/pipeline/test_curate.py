@@ -240,3 +240,22 @@ def test_a_record_field_named_like_a_step_meta_key_is_kept_aside(tmp_path):
     assert meta["field:normalize"] == "yes" and meta["field:lang"] == "ja" and meta["title"] == "t"
     assert meta["normalize"] == {"fullwidth_ascii": 3} and stats["normalize"] == {"fullwidth_ascii": 3}
     assert "kana_fraction" in str(meta["lang"])
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--runner", "Nope"], "--runner Nope: Unexpected pipeline runner: Nope."),
+    (["--runner", "no.such.Runner"], "--runner no.such.Runner: No module named 'no'"),
+    (["--runner", "PortableRunner"], "--runner PortableRunner could not start the job: You must specify a --job_endpoint"),
+    (["--runner", "PortableRunner", "--job_endpoint", "localhost:1", "--job_server_timeout", "1"],
+     "--runner PortableRunner could not start the job: no job service answered within --job_server_timeout"),
+])
+def test_a_runner_that_cannot_start_is_one_line(tmp_path, capsys, flags, message):
+    """These were Beam tracebacks (ValueError, ImportError, NotImplementedError, grpc's FutureTimeoutError)."""
+    d = tmp_path / "in"
+    d.mkdir()
+    _write_jsonl(d / "a.jsonl", [{"id": "1", "text": JA[0]}])
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({"sources": [
+        {"name": "web", "kind": "web", "format": "jsonl", "paths": [str(d / "a.jsonl")], "license": "x"}]}))
+    assert main(["curate", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "out"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert f"jcorpus curate: error: {message}" in err and "Traceback" not in err
