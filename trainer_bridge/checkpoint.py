@@ -8,6 +8,7 @@ mid-write leaves the previous checkpoint intact and never a truncated newest one
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from trainer_bridge.model import GPTConfig, param_count
 
 CKPT_RE = re.compile(r"^ckpt-(\d+)\.npz$")
 FORMAT = "jcorpus.ckpt/1"
@@ -73,7 +76,7 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint without unpickling anything; raises CheckpointError with a one-line reason."""
+    """Read and check a checkpoint without unpickling anything; raises CheckpointError with a one-line reason."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -83,9 +86,42 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"checkpoint not found: {path}") from None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
-    if state.get("format") != FORMAT:
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a {FORMAT} checkpoint")
     for name, arr in (("params", params), ("m", m), ("v", v)):
         if arr.dtype != np.float32 or arr.ndim != 1 or arr.shape != params.shape:
             raise CheckpointError(f"{path}: array {name} has {arr.dtype}{list(arr.shape)}, expected float32 1-D")
-    return Checkpoint(step=int(state["step"]), params=params, m=m, v=v, config_json=config_json, state=state)
+    try:
+        cfg = GPTConfig.from_json(config_json)
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: model config {exc}") from None
+    if params.size != param_count(cfg):
+        raise CheckpointError(f"{path} has {params.size} parameters, but its model config needs {param_count(cfg)}")
+    if problem := _state_problem(state, path.name):
+        raise CheckpointError(f"{path} is incomplete or inconsistent: {problem}")
+    return Checkpoint(step=state["step"], params=params, m=m, v=v, config_json=config_json, state=state)
+
+
+def _count(value: object, low: int = 0) -> bool:
+    return type(value) is int and value >= low
+
+
+def _state_problem(state: dict, name: str) -> str | None:
+    """What a resume (train.py) would trip over in `state`, or None; `name` is the checkpoint's file name."""
+    step = state.get("step")
+    if not _count(step):
+        return f"step is {step!r}, expected an integer >= 0"
+    if (named := CKPT_RE.match(name)) and int(named.group(1)) != step:
+        return f"its state is for step {step}"
+    if not _count(state.get("optimizer_t")) or state["optimizer_t"] > step:
+        return f"optimizer_t is {state.get('optimizer_t')!r}, expected an integer in [0, {step}]"
+    scaler = state.get("loss_scaler")
+    if not (isinstance(scaler, dict) and type(scaler.get("scale")) in (int, float) and math.isfinite(scaler["scale"])
+            and scaler["scale"] > 0 and _count(scaler.get("window"), 1) and _count(scaler.get("good_steps"))):
+        return f"loss_scaler is {scaler!r}, expected {{scale > 0, window >= 1, good_steps >= 0}}"
+    streams = state.get("streams")
+    if not (isinstance(streams, list) and streams and all(isinstance(s, dict) for s in streams)):
+        return "streams must be a non-empty list of stream states"
+    if not isinstance(state.get("args"), dict):
+        return "it lacks the run's arguments (args)"
+    return None

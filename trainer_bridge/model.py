@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +35,10 @@ class GPTConfig:
     n_layers: int = 2
 
     def __post_init__(self) -> None:
-        if min(self.vocab_size, self.seq_len, self.d_model, self.n_heads, self.n_layers) < 1:
-            raise ValueError(f"model config values must be positive: {self}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if type(value) is not int or value < 1:  # a bool or a float (64.0, true) is a mistake, not a size
+                raise ValueError(f"{f.name} must be a positive integer, got {value!r}")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
 
@@ -44,8 +46,23 @@ class GPTConfig:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> GPTConfig:
-        return cls(**json.loads(text))
+    def from_json(cls, text: str, base: GPTConfig | None = None) -> GPTConfig:
+        """Parse a config; keys it omits come from `base` (without one, every key is required).
+
+        Any problem is a one-line ValueError naming the key (the caller names the file).
+        """
+        try:
+            spec = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON: {exc}") from None
+        names = [f.name for f in fields(cls)]
+        if not isinstance(spec, dict):
+            raise ValueError("must be a JSON object")
+        if unknown := sorted(set(spec) - set(names)):
+            raise ValueError(f"unknown keys {unknown} (it may only contain {names})")
+        if base is None and (missing := [n for n in names if n not in spec]):
+            raise ValueError(f"lacks the keys {missing}")
+        return cls(**{**(asdict(base) if base else {}), **spec})
 
 
 def resolve_config(model: str, vocab_size: int, seq_len: int) -> GPTConfig:
@@ -56,17 +73,12 @@ def resolve_config(model: str, vocab_size: int, seq_len: int) -> GPTConfig:
     if not path.is_file():
         raise ValueError(f"--model must be tiny, small or a JSON config file, got {model!r}")
     try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"model config {path} is not valid JSON: {exc}") from None
-    known = {"vocab_size", "seq_len", "d_model", "n_heads", "n_layers"}
-    if not isinstance(spec, dict) or set(spec) - known:
-        raise ValueError(f"model config {path} may only contain the keys {sorted(known)}")
-    spec.setdefault("vocab_size", vocab_size)
-    spec.setdefault("seq_len", seq_len)
-    if spec["vocab_size"] < vocab_size or spec["seq_len"] < seq_len:
+        cfg = GPTConfig.from_json(path.read_text(encoding="utf-8"), base=GPTConfig(vocab_size, seq_len))
+    except ValueError as exc:
+        raise ValueError(f"model config {path}: {exc}") from None
+    if cfg.vocab_size < vocab_size or cfg.seq_len < seq_len:
         raise ValueError(f"model config {path} is smaller than the shards (vocab {vocab_size}, seq_len {seq_len})")
-    return GPTConfig(**spec)
+    return cfg
 
 
 def param_layout(cfg: GPTConfig) -> list[tuple[str, tuple[int, ...]]]:
@@ -78,6 +90,10 @@ def param_layout(cfg: GPTConfig) -> list[tuple[str, tuple[int, ...]]]:
     out = [(f"h{i}.{n}", shapes[n]) for i in range(cfg.n_layers) for n in LAYER_TENSORS]
     out += [("lnf_w", (C,)), ("lnf_b", (C,)), ("wpe", (cfg.seq_len, C)), ("wte", (cfg.vocab_size, C))]
     return out
+
+
+def param_count(cfg: GPTConfig) -> int:
+    return sum(math.prod(s) for _, s in param_layout(cfg))
 
 
 def _views(flat: np.ndarray, layout: list[tuple[str, tuple[int, ...]]]) -> dict[str, np.ndarray]:
@@ -105,7 +121,7 @@ class GPT:
     def __init__(self, cfg: GPTConfig, seed: int = 0, params: np.ndarray | None = None, fp16: bool = False):
         self.cfg, self.fp16 = cfg, fp16
         self.layout = param_layout(cfg)
-        self.num_params = sum(math.prod(s) for _, s in self.layout)
+        self.num_params = param_count(cfg)
         if params is None:
             params = self._init(seed)
         if params.shape != (self.num_params,) or params.dtype != np.float32:

@@ -247,7 +247,10 @@ class ShardStream:
         for key, mine in (("seed", self.seed), ("num_rows", self.num_rows), ("manifest_sha256", self.manifest_sha256)):
             if state.get(key) != mine:
                 raise ValueError(f"stream state has {key}={state.get(key)!r} but this stream has {mine!r}")
-        self._next_sample = int(state["next_sample"])
+        nxt = state.get("next_sample")
+        if type(nxt) is not int or nxt < 0:
+            raise ValueError(f"stream state has next_sample={nxt!r}, expected an integer >= 0")
+        self._next_sample = nxt
         self._pending.clear()
 
     def close(self) -> None:

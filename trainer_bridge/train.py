@@ -141,6 +141,34 @@ def _progress(rec: dict, steps: int) -> str:
             f"data {100 * rec['time_data'] / busy:.0f}%" + (" | SKIPPED (overflow)" if rec["skipped"] else ""))
 
 
+# Arguments that change the result: a resumed run must repeat the checkpoint's values (--model is compared as the
+# config it resolves to). --steps, --out, logging, checkpointing, --no-overlap, the shards' path (the stream state
+# checks their content) and the number of ranks may change.
+RESUME_MUST_MATCH = ("global_batch", "precision", "lr", "warmup", "weight_decay", "clip", "seed", "doc_mask",
+                     "loss_scale", "scale_window")
+
+
+def _resume_checkpoint(run: Path, args: argparse.Namespace, cfg: GPTConfig, stream: ShardStream,
+                       rank: int) -> Checkpoint:
+    """The newest checkpoint in RUN, refused when it was made with other result-changing arguments; it positions
+    `stream` (the stream state is a global cursor, so a run may resume on a different number of ranks)."""
+    path = latest_checkpoint(run)
+    if path is None:
+        raise TrainError(f"--resume: no ckpt-*.npz in {run}")
+    ckpt = load_checkpoint(path)
+    if GPTConfig.from_json(ckpt.config_json) != cfg:
+        raise TrainError(f"--resume: --model {args.model} is {cfg.to_json()} here but {ckpt.config_json} in {path}")
+    stored = ckpt.state["args"]
+    if diffs := [f"--{key.replace('_', '-')} {stored.get(key)!r} (given {getattr(args, key)!r})"
+                 for key in RESUME_MUST_MATCH if stored.get(key) != getattr(args, key)]:
+        raise TrainError(f"--resume: {path} was made with other arguments that change the result: {', '.join(diffs)}")
+    try:
+        stream.load_state_dict(ckpt.state["streams"][rank % len(ckpt.state["streams"])])
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    return ckpt
+
+
 def train(args: argparse.Namespace) -> int:
     from mpi4py import MPI
 
@@ -160,28 +188,19 @@ def train(args: argparse.Namespace) -> int:
     run = Path(args.out)
     fp16 = args.precision == "fp16"
 
+    cfg = resolve_config(args.model, int(stream.vocab_size), int(stream.seq_len))
     start_step, ckpt = 0, None
     if args.resume:
-        path = latest_checkpoint(run)
-        if path is None:
-            raise TrainError(f"--resume: no ckpt-*.npz in {run}")
-        ckpt = load_checkpoint(path)
-        cfg = GPTConfig.from_json(ckpt.config_json)
+        ckpt = _resume_checkpoint(run, args, cfg, stream, rank)
         start_step = ckpt.step
-    else:
-        if latest_checkpoint(run) is not None:
-            raise TrainError(f"{run} already holds checkpoints: pass --resume or choose another --out")
-        cfg = resolve_config(args.model, int(stream.vocab_size), int(stream.seq_len))
-    if cfg.seq_len < int(stream.seq_len) or cfg.vocab_size < int(stream.vocab_size):
-        raise TrainError(f"model context/vocab {cfg.seq_len}/{cfg.vocab_size} smaller than the shards'")
+    elif latest_checkpoint(run) is not None:
+        raise TrainError(f"{run} already holds checkpoints: pass --resume or choose another --out")
     model = GPT(cfg, seed=args.seed, params=ckpt.params.copy() if ckpt else None, fp16=fp16)
     opt = AdamW(model.num_params, model.decay_mask(), weight_decay=args.weight_decay)
     scaler = LossScaler(scale=args.loss_scale, window=args.scale_window)
     if ckpt is not None:
-        opt.m[...], opt.v[...], opt.t = ckpt.m, ckpt.v, int(ckpt.state["optimizer_t"])
+        opt.m[...], opt.v[...], opt.t = ckpt.m, ckpt.v, ckpt.state["optimizer_t"]
         scaler.load_state_dict(ckpt.state["loss_scaler"])
-        # the stream state is a global cursor, so a run may resume on a different number of ranks
-        stream.load_state_dict(ckpt.state["streams"][rank % len(ckpt.state["streams"])])
     else:
         comm.Bcast(model.params, root=0)
     metrics_path = run / "metrics.jsonl"
@@ -259,10 +278,17 @@ def sample(args: argparse.Namespace) -> int:
     model = GPT(GPTConfig.from_json(ckpt.config_json), params=ckpt.params)
     if not Path(args.tokenizer).is_file():
         raise TrainError(f"tokenizer model not found: {args.tokenizer}")
-    sp = spm.SentencePieceProcessor(model_file=str(args.tokenizer))
+    try:
+        sp = spm.SentencePieceProcessor(model_file=str(args.tokenizer))
+    except RuntimeError:  # sentencepiece's "INTERNAL: could not parse ModelProto" (tokenizer.json, a truncated file)
+        raise TrainError(f"{args.tokenizer} is not a SentencePiece model (TOK/tokenizer.model)") from None
     if sp.get_piece_size() > model.cfg.vocab_size:
         raise TrainError(f"tokenizer has {sp.get_piece_size()} pieces, the model only {model.cfg.vocab_size}")
     ids = list(sp.encode(args.prompt))
+    if not ids:  # an empty prompt starts a document: packed documents follow an EOS (GPT-2's <|endoftext|>)
+        if sp.eos_id() < 0:
+            raise TrainError(f"--prompt is empty and {args.tokenizer} has no EOS piece to start from")
+        ids = [sp.eos_id()]
     rng = np.random.default_rng(args.seed)
     out: list[int] = []
     for _ in range(args.tokens):
@@ -314,7 +340,7 @@ def build_sample_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="jcorpus-train sample", description="continue a prompt from a checkpoint")
     p.add_argument("--ckpt", required=True)
     p.add_argument("--tokenizer", required=True, help="SentencePiece tokenizer.model")
-    p.add_argument("--prompt", default="日本の")
+    p.add_argument("--prompt", default="日本の", help="\"\" samples a document from its start (after an EOS)")
     p.add_argument("--tokens", type=integer(1), default=100)
     p.add_argument("--temperature", type=number(0), default=0.8, help="0 = greedy")
     p.add_argument("--top-k", type=integer(0), default=40)

@@ -1,7 +1,10 @@
-"""Checkpoint files (atomic, pickle-free, validated) and the `jcorpus-train sample` subcommand."""
+"""Checkpoint files (atomic, pickle-free, validated), what `--resume` accepts, and `jcorpus-train sample`."""
 from __future__ import annotations
 
 import json
+import re
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +17,11 @@ from trainer_bridge.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from trainer_bridge.model import GPT, GPTConfig
-from trainer_bridge.train import main
+from trainer_bridge.manifest import PackSettings, write_local
+from trainer_bridge.model import GPT, GPTConfig, resolve_config
+from trainer_bridge.optim import LossScaler
+from trainer_bridge.stream import ShardStream
+from trainer_bridge.train import TrainError, _resume_checkpoint, build_parser, main
 
 CFG = GPTConfig(vocab_size=40, seq_len=8, d_model=16, n_heads=2, n_layers=1)
 
@@ -25,7 +31,8 @@ def make_ckpt(step: int, cfg: GPTConfig = CFG) -> Checkpoint:
     rng = np.random.default_rng(step)
     return Checkpoint(step, model.params, rng.random(model.num_params, dtype=np.float32),
                       rng.random(model.num_params, dtype=np.float32), cfg.to_json(),
-                      {"optimizer_t": step, "streams": [{"next_sample": 8 * step}], "loss_scaler": {"scale": 2.0}})
+                      {"optimizer_t": step, "streams": [{"next_sample": 8 * step}], "args": {},
+                       "loss_scaler": {"scale": 2.0, "window": 200, "good_steps": 0}})
 
 
 def test_roundtrip_is_exact_and_leaves_no_temp_files(tmp_path):
@@ -67,18 +74,145 @@ def test_refuses_pickles_foreign_and_truncated_files(tmp_path):
         load_checkpoint(tmp_path / "ckpt-99.npz")
 
 
-@pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory) -> str:
+def rewrite(path, change, key="state"):
+    """Apply `change` to a saved checkpoint's state (or config) JSON: what a damaged or hand-edited file holds."""
+    with np.load(path) as z:
+        arrays = dict(z)
+    data = json.loads(str(arrays[key]))
+    change(data)
+    np.savez(path, **dict(arrays, **{key: np.array(json.dumps(data))}))
+    return path
+
+
+@pytest.mark.parametrize(("change", "needle"), [
+    (lambda s: s.pop("optimizer_t"), "optimizer_t is None, expected an integer in [0, 3]"),  # was a KeyError
+    (lambda s: s.update(optimizer_t=4), "optimizer_t is 4, expected an integer in [0, 3]"),
+    (lambda s: s.update(streams=[]), "streams must be a non-empty list"),  # was a ZeroDivisionError
+    (lambda s: s.update(streams=[7]), "streams must be a non-empty list"),
+    (lambda s: s["loss_scaler"].pop("window"), "loss_scaler is {'good_steps': 0, 'scale': 2.0}, expected"),
+    (lambda s: s["loss_scaler"].update(scale=-1.0), "loss_scaler is {'good_steps': 0, 'scale': -1.0, "),
+    (lambda s: s.pop("args"), "it lacks the run's arguments (args)"),
+    (lambda s: s.update(step="3"), "step is '3', expected an integer >= 0"),
+    (lambda s: s.update(step=2), "its state is for step 2"),  # the file is ckpt-3
+])
+def test_incomplete_or_inconsistent_state_is_one_line(tmp_path, capsys, change, needle):
+    path = rewrite(save_checkpoint(tmp_path, make_ckpt(3)), change)
+    with pytest.raises(CheckpointError, match=re.escape(f"{path} is incomplete or inconsistent: {needle}")):
+        load_checkpoint(path)
+    assert main(["sample", "--ckpt", str(path), "--tokenizer", "unused"]) == 2
+    assert capsys.readouterr().err.startswith(f"jcorpus-train: error: {path} is incomplete")
+
+
+@pytest.mark.parametrize(("change", "needle"), [
+    (lambda c: c.update(d_model=32), f" has {GPT(CFG).num_params} parameters, but its model config needs "),
+    (lambda c: c.pop("vocab_size"), ": model config lacks the keys ['vocab_size']"),
+    (lambda c: c.update(n_layers=True), ": model config n_layers must be a positive integer, got True"),
+])
+def test_model_config_must_be_valid_and_fit_the_arrays(tmp_path, change, needle):
+    path = rewrite(save_checkpoint(tmp_path, make_ckpt(1)), change, key="config")
+    with pytest.raises(CheckpointError, match=re.escape(f"{path}{needle}")):
+        load_checkpoint(path)
+
+
+def train_tokenizer(root, **special_ids) -> str:
     spm = pytest.importorskip("sentencepiece")
     words = ["日本の", "首都は", "東京", "です", "。", "京都は", "古い", "都", "で", "ある", "富士山", "は", "高い", "山"]
     rng = np.random.default_rng(0)
     text = "\n".join("".join(rng.choice(words, size=8)) for _ in range(300))
-    root = tmp_path_factory.mktemp("tok")
     (root / "corpus.txt").write_text(text, encoding="utf-8")
     spm.SentencePieceTrainer.train(input=str(root / "corpus.txt"), model_prefix=str(root / "tok"), vocab_size=40,
-                                   character_coverage=1.0, bos_id=1, eos_id=2, pad_id=3, unk_id=0,
-                                   minloglevel=2)
+                                   character_coverage=1.0, minloglevel=2, **special_ids)
     return str(root / "tok.model")
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory) -> Path:
+    rng = np.random.default_rng(3)
+    docs = [(f"d{i}", "src", "web", "CC0", np.append(rng.integers(4, 64, int(rng.integers(3, 40))), 2).astype(np.uint32))
+            for i in range(80)]
+    out = tmp_path_factory.mktemp("resume")
+    write_local(str(out), docs, PackSettings(seq_len=16, vocab_size=64, eos_id=2, pad_id=3),
+                {"vocab_size": 64, "sha256": "x", "eos_id": 2, "pad_id": 3})
+    return out
+
+
+def resume(shards: Path, run: Path, *argv: str, world: int = 1, rank: int = 0) -> tuple[Checkpoint, ShardStream]:
+    """What `jcorpus-train ... --resume` does before training: find, check and apply RUN's newest checkpoint."""
+    args = build_parser().parse_args(["--shards", str(shards), "--steps", "8", "--out", str(run), *argv])
+    stream = ShardStream(str(shards / "manifest.json"), rank, world, seed=args.seed,
+                         global_batch_size=args.global_batch)
+    cfg = resolve_config(args.model, stream.vocab_size, stream.seq_len)
+    return _resume_checkpoint(run, args, cfg, stream, rank), stream
+
+
+TRAINED_WITH = ("--doc-mask", "--lr", "2e-3", "--global-batch", "4")
+
+
+@pytest.fixture()
+def halted(shards, tmp_path) -> tuple[Path, np.ndarray]:
+    """RUN/ckpt-2.npz as a run with TRAINED_WITH writes it, and the global batch after it."""
+    args = build_parser().parse_args(["--shards", str(shards), "--steps", "8", "--out", str(tmp_path / "run"),
+                                      *TRAINED_WITH])
+    stream = ShardStream(str(shards / "manifest.json"), seed=0, global_batch_size=4)
+    stream.next(), stream.next()
+    cfg = resolve_config("tiny", stream.vocab_size, stream.seq_len)
+    model = GPT(cfg)
+    state = {"optimizer_t": 2, "loss_scaler": LossScaler().state_dict(), "streams": [stream.state_dict()],
+             "args": vars(args)}
+    save_checkpoint(args.out, Checkpoint(2, model.params, model.params * 0, model.params * 0, cfg.to_json(), state))
+    return Path(args.out), stream.next()
+
+
+def test_resume_refuses_arguments_that_change_the_result(shards, halted):
+    """These used to be ignored: the run went on with the new lr, precision and no doc mask."""
+    run, _ = halted
+    with pytest.raises(TrainError, match=re.escape(
+            f"--resume: {run / 'ckpt-2.npz'} was made with other arguments that change the result: "
+            "--global-batch 4 (given 8), --precision 'fp32' (given 'fp16'), --lr 0.002 (given 0.001), "
+            "--doc-mask True (given False)")):
+        resume(shards, run, "--precision", "fp16")
+    for arg in (["--warmup", "3"], ["--weight-decay", "0"], ["--clip", "0.5"], ["--seed", "1"], ["--loss-scale", "8"],
+                ["--scale-window", "9"]):
+        with pytest.raises(TrainError, match=f"{arg[0]} .* \\(given {arg[1]}"):
+            resume(shards, run, *TRAINED_WITH, *arg)
+    with pytest.raises(TrainError, match=r'--resume: --model small is \{"d_model": 512.* here but \{"d_model": 128'):
+        resume(shards, run, *TRAINED_WITH, "--model", "small")
+
+
+def test_resume_allows_what_does_not_change_the_result(shards, halted, tmp_path):
+    """More --steps, another --out or shards path, logging and checkpoint options, and another number of ranks."""
+    run, after = halted
+    moved = tmp_path / "moved"
+    shutil.copytree(run, moved)
+    same = [*TRAINED_WITH, "--steps", "20", "--ckpt-every", "3", "--keep", "0", "--log-every", "1", "--no-overlap",
+            "--halt-after", "5", "--shards", str(shards / "manifest.json")]
+    halves = [resume(shards, moved, *same, world=2, rank=r) for r in (0, 1)]
+    assert [ckpt.step for ckpt, _ in halves] == [2, 2]
+    np.testing.assert_array_equal(np.concatenate([stream.next() for _, stream in halves]), after)
+
+
+def test_resume_names_the_checkpoint_whose_stream_state_is_wrong(shards, halted):
+    run, _ = halted
+    rewrite(run / "ckpt-2.npz", lambda s: s["streams"][0].pop("next_sample"))
+    with pytest.raises(CheckpointError, match=re.escape(f"{run / 'ckpt-2.npz'}: stream state has next_sample=None")):
+        resume(shards, run, *TRAINED_WITH)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory) -> str:
+    return train_tokenizer(tmp_path_factory.mktemp("tok"), bos_id=1, eos_id=2, pad_id=3, unk_id=0)
+
+
+def greedy(ckpt, sp, ids: list[int], n: int) -> str:
+    """Greedy decoding by hand: the argmax of the model's own logits, token by token, up to EOS."""
+    model = GPT(GPTConfig.from_json(load_checkpoint(ckpt).config_json), params=load_checkpoint(ckpt).params)
+    gen: list[int] = []
+    for _ in range(n):
+        nxt = int(np.argmax(model.next_token_logits(np.array(ids + gen))[: sp.get_piece_size()]))
+        if nxt == sp.eos_id():
+            break
+        gen.append(nxt)
+    return sp.decode(gen)
 
 
 def test_sample_prints_a_deterministic_continuation(tmp_path, tokenizer, capsys):
@@ -92,16 +226,22 @@ def test_sample_prints_a_deterministic_continuation(tmp_path, tokenizer, capsys)
         assert main(args + extra) == 0
         outs.append(capsys.readouterr().out.strip())
     assert outs[0] == outs[1] and all(o.startswith("日本の") and len(o) > len("日本の") for o in outs)
-    # greedy decoding equals argmax of the model's own logits, token by token
-    model = GPT(GPTConfig.from_json(load_checkpoint(ckpt).config_json), params=load_checkpoint(ckpt).params)
-    ids = list(sp.encode("日本の"))
-    gen = []
-    for _ in range(12):
-        nxt = int(np.argmax(model.next_token_logits(np.array(ids + gen))[: sp.get_piece_size()]))
-        if nxt == sp.eos_id():
-            break
-        gen.append(nxt)
-    assert outs[2] == "日本の" + sp.decode(gen)
+    assert outs[2] == "日本の" + greedy(ckpt, sp, list(sp.encode("日本の")), 12)
+
+
+def test_empty_prompt_starts_a_document_after_eos(tmp_path, tokenizer, capsys):
+    """Packed documents follow an EOS, so "" continues from [EOS] (it was an IndexError)."""
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=tokenizer)
+    ckpt = save_checkpoint(tmp_path, make_ckpt(5, GPTConfig(sp.get_piece_size(), 8, 16, 2, 1)))
+    args = ["sample", "--ckpt", str(ckpt), "--tokenizer", tokenizer, "--prompt", "", "--tokens", "12"]
+    assert main(args + ["--temperature", "0"]) == 0
+    assert capsys.readouterr().out == greedy(ckpt, sp, [sp.eos_id()], 12) + "\n"
+    assert main(args) == 0 and capsys.readouterr().out.strip()
+    no_eos = train_tokenizer(tmp_path, eos_id=-1)
+    assert main(["sample", "--ckpt", str(ckpt), "--tokenizer", no_eos, "--prompt", ""]) == 2
+    assert capsys.readouterr().err == f"jcorpus-train: error: --prompt is empty and {no_eos} has no EOS piece to start from\n"
 
 
 def test_sample_errors_are_one_line(tmp_path, tokenizer, capsys):
@@ -110,3 +250,11 @@ def test_sample_errors_are_one_line(tmp_path, tokenizer, capsys):
     small = save_checkpoint(tmp_path, make_ckpt(1, GPTConfig(10, 8, 16, 2, 1)))
     assert main(["sample", "--ckpt", str(small), "--tokenizer", tokenizer]) == 2
     assert "the model only 10" in capsys.readouterr().err
+    ckpt = save_checkpoint(tmp_path, make_ckpt(2, GPTConfig(40, 8, 16, 2, 1)))
+    json_tok = tmp_path / "tokenizer.json"
+    json_tok.write_text('{"model": {"type": "Unigram"}}')
+    cut = tmp_path / "cut.model"
+    cut.write_bytes(Path(tokenizer).read_bytes()[:300])
+    for bad in (json_tok, cut):  # was RuntimeError: INTERNAL: could not parse ModelProto
+        assert main(["sample", "--ckpt", str(ckpt), "--tokenizer", str(bad)]) == 2
+        assert capsys.readouterr().err == f"jcorpus-train: error: {bad} is not a SentencePiece model (TOK/tokenizer.model)\n"

@@ -6,6 +6,7 @@ the whole model), and PyTorch autograd on the whole model when torch is installe
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -246,8 +247,28 @@ def test_configs_and_errors(tmp_path):
         resolve_config(str(spec), 100, 64)
     with pytest.raises(ValueError, match="divisible"):
         GPTConfig(10, 8, d_model=10, n_heads=3)
+    with pytest.raises(ValueError, match=r"lacks the keys \['vocab_size'\]"):  # a checkpoint's config is complete
+        GPTConfig.from_json('{"seq_len": 8, "d_model": 16, "n_heads": 2, "n_layers": 1}')
     with pytest.raises(ValueError, match="exceeds the model context"):
         GPT(SMALL).forward(np.zeros((1, SMALL.seq_len + 1), dtype=np.int32))
+
+
+@pytest.mark.parametrize(("spec", "needle"), [
+    ('{"d_model": "64"}', "d_model must be a positive integer, got '64'"),
+    ('{"d_model": 64.0, "n_heads": 4, "n_layers": 1}', "d_model must be a positive integer, got 64.0"),
+    ('{"n_layers": true}', "n_layers must be a positive integer, got True"),
+    ('{"n_heads": 0}', "n_heads must be a positive integer, got 0"),
+    ('{"seq_len": null}', "seq_len must be a positive integer, got None"),
+    ('{"d_model": 64, "layers": 2}', "unknown keys ['layers']"),
+    ('[64, 4, 2]', "must be a JSON object"),
+    ('{"d_model": 64', "not valid JSON"),
+])
+def test_json_config_values_are_checked_key_by_key(tmp_path, spec, needle):
+    """A wrong type used to be a TypeError traceback, and `true` was silently 1 layer."""
+    path = tmp_path / "c.json"
+    path.write_text(spec)
+    with pytest.raises(ValueError, match=re.escape(f"model config {path}: {needle}")):
+        resolve_config(str(path), 100, 64)
 
 
 # ---------------- optimizer pieces ----------------

@@ -114,6 +114,10 @@ def test_state_from_another_stream_is_refused(shards):
     state = ShardStream(path, seed=1, global_batch_size=G).state_dict()
     with pytest.raises(ValueError, match="seed"):
         ShardStream(path, seed=2, global_batch_size=G).load_state_dict(state)
+    missing = {k: v for k, v in state.items() if k != "next_sample"}  # a damaged checkpoint: was a KeyError
+    for bad, cursor in ((missing, None), (dict(state, next_sample=-8), -8), (dict(state, next_sample=8.0), 8.0)):
+        with pytest.raises(ValueError, match=f"next_sample={cursor!r}, expected an integer >= 0"):
+            ShardStream(path, seed=1, global_batch_size=G).load_state_dict(bad)
 
 
 def test_offsets_lengths_and_metadata(shards):

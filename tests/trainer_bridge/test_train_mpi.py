@@ -133,6 +133,11 @@ def test_resume_on_a_different_number_of_ranks(shards, tmp_path):
     straight = run_train(shards, tmp_path / "straight", 2, "--ckpt-every", "4")
     run = tmp_path / "elastic"
     run_train(shards, run, 1, "--ckpt-every", "4", "--halt-after", "4")
+    changed = subprocess.run(mpi_command(shards, run, 1, "--resume", "--precision", "fp16"), cwd=ROOT, env=mpi_env(),
+                             capture_output=True, text=True, timeout=120)  # used to continue in fp16 silently
+    assert changed.returncode == 2 and changed.stderr == (
+        f"jcorpus-train: error: --resume: {run / 'ckpt-4.npz'} was made with other arguments that change the result: "
+        "--precision 'fp32' (given 'fp16')\n"), changed.stderr
     resumed = run_train(shards, run, 2, "--ckpt-every", "4", "--resume")
     np.testing.assert_allclose(losses(resumed), losses(straight), rtol=1e-5)
 
