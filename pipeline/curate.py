@@ -110,11 +110,17 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
                beam_args: tuple[str, ...] = (), overwrite: bool = False) -> dict[str, Any]:
     check_output(out, overwrite)
     files = expand_files(cfg)
+    _make_index_folder(cfg)
     tmp_dir = join(out, f"_temporary-{uuid.uuid4().hex[:12]}")
-    with pipeline_options(runner, workers, beam_args) as (beam_runner, options):
-        p = new_pipeline(beam_runner, options, runner)
-        build(p, cfg, files, tmp_dir)
-        result = run(p, runner)
+    try:
+        with pipeline_options(runner, workers, beam_args) as (beam_runner, options):
+            p = new_pipeline(beam_runner, options, runner)
+            build(p, cfg, files, tmp_dir)
+            result = run(p, runner)
+    except BaseException:  # a failed or interrupted run leaves no half output behind
+        if exists(tmp_dir):
+            FileSystems.delete([tmp_dir])
+        raise
     counters = beam_counters(result)
     partial = read_json(join(tmp_dir, PARTIAL_STATS))
     check_unique_ids(cfg, partial.get("id_collisions", {}), tmp_dir)
@@ -131,6 +137,17 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
     stats["beam_counters"] = counters
     commit(out, tmp_dir, stats)
     return stats
+
+
+def _make_index_folder(cfg: CurateConfig) -> None:
+    """The band index is written by the near-dedup step itself: a folder that cannot be made is a config
+    error now, not a failure at the end of the run."""
+    index_out = cfg.near_dedup.get("index_out") if cfg.near_dedup.get("enabled") else None
+    if isinstance(index_out, str) and index_out and "://" not in index_out:
+        try:
+            os.makedirs(index_out, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"dedup.near.index_out: cannot create {index_out}: {exc.strerror or exc}") from None
 
 
 def check_unique_ids(cfg: CurateConfig, collisions: dict[str, Any], tmp_dir: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from pipeline.cli import main
-from pipeline.config import parse_config
+from pipeline.config import load_config, parse_config
 from pipeline.curate import run_curate
 from pipeline.errors import ConfigError
 from tests.conftest import SAMPLES
@@ -259,3 +259,35 @@ def test_a_runner_that_cannot_start_is_one_line(tmp_path, capsys, flags, message
     assert main(["curate", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "out"), *flags]) == 2
     err = capsys.readouterr().err
     assert f"jcorpus curate: error: {message}" in err and "Traceback" not in err
+
+
+def test_index_folder_is_checked_first_and_a_failed_run_leaves_nothing(tmp_path, monkeypatch):
+    """An index_out that cannot be made failed at the end of the run, leaving its _temporary folder; a relative
+    index_out was relative to the working folder, not to the config like every other path."""
+    import pipeline.curate as curate
+
+    d = tmp_path / "in"
+    d.mkdir()
+    _write_jsonl(d / "a.jsonl", [{"id": "1", "text": JA[0]}])
+    (d / "blocker").write_text("a file where the index folder's parent should be")
+    raw = {"sources": [{"name": "web", "kind": "web", "format": "jsonl", "paths": ["a.jsonl"], "license": "x"}],
+           "dedup": {"near": {"enabled": True, "index_out": "blocker/index"}}}
+    (d / "c.yaml").write_text(yaml.safe_dump(raw))
+    cfg = load_config(str(d / "c.yaml"))
+    assert cfg.near_dedup["index_out"] == str(d / "blocker" / "index")
+    with pytest.raises(ConfigError, match=r"^dedup\.near\.index_out: cannot create .*blocker/index: Not a directory"):
+        run_curate(cfg, str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+    real_run = curate.run
+
+    def crash(p, runner):  # the run writes its temporary files, then fails
+        real_run(p, runner)
+        assert len(list((tmp_path / "out").glob("_temporary-*/*"))) > 0
+        raise RuntimeError("a worker died")
+
+    monkeypatch.setattr(curate, "run", crash)
+    raw["sources"][0]["paths"], raw["dedup"] = [str(d / "a.jsonl")], {}
+    with pytest.raises(RuntimeError, match="a worker died"):
+        run_curate(parse_config(raw), str(tmp_path / "out"))
+    assert list((tmp_path / "out").iterdir()) == []
