@@ -24,11 +24,15 @@ from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
 READ_SIZE = 1 << 16  # compressed bytes read from the file at a time
 OUT_CHUNK = 1 << 16  # most decompressed bytes produced by one gzip step
 ZSTD_MAX_WINDOW = 1 << 27  # refuse frames that would need a >128 MiB window
+# Deepest nesting a record may have (JSON objects/arrays, XML elements from the document root); deeper is
+# quarantined. A fixed number, so the outcome never depends on the worker's stack; it bounds recursion.
+MAX_NESTING = 100
 
 Rendered = tuple[str, dict[str, Any], str | None, str | None]  # text, meta, licence, url of one XML record
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+ZSTD_SKIPPABLE = b"\x2a\x4d\x18"  # bytes 1-3 of a skippable frame's magic 0x184D2A50-0x184D2A5F (little-endian)
 
 
 class InputError(Exception):
@@ -48,9 +52,14 @@ def sniff_codec(head: bytes) -> str | None:
     """'gzip', 'zstd' or None (plain), decided by magic bytes, never by the file name."""
     if head.startswith(GZIP_MAGIC):
         return "gzip"
-    if head.startswith(ZSTD_MAGIC):
+    if _Zstd.starts(head):
         return "zstd"
     return None
+
+
+def is_skippable(data: bytes) -> bool:
+    """A zstd skippable frame (4-byte magic, 4-byte little-endian size, payload): pzstd starts files with one."""
+    return len(data) >= 4 and data[0] & 0xF0 == 0x50 and data[1:4] == ZSTD_SKIPPABLE
 
 
 def open_raw(path: str) -> BinaryIO:
@@ -73,6 +82,10 @@ class _Gzip:
 
     def __init__(self) -> None:
         self._d = zlib.decompressobj(wbits=31)
+
+    @staticmethod
+    def starts(data: bytes) -> bool:
+        return data.startswith(GZIP_MAGIC)
 
     def feed(self, data: bytes) -> tuple[bytes, bytes, bool]:
         saved = self._d.copy()
@@ -105,7 +118,8 @@ class _Gzip:
 
 class _Zstd:
     """One zstd frame fed to the decompressor block by block, so one step yields at most one block
-    (<= 128 KiB) and a frame cut short is detected (zstandard's readers end silently on truncation)."""
+    (<= 128 KiB) and a frame cut short is detected (zstandard's readers end silently on truncation).
+    A skippable frame is consumed without output."""
 
     magic = ZSTD_MAGIC
 
@@ -113,6 +127,11 @@ class _Zstd:
         self._d = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW).decompressobj()
         self._state = "header"
         self._checksum = False
+        self._skip = 0  # payload bytes of a skippable frame still to consume
+
+    @staticmethod
+    def starts(data: bytes) -> bool:
+        return data.startswith(ZSTD_MAGIC) or is_skippable(data)
 
     def _unit(self, data: bytes) -> int:
         """Length of the next complete unit (frame header, block, checksum) at the start of data, 0 if cut."""
@@ -135,7 +154,20 @@ class _Zstd:
         total = 3 + (1 if kind == 1 else size)
         return total if len(data) >= total else 0
 
+    def _skip_frame(self, data: bytes) -> tuple[bytes, bytes, bool]:
+        if self._state == "header":
+            if len(data) < 8:
+                return b"", data, False
+            self._skip, self._state, data = int.from_bytes(data[4:8], "little"), "skip", data[8:]
+        n = min(self._skip, len(data))
+        self._skip -= n
+        if not self._skip:
+            self._state = "end"
+        return b"", data[n:], self._state == "end"
+
     def feed(self, data: bytes) -> tuple[bytes, bytes, bool]:
+        if self._state == "skip" or self._state == "header" and is_skippable(data):
+            return self._skip_frame(data)
         n = self._unit(data)
         if not n:
             return b"", data, False
@@ -227,7 +259,7 @@ class DecodedStream:
                 codec = _CODECS[self.codec]
                 while len(self._pending) < len(codec.magic) and self._more():
                     pass
-                if not self._pending.startswith(codec.magic):
+                if not codec.starts(self._pending):
                     offset = self._consumed - len(self._pending)
                     raise InputError(f"{self.codec}: trailing data that is not {self.codec} at byte {offset}")
                 self._dec = codec()
@@ -391,15 +423,17 @@ class Utf8Xml:
 
 
 def iter_xml_records(stream: DecodedStream, record_tag: str,
-                     context_tags: frozenset[str] = frozenset()) -> Iterator[tuple[Any, str, dict[str, str]]]:
+                     context_tags: frozenset[str] = frozenset()) -> Iterator[tuple[Any | None, str, dict[str, str]]]:
     """Stream `(element, element_path, context)` for each outermost `record_tag` element, parsed by defusedxml.
 
     Finished records and finished elements outside records are detached, so memory stays at about one
     record. `context` holds the text of `context_tags` elements seen outside records so far (e.g. the
-    法令API wrapper's LawId). Parser errors (defusedxml refusals, ParseError) propagate to the caller.
+    法令API wrapper's LawId). `element` is None for a record with an element deeper than MAX_NESTING: the
+    readers' renderers recurse. Parser errors (defusedxml refusals, ParseError) propagate to the caller.
     """
     stack: list[Any] = []
     in_record = 0  # how many open record elements enclose the current position
+    too_deep = False  # the current record has an element deeper than MAX_NESTING
     count = 0
     context: dict[str, str] = {}
     for event, el in iterparse(Utf8Xml(stream), events=("start", "end")):
@@ -407,6 +441,8 @@ def iter_xml_records(stream: DecodedStream, record_tag: str,
         if event == "start":
             stack.append(el)
             in_record += name == record_tag
+            if in_record and len(stack) > MAX_NESTING:
+                too_deep = True
             continue
         stack.pop()
         if name == record_tag:
@@ -415,7 +451,8 @@ def iter_xml_records(stream: DecodedStream, record_tag: str,
                 continue
             count += 1
             path = "".join("/" + local_name(a.tag) for a in stack) + f"/{record_tag}[{count}]"
-            yield el, path, dict(context)
+            yield None if too_deep else el, path, dict(context)
+            too_deep = False
         elif in_record:
             continue
         elif name in context_tags:
@@ -445,6 +482,9 @@ def read_xml_records(path: str, source: SourceConfig, record_tag: str,
             for element, element_path, context in iter_xml_records(stream, record_tag, context_tags):
                 done += 1
                 source_id = f"{path}#{element_path}"
+                if element is None:
+                    yield Unreadable(source_id, f"<{record_tag}> nested deeper than {MAX_NESTING} levels of elements")
+                    continue
                 text, meta, lic, url = render(element, context)
                 if len(text.encode("utf-8", "replace")) > source.max_record_bytes:
                     yield Unreadable(source_id, f"text of <{record_tag}> exceeds max_record_bytes={source.max_record_bytes}")

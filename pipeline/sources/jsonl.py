@@ -1,7 +1,8 @@
 """JSON Lines reader (plain, gzip or zstd by magic bytes): one document per line.
 
-A bad line (invalid JSON or UTF-8, not an object, no string text, longer than `max_record_bytes`) becomes
-one Unreadable and reading goes on; corrupt compression ends the file with one Unreadable for the rest.
+A bad line (invalid JSON or UTF-8, not an object, no string text, longer than `max_record_bytes`, nested
+deeper than `MAX_NESTING`) becomes one Unreadable and reading goes on; corrupt compression ends the file
+with one Unreadable for the rest.
 """
 from __future__ import annotations
 
@@ -11,21 +12,30 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
-from pipeline.sources.io import InputError, LineReader, decode_text, one_line, open_stream
+from pipeline.sources.io import MAX_NESTING, InputError, LineReader, decode_text, one_line, open_stream
+
+TOO_DEEP = f"record nested deeper than {MAX_NESTING} levels of objects/arrays"
 
 
-def json_safe(value: Any) -> Any:
-    """A value that `json.dumps` accepts (meta is serialized at the sink): dates and bytes become strings."""
+class TooDeep(ValueError):
+    """A value nested deeper than MAX_NESTING (the record itself counted as level 1)."""
+
+
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """A value that `json.dumps` accepts (meta is serialized at the sink): dates and bytes become strings, lone
+    surrogates in keys and strings are replaced. Raises TooDeep past MAX_NESTING levels."""
     if isinstance(value, str):
         return _valid_str(value)
     if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
+    if isinstance(value, (Mapping, list, tuple)) and depth >= MAX_NESTING:
+        raise TooDeep(TOO_DEEP)
     if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
+        return {_valid_str(str(k)): json_safe(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
+        return [json_safe(v, depth + 1) for v in value]
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).decode("utf-8", "replace")
     iso = getattr(value, "isoformat", None)
@@ -62,7 +72,8 @@ def record_to_doc(record: Any, source: SourceConfig, position: str) -> RawDoc | 
     if not isinstance(record, Mapping):
         return Unreadable(position, f"record is a JSON {type(record).__name__}, expected an object")
     if source.text_field not in record:
-        return Unreadable(position, f"no text field {source.text_field!r} (fields: {', '.join(map(str, record))[:200]})")
+        fields = _valid_str(", ".join(map(str, record))[:200])
+        return Unreadable(position, f"no text field {source.text_field!r} (fields: {fields})")
     text = record[source.text_field]
     if not isinstance(text, str):
         return Unreadable(position, f"text field {source.text_field!r} is {type(text).__name__}, expected a string")
@@ -76,7 +87,10 @@ def record_to_doc(record: Any, source: SourceConfig, position: str) -> RawDoc | 
     url = record.get(source.url_field)
     lic = record.get(source.license_field)
     used = {source.text_field, source.id_field, source.url_field, source.license_field}
-    meta = {str(k): json_safe(v) for k, v in record.items() if k not in used}
+    try:
+        meta = json_safe({k: v for k, v in record.items() if k not in used})
+    except TooDeep as e:
+        return Unreadable(position, str(e))
     return RawDoc(source_id=source_id, text=text, url=_optional_str(url), license=_optional_str(lic), meta=meta)
 
 
@@ -88,7 +102,9 @@ def _parse_line(line: bytes, source: SourceConfig, position: str) -> RawDoc | Un
         return Unreadable(position, str(e))
     except json.JSONDecodeError as e:
         return Unreadable(position, f"invalid JSON: {e.msg} at column {e.colno}")
-    except (ValueError, RecursionError) as e:  # e.g. nesting too deep, huge integers
+    except RecursionError:  # far deeper than MAX_NESTING: the same outcome as a record json_safe refuses
+        return Unreadable(position, TOO_DEEP)
+    except ValueError as e:  # e.g. huge integers
         return Unreadable(position, f"invalid JSON: {one_line(e)}")
     return record_to_doc(record, source, position)
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from warcio.archiveiterator import ArchiveIterator
-from warcio.bufferedreaders import BufferedReader
+from warcio.bufferedreaders import BufferedReader, DecompressingBufferedReader
 
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
 
@@ -22,6 +22,9 @@ GZIP_MAGIC = b"\x1f\x8b\x08"
 RAW_CHUNK = 1 << 20  # compressed bytes read per call
 OUT_CHUNK = 1 << 20  # decompressed bytes produced per zlib call (bounds memory between cap checks)
 MAX_RESYNC_SCAN = 256 * 1024 * 1024  # give up looking for the next member after this many bytes
+LINE_PIECE = 1 << 16  # longest piece of a line read between records (a wrong Content-Length may leave a long one)
+BAD_LENGTH = ("WARC Content-Length does not match the record "
+              "(its declared end is not followed by the blank lines ending a record)")
 # Responses that cannot be documents (images, scripts, styles, binaries) are yielded with a skip_reason.
 _NON_TEXT_TYPES = ("text/css", "text/javascript", "text/x-javascript", "text/vcard", "text/calendar")
 
@@ -52,7 +55,39 @@ class BrotliDecoder:
         return self._decoder.process(data, output_buffer_limit=BROTLI_BLOCK_CAP)
 
 
-BufferedReader.DECOMPRESSORS["br"] = BrotliDecoder
+class ZlibDecoder:
+    """warcio's decoder of `Content-Encoding: gzip` / `deflate`. warcio's own hands out the raw bytes when the first
+    block does not decode (garbage then read as text) and drops the rest after a later error, saying so on stderr
+    only. This one keeps the error in `error`, which quarantines the record, and decodes nothing more."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding, self.error = encoding, None
+        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
+        self._fresh = True  # nothing decoded yet: `deflate` may still turn out to be raw deflate (no zlib header)
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._d.unused_data
+
+    def decompress(self, data: bytes) -> bytes:
+        if self.error:
+            return b""
+        try:
+            out = self._d.decompress(data)
+        except zlib.error as exc:
+            if self._fresh and self.encoding == "deflate":
+                self._d, self._fresh = zlib.decompressobj(-zlib.MAX_WBITS), False
+                return self.decompress(data)
+            self.error = f"corrupt {self.encoding} Content-Encoding: {exc}"
+            return b""
+        self._fresh = False
+        return out
+
+
+# The reader of the WARC stream itself keeps warcio's decoders: it relies on their fallback to read plain bytes.
+DecompressingBufferedReader.DECOMPRESSORS = dict(BufferedReader.DECOMPRESSORS)
+BufferedReader.DECOMPRESSORS.update(br=BrotliDecoder, gzip=lambda: ZlibDecoder("gzip"),
+                                    deflate=lambda: ZlibDecoder("deflate"))
 
 
 def read(path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
@@ -93,8 +128,9 @@ def _read_gzip(fh: BinaryIO, head: bytes, path: str, source: SourceConfig) -> It
             return
         first = False
         try:
-            for record in ArchiveIterator(io.BytesIO(data)):
-                item = _to_doc(record, offset, path, source)
+            records = _Records(io.BytesIO(data))
+            for record in records:
+                item = _checked(records, record, offset, path, source)
                 if item is not None:
                     yield item
         except Exception as exc:  # noqa: BLE001 - warcio parse errors
@@ -215,12 +251,10 @@ class _GzipMembers:
 # ---------------------------------------------------------------------------------- uncompressed
 def _read_plain(fh: BinaryIO, head: bytes, path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
     stream = _Prefixed(head, fh)
-    records = ArchiveIterator(stream)
-    offset = 0
+    records = _Records(stream)
     try:
         for record in records:
-            offset = records.offset
-            item = _to_doc(record, offset, path, source)
+            item = _checked(records, record, records.offset, path, source)
             if item is not None:
                 yield item
     except Exception as exc:  # noqa: BLE001 - warcio parse errors end an uncompressed file
@@ -250,6 +284,37 @@ class _Prefixed(io.RawIOBase):
 
 
 # ------------------------------------------------------------------------------------- records
+class _Records(ArchiveIterator):
+    """warcio's record iterator, except between records. A record ends with two blank lines; data that is not a
+    record before them means its Content-Length is wrong: warcio warns on stderr and parses on from a wrong
+    place; here `bad_length` is set and reading resumes at the next line that starts a record ("WARC/")."""
+
+    bad_length = False
+
+    def _consume_blanklines(self) -> tuple[bytes | None, int]:
+        self.bad_length, skipped, blank, line_start = False, 0, 0, True
+        while line := self.reader.readline(LINE_PIECE):
+            if line_start and line.startswith(b"WARC/"):
+                return line, skipped
+            if line.strip() and not self.bad_length:
+                if blank >= 2:
+                    return line, skipped  # garbage after a record that ended right: warcio's parse error reports it
+                self.bad_length = True
+            blank += not line.strip()
+            skipped += len(line)
+            line_start = line.endswith(b"\n")
+        return None, skipped
+
+
+def _checked(records: _Records, record, offset: int, path: str, source: SourceConfig) -> RawDoc | Unreadable | None:
+    """`_to_doc`, quarantined instead when the record does not end where its Content-Length says."""
+    item = _to_doc(record, offset, path, source)
+    records.read_to_end()  # consumes what follows the record (warcio would only do it on the next iteration)
+    if item is None or not records.bad_length:
+        return item
+    return Unreadable(item.source_id, BAD_LENGTH, meta={"record_offset": offset})
+
+
 def _to_doc(record, offset: int, path: str, source: SourceConfig) -> RawDoc | Unreadable | None:
     """A response record as RawDoc (with `skip_reason` when it cannot be a document); None for other types."""
     if record.rec_type != "response":
@@ -270,19 +335,27 @@ def _to_doc(record, offset: int, path: str, source: SourceConfig) -> RawDoc | Un
     if declared > source.max_record_bytes:
         return Unreadable(record_id, f"record of {declared} bytes exceeds max_record_bytes={source.max_record_bytes}",
                           meta={"record_offset": offset})
+    body = _payload(record, source.max_record_bytes)
+    if isinstance(body, str):
+        return Unreadable(record_id, body, meta={"record_offset": offset})
+    return RawDoc(record_id, html=body, url=url, meta=meta)
+
+
+def _payload(record, limit: int) -> bytes | str:
+    """The HTTP payload with chunking and content encoding undone, or why it cannot be read."""
     try:
         stream = record.content_stream()  # undoes chunked transfer and gzip/deflate/br content encoding
-        body = stream.read(source.max_record_bytes + 1)
+        body = stream.read(limit + 1)
     except Exception as exc:  # noqa: BLE001 - broken chunking / content encoding
-        return Unreadable(record_id, f"cannot read payload: {_one_line(exc)}", meta={"record_offset": offset})
-    if len(body) > source.max_record_bytes:
-        return Unreadable(record_id, f"payload exceeds max_record_bytes={source.max_record_bytes} after decoding",
-                          meta={"record_offset": offset})
+        return f"cannot read payload: {_one_line(exc)}"
+    if error := getattr(getattr(stream, "decompressor", None), "error", None):  # a ZlibDecoder's
+        return error
+    if len(body) > limit:
+        return f"payload exceeds max_record_bytes={limit} after decoding"
     missing = getattr(record.raw_stream, "limit", 0)  # warcio's LimitReader: bytes of Content-Length not seen
     if missing > 0 and not record.raw_stream.read(1):
-        return Unreadable(record_id, f"truncated record: {missing} of {declared} bytes missing",
-                          meta={"record_offset": offset})
-    return RawDoc(record_id, html=body, url=url, meta=meta)
+        return f"truncated record: {missing} of {record.length or 0} bytes missing"
+    return body
 
 
 def _is_textual(content_type: str | None) -> bool:

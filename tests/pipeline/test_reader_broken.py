@@ -222,3 +222,96 @@ def test_xml_bomb_by_compression(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(b"<Law><LawNum>" + b" " * (16 << 20) + b"</LawNum></Law>"))
     (item,) = read_all("egov_xml", path, max_decompressed_bytes=1 << 20)
     assert "exceeds max_decompressed_bytes" in item.error
+
+
+def nested(depth: int) -> str:
+    """A JSON value of `depth` objects inside each other."""
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+def at_stack_depth(frames: int, fn):
+    """fn() called under `frames` extra Python frames, like a reader deep inside a Beam worker's stack."""
+    return fn() if frames == 0 else at_stack_depth(frames - 1, fn)
+
+
+def test_nesting_past_the_limit_is_one_unreadable_line(tmp_path: Path) -> None:
+    from pipeline.sources.jsonl import MAX_NESTING
+
+    ok = good_lines(4)
+    within = f'{{"id": "ok", "text": "本文", "m": {nested(MAX_NESTING - 1)}}}'.encode()
+    lines = [ok[0], f'{{"id": "deep", "text": "本文", "m": {nested(488)}}}'.encode(), ok[1],
+             f'{{"id": "deeper", "text": "本文", "m": [{nested(100_000)}]}}'.encode(), ok[2], within, ok[3]]
+    path = tmp_path / "deep.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    items = read_all("jsonl", path)
+    assert kinds(items) == "DUDUDDD"
+    assert [u.error for u in items if isinstance(u, Unreadable)] == \
+           [f"record nested deeper than {MAX_NESTING} levels of objects/arrays"] * 2
+    assert at_stack_depth(600, lambda: read_all("jsonl", path)) == items  # the worker's stack does not decide
+
+
+def test_lone_surrogates_in_keys_are_replaced_like_in_values(tmp_path: Path) -> None:
+    path = tmp_path / "keys.jsonl"
+    path.write_bytes(b'{"id": "a", "text": "x", "\\ud800": 1, "m": {"\\udc00": ["\\udbff"]}}\n'
+                     b'{"id": "b", "body": "x", "\\ud800": 1}\n')
+    doc, bad = read_all("jsonl", path)
+    assert doc.meta == {"?": 1, "m": {"?": ["?"]}}
+    assert json.dumps(doc.meta, ensure_ascii=False).encode("utf-8")
+    assert bad.error.encode("utf-8") and "no text field" in bad.error
+
+
+def test_parquet_value_python_cannot_hold_costs_its_row_only(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    deep: object = 1
+    for _ in range(101):
+        deep = [deep]
+    path = tmp_path / "cells.parquet"
+    ts = pa.array([0, int(2.5e18), 5, 0], pa.timestamp("us"))  # 2.5e18 µs: year 81190, past Python's datetime
+    pq.write_table(pa.table({"text": ["一", "二", "三", "四"], "deep": [None, None, None, deep], "ts": ts}), path)
+    items = read_all("parquet", path)
+    assert kinds(items) == "DUDU" and [d.text for d in items if isinstance(d, RawDoc)] == ["一", "三"]
+    assert items[1].source_id == f"{path}:row 2"
+    assert items[1].error == "column 'ts' cannot be converted to a Python value: OverflowError: date value out of range"
+    assert items[3].error == "record nested deeper than 100 levels of objects/arrays"  # as in JSONL
+
+
+def skippable(kind: int, payload: bytes) -> bytes:
+    """A zstd skippable frame: magic 0x184D2A50 + kind, little-endian payload size, payload."""
+    return (0x184D2A50 + kind).to_bytes(4, "little") + len(payload).to_bytes(4, "little") + payload
+
+
+def test_zstd_skippable_frames_are_skipped(tmp_path: Path) -> None:
+    ok = good_lines(6)
+    frame = [zstandard.ZstdCompressor().compress(b"\n".join(ok[i:i + 3]) + b"\n") for i in (0, 3)]
+    path = tmp_path / "skip.jsonl.zst"  # first frame as pzstd writes it, a big one between frames, one at the end
+    path.write_bytes(skippable(0, b"\x08\0\0\0") + frame[0] + skippable(15, b"x" * 200_000) + frame[1]
+                     + skippable(5, b""))
+    items = read_all("jsonl", path)
+    assert [d.source_id for d in items] == [f"doc-{i}" for i in range(6)]
+    path.write_bytes(frame[0] + skippable(1, b"payload")[:-2])
+    items = read_all("jsonl", path)
+    assert kinds(items) == "DDDU" and items[-1].error.startswith("zstd: truncated input")
+
+
+@pytest.mark.parametrize("fmt,root,inner,nest", [
+    ("egov_xml", "Law", "<LawBody><MainProvision>{}</MainProvision></LawBody>", "Div"),
+    ("jats_xml", "article", "<body>{}</body>", "sec")])
+def test_xml_nesting_past_the_limit_is_one_unreadable_record(tmp_path: Path, fmt: str, root: str, inner: str,
+                                                             nest: str) -> None:
+    from pipeline.sources.io import MAX_NESTING
+
+    def record(depth: int) -> str:  # its deepest element, <p>, at level `depth` (<Records> is level 1)
+        n = depth - 3 - inner.count("</")
+        body = f"<{nest}>" * n + "<p>深い本文</p>" + f"</{nest}>" * n
+        return f"<{root}>{inner.format(body)}</{root}>"
+
+    path = tmp_path / "deep.xml"
+    path.write_text(f"<Records>{record(5)}{record(3000)}{record(MAX_NESTING)}{record(MAX_NESTING + 1)}{record(5)}"
+                    "</Records>", encoding="utf-8")
+    items = read_all(fmt, path)
+    assert kinds(items) == "DUDUD" and all(d.text.endswith("深い本文") for d in items if isinstance(d, RawDoc))
+    assert [u.source_id for u in items if isinstance(u, Unreadable)] == [f"{path}#/Records/{root}[{n}]" for n in (2, 4)]
+    assert items[1].error == f"<{root}> nested deeper than {MAX_NESTING} levels of elements"
+    assert at_stack_depth(600, lambda: read_all(fmt, path)) == items

@@ -231,3 +231,51 @@ def test_brotli_content_encoding_is_undone_and_a_brotli_bomb_quarantined(tmp_pat
     out = items(path, replace(SOURCE, max_record_bytes=1 << 20))
     assert [d.html for d in docs(out)] == [page, page]
     assert len(bad(out)) == 1 and "payload exceeds max_record_bytes" in bad(out)[0].error
+
+
+def _response(n: int, body: bytes, http_extra: bytes = b"", short_by: int = 0) -> bytes:
+    """An uncompressed response record whose WARC Content-Length is `short_by` bytes less than its content."""
+    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n" + http_extra + b"\r\n" + body
+    head = (b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:%d>\r\n"
+            b"WARC-Target-URI: http://x.example/%d\r\nContent-Type: application/http; msgtype=response\r\n"
+            b"Content-Length: %d\r\n\r\n")
+    return head % (n, n, len(http) - short_by) + http + b"\r\n\r\n"
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_content_length_shorter_than_the_record_is_one_unreadable(tmp_path, gzipped):
+    """warcio only warned on stderr: the record was curated truncated, or (in a gzip member) gave two outcomes."""
+    from pipeline.sources.warc import BAD_LENGTH
+
+    page = "<html><body><p>日本語の本文です。</p>\n<p>二行目です。</p>\n</body></html>".encode() * 3
+    records = [_response(1, page), _response(2, page, short_by=60), _response(3, page),
+               _response(4, page, short_by=len(page) // 2), _response(5, page), _response(6, page, short_by=5)]
+    path = tmp_path / "lie.warc"
+    path.write_bytes(b"".join(gzip.compress(r, mtime=0) for r in records) if gzipped else b"".join(records))
+    out = items(path)
+    assert [i.source_id for i in out] == [f"<urn:uuid:{n}>" for n in range(1, 7)]  # one outcome per record
+    assert [d.html for d in docs(out)] == [page] * 3
+    assert [u.error for u in bad(out)] == [BAD_LENGTH] * 3
+    path.write_bytes(gzip.compress(records[0] + b"GARBAGE\r\n") if gzipped else records[0] + b"GARBAGE\r\n")
+    out = items(path)  # a record that ends right is kept; the garbage after its blank lines is reported alone
+    assert [d.html for d in docs(out)] == [page] and "bad WARC record" in bad(out)[0].error
+
+
+def test_corrupt_content_encoding_is_quarantined(tmp_path):
+    """warcio decoded a payload whose gzip does not start right as raw bytes (garbage read as text), and cut one
+    that breaks later short, saying so on stderr only."""
+    page = "<html><body><p>日本語の本文です。</p></body></html>".encode() * 200
+    packed = gzip.compress(page, mtime=0)
+    deflated, raw_deflate = zlib.compress(page), zlib.compress(page)[2:-4]
+    broken_late = packed[:len(packed) // 2] + bytes(b ^ 0xFF for b in packed[len(packed) // 2:])
+    cases = [(packed, b"gzip"), (b"\x1f\x8b\x08\x00garbagegarbage", b"gzip"), (broken_late, b"gzip"),
+             (deflated, b"deflate"), (raw_deflate, b"deflate"), (b"garbage, not deflate", b"deflate")]
+    path = tmp_path / "enc.warc"
+    path.write_bytes(b"".join(_response(n, body, b"Content-Encoding: " + enc + b"\r\n")
+                             for n, (body, enc) in enumerate(cases)))
+    out = items(path)
+    assert [i.source_id for i in out] == [f"<urn:uuid:{n}>" for n in range(len(cases))]
+    assert [d.html for d in docs(out)] == [page] * 3
+    assert [u.source_id for u in bad(out)] == ["<urn:uuid:1>", "<urn:uuid:2>", "<urn:uuid:5>"]
+    assert [u.error.split(":")[0] for u in bad(out)] == ["corrupt gzip Content-Encoding"] * 2 + \
+                                                        ["corrupt deflate Content-Encoding"]
