@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
+from collections.abc import Callable
 
 from pipeline.errors import UserError
 from trainer_bridge.cliargs import SEED_MAX, integer, number, output_folder
 
 MARK_START, MARK_CONT, MARK_PAD = "⟦doc {} ⟧", "⟦… {} @{} ⟧", "⟦pad ×{}⟧"
+Decode = Callable[[list[int]], str]
 
 
 def register(subparsers) -> None:
@@ -31,10 +34,12 @@ def register(subparsers) -> None:
     inspect = shards_sub.add_parser("inspect", help="summary table and a few decoded rows")
     inspect.add_argument("shards", metavar="SHARDS", help="folder holding manifest.json (or the manifest itself)")
     inspect.add_argument("--tokenizer", default=None,
-                         help="SentencePiece model to decode rows (default: the manifest's, if it exists; else ids)")
+                         help="SentencePiece model to decode rows; its sha256 must match the manifest's "
+                              "(default: the manifest's model, if it exists; else ids)")
     inspect.add_argument("--rows", type=integer(1), default=3, help="how many rows to decode (default 3)")
     inspect.add_argument("--chars", type=integer(1), default=160, help="characters shown per document segment")
-    inspect.add_argument("--verify", action="store_true", help="check every shard's sha256 against the manifest")
+    inspect.add_argument("--verify", action="store_true",
+                         help="check every file the manifest lists (size, sha256, rows) before the summary")
     inspect.set_defaults(func=run_inspect_command)
 
 
@@ -51,11 +56,19 @@ def run_pack_command(args: argparse.Namespace) -> int:
                        packing=args.packing, seed=args.seed, shard_bytes=max(1, int(args.shard_mib * (1 << 20))),
                        window_rows=args.window_rows)
     manifest = run_pack(opts, runner=args.runner, workers=args.workers, extra=args.extra)
-    t = manifest["totals"]
-    print(f"packed {t.get('docs', 0):,} documents into {t.get('rows', 0):,} rows of {manifest['row_len']} tokens "
-          f"({len(manifest['shards'])} Arrow shards, {len(manifest['megatron'])} Megatron parts); "
-          f"padding {t['padding_rate']:.4%}, split documents {t['split_doc_rate']:.2%} -> {args.out}")
+    print(pack_summary(manifest, args.out))
     return 0
+
+
+def pack_summary(manifest: dict, out: str) -> str:
+    """One line on what the pack wrote; rows, padding and splits exist only in Arrow shards."""
+    t, parts = manifest["totals"], len(manifest["megatron"])
+    if not manifest["shards"]:
+        return (f"packed {t['docs']:,} documents ({t['tokens']:,} tokens) into {parts} Megatron parts, one sequence "
+                f"per document -> {out}")
+    return (f"packed {t['docs']:,} documents into {t['rows']:,} rows of {manifest['row_len']} tokens "
+            f"({len(manifest['shards'])} Arrow shards, {parts} Megatron parts); "
+            f"padding {t['padding_rate']:.4%}, split documents {t['split_doc_rate']:.2%} -> {out}")
 
 
 def _table(headers: list[str], rows: list[list[object]]) -> str:
@@ -65,15 +78,31 @@ def _table(headers: list[str], rows: list[list[object]]) -> str:
                      for r in cells)
 
 
-def _decoder(path: str | None):
-    if not path:
-        return None
+def _decoder(explicit: str | None, manifest: dict, folder: str) -> tuple[Decode | None, str]:
+    """A decoder for the packing tokenizer (`--tokenizer`, else the manifest's path, relative to its folder).
+
+    A model whose sha256 differs from the manifest's is refused: it would decode garbage, or crash on ids beyond
+    its vocabulary. Without a model the rows are shown as ids, and the note returned says why.
+    """
+    recorded = manifest["tokenizer"].get("path")
+    path = explicit or (os.path.join(folder, recorded) if recorded else None)
+    if path is None or not (explicit or os.path.isfile(path)):
+        why = f"tokenizer {path} not found" if path else "the manifest names no tokenizer file"
+        return None, f"(rows shown as token ids: {why}; pass --tokenizer MODEL)"
+    try:
+        with open(path, "rb") as handle:
+            model = handle.read()
+    except OSError as exc:  # a folder, a missing file
+        raise UserError(f"--tokenizer {path}: cannot read it ({exc.strerror})") from None
+    digest, expected = hashlib.sha256(model).hexdigest(), manifest["tokenizer"]["sha256"]
+    if digest != expected:
+        raise UserError(f"tokenizer {path}: sha256 {digest[:16]}… is not the manifest's {expected[:16]}… "
+                        "(the shards were packed with another model; pass that one with --tokenizer)")
     import sentencepiece as spm
 
-    try:
-        return spm.SentencePieceProcessor(model_file=path)
-    except (OSError, RuntimeError) as exc:
-        raise UserError(f"--tokenizer {path}: cannot load ({exc})") from None
+    processor = spm.SentencePieceProcessor()
+    processor.LoadFromSerializedProto(model)
+    return processor.decode, ""
 
 
 def describe_row(tokens, length: int, offsets, ids, positions, decode, chars: int) -> str:
@@ -93,27 +122,56 @@ def describe_row(tokens, length: int, offsets, ids, positions, decode, chars: in
 
 
 def run_inspect_command(args: argparse.Namespace) -> int:
-    from trainer_bridge.manifest import MANIFEST_NAME, ManifestError, parse
-    from trainer_bridge.shards import ShardReader
-    from trainer_bridge.stream import ShardStream
+    from trainer_bridge.manifest import verify_files
 
-    path = args.shards if args.shards.endswith(".json") else os.path.join(args.shards, MANIFEST_NAME)
+    path, m = _read_manifest(args.shards)
+    folder = os.path.dirname(path)
+    decode, note = _decoder(args.tokenizer, m, folder) if m["shards"] else (None, "")  # refuse before any output
+    if args.verify:
+        try:
+            checked = verify_files(m, folder)
+        except (ValueError, OSError) as exc:  # ManifestError, and pyarrow's ArrowInvalid, are ValueErrors
+            raise UserError(f"--verify: {exc}") from None
+        print(f"verified {checked} files against the manifest's sizes and sha256 ({len(m['shards'])} Arrow shards, "
+              f"their rows too; {len(m['megatron'])} Megatron parts, .bin and .idx)\n")
+    _print_summary(path, m)
+    if not m["shards"]:
+        print(f"\n(no Arrow rows to show: this pack wrote only Megatron parts under {os.path.join(folder, 'megatron')})")
+        return 0
+    if note:
+        print("\n" + note)
+    _print_rows(m, folder, decode, args.rows, args.chars)
+    return 0
+
+
+def _read_manifest(shards: str) -> tuple[str, dict]:
+    from trainer_bridge.manifest import MANIFEST_NAME, ManifestError, parse
+
+    path = shards if shards.endswith(".json") else os.path.join(shards, MANIFEST_NAME)
     if not os.path.exists(path):
-        raise UserError(f"{path} not found (is {args.shards} a `jcorpus pack` output?)")
+        raise UserError(f"{path} not found (is {shards} a `jcorpus pack` output?)")
     try:
         with open(path, encoding="utf-8") as handle:
-            m = parse(handle.read(), where=path)
+            return path, parse(handle.read(), where=path, packed=True)
     except ManifestError as exc:
         raise UserError(str(exc)) from None
+
+
+def _print_summary(path: str, m: dict) -> None:
     t = m["totals"]
     print(f"{path}: seq_len {m['seq_len']}, vocab {m['vocab_size']:,} ({m['token_dtype']}), packing {m['packing']}, "
           f"seed {m['seed']}, tokenizer sha256 {m['tokenizer']['sha256'][:16]}…")
-    print(_table(["shard", "rows", "tokens", "MiB", "sha256"],
-                 [[s["file"], s["rows"], s.get("tokens", 0), f"{s.get('bytes', 0) / 2**20:.2f}", s["sha256"][:16]]
-                  for s in m["shards"]]))
-    print(f"\nrows {t.get('rows', 0):,}  tokens {t.get('tokens', 0):,}  padding {t.get('padding_tokens', 0):,} "
-          f"({t.get('padding_rate', 0):.4%})  documents {t.get('docs', 0):,}  split {t.get('split_docs', 0):,} "
-          f"({t.get('split_doc_rate', 0):.2%})  input documents {t.get('input_docs', 0):,}")
+    if m["shards"]:
+        print(_table(["shard", "rows", "tokens", "MiB", "sha256"],
+                     [[s["file"], s["rows"], s.get("tokens", 0), f"{s.get('bytes', 0) / 2**20:.2f}", s["sha256"][:16]]
+                      for s in m["shards"]]))
+    if m["megatron"]:
+        print(_table(["megatron part", "documents", "tokens", "bin sha256"],
+                     [[p["prefix"], p.get("documents", 0), p.get("tokens", 0), p["bin_sha256"][:16]]
+                      for p in m["megatron"]]))
+    print(f"\nrows {t['rows']:,}  tokens {t['tokens']:,}  padding {t['padding_tokens']:,} ({t['padding_rate']:.4%})  "
+          f"documents {t['docs']:,}  split {t['split_docs']:,} ({t['split_doc_rate']:.2%})  "
+          f"input documents {t.get('input_docs', 0):,}")
     for title in ("by_kind", "by_source"):
         entries = m.get(title, {})
         print("\n" + _table([title[3:], "docs", "tokens", "split_docs"],
@@ -123,30 +181,24 @@ def run_inspect_command(args: argparse.Namespace) -> int:
         print("\n" + _table(["mixture", "weight", "target_share", "realized_share"],
                             [[g, v["weight"], f"{v['target_share']:.4f}", f"{v['realized_share']:.4f}"]
                              for g, v in groups.items()]))
-    if args.verify:
-        try:
-            stream = ShardStream(path, global_batch_size=1, prefetch=0)
-            for shard in range(len(m["shards"])):
-                stream._reader(shard)
-        except Exception as exc:  # ShardIntegrityError and unreadable files alike: one line
-            raise UserError(str(exc)) from None
-        print(f"\nverified {len(m['shards'])} shards against the manifest")
-    recorded = m["tokenizer"].get("path")
-    decoder = _decoder(args.tokenizer or (recorded if recorded and os.path.exists(recorded) else None))
+
+
+def _print_rows(m: dict, folder: str, decode: Decode | None, rows: int, chars: int) -> None:
+    from trainer_bridge.shards import ShardReader
+
     shown = 0
     for shard in m["shards"]:
-        if shown >= args.rows:
+        if shown >= rows:
             break
         try:
-            reader = ShardReader(os.path.join(os.path.dirname(path), shard["file"]))
+            reader = ShardReader(os.path.join(folder, shard["file"]))
         except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
             raise UserError(f"shard {shard['file']}: cannot read it ({type(exc).__name__}: {exc}); "
                             "`--verify` checks every shard against the manifest") from None
         table = reader.table()
-        for i in range(min(args.rows - shown, reader.num_rows)):
+        for i in range(min(rows - shown, reader.num_rows)):
             row = table.slice(i, 1).to_pylist()[0]
             print(f"\n--- {shard['file']} row {i} ({row['length']} tokens, {len(row['doc_offsets'])} segments)")
             print(describe_row(reader.tokens(i), row["length"], row["doc_offsets"], row["doc_ids"],
-                               row["doc_positions"], decoder.decode if decoder else None, args.chars))
+                               row["doc_positions"], decode, chars))
             shown += 1
-    return 0

@@ -3,24 +3,27 @@
 Determinism for any worker count: each document copy goes to packing group hash(key) mod n, where the driver
 derives n from the input's text size in the Parquet footers (never from the workers); a group is sorted by key and
 packed by one DoFn call that writes the shards named after the group. The driver writes into a temporary
-folder and moves the files into place, manifest last, so a manifest always describes complete shards.
+folder and moves the files into place, manifest last, so a manifest always describes complete shards (and at
+least one document: a pack that kept nothing is an error, not an empty output).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.parquetio import ReadAllFromParquet
 
 from pipeline.beamutil import split
 from pipeline.errors import UserError
-from pipeline.fsutil import exists, join, list_files, write_bytes
-from pipeline.runner import pipeline_options
+from pipeline.fsutil import exists, join, match_files, write_bytes
+from pipeline.runner import new_pipeline, pipeline_options, run
 from pipeline.stats import MergeStats
 from trainer_bridge.manifest import (
     MANIFEST_NAME,
@@ -28,6 +31,7 @@ from trainer_bridge.manifest import (
     combine,
     dumps,
     input_stats_for,
+    listed_files,
     mixture_copies,
     pack_group,
     parse,
@@ -77,9 +81,17 @@ def _load_processor(model: bytes):
 
 
 def read_tokenizer(path: str) -> TokenizerInfo:
-    """Hash and validate the SentencePiece model once in the driver."""
+    """Hash and validate the SentencePiece model once in the driver.
+
+    A local path is made absolute: the manifest then names the model the same way however it was typed, and
+    `shards inspect` finds it from any folder.
+    """
+    local = "://" not in path
+    path = os.path.abspath(path) if local else path
     if not exists(path):
         raise UserError(f"tokenizer model {path} not found")
+    if local and os.path.isdir(path):
+        raise UserError(f"--tokenizer {path} is a folder; pass the model file in it ({join(path, 'tokenizer.model')})")
     with FileSystems.open(path) as handle:
         model = handle.read()
     try:
@@ -118,6 +130,21 @@ class TokenizeAndMix(beam.DoFn):
             yield "docs", (key, *rest, copy_tokens.astype(self.dtype).tobytes())
 
 
+class ReadRowGroup(beam.DoFn):
+    """The rows of one Parquet row group, opened by its literal path.
+
+    Beam's Parquet reader matches every file name as a glob again, so a file under `cur [1]/` would read nothing.
+    """
+
+    def process(self, part: tuple[str, int]):
+        import pyarrow.parquet as pq
+
+        name, group = part
+        with FileSystems.open(name) as handle:
+            for batch in pq.ParquetFile(handle).iter_batches(batch_size=1024, row_groups=[group], columns=COLUMNS):
+                yield from batch.to_pylist()
+
+
 class PackGroup(beam.DoFn):
     """Pack one group's documents, write its files into the temporary folder, emit its record."""
 
@@ -134,11 +161,13 @@ class PackGroup(beam.DoFn):
         yield record
 
 
-def build(p: beam.Pipeline, files: list[str], settings: PackSettings, tok: TokenizerInfo, tmp_dir: str) -> None:
+def build(p: beam.Pipeline, row_groups: list[tuple[str, int]], settings: PackSettings, tok: TokenizerInfo,
+          tmp_dir: str) -> None:
     tagged = (
         p
-        | "InputFiles" >> beam.Create(files)
-        | "Read" >> ReadAllFromParquet(columns=COLUMNS)
+        | "InputRowGroups" >> beam.Create(row_groups)
+        | "Spread" >> beam.Reshuffle()
+        | "Read" >> beam.ParDo(ReadRowGroup())
         | "TokenizeAndMix" >> beam.ParDo(TokenizeAndMix(tok.path, settings))
     )
     parts = split(tagged, "Tokenized", ("docs", "stats"))
@@ -157,37 +186,58 @@ def build(p: beam.Pipeline, files: list[str], settings: PackSettings, tok: Token
     )
 
 
-def input_files(path: str) -> tuple[list[str], int]:
-    """The Parquet files to pack and their text size from the footers (no data read).
+def input_row_groups(path: str) -> tuple[list[tuple[str, int]], int]:
+    """The Parquet row groups to pack, as (file, index), and their text size from the footers (no data read).
 
     Each file is checked for the columns the pack needs (a one-line error otherwise). The text size decides the
     number of packing groups in the driver, so it is a function of the input alone on every runner.
     """
     import pyarrow.parquet as pq
 
-    pattern = path if any(c in path for c in "*?[") or path.endswith(".parquet") else join(path, "*.parquet")
-    try:
-        files = list_files(pattern)
-    except Exception:  # Beam raises BeamIOError when nothing matches on some filesystems
-        files = []
+    files, shown = _input_files(path)
     if not files:
-        raise UserError(f"no Parquet files match {pattern}")
-    text_bytes = 0
+        raise UserError(f"no Parquet files match {shown}")
+    parts, text_bytes = [], 0
     for name in files:
         try:
             with FileSystems.open(name) as handle:
                 meta = pq.read_metadata(handle)
         except Exception as exc:  # pyarrow raises ArrowInvalid for a non-Parquet file
             raise UserError(f"{name}: not a readable Parquet file ({exc})") from None
-        columns = set(meta.schema.names)
-        missing = [c for c in COLUMNS if c not in columns]
-        if missing:
-            raise UserError(f"{name}: missing columns {missing} (curated Parquet needs {COLUMNS})")
+        _check_schema(name, meta.schema.to_arrow_schema())
         for g in range(meta.num_row_groups):
             group = meta.row_group(g)
+            parts.append((name, g))
             text_bytes += sum(group.column(c).total_uncompressed_size for c in range(group.num_columns)
                               if group.column(c).path_in_schema == "text")
-    return files, text_bytes
+    return parts, text_bytes
+
+
+def _input_files(path: str) -> tuple[list[str], str]:
+    """The files `--input` names, and how to name them in an error.
+
+    An existing folder (its `*.parquet`) or file is taken literally, as its name may hold `[`; only a path that
+    does not exist is a glob (or, without glob characters, a remote folder such as gs://bucket/curated).
+    """
+    if "://" not in path and os.path.isdir(path):
+        files = (os.path.join(path, n) for n in sorted(os.listdir(path)) if n.endswith(".parquet"))
+        return [f for f in files if os.path.isfile(f)], join(path, "*.parquet")
+    pattern = path if exists(path) or any(c in path for c in "*?[") or path.endswith(".parquet") else join(path, "*.parquet")
+    try:
+        return sorted(match_files(pattern)), pattern
+    except Exception:  # Beam raises BeamIOError when nothing matches on some filesystems
+        return [], pattern
+
+
+def _check_schema(name: str, schema: pa.Schema) -> None:
+    """The columns the pack reads exist and `text` holds strings (else the tokenizer fails inside the pipeline)."""
+    missing = [c for c in COLUMNS if c not in schema.names]
+    if missing:
+        raise UserError(f"{name}: missing columns {missing} (curated Parquet needs {COLUMNS})")
+    text = schema.field("text").type
+    text = text.value_type if pa.types.is_dictionary(text) else text
+    if not (pa.types.is_string(text) or pa.types.is_large_string(text)):
+        raise UserError(f"{name}: column 'text' holds {text}, not strings (curated Parquet has the document text)")
 
 
 def run_pack(opts: PackOptions, runner: str | None = None, workers: int = 1, extra: list[str] | None = None) -> dict:
@@ -202,30 +252,58 @@ def run_pack(opts: PackOptions, runner: str | None = None, workers: int = 1, ext
     final_manifest = join(opts.out, MANIFEST_NAME)
     if exists(final_manifest):
         raise UserError(f"{final_manifest} already exists; choose another --out or remove the old shards")
-    files, text_bytes = input_files(opts.input)
+    row_groups, text_bytes = input_row_groups(opts.input)
     tok = read_tokenizer(opts.tokenizer)
     settings = PackSettings(seq_len=opts.seq_len, vocab_size=tok.vocab_size, eos_id=tok.eos_id, pad_id=tok.pad_id,
                             packing=opts.packing, seed=opts.seed, formats=tuple(opts.formats), mix=dict(opts.mix),
                             shard_bytes=opts.shard_bytes, window_rows=opts.window_rows, max_open=opts.max_open)
     settings.groups = settings.groups_for_text(text_bytes)
     tmp_dir = join(opts.out, TMP_PREFIX + uuid.uuid4().hex[:12])
-    with pipeline_options(runner, workers, extra or []) as (beam_runner, options):
-        with beam.Pipeline(runner=beam_runner, options=options) as p:
-            build(p, files, settings, tok, tmp_dir)
-    return _commit(tmp_dir, opts.out)
-
-
-def _commit(tmp_dir: str, out: str) -> dict:
-    """Move every file into `out`, the manifest last, and remove the temporary folder."""
+    created = "://" not in opts.out and not os.path.exists(opts.out)
+    try:
+        with pipeline_options(runner, workers, extra or []) as (beam_runner, options):
+            p = new_pipeline(beam_runner, options, runner)
+            build(p, row_groups, settings, tok, tmp_dir)
+            run(p, runner)
+    except BaseException:  # a failed or interrupted run leaves no half output behind
+        _discard(tmp_dir, opts.out if created else None)
+        raise
     manifest_path = join(tmp_dir, MANIFEST_NAME)
     with FileSystems.open(manifest_path) as handle:
-        manifest = parse(handle.read().decode("utf-8"), where=manifest_path)
-    moves = [s["file"] for s in manifest["shards"]]
-    for part in manifest["megatron"]:
-        moves += [part["prefix"] + ".bin", part["prefix"] + ".idx"]
+        manifest = parse(handle.read().decode("utf-8"), where=manifest_path, packed=True)
+    if not manifest["totals"]["docs"]:
+        _discard(tmp_dir, opts.out if created else None)
+        raise UserError(_nothing_packed(manifest, opts.input))
+    _commit(tmp_dir, opts.out, manifest)
+    return manifest
+
+
+def _nothing_packed(manifest: dict, source: str) -> str:
+    """Why a pack kept no document: no documents, only empty ones, or mixture weights that dropped them all."""
+    t = manifest["totals"]
+    docs, empty = t.get("input_docs", 0), t.get("empty_docs", 0)
+    if not docs:
+        return f"{source} holds no documents: nothing to pack"
+    if docs == empty:
+        return f"{source} holds only empty documents ({docs:,}): nothing to pack"
+    spec = ",".join(f"{k}={v:g}" for k, v in manifest["mixture"]["spec"].items())
+    return f"--mix {spec} kept none of the {docs - empty:,} non-empty documents: nothing to pack"
+
+
+def _discard(tmp_dir: str, created_out: str | None) -> None:
+    """Remove the temporary folder, and the output folder this run created (only if left empty)."""
+    if exists(tmp_dir):
+        FileSystems.delete([tmp_dir])
+    if created_out:
+        with contextlib.suppress(OSError):
+            os.rmdir(created_out)
+
+
+def _commit(tmp_dir: str, out: str, manifest: dict) -> None:
+    """Move every file into `out`, the manifest last, and remove the temporary folder."""
+    moves = [name for name, _, _ in listed_files(manifest)]
     if manifest["megatron"] and not exists(join(out, "megatron")):
         FileSystems.mkdirs(join(out, "megatron"))
     FileSystems.rename([join(tmp_dir, m) for m in moves], [join(out, m) for m in moves])
-    FileSystems.rename([manifest_path], [join(out, MANIFEST_NAME)])
+    FileSystems.rename([join(tmp_dir, MANIFEST_NAME)], [join(out, MANIFEST_NAME)])
     FileSystems.delete([tmp_dir])
-    return manifest

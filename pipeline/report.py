@@ -1,7 +1,8 @@
 """`OUT/report.html`: the story of a corpus from raw pages to a trained model, in one self-contained file.
 
-Sections appear only for the stages whose outputs exist. Everything user-provided is HTML-escaped;
-plots are inline SVG; there are no external requests (no scripts, fonts, images or styles from the web).
+Sections appear only for the stages whose outputs exist; a folder with none is an error, not an empty report.
+Everything user-provided is HTML-escaped; plots are inline SVG; there are no external requests (no scripts, fonts,
+images or styles from the web).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pyarrow.parquet as pq
 
 from pipeline import report_plots as plots
 from pipeline.accounting import FUNNEL
+from pipeline.errors import UserError
 
 MAX_ROWS = 20000  # rows read per output for the distributions
 STYLE = """body{font:14px/1.5 system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
@@ -202,7 +204,10 @@ def build_report(out: Path) -> str:
         sections += [funnel_section(stats), reasons_section(stats, curate), distributions_section(curate),
                      dedup_section(stats, curate), licence_section(stats)]
     sections += [tokenizer_section(out / "tokenizer"), packing_section(out / "shards"), training_section(out / "train")]
-    body = "".join(s for s in sections if s) or "<p>No stage outputs were found here.</p>"
+    body = "".join(s for s in sections if s)
+    if not body:
+        raise UserError(f"{out}: no stage outputs found (expected a curate output, or a folder holding curate/ "
+                        "tokenizer/ shards/ train/); no report written")
     return (f"<!DOCTYPE html><html lang=ja><head><meta charset=utf-8><title>jcorpus report</title>"
             f"<style>{STYLE}</style></head><body><h1>jcorpus report: {esc(out.name)}</h1>{body}</body></html>\n")
 

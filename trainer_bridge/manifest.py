@@ -16,11 +16,20 @@ import numpy as np
 from trainer_bridge.megatron import encode_megatron, megatron_dtype
 from trainer_bridge.mixture import copies, copy_key, group_of, mixture_group, mixture_report, weight_for
 from trainer_bridge.packing import materialize, plan_rows, split_documents, token_dtype
-from trainer_bridge.shards import encode_arrow_shard, sha256_hex
+from trainer_bridge.shards import ShardReader, encode_arrow_shard, sha256_hex, sha256_read
 
 MANIFEST_FORMAT = "jcorpus.shards/1"
 MANIFEST_NAME = "manifest.json"
-REQUIRED = ("format", "seq_len", "row_len", "vocab_size", "shards")
+TOTALS = ("rows", "tokens", "padding_tokens", "padding_rate", "docs", "split_docs", "split_doc_rate")
+# Keys readers index, as key: (JSON type, keys of the object or of each array item). STREAM is what ShardStream
+# and jcorpus-train need (a hand-made manifest may hold no more); PACKED is what `jcorpus pack` always writes
+# and `shards inspect` prints as well.
+STREAM = {"format": (str, ()), "seq_len": (int, ()), "row_len": (int, ()), "vocab_size": (int, ()),
+          "tokenizer": (dict, ("eos_id", "pad_id")), "shards": (list, ("file", "sha256", "rows"))}
+PACKED = {**STREAM, "token_dtype": (str, ()), "seed": (int, ()), "packing": (str, ()),
+          "tokenizer": (dict, ("sha256", "eos_id", "pad_id")), "totals": (dict, TOTALS),
+          "megatron": (list, ("prefix", "bin_sha256", "idx_sha256"))}
+_JSON_NAMES = {str: "string", int: "integer", dict: "object", list: "array"}
 TEXT_BYTES_PER_TOKEN = 3  # Japanese UTF-8 is 3 bytes a character; good tokenizers give 1-2 characters a token
 
 
@@ -32,23 +41,75 @@ def dumps(manifest: Mapping[str, Any]) -> str:
     return json.dumps(manifest, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 
 
-def parse(text: str, where: str = MANIFEST_NAME) -> dict[str, Any]:
-    """Parse and validate a manifest, with a one-line error naming what is wrong."""
+def parse(text: str, where: str = MANIFEST_NAME, *, packed: bool = False) -> dict[str, Any]:
+    """Parse and validate a manifest, with a one-line error naming what is wrong (never a KeyError later).
+
+    `packed` also requires everything `jcorpus pack` writes (`shards inspect` reads it all); without it, what
+    streaming needs.
+    """
     try:
         manifest = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(manifest, dict):
         raise ManifestError(f"{where}: expected a JSON object")
-    missing = [key for key in REQUIRED if key not in manifest]
+    spec = PACKED if packed else STREAM
+    missing = [key for key in spec if key not in manifest]
     if missing:
         raise ManifestError(f"{where}: missing keys {missing}")
     if manifest["format"] != MANIFEST_FORMAT:
         raise ManifestError(f"{where}: format {manifest['format']!r} is not {MANIFEST_FORMAT!r}")
-    for i, shard in enumerate(manifest["shards"]):
-        if not {"file", "sha256", "rows"} <= set(shard):
-            raise ManifestError(f"{where}: shards[{i}] needs file, sha256 and rows")
+    for key, (kind, keys) in spec.items():
+        value = manifest[key]
+        if not isinstance(value, kind):
+            raise ManifestError(f"{where}: {key} must be a JSON {_JSON_NAMES[kind]}")
+        if kind is dict:
+            _check_entry(value, key, keys, where)
+        for i, entry in enumerate(value if kind is list else []):
+            _check_entry(entry, f"{key}[{i}]", keys, where)
     return manifest
+
+
+def _check_entry(entry: Any, name: str, keys: Sequence[str], where: str) -> None:
+    """An object of the manifest holds the keys its readers index: a one-line error here, not a KeyError later."""
+    if not isinstance(entry, dict) or not set(keys) <= set(entry):
+        raise ManifestError(f"{where}: {name} must be an object with {', '.join(keys)}")
+
+
+def listed_files(manifest: Mapping[str, Any]) -> list[tuple[str, str, int | None]]:
+    """Every file a manifest lists: (path under its folder, sha256, size in bytes or None if not recorded)."""
+    files = [(s["file"], s["sha256"], s.get("bytes")) for s in manifest["shards"]]
+    for part in manifest["megatron"]:
+        files += [(f"{part['prefix']}.{ext}", part[f"{ext}_sha256"], part.get(f"{ext}_bytes")) for ext in ("bin", "idx")]
+    return files
+
+
+def verify_files(manifest: Mapping[str, Any], folder: str) -> int:
+    """Check every listed file's size and sha256 (and each Arrow shard's rows) against the manifest.
+
+    Raises ManifestError naming the first file that differs; returns how many files were checked.
+    """
+    files = listed_files(manifest)
+    for name, sha256, size in files:
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            raise ManifestError(f"{name}: missing (the manifest lists it; re-run `jcorpus pack`)")
+        actual = os.path.getsize(path)
+        if size is not None and actual != size:
+            raise ManifestError(f"{name}: {actual:,} bytes, the manifest says {size:,} (truncated or replaced; "
+                                "re-run `jcorpus pack`)")
+        with open(path, "rb") as handle:
+            digest = sha256_read(handle)
+        if digest != sha256:
+            raise ManifestError(f"{name}: sha256 {digest[:16]}... does not match the manifest's {sha256[:16]}... "
+                                "(corrupted or replaced; re-run `jcorpus pack`)")
+    for shard in manifest["shards"]:
+        reader = ShardReader(os.path.join(folder, shard["file"]))
+        if (reader.num_rows, reader.row_len) != (shard["rows"], manifest["row_len"]):
+            raise ManifestError(f"{shard['file']}: {reader.num_rows} rows of {reader.row_len} tokens, the manifest "
+                                f"says {shard['rows']} rows of {manifest['row_len']}")
+        reader.close()
+    return len(files)
 
 
 @dataclass
@@ -101,7 +162,8 @@ def pack_group(group: int, docs: Sequence[DocCopy], s: PackSettings) -> tuple[di
     docs = sorted(docs, key=lambda d: d[0])
     keys, sources, tokens = [d[0] for d in docs], [d[1] for d in docs], [d[4] for d in docs]
     options = {"window_rows": s.window_rows, "max_open": s.max_open} if s.packing == "bestfit" else {}
-    plan = plan_rows([len(t) for t in tokens], s.row_len, s.packing, **options)
+    # Rows exist only in Arrow shards; a Megatron part holds whole documents, so a megatron-only pack plans none.
+    plan = plan_rows([len(t) for t in tokens], s.row_len, s.packing, **options) if "arrow" in s.formats else []
     split = split_documents(plan)
     files: dict[str, bytes] = {}
     record: dict[str, Any] = {"shards": [], "megatron": [], "stats": _group_stats(docs, split, len(plan), s)}
@@ -115,10 +177,11 @@ def pack_group(group: int, docs: Sequence[DocCopy], s: PackSettings) -> tuple[di
                                      "tokens": int(rows.lengths.sum()), "bytes": len(data)})
     if "megatron" in s.formats:
         prefix = f"megatron/part-{group:05d}"
-        files[prefix + ".bin"], files[prefix + ".idx"] = encode_megatron(tokens, s.vocab_size)
-        record["megatron"].append({"prefix": prefix, "documents": len(tokens), "tokens": int(sum(map(len, tokens))),
-                                   "bin_sha256": sha256_hex(files[prefix + ".bin"]),
-                                   "idx_sha256": sha256_hex(files[prefix + ".idx"])})
+        entry: dict[str, Any] = {"prefix": prefix, "documents": len(tokens), "tokens": int(sum(map(len, tokens)))}
+        for ext, data in zip(("bin", "idx"), encode_megatron(tokens, s.vocab_size), strict=True):
+            files[f"{prefix}.{ext}"] = data
+            entry.update({f"{ext}_sha256": sha256_hex(data), f"{ext}_bytes": len(data)})
+        record["megatron"].append(entry)
     return files, record
 
 
@@ -131,7 +194,8 @@ def _group_stats(docs: Sequence[DocCopy], split: set[int], n_rows: int, s: PackS
                            "mix_out": {mixture_group(s.mix, source, kind): {"output_tokens": len(tokens),
                                                                            "output_docs": 1}}})
     real = sum(len(d[4]) for d in docs)
-    merge_into(stats, {"totals": {"rows": n_rows, "tokens": real, "padding_tokens": n_rows * s.row_len - real,
+    padding = n_rows * s.row_len - real if n_rows else 0  # no rows: a megatron-only pack pads nothing
+    merge_into(stats, {"totals": {"rows": n_rows, "tokens": real, "padding_tokens": padding,
                                   "docs": len(docs), "split_docs": len(split), "groups": 1}})
     return stats
 
@@ -165,9 +229,15 @@ def combine(records: Sequence[Mapping[str, Any]], input_stats: Mapping[str, Any]
 
 def input_stats_for(doc_id: str, source: str, kind: str, n_tokens: int, text_bytes: int,
                     s: PackSettings) -> dict[str, Any]:
-    """Statistics of one input document before mixture (n_tokens includes the EOS)."""
-    return {"input": {"input_docs": 1, "input_text_bytes": text_bytes, "empty_docs": int(n_tokens <= 1)},
-            "mix_in": {mixture_group(s.mix, source, kind): {"input_tokens": n_tokens, "input_docs": 1}}}
+    """Statistics of one input document before mixture (n_tokens includes the EOS).
+
+    An empty document (EOS only) is never packed, so its EOS is no input token either: realized weights compare
+    like with like.
+    """
+    empty = n_tokens <= 1
+    return {"input": {"input_docs": 1, "input_text_bytes": text_bytes, "empty_docs": int(empty)},
+            "mix_in": {mixture_group(s.mix, source, kind): {"input_tokens": 0 if empty else n_tokens,
+                                                           "input_docs": 1}}}
 
 
 def mixture_copies(doc_id: str, source: str, kind: str, license_: str, tokens: np.ndarray,
@@ -213,11 +283,10 @@ def write_local(out_dir: str, docs: Sequence[tuple[str, str, str, str, np.ndarra
 def build(*, shards: list[dict[str, Any]], megatron: list[dict[str, Any]], stats: Mapping[str, Any],
           options: Mapping[str, Any], tokenizer: Mapping[str, Any], mixture: Mapping[str, Any]) -> dict[str, Any]:
     """Assemble the manifest from per-group results (`stats` already merged across groups)."""
-    totals = dict(stats.get("totals", {}))
-    slots = totals.get("rows", 0) * options["row_len"]
-    totals["padding_rate"] = totals.get("padding_tokens", 0) / slots if slots else 0.0
-    docs = totals.get("docs", 0)
-    totals["split_doc_rate"] = totals.get("split_docs", 0) / docs if docs else 0.0
+    totals = {"rows": 0, "tokens": 0, "padding_tokens": 0, "docs": 0, "split_docs": 0, **stats.get("totals", {})}
+    slots = totals["rows"] * options["row_len"]
+    totals["padding_rate"] = totals["padding_tokens"] / slots if slots else 0.0
+    totals["split_doc_rate"] = totals["split_docs"] / totals["docs"] if totals["docs"] else 0.0
     return {
         "format": MANIFEST_FORMAT,
         "seq_len": options["seq_len"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -62,6 +63,14 @@ def encode_arrow_shard(rows: PackedRows, vocab_size: int, batch_rows: int = DEFA
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def sha256_read(handle: BinaryIO) -> str:
+    """sha256 of everything a binary handle still holds, read 8 MiB at a time (shards are large)."""
+    digest = hashlib.sha256()
+    while chunk := handle.read(8 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 @dataclass

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from trainer_bridge import manifest as manifest_mod
-from trainer_bridge.shards import ShardReader
+from trainer_bridge.shards import ShardReader, sha256_read
 
 STATE_FORMAT = "jcorpus.stream/1"
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -119,7 +119,9 @@ class ShardStream:
         self._row_starts = np.cumsum([0] + [int(s["rows"]) for s in self._shards])
         self.num_rows = int(self._row_starts[-1])
         if self.num_rows == 0:
-            raise ValueError(f"{manifest_path}: the shards hold no rows")
+            raise ValueError(f"{manifest_path}: the shards hold no rows" + (
+                "; this pack holds only Megatron parts: re-pack with --format arrow" if self.manifest.get("megatron")
+                else ""))
         self._readers: list[ShardReader | None] = [None] * len(self._shards)
         self._open_lock = threading.Lock()
         self._next_sample = 0
@@ -137,12 +139,8 @@ class ShardStream:
             return handle.read()
 
     def _sha256(self, path: str) -> str:
-        digest = hashlib.sha256()
-        opener = (lambda: open(path, "rb")) if self._fs is None else (lambda: self._fs.open_input_stream(path))
-        with opener() as handle:
-            while chunk := handle.read(8 << 20):
-                digest.update(chunk)
-        return digest.hexdigest()
+        with open(path, "rb") if self._fs is None else self._fs.open_input_stream(path) as handle:
+            return sha256_read(handle)
 
     def _reader(self, shard: int) -> ShardReader:
         reader = self._readers[shard]

@@ -66,3 +66,17 @@ def test_broken_stage_outputs_are_a_one_line_error(curated, capsys):
     assert main(["report", str(curated)]) == 2
     err = capsys.readouterr().err.strip()
     assert "cannot build the report" in err and "JSONDecodeError" in err and "\n" not in err
+
+
+def test_a_folder_without_stage_outputs_is_an_error_and_writes_nothing(tmp_path, capsys):
+    from pipeline.cli import main
+
+    shards = tmp_path / "shards"  # a stage folder itself, not the folder holding it
+    shards.mkdir()
+    (shards / "manifest.json").write_text("{}")
+    for folder in (tmp_path / "empty", shards):
+        folder.mkdir(exist_ok=True)
+        assert main(["report", str(folder)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "no stage outputs found" in err and "\n" not in err
+        assert not (folder / "report.html").exists()
