@@ -1,6 +1,7 @@
 """Small helpers over Beam FileSystems, so local paths and gs:// s3:// memory:// behave the same."""
 from __future__ import annotations
 
+import glob
 import json
 import os
 from typing import Any
@@ -27,14 +28,19 @@ def read_json(path: str) -> Any:
 
 
 def match_files(pattern: str) -> dict[str, int]:
-    """path -> size in bytes of every file a path or glob names, with two of Beam's matching quirks fixed:
-    an existing file is taken literally (Beam reads `[1]` in `cur [1]/a.jsonl` as a character class), and a
-    bare relative glob (`*.jsonl`, which Beam matches against nothing) is matched in the current folder."""
+    """path -> size in bytes of every file a path or glob names, with Beam's matching quirks fixed: an existing
+    file is taken literally (Beam reads `[1]` in `cur [1]/a.jsonl` as a character class), a bare relative glob
+    (`*.jsonl`, which Beam matches against nothing) is matched in the current folder, and symlinks that cannot
+    be read are kept (Beam left them out silently)."""
     if FileSystems.exists(pattern) and not os.path.isdir(pattern):
         return {pattern: FileSystems.get_filesystem(pattern).metadata(pattern).size_in_bytes}
-    bare = "://" not in pattern and not os.path.dirname(pattern)
+    local = "://" not in pattern
+    bare = local and not os.path.dirname(pattern)
     metas = FileSystems.match([os.path.join(".", pattern) if bare else pattern])[0].metadata_list
-    return {os.path.normpath(m.path) if bare else m.path: m.size_in_bytes for m in metas}
+    found = {os.path.normpath(m.path) if bare else m.path: m.size_in_bytes for m in metas}
+    if local:  # Beam drops what it cannot stat: a dangling symlink or a loop goes on, so its reader reports it
+        found.update({path: 0 for path in glob.glob(pattern) if os.path.islink(path) and path not in found})
+    return found
 
 
 def list_files(pattern: str) -> list[str]:

@@ -117,6 +117,9 @@ def test_paths_match_like_a_shell_would(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = parse_config({"sources": [_src(paths=["*.jsonl", "cur [1]/b.jsonl"])]}, base_dir="")
     assert [path for _, path, _ in expand_files(cfg)] == ["a.jsonl", "cur [1]/b.jsonl"]
+    (tmp_path / "gone.jsonl").symlink_to(tmp_path / "nowhere")  # Beam left it out silently: its reader reports it
+    assert [(path, size) for _, path, size in expand_files(cfg)] == [("a.jsonl", 14), ("cur [1]/b.jsonl", 14),
+                                                                      ("gone.jsonl", 0)]
     with open(os.fsencode(tmp_path / "c") + b"\xff.jsonl", "wb") as fh:
         fh.write(b'{"text": "z"}\n')
     with pytest.raises(ConfigError, match=r"^sources\[0\]\.paths: the file name 'c\\udcff.jsonl' is not UTF-8; rename"):
