@@ -106,6 +106,8 @@ def pipeline_options(runner: str | None, workers: int, extra: Sequence[str]) -> 
     if name in (DEFAULT_RUNNER, "DirectRunner") and workers > 1:
         kwargs = {"direct_num_workers": workers, "direct_running_mode": "multi_processing"}
     local_runner.patch()
+    beam_runner = _runner_object(name)  # first: importing a runner registers its options (Dask's, Flink's...)
+    _refuse_unknown_options(PipelineOptions(flags=flags, **kwargs))
     with _worker_malloc():
         cluster = None
         if name in DASK_ALIASES and not any(f.startswith("--dask_client_address") for f in flags):
@@ -116,11 +118,27 @@ def pipeline_options(runner: str | None, workers: int, extra: Sequence[str]) -> 
             flags.append(f"--dask_client_address={cluster.scheduler_address}")
         options = PipelineOptions(flags=flags, **kwargs)
         try:
-            yield _runner_object(name), options
+            yield beam_runner, options
         finally:
             if cluster is not None:
                 _close_client()
                 _close_cluster(cluster)
+
+
+def _refuse_unknown_options(options: PipelineOptions) -> None:
+    """Beam drops an option no runner defines with a log line nobody sees, so `--dirct_num_workers 2` ran on one
+    worker; nothing in jcorpus reads options of its own, so an unknown one is a mistake."""
+    quiet = logging.getLogger("apache_beam.options.pipeline_options")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # its "Discarding unparseable args" warning
+    try:
+        unknown = set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options())
+    finally:
+        quiet.setLevel(level)
+    if unknown:
+        names = ", ".join(f"--{name}" for name in sorted(unknown))
+        raise UserError(f"unknown Beam option{'s' if len(unknown) > 1 else ''} {names} (not defined by Beam or "
+                        "by the runner; a typo?)")
 
 
 def _close_cluster(cluster) -> None:

@@ -244,13 +244,15 @@ def test_a_record_field_named_like_a_step_meta_key_is_kept_aside(tmp_path):
 
 @pytest.mark.parametrize(("flags", "message"), [
     (["--runner", "Nope"], "--runner Nope: Unexpected pipeline runner: Nope."),
+    (["--dirct_num_workers", "2"], "unknown Beam option --dirct_num_workers (not defined by Beam or by the runner"),
     (["--runner", "no.such.Runner"], "--runner no.such.Runner: No module named 'no'"),
     (["--runner", "PortableRunner"], "--runner PortableRunner could not start the job: You must specify a --job_endpoint"),
     (["--runner", "PortableRunner", "--job_endpoint", "localhost:1", "--job_server_timeout", "1"],
      "--runner PortableRunner could not start the job: no job service answered within --job_server_timeout"),
 ])
 def test_a_runner_that_cannot_start_is_one_line(tmp_path, capsys, flags, message):
-    """These were Beam tracebacks (ValueError, ImportError, NotImplementedError, grpc's FutureTimeoutError)."""
+    """These were Beam tracebacks (ValueError, ImportError, NotImplementedError, grpc's FutureTimeoutError), or, for
+    a misspelt Beam option, a run that ignored it."""
     d = tmp_path / "in"
     d.mkdir()
     _write_jsonl(d / "a.jsonl", [{"id": "1", "text": JA[0]}])
