@@ -41,6 +41,8 @@ def read_records(paths: list[str], max_chars: int | None = None) -> Iterator[tup
     import pyarrow.parquet as pq
     from apache_beam.io.filesystems import FileSystems
 
+    from pipeline.documents import check_text_column
+
     files = [f for p in paths for f in _expand(p)]
     if not files:
         raise UserError(f"--input: no .parquet or .jsonl files found under {', '.join(paths)}")
@@ -53,6 +55,10 @@ def read_records(paths: list[str], max_chars: int | None = None) -> Iterator[tup
                     columns = [c for c in ("kind", "text") if c in pf.schema_arrow.names]
                     if "text" not in columns:
                         raise UserError(f"{name}: no 'text' column (is this curated Parquet?)")
+                    try:
+                        check_text_column(name, pf.schema_arrow)
+                    except ValueError as exc:
+                        raise UserError(str(exc)) from None
                     for batch in pf.iter_batches(columns=columns, batch_size=1024):
                         rows = batch.to_pydict()
                         kinds = rows.get("kind") or ["unknown"] * len(rows["text"])

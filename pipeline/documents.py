@@ -39,6 +39,17 @@ SCHEMAS = {
 }
 
 
+def check_text_column(name: str, schema: pa.Schema) -> None:
+    """Curated Parquet read back (tokenizer, pack) has its document text as strings; a one-line error otherwise,
+    not a TypeError deep in a reader."""
+    if "text" not in schema.names:
+        return  # each reader says which columns it needs
+    text = schema.field("text").type
+    text = text.value_type if pa.types.is_dictionary(text) else text
+    if not (pa.types.is_string(text) or pa.types.is_large_string(text)):
+        raise ValueError(f"{name}: column 'text' holds {text}, not strings (curated Parquet has the document text)")
+
+
 def doc_id(source_name: str, source_id: str) -> str:
     """Stable across runs and machines: the same source record always gets the same id."""
     return hashlib.sha256(f"{source_name}\0{source_id}".encode()).hexdigest()[:32]

@@ -21,6 +21,7 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.beamutil import split
+from pipeline.documents import check_text_column
 from pipeline.errors import UserError
 from pipeline.fsutil import exists, join, match_files, write_bytes
 from pipeline.runner import new_pipeline, pipeline_options, run
@@ -234,10 +235,10 @@ def _check_schema(name: str, schema: pa.Schema) -> None:
     missing = [c for c in COLUMNS if c not in schema.names]
     if missing:
         raise UserError(f"{name}: missing columns {missing} (curated Parquet needs {COLUMNS})")
-    text = schema.field("text").type
-    text = text.value_type if pa.types.is_dictionary(text) else text
-    if not (pa.types.is_string(text) or pa.types.is_large_string(text)):
-        raise UserError(f"{name}: column 'text' holds {text}, not strings (curated Parquet has the document text)")
+    try:
+        check_text_column(name, schema)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def run_pack(opts: PackOptions, runner: str | None = None, workers: int = 1, extra: list[str] | None = None) -> dict:

@@ -115,3 +115,20 @@ def test_cli_train_never_replaces_a_tokenizer(tmp_path, capsys) -> None:
     assert main(["tokenizer", "train", "--input", str(blank), "--out", str(old.parent)]) == 2
     err = capsys.readouterr().err
     assert f"{old} already exists" in err and len(err.strip().splitlines()) == 1 and old.read_bytes() == b"old model"
+
+
+def test_cli_text_column_that_is_not_strings_is_one_line(tmp_path, capsys) -> None:
+    """`tokenizer eval` / `train` on Parquet whose text is int64 raised TypeError: object of type 'int' has no len()."""
+    import pyarrow.parquet as pq
+
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"kind": ["web"], "text": [3]}), bad)
+    import sentencepiece as spm
+
+    text = tmp_path / "t.txt"
+    text.write_text("吾輩は猫である。名前はまだ無い。\n" * 20, encoding="utf-8")
+    spm.SentencePieceTrainer.train(input=str(text), model_prefix=str(tmp_path / "m"), vocab_size=18)
+    for argv in (["tokenizer", "train", "--input", str(bad), "--out", str(tmp_path / "t")],
+                 ["tokenizer", "eval", "--model", str(tmp_path / "m.model"), "--input", str(bad)]):
+        assert main(argv) == 2
+        assert f"{bad}: column 'text' holds int64, not strings" in capsys.readouterr().err
