@@ -27,13 +27,15 @@ _CHROME_SELECTORS = ("nav", "header", "footer", "aside", "form", "noscript", "te
                      "[role=navigation]", "[role=banner]", "[role=contentinfo]", "[aria-hidden=true]")
 
 _CDATA_OPEN, _CDATA_CLOSE = "<![CDATA[", "]]>"
-_FEED_HEAD = re.compile(r"<(?:channel|feed)\b[^>]*>", re.I)
+# A tag's inside is [^<>]*, not [^>]*: with [^>], a run of unclosed tags (`<rt <rt <rt ...`) made every start
+# scan to the end of the page (quadratic: 1M characters took minutes)
+_FEED_HEAD = re.compile(r"<(?:channel|feed)\b[^<>]*>", re.I)
 _XML_DECL = re.compile(r"^\s*(?>(?:<!--.*?-->\s*)*)<\?xml[^>]*\?>", re.S)  # atomic: no 2^n backtracking over comments
-_RUBY_TEXT = re.compile(r"<(rt|rp)\b[^>]*>.{0,300}?(?:</\1\s*>|(?=<(?:rt|rp|rb|rtc)\b|</ruby\s*>))", re.I | re.S)
-_RUBY_WRAPPERS = re.compile(r"</?(?:ruby|rb|rtc)\b[^>]*>", re.I)
+_RUBY_TEXT = re.compile(r"<(rt|rp)\b[^<>]*>.{0,300}?(?:</\1\s*>|(?=<(?:rt|rp|rb|rtc)\b|</ruby\s*>))", re.I | re.S)
+_RUBY_WRAPPERS = re.compile(r"</?(?:ruby|rb|rtc)\b[^<>]*>", re.I)
 _HAS_RUBY = re.compile(r"<r[tp]\b", re.I)
 _FEED_ROOT = re.compile(r"<(?:rss|rdf:RDF|feed)\b", re.I)
-_FEED_ITEM = re.compile(r"<(item|entry)\b[^>]*>", re.I)
+_FEED_ITEM = re.compile(r"<(item|entry)\b[^<>]*>", re.I)
 _FEED_BODY = ("content:encoded", "content", "description", "summary")
 _LOOKS_HTML = re.compile(r"<(?:!doctype|html|head|body|p|div|br)\b", re.I)
 # elements whose end tag is required: their nesting is the tree depth (p, li, td... close implicitly)
@@ -110,7 +112,7 @@ def _unwrap_cdata(text: str) -> str:
 
 def _element(text: str, tag: str, pos: int = 0, end: int | None = None) -> str | None:
     """Inner markup of the first `<tag ...>...</tag>` in text[pos:end] (one open, one close search)."""
-    opened = re.compile(rf"<{re.escape(tag)}\b[^>]*>", re.I).search(text, pos, len(text) if end is None else end)
+    opened = re.compile(rf"<{re.escape(tag)}\b[^<>]*>", re.I).search(text, pos, len(text) if end is None else end)
     if not opened:
         return None
     closed = re.compile(rf"</{re.escape(tag)}\s*>", re.I).search(text, opened.end(), len(text) if end is None else end)
@@ -151,7 +153,7 @@ def _feed_field(item: str, tag: str, markup: bool) -> str:
         return ""
     inner = _unwrap_cdata(value) if _CDATA_OPEN in value else html_lib.unescape(value)  # escaped HTML -> HTML
     if not markup:
-        return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", inner)).split())
+        return " ".join(html_lib.unescape(re.sub(r"<[^<>]+>", " ", inner)).split())
     return _visible_text(drop_ruby(inner))
 
 
@@ -186,7 +188,7 @@ def _title_of(html: str) -> str | None:
         raw = _element(html, "title", 0, 200_000)
     if not raw:
         return None
-    return _clean_title(html_lib.unescape(re.sub(r"<[^>]+>", "", _unwrap_cdata(raw))))
+    return _clean_title(html_lib.unescape(re.sub(r"<[^<>]+>", "", _unwrap_cdata(raw))))
 
 
 def _clean_title(title: str | None) -> str | None:

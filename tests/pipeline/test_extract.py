@@ -181,6 +181,11 @@ def test_shared_corpus_japanese_pages_have_kana(shared_corpora):
     "<rss><item>" + "<description>" * 200_000,
     "<!--" * 100_000,
     "<!---->" * 100_000 + "<html><p>x</p>",  # the XML-declaration pattern backtracked 2^n over closed comments
+    "<p>本文</p>" + "<rt " * 250_000,  # tag patterns with [^>]* were quadratic on unclosed tags
+    "<rt>x</rt>" + "<rb " * 250_000,
+    "<rss><channel>" + "<item " * 170_000,
+    "<rss><channel><item><title><![CDATA[" + "<" * 1_000_000 + "]]></title><description>本文です。</description></item>",
+    "<html><body><p>本文</p><svg><title>" + "<" * 190_000 + "</title></svg></body></html>",
     "<ruby>" + "<rt>" * 200_000,
     "<meta " * 300_000,
 ])
