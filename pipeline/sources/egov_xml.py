@@ -28,7 +28,7 @@ APPEND_TO_PREVIOUS = {"ArticleRange", "RelatedArticleNum"}  # "（第一条―�
 INLINE = {"Ruby", "Rt", "Sup", "Sub", "Line", "QuoteStruct"}
 LAW_ATTRS = {"Era": "era", "Year": "year", "Num": "num", "LawType": "law_type", "Lang": "lang",
              "PromulgateMonth": "promulgate_month", "PromulgateDay": "promulgate_day"}
-_FORMATTING_WS = re.compile(r"\s*\n\s*")
+_FORMATTING_WS = re.compile(r"(?<!\s)\s*\n\s*")  # from a run's start only: a long run without \n was quadratic
 
 
 def inline_text(el: Any) -> str:
@@ -121,11 +121,17 @@ def render_block(el: Any, lines: list[str], prefix: str = "") -> None:
     if name.endswith("Sentence"):
         _emit(lines, sentence_text(el))
         return
+    appended: list[str] = []  # joined once: `lines[-1] +=` per sibling was quadratic in their number
     for child in el:
         if local_name(child.tag) in APPEND_TO_PREVIOUS and lines:
-            lines[-1] += inline_text(child)
-        else:
-            render_block(child, lines)
+            appended.append(inline_text(child))
+            continue
+        if appended:
+            lines[-1] += "".join(appended)
+            appended.clear()
+        render_block(child, lines)
+    if appended:
+        lines[-1] += "".join(appended)
 
 
 def render_law(law: Any, context: dict[str, str]) -> Rendered:
