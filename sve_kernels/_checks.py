@@ -2,11 +2,13 @@
 Errors are one line and name the argument: TypeError for dtype, ValueError for shape / layout / range."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
 F32, F16, I32 = np.dtype(np.float32), np.dtype(np.float16), np.dtype(np.int32)
+F32_MAX = float(np.finfo(np.float32).max)
 
 
 def array(name: str, a: object, dtype: np.dtype, shape: Sequence[int | None] | None = None,
@@ -25,9 +27,44 @@ def array(name: str, a: object, dtype: np.dtype, shape: Sequence[int | None] | N
         raise ValueError(f"{name}: expected shape ({spec}), got {a.shape}")
     if not a.flags.c_contiguous:
         raise ValueError(f"{name}: array must be C-contiguous (use np.ascontiguousarray)")
+    if not a.flags.aligned:  # a misaligned float load is undefined behaviour in C (and may fault with SVE)
+        raise ValueError(f"{name}: array must be aligned to its dtype (use a copy: np.array(x))")
     if writeable and not a.flags.writeable:
         raise ValueError(f"{name}: array must be writeable (updated in place)")
     return a
+
+
+def disjoint(name: str, a: np.ndarray, **others: np.ndarray) -> None:
+    """An array updated in place must not overlap another argument: C would read values it already changed.
+    (Arrays here are C-contiguous, so overlapping bounds mean shared elements.)"""
+    for other, b in others.items():
+        if np.may_share_memory(a, b):
+            raise ValueError(f"{name}: shares memory with {other} (pass separate arrays)")
+
+
+def number(name: str, value: object, low: float | None = None, high: float | None = None, *,
+           low_open: bool = False, high_open: bool = False) -> float:
+    """A finite real (bool excluded) within the bounds: ctypes would turn a huge one into inf, or refuse a string
+    with an unnamed ArgumentError."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+    x = float(value)
+    too_low = low is not None and (x <= low if low_open else x < low)
+    too_high = high is not None and (x >= high if high_open else x > high)
+    if not math.isfinite(x) or too_low or too_high or abs(x) > F32_MAX:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise ValueError(f"{name}: expected a finite float32 in {lo}{low}, {high}{hi}, got {value!r}")
+    return x
+
+
+def int32(name: str, value: object, low: int = -(1 << 31), high: int = (1 << 31) - 1) -> int:
+    """An integer (bool excluded) that C receives unchanged: ctypes wraps 2**32 + 3 to 3 silently."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name}: expected an integer, got {value!r}")
+    if not low <= int(value) <= high:
+        raise ValueError(f"{name}: expected an integer in [{low}, {high}], got {value}")
+    return int(value)
 
 
 def same_shape(name: str, a: np.ndarray, ref_name: str, ref: np.ndarray) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import ctypes
 import os
 
+from ._checks import int32
+
 # Read by libgomp when the library loads: idle OpenMP threads sleep instead of spinning, which matters when
 # MPI ranks x threads exceed the cores (set OMP_WAIT_POLICY=active on dedicated A64FX nodes).
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
+MAX_THREADS = 1024  # OpenMP threads per process; an A64FX node has 48 cores (libgomp allocates per thread up front)
 # SVE_KERNELS_LIB: a kernel library built outside setup.py (the QEMU binding test, other compiler flags).
 _LIB_PATH = os.environ.get("SVE_KERNELS_LIB")
 if not _LIB_PATH:
@@ -96,6 +99,4 @@ def max_threads() -> int:
 
 def set_threads(n: int) -> None:
     """OpenMP threads for later kernel calls (e.g. cores // MPI ranks per node); no-op without OpenMP."""
-    if int(n) < 1:
-        raise ValueError(f"threads: must be >= 1, got {n}")
-    LIB.sk_set_threads(int(n))
+    LIB.sk_set_threads(int32("threads", n, low=1, high=MAX_THREADS))

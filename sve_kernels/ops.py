@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from . import _blas_attention
-from ._checks import F16, F32, I32, array, index_range, ptr, same_shape
+from ._checks import F16, F32, I32, array, disjoint, index_range, int32, number, ptr, same_shape
 from ._lib import c_kernel, kernel_path
 
 
@@ -22,9 +22,10 @@ def layernorm_forward(inp: np.ndarray, weight: np.ndarray, bias: np.ndarray,
     n, c = inp.shape
     array("weight", weight, F32, (c,))
     array("bias", bias, F32, (c,))
+    eps = number("eps", eps, 0.0, low_open=True)
     out, mean, rstd = _empty_like(inp), np.empty(n, F32), np.empty(n, F32)
     c_kernel("layernorm_forward")(out.ctypes.data, mean.ctypes.data, rstd.ctypes.data, inp.ctypes.data,
-                                  weight.ctypes.data, bias.ctypes.data, n, c, float(eps))
+                                  weight.ctypes.data, bias.ctypes.data, n, c, eps)
     return out, mean, rstd
 
 
@@ -99,6 +100,7 @@ def embedding_backward(ids: np.ndarray, dout: np.ndarray, dtable: np.ndarray) ->
     array("dtable", dtable, F32, ndim=2, writeable=True)
     array("dout", dout, F32, (ids.shape[0], dtable.shape[1]))
     index_range("ids", ids, dtable.shape[0])
+    disjoint("dtable", dtable, ids=ids, dout=dout)
     c_kernel("embedding_backward")(dtable.ctypes.data, ids.ctypes.data, dout.ctypes.data, ids.shape[0],
                                    dtable.shape[1])
 
@@ -111,6 +113,12 @@ def softmax_forward(x: np.ndarray) -> np.ndarray:
     return y
 
 
+def _finite(*arrays: np.ndarray) -> bool:
+    """The BLAS path multiplies masked-out zeros too, and 0 * NaN spreads a non-finite value across documents and
+    the causal mask; the C kernels skip those entries, so a non-finite input goes to them."""
+    return all(bool(np.isfinite(a).all()) for a in arrays)
+
+
 def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
                       doc_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Causal attention per head, scaled by 1/sqrt(D); with doc_ids[B,T], t attends only to its own document."""
@@ -120,7 +128,7 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
     array("v", v, F32, q.shape)
     if doc_ids is not None:
         array("doc_ids", doc_ids, I32, (b, t))
-    if kernel_path() == "blas":
+    if kernel_path() == "blas" and _finite(q, k, v):
         return _blas_attention.forward(q, k, v, doc_ids)
     out, probs = _empty_like(q), np.empty((b, h, t, t), F32)
     c_kernel("attention_forward")(out.ctypes.data, probs.ctypes.data, q.ctypes.data, k.ctypes.data, v.ctypes.data,
@@ -136,7 +144,7 @@ def attention_backward(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.nda
     for name, a in (("dout", dout), ("k", k), ("v", v)):
         array(name, a, F32, q.shape)
     array("probs", probs, F32, (b, h, t, t))
-    if kernel_path() == "blas":
+    if kernel_path() == "blas" and _finite(dout, q, k, v):
         return _blas_attention.backward(dout, q, k, v, probs)
     dq, dk, dv = _empty_like(q), _empty_like(q), _empty_like(q)
     c_kernel("attention_backward")(dq.ctypes.data, dk.ctypes.data, dv.ctypes.data, dout.ctypes.data, q.ctypes.data,
@@ -150,10 +158,11 @@ def crossentropy_forward(logits: np.ndarray, targets: np.ndarray,
     array("logits", logits, F32, ndim=2)
     n, vocab = logits.shape
     array("targets", targets, I32, (n,))
+    ignore_index = int32("ignore_index", ignore_index)
     index_range("targets", targets, vocab, ignore=ignore_index)
     losses, probs = np.empty(n, F32), _empty_like(logits)
     c_kernel("crossentropy_forward")(losses.ctypes.data, probs.ctypes.data, logits.ctypes.data, targets.ctypes.data,
-                                     n, vocab, int(ignore_index))
+                                     n, vocab, ignore_index)
     return losses, probs
 
 
@@ -163,10 +172,11 @@ def crossentropy_backward(probs: np.ndarray, targets: np.ndarray, grad_scale: fl
     array("probs", probs, F32, ndim=2)
     n, vocab = probs.shape
     array("targets", targets, I32, (n,))
+    ignore_index = int32("ignore_index", ignore_index)
     index_range("targets", targets, vocab, ignore=ignore_index)
     dlogits = _empty_like(probs)
     c_kernel("crossentropy_backward")(dlogits.ctypes.data, probs.ctypes.data, targets.ctypes.data, n, vocab,
-                                      float(grad_scale), int(ignore_index))
+                                      number("grad_scale", grad_scale), ignore_index)
     return dlogits
 
 
@@ -177,9 +187,13 @@ def adamw_step(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray
     array("grad", grad, F32, param.shape)
     array("m", m, F32, param.shape, writeable=True)
     array("v", v, F32, param.shape, writeable=True)
-    if int(step) < 1:
-        raise ValueError(f"step: must be >= 1, got {step}")
-    bc1, bc2 = 1.0 - math.pow(beta1, int(step)), 1.0 - math.pow(beta2, int(step))
+    disjoint("param", param, grad=grad, m=m, v=v)
+    disjoint("m", m, grad=grad, v=v)
+    disjoint("v", v, grad=grad)
+    step = int32("step", step, low=1)
+    lr, eps, weight_decay = number("lr", lr, 0.0), number("eps", eps, 0.0, low_open=True), number("weight_decay", weight_decay, 0.0)
+    beta1, beta2 = (number(name, b, 0.0, 1.0, high_open=True) for name, b in (("beta1", beta1), ("beta2", beta2)))
+    bc1, bc2 = 1.0 - math.pow(beta1, step), 1.0 - math.pow(beta2, step)
     c_kernel("adamw_step")(param.ctypes.data, grad.ctypes.data, m.ctypes.data, v.ctypes.data, param.size,
                            lr, beta1, beta2, eps, weight_decay, bc1, bc2)
 
@@ -192,7 +206,7 @@ def sumsq(x: np.ndarray) -> float:
 
 def scale_inplace(x: np.ndarray, s: float) -> None:
     array("x", x, F32, writeable=True)
-    c_kernel("scale_inplace")(x.ctypes.data, x.size, float(s))
+    c_kernel("scale_inplace")(x.ctypes.data, x.size, number("s", s))
 
 
 def fp32_to_fp16(x: np.ndarray) -> tuple[np.ndarray, bool]:

@@ -85,7 +85,7 @@ static inline float sk_tanhf(float x) {
     q = q * z + SK_TANH_Q3;
     q = q * z + SK_TANH_Q4;
     float small = x + x * z * q;
-    float big = 1.0f - 2.0f / (sk_expf(2.0f * (ax < 9.0f ? ax : 9.0f)) + 1.0f);
+    float big = 1.0f - 2.0f / (sk_expf(2.0f * (ax > 9.0f ? 9.0f : ax)) + 1.0f);  /* NaN stays NaN */
     big = x < 0.0f ? -big : big;
     return ax < SK_TANH_SMALL ? small : big;
 }

@@ -35,7 +35,22 @@ def z(*shape, dtype=F):
         (lambda: sk.attention_forward(z(1, 1, 2, 4), z(1, 1, 2, 4), z(1, 1, 3, 4)), ValueError, "v: expected shape"),
         (lambda: sk.attention_forward(z(1, 1, 2, 4), z(1, 1, 2, 4), z(1, 1, 2, 4), z(1, 2)), TypeError, "doc_ids"),
         (lambda: sk.adamw_step(z(3), z(3), z(3), z(3), lr=1, beta1=0.9, beta2=0.9, eps=1e-8, weight_decay=0,
-                               step=0), ValueError, "step: must be >= 1"),
+                               step=0), ValueError, r"step: expected an integer in \[1, "),
+        # hyperparameters ctypes would pass on unchecked (a string: an unnamed ArgumentError; 1e39: inf params)
+        (lambda: sk.adamw_step(z(3), z(3), z(3), z(3), lr="1e-3", beta1=0.9, beta2=0.9, eps=1e-8, weight_decay=0,
+                               step=1), TypeError, "lr: expected a number, got str"),
+        (lambda: sk.adamw_step(z(3), z(3), z(3), z(3), lr=1e39, beta1=0.9, beta2=0.9, eps=1e-8, weight_decay=0,
+                               step=1), ValueError, "lr: expected a finite float32"),
+        (lambda: sk.adamw_step(z(3), z(3), z(3), z(3), lr=1e-3, beta1=1.0, beta2=0.9, eps=1e-8, weight_decay=0,
+                               step=1), ValueError, r"beta1: expected a finite float32 in \[0.0, 1.0\)"),
+        (lambda: sk.layernorm_forward(z(2, 3), z(3), z(3), eps=-1.0), ValueError, r"eps: expected a finite float32 in \(0.0"),
+        # ctypes narrowed ignore_index to int32: 2**32 + 3 silently ignored the targets equal to 3
+        (lambda: sk.crossentropy_forward(z(2, 3), np.int32([0, 1]), ignore_index=2**32 + 3), ValueError,
+         r"ignore_index: expected an integer in \[-2147483648, 2147483647\]"),
+        (lambda: sk.crossentropy_backward(z(2, 3), np.int32([0, 1]), 1.0, ignore_index=3.7), TypeError,
+         "ignore_index: expected an integer, got 3.7"),
+        (lambda: sk.set_threads(2**31), ValueError, r"threads: expected an integer in \[1, 1024\]"),
+        (lambda: sk.exp(np.frombuffer(bytes(33), np.float32, 8, offset=1)), ValueError, "x: array must be aligned"),
         (lambda: sk.fp16_to_fp32(z(3)), TypeError, "x: expected dtype float16"),
     ],
 )
@@ -64,3 +79,35 @@ def test_info_contract(monkeypatch):
     assert set(info) == {"path", "vector_bits", "threads"}
     assert info["path"] in ("sve", "blas") and info["threads"] >= 1
     assert (info["vector_bits"] is None) == (info["path"] != "sve")
+
+
+def test_in_place_targets_must_not_overlap_other_arguments():
+    """With m passed as v, m ended up holding v's values; a dout viewing dtable gave wrong sums."""
+    p, g, m = z(5), z(5), z(5)
+    with pytest.raises(ValueError, match="m: shares memory with v"):
+        sk.adamw_step(p, g, m, m, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, step=1)
+    with pytest.raises(ValueError, match="param: shares memory with grad"):
+        sk.adamw_step(p, p, m, z(5), lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, step=1)
+    table = z(6, 4)
+    with pytest.raises(ValueError, match="dtable: shares memory with dout"):
+        sk.embedding_backward(np.int32([1, 2, 3, 4]), table[:4], table)
+
+
+def test_non_finite_values_stay_in_their_document(monkeypatch):
+    """The BLAS path multiplied masked-out zeros by a NaN in another document's values, so every row went NaN;
+    the C kernels skip them. Both paths now agree: only document 0 (and the rows after the NaN) see it."""
+    r = np.random.default_rng(0)
+    q, k, v = (r.standard_normal((1, 1, 4, 8)).astype(F) for _ in range(3))
+    v[0, 0, 0] = np.nan
+    doc = np.int32([[0, 0, 1, 1]])
+    for path in ("blas", "portable"):
+        monkeypatch.setenv("SVE_KERNELS_PATH", path)
+        out, probs = sk.attention_forward(q, k, v, doc)
+        dq, dk, dv = sk.attention_backward(np.ones_like(q), q, k, v, probs)
+        assert np.isnan(out[0, 0]).any(-1).tolist() == [True, True, False, False], path
+        assert not np.isnan(dq[0, 0, 2:]).any() and not np.isnan(dv[0, 0, 2:]).any(), path
+
+
+def test_tanh_of_nan_is_nan():
+    """The portable kernel clamped NaN to 9 and returned 0.99999994 (the SVE kernel returned NaN)."""
+    assert np.isnan(sk.tanh(np.array([np.nan, 1.0], F))).tolist() == [True, False]
