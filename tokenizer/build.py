@@ -49,7 +49,9 @@ def build(records: Iterable[tuple[str, str]], out_dir: str | Path, cfg: TrainCon
     t0 = time.perf_counter()
     sample = sample_corpus(records, char_budget, cfg.seed, mix, holdout, heldout_budget)
     if not sample.sentences:
-        raise TokenizerError("no training text: the input has no non-empty documents"
+        held = sample.summary["heldout_docs"]
+        raise TokenizerError(f"no training text: all {held} non-empty documents were held out (--holdout {holdout})"
+                             if held else "no training text: the input has no non-empty documents"
                              + (" of the kinds in --mix" if mix else ""))
     t1 = time.perf_counter()
     log(f"sampled {sample.summary['sampled_sentences']} sentences / {sample.summary['sampled_chars']} chars; "
@@ -72,12 +74,12 @@ def build(records: Iterable[tuple[str, str]], out_dir: str | Path, cfg: TrainCon
         (out / "baselines" / f"{name}.model").write_bytes(models[name])
     processors = {name: load(data) for name, data in models.items()}
     write_vocab(processors["main"], out / "tokenizer.vocab")
+    eval_docs = sample.heldout or [("all", s) for _, s in sample.sentences[:2000]]
     export = {"status": "skipped (bpe model)"}
     if cfg.model_type == "unigram":
         hf_export.export(models["main"], out / "tokenizer.json")
         export = hf_export.compare_ids(processors["main"], hf_export.to_hf(models["main"]),
-                                       (text for _, text in sample.heldout))
-    eval_docs = sample.heldout or [("all", s) for _, s in sample.sentences[:2000]]
+                                       (text for _, text in eval_docs))
     results = evaluate.evaluate_models(processors, eval_docs)
     t3 = time.perf_counter()
     eval_report = {"eval_set": "held-out documents" if sample.heldout else "training sentences (no held-out docs)",

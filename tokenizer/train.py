@@ -100,7 +100,7 @@ def _explain(exc: RuntimeError, vocab_size: int) -> TokenizerError:
     too_low = re.search(r"smaller than required_chars\. (\d+) vs (\d+)", msg)
     if too_low:
         return TokenizerError(f"vocabulary size {vocab_size} cannot hold the {too_low.group(2)} required "
-                              f"characters and special pieces; use --vocab-size > {too_low.group(2)}")
+                              f"characters and special pieces; use --vocab-size >= {too_low.group(2)}")
     return TokenizerError(f"SentencePiece training failed: {msg.splitlines()[0] if msg else exc!r}")
 
 
@@ -160,7 +160,12 @@ def train_all(sentences: list[str], cfg: TrainConfig, baselines: tuple[str, ...]
     models = {}
     for name in ("main", *baselines):
         start = time.perf_counter()
-        models[name] = train_model(main_input if name == "main" else sentences, trainer_options(name, cfg), cfg.seed)
+        try:
+            models[name] = train_model(main_input if name == "main" else sentences, trainer_options(name, cfg),
+                                       cfg.seed)
+        except TokenizerError as exc:  # every model shares the vocabulary size: say which one cannot reach it
+            which = "main model" if name == "main" else f"baseline {name!r}"
+            raise TokenizerError(f"{which} (inventory {cfg.inventory_level}): {exc}", exc.largest_vocab) from None
         seconds[name] = round(time.perf_counter() - start, 2)
     return models
 
@@ -168,23 +173,27 @@ def train_all(sentences: list[str], cfg: TrainConfig, baselines: tuple[str, ...]
 def train_all_fit(sentences: list[str], cfg: TrainConfig, baselines: tuple[str, ...] = BASELINES,
                   seconds: dict[str, float] | None = None) -> tuple[dict[str, bytes], TrainConfig]:
     """`train_all`, lowering the vocabulary to the largest every model supports when the sample is small."""
+    shrunk: TokenizerError | None = None
     for _ in range(4):
         try:
             return train_all(sentences, cfg, baselines, seconds), cfg
         except TokenizerError as exc:
+            if shrunk is not None and exc.largest_vocab is None:  # e.g. a baseline's limit is below main's inventory
+                raise TokenizerError(f"no vocabulary size fits this sample: {shrunk}; then {exc}") from None
             if exc.largest_vocab is None or exc.largest_vocab >= cfg.vocab_size:
                 raise
-            cfg = replace(cfg, vocab_size=exc.largest_vocab)
+            shrunk, cfg = exc, replace(cfg, vocab_size=exc.largest_vocab)
     return train_all(sentences, cfg, baselines, seconds), cfg
 
 
 def load(model: bytes | str | Path) -> spm.SentencePieceProcessor:
     """A SentencePieceProcessor from model bytes or a path, with a one-line error for bad files."""
     try:
-        if isinstance(model, bytes):
-            return spm.SentencePieceProcessor(model_proto=model)
-        data = Path(model).read_bytes()
-        return spm.SentencePieceProcessor(model_proto=data)
+        processor = spm.SentencePieceProcessor(model_proto=model if isinstance(model, bytes) else
+                                               Path(model).read_bytes())
+        if processor.get_piece_size() == 0:  # an empty file loads without an error, then fails on first use
+            raise RuntimeError("no pieces (an empty file?)")
+        return processor
     except (OSError, RuntimeError) as exc:
         raise TokenizerError(f"cannot read SentencePiece model {model if not isinstance(model, bytes) else '<bytes>'}: "
                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -132,3 +133,29 @@ def test_cli_text_column_that_is_not_strings_is_one_line(tmp_path, capsys) -> No
                  ["tokenizer", "eval", "--model", str(tmp_path / "m.model"), "--input", str(bad)]):
         assert main(argv) == 2
         assert f"{bad}: column 'text' holds int64, not strings" in capsys.readouterr().err
+
+
+def test_cli_size_and_holdout_errors_say_what_to_do(tmp_path, capsys) -> None:
+    """The minimum was off by one ('> N' where N works), a baseline's limit was reported as the model's, a fully
+    held-out input was called empty, and an empty model file raised a RuntimeError traceback in eval."""
+    one = tmp_path / "one.jsonl"
+    one.write_text(json.dumps({"text": "吾輩は猫である。名前はまだ無い。"}, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    def err(*argv: str) -> str:
+        assert main(["tokenizer", *argv]) == 2
+        last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress line, when training began
+        assert last.startswith("jcorpus tokenizer: error: ")
+        return last
+
+    train = ["train", "--input", str(one), "--holdout", "0", "--inventory", "joyo"]
+    assert re.search(r"main model \(inventory joyo\): vocabulary size 100 cannot hold the (\d+) required .*"
+                     r"use --vocab-size >= \1$", err(*train, "--vocab-size", "100", "--out", str(tmp_path / "a")))
+    need = int(re.search(r">= (\d+)", err(*train, "--vocab-size", "100", "--out", str(tmp_path / "b"))).group(1))
+    assert "baseline 'default' (inventory joyo): vocabulary size" in err(
+        *train, "--vocab-size", str(need), "--out", str(tmp_path / "c"))
+    assert "no vocabulary size fits this sample" in err(*train, "--vocab-size", "4000", "--shrink-to-fit",
+                                                         "--out", str(tmp_path / "d"))
+    assert "all 1 non-empty documents were held out (--holdout 0.9)" in err(
+        "train", "--input", str(one), "--holdout", "0.9", "--out", str(tmp_path / "e"))
+    (tmp_path / "empty.model").write_bytes(b"")
+    assert "cannot read SentencePiece model" in err("eval", "--model", str(tmp_path / "empty.model"), "--input", str(one))
