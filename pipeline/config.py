@@ -13,6 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 from filters.lang import LanguageGate
 from filters.normalize import Normalizer
 from pipeline.charset import NOT_TEXT_CODECS
+from pipeline.dedup_near import parse_config as parse_near
 from pipeline.errors import ConfigError
 from pipeline.fsutil import match_files
 from pipeline.sources import FORMATS, SourceConfig
@@ -183,6 +184,7 @@ def parse_config(data: Any, base_dir: str = ".") -> CurateConfig:
     _check_keys(exact, {"enabled"}, "dedup.exact")
     near = _mapping(dedup.get("near"), "dedup.near")
     near.setdefault("enabled", False)
+    parse_near(near)  # every key checked, also while near dedup is off (a misspelt key left it off silently)
     if isinstance(near.get("index_out"), str) and near["index_out"]:  # relative to the config, as paths are
         near["index_out"] = _resolve(near["index_out"], base_dir)
     if isinstance(near.get("index_in"), str | list):

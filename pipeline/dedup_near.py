@@ -19,6 +19,7 @@ before every current document: a current document that meets one is clustered un
 from __future__ import annotations
 
 import json
+import math
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -90,16 +91,19 @@ def parse_config(cfg: Mapping[str, Any] | None) -> NearParams:
         _need(isinstance(c[key], bool), key, f"must be true or false, got {c[key]!r}")
     _need(c["unit"] in UNITS, "unit", f"must be one of {', '.join(UNITS)}, got {c['unit']!r}")
     _need(c["scheme"] in SCHEMES, "scheme", f"must be one of {', '.join(SCHEMES)}, got {c['scheme']!r}")
-    for key, low in (("n", 1), ("num_perm", 2), ("seed", 0), ("max_bucket", 2), ("max_rounds", 1)):
-        _need(_is_int(c[key]) and c[key] >= low, key, f"must be an integer >= {low}, got {c[key]!r}")
-    _need(c["num_perm"] <= 4096, "num_perm", f"must be <= 4096, got {c['num_perm']}")
+    # upper bounds: a shingle of over 64 units matches nothing, MinHash seeds are 32-bit, and every round is a
+    # step of the Beam graph (300 rounds overflowed Python's recursion while Beam translated it)
+    for key, low, high in (("n", 1, 64), ("num_perm", 2, 4096), ("seed", 0, 2**32 - 1), ("max_bucket", 2, 10**9),
+                           ("max_rounds", 1, 64)):
+        _need(_is_int(c[key]) and low <= c[key] <= high, key, f"must be an integer in [{low}, {high}], got {c[key]!r}")
     t = c["threshold"]
     _need(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= 1, "threshold",
           f"must be a number in (0, 1], got {t!r}")
     # LSH only proposes candidates when verification follows, so favour recall: 18 x 7 at 0.8 catches
     # 98.6 % of pairs at J = 0.8 and sends ~13 % of J = 0.5 pairs to verification. Without it, balance both.
     w = c["weights"] if c["weights"] is not None else ([0.01, 0.99] if c["verify"] else [0.5, 0.5])
-    _need(isinstance(w, (list, tuple)) and len(w) == 2 and all(isinstance(x, (int, float)) and x >= 0 for x in w)
+    _need(isinstance(w, (list, tuple)) and len(w) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                                and math.isfinite(x) and x >= 0 for x in w)
           and sum(w) > 0, "weights", f"must be [false_positive_weight, false_negative_weight], got {w!r}")
     if c["bands"] is None and c["rows"] is None:
         bands, rows = lsh_params(float(t), c["num_perm"], float(w[0]), float(w[1]))
@@ -264,8 +268,11 @@ def check_index(path: str, p: NearParams) -> None:
     """An index is only comparable if it was built with the same shingles, permutations and banding."""
     import pyarrow.parquet as pq
 
-    with FileSystems.open(path) as fh:
-        meta = (pq.read_schema(pa.BufferReader(fh.read())).metadata or {}).get(INDEX_META_KEY)
+    try:
+        with FileSystems.open(path) as fh:
+            meta = (pq.read_schema(pa.BufferReader(fh.read())).metadata or {}).get(INDEX_META_KEY)
+    except (OSError, pa.ArrowException) as exc:
+        raise ConfigError(f"dedup.near.index_in: {path} is not a readable Parquet file ({exc})") from None
     if meta is None:
         raise ConfigError(f"dedup.near.index_in: {path} is not a jcorpus near-dup band index")
     theirs, ours = json.loads(meta), p.signature_params()

@@ -35,6 +35,9 @@ def _src(**over):
     ({"sources": [_src()], "language": {"min_kana": 1}}, r"^language\.min_kana: unknown key"),
     ({"sources": [_src()], "dedup": {"priority": ["web"]}}, r"^dedup\.priority: expected an ordering"),
     ({"sources": [_src()], "dedup": {"priority": None}}, r"^dedup\.priority: expected an ordering"),
+    # near dedup is checked while it is off too: a misspelt key left it off without a word
+    ({"sources": [_src()], "dedup": {"near": {"treshold": 0.5}}}, r"^dedup\.near\.treshold: unknown key"),
+    ({"sources": [_src()], "dedup": {"near": {"enabled": 0}}}, r"^dedup\.near\.enabled: must be true or false"),
     ({"sources": [_src()], "dedup": {"priority": "government"}}, r"^dedup\.priority: expected an ordering"),
     ({"sources": [_src()], "limits": {"max_chars": True}}, r"^limits\.max_chars: expected a positive integer"),
     ({"sources": [_src()], "output": {"shard_bytes": "big"}}, r"^output\.shard_bytes: expected"),

@@ -66,6 +66,10 @@ def clusters(out: dict[str, dict]) -> dict[str, tuple[str | None, str | None]]:
     ({"num_perm": 1}, "num_perm"), ({"unit": "word"}, "unit"), ({"threshold": 1.5}, "threshold"),
     ({"bands": 20, "rows": 10}, "bands"), ({"bands": 3}, "rows"), ({"verify": "yes"}, "verify"),
     ({"index_in": [3]}, "index_in"), ({"shingle": 5}, "shingle"), ({"weights": [1]}, "weights"),
+    # accepted before: inf weights gave 0 bands (nothing found), a 33-bit seed failed mid-run, 300 rounds
+    # overflowed Python's recursion while Beam translated the graph, n = 10**21 matched nothing
+    ({"weights": [float("inf"), 1]}, "weights"), ({"weights": [True, False]}, "weights"), ({"seed": 2**32}, "seed"),
+    ({"max_rounds": 300}, "max_rounds"), ({"n": 10**21}, "n"),
 ])
 def test_config_errors_name_the_key(cfg: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=rf"^dedup\.near\.{key}: "):
@@ -159,6 +163,10 @@ def test_index_round_trip_and_incremental_run(tmp_path: Path) -> None:
         NearDedup({"unit": "char", "num_perm": 64, "index_in": [str(index)]}, PRIORITY)
     with pytest.raises(ConfigError, match="no index file"):
         NearDedup({"unit": "char", "index_in": [str(tmp_path / "missing")]}, PRIORITY)
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "a.parquet").write_text("junk")  # ArrowInvalid traceback before
+    with pytest.raises(ConfigError, match=r"^dedup\.near\.index_in: .*a\.parquet is not a readable Parquet file"):
+        NearDedup({"unit": "char", "index_in": [str(tmp_path / "junk")]}, PRIORITY)
 
 
 def test_every_candidate_edge_is_accounted_for() -> None:
