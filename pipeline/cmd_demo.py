@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="redo every stage")
     p.add_argument("--steps", type=integer(1), default=300, help="training steps of the tiny model (default 300)")
     p.add_argument("--ranks", type=integer(1), default=2, help="MPI ranks for training (default 2)")
-    p.add_argument("--vocab-size", type=int, default=8000)
+    p.add_argument("--vocab-size", type=integer(8), default=8000)
     p.add_argument("--seq-len", type=integer(1), default=128)
     p.set_defaults(func=run)
 
