@@ -8,17 +8,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
-from filters.config import Plan, resolve
+from filters.config import FilterConfigError, Plan, resolve
 from filters.hosts import HostBlocklist, UrlRules, host_of
 from filters.lines import FooterTrimmer, drop_non_japanese_lines
 from filters.mojibake import mojibake_stats
 from filters.ngwords import BUILTIN_LISTS, NgWordMatcher
 from filters.pii import PiiMasker
+from filters.quality import QualityModel, check_model
 from filters.rules import rejects
 from filters.textstats import char_ngram_stats, char_stats, class_counts, line_stats, llmjp_stats
 
+T = TypeVar("T")
 # Families in computation order; `ngwords` needs `japanese_chars` from `chars`.
 FAMILY_ORDER = ("url", "mojibake", "chars", "char_ngrams", "lines", "llmjp", "ngwords", "words", "quality")
 
@@ -33,37 +36,38 @@ class FilterResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def _load(key: str, load: Callable[[], T]) -> T:
+    """Run a loader; a file it cannot use (missing, a folder, not UTF-8, not a model) is a config error."""
+    try:
+        return load()
+    except (OSError, ValueError) as exc:
+        raise FilterConfigError(f"filters.{key}: {exc}") from None
+
+
 class FilterChain:
     def __init__(self, cfg: Mapping[str, Any] | None) -> None:
         self.plan: Plan = resolve(cfg)
         sec = self.plan.sections
         families = {r.spec.family for r in self.plan.rules}
+        # Every configured file is loaded, used or not, so a bad path is a config error before any run.
         ng = sec["ng_words"]
-        self.ng: NgWordMatcher | None = None
-        if "ngwords" in families:
-            lists = {name: BUILTIN_LISTS[name] for name in self._ng_lists(ng.get("lists", list(BUILTIN_LISTS)))}
-            lists.update(ng.get("extra_lists") or {})
-            self.ng = NgWordMatcher(lists, int(ng.get("boundary_max_len", 2)))
-        hosts = sec["hosts"]
-        try:
-            self.hosts = HostBlocklist(hosts.get("blocklists") or (), hosts.get("categories") or (),
-                                       hosts.get("patterns") or ())
-        except OSError as exc:
-            from filters.config import FilterConfigError
-
-            raise FilterConfigError(f"filters.hosts.blocklists: {exc}") from None
-        self.urls = UrlRules(hosts.get("url_substrings") or ())
-        footer = sec["line_cleaning"].get("footer") or {}
-        self.footer = FooterTrimmer(int(footer.get("window", 10)), float(footer.get("keyword_fraction", 0.3)),
-                                    footer.get("keywords")) if footer.get("enabled", False) else None
-        self.nonja = sec["line_cleaning"].get("non_japanese_lines") or {}
+        lists = {**{name: BUILTIN_LISTS[name] for name in ng["lists"]}, **ng["extra_lists"]}
+        self.ng = _load("ng_words.extra_lists", lambda: NgWordMatcher(lists, ng["boundary_max_len"]))
+        self.hosts = self._hosts(sec["hosts"])
+        self.urls = UrlRules(sec["hosts"]["url_substrings"])
+        footer = sec["line_cleaning"]["footer"]
+        trimmer = _load("line_cleaning.footer.keywords",
+                        lambda: FooterTrimmer(footer["window"], footer["keyword_fraction"], footer["keywords"]))
+        self.footer = trimmer if footer["enabled"] else None
+        self.nonja = sec["line_cleaning"]["non_japanese_lines"]
         pii = sec["pii"]
-        self.pii = PiiMasker(pii.get("kinds", PiiMasker.KINDS)) if pii.get("enabled", False) else None
-        self.quality_model = None
-        if "quality" in families:
-            from filters.quality import QualityModel
-
-            self.quality_model = QualityModel(sec["quality"]["model"], int(sec["quality"].get("max_chars", 20_000)))
+        self.pii = PiiMasker(pii["kinds"]) if pii["enabled"] else None
+        quality = sec["quality"]
+        self.quality_model: QualityModel | None = None
+        if "quality" in families and self.plan.enabled:
+            self.quality_model = _load("quality.model", lambda: QualityModel(quality["model"], quality["max_chars"]))
+        elif quality["model"] is not None:
+            _load("quality.model", lambda: check_model(quality["model"]))
         # Only the n-gram sizes some rule reads are counted (each size is a full pass over the text).
         ngram_stats = {r.spec.stat for r in self.plan.rules if r.spec.family == "char_ngrams"}
         self._top_sizes = [n for n in (2, 3, 4) if f"top_{n}gram_char_fraction" in ngram_stats]
@@ -81,10 +85,11 @@ class FilterChain:
         }
 
     @staticmethod
-    def _ng_lists(names: Any) -> list[str]:
-        from filters.config import str_list
-
-        return str_list(names, "ng_words.lists", tuple(BUILTIN_LISTS))
+    def _hosts(hosts: Mapping[str, Any]) -> HostBlocklist:
+        if hosts["categories"] and not any(Path(p).is_dir() for p in hosts["blocklists"]):
+            raise FilterConfigError("filters.hosts.categories: no UT1 folder in hosts.blocklists to take them from")
+        return _load("hosts.blocklists",
+                     lambda: HostBlocklist(hosts["blocklists"], hosts["categories"], hosts["patterns"]))
 
     def _url_stats(self, text: str, url: str | None, stats: dict[str, float]) -> dict[str, float]:
         return {"host_blocked": float(self.hosts.blocked(host_of(url))), "url_blocked": float(self.urls.blocked(url))}
@@ -109,11 +114,11 @@ class FilterChain:
             lines, removed = self.footer(lines)
             if removed:
                 meta["footer_lines_removed"] = removed
-        kinds = self.nonja.get("kinds")
-        if self.nonja.get("enabled", False) and (kinds is None or kind in kinds):
+        kinds = self.nonja["kinds"]
+        if self.nonja["enabled"] and (kinds is None or kind in kinds):
             counts = class_counts(text)
             ja = counts["h"] + counts["k"] + counts["c"] + counts["p"]
-            if text and ja / len(text) >= float(self.nonja.get("min_japanese_fraction", 0.3)):
+            if text and ja / len(text) >= self.nonja["min_japanese_fraction"]:
                 lines, removed = drop_non_japanese_lines(lines)
                 if removed:
                     meta["non_japanese_lines_removed"] = removed

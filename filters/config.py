@@ -1,29 +1,25 @@
 """Validation of the `filters:` config mapping, overlaid on a preset, into a resolved plan.
 
-Every error is one line starting with the dotted key (`filters.rules.min_chars.threshold: ...`) so the
-CLI can print it without a traceback.
+Every value is checked whether or not its part is switched on (a typo in a switched-off part is still a
+typo, and switching it on later must not be the moment it surfaces). Every error is one line starting
+with the dotted key (`filters.rules.min_chars.threshold: ...`) so the CLI can print it without a
+traceback. Files are checked when `filters.chain` loads them.
 """
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import math
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+from filters.ngwords import BUILTIN_LISTS
+from filters.pii import PiiMasker
 from filters.rules import PRESETS, RULES, RuleSpec
 
 KINDS = ("academic", "government", "web", "reference")
-TOP_KEYS = ("enabled", "preset", "rules", "line_cleaning", "pii", "ng_words", "hosts", "quality", "site_lines")
-SECTION_KEYS = {
-    "line_cleaning": ("footer", "non_japanese_lines"),
-    "pii": ("enabled", "kinds"),
-    "ng_words": ("lists", "extra_lists", "boundary_max_len"),
-    "hosts": ("blocklists", "categories", "patterns", "url_substrings"),
-    "quality": ("model", "threshold", "max_chars"),
-    "site_lines": ("enabled", "min_docs", "fanout"),  # read by pipeline/site_lines.py
-}
-FOOTER_KEYS = ("enabled", "window", "keyword_fraction", "keywords")
-NONJA_KEYS = ("enabled", "min_japanese_fraction", "kinds")
 RULE_KEYS = ("enabled", "threshold", "kinds")
 
 
@@ -50,7 +46,7 @@ class Plan:
 
 
 def _fail(key: str, msg: str) -> FilterConfigError:
-    return FilterConfigError(f"filters.{key}: {msg}")
+    return FilterConfigError(f"filters.{key}: {msg}" if key else f"filters: {msg}")
 
 
 def _mapping(value: Any, key: str) -> dict[str, Any]:
@@ -71,26 +67,128 @@ def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def number(value: Any, key: str) -> float:
+def number(value: Any, key: str, high: float = math.inf) -> float:
+    """A finite number in [0, high]: every number here is a count, length, rate or fraction, and NaN
+    compares false with everything (a NaN threshold rejects all documents or none, silently)."""
     if not is_number(value):
         raise _fail(key, f"expected a number, got {value!r}")
+    if not (math.isfinite(value) and 0 <= value <= high):
+        bounds = f"in [0, {high:g}]" if math.isfinite(high) else ">= 0"
+        raise _fail(key, f"expected a finite number {bounds}, got {value!r}")
+    return value
+
+
+fraction = partial(number, high=1.0)
+
+
+def integer(value: Any, key: str, least: int) -> int:
+    """A whole number >= least (int() would truncate 2.9 to 2 silently)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise _fail(key, f"expected an integer >= {least}, got {value!r}")
     return value
 
 
 def boolean(value: Any, key: str) -> bool:
+    """Only true/false: a string such as "no" is truthy and would switch the part on."""
     if not isinstance(value, bool):
         raise _fail(key, f"expected true or false, got {value!r}")
     return value
 
 
-def str_list(value: Any, key: str, choices: tuple[str, ...] | None = None) -> list[str]:
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise _fail(key, f"expected a list of strings, got {value!r}")
-    if choices is not None:
-        for v in value:
-            if v not in choices:
-                raise _fail(key, f"unknown value {v!r}; expected one of {', '.join(choices)}")
+def _list(value: Any, key: str, what: str) -> list[Any]:
+    """A list, never a string (iterating "*.5ch.net" gives the entry "*", which matches every host)."""
+    if not isinstance(value, list | tuple):
+        raise _fail(key, f"expected a list of {what}, got {value!r}")
     return list(value)
+
+
+def str_list(value: Any, key: str, choices: tuple[str, ...] | None = None) -> list[str]:
+    items = _list(value, key, "non-empty strings")
+    for v in items:
+        if not isinstance(v, str) or not v:
+            raise _fail(key, f"expected a list of non-empty strings, got {value!r}")
+        if choices is not None and v not in choices:
+            raise _fail(key, f"unknown value {v!r}; expected one of {', '.join(choices)}")
+    return items
+
+
+def path(value: Any, key: str) -> str:
+    """A non-empty path string (open() takes an int as a file descriptor: `keywords: 2` closed stderr)."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value:
+        raise _fail(key, f"expected a non-empty path, got {value!r}")
+    return value
+
+
+def path_list(value: Any, key: str) -> list[str]:
+    return [path(v, f"{key}[{i}]") for i, v in enumerate(_list(value, key, "paths"))]
+
+
+def path_map(value: Any, key: str) -> dict[str, str]:
+    """`name: PATH` pairs; the name becomes a statistic's name (`ng_<name>_hits`)."""
+    if not isinstance(value, Mapping):
+        raise _fail(key, f"expected a mapping of name: path, got {value!r}")
+    for name in value:
+        if not isinstance(name, str) or not name:
+            raise _fail(key, f"expected names that are non-empty strings, got {name!r}")
+    return {name: path(p, f"{key}.{name}") for name, p in value.items()}
+
+
+# A section's fields: key -> (check(value, dotted key), default when absent; None = not set).
+Fields = dict[str, tuple[Callable[[Any, str], Any], Any]]
+
+
+def _fields(raw: Any, key: str, fields: Fields) -> dict[str, Any]:
+    """Check every given key of a section (unknown keys refused) and fill in the defaults."""
+    raw = _mapping(raw, key)
+    _check_keys(raw, tuple(fields), key)
+    return {name: check(raw[name], f"{key}.{name}") if name in raw else default
+            for name, (check, default) in fields.items()}
+
+
+def _part(fields: Fields) -> tuple[Callable[[Any, str], Any], dict[str, Any]]:
+    """A nested mapping (line_cleaning.footer) as one field of its section."""
+    return partial(_fields, fields=fields), {name: default for name, (_, default) in fields.items()}
+
+
+_kinds = partial(str_list, choices=KINDS)
+_FOOTER: Fields = {"enabled": (boolean, False), "window": (partial(integer, least=1), 10),
+                   "keyword_fraction": (fraction, 0.3), "keywords": (path, None)}
+_NON_JAPANESE: Fields = {"enabled": (boolean, False), "min_japanese_fraction": (fraction, 0.3), "kinds": (_kinds, None)}
+SECTIONS: dict[str, Fields] = {
+    "line_cleaning": {"footer": _part(_FOOTER), "non_japanese_lines": _part(_NON_JAPANESE)},
+    "pii": {"enabled": (boolean, False), "kinds": (partial(str_list, choices=PiiMasker.KINDS), PiiMasker.KINDS)},
+    "ng_words": {"lists": (partial(str_list, choices=tuple(BUILTIN_LISTS)), tuple(BUILTIN_LISTS)),
+                 "extra_lists": (path_map, {}), "boundary_max_len": (partial(integer, least=0), 2)},
+    "hosts": {"blocklists": (path_list, ()), "categories": (str_list, ()), "patterns": (str_list, ()),
+              "url_substrings": (str_list, ())},
+    "quality": {"model": (path, None), "threshold": (fraction, None), "max_chars": (partial(integer, least=1), 20_000)},
+    # read by pipeline/site_lines.py; a line in one page is not site boilerplate, hence min_docs >= 2
+    "site_lines": {"enabled": (boolean, False), "min_docs": (partial(integer, least=2), 5),
+                   "fanout": (partial(integer, least=1), 16)},
+}
+TOP_KEYS = ("enabled", "preset", "rules", *SECTIONS)
+
+
+def section(name: str, raw: Any) -> dict[str, Any]:
+    """One checked section with its defaults filled in (`SiteLines` reads `site_lines` this way)."""
+    return _fields(raw, name, SECTIONS[name])
+
+
+def _overlay(base: Mapping[str, Any], user: Mapping[str, Any]) -> dict[str, Any]:
+    """The user's keys over the preset's; a mapping in both (line_cleaning.footer) is overlaid key by key."""
+    out = dict(base)
+    for k, v in user.items():
+        nested = isinstance(base.get(k), Mapping) and (v is None or isinstance(v, Mapping))
+        out[k] = {**base[k], **(v or {})} if nested else v
+    return out
+
+
+def _preset(value: Any) -> str:
+    if not isinstance(value, str) or (value != "none" and value not in PRESETS):
+        raise _fail("preset", f"unknown preset {value!r}; expected one of {', '.join([*PRESETS, 'none'])}")
+    return value
 
 
 def _threshold(spec: RuleSpec, value: Any, key: str) -> Any:
@@ -99,11 +197,13 @@ def _threshold(spec: RuleSpec, value: Any, key: str) -> Any:
             raise _fail(key, "this rule is a yes/no flag and takes no threshold")
         return None
     if spec.op == "window":
-        if (not isinstance(value, list | tuple) or len(value) != 2 or not all(is_number(v) for v in value)
-                or value[0] > value[1]):
+        if not isinstance(value, list | tuple) or len(value) != 2:
+            raise _fail(key, f"expected [low, high], got {value!r}")
+        low, high = (number(v, key, spec.upper) for v in value)
+        if low > high:
             raise _fail(key, f"expected [low, high] with low <= high, got {value!r}")
-        return (value[0], value[1])
-    return number(value, key)
+        return (low, high)
+    return number(value, key, spec.upper)
 
 
 def _rule_params(name: str, raw: Any) -> dict[str, Any]:
@@ -126,48 +226,45 @@ def _merge_rules(base: Mapping[str, Any], user: Mapping[str, Any]) -> dict[str, 
     return merged
 
 
-def resolve(cfg: Mapping[str, Any] | None) -> Plan:
-    """Overlay the user's `filters:` mapping on its preset and validate every value."""
-    cfg = _mapping(cfg, "") if cfg is not None else {}
-    _check_keys(cfg, TOP_KEYS, "")
-    enabled = boolean(cfg.get("enabled", True), "enabled")
-    preset = cfg.get("preset", "default")
-    if preset != "none" and preset not in PRESETS:
-        raise _fail("preset", f"unknown preset {preset!r}; expected one of {', '.join([*PRESETS, 'none'])}")
-    base = copy.deepcopy(PRESETS.get(preset, {}))
-    rules_cfg = _merge_rules(base.get("rules", {}), _mapping(cfg.get("rules"), "rules"))
-    if "quality" in cfg:  # `quality.threshold` is the threshold of the `quality` rule
-        q = _mapping(cfg["quality"], "quality")
-        _check_keys(q, SECTION_KEYS["quality"], "quality")
-        if q.get("model"):
-            params = rules_cfg.setdefault("quality", {})
-            params.setdefault("enabled", True)
-            if "threshold" in q:
-                params["threshold"] = q["threshold"]
+def _add_quality_rule(rules: dict[str, dict[str, Any]], quality: Mapping[str, Any], given: Mapping[str, Any]) -> None:
+    """`quality.model` adds the `quality` rule and `quality.threshold` is its threshold; without a model
+    the other quality keys would be ignored silently."""
+    if quality["model"] is None:
+        if given:
+            raise _fail("quality.model", f"missing; quality.{next(iter(given))} has no model to apply to")
+        return
+    params = rules.setdefault("quality", {})
+    params.setdefault("enabled", True)
+    if quality["threshold"] is not None:
+        params["threshold"] = quality["threshold"]
+
+
+def _rules(merged: Mapping[str, dict[str, Any]]) -> list[ActiveRule]:
+    """The enabled rules in order; a disabled rule's values are checked too."""
     active: list[ActiveRule] = []
-    for name, params in rules_cfg.items():
+    for name, params in merged.items():
         spec = RULES[name]
-        if not boolean(params.get("enabled", True), f"rules.{name}.enabled"):
-            continue
+        enabled = boolean(params.get("enabled", True), f"rules.{name}.enabled")
         threshold = _threshold(spec, params.get("threshold", spec.default), f"rules.{name}.threshold")
         kinds = params.get("kinds")
-        kinds = frozenset(str_list(kinds, f"rules.{name}.kinds", KINDS)) if kinds is not None else None
-        active.append(ActiveRule(spec, threshold, kinds))
-    sections: dict[str, dict[str, Any]] = {}
-    for section, keys in SECTION_KEYS.items():
-        merged = _mapping(base.get(section), section)
-        user = _mapping(cfg.get(section), section)
-        _check_keys(user, keys, section)
-        if section == "line_cleaning":
-            for sub, subkeys in (("footer", FOOTER_KEYS), ("non_japanese_lines", NONJA_KEYS)):
-                part = _mapping(merged.get(sub), f"{section}.{sub}")
-                upd = _mapping(user.get(sub), f"{section}.{sub}")
-                _check_keys(upd, subkeys, f"{section}.{sub}")
-                part.update(upd)
-                merged[sub] = part
-        else:
-            merged.update(user)
-        sections[section] = merged
-    if any(r.spec.name == "quality" for r in active) and not sections["quality"].get("model"):
+        kinds = frozenset(_kinds(kinds, f"rules.{name}.kinds")) if kinds is not None else None
+        if enabled:
+            active.append(ActiveRule(spec, threshold, kinds))
+    return active
+
+
+def resolve(cfg: Mapping[str, Any] | None) -> Plan:
+    """Overlay the user's `filters:` mapping on its preset and check every value, used or not."""
+    cfg = _mapping(cfg, "")
+    _check_keys(cfg, TOP_KEYS, "")
+    enabled = boolean(cfg.get("enabled", True), "enabled")
+    preset = _preset(cfg.get("preset", "default"))
+    base = copy.deepcopy(PRESETS.get(preset, {}))
+    sections = {name: section(name, _overlay(_mapping(base.get(name), name), _mapping(cfg.get(name), name)))
+                for name in SECTIONS}
+    rules = _merge_rules(base.get("rules", {}), _mapping(cfg.get("rules"), "rules"))
+    _add_quality_rule(rules, sections["quality"], _mapping(cfg.get("quality"), "quality"))
+    active = _rules(rules)
+    if any(r.spec.name == "quality" for r in active) and sections["quality"]["model"] is None:
         raise _fail("quality.model", "the quality rule is enabled but no model path is configured")
     return Plan(enabled=enabled, preset=preset, rules=active, sections=sections)

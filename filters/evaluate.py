@@ -8,21 +8,30 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from filters.lines import text_lines
+
 
 def load_labels(path: str | Path) -> dict[str, dict[str, Any]]:
-    """source_id -> label record; one JSON object per line with `source_id`, `label` (keep|drop), `reason`."""
+    """source_id -> label record; one JSON object per line with `source_id`, `label` (keep|drop), `reason`.
+    A source_id labelled twice must carry the same label (a conflict would be settled by line order)."""
     labels: dict[str, dict[str, Any]] = {}
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not JSON: {exc.msg}") from None
-            if rec.get("label") not in ("keep", "drop") or not isinstance(rec.get("source_id"), str):
-                raise ValueError(f"{path}:{n}: needs a string `source_id` and `label` keep|drop")
-            labels[rec["source_id"]] = rec
+    lines: dict[str, int] = {}
+    for n, line in enumerate(text_lines(path), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{n}: not JSON: {exc.msg}") from None
+        if not isinstance(rec, dict) or rec.get("label") not in ("keep", "drop") or not isinstance(
+                rec.get("source_id"), str):
+            raise ValueError(f"{path}:{n}: needs a JSON object with a string `source_id` and `label` keep|drop")
+        sid = rec["source_id"]
+        if sid in labels and labels[sid]["label"] != rec["label"]:
+            raise ValueError(f"{path}:{n}: source_id {sid!r} is labelled {rec['label']} here and "
+                             f"{labels[sid]['label']} on line {lines[sid]}")
+        labels.setdefault(sid, rec)
+        lines.setdefault(sid, n)
     return labels
 
 

@@ -1,15 +1,18 @@
 """Host blocklists and URL rules.
 
-Accepted list formats: a plain file with one host per line (`example.com` blocks the host and all its
+Accepted list formats: a UTF-8 file with one host per line (`example.com` blocks the host and all its
 subdomains; `*.example.com` only subdomains; `#` comments), or a UT1 blacklist directory
-(`<dir>/<category>/domains`, choose categories with `categories`). URL rules are substrings matched
-case-insensitively against the whole URL.
+(`<dir>/<category>/domains`, choose categories with `categories`; one category folder given alone is
+refused rather than read as an empty list). URL rules are substrings matched case-insensitively against
+the whole URL.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from filters.lines import text_lines
 
 
 def host_of(url: str | None) -> str | None:
@@ -26,14 +29,29 @@ def host_of(url: str | None) -> str | None:
 
 
 def _read_hosts(path: Path) -> Iterable[str]:
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            entry = line.split("#", 1)[0].strip().lower()
-            if entry:
-                yield entry
+    for line in text_lines(path):
+        entry = line.split("#", 1)[0].strip().lower()
+        if entry:
+            yield entry
+
+
+def _ut1_files(folder: Path, categories: Sequence[str]) -> list[Path]:
+    """The `domains` files of the chosen categories (all when none are chosen) of a UT1 folder."""
+    if (folder / "domains").is_file():
+        raise ValueError(f"{folder} is one UT1 category; give its parent folder and categories: [{folder.name}]")
+    names = categories or sorted(p.name for p in folder.iterdir() if p.is_dir())
+    if not names:
+        raise ValueError(f"{folder} holds no UT1 category folder (<category>/domains)")
+    files = [folder / name / "domains" for name in names]
+    for domains in files:
+        if not domains.is_file():
+            raise ValueError(f"{domains}: no such UT1 category file")
+    return files
 
 
 class HostBlocklist:
+    """Blocked hosts from inline patterns, host-list files and UT1 folders; an unreadable list is a ValueError."""
+
     def __init__(self, paths: Sequence[str | Path] = (), categories: Sequence[str] = (),
                  patterns: Sequence[str] = ()) -> None:
         self.exact: set[str] = set()      # host or any of its parents
@@ -43,15 +61,8 @@ class HostBlocklist:
             self._add(entry.lower())
         for raw in paths:
             path = Path(raw)
-            if path.is_dir():
-                for category in categories or sorted(p.name for p in path.iterdir() if p.is_dir()):
-                    domains = path / category / "domains"
-                    if not domains.is_file():
-                        raise FileNotFoundError(f"{domains}: no such UT1 category file")
-                    for entry in _read_hosts(domains):
-                        self._add(entry)
-            else:
-                for entry in _read_hosts(path):
+            for file in _ut1_files(path, categories) if path.is_dir() else [path]:
+                for entry in _read_hosts(file):
                     self._add(entry)
 
     def _add(self, entry: str) -> None:

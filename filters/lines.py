@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 import ahocorasick
@@ -17,10 +17,24 @@ DATA = Path(__file__).resolve().parent / "data"
 _SPACE = re.compile(r"\s+")
 
 
-def load_phrases(path: Path) -> list[str]:
+def text_lines(path: str | Path) -> Iterator[str]:
+    """Lines of a UTF-8 text file. A missing file, a folder, or bytes that are not UTF-8 text (a binary
+    file read with errors="replace" would load garbage silently) raise one ValueError naming the file."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if "\x00" in line:
+                    raise ValueError(f"{path} is not a text file (it holds NUL bytes)")
+                yield line
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def load_phrases(path: str | Path) -> list[str]:
     """One phrase per line; blank lines and lines starting with '#' are skipped."""
-    with open(path, encoding="utf-8") as fh:
-        return [ln.strip() for ln in fh if ln.strip() and not ln.startswith("#")]
+    return [ln.strip() for ln in text_lines(path) if ln.strip() and not ln.startswith("#")]
 
 
 def build_automaton(words: Iterable[str]) -> ahocorasick.Automaton:
@@ -44,7 +58,7 @@ class FooterTrimmer:
     """Swallow's footer rule: among the last `window` lines, the first line whose characters are more
     than `keyword_fraction` footer phrases starts the footer; it and every line after it are removed."""
 
-    def __init__(self, window: int = 10, keyword_fraction: float = 0.3, keywords: Path | None = None) -> None:
+    def __init__(self, window: int = 10, keyword_fraction: float = 0.3, keywords: str | Path | None = None) -> None:
         self.window = window
         self.keyword_fraction = keyword_fraction
         self.automaton = build_automaton(load_phrases(keywords or DATA / "footer_keywords_ja.txt"))

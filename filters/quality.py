@@ -7,15 +7,18 @@ inputs give a byte-identical model. The score is P(__label__hq).
 from __future__ import annotations
 
 import concurrent.futures
+import mmap
 import multiprocessing
 import os
 import random
 import re
+import struct
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 POSITIVE, NEGATIVE = "__label__hq", "__label__lq"
+_MAGIC, _VERSION, _SUPERVISED = 793712314, 12, 3  # fastText's file magic, format version, model_name::sup
 _SPACES = re.compile(r"\s+")
 
 
@@ -26,16 +29,120 @@ def segment(text: str, max_chars: int = 20_000) -> str:
     return _SPACES.sub(" ", " ".join(morphemes(text[:max_chars]))).strip()
 
 
+class _Cursor:
+    """Reads little-endian fields of a fastText file; never past its end (a short file is an error)."""
+
+    def __init__(self, buf: mmap.mmap) -> None:
+        self.buf, self.pos = buf, 0
+
+    def skip(self, n: int) -> None:
+        if n < 0 or self.pos + n > len(self.buf):
+            raise ValueError("is truncated or not a fastText model (its sizes run past the end of the file)")
+        self.pos += n
+
+    def read(self, fmt: str) -> tuple:
+        start = self.pos
+        self.skip(struct.calcsize(fmt))
+        return struct.unpack_from(fmt, self.buf, start)
+
+    def cstring(self) -> bytes:
+        end = self.buf.find(b"\0", self.pos)
+        start = self.pos
+        self.skip(end - start + 1 if end >= 0 else -1)
+        return self.buf[start:end]
+
+
+def _skip_quantizer(cur: _Cursor, dim: int) -> int:
+    """A product quantizer (dim, nsubq, dsub, lastdsub, 256 centroids a dimension); returns nsubq."""
+    pq_dim, nsubq, dsub, _ = cur.read("<iiii")
+    if pq_dim != dim or nsubq < 1 or dsub < 1:
+        raise ValueError("has an inconsistent quantized matrix")
+    cur.skip(dim * 256 * 4)
+    return nsubq
+
+
+def _skip_matrix(cur: _Cursor, quantized: bool, rows: int | None, dim: int) -> None:
+    """Dense: m, n, m*n floats. Quantized: qnorm, m, n, codes, quantizer, then norm codes and quantizer
+    (fastText's DenseMatrix/QuantMatrix::save). `rows` None: not checked (a pruned input matrix)."""
+    if quantized:
+        qnorm, m, n, codesize = cur.read("<?qqi")
+        cur.skip(codesize)
+        if codesize != m * _skip_quantizer(cur, n):
+            raise ValueError("has an inconsistent quantized matrix")
+        if qnorm:
+            cur.skip(m)
+            _skip_quantizer(cur, 1)
+    else:
+        m, n = cur.read("<qq")
+        cur.skip(m * n * 4)
+    if n != dim or (rows is not None and m != rows):
+        raise ValueError(f"has a {m}x{n} matrix where {rows if rows is not None else 'm'}x{dim} is expected")
+
+
+def _walk_model(cur: _Cursor) -> list[str]:
+    """The labels, after walking fastText's saveModel layout field by field."""
+    magic, version = cur.read("<ii")
+    if magic != _MAGIC:
+        raise ValueError("is not a fastText model (wrong magic number)")
+    if version != _VERSION:
+        raise ValueError(f"is fastText format version {version}, not {_VERSION}; retrain it with `jcorpus quality train`")
+    args = cur.read("<12id")  # dim ws epoch minCount neg wordNgrams loss model bucket minn maxn lrUpdateRate t
+    dim, word_ngrams, loss, model_kind, bucket, maxn = args[0], args[5], args[6], args[7], args[8], args[10]
+    if model_kind != _SUPERVISED or dim < 1 or loss not in (1, 2, 3, 4):
+        raise ValueError("is not a supervised fastText classifier")
+    if bucket < 0 or (bucket == 0 and (word_ngrams > 1 or maxn > 0)):  # fastText hashes modulo bucket
+        raise ValueError(f"has bucket {bucket} but hashes word n-grams or subwords into buckets")
+    size, nwords, nlabels, _, prune_size = cur.read("<iiiqq")
+    if size != nwords + nlabels or nwords < 0 or nlabels < 1 or prune_size < -1:
+        raise ValueError("has an inconsistent dictionary")
+    labels = []
+    for _ in range(size):
+        word = cur.cstring()
+        _, kind = cur.read("<qb")
+        if kind == 1:
+            labels.append(word.decode("utf-8", errors="replace"))
+    if len(labels) != nlabels:
+        raise ValueError("has an inconsistent dictionary")
+    cur.skip(max(prune_size, 0) * 8)
+    (quant_input,) = cur.read("<?")
+    _skip_matrix(cur, quant_input, None if prune_size >= 0 else nwords + bucket, dim)
+    (quant_output,) = cur.read("<?")
+    _skip_matrix(cur, quant_input and quant_output, nlabels, dim)
+    if cur.pos != len(cur.buf):
+        raise ValueError("has trailing bytes after the model (not a fastText model)")
+    return labels
+
+
+def check_model(path: str) -> None:
+    """A complete supervised fastText file with the positive label, or a ValueError saying what is wrong.
+
+    fastText trusts the sizes in the file: a truncated or foreign file makes `load_model` allocate
+    gigabytes, fail with a C++ message, or load and then kill the process with SIGFPE on the first
+    prediction. Walking the format in Python (magic, version, args, dictionary, matrices; it must end
+    exactly at the end of the file) bounds every size by the file's own before fastText reads it, costs
+    milliseconds and needs no child process in every worker."""
+    try:
+        with open(path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size < 8:
+                raise ValueError("is not a fastText model (too short)")
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                labels = _walk_model(_Cursor(buf))
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"{path} {exc}") from None
+    if POSITIVE not in labels:
+        raise ValueError(f"{path} has no {POSITIVE} label (labels: {', '.join(labels)}); train it with "
+                         "`jcorpus quality train`")
+
+
 class QualityModel:
     """A loaded classifier; `score(text)` is the probability of the positive label."""
 
     def __init__(self, path: str | os.PathLike, max_chars: int = 20_000) -> None:
         import fasttext
 
-        if not Path(path).is_file():
-            from filters.config import FilterConfigError
-
-            raise FilterConfigError(f"filters.quality.model: no model file at {path}")
+        check_model(str(path))
         self.model = fasttext.load_model(str(path))
         self.max_chars = max_chars
 

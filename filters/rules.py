@@ -7,6 +7,7 @@ re-threshold later. Ops: `min` rejects stat < t, `max` rejects stat > t, `max_in
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,11 @@ class RuleSpec:
     default: Any
     family: str
     origin: str
+
+    @property
+    def upper(self) -> float:
+        """Largest meaningful threshold: 1 for a fraction or the quality probability, else unbounded."""
+        return 1.0 if self.stat.endswith("_fraction") or self.stat == "quality_score" else math.inf
 
 
 def _spec(name: str, stat: str, op: str, default: Any, family: str, origin: str) -> tuple[str, RuleSpec]:

@@ -69,10 +69,12 @@ def run_eval(args: argparse.Namespace) -> int:
         raise UserError(f"--labels: {exc}") from None
     chain = _chain(_filters_cfg(args.config, args.preset))
     decisions, seconds, chars = [], 0.0, 0
+    matched: set[str] = set()  # a label can match documents of several sources
     for doc in prepared_documents(args.config):
         label = labels.get(doc["source_id"])
         if label is None:
             continue
+        matched.add(doc["source_id"])
         reason = doc.get("reject_reason")
         if reason is None:
             t = time.perf_counter()
@@ -84,7 +86,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if not decisions:
         raise UserError("no document of the config matches a label's source_id")
     result = score(decisions)
-    result["unmatched_labels"] = len(labels) - len(decisions)
+    result["unmatched_labels"] = len(labels) - len(matched)
     result["filter_seconds"] = round(seconds, 3)
     result["filter_chars"] = chars
     if args.json:

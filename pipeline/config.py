@@ -125,11 +125,10 @@ def _filters(cfg: dict[str, Any], base_dir: str) -> dict[str, Any]:
     if isinstance(footer, Mapping) and isinstance(footer.get("keywords"), str):
         cfg["line_cleaning"] = {**cfg["line_cleaning"], "footer": {**footer,
                                                                    "keywords": _resolve(footer["keywords"], base_dir)}}
-    if cfg.get("enabled", True):
-        try:
-            FilterChain(cfg)
-        except FilterConfigError as exc:
-            raise ConfigError(str(exc)) from None
+    try:
+        FilterChain(cfg)  # the whole block, switched off or not: a mistake there must not wait for the day it is on
+    except FilterConfigError as exc:
+        raise ConfigError(str(exc)) from None
     return cfg
 
 

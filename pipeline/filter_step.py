@@ -6,6 +6,7 @@ from typing import Any
 
 import apache_beam as beam
 
+from filters.config import section
 from pipeline.documents import TIMINGS_KEY, copy_doc
 
 
@@ -45,8 +46,8 @@ class FilterStep(beam.PTransform):
         self.cfg = dict(cfg)
 
     def expand(self, docs):
-        site = self.cfg.get("site_lines") or {}
-        if site.get("enabled", False):
+        site = section("site_lines", self.cfg.get("site_lines"))
+        if site["enabled"]:
             from pipeline.site_lines import SiteLines
 
             docs = docs | "SiteLines" >> SiteLines(site)

@@ -15,19 +15,19 @@ from typing import Any
 
 import apache_beam as beam
 
+from filters.config import FilterConfigError, section
 from filters.hosts import host_of
 from filters.lines import document_line_keys, remove_keyed_lines
 from pipeline.errors import ConfigError
 
 
 def _options(cfg: Mapping[str, Any]) -> tuple[int, int]:
-    min_docs, fanout = cfg.get("min_docs", 5), cfg.get("fanout", 16)
-    for key, value in (("min_docs", min_docs), ("fanout", fanout)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"filters.site_lines.{key}: expected a positive integer, got {value!r}")
-    if min_docs < 2:
-        raise ConfigError("filters.site_lines.min_docs: must be at least 2 (a line in one page is not site boilerplate)")
-    return min_docs, fanout
+    """`min_docs` and `fanout`, checked as the config parse checks them."""
+    try:
+        opts = section("site_lines", cfg)
+    except FilterConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    return opts["min_docs"], opts["fanout"]
 
 
 def _line_pairs(doc: dict[str, Any]):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from filters import FilterConfigError
 from filters.chain import FilterChain
 from filters.rules import RULES
 
@@ -31,7 +32,8 @@ def _chain(name: str, threshold) -> FilterChain:
 
 def _stat(name: str) -> float:
     spec = RULES[name]
-    loose = [-1e9, 1e9] if spec.op == "window" else (-1e9 if spec.op == "min" else 1e9)
+    high = min(spec.upper, 1e9)
+    loose = [0, high] if spec.op == "window" else (0 if spec.op == "min" else high)
     result = _chain(name, loose)(DOC, url=None, kind="web")
     assert result.reject_reason is None
     return result.stats[spec.stat]
@@ -49,9 +51,13 @@ def test_rule_inside_and_outside(name: str) -> None:
         inside, outside = v + EPS, v
     else:  # window: pass when v is an endpoint, fail when v is just outside on either side
         inside, outside = [v, v + 1], [v + EPS, v + 1]
-        assert _chain(name, [v - 1, v - EPS])(DOC, url=None, kind="web").reject_reason == name
+        assert _chain(name, [max(v - 1, 0), v - EPS])(DOC, url=None, kind="web").reject_reason == name
     assert _chain(name, inside)(DOC, url=None, kind="web").reject_reason is None
-    assert _chain(name, outside)(DOC, url=None, kind="web").reject_reason == name
+    if all(0 <= t <= spec.upper for t in (outside if isinstance(outside, list) else [outside])):
+        assert _chain(name, outside)(DOC, url=None, kind="web").reject_reason == name
+    else:  # v sits on the statistic's bound (0 hits, fraction 1): no threshold can fail it, and none beyond is valid
+        with pytest.raises(FilterConfigError, match=f"^filters.rules.{name}.threshold: expected a finite number"):
+            _chain(name, outside)
 
 
 @pytest.mark.parametrize("name, url, reason", [

@@ -1,9 +1,13 @@
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 
 from pipeline.config import expand_files, load_config, parse_config
 from pipeline.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _src(**over):
@@ -100,6 +104,8 @@ def test_a_key_given_twice_or_bytes_not_utf8_are_one_line(tmp_path):
 
 
 def test_filter_files_resolve_against_the_config_folder(tmp_path):
+    (tmp_path / "models").mkdir()
+    shutil.copy(ROOT / "data" / "models" / "quality.ftz", tmp_path / "models" / "q.ftz")  # checked while off too
     cfg = parse_config({"sources": [_src()], "filters": {"quality": {"model": "models/q.ftz"}, "enabled": False}},
                        base_dir=str(tmp_path))
     assert cfg.filters["quality"]["model"] == str(tmp_path / "models" / "q.ftz")
