@@ -210,6 +210,35 @@ def test_any_truncation_never_raises(tmp_path, fraction):
         assert len(bad(out)) <= 1 and len(docs(out)) < N_DOCS
 
 
+def test_random_damage_never_raises_or_hangs(tmp_path):
+    """Bytes flipped, cut, inserted (record headers, blank lines, gzip magic) at random in the sample, plain and
+    gzipped: the reader yields documents and Unreadables, never an exception (a scratch run of 122k such cases
+    found none; this keeps 300 of them, seeded)."""
+    import random
+    import time
+
+    rng = random.Random(9)
+    raw = gzip.decompress(SAMPLE.read_bytes())
+    inserts = (b"\r\n\r\n", b"WARC/1.0\r\n", b"Content-Length: 5\r\n", b"\x1f\x8b\x08", b"\x00" * 40)
+    start = time.process_time()
+    for case in range(300):
+        data = bytearray(raw)
+        for _ in range(rng.randint(1, 6)):
+            at, op = rng.randrange(max(1, len(data))), rng.random()
+            if op < 0.3 and data:
+                data[at] = rng.randrange(256)
+            elif op < 0.5:
+                del data[at:at + rng.randint(1, 200)]
+            elif op < 0.85:
+                data[at:at] = rng.choice(inserts)
+            else:
+                del data[at:]
+        path = tmp_path / f"{case}.warc.gz"
+        path.write_bytes(gzip.compress(bytes(data), mtime=0) if case % 2 else bytes(data))
+        items(path)
+    assert time.process_time() - start < 60
+
+
 def _encoded_response(body: bytes, encoding: bytes) -> bytes:
     http = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Encoding: " + encoding
             + b"\r\n\r\n" + body)
