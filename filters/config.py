@@ -81,10 +81,11 @@ def number(value: Any, key: str, high: float = math.inf) -> float:
 fraction = partial(number, high=1.0)
 
 
-def integer(value: Any, key: str, least: int) -> int:
-    """A whole number >= least (int() would truncate 2.9 to 2 silently)."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < least:
-        raise _fail(key, f"expected an integer >= {least}, got {value!r}")
+def integer(value: Any, key: str, least: int, most: int | None = None) -> int:
+    """A whole number in [least, most] (int() would truncate 2.9 to 2 silently)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < least or (most is not None and value > most):
+        bounds = f">= {least}" if most is None else f"in [{least}, {most}]"
+        raise _fail(key, f"expected an integer {bounds}, got {value!r}")
     return value
 
 
@@ -166,7 +167,7 @@ SECTIONS: dict[str, Fields] = {
     "quality": {"model": (path, None), "threshold": (fraction, None), "max_chars": (partial(integer, least=1), 20_000)},
     # read by pipeline/site_lines.py; a line in one page is not site boilerplate, hence min_docs >= 2
     "site_lines": {"enabled": (boolean, False), "min_docs": (partial(integer, least=2), 5),
-                   "fanout": (partial(integer, least=1), 16)},
+                   "fanout": (partial(integer, least=1, most=4096), 16)},  # partial sums per hot line
 }
 TOP_KEYS = ("enabled", "preset", "rules", *SECTIONS)
 

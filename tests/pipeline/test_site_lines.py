@@ -55,3 +55,5 @@ def test_bad_options() -> None:
         SiteLines({"min_docs": 1})
     with pytest.raises(ConfigError, match="filters.site_lines.fanout"):
         SiteLines({"fanout": "x"})
+    with pytest.raises(ConfigError, match=r"filters.site_lines.fanout: expected an integer in \[1, 4096\], got 10"):
+        SiteLines({"fanout": 10**20})  # accepted before: 10**20 partial sums per line
