@@ -98,11 +98,9 @@ def _decoder(explicit: str | None, manifest: dict, folder: str) -> tuple[Decode 
     if digest != expected:
         raise UserError(f"tokenizer {path}: sha256 {digest[:16]}… is not the manifest's {expected[:16]}… "
                         "(the shards were packed with another model; pass that one with --tokenizer)")
-    import sentencepiece as spm
+    from tokenizer.train import load
 
-    processor = spm.SentencePieceProcessor()
-    processor.LoadFromSerializedProto(model)
-    return processor.decode, ""
+    return load(model).decode, ""
 
 
 def describe_row(tokens, length: int, offsets, ids, positions, decode, chars: int) -> str:

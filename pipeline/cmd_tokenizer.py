@@ -55,10 +55,7 @@ def read_records(paths: list[str], max_chars: int | None = None) -> Iterator[tup
                     columns = [c for c in ("kind", "text") if c in pf.schema_arrow.names]
                     if "text" not in columns:
                         raise UserError(f"{name}: no 'text' column (is this curated Parquet?)")
-                    try:
-                        check_text_column(name, pf.schema_arrow)
-                    except ValueError as exc:
-                        raise UserError(str(exc)) from None
+                    check_text_column(name, pf.schema_arrow)
                     for batch in pf.iter_batches(columns=columns, batch_size=1024):
                         rows = batch.to_pydict()
                         kinds = rows.get("kind") or ["unknown"] * len(rows["text"])

@@ -183,12 +183,11 @@ def parse_config(data: Any, base_dir: str = ".") -> CurateConfig:
     _check_keys(exact, {"enabled"}, "dedup.exact")
     near = _mapping(dedup.get("near"), "dedup.near")
     near.setdefault("enabled", False)
-    parse_near(near)  # every key checked, also while near dedup is off (a misspelt key left it off silently)
-    if isinstance(near.get("index_out"), str) and near["index_out"]:  # relative to the config, as paths are
-        near["index_out"] = _resolve(near["index_out"], base_dir)
-    if isinstance(near.get("index_in"), str | list):
-        index_in = [near["index_in"]] if isinstance(near["index_in"], str) else near["index_in"]
-        near["index_in"] = [_resolve(p, base_dir) if isinstance(p, str) and p else p for p in index_in]
+    params = parse_near(near)  # every key checked, also while near dedup is off (a misspelt key left it off silently)
+    if params.index_out:  # relative to the config, as paths are
+        near["index_out"] = _resolve(params.index_out, base_dir)
+    if params.index_in:
+        near["index_in"] = [_resolve(p, base_dir) for p in params.index_in]
     if not dedup_on:
         near["enabled"] = False
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from pipeline.errors import UserError
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
 
 DESTINATIONS = ("curated", "rejected", "quarantine")
@@ -47,7 +48,7 @@ def check_text_column(name: str, schema: pa.Schema) -> None:
     text = schema.field("text").type
     text = text.value_type if pa.types.is_dictionary(text) else text
     if not (pa.types.is_string(text) or pa.types.is_large_string(text)):
-        raise ValueError(f"{name}: column 'text' holds {text}, not strings (curated Parquet has the document text)")
+        raise UserError(f"{name}: column 'text' holds {text}, not strings (curated Parquet has the document text)")
 
 
 def doc_id(source_name: str, source_id: str) -> str:

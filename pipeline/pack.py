@@ -235,10 +235,7 @@ def _check_schema(name: str, schema: pa.Schema) -> None:
     missing = [c for c in COLUMNS if c not in schema.names]
     if missing:
         raise UserError(f"{name}: missing columns {missing} (curated Parquet needs {COLUMNS})")
-    try:
-        check_text_column(name, schema)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    check_text_column(name, schema)
 
 
 def run_pack(opts: PackOptions, runner: str | None = None, workers: int = 1, extra: list[str] | None = None) -> dict:

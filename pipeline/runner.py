@@ -64,15 +64,14 @@ def run(p: beam.Pipeline, runner: str | None) -> PipelineResult:
     there (no --job_endpoint, a job-server jar that cannot be fetched, missing Dataflow options) is the set-up,
     one line; the job's own failures keep their traceback."""
     name = runner or DEFAULT_RUNNER
-    if name in IN_PROCESS:
+    try:
         result = p.run()
-    else:
-        try:
-            result = p.run()
-        except Exception as exc:
-            detail = ("no job service answered within --job_server_timeout seconds (Beam's default: 300)"
-                      if type(exc).__name__ == "FutureTimeoutError" else _one_line(exc))  # grpc's, message-less
-            raise UserError(f"--runner {name} could not start the job: {detail}") from None
+    except Exception as exc:
+        if name in IN_PROCESS:  # the job itself failed here
+            raise
+        detail = ("no job service answered within --job_server_timeout seconds (Beam's default: 300)"
+                  if type(exc).__name__ == "FutureTimeoutError" else _one_line(exc))  # grpc's, message-less
+        raise UserError(f"--runner {name} could not start the job: {detail}") from None
     result.wait_until_finish()
     return result
 
