@@ -19,6 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
+from pipeline.charset import NOT_TEXT_CODECS
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
 
 READ_SIZE = 1 << 16  # compressed bytes read from the file at a time
@@ -403,6 +404,8 @@ class Utf8Xml:
             codec = codecs.lookup(match.group(1).decode()) if match else None
         except LookupError:  # an unknown name: expat reports it
             codec = None
+        if codec and codec.name in NOT_TEXT_CODECS:  # utf-7 and co. decode to lone surrogates
+            raise InputError(f"XML declared in {match.group(1).decode()}, which is no text encoding")
         self.decoder = codec.incrementaldecoder() if codec and codec.name not in EXPAT_ENCODINGS else None
         self.encoding = match.group(1).decode() if match else ""
         if self.decoder:

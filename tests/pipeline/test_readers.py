@@ -346,6 +346,11 @@ def test_xml_with_bad_bytes_for_its_encoding_or_without_records_is_quarantined(s
     other.write_text('<?xml version="1.0" encoding="UTF-8"?><html><body>日本語</body></html>', encoding="utf-8")
     (bad,) = read_all("egov_xml", other)
     assert isinstance(bad, Unreadable) and bad.error.startswith("no <Law> element in this XML")
+    utf7 = tmp_path / "utf7.xml"  # `+2AA-` decoded to a lone surrogate; curate then said "reader failed: UnicodeEncodeError"
+    utf7.write_bytes(xml.replace('encoding="UTF-8"', 'encoding="utf-7"', 1).encode("utf-7")
+                     .replace(b"<LawTitle>", b"<LawTitle>+2AA-", 1))
+    (bad,) = read_all("egov_xml", utf7)
+    assert isinstance(bad, Unreadable) and bad.error == "XML declared in utf-7, which is no text encoding"
 
 
 def test_text_reader_in_a_named_encoding(samples_dir: Path, tmp_path: Path) -> None:
