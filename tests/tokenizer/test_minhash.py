@@ -138,8 +138,21 @@ def test_estimate_tracks_true_jaccard() -> None:
     assert abs(est - true_j) < 0.08  # 512 permutations: standard error ~0.02
 
 
+@pytest.mark.parametrize("weights", [(0.5, 0.5), (0.01, 0.99), (0.9, 0.1)])
+def test_lsh_params_equal_datasketch(weights: tuple[float, float]) -> None:
+    for threshold in (0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0):
+        for num_perm in (2, 16, 64, 128):
+            assert lsh_params(threshold, num_perm, *weights) == _optimal_param(threshold, num_perm, *weights)
+
+
+def test_lsh_params_with_a_zero_weight_is_the_exact_minimum() -> None:
+    """Only false positives count: one band of all rows has the smallest area, t^(r+1) / (r+1)."""
+    assert lsh_params(0.5, 64, 1.0, 0.0) == (1, 64)
+    assert lsh_params(0.5, 64, 0.0, 1.0) == (64, 1)  # only false negatives: (1-t)^(b+1) / (b+1)
+
+
 def test_lsh_params_and_bands() -> None:
-    assert lsh_params(0.8, 128) == _optimal_param(0.8, 128, 0.5, 0.5) == (9, 13)
+    assert lsh_params(0.8, 128) == (9, 13)
     b, r = lsh_params(0.8, 128, 0.05, 0.95)
     assert b * r <= 128 and candidate_probability(0.8, b, r) > candidate_probability(0.8, 9, 13)
     sig = MinHasher(128, 1).signature(shingle_set(TEXTS[2], "char", 5))
