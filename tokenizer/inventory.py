@@ -18,6 +18,9 @@ PUNCTUATION = (
     "、。，．・：；？！゛゜´｀¨＾￣＿〃仝々〆〇―‐／＼～∥｜…‥‘’“”（）〔〕［］｛｝〈〉《》「」『』【】"
     "＋－±×÷＝≠＜＞≦≧∞∴♂♀°′″℃￥＄％＃＆＊＠§☆★○●◎◇◆□■△▲▽▼※〒→←↑↓〓〜"
 )
+# The ideographic space is Japanese layout (Aozora indents, laws) that normalization keeps; a sample without
+# one left it to byte fallback (3 tokens each). Other spaces become ASCII spaces in curated text.
+IDEOGRAPHIC_SPACE = "\u3000"
 FULLWIDTH_ALNUM = "".join(chr(c) for c in range(0xFF10, 0xFF1A)) + "".join(
     chr(c) for c in list(range(0xFF21, 0xFF3B)) + list(range(0xFF41, 0xFF5B))
 )
@@ -82,7 +85,7 @@ AUTO_SHARE = 0.6  # `auto`: the largest level that takes at most this share of t
 
 @functools.cache
 def _level_chars(level: str) -> frozenset[str]:
-    chars = set(JOYO) | set(HIRAGANA) | set(KATAKANA) | set(PUNCTUATION) | set(FULLWIDTH_ALNUM)
+    chars = set(JOYO) | set(HIRAGANA) | set(KATAKANA) | set(PUNCTUATION) | set(FULLWIDTH_ALNUM) | {IDEOGRAPHIC_SPACE}
     chars |= set(ASCII_PRINTABLE)
     if level != "joyo":
         chars |= JINMEIYO
@@ -108,7 +111,7 @@ def resolve(level: str, vocab_size: int) -> str:
 def required_chars(level: str = "jinmeiyo", vocab_size: int | None = None) -> str:
     """Sorted, deduplicated required characters for an inventory level.
 
-    joyo: 常用漢字 + kana + punctuation + ASCII; jinmeiyo: also 人名用漢字; jis0208: also every JIS X 0208
+    joyo: 常用漢字 + kana + punctuation + ideographic space + ASCII; jinmeiyo: also 人名用漢字; jis0208: also every JIS X 0208
     character; full: also the Windows-31J extensions and the WORLD_RANGES blocks; auto: see `resolve`.
     """
     if level == AUTO and vocab_size is None:

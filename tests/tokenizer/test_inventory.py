@@ -71,3 +71,13 @@ def test_full_inventory_removes_byte_fallback_for_its_characters(ja_docs: list[t
     assert not [i for i in ids if sp.is_byte(i)]
     assert sp.decode(ids) == text
     assert sp.encode("𠮷") and all(sp.is_byte(i) for i in sp.encode("𠮷"))  # outside every level: bytes
+
+
+def test_every_level_keeps_the_ideographic_space(ja_docs: list[tuple[str, str]]) -> None:
+    """U+3000 indents Aozora and laws; a sample without one must not leave it to byte fallback."""
+    sentences = [s.replace("\u3000", "") for _, text in ja_docs[:60] for s in split_sentences(text)]
+    cfg = TrainConfig(vocab_size=4000, inventory="joyo", policy="none", reserved_tokens=0)
+    sp = load(train_model(sentences, trainer_options("main", cfg)))
+    ids = sp.encode("\u3000第一条")
+    assert not [i for i in ids if sp.is_byte(i)] and sp.decode(ids) == "\u3000第一条"
+    assert all("\u3000" in required_chars(level) for level in INVENTORIES)
