@@ -15,7 +15,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineResult
 
-from pipeline import local_runner, sdk_worker
+from pipeline import local_runner, sdk_worker, worker_pool
 from pipeline.errors import UserError
 
 DEFAULT_RUNNER = "FnApiRunner"
@@ -107,7 +107,9 @@ def pipeline_options(runner: str | None, workers: int, extra: Sequence[str]) -> 
     local_runner.patch()
     beam_runner = _runner_object(name)  # first: importing a runner registers its options (Dask's, Flink's...)
     _refuse_unknown_options(PipelineOptions(flags=flags, **kwargs))
-    with _worker_malloc():
+    with _worker_malloc(), contextlib.ExitStack() as stack:
+        if kwargs:
+            stack.enter_context(worker_pool.forked_workers(workers))
         cluster = None
         if name in DASK_ALIASES and not any(f.startswith("--dask_client_address") for f in flags):
             from dask.distributed import LocalCluster

@@ -1,0 +1,92 @@
+"""Beam's worker processes forked from the runner (`pipeline.worker_pool`): used by a process's first
+multi-worker run, never after a run has left threads behind, and forks nobody took end with the run."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from pipeline.worker_pool import WorkerPool
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SCRIPT = """
+import json, os
+import apache_beam as beam
+from apache_beam.testing.util import assert_that, equal_to
+from pipeline.runner import new_pipeline, pipeline_options, run
+
+def cmdline():
+    with open("/proc/self/cmdline", "rb") as f:
+        return f.read().decode()
+
+RUNNER = cmdline()
+
+def worker(_):  # a fork keeps the runner's command line; Beam starts python -m ...sdk_worker_main
+    return json.dumps({"pid": os.getpid(), "forked": cmdline() == RUNNER, "arena": os.environ.get("MALLOC_ARENA_MAX")})
+
+runs = []
+for _ in range(2):
+    with pipeline_options(None, 2, []) as (runner, options):
+        p = new_pipeline(runner, options, None)
+        squares = p | "N" >> beam.Create(range(200)) | "Sq" >> beam.Map(lambda x: x * x)
+        assert_that(squares, equal_to([x * x for x in range(200)]))
+        seen = (p | "Keys" >> beam.Create(range(64)) | beam.Reshuffle() | beam.Map(worker)
+                | beam.combiners.ToList())
+        seen | beam.Map(lambda s: print("SEEN", json.dumps(sorted(set(s)))))
+        run(p, None)
+"""
+
+
+def test_first_run_uses_forked_workers_and_a_later_run_starts_new_ones() -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("MALLOC_ARENA_MAX", None)
+    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, cwd=ROOT,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    runs = [[json.loads(w) for w in json.loads(line[5:])] for line in out.stdout.splitlines() if line.startswith("SEEN ")]
+    assert len(runs) == 2
+    first, second = runs
+    assert {w["forked"] for w in first} == {True}  # forks of the runner: its command line, not Beam's
+    assert {w["forked"] for w in second} == {False}  # the first run left gRPC threads: Beam starts them
+    assert {w["arena"] for w in first + second} == {"2"}  # runner.WORKER_MALLOC reaches forked workers too
+
+
+def test_forks_never_taken_exit_when_the_pool_closes() -> None:
+    pool = WorkerPool(2)
+    pids = [pid for pid, _ in pool._idle]
+    pool.close()
+    assert len(pids) == 2 and not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+    assert pool.popen({}) is None
+
+
+FAILING = """
+import apache_beam as beam
+from pipeline.runner import new_pipeline, pipeline_options, run
+
+def fail(x):
+    raise ValueError("boom in a forked worker")
+
+with pipeline_options(None, 2, []) as (runner, options):
+    p = new_pipeline(runner, options, None)
+    p | beam.Create(range(8)) | beam.Reshuffle() | beam.Map(fail)
+    run(p, None)
+"""
+
+
+def test_a_failing_step_fails_the_run_and_leaves_no_worker_behind() -> None:
+    marker = f"# worker-pool-test {os.getpid()}"
+    out = subprocess.run([sys.executable, "-c", FAILING + marker], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT, timeout=300)
+    assert out.returncode != 0 and "boom in a forked worker" in out.stderr
+    left = [p for p in Path("/proc").glob("[0-9]*/cmdline") if marker.encode() in _read(p)]
+    assert not left  # forks keep the runner's command line, marker included
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
