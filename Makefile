@@ -45,7 +45,7 @@ sve-test: sve-tools
 # The small default fastText quality model shipped in data/models/ (its recipe: data/models/quality.ftz.json).
 quality-model: install
 	$(VENV)/bin/jcorpus quality train --config data/models/quality_train.yaml --positive academic government reference \
-	  --negative web --seed 0 --out data/models/quality.ftz
+	  --negative web --seed 0 --out data/models/quality.ftz --overwrite
 
 bench: install
 	$(PY) bench/run_all.py
