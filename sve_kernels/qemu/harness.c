@@ -4,6 +4,7 @@
  * Run under qemu-aarch64 at several vector lengths by run.sh; also builds and runs natively (portable only).
  * Usage: harness [quick]   -- quick trims the largest shapes. Exit status 0 only when every check passes.
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,11 +41,12 @@ static float *rnd(int64_t n, float scale) {
 }
 static void *zalloc(int64_t n, size_t elem) { return calloc((size_t)(n > 0 ? n : 1), elem); }
 
-/* |got - want| <= atol + rtol |want| everywhere; reports the first offender. */
+/* |got - want| <= atol + rtol |want| everywhere (inf and NaN must match exactly); reports the first offender. */
 static void check(const char *what, int im, const float *got, const double *want, int64_t n, double rtol,
                   double atol) {
     checks++;
     for (int64_t i = 0; i < n; i++) {
+        if ((double)got[i] == want[i] || (isnan(got[i]) && isnan(want[i]))) continue;
         double err = fabs((double)got[i] - want[i]);
         if (!(err <= atol + rtol * fabs(want[i]))) {
             failures++;
@@ -145,6 +147,32 @@ static void test_elementwise(int64_t n) {
     free(rv);
 }
 
+/* GELU and its slope as x sigmoid(2u), from e = exp(-2|u|) <= 1: nothing overflows for a float32 x (x^3 is finite
+ * in double), and +-inf are clipped to +-FLT_MAX, where the sigmoid is already exactly 0 or 1 (their limits). */
+static void gelu_ref_limits(double x, double *y, double *slope) {
+    const double s = 0.7978845608028654, a = 0.044715;
+    const double xl = x < -FLT_MAX ? -FLT_MAX : x, xc = xl > FLT_MAX ? FLT_MAX : xl; /* NaN stays NaN */
+    const double u = s * (xc + a * xc * xc * xc), e = exp(-2.0 * fabs(u));
+    const double sig = (u >= 0 ? 1.0 : e) / (1.0 + e), rest = (u >= 0 ? e : 1.0) / (1.0 + e);
+    *y = xl * sig;
+    *slope = sig + 2.0 * xc * sig * rest * s * (1.0 + 3.0 * a * xc * xc);
+}
+
+/* Extreme finite inputs (x^3 and x^2 overflow float32 beyond ~7e12 and ~2e19), +-inf and NaN among ordinary ones:
+ * GELU -> x and slope -> 1 as x -> inf, both -> 0 as x -> -inf, and dx = dy * slope stays finite. */
+static void test_gelu_limits(void) {
+    const float edges[] = {1e4f, 1e10f, 1e20f, 3e38f, FLT_MAX, INFINITY, 0.0f, 0.5f, 1.0f, 3.0f, 9.5f, 12.0f};
+    enum { NE = sizeof edges / sizeof edges[0], N = 2 * NE + 1 };
+    float x[N], *dy = rnd(N, 1.0f), out[N];
+    double ry[N], rdx[N];
+    for (int i = 0; i < NE; i++) x[i] = edges[i], x[NE + i] = -edges[i];
+    x[N - 1] = NAN;
+    for (int i = 0; i < N; i++) gelu_ref_limits(x[i], &ry[i], &rdx[i]), rdx[i] *= dy[i];
+    FOR_IMPL(sk_gelu_forward) { IMPL(out, x, N); check("gelu_forward.limits", im, out, ry, N, 1e-6, 1e-7); }
+    FOR_IMPL(sk_gelu_backward) { IMPL(out, x, dy, N); check("gelu_backward.limits", im, out, rdx, N, 1e-5, 1e-6); }
+    free(dy);
+}
+
 static void test_fp16(void) {
     const int64_t n = 65536;
     uint16_t *h = zalloc(n, 2), *h2 = zalloc(n, 2);
@@ -219,6 +247,7 @@ int main(int argc, char **argv) {
     const int64_t vl = SK_HAVE_SVE ? sk_vector_bits() / 32 : 16;
     const int64_t ns[] = {0, 1, vl - 1, vl, vl + 1, 2 * vl + 3, 7, 13, 97, 4099};
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) test_elementwise(ns[i]);
+    test_gelu_limits();
     test_fp16();
     test_ulp(2.0);
     test_matmul(0, 5, 3), test_matmul(4, 0, 3), test_matmul(1, 1, 1), test_matmul(vl - 1, vl + 1, 2 * vl + 3);

@@ -44,6 +44,11 @@
 #define SK_EXP_MAX 88.8f     /* above: result is +inf */
 #define SK_GELU_S 0.7978845608028654f /* sqrt(2/pi) */
 #define SK_GELU_A 0.044715f
+/* The GELU kernels evaluate at x clamped to +-SK_GELU_XMAX, where |2u| = 80: exp needs no clamp of its own, and
+ * exp(-2u) and its reciprocal stay finite and normal. Further out x^3, x^2 and 2x overflow float32 for large |x| and
+ * would give nan or inf, while the results at the bound already are the limits: x and slope 1 above; about -2e-34
+ * and -4e-33 (for -0 and 0) below. */
+#define SK_GELU_XMAX 9.67f
 
 static inline float sk_bits_f32(uint32_t u) {
     float f;
@@ -57,10 +62,8 @@ static inline uint32_t sk_f32_bits(float f) {
 }
 
 /* exp by n = round(x log2 e), r = x - n ln2 (two-part ln2), polynomial, scale by 2^n in two halves so
- * 2^n never leaves the normal range (n in [-150, 128]). */
-static inline float sk_expf(float x) {
-    x = x < SK_EXP_MIN ? SK_EXP_MIN : x;
-    x = x > SK_EXP_MAX ? SK_EXP_MAX : x;
+ * 2^n never leaves the normal range (n in [-150, 128]). _in_range: for x in [SK_EXP_MIN, SK_EXP_MAX] (or NaN). */
+static inline float sk_expf_in_range(float x) {
     float z = x * SK_LOG2E;
     int32_t n = (int32_t)(z + (z >= 0.0f ? 0.5f : -0.5f));
     float fn = (float)n;
@@ -74,6 +77,10 @@ static inline float sk_expf(float x) {
     p = p * r * r + r + 1.0f;
     int32_t n1 = n >> 1, n2 = n - n1;
     return p * sk_bits_f32((uint32_t)(n1 + 127) << 23) * sk_bits_f32((uint32_t)(n2 + 127) << 23);
+}
+static inline float sk_expf(float x) {
+    x = x < SK_EXP_MIN ? SK_EXP_MIN : x;
+    return sk_expf_in_range(x > SK_EXP_MAX ? SK_EXP_MAX : x);
 }
 
 static inline float sk_tanhf(float x) {
@@ -105,9 +112,7 @@ static inline svfloat32_t sk_sv_sqrt(svbool_t pg, svfloat32_t x) {
     return svsel_f32(svcmpeq_n_f32(pg, x, 0.0f), x, svmul_f32_x(pg, x, r));
 }
 
-static inline svfloat32_t sk_sv_exp(svbool_t pg, svfloat32_t x) {
-    x = svmax_n_f32_x(pg, x, SK_EXP_MIN);
-    x = svmin_n_f32_x(pg, x, SK_EXP_MAX);
+static inline svfloat32_t sk_sv_exp_in_range(svbool_t pg, svfloat32_t x) {
     svfloat32_t fn = svrintn_f32_x(pg, svmul_n_f32_x(pg, x, SK_LOG2E));
     svfloat32_t r = svmls_n_f32_x(pg, x, fn, SK_LN2_HI); /* x - fn * ln2_hi */
     r = svmls_n_f32_x(pg, r, fn, SK_LN2_LO);
@@ -120,6 +125,9 @@ static inline svfloat32_t sk_sv_exp(svbool_t pg, svfloat32_t x) {
     svfloat32_t r2 = svmul_f32_x(pg, r, r);
     p = svmla_f32_x(pg, svadd_n_f32_x(pg, r, 1.0f), p, r2); /* 1 + r + p r^2 */
     return svscale_f32_x(pg, p, svcvt_s32_f32_x(pg, fn));
+}
+static inline svfloat32_t sk_sv_exp(svbool_t pg, svfloat32_t x) {
+    return sk_sv_exp_in_range(pg, svmin_n_f32_x(pg, svmax_n_f32_x(pg, x, SK_EXP_MIN), SK_EXP_MAX));
 }
 
 static inline svfloat32_t sk_sv_tanh(svbool_t pg, svfloat32_t x) {

@@ -4,6 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 S = np.sqrt(2.0 / np.pi)
+F32_MAX = float(np.finfo(np.float32).max)
+# GELU inputs beside ordinary ones: x^3 and x^2 overflow float32 beyond ~7e12 and ~2e19, and +-inf, NaN.
+GELU_EDGES = np.float32([1e4, 1e10, 1e20, 3e38, F32_MAX, np.inf, 0.0, 0.5, 1.0, 3.0, 9.5, 12.0])
+GELU_EDGES = np.concatenate([GELU_EDGES, -GELU_EDGES, np.float32([np.nan])])
 
 
 def f64(*arrays):
@@ -17,9 +21,28 @@ def layernorm(x, w, b, eps=1e-5):
     return (x - mean[:, None]) * rstd[:, None] * w + b, mean, rstd
 
 
-def gelu(x):
+def _gelu_sigmoids(x):
+    """(x clipped to +-FLT_MAX, sigmoid(2u), 1 - sigmoid(2u)) with u = S (x + 0.044715 x^3): the tanh form as
+    0.5 (1 + tanh(u)) = sigmoid(2u), from e = exp(-2|u|) <= 1 so nothing overflows (x^3 of a float32 is finite in
+    float64). At +-FLT_MAX the sigmoids are already exactly 0 or 1, so clipping +-inf there gives their limits."""
     (x,) = f64(x)
-    return 0.5 * x * (1.0 + np.tanh(S * (x + 0.044715 * x**3)))
+    x = np.clip(x, -F32_MAX, F32_MAX)
+    u = S * (x + 0.044715 * x**3)
+    e = np.exp(-2.0 * np.abs(u))
+    return x, np.where(u >= 0, 1.0, e) / (1.0 + e), np.where(u >= 0, e, 1.0) / (1.0 + e)
+
+
+def gelu(x):
+    """x sigmoid(2u): -> x as x -> inf and -> -0 as x -> -inf (x is clipped below at -FLT_MAX, where sig is already
+    0, so -inf gives -0 rather than -inf * 0 = nan)."""
+    _, sig, _ = _gelu_sigmoids(x)
+    return np.maximum(f64(x)[0], -F32_MAX) * sig
+
+
+def gelu_grad(x):
+    """d/dx x sigmoid(2u) = sig + 2 x sig (1 - sig) du/dx, du/dx = S (1 + 3 a x^2): -> 1 and -> 0 at +-inf."""
+    x, sig, rest = _gelu_sigmoids(x)
+    return sig + 2.0 * x * sig * rest * S * (1.0 + 3.0 * 0.044715 * x**2)
 
 
 def softmax(x):

@@ -2,11 +2,13 @@
 
 Loss L = sum(forward(...) * R) for a fixed random R, so dL/dout = R; each analytic gradient from a backward
 kernel is compared with (L(x + h e_i) - L(x - h e_i)) / 2h at a sample of coordinates i. The forward runs in
-float32, so h and the tolerance are chosen for float32 round-off (h = 1e-2, ~1e-2 relative)."""
+float32, so h and the tolerance are chosen for float32 round-off (h = 1e-2, ~1e-2 relative). Where differences cannot resolve the slope (|x| up to FLT_MAX),
+GELU's backward is compared with its analytic float64 derivative instead."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import sve_np_reference as ref
 
 import sve_kernels as sk
 
@@ -60,6 +62,12 @@ def test_gelu_backward_fd(kernel_path, rng):
     r = randn(rng, 257)
     dx = sk.gelu_backward(x, r)
     fd_check(lambda: f64sum(sk.gelu_forward(x), r), x, dx, rng, samples=40)
+
+
+def test_gelu_backward_limits(kernel_path, rng):
+    """The slope -> 1 for large x and -> 0 for very negative x, so dx = dy * slope is finite for any finite x."""
+    x, dy = ref.GELU_EDGES, randn(rng, ref.GELU_EDGES.size)
+    np.testing.assert_allclose(sk.gelu_backward(x, dy), dy * ref.gelu_grad(x), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("docs", [False, True])

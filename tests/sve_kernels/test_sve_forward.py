@@ -69,6 +69,11 @@ def test_gelu_and_residual(kernel_path, rng, shape):
     np.testing.assert_array_equal(sk.residual_forward(x, y), x + y)
 
 
+def test_gelu_forward_limits(kernel_path):
+    """GELU(x) -> x for large x and -> -0 for very negative x, up to FLT_MAX and inf; NaN stays NaN."""
+    np.testing.assert_allclose(sk.gelu_forward(ref.GELU_EDGES), ref.gelu(ref.GELU_EDGES), rtol=1e-5, atol=1e-6)
+
+
 def ulp_error(got: np.ndarray, want64: np.ndarray) -> np.ndarray:
     want32 = want64.astype(np.float32)
     return np.abs(got.astype(np.float64) - want64) / np.spacing(np.abs(want32)).astype(np.float64)
