@@ -1,11 +1,15 @@
 """`jcorpus demo`: the whole chain on the bundled samples, one line per stage.
 
-Each stage writes `_SUCCESS` and `stage.json` (a fingerprint of its command and of everything upstream);
-a re-run skips stages whose fingerprint is unchanged, `--force` redoes them.
+Each stage runs into its own folder under OUT. Before a stage writes anything, the demo writes the folder's
+`stage.json` (a fingerprint of its command and of everything upstream): it marks the folder as the demo's own, so a
+crashed or failed run is redone, while a folder without one is never touched. `_SUCCESS`, written last, marks the
+stage done. A re-run reuses a done stage whose fingerprint is unchanged and whose outputs are still readable; a
+stage redone redoes every stage after it (they were built from its old outputs); `--force` redoes them all.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import json
 import shlex
@@ -13,7 +17,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import UserError
 from trainer_bridge.cliargs import integer, output_folder
@@ -43,70 +49,147 @@ def _inputs_digest() -> str:
 
 
 STAGES = ("curate", "tokenizer", "shards", "train", "report")
+REPORT = "report.html"  # the report stage's output, at the top of OUT (its stage folder holds only the markers)
+# What reading a missing or corrupt stage output raises (ValueError covers bad JSON and bad UTF-8)
+UNREADABLE = (OSError, ValueError, LookupError, TypeError, AttributeError)
+
+
+def _check_out(out: Path) -> None:
+    """Refuse, before any stage runs, an OUT holding things the demo would delete or overwrite but did not write."""
+    folders = [out / name for name in STAGES]
+    files = [*(out / f"{name}.log" for name in STAGES), out / REPORT]
+    clash = [p for p in folders if p.exists() and not p.is_dir()] + [p for p in files if p.is_dir()]
+    if clash:
+        kind = "folder" if clash[0] in folders else "file"
+        raise UserError(f"{clash[0]}: the demo needs a {kind} there; choose another --out or move it away")
+    foreign = [str(p) for p in folders if p.is_symlink()
+               or (p.is_dir() and any(p.iterdir()) and not (p / "stage.json").exists())]
+    if foreign:  # a stage redone deletes its folder: never one the demo did not write
+        raise UserError(f"{', '.join(foreign)} not written by jcorpus demo; choose another --out or move "
+                        f"{'it' if len(foreign) == 1 else 'them'} away")
+    if any(out.iterdir()) and not any((p / "stage.json").exists() for p in folders):  # its logs, report.html
+        raise UserError(f"{out} is not empty and not a jcorpus demo folder; choose a new or empty --out")
 
 
 class Stages:
     def __init__(self, out: Path, force: bool) -> None:
+        _check_out(out)
         self.out, self.force, self.chain = out, force, _inputs_digest()
-        foreign = [str(out / name) for name in STAGES
-                   if (out / name).is_dir() and any((out / name).iterdir()) and not (out / name / "stage.json").exists()]
-        if foreign:  # a stage redone deletes its folder: never one the demo did not write
-            raise UserError(f"{', '.join(foreign)} not written by jcorpus demo; choose another --out or move "
-                            f"{'it' if len(foreign) == 1 else 'them'} away")
 
-    def run(self, name: str, argv: list[str], summary) -> None:
-        """Run `argv` unless `out/name` already holds its result; print the stage's key figure."""
-        folder = self.out / name
+    def run(self, name: str, argv: list[str], summary: Callable[[Path], str]) -> None:
+        """Run `argv` unless `out/name` holds its finished, readable result; print the stage's key figure."""
+        folder, log = self.out / name, self.out / f"{name}.log"
         self.chain = hashlib.sha256(json.dumps([self.chain, name, argv]).encode()).hexdigest()
-        marker = folder / "stage.json"
         start = time.perf_counter()
-        reused = (not self.force and (folder / "_SUCCESS").exists() and marker.exists()
-                  and json.loads(marker.read_text()).get("fingerprint") == self.chain)
-        if not reused:
-            shutil.rmtree(folder, ignore_errors=True)
-            log = self.out / f"{name}.log"
-            with log.open("w") as fh:
+        line = None if self.force else self._reused(folder, summary)
+        if line is None:
+            self.force = True  # the later stages were built from this one's old outputs: redo them too
+            try:
+                self._claim(folder, argv)
+                fh = log.open("wb")
+            except OSError as exc:  # a read-only --out, say
+                raise UserError(f"{exc.filename}: {exc.strerror}; choose another --out") from None
+            with fh:
                 done = subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT)
             if done.returncode:
-                tail = log.read_text(errors="replace").splitlines()[-15:]
+                tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
                 raise SystemExit(f"demo: stage {name} failed (exit {done.returncode}); log {log}:\n" + "\n".join(tail))
-            folder.mkdir(parents=True, exist_ok=True)
-            marker.write_text(json.dumps({"fingerprint": self.chain, "argv": argv}, indent=1))
+            try:
+                line = summary(folder)
+            except UNREADABLE as exc:
+                raise SystemExit(f"demo: stage {name} finished but its output is unreadable "
+                                 f"({type(exc).__name__}: {exc}); log {log}") from None
             (folder / "_SUCCESS").touch()
-        took = "reused" if reused else f"{time.perf_counter() - start:6.1f} s"
-        print(f"{name:<10} {took:>9}  {summary(folder)}", flush=True)
+            took = f"{time.perf_counter() - start:6.1f} s"
+        else:
+            took = "reused"
+        print(f"{name:<10} {took:>9}  {line}", flush=True)
+
+    def _reused(self, folder: Path, summary: Callable[[Path], str]) -> str | None:
+        """The stage's summary if `folder` is done with this fingerprint and its outputs read; else None (redo it:
+        a missing or corrupt output must not be reported as reused)."""
+        try:
+            if (folder / "_SUCCESS").exists() and _json(folder / "stage.json").get("fingerprint") == self.chain:
+                return summary(folder)
+        except UNREADABLE:
+            pass
+        return None
+
+    def _claim(self, folder: Path, argv: list[str]) -> None:
+        """Mark `folder` as the demo's before the stage writes into it, so a crashed run is redone rather than refused
+        as foreign, then empty it. `_SUCCESS` goes first: a half-emptied folder must never look done."""
+        folder.mkdir(exist_ok=True)
+        (folder / "_SUCCESS").unlink(missing_ok=True)
+        marker = folder / "stage.json"
+        marker.write_text(json.dumps({"fingerprint": self.chain, "argv": argv}, indent=1), encoding="utf-8")
+        for entry in folder.iterdir():
+            if entry == marker:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+
+def _json(path: Path) -> Any:
+    """A stage output's JSON, read as UTF-8 (what the stages write, whatever the locale)."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _present(*paths: Path) -> None:
+    """Raise for the first missing path: a stage whose outputs are gone is redone, not reported as reused."""
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(errno.ENOENT, "missing", str(path))
 
 
 def _curate_summary(folder: Path) -> str:
-    s = json.loads((folder / "stats.json").read_text())
+    s = _json(folder / "stats.json")
+    _present(folder / "curated")
     return (f"{s['input_docs']} docs in, {s['kept_docs']} kept, {s['rejected_docs']} rejected, "
             f"{s['quarantined_docs']} quarantined; top reasons: "
             + ", ".join(f"{r}={v['docs']}" for r, v in sorted(s["reasons"].items(), key=lambda kv: -kv[1]["docs"])[:4]))
 
 
 def _tokenizer_summary(folder: Path) -> str:
-    ours = json.loads((folder / "eval.json").read_text())["models"]["main"]
+    ours = _json(folder / "eval.json")["models"]["main"]
+    _present(folder / "tokenizer.model")
     keys = ("chars_per_token", "morph_boundary_f1", "byte_fallback_rate", "roundtrip_exact")
     return ", ".join(f"{k}={ours[k]:.4g}" for k in keys if isinstance(ours.get(k), int | float))
 
 
 def _pack_summary(folder: Path) -> str:
-    m = json.loads((folder / "manifest.json").read_text())
+    m = _json(folder / "manifest.json")
+    _present(*(folder / s["file"] for s in m["shards"]),
+             *(folder / f"{p['prefix']}.{ext}" for p in m.get("megatron") or () for ext in ("bin", "idx")))
     t = m["totals"]
     return (f"{len(m['shards'])} shard(s), {t['rows']:,} rows of {m['seq_len'] + 1}, {t['tokens']:,} tokens, "
             f"padding {t['padding_rate']:.3%}")
 
 
 def _train_summary(folder: Path) -> str:
-    lines = (folder / "metrics.jsonl").read_text().splitlines()
+    lines = (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
     first, last = json.loads(lines[0]), json.loads(lines[-1])
-    sample = (folder / "sample.txt").read_text().strip() if (folder / "sample.txt").exists() else ""
+    sample = (folder / "sample.txt").read_text(encoding="utf-8").strip()
     return f"loss {first['loss']:.3f} → {last['loss']:.3f} in {last['step']} steps; sample: {sample[:60]!r}"
 
 
+def _report_summary(folder: Path) -> str:
+    page = folder.parent / REPORT
+    _present(page)
+    return f"open {page}"
+
+
 def run(args: argparse.Namespace) -> int:
+    if not args.out.strip():  # Path("") is the current folder: the demo would fill whatever folder it runs in
+        raise UserError("--out: empty; name a folder (default demo_out)")
+    if "://" in args.out:  # the stages would write to a local folder named `gs:`
+        raise UserError(f"--out {args.out}: the demo writes local folders only, not URLs")
     out = Path(args.out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out: cannot create {exc.filename} ({exc.strerror})") from None
     bindir = Path(sys.executable).parent
     jcorpus = [sys.executable, "-m", "pipeline.cli"]
     st = Stages(out, args.force)
@@ -130,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
               f" && {sample_cmd} > {shlex.quote(str(run_dir / 'sample.txt'))}")
     st.run("train", ["bash", "-c", script], _train_summary)
     if (ROOT / "pipeline" / "cmd_report.py").exists():
-        st.run("report", [*jcorpus, "report", str(out)], lambda f: f"open {out / 'report.html'}")
-    print(f"\nall outputs in {out}" + (f"; report: {out / 'report.html'}" if (out / "report.html").exists() else ""))
+        st.run("report", [*jcorpus, "report", str(out)], _report_summary)
+    print(f"\nall outputs in {out}" + (f"; report: {out / REPORT}" if (out / REPORT).exists() else ""))
     return 0
 

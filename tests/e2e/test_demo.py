@@ -1,10 +1,15 @@
 """The whole chain on the bundled samples, as `make demo` runs it (fewer training steps)."""
+import errno
 import json
+import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,3 +73,134 @@ def test_demo_never_deletes_a_folder_it_did_not_write(tmp_path, capsys):
         err = capsys.readouterr().err
         assert f"{tmp_path / 'train'} not written by jcorpus demo" in err and len(err.strip().splitlines()) == 1
     assert mine.read_bytes() == b"user data" and not (tmp_path / "curate").exists()
+
+
+# The tests below run `jcorpus demo` with every stage replaced by a fake that writes the files the summaries read,
+# so the reuse rules are checked in milliseconds instead of a whole chain.
+FAKE_OUTPUTS = {
+    "curate": {"stats.json": json.dumps({"input_docs": 3, "kept_docs": 2, "rejected_docs": 1, "quarantined_docs": 0,
+                                         "reasons": {"lang_not_ja": {"docs": 1}}}), "curated/part-0.parquet": "x"},
+    "tokenizer": {"eval.json": json.dumps({"models": {"main": {"chars_per_token": 1.5}}}), "tokenizer.model": "x"},
+    "shards": {"manifest.json": json.dumps({"shards": [{"file": "s.arrow"}], "megatron": [], "seq_len": 4,
+                                            "totals": {"rows": 1, "tokens": 5, "padding_rate": 0.0}}), "s.arrow": "x"},
+    "train": {"metrics.jsonl": '{"step": 1, "loss": 9.0}\n{"step": 2, "loss": 8.0}\n', "sample.txt": "日本の"},
+}
+
+
+def _fake_chain(monkeypatch, fail: str = "") -> list[str]:
+    """Replace the stage commands with writers of their outputs; returns the stages run, in order. The stage named
+    `fail` writes a checkpoint, then exits 1 (a crash halfway)."""
+    from pipeline import cmd_demo
+
+    ran: list[str] = []
+
+    def fake_run(argv: list[str], **_) -> subprocess.CompletedProcess:
+        words = shlex.split(argv[2]) if argv[0] == "bash" else argv
+        if "--out" in words:
+            folder = Path(words[words.index("--out") + 1])
+            name, files = folder.name, FAKE_OUTPUTS[folder.name]
+        else:  # jcorpus report OUT
+            folder, name, files = Path(argv[-1]), "report", {"report.html": "<h1>report</h1>"}
+        ran.append(name)
+        if name == fail:
+            files = {"ckpt-10.npz": "half"}
+        for rel, text in files.items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_text(text, encoding="utf-8")
+        return subprocess.CompletedProcess(argv, 1 if name == fail else 0)
+
+    monkeypatch.setattr(cmd_demo.subprocess, "run", fake_run)
+    return ran
+
+
+def _main(capsys, *argv: str) -> tuple[int, str, str]:
+    from pipeline.cli import main
+
+    code = main(["demo", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _reused(stdout: str) -> list[str]:
+    return [line.split()[0] for line in stdout.splitlines() if "reused" in line.split()[1:2]]
+
+
+def test_a_crashed_run_is_redone_not_refused(tmp_path, monkeypatch, capsys):
+    """A failed stage left its folder without stage.json, so the re-run called it "not written by jcorpus demo"."""
+    ran = _fake_chain(monkeypatch, fail="train")
+    with pytest.raises(SystemExit, match="stage train failed"):
+        _main(capsys, "--out", str(tmp_path))
+    assert (tmp_path / "train" / "ckpt-10.npz").exists()
+    _fake_chain(monkeypatch)
+    code, out, err = _main(capsys, "--out", str(tmp_path))
+    assert code == 0, err
+    assert _reused(out) == ["curate", "tokenizer", "shards"] and ran == [*STAGE_NAMES[:4]]
+    assert not (tmp_path / "train" / "ckpt-10.npz").exists() and (tmp_path / "train" / "_SUCCESS").exists()
+
+
+STAGE_NAMES = ["curate", "tokenizer", "shards", "train", "report"]
+
+
+@pytest.mark.parametrize("damage, redone", [
+    ("report.html", STAGE_NAMES[4:]),  # was "report reused  open OUT/report.html" with no such file
+    ("train/metrics.jsonl", STAGE_NAMES[3:]),  # empty: was an IndexError traceback
+    ("curate/stats.json", STAGE_NAMES),  # not JSON: was a JSONDecodeError traceback
+    ("tokenizer/tokenizer.model", STAGE_NAMES[1:]),  # the shards after it were packed with the old model
+    ("shards/s.arrow", STAGE_NAMES[2:]),
+])
+def test_a_stage_with_missing_or_corrupt_outputs_is_redone_with_the_stages_after_it(tmp_path, monkeypatch, capsys,
+                                                                                    damage, redone):
+    _fake_chain(monkeypatch)
+    assert _main(capsys, "--out", str(tmp_path))[0] == 0
+    path = tmp_path / damage
+    path.write_text("", encoding="utf-8") if path.suffix in (".json", ".jsonl") else path.unlink()
+    ran = _fake_chain(monkeypatch)
+    code, out, err = _main(capsys, "--out", str(tmp_path))
+    assert code == 0, err
+    assert ran == redone and _reused(out) == [s for s in STAGE_NAMES if s not in redone], out
+    assert (tmp_path / "report.html").exists() and json.loads((tmp_path / "curate" / "stats.json").read_text())
+
+
+@pytest.mark.parametrize("out, message", [
+    ("", "--out: empty"),  # was the current folder: run from the repo, the demo wrote into it
+    ("gs://bucket/demo", "--out gs://bucket/demo: the demo writes local folders only"),  # was a local ./gs:/bucket
+])
+def test_an_empty_or_remote_out_is_refused(tmp_path, monkeypatch, capsys, out, message):
+    monkeypatch.chdir(tmp_path)
+    ran = _fake_chain(monkeypatch)
+    code, _, err = _main(capsys, "--out", out)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert ran == [] and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("setup, message", [
+    ("curate", "curate: the demo needs a folder there"),  # a file: was curate's usage message and exit 1
+    ("train.log/", "train.log: the demo needs a file there"),
+    ("notes.txt", "is not empty and not a jcorpus demo folder"),  # its report.html and logs would overwrite a user's
+])
+def test_an_out_the_demo_would_overwrite_is_refused_before_any_stage(tmp_path, monkeypatch, capsys, setup, message):
+    path = tmp_path / setup.rstrip("/")
+    path.mkdir() if setup.endswith("/") else path.write_text("mine", encoding="utf-8")
+    (tmp_path / "report.html").write_text("mine", encoding="utf-8")
+    ran = _fake_chain(monkeypatch)
+    code, _, err = _main(capsys, "--out", str(tmp_path))
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert ran == [] and (tmp_path / "report.html").read_text(encoding="utf-8") == "mine"
+
+
+@pytest.mark.parametrize("out, named", [("ro", "ro/curate"), ("ro/x/y", "ro/x")])
+def test_an_out_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsys, out, named):
+    """A read-only --out was a PermissionError traceback (simulated: the tests may run as root)."""
+    real_mkdir = os.mkdir
+
+    def mkdir(path, *args, **kwargs):
+        if Path(path).is_relative_to(tmp_path / "ro") and Path(path) != tmp_path / "ro":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    (tmp_path / "ro").mkdir()
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    _fake_chain(monkeypatch)
+    code, _, err = _main(capsys, "--out", str(tmp_path / out))
+    assert code == 2 and f"{tmp_path / named}" in err and "Permission denied" in err, err
+    assert len(err.strip().splitlines()) == 1
