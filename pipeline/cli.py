@@ -19,11 +19,27 @@ COMMAND_MODULES = (
 )
 
 
-class _QuietOptionalExtras(logging.Filter):
-    """Beam warns on the root logger at import when its GCP client libraries are absent: noise for local runs."""
+# Beam log lines that say nothing to a jcorpus user, by logger: at import, that its GCP client libraries are
+# absent; and each worker's warning, relayed by the local runner, that it has no folder for a pickled main
+# session (jcorpus pickles none).
+BEAM_NOISE = {"root": "apitools not found",
+              "apache_beam.runners.portability.local_job_service": "No semi_persistent_directory found"}
+
+
+class _QuietBeamNoise(logging.Filter):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "apitools not found" not in record.getMessage()
+        return self.text not in record.getMessage()
+
+
+def _quiet_beam_noise() -> None:
+    for name, text in BEAM_NOISE.items():
+        logger = logging.getLogger(None if name == "root" else name)
+        if not any(isinstance(f, _QuietBeamNoise) for f in logger.filters):
+            logger.addFilter(_QuietBeamNoise(text))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +60,7 @@ NO_FILESYSTEM = "Unable to get filesystem from specified path"
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.getLogger().addFilter(_QuietOptionalExtras())
+    _quiet_beam_noise()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_extra", False):
@@ -55,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"jcorpus {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: nothing was committed (outputs are renamed into place at the end)
+        print(f"jcorpus {args.command}: interrupted", file=sys.stderr)
+        return 130
     except ValueError as exc:  # Beam's plain ValueError for a URL scheme whose extra is not installed
         if not str(exc).startswith(NO_FILESYSTEM):
             raise

@@ -95,6 +95,7 @@ class WorkerPool:
 def _serve(pipe: int) -> None:
     """In the child: read the environment, become Beam's SDK worker, exit without Python's shutdown."""
     code = 1
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's: it stops its workers, as on any failure
     try:
         with os.fdopen(pipe, "rb") as r:
             data = r.read()
@@ -109,8 +110,6 @@ def _serve(pipe: int) -> None:
 
             sdk_worker_main.main([])
         code = 0
-    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the runner reports it
-        code = 130
     except BaseException:  # noqa: BLE001 - reported like a worker process's crash: a traceback, exit 1
         traceback.print_exc()
     finally:

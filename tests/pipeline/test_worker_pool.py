@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from pipeline.worker_pool import WorkerPool
@@ -90,3 +92,37 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError:
         return b""
+
+
+def test_ctrl_c_stops_the_run_in_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    """SIGINT to the whole process group, as a terminal sends it: the runner stops its forked workers (they
+    ignore it) and says so in one line; no process, no output folder is left."""
+    sources = [{"name": f"wiki{i}", "kind": "reference", "format": "jsonl", "license": "CC-BY-SA-4.0",
+                "paths": [str(ROOT / "data/samples/reference/wikipedia.jsonl")]} for i in range(400)]
+    config = tmp_path / "c.yaml"
+    config.write_text(json.dumps({"sources": sources, "filters": {"enabled": False}}))
+    out = tmp_path / "out"
+    run = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "curate", "--config", str(config), "--out",
+                            str(out), "--workers", "2"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while len(_children(run.pid)) < 2 and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = _children(run.pid)
+    assert len(workers) == 2, "the run ended before its workers started"
+    time.sleep(0.5)
+    os.killpg(run.pid, signal.SIGINT)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130 and err.strip().splitlines() == ["jcorpus curate: interrupted"], err[-3000:]
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()] and not list(out.glob("_temporary-*"))
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    return found
