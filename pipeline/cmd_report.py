@@ -21,7 +21,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{out} is not a folder")
     try:
         print(write_report(out))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # ValueError includes broken JSON
-        raise UserError(f"{out}: cannot build the report from its stage outputs ({type(exc).__name__}: {exc}); "
+    except OSError as exc:  # a stage file that is a folder, unreadable, or vanished while read
+        raise UserError(f"{exc.filename or out}: cannot read it ({exc.strerror or exc})") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # the report names the file where it can
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise UserError(f"{out}: cannot build the report from its stage outputs ({type(exc).__name__}: {first}); "
                         "are they jcorpus outputs of this version?") from None
     return 0

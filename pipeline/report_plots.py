@@ -5,6 +5,7 @@ import io
 from collections.abc import Mapping, Sequence
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -25,27 +26,25 @@ def _svg(fig) -> str:
 def bar_chart(counts: Mapping[str, float], xlabel: str) -> str:
     names = list(counts)[::-1]
     fig, ax = plt.subplots(figsize=(6.5, 0.3 * len(names) + 0.8))
-    ax.barh(names, [counts[n] for n in names], color=REJECTED)
+    ax.barh(names, [float(counts[n]) for n in names], color=REJECTED)  # floats: a huge int overflows int64
     ax.set_xlabel(xlabel)
     return _svg(fig)
 
 
 def histograms(kept: Sequence[float], rejected: Sequence[float], xlabel: str, log: bool = False) -> str:
+    """Kept and rejected on the same bins; the legend counts the values drawn (NaN and inf are not drawn)."""
+    kept, rejected = (np.asarray(v, dtype=float) for v in (kept, rejected))
+    kept, rejected = kept[np.isfinite(kept)], rejected[np.isfinite(rejected)]
     fig, ax = plt.subplots(figsize=(6.5, 2.6))
-    data = [v for v in (*kept, *rejected) if v is not None]
+    data = np.concatenate([kept, rejected])
+    lo, hi = (float(data.min()), float(data.max())) if len(data) else (0.0, 1.0)
     if log:
         ax.set_xscale("log")
-    lo, hi = (min(data), max(data)) if data else (0, 1)
-    if log:
-        import numpy as np
-
-        bins = np.geomspace(max(lo, 1), max(hi, 2), 40)
+        bins, span = np.geomspace(max(lo, 1), max(hi, 2), 40), None
     else:
-        bins = 40
-    ax.hist([v for v in kept if v is not None], bins=bins, range=None if log else (lo, hi), alpha=0.6,
-            color=KEPT, label=f"kept ({len(kept)})")
-    ax.hist([v for v in rejected if v is not None], bins=bins, range=None if log else (lo, hi), alpha=0.6,
-            color=REJECTED, label=f"rejected ({len(rejected)})")
+        bins, span = 40, (lo, hi)
+    ax.hist(kept, bins=bins, range=span, alpha=0.6, color=KEPT, label=f"kept ({len(kept):,})")
+    ax.hist(rejected, bins=bins, range=span, alpha=0.6, color=REJECTED, label=f"rejected ({len(rejected):,})")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("documents")
     ax.legend(frameon=False)

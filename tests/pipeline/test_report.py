@@ -1,14 +1,25 @@
 """The report: sections only for stages that ran, escaped content, no external requests, renders in Chromium."""
 import json
+import math
+import os
 import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from pipeline import report
+from pipeline.accounting import FUNNEL
 from pipeline.curate import run_curate
-from pipeline.report import write_report
+from pipeline.documents import SCHEMAS
+from pipeline.report import SAMPLE_ROWS, write_report
 from tests.pipeline.test_curate import inputs  # noqa: F401  (fixture)
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -59,13 +70,10 @@ def test_renders_in_headless_chromium(curated, tmp_path):
 
 
 def test_broken_stage_outputs_are_a_one_line_error(curated, capsys):
-    from pipeline.cli import main
-
     (curated / "train").mkdir()
     (curated / "train" / "metrics.jsonl").write_text("{not json\n")
-    assert main(["report", str(curated)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "cannot build the report" in err and "JSONDecodeError" in err and "\n" not in err
+    code, err = _report(curated, capsys)
+    assert code == 2 and f"{curated / 'train' / 'metrics.jsonl'}:1: not a JSON line" in err and "\n" not in err
 
 
 def test_a_folder_without_stage_outputs_is_an_error_and_writes_nothing(tmp_path, capsys):
@@ -80,3 +88,173 @@ def test_a_folder_without_stage_outputs_is_an_error_and_writes_nothing(tmp_path,
         err = capsys.readouterr().err.strip()
         assert "no stage outputs found" in err and "\n" not in err
         assert not (folder / "report.html").exists()
+
+
+def _report(out, capsys) -> tuple[int, str]:
+    """(exit code, stderr) of `jcorpus report OUT`."""
+    from pipeline.cli import main
+
+    code = main(["report", str(out)])
+    return code, capsys.readouterr().err.strip()
+
+
+def _stats(kept: int, rejected: int, **extra) -> dict:
+    """A consistent stats.json for a hand-built curate output: every rejection is an exact duplicate."""
+    funnel = [{"stage": s, "docs": kept + (rejected if s in ("input", "readable", "size", "language", "filters")
+                                           else 0)} for s in ("input", *FUNNEL)]
+    return {"funnel": funnel, "kept_chars": kept, "kinds": {"web": {"funnel": funnel, "kept_chars": kept}},
+            "reasons": {"dup_exact": {"docs": rejected, "chars": rejected}}, "conservation": {"ok": True},
+            "dedup": {"dup_exact": rejected, "exact_cluster_sizes": {str(rejected + 1): 1}}, **extra}
+
+
+def _handbuilt(out, kept: int, members: int) -> str:
+    """A curate output written directly (no Beam): `kept` curated rows, the last of them the representative of
+    one exact cluster whose `members` other copies are rejected. Returns the representative's id."""
+    rep = f"{kept - 1:032x}"
+
+    def columns(n: int, ids: list[str], text: str) -> dict:
+        return {"id": ids, "source_id": ids, "source": ["s"] * n, "kind": ["web"] * n, "url": [None] * n,
+                "license": ["x"] * n, "text": [text] * n, "meta": ['{"lang": {"hiragana_fraction": 0.5}}'] * n,
+                "quality": [0.5] * n, "dup_cluster": [None] * n}
+
+    for folder in ("curated", "rejected", "samples"):
+        (out / folder).mkdir(parents=True)
+    cur = columns(kept, [f"{i:032x}" for i in range(kept)], "本文です。")
+    cur["text"][-1], cur["dup_cluster"][-1] = "代表の文書です。", rep
+    pq.write_table(pa.table(cur, schema=SCHEMAS["curated"]), out / "curated" / "part-00000.parquet")
+    rej = columns(members, [f"f{i:031x}" for i in range(members)], "代表の文書です。")
+    rej.update(dup_cluster=[rep] * members, reject_reason=["dup_exact"] * members)
+    pq.write_table(pa.table(rej, schema=SCHEMAS["rejected"]), out / "rejected" / "part-00000.parquet")
+    (out / "stats.json").write_text(json.dumps(_stats(kept, members)), encoding="utf-8")
+    return rep
+
+
+def test_duplicates_count_all_rows_and_sampled_plots_say_so(tmp_path):
+    kept, members = SAMPLE_ROWS + 10, SAMPLE_ROWS + 5  # more than the plots' sample on both sides
+    rep = _handbuilt(tmp_path, kept, members)
+    page = write_report(tmp_path).read_text(encoding="utf-8")
+    row = f"<tr><td>{rep[:12]}</td><td class=n>{members + 1:,}</td><td>代表の文書です。</td></tr>"
+    assert row in page  # the representative is past the first 20,000 kept rows, the members past 20,000 rejected
+    assert f"the first {SAMPLE_ROWS:,} of {kept:,} kept and the first {SAMPLE_ROWS:,} of {members:,} rejected" in page
+    assert f"<!-- kept ({kept:,}) -->" in page  # the quality plot: a numeric column, read for every row
+
+
+def test_reads_utf8_whatever_the_locale(curated):
+    (curated / "tokenizer").mkdir()
+    (curated / "tokenizer" / "eval.json").write_text('{"models": {"本番": {"vocab_size": 8000}}}', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "PYTHONUTF8", "PYTHONIOENC"))}
+    done = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                           "from pipeline.report import write_report; write_report(Path(sys.argv[1]))", str(curated)],
+                          cwd=ROOT, env={**env, "LC_ALL": "C", "PYTHONUTF8": "0"}, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "<th>本番</th>" in (curated / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("edit", "field"), [
+    (lambda s: s.update(funnel=s["funnel"][:3]), "funnel has the stages"),  # would shift values under columns
+    (lambda s: s.update(conservation={"ok": "false"}), "conservation.ok is 'false'"),  # a truthy string
+    (lambda s: s["reasons"][next(iter(s["reasons"]))].update(docs=math.nan), "].docs is nan"),
+    (lambda s: s["reasons"][next(iter(s["reasons"]))].update(docs=math.inf), "].docs is inf"),
+    (lambda s: s["reasons"][next(iter(s["reasons"]))].update(docs=-5), "].docs is -5"),
+    (lambda s: s["reasons"][next(iter(s["reasons"]))].update(docs=10**30), "].docs is 1000000000000000000000"),
+    (lambda s: s.update(kept_chars=math.nan), "kept_chars is nan"),
+    (lambda s: s.update(dedup={"exact_cluster_sizes": {"two": 3}}), "dedup.exact_cluster_sizes key is 'two'"),
+])
+def test_corrupt_stats_are_a_one_line_error_naming_the_field(curated, capsys, edit, field):
+    path = curated / "curate" / "stats.json"
+    stats = json.loads(path.read_text(encoding="utf-8"))
+    edit(stats)
+    path.write_text(json.dumps(stats), encoding="utf-8")
+    code, err = _report(curated, capsys)
+    assert code == 2 and f"{path}: " in err and field in err and "\n" not in err
+    assert not (curated / "report.html").exists()
+
+
+def test_samples_are_only_read_inside_the_samples_folder(curated):
+    secret = curated.parent / "secret.jsonl"  # outside OUT
+    secret.write_text(json.dumps({"id": "s", "text": "SECRET-BY-NAME"}) + "\n", encoding="utf-8")
+    linked = curated.parent / "linked.jsonl"
+    linked.write_text(json.dumps({"id": "s", "text": "SECRET-BY-LINK"}) + "\n", encoding="utf-8")
+    (curated / "curate" / "samples" / "by_link.jsonl").symlink_to(linked)
+    path = curated / "curate" / "stats.json"
+    stats = json.loads(path.read_text(encoding="utf-8"))
+    stats["reasons"].update({"../../../secret": {"docs": 1, "chars": 1}, "by_link": {"docs": 1, "chars": 1}})
+    path.write_text(json.dumps(stats), encoding="utf-8")
+    page = write_report(curated).read_text(encoding="utf-8")
+    assert "SECRET" not in page and "../../../secret" in page  # still counted in the table, just no examples
+
+
+def test_cluster_sizes_add_exact_and_near_clusters(curated, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(report.plots, "size_histogram", lambda sizes, label: drawn.append(dict(sizes)) or "<svg/>")
+    path = curated / "curate" / "stats.json"
+    stats = json.loads(path.read_text(encoding="utf-8"))
+    stats["dedup"] = {"exact_cluster_sizes": {"2": 2}, "near_cluster_sizes": {"2": 7, "3": 1}}
+    path.write_text(json.dumps(stats), encoding="utf-8")
+    write_report(curated)
+    assert [{int(k): v for k, v in d.items()} for d in drawn] == [{2: 9, 3: 1}]
+
+
+@pytest.mark.parametrize("where", ["samples", "tokenizer", "report"])
+def test_a_folder_where_a_file_belongs_is_a_one_line_error(curated, capsys, where):
+    sample = next((curated / "curate" / "samples").glob("*.jsonl"))
+    path = {"samples": sample, "tokenizer": curated / "tokenizer" / "eval.json",
+            "report": curated / "report.html"}[where]
+    if path.exists():
+        path.unlink()
+    path.mkdir(parents=True)
+    code, err = _report(curated, capsys)
+    assert code == 2 and str(path) in err and "\n" not in err
+
+
+def test_an_unfinished_last_metrics_line_is_left_out_and_said(curated):
+    (curated / "train").mkdir()
+    rows = "".join(json.dumps({"step": i, "loss": 5.0 / i}) + "\n" for i in range(1, 4))
+    (curated / "train" / "metrics.jsonl").write_text(rows + '{"step": 4, "lo', encoding="utf-8")  # still writing
+    page = write_report(curated).read_text(encoding="utf-8")
+    assert "<h2>Training" in page and "The last line of metrics.jsonl is incomplete" in page
+
+
+def test_bad_documents_name_their_file(curated, capsys):
+    sample = next((curated / "curate" / "samples").glob("*.jsonl"))
+    sample.write_text('{"id": "a"}\n', encoding="utf-8")  # no text
+    code, err = _report(curated, capsys)
+    assert code == 2 and f"{sample}:1" in err and "\n" not in err
+    sample.unlink()
+    part = next((curated / "curate" / "curated").glob("*.parquet"))
+    pq.write_table(pq.read_table(part).drop_columns(["quality"]), part)
+    code, err = _report(curated, capsys)
+    assert code == 2 and str(part) in err and "'quality'" in err and "\n" not in err
+
+
+def test_report_html_is_replaced_not_followed(curated):
+    victim = curated.parent / "victim.txt"
+    victim.write_text("keep me", encoding="utf-8")
+    (curated / "report.html").symlink_to(victim)
+    write_report(curated)
+    assert victim.read_text(encoding="utf-8") == "keep me" and not (curated / "report.html").is_symlink()
+    (curated / "report.html").unlink()
+    os.mkfifo(curated / "report.html")  # writing through it would wait forever for a reader
+    subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                    "from pipeline.report import write_report; write_report(Path(sys.argv[1]))", str(curated)],
+                   cwd=ROOT, check=True, timeout=120)
+    assert (curated / "report.html").is_file()
+    assert [p.name for p in curated.iterdir() if p.name.startswith(".report")] == []  # no temporary file left
+
+
+def test_report_dot_is_named_after_the_folder(curated, capsys, monkeypatch):
+    monkeypatch.chdir(curated)
+    code, _ = _report(".", capsys)
+    assert code == 0 and f"<h1>jcorpus report: {curated.name}</h1>" in (curated / "report.html").read_text("utf-8")
+
+
+def test_an_os_error_anywhere_is_a_one_line_error_naming_the_path(curated, capsys, monkeypatch):
+    """Errors the report does not foresee (root cannot provoke a permission error in a test) still name the path."""
+    def denied(out):
+        raise PermissionError(13, "Permission denied", str(out / "curate" / "stats.json"))
+
+    monkeypatch.setattr(report, "write_report", denied)
+    code, err = _report(curated, capsys)
+    assert code == 2 and f"{curated / 'curate' / 'stats.json'}: cannot read it (Permission denied)" in err
+    assert "\n" not in err
