@@ -123,13 +123,19 @@ def run_stage(n_docs: int, workers: int, unit: str, extra: dict | None, shard_mb
     """Inside a fresh process: `jcorpus curate` on N synthetic documents in JSONL files (exact + near dedup,
     filters off), timed, with the peak RSS of the runner (this process) and of its largest worker process
     (read from /proc after every stage: see bench/procmem.py for why not from getrusage)."""
-    from procmem import after_each_stage, worker_peaks
+    from procmem import after_each_stage, worker_peaks, worker_private
 
     from pipeline.config import parse_config
     from pipeline.curate import run_curate
 
     peaks: dict[int, int] = {}
-    after_each_stage(lambda *_: peaks.update(worker_peaks()))  # VmHWM only rises: the last reading is the peak
+    private: dict[int, int] = {}
+
+    def measure(*_: object) -> None:
+        peaks.update(worker_peaks())  # VmHWM only rises: the last reading is the peak
+        private.update({pid: max(mb, private.get(pid, 0)) for pid, mb in worker_private().items()})
+
+    after_each_stage(measure)
 
     docs = synthetic_docs(n_docs)
     near = {"enabled": False} if extra and extra.get("baseline") else {"enabled": True, "unit": unit, **(extra or {})}
@@ -153,6 +159,7 @@ def run_stage(n_docs: int, workers: int, unit: str, extra: dict | None, shard_mb
             "input_mb": round(sum(len(d["text"].encode()) for d in docs) / 1e6), "wall_s": round(wall, 1),
             "docs_per_s": round(n_docs / wall), "peak_rss_mb_runner": round(rss_self),
             "peak_rss_mb_worker": max(peaks.values()) if workers > 1 else None,
+            "private_mb_worker": max(private.values()) if workers > 1 else None,  # largest at a stage's end
             "dup_near": stats["reasons"].get("dup_near", {}).get("docs", 0), "near_clusters": dedup.get("near_clusters"),
             "kept": stats["kept_docs"]}
 

@@ -49,6 +49,23 @@ def descendants() -> list[int]:
     return sorted(found)
 
 
+def private_mb(pid: int | str) -> int:
+    """Memory only this process holds (Private_Clean + Private_Dirty, MB; 0 if it has gone). A worker forked from
+    the runner (pipeline.worker_pool) counts the runner's pages it still shares in its RSS and VmHWM, so a
+    runner holding a large input shows up in every worker's peak; this does not count them."""
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    return sum(int(line.split()[1]) for line in rollup.splitlines()
+               if line.startswith(("Private_Clean:", "Private_Dirty:"))) // 1024
+
+
+def worker_private() -> dict[int, int]:
+    """pid → private memory (MB) of the worker processes under this one, now."""
+    return {pid: private_mb(pid) for pid in descendants() if peak_mb(pid) >= MIN_WORKER_MB}
+
+
 def worker_peaks() -> dict[int, int]:
     """pid → VmHWM (MB) of the worker processes under this one."""
     return {pid: mb for pid in descendants() if (mb := peak_mb(pid)) >= MIN_WORKER_MB}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import json
 import logging
 import os
@@ -66,15 +67,19 @@ class WorkerPool:
         self._lock = threading.Lock()
         sys.stdout.flush()
         sys.stderr.flush()  # or the children would write the runner's buffered output a second time
-        for _ in range(size):
-            read, write = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                for _, earlier in [*self._idle, (0, write)]:  # only the runner may hold a write end
-                    os.close(earlier)
-                _serve(read)
-            os.close(read)
-            self._idle.append((pid, write))
+        gc.freeze()  # the children's collections then skip what they inherit, which stays shared, not copied
+        try:
+            for _ in range(size):
+                read, write = os.pipe()
+                pid = os.fork()
+                if pid == 0:
+                    for _, earlier in [*self._idle, (0, write)]:  # only the runner may hold a write end
+                        os.close(earlier)
+                    _serve(read)
+                os.close(read)
+                self._idle.append((pid, write))
+        finally:
+            gc.unfreeze()
 
     def popen(self, env: Mapping[str, str]) -> _Forked | None:
         with self._lock:
