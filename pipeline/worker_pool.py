@@ -39,13 +39,11 @@ class _Forked:
 
     def __init__(self, pid: int, pipe: int, env: Mapping[str, str]) -> None:
         self.pid, self.returncode = pid, None
-        with os.fdopen(pipe, "wb") as w:
+        with os.fdopen(pipe, "wb") as w:  # OSError (a fork that died waiting): the caller starts a subprocess
             w.write(json.dumps(dict(env)).encode())
 
     def _reap(self, flags: int) -> int | None:
-        pid, status = os.waitpid(self.pid, flags)
-        if pid:
-            self.returncode = os.waitstatus_to_exitcode(status)
+        self.returncode = _reap(self.pid, flags)
         return self.returncode
 
     def wait(self) -> int:
@@ -59,34 +57,60 @@ class _Forked:
             os.kill(self.pid, signal.SIGKILL)
 
 
+def _reap(pid: int, flags: int = 0) -> int | None:
+    """The exit code, None while running; 0 when the process cannot be waited for (SIGCHLD ignored by whoever
+    started us reaps children automatically), as `subprocess` does."""
+    try:
+        done, status = os.waitpid(pid, flags)
+    except ChildProcessError:
+        return 0
+    return os.waitstatus_to_exitcode(status) if done else None
+
+
+def _flush_std() -> None:
+    for stream in (sys.stdout, sys.stderr):  # None when the descriptor was closed at start
+        if stream is not None:
+            stream.flush()
+
+
 class WorkerPool:
-    """`size` forked workers waiting for their environment; `take` hands one out, `close` ends the rest."""
+    """`size` forked workers waiting for their environment; `popen` hands one out, `close` ends the rest."""
 
     def __init__(self, size: int) -> None:
         self._idle: list[tuple[int, int]] = []  # (pid, write end of its pipe)
         self._lock = threading.Lock()
-        sys.stdout.flush()
-        sys.stderr.flush()  # or the children would write the runner's buffered output a second time
-        gc.freeze()  # the children's collections then skip what they inherit, which stays shared, not copied
+        _flush_std()  # or the children would write the runner's buffered output a second time
+        # the children's collections skip what they inherit, which stays shared, not copied; a caller's own
+        # frozen objects stay frozen
+        freeze = gc.get_freeze_count() == 0
+        if freeze:
+            gc.freeze()
         try:
             for _ in range(size):
                 read, write = os.pipe()
                 pid = os.fork()
                 if pid == 0:
-                    for _, earlier in [*self._idle, (0, write)]:  # only the runner may hold a write end
-                        os.close(earlier)
-                    _serve(read)
+                    _child(read, [*(w for _, w in self._idle), write])
                 os.close(read)
                 self._idle.append((pid, write))
+        except BaseException:  # Ctrl-C during the forks: end those made
+            self.close()
+            raise
         finally:
-            gc.unfreeze()
+            if freeze:
+                gc.unfreeze()
 
     def popen(self, env: Mapping[str, str]) -> _Forked | None:
+        """A worker given `env`, or None (none left, or it died waiting): Beam then starts a subprocess."""
         with self._lock:
             if not self._idle:
                 return None
             pid, write = self._idle.pop()
-        return _Forked(pid, write, env)
+        try:
+            return _Forked(pid, write, env)
+        except OSError:
+            _reap(pid)
+            return None
 
     def close(self) -> None:
         """Workers never handed out read end-of-file and exit."""
@@ -94,33 +118,42 @@ class WorkerPool:
             idle, self._idle = self._idle, []
         for pid, write in idle:
             os.close(write)
-            os.waitpid(pid, 0)
+            _reap(pid)
 
 
-def _serve(pipe: int) -> None:
-    """In the child: read the environment, become Beam's SDK worker, exit without Python's shutdown."""
+def _child(pipe: int, write_ends: list[int]) -> None:
+    """In the fork: never return into the runner's code, whatever happens (an exception here would otherwise
+    unwind through the runner's own stack and run it a second time)."""
     code = 1
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's: it stops its workers, as on any failure
     try:
-        with os.fdopen(pipe, "rb") as r:
-            data = r.read()
-        if data:
-            env = json.loads(data)
-            os.environ.clear()
-            os.environ.update(env)
-            _apply_malloc(env)
-            for handler in logging.root.handlers[:]:  # a new interpreter has none; Beam adds its own
-                logging.root.removeHandler(handler)
-            from apache_beam.runners.worker import sdk_worker_main
-
-            sdk_worker_main.main([])
-        code = 0
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's: it stops its workers
+        for fd in write_ends:  # only the runner may hold a write end, or a reader never sees end-of-file
+            os.close(fd)
+        code = _serve(pipe)
     except BaseException:  # noqa: BLE001 - reported like a worker process's crash: a traceback, exit 1
-        traceback.print_exc()
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        with contextlib.suppress(BaseException):
+            _flush_std()
         os._exit(code)
+
+
+def _serve(pipe: int) -> int:
+    """Read the environment, become Beam's SDK worker; 0 also when the pool closed without handing us out."""
+    with os.fdopen(pipe, "rb") as r:
+        data = r.read()
+    if data:
+        env = json.loads(data)
+        os.environ.clear()
+        os.environ.update(env)
+        _apply_malloc(env)
+        for handler in logging.root.handlers[:]:  # a new interpreter has none; Beam adds its own
+            logging.root.removeHandler(handler)
+        from apache_beam.runners.worker import sdk_worker_main
+
+        sdk_worker_main.main([])
+    return 0
 
 
 def _apply_malloc(env: Mapping[str, str]) -> None:

@@ -2,6 +2,7 @@
 multi-worker run, never after a run has left threads behind, and forks nobody took end with the run."""
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -10,6 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from pipeline import worker_pool
 from pipeline.worker_pool import WorkerPool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,3 +130,70 @@ def _children(pid: int) -> list[int]:
         except (OSError, ValueError):
             continue
     return found
+
+
+def _small_config(tmp_path: Path) -> Path:
+    config = tmp_path / "c.yaml"
+    config.write_text(json.dumps({"sources": [
+        {"name": "wiki", "kind": "reference", "format": "jsonl", "license": "CC-BY-SA-4.0",
+         "paths": [str(ROOT / "data/samples/reference/wikipedia.jsonl")]}], "filters": {"enabled": False}}))
+    return config
+
+
+def _closed_stdout() -> None:
+    os.close(1)  # Python then starts with sys.stdout = None
+
+
+def _closed_stderr() -> None:
+    os.close(2)
+
+
+def _sigchld_ignored() -> None:
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # kept across exec: children are reaped automatically
+
+
+@pytest.mark.parametrize("setup", [_closed_stdout, _closed_stderr, _sigchld_ignored])
+def test_runs_under_odd_process_settings(setup, tmp_path: Path) -> None:
+    """A closed stdout or stderr (sys.stdout is None) and SIGCHLD inherited as ignored (waitpid: ECHILD) are how
+    some supervisors start jobs; Beam's own workers ran there, so the forks must too."""
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "pipeline.cli", "curate", "--config", str(_small_config(tmp_path)),
+                          "--out", str(out), "--workers", "2"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                         capture_output=setup is _sigchld_ignored, text=True, preexec_fn=setup, timeout=300)
+    assert run.returncode == 0 and (out / "_SUCCESS").exists()
+    if setup is _sigchld_ignored:
+        assert "Traceback" not in run.stderr, run.stderr[-2000:]
+
+
+def test_a_fork_that_died_waiting_is_replaced_by_a_subprocess() -> None:
+    pool = WorkerPool(1)
+    (pid, _), = pool._idle
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z" and time.monotonic() < deadline:
+        time.sleep(0.01)  # dead, not yet reaped
+    assert pool.popen({"A": "1"}) is None  # Beam then starts its own worker process
+    assert not Path(f"/proc/{pid}").exists()  # reaped, not a zombie
+
+
+def test_a_callers_frozen_objects_stay_frozen() -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        WorkerPool(1).close()
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
+def test_a_fork_that_fails_exits_instead_of_running_the_callers_code(monkeypatch) -> None:
+    """Anything raised in a fork ends it (exit 1): unwinding into the caller's stack would run the caller twice."""
+    def broken(pipe: int) -> int:
+        raise RuntimeError("a fork failed")
+
+    monkeypatch.setattr(worker_pool, "_serve", broken)
+    pool = WorkerPool(1)
+    (pid, _), = pool._idle
+    _, status = os.waitpid(pid, 0)
+    pool.close()
+    assert os.waitstatus_to_exitcode(status) == 1
