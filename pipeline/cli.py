@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
 
 from pipeline.errors import UserError
@@ -59,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
 NO_FILESYSTEM = "Unable to get filesystem from specified path"
 
 
+class Terminated(BaseException):
+    """SIGTERM (a scheduler's or `timeout`'s stop), raised in the main thread so a run cleans up as on Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     _quiet_beam_noise()
     parser = build_parser()
@@ -74,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: nothing was committed (outputs are renamed into place at the end)
         print(f"jcorpus {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"jcorpus {args.command}: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except ValueError as exc:  # Beam's plain ValueError for a URL scheme whose extra is not installed
         if not str(exc).startswith(NO_FILESYSTEM):
             raise
@@ -81,5 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def console() -> int:
+    """The `jcorpus` command: `main` with SIGTERM handled (only here: a library caller keeps its own handler)."""
+    signal.signal(signal.SIGTERM, _terminate)
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

@@ -127,6 +127,7 @@ def _child(pipe: int, write_ends: list[int]) -> None:
     code = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's: it stops its workers
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the runner's handler: a worker told to stop stops
         for fd in write_ends:  # only the runner may hold a write end, or a reader never sees end-of-file
             os.close(fd)
         code = _serve(pipe)

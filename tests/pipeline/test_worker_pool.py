@@ -98,9 +98,12 @@ def _read(path: Path) -> bytes:
         return b""
 
 
-def test_ctrl_c_stops_the_run_in_one_line_and_leaves_nothing(tmp_path: Path) -> None:
-    """SIGINT to the whole process group, as a terminal sends it: the runner stops its forked workers (they
-    ignore it) and says so in one line; no process, no output folder is left."""
+@pytest.mark.parametrize(("sig", "group", "code", "said"), [(signal.SIGINT, True, 130, "interrupted"),
+                                                             (signal.SIGTERM, False, 143, "terminated")])
+def test_a_stop_signal_ends_the_run_in_one_line_and_leaves_nothing(sig, group, code, said, tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it: the forked workers ignore it) and
+    SIGTERM to the runner (a scheduler's or `timeout`'s stop): the runner stops its workers and says so in one
+    line; no process and no temporary output is left."""
     sources = [{"name": f"wiki{i}", "kind": "reference", "format": "jsonl", "license": "CC-BY-SA-4.0",
                 "paths": [str(ROOT / "data/samples/reference/wikipedia.jsonl")]} for i in range(400)]
     config = tmp_path / "c.yaml"
@@ -115,9 +118,9 @@ def test_ctrl_c_stops_the_run_in_one_line_and_leaves_nothing(tmp_path: Path) -> 
     workers = _children(run.pid)
     assert len(workers) == 2, "the run ended before its workers started"
     time.sleep(0.5)
-    os.killpg(run.pid, signal.SIGINT)
+    os.killpg(run.pid, sig) if group else run.send_signal(sig)
     _, err = run.communicate(timeout=60)
-    assert run.returncode == 130 and err.strip().splitlines() == ["jcorpus curate: interrupted"], err[-3000:]
+    assert run.returncode == code and err.strip().splitlines() == [f"jcorpus curate: {said}"], err[-3000:]
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()] and not list(out.glob("_temporary-*"))
 
 
