@@ -106,9 +106,12 @@ class WorkerPool:
             if not self._idle:
                 return None
             pid, write = self._idle.pop()
+        if _reap(pid, os.WNOHANG) is not None:
+            os.close(write)
+            return None
         try:
             return _Forked(pid, write, env)
-        except OSError:
+        except OSError:  # it died just now
             _reap(pid)
             return None
 
