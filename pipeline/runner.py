@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 from apache_beam.runners.runner import PipelineResult
 
 from pipeline import local_runner, sdk_worker, worker_pool
@@ -102,14 +102,16 @@ def pipeline_options(runner: str | None, workers: int, extra: Sequence[str]) -> 
     name = runner or DEFAULT_RUNNER
     flags = [*extra, f"--beam_plugin={sdk_worker.PLUGIN}"]
     kwargs = {}
-    if name in (DEFAULT_RUNNER, "DirectRunner") and workers > 1:
-        kwargs = {"direct_num_workers": workers, "direct_running_mode": "multi_processing"}
+    if name in (DEFAULT_RUNNER, "DirectRunner") and workers > 1:  # the user's own direct-runner flags win
+        kwargs = {k: v for k, v in (("direct_num_workers", workers), ("direct_running_mode", "multi_processing"))
+                  if not any(f.startswith(f"--{k}") for f in flags)}
     local_runner.patch()
     beam_runner = _runner_object(name)  # first: importing a runner registers its options (Dask's, Flink's...)
     _refuse_unknown_options(PipelineOptions(flags=flags, **kwargs))
     with _worker_malloc(), contextlib.ExitStack() as stack:
-        if kwargs:
-            stack.enter_context(worker_pool.forked_workers(workers))
+        direct = PipelineOptions(flags=flags, **kwargs).view_as(DirectOptions)
+        if name in (DEFAULT_RUNNER, "DirectRunner") and direct.direct_running_mode == "multi_processing":
+            stack.enter_context(worker_pool.forked_workers(direct.direct_num_workers))
         cluster = None
         if name in DASK_ALIASES and not any(f.startswith("--dask_client_address") for f in flags):
             from dask.distributed import LocalCluster

@@ -200,3 +200,22 @@ def test_a_fork_that_fails_exits_instead_of_running_the_callers_code(monkeypatch
     _, status = os.waitpid(pid, 0)
     pool.close()
     assert os.waitstatus_to_exitcode(status) == 1
+
+
+@pytest.mark.parametrize(("extra", "mode", "workers"), [
+    ([], "multi_processing", 2),
+    (["--direct_running_mode=multi_threading"], "multi_threading", 2),
+    (["--direct_running_mode", "in_memory"], "in_memory", 2),
+    (["--direct_num_workers=3"], "multi_processing", 3)])
+def test_the_users_direct_runner_flags_win_over_workers(extra: list[str], mode: str, workers: int) -> None:
+    """Beam options pass through unchanged: `--workers 2` fills in only what the user's flags leave unset (an
+    explicit multi_threading was silently replaced), and only multi-processing gets forked workers."""
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    from pipeline.runner import pipeline_options
+
+    with pipeline_options(None, 2, extra) as (_, options):
+        direct = options.view_as(DirectOptions)
+        assert (direct.direct_running_mode, direct.direct_num_workers) == (mode, workers)
+        if mode != "multi_processing":
+            assert worker_pool._SUBPROCESS.pool is None
