@@ -141,7 +141,8 @@ def _hiragana(path: Path, metas: pa.Array) -> list[float]:
 def _distribution(folder: Path) -> dict[str, Any]:
     """Quality of every row (a numeric column, cheap); length and hiragana fraction of the first SAMPLE_ROWS rows
     (they need the text and meta columns, which is most of the data), with how many that is of how many."""
-    quality = [q.to_numpy(zero_copy_only=False) for _, (q,) in inputs.scan(folder, ["quality"])]
+    parts = [q.to_numpy(zero_copy_only=False) for _, (q,) in inputs.scan(folder, ["quality"])]
+    quality = np.concatenate(parts) if parts else np.empty(0)  # one value per row: its length is the row count
     lengths: list[np.ndarray] = []
     hira: list[float] = []
     read = 0
@@ -152,7 +153,7 @@ def _distribution(folder: Path) -> dict[str, Any]:
         hira += _hiragana(path, meta)
         if read >= SAMPLE_ROWS:
             break
-    return {"rows": inputs.row_count(folder), "read": read, "quality": np.concatenate(quality) if quality else np.empty(0),
+    return {"rows": len(quality), "read": read, "quality": quality,
             "length": np.concatenate(lengths) if lengths else np.empty(0), "hira": np.array(hira)}
 
 

@@ -95,10 +95,6 @@ def scan(folder: Path, columns: list[str]) -> Iterator[tuple[Path, list[pa.Array
             raise UserError(f"{path}: cannot read it ({first_line(exc)})") from None
 
 
-def row_count(folder: Path) -> int:
-    return sum(parquet_file(path, []).metadata.num_rows for path in sorted(folder.glob("*.parquet")))
-
-
 # --- stats.json, checked once ---------------------------------------------------------------------------------
 
 def funnel(value: Any, where: str) -> list[int]:

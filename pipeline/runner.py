@@ -20,6 +20,7 @@ from pipeline.errors import UserError
 
 DEFAULT_RUNNER = "FnApiRunner"
 DASK_ALIASES = {"DaskRunner", "dask"}
+DIRECT = {DEFAULT_RUNNER, "DirectRunner"}  # the local runners --workers N starts worker processes for
 # runners whose run() executes the whole pipeline here; the others' run() submits the job elsewhere
 IN_PROCESS = {DEFAULT_RUNNER, "DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner"}
 
@@ -102,15 +103,16 @@ def pipeline_options(runner: str | None, workers: int, extra: Sequence[str]) -> 
     name = runner or DEFAULT_RUNNER
     flags = [*extra, f"--beam_plugin={sdk_worker.PLUGIN}"]
     kwargs = {}
-    if name in (DEFAULT_RUNNER, "DirectRunner") and workers > 1:  # the user's own direct-runner flags win
+    if name in DIRECT and workers > 1:  # the user's own direct-runner flags win
         kwargs = {k: v for k, v in (("direct_num_workers", workers), ("direct_running_mode", "multi_processing"))
                   if not any(f.startswith(f"--{k}") for f in flags)}
     local_runner.patch()
     beam_runner = _runner_object(name)  # first: importing a runner registers its options (Dask's, Flink's...)
-    _refuse_unknown_options(PipelineOptions(flags=flags, **kwargs))
+    options = PipelineOptions(flags=flags, **kwargs)
+    _refuse_unknown_options(options)
     with _worker_malloc(), contextlib.ExitStack() as stack:
-        direct = PipelineOptions(flags=flags, **kwargs).view_as(DirectOptions)
-        if name in (DEFAULT_RUNNER, "DirectRunner") and direct.direct_running_mode == "multi_processing":
+        direct = options.view_as(DirectOptions)
+        if name in DIRECT and direct.direct_running_mode == "multi_processing":
             stack.enter_context(worker_pool.forked_workers(direct.direct_num_workers))
         cluster = None
         if name in DASK_ALIASES and not any(f.startswith("--dask_client_address") for f in flags):
@@ -119,7 +121,7 @@ def pipeline_options(runner: str | None, workers: int, extra: Sequence[str]) -> 
             cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
                                    dashboard_address=":0")
             flags.append(f"--dask_client_address={cluster.scheduler_address}")
-        options = PipelineOptions(flags=flags, **kwargs)
+            options = PipelineOptions(flags=flags, **kwargs)
         try:
             yield beam_runner, options
         finally:
