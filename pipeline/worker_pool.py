@@ -133,7 +133,8 @@ def _child(pipe: int, write_ends: list[int]) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the runner's handler: a worker told to stop stops
         for fd in write_ends:  # only the runner may hold a write end, or a reader never sees end-of-file
             os.close(fd)
-        code = _serve(pipe)
+        _serve(pipe)
+        code = 0
     except BaseException:  # noqa: BLE001 - reported like a worker process's crash: a traceback, exit 1
         with contextlib.suppress(BaseException):
             traceback.print_exc()
@@ -143,8 +144,9 @@ def _child(pipe: int, write_ends: list[int]) -> None:
         os._exit(code)
 
 
-def _serve(pipe: int) -> int:
-    """Read the environment, become Beam's SDK worker; 0 also when the pool closed without handing us out."""
+def _serve(pipe: int) -> None:
+    """Read the environment and become Beam's SDK worker; nothing to do when the pool closed without handing
+    this fork out (end-of-file, no environment)."""
     with os.fdopen(pipe, "rb") as r:
         data = r.read()
     if data:
@@ -157,7 +159,6 @@ def _serve(pipe: int) -> int:
         from apache_beam.runners.worker import sdk_worker_main
 
         sdk_worker_main.main([])
-    return 0
 
 
 def _apply_malloc(env: Mapping[str, str]) -> None:

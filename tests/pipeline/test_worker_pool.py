@@ -191,7 +191,7 @@ def test_a_callers_frozen_objects_stay_frozen() -> None:
 
 def test_a_fork_that_fails_exits_instead_of_running_the_callers_code(monkeypatch) -> None:
     """Anything raised in a fork ends it (exit 1): unwinding into the caller's stack would run the caller twice."""
-    def broken(pipe: int) -> int:
+    def broken(pipe: int) -> None:
         raise RuntimeError("a fork failed")
 
     monkeypatch.setattr(worker_pool, "_serve", broken)
