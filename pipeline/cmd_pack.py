@@ -100,7 +100,7 @@ def _decoder(explicit: str | None, manifest: dict, folder: str) -> tuple[Decode 
                         "(the shards were packed with another model; pass that one with --tokenizer)")
     from tokenizer.train import load
 
-    return load(model).decode, ""
+    return load(model, path).decode, ""
 
 
 def describe_row(tokens, length: int, offsets, ids, positions, decode, chars: int) -> str:

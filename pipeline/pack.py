@@ -26,6 +26,7 @@ from pipeline.errors import UserError
 from pipeline.fsutil import exists, join, match_files, write_bytes
 from pipeline.runner import new_pipeline, pipeline_options, run
 from pipeline.stats import MergeStats
+from tokenizer.train import TokenizerError, load
 from trainer_bridge.manifest import (
     MANIFEST_NAME,
     PackSettings,
@@ -73,14 +74,6 @@ class TokenizerInfo:
                 "file": self.path.rsplit("/", 1)[-1], "path": self.path}
 
 
-def _load_processor(model: bytes):
-    import sentencepiece as spm
-
-    processor = spm.SentencePieceProcessor()
-    processor.LoadFromSerializedProto(model)
-    return processor
-
-
 def read_tokenizer(path: str) -> TokenizerInfo:
     """Hash and validate the SentencePiece model once in the driver.
 
@@ -96,9 +89,9 @@ def read_tokenizer(path: str) -> TokenizerInfo:
     with FileSystems.open(path) as handle:
         model = handle.read()
     try:
-        processor = _load_processor(model)
-    except Exception as exc:  # sentencepiece raises bare RuntimeError/OSError on a bad proto
-        raise UserError(f"{path} is not a SentencePiece model ({exc})") from None
+        processor = load(model, path)
+    except TokenizerError as exc:
+        raise UserError(str(exc)) from None
     if processor.eos_id() < 0:
         raise UserError(f"{path}: the tokenizer has no end-of-document piece </s>")
     pad = processor.pad_id() if processor.pad_id() >= 0 else processor.eos_id()
@@ -116,7 +109,7 @@ class TokenizeAndMix(beam.DoFn):
 
     def setup(self) -> None:
         with FileSystems.open(self.tokenizer) as handle:
-            self.processor = _load_processor(handle.read())  # one processor per worker
+            self.processor = load(handle.read(), self.tokenizer)  # one processor per worker
         self.eos = self.processor.eos_id()
         self.dtype = token_dtype(self.settings.vocab_size)
 

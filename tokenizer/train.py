@@ -186,8 +186,13 @@ def train_all_fit(sentences: list[str], cfg: TrainConfig, baselines: tuple[str, 
     return train_all(sentences, cfg, baselines, seconds), cfg
 
 
-def load(model: bytes | str | Path) -> spm.SentencePieceProcessor:
-    """A SentencePieceProcessor from model bytes or a path, with a one-line error for bad files."""
+def load(model: bytes | str | Path, name: str | None = None) -> spm.SentencePieceProcessor:
+    """A SentencePieceProcessor from model bytes or a path, with a one-line error for bad files.
+
+    `name` is how the error names the model (default: the path, or `<bytes>`). The one loader for every
+    command that reads a model (tokenizer eval, pack, shards inspect, jcorpus-train sample).
+    """
+    name = name or (str(model) if not isinstance(model, bytes) else "<bytes>")
     try:
         processor = spm.SentencePieceProcessor(model_proto=model if isinstance(model, bytes) else
                                                Path(model).read_bytes())
@@ -195,5 +200,7 @@ def load(model: bytes | str | Path) -> spm.SentencePieceProcessor:
             raise RuntimeError("no pieces (an empty file?)")
         return processor
     except (OSError, RuntimeError) as exc:
-        raise TokenizerError(f"cannot read SentencePiece model {model if not isinstance(model, bytes) else '<bytes>'}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "ParseFromArray" in reason:  # sentencepiece names its C++ source line, not the problem
+            reason = "it does not parse as one (the file to pass is TOKDIR/tokenizer.model)"
+        raise TokenizerError(f"cannot read SentencePiece model {name}: {reason}") from None

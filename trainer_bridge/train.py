@@ -272,16 +272,17 @@ def train(args: argparse.Namespace) -> int:
 
 def sample(args: argparse.Namespace) -> int:
     """Print the prompt and its continuation sampled from a checkpoint."""
-    import sentencepiece as spm
+    from tokenizer.train import TokenizerError
+    from tokenizer.train import load as load_tokenizer
 
     ckpt = load_checkpoint(args.ckpt)
     model = GPT(GPTConfig.from_json(ckpt.config_json), params=ckpt.params)
     if not Path(args.tokenizer).is_file():
         raise TrainError(f"tokenizer model not found: {args.tokenizer}")
     try:
-        sp = spm.SentencePieceProcessor(model_file=str(args.tokenizer))
-    except RuntimeError:  # sentencepiece's "INTERNAL: could not parse ModelProto" (tokenizer.json, a truncated file)
-        raise TrainError(f"{args.tokenizer} is not a SentencePiece model (TOK/tokenizer.model)") from None
+        sp = load_tokenizer(args.tokenizer)
+    except TokenizerError as exc:  # tokenizer.json, a truncated or empty file
+        raise TrainError(str(exc)) from None
     if sp.get_piece_size() > model.cfg.vocab_size:
         raise TrainError(f"tokenizer has {sp.get_piece_size()} pieces, the model only {model.cfg.vocab_size}")
     ids = list(sp.encode(args.prompt))

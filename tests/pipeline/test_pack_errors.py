@@ -186,3 +186,26 @@ def test_why_nothing_was_packed(tmp_path, docs, expected):
     manifest = write_local(str(tmp_path), docs, PackSettings(seq_len=7, vocab_size=3000, eos_id=2, pad_id=3),
                            TOKENIZER)
     assert expected in _nothing_packed(manifest, "IN")
+
+
+def test_a_bad_tokenizer_is_one_line(corpus, tmp_path, capsys):  # noqa: F811
+    """Missing, not a model (the HF tokenizer.json, a truncated copy), empty, and a model without `</s>`."""
+    import sentencepiece as spm
+
+    good = Path(corpus["model"]).read_bytes()
+    (tmp_path / "tokenizer.json").write_text('{"model": {"type": "Unigram"}}')
+    (tmp_path / "cut.model").write_bytes(good[:300])
+    (tmp_path / "empty.model").write_bytes(b"")
+    (tmp_path / "lines.txt").write_text("the cat sat on the mat\nthe dog ate the hat\n" * 50, encoding="utf-8")
+    spm.SentencePieceTrainer.train(input=str(tmp_path / "lines.txt"), model_prefix=str(tmp_path / "noeos"),
+                                   vocab_size=30, hard_vocab_limit=False, eos_id=-1, minloglevel=2)
+    common = ["--input", str(corpus["curated"]), "--seq-len", "8", "--out", str(tmp_path / "out")]
+    cases = [("missing.model", "missing.model not found"),
+             ("tokenizer.json", "tokenizer.json: it does not parse as one (the file to pass is TOKDIR/tokenizer.model)"),
+             ("cut.model", "cut.model: it does not parse as one"),
+             ("empty.model", "empty.model: no pieces (an empty file?)"),
+             ("noeos.model", "noeos.model: the tokenizer has no end-of-document piece </s>")]
+    for name, message in cases:
+        assert cli_main(["pack", *common, "--tokenizer", str(tmp_path / name)]) == 2, name
+        _one_line_error(capsys, message)
+    assert not (tmp_path / "out").exists()

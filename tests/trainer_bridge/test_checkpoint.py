@@ -257,4 +257,5 @@ def test_sample_errors_are_one_line(tmp_path, tokenizer, capsys):
     cut.write_bytes(Path(tokenizer).read_bytes()[:300])
     for bad in (json_tok, cut):  # was RuntimeError: INTERNAL: could not parse ModelProto
         assert main(["sample", "--ckpt", str(ckpt), "--tokenizer", str(bad)]) == 2
-        assert capsys.readouterr().err == f"jcorpus-train: error: {bad} is not a SentencePiece model (TOK/tokenizer.model)\n"
+        assert capsys.readouterr().err == (f"jcorpus-train: error: cannot read SentencePiece model {bad}: it does not "
+                                           "parse as one (the file to pass is TOKDIR/tokenizer.model)\n")
