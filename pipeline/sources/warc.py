@@ -17,6 +17,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import BufferedReader, DecompressingBufferedReader
 
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
+from pipeline.sources.io import one_line
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 RAW_CHUNK = 1 << 20  # compressed bytes read per call
@@ -98,7 +99,7 @@ def read(path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
     try:
         fh = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
     except Exception as exc:  # noqa: BLE001 - any open failure is a quarantine record
-        yield Unreadable(f"{path}@0", f"cannot open: {_one_line(exc)}")
+        yield Unreadable(f"{path}@0", f"cannot open: {one_line(exc)}")
         return
     try:
         head = fh.read(5)
@@ -109,7 +110,7 @@ def read(path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
         else:
             yield Unreadable(f"{path}@0", f"not a WARC file: starts with {head!r}")
     except Exception as exc:  # noqa: BLE001 - I/O errors from the filesystem layer
-        yield Unreadable(f"{path}@?", f"read error: {_one_line(exc)}")
+        yield Unreadable(f"{path}@?", f"read error: {one_line(exc)}")
     finally:
         fh.close()
 
@@ -134,7 +135,7 @@ def _read_gzip(fh: BinaryIO, head: bytes, path: str, source: SourceConfig) -> It
                 if item is not None:
                     yield item
         except Exception as exc:  # noqa: BLE001 - warcio parse errors
-            yield Unreadable(f"{path}@{offset}", f"bad WARC record in gzip member: {_one_line(exc)}")
+            yield Unreadable(f"{path}@{offset}", f"bad WARC record in gzip member: {one_line(exc)}")
 
 
 class _GzipMembers:
@@ -217,7 +218,7 @@ class _GzipMembers:
                 elif parts:
                     parts = []  # keep counting (and checking the cap) but stop holding the bytes
         except zlib.error as exc:
-            return None, f"corrupt gzip member: {_one_line(exc)}"
+            return None, f"corrupt gzip member: {one_line(exc)}"
         rest = d.unused_data
         self.pos += fed - len(rest)
         self.buf = rest + data + self.buf
@@ -258,7 +259,7 @@ def _read_plain(fh: BinaryIO, head: bytes, path: str, source: SourceConfig) -> I
             if item is not None:
                 yield item
     except Exception as exc:  # noqa: BLE001 - warcio parse errors end an uncompressed file
-        yield Unreadable(f"{path}@{records.offset}", f"bad WARC record: {_one_line(exc)}")
+        yield Unreadable(f"{path}@{records.offset}", f"bad WARC record: {one_line(exc)}")
 
 
 class _Prefixed(io.RawIOBase):
@@ -347,7 +348,7 @@ def _payload(record, limit: int) -> bytes | str:
         stream = record.content_stream()  # undoes chunked transfer and gzip/deflate/br content encoding
         body = stream.read(limit + 1)
     except Exception as exc:  # noqa: BLE001 - broken chunking / content encoding
-        return f"cannot read payload: {_one_line(exc)}"
+        return f"cannot read payload: {one_line(exc)}"
     if error := getattr(getattr(stream, "decompressor", None), "error", None):  # a ZlibDecoder's
         return error
     if len(body) > limit:
@@ -365,8 +366,3 @@ def _is_textual(content_type: str | None) -> bool:
     if mime in _NON_TEXT_TYPES:
         return False
     return mime.startswith("text/") or "html" in mime or "xml" in mime
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"{type(exc).__name__}: {text[:300]}"
