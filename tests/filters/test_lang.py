@@ -1,3 +1,6 @@
+import random
+import re
+
 import pytest
 
 from filters.lang import LanguageGate, script_counts, script_stats
@@ -38,3 +41,28 @@ def test_config_errors_name_the_key():
 
 def test_private_use_markers_in_the_text_are_not_counted():
     assert script_counts("\ue001\ue002\ue003あ") == {"letters": 1, "hiragana": 1, "katakana": 0, "kanji": 0}
+
+
+def _counts_one_by_one(text: str) -> dict[str, int]:
+    """The definition, character by character: the oracle for the vectorised `script_counts`."""
+    scripts = {"hiragana": [(0x3041, 0x309F)], "katakana": [(0x30A0, 0x30FF), (0x31F0, 0x31FF), (0xFF66, 0xFF9F)],
+               "kanji": [(0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0xF900, 0xFAFF), (0x20000, 0x3134F), (0x3005, 0x3006)]}
+    counts = dict.fromkeys(["letters", *scripts], 0)
+    for ch in text:
+        counts["letters"] += not re.match(r"[\W\d_]", ch)
+        for name, ranges in scripts.items():
+            counts[name] += any(lo <= ord(ch) <= hi for lo, hi in ranges)
+    return counts
+
+
+def test_script_counts_match_the_definition_on_every_code_point():
+    every_bmp = "".join(map(chr, range(0x10000)))  # incl. lone surrogates and the private-use range
+    assert script_counts(every_bmp) == _counts_one_by_one(every_bmp)
+    rng = random.Random(5)
+    planes = [(0, 0x7F), (0x3000, 0x30FF), (0x4E00, 0x9FFF), (0xD800, 0xDFFF), (0xFF00, 0xFFFF),
+              (0x10000, 0x1FFFF), (0x1F300, 0x1FAFF), (0x20000, 0x3134F), (0x31350, 0x10FFFF)]
+    for _ in range(300):
+        text = "".join(chr(rng.randint(*rng.choice(planes))) for _ in range(rng.randint(0, 60)))
+        assert script_counts(text) == _counts_one_by_one(text), ascii(text)
+    for text in ("", "𠮷野家", "👨‍👩‍👧 ①②③ ١٢٣ ²", "\U00030000\U0002ebf0\U000e0100"):
+        assert script_counts(text) == _counts_one_by_one(text), ascii(text)

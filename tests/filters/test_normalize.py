@@ -11,6 +11,11 @@ from filters.normalize import RULES, Normalizer, dedup_key, normalize
     ("crlf", "一行目\r\n二行目\r三行目", "一行目\n二行目\n三行目"),
     ("blank_lines", "\n\n段落一\n\n\n \n\u3000\n段落二\n\n", "段落一\n\n段落二"),
     ("nfc", "か\u3099き\u3099", "がぎ"),
+    # blank lines at the edges go, the spaces of the first and last lines with text stay
+    ("blank_lines", " \n\u3000\n  本文  \n \n\t", "  本文  "),
+    ("blank_lines", " \n\t\n", ""),
+    ("control", "a\u200db👨\u200d👩\u200d", "ab👨\u200d👩"),  # a ZWJ that joins no emoji goes
+    ("crlf", "a\x85b\u2028c\u2029d\r", "a\nb\nc\nd\n"),
 ])
 def test_each_rule_alone(rule, raw, expected):
     only = Normalizer({r: r == rule for r in RULES})
@@ -35,6 +40,7 @@ def test_rules_switch_off_and_counts():
     text, fired = Normalizer()(raw)
     assert text == "ABC\nアイウ"
     assert fired == {"crlf": 1, "halfwidth_katakana": 1, "fullwidth_ascii": 3}
+    assert Normalizer()("Ａ１あＢ、ｃ") == ("A1あB、c", {"fullwidth_ascii": 4})  # characters, not runs
 
 
 def test_unknown_rule_names_the_key():
