@@ -29,6 +29,8 @@ _BLANK_RUN = re.compile(r"\n[ \t\u3000]*(?:\n[ \t\u3000]*)+\n")
 _LEADING_BLANKS = re.compile(r"(?:[ \t\u3000]*\n)+")
 _LINE_SPACE = " \t\u3000"
 _WS = re.compile(r"\s+")
+_FULL_WIDTH_FORMS = re.compile("([\u3000\uff01-\uff5e]+)")  # split: odd parts are runs
+_NFKC_OF_FORMS = {cp: unicodedata.normalize("NFKC", chr(cp)) for cp in (0x3000, *range(0xFF01, 0xFF5F))}
 # NFC maps most CJK compatibility ideographs (U+F900–FAFF, U+2F800–2FA1F) to their unified forms through
 # singleton decompositions; they are kept as written, like NFKC's compatibility forms.
 _CJK_COMPAT = re.compile(r"([\uf900-\ufaff\U0002f800-\U0002fa1f])")
@@ -103,5 +105,14 @@ def normalize(text: str) -> str:
 
 
 def dedup_key(text: str) -> str:
-    """The text exact-dedup compares: NFKC-folded (width, compatibility forms) with all whitespace removed."""
+    """The text exact-dedup compares: NFKC-folded (width, compatibility forms) with all whitespace removed.
+
+    NFKC of the whole text cost 72 ns per character, because nearly every Japanese document has a full-width
+    （）， or an ideographic space, which fails NFKC's quick check. Those characters are replaced by their own
+    NFKC first (which leaves NFKC of the text unchanged), so that most texts then pass the quick check.
+    """
+    parts = _FULL_WIDTH_FORMS.split(text)
+    if len(parts) > 1:
+        parts[1::2] = [run.translate(_NFKC_OF_FORMS) for run in parts[1::2]]
+        text = "".join(parts)
     return _WS.sub("", unicodedata.normalize("NFKC", text))
