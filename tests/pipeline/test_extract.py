@@ -102,6 +102,13 @@ def test_pathological_nesting_does_not_hang():
     assert isinstance(text, str)
 
 
+def test_nesting_depth_at_the_limit():
+    deep, limit = extract._too_deep, extract.MAX_DEPTH
+    assert deep("<div>" * (limit + 1)) and not deep("<div>" * limit + "<br><p>" * 5000)
+    assert deep("</p>" * 5000 + "<div>" * (limit + 1))  # closing tags elsewhere do not hide the depth
+    assert not deep(("<div>" * 600 + "</div>" * 600) * 3)  # 1,800 opening tags, depth 600
+
+
 def test_plain_text_payload_keeps_its_lines():
     body = f"{PARA1}\n{PARA2}\n".encode("cp932")
     text, meta = page_to_text(body, "text/plain", None)
