@@ -221,3 +221,12 @@ def test_random_bytes_decode_or_raise_charset_error():
         except CharsetError:
             continue
         assert isinstance(text, str) and decision["charset"]
+
+
+def test_kana_ratio_by_hand():
+    from pipeline.charset import SCORE_CHARS, _kana_ratio
+
+    assert _kana_ratio("abcあア漢\ud800ー") == 3 / 5  # ぁ-ゟ and ゠-ヿ count (ー too); a lone surrogate is non-ASCII
+    assert _kana_ratio("ascii only") == 0.0 and _kana_ratio("") == 0.0
+    assert _kana_ratio("漢" * SCORE_CHARS + "あ" * 10) == 0.0  # only the first SCORE_CHARS characters are scored
+    assert _kana_ratio("\u3040\u3041\u30ff\u3100") == 2 / 4  # the blocks' edges
