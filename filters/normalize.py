@@ -53,12 +53,7 @@ def _apply(rule: str, text: str) -> tuple[str, int]:
     if rule == "halfwidth_katakana":
         return _HALFWIDTH_KANA.subn(lambda m: unicodedata.normalize("NFKC", m.group()), text)
     if rule == "fullwidth_ascii":
-        parts = _FULLWIDTH_ALNUM.split(text)  # one scan; translate (slow per character) only the runs
-        if len(parts) == 1:
-            return text, 0
-        runs = parts[1::2]
-        parts[1::2] = [run.translate(_FULLWIDTH_TABLE) for run in runs]
-        return "".join(parts), sum(map(len, runs))  # the count is of characters
+        return _translate_runs(_FULLWIDTH_ALNUM, _FULLWIDTH_TABLE, text)  # the count is of characters
     if rule == "nfc":
         if unicodedata.is_normalized("NFC", text):
             return text, 0
@@ -67,6 +62,17 @@ def _apply(rule: str, text: str) -> tuple[str, int]:
     if rule == "blank_lines":
         return _edge_blanks(*_BLANK_RUN.subn("\n\n", text))
     raise ValueError(f"unknown normalization rule {rule!r}")
+
+
+def _translate_runs(runs: re.Pattern, table: dict[int, int | str], text: str) -> tuple[str, int]:
+    """`text.translate(table)` for the characters in `runs` (a capturing pattern), and how many there were:
+    one scan, and the slow per-character translate only on the runs."""
+    parts = runs.split(text)
+    if len(parts) == 1:
+        return text, 0
+    count = len(text) - sum(map(len, parts[::2]))  # the even parts are what lies between the runs
+    parts[1::2] = [run.translate(table) for run in parts[1::2]]
+    return "".join(parts), count
 
 
 def _edge_blanks(text: str, count: int) -> tuple[str, int]:
@@ -111,8 +117,5 @@ def dedup_key(text: str) -> str:
     （）， or an ideographic space, which fails NFKC's quick check. Those characters are replaced by their own
     NFKC first (which leaves NFKC of the text unchanged), so that most texts then pass the quick check.
     """
-    parts = _FULL_WIDTH_FORMS.split(text)
-    if len(parts) > 1:
-        parts[1::2] = [run.translate(_NFKC_OF_FORMS) for run in parts[1::2]]
-        text = "".join(parts)
+    text, _ = _translate_runs(_FULL_WIDTH_FORMS, _NFKC_OF_FORMS, text)
     return _WS.sub("", unicodedata.normalize("NFKC", text))
