@@ -177,3 +177,26 @@ def test_every_candidate_edge_is_accounted_for() -> None:
     lost = check_edge_accounting({"near_candidate_edges": 9, "near_verified_edges": 3, "near_rejected_edges": 1}, True)
     assert lost == "near dedup lost edges: 9 candidates, but 3 verified + 1 rejected + 0 unverified"
     assert check_edge_accounting({"near_candidate_edges": 4}, verify=True).startswith("near dedup lost edges: 4")
+
+
+def test_verifying_an_exact_copy_reuses_the_smaller_ends_set(monkeypatch) -> None:
+    """Same verdict as shingling the copy, without shingling it (MeCab dominated verification of copies)."""
+    import pipeline.dedup_near as near
+
+    text, other = base_text(1), near_copy(base_text(1), 2, rate=0.3)
+    [(_, edge)] = near._hand_min_set((("0:min", ["1:copy"]), text), "morph", 5)
+    calls: list[str] = []
+    real = near.shingle_set
+
+    def counting(t: str, unit: str, n: int):
+        calls.append(t)
+        return real(t, unit, n)
+
+    monkeypatch.setattr(near, "shingle_set", counting)
+    assert list(near._verify_edge((edge, text), "morph", 5, 0.8)) == [
+        ("edge", ("1:copy", "0:min")), ("stats", near._stat(near_verified_edges=1))]
+    assert calls == []  # the copy was not shingled
+    verdict = list(near._verify_edge((edge, other), "morph", 5, 0.8))
+    assert calls == [other] and verdict == [("stats", near._stat(near_rejected_edges=1))]
+    with pytest.raises(RuntimeError, match="no text reached verification"):
+        list(near._verify_edge((edge, None), "morph", 5, 0.8))
