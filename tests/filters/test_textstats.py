@@ -1,6 +1,11 @@
 """Statistics against hand-computed values, including the Swallow formula caveats."""
 from __future__ import annotations
 
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
 import pytest
 
 from filters.textstats import char_class, char_ngram_stats, char_stats, line_stats, llmjp_stats
@@ -74,3 +79,27 @@ def test_llmjp_stats() -> None:
     repetitive = llmjp_stats("ああああ" * 200)["compression_ratio"]
     varied = llmjp_stats("吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。")["compression_ratio"]
     assert repetitive < 0.05 < 0.3 < varied
+
+
+def _ngram_stats_by_counting(text: str, top: tuple[int, ...], dup: tuple[int, ...]) -> dict[str, float]:
+    """The definition, one Counter of n-grams per size: the oracle for the suffix-sorting implementation."""
+    out = {}
+    for n in top:
+        counts = Counter(text[i:i + n] for i in range(len(text) - n + 1))
+        out[f"top_{n}gram_char_fraction"] = max(counts.values()) / (len(text) - n + 1) if counts else 0.0
+    for n in dup:
+        counts = Counter(text[i:i + n] for i in range(len(text) - n + 1))
+        out[f"dup_{n}gram_char_fraction"] = sum(1 for f in counts.values() if f > 1) / len(counts) if counts else 0.0
+    return out
+
+
+def test_char_ngram_stats_match_counting() -> None:
+    samples = Path(__file__).resolve().parents[2] / "data" / "samples"
+    texts = [json.loads(line)["text"] for path in sorted(samples.glob("*/*.jsonl"))
+             for line in path.read_text(encoding="utf-8").splitlines()]
+    rng = random.Random(4)
+    texts += ["".join(rng.choice("abあい\U0001f600\x00\U0010ffff") for _ in range(rng.randint(0, 80))) for _ in range(2000)]
+    sizes = [((2, 3, 4), (5, 6, 7, 8, 9, 10)), ((2,), (5,)), ((), (5, 11)), ((1, 12), (1, 2, 13)), ((), ())]
+    for i, text in enumerate(texts):
+        top, dup = sizes[i % len(sizes)]
+        assert char_ngram_stats(text, top, dup) == _ngram_stats_by_counting(text, top, dup), ascii(text[:40])
