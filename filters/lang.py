@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from filters.codepoints import BMP, bmp_classes, code_points
+
 # Per-character work is vectorised: the text becomes an array of code points (one UTF-32 encode), a 64 KB table
 # gives each BMP code point its script and whether it is a letter, and one bincount tallies the classes. Code
 # points above the BMP (CJK extensions B-G, emoji) are few and are classified one by one. (`str.translate` with
@@ -22,19 +24,14 @@ _RANGES = ((0x3041, 0x309F, _HIRA), (0x30A0, 0x30FF, _KATA), (0x31F0, 0x31FF, _K
            (0x4E00, 0x9FFF, _KANJI), (0x3400, 0x4DBF, _KANJI), (0xF900, 0xFAFF, _KANJI), (0x20000, 0x3134F, _KANJI))
 _KANJI_MARKS = (ord("々"), ord("〆"))
 _NOT_LETTER = re.compile(r"[\W\d_]")  # letters are word characters that are not digits or `_`
-_BMP = 0x10000
-
-
-def _code_points(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)  # lone surrogates count as others
 
 
 def _bmp_classes() -> np.ndarray:
-    table = np.zeros(_BMP, np.uint8)
+    table = np.zeros(BMP, np.uint8)
     for lo, hi, script in _RANGES:
-        table[lo:min(hi, _BMP - 1) + 1] = script
+        table[lo:min(hi, BMP - 1) + 1] = script
     table[list(_KANJI_MARKS)] = _KANJI
-    marked = _code_points(_NOT_LETTER.sub("\0", "".join(map(chr, range(_BMP)))))  # one character per match
+    marked = code_points(_NOT_LETTER.sub("\0", "".join(map(chr, range(BMP)))))  # one character per match
     table[marked != 0] |= _LETTER
     return table
 
@@ -49,9 +46,9 @@ def _class_of(cp: int) -> int:
 
 def script_counts(text: str) -> dict[str, int]:
     """Counts of letters (word characters that are not digits or `_`) and of kana and kanji characters."""
-    cps = _code_points(text)
-    counts = np.bincount(_CLASSES[np.minimum(cps, _BMP - 1)], minlength=8).tolist()
-    wide = cps[cps >= _BMP]
+    cps = code_points(text)
+    counts = np.bincount(bmp_classes(cps, _CLASSES), minlength=8).tolist()
+    wide = cps[cps >= BMP]
     for cp in wide.tolist():  # counted above as U+FFFF, of class 0 (no script, not a letter), which is not reported
         counts[_class_of(cp)] += 1
     return {

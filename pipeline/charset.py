@@ -23,6 +23,8 @@ import re
 
 import numpy as np
 
+from filters.codepoints import code_points
+
 SNIFF_BYTES = 8192  # where <meta> / <?xml encoding> are looked for (WHATWG prescans 1024; real heads are longer)
 SCORE_CHARS = 30_000  # characters of decoded text used for the kana ratio
 MIN_KANA_RATIO = 0.10  # of non-ASCII characters, for a decoding to count as Japanese
@@ -202,7 +204,7 @@ def _is_multibyte_utf8(body: bytes) -> bool:
 
 def _kana_ratio(text: str) -> float:
     """Kana among the non-ASCII characters (counted on code points: 10x faster than a regex findall)."""
-    cps = np.frombuffer(text[:SCORE_CHARS].encode("utf-32-le", "surrogatepass"), np.uint32)
+    cps = code_points(text[:SCORE_CHARS])
     non_ascii = int(np.count_nonzero(cps >= 0x80))
     return int(np.count_nonzero((cps >= _KANA[0]) & (cps <= _KANA[1]))) / non_ascii if non_ascii else 0.0
 

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from filters.textstats import char_class, char_ngram_stats, char_stats, line_stats, llmjp_stats
+from filters.textstats import (
+    KUTEN,
+    char_class,
+    char_ngram_stats,
+    char_stats,
+    class_counts,
+    line_stats,
+    llmjp_stats,
+)
 
 
 def test_char_classes_follow_swallow() -> None:
@@ -103,3 +111,22 @@ def test_char_ngram_stats_match_counting() -> None:
     for i, text in enumerate(texts):
         top, dup = sizes[i % len(sizes)]
         assert char_ngram_stats(text, top, dup) == _ngram_stats_by_counting(text, top, dup), ascii(text[:40])
+
+
+def test_class_counts_match_char_class_per_character() -> None:
+    def by_character(text: str) -> Counter:
+        counts: Counter = Counter()
+        for ch in text:
+            if cls := char_class(ch):
+                counts[cls] += 1
+                counts["kuten"] += ch in KUTEN
+        return +counts  # zero counts dropped
+
+    every_bmp = "".join(map(chr, range(0x10000)))
+    assert class_counts(every_bmp) == by_character(every_bmp)
+    rng = random.Random(6)
+    for _ in range(1000):
+        text = "".join(chr(rng.choice([rng.randint(0x3000, 0x30FF), rng.randint(0x4E00, 0x4E20), 0xFF0E, 0xFF0C,
+                                       rng.randint(0x1F600, 0x1F610), rng.randint(0x20000, 0x20010), 0x3134F,
+                                       0x31350, rng.randint(0, 0x7F)])) for _ in range(rng.randint(0, 50)))
+        assert class_counts(text) == by_character(text), ascii(text)
