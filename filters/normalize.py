@@ -110,12 +110,17 @@ def normalize(text: str) -> str:
     return Normalizer()(text)[0]
 
 
-def dedup_key(text: str) -> str:
-    """The text exact-dedup compares: NFKC-folded (width, compatibility forms) with all whitespace removed.
+def nfkc(text: str) -> str:
+    """`unicodedata.normalize("NFKC", text)`, 2x faster on Japanese text.
 
-    NFKC of the whole text cost 72 ns per character, because nearly every Japanese document has a full-width
-    （）， or an ideographic space, which fails NFKC's quick check. Those characters are replaced by their own
-    NFKC first (which leaves NFKC of the text unchanged), so that most texts then pass the quick check.
+    Nearly every Japanese document has a full-width （）， or an ideographic space, which fails NFKC's quick
+    check, so NFKC took its slow path (72 ns per character). Those characters are replaced by their own NFKC
+    first, which leaves NFKC of the text unchanged (NFKD(NFKC(c)) = NFKD(c)), and most texts then pass.
     """
     text, _ = _translate_runs(_FULL_WIDTH_FORMS, _NFKC_OF_FORMS, text)
-    return _WS.sub("", unicodedata.normalize("NFKC", text))
+    return unicodedata.normalize("NFKC", text)
+
+
+def dedup_key(text: str) -> str:
+    """The text exact-dedup compares: NFKC-folded (width, compatibility forms) with all whitespace removed."""
+    return _WS.sub("", nfkc(text))

@@ -7,12 +7,12 @@ It is used for comparison only; the document text itself is never changed here.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 
 import numpy as np
 import xxhash
 
+from filters.normalize import nfkc
 from tokenizer import _minhash_lib
 
 UNITS = ("morph", "char")
@@ -33,7 +33,7 @@ _PUNCT = str.maketrans({",": "、", ".": "。", "､": "、", "｡": "。"})
 
 def dedup_key(text: str, fold_punct: bool = True) -> str:
     """NFKC, whitespace runs folded to one space (trimmed), optionally Japanese/Western punctuation folded."""
-    key = _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+    key = _WHITESPACE.sub(" ", nfkc(text)).strip()
     return key.translate(_PUNCT) if fold_punct else key
 
 

@@ -4,7 +4,7 @@ import unicodedata
 
 import pytest
 
-from filters.normalize import RULES, Normalizer, dedup_key, normalize
+from filters.normalize import RULES, Normalizer, dedup_key, nfkc, normalize
 
 
 @pytest.mark.parametrize(("rule", "raw", "expected"), [
@@ -57,7 +57,7 @@ def test_dedup_key_folds_what_stored_text_keeps():
     assert dedup_key(normalize("ｶﾞ ﾝ")) == dedup_key("ガン")
 
 
-def test_dedup_key_is_nfkc_without_whitespace():
+def test_nfkc_and_dedup_key_match_their_definitions():
     """The definition is the oracle: full-width forms folded ahead of NFKC must not change its result, also next to
     combining marks, half-width voiced marks and compatibility characters."""
     rng = random.Random(3)
@@ -65,5 +65,6 @@ def test_dedup_key_is_nfkc_without_whitespace():
                                  *range(0xFF00, 0xFFF0), 0x2126, 0x212B, 0x1E9B, 0x00A8, 0x2026, 0xFB01, 0x2460)]
     for _ in range(20000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        assert nfkc(text) == unicodedata.normalize("NFKC", text), ascii(text)
         assert dedup_key(text) == re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)), ascii(text)
     assert dedup_key("Ａ\u0301（ｶﾞ）\u3000\u3099") == "Á(ガ)\u3099"
