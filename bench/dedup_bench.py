@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.config import CurateConfig  # noqa: E402
 from tokenizer.minhash import MinHasher  # noqa: E402
-from tokenizer.shingles import dedup_key, ngrams, shingle_hash, shingle_hashes, tokens  # noqa: E402
+from tokenizer.shingles import ngrams, shingle_hash, shingle_hashes, shingle_key, tokens  # noqa: E402
 
 
 def paragraphs() -> list[str]:
@@ -95,7 +95,7 @@ def bench_signatures(n_docs: int) -> dict:
     hashers = {scheme: MinHasher(128, 1, scheme) for scheme in ("legacy", "affine64")}
     for unit in ("char", "morph"):
         t0 = time.perf_counter()
-        toks = [tokens(dedup_key(t), unit) for t in docs]
+        toks = [tokens(shingle_key(t), unit) for t in docs]
         out[f"tokenizing_{unit}_docs_per_s"] = round(n_docs / (time.perf_counter() - t0))
         encoded = [[g.encode("utf-8") for g in ngrams(ts, 5)] for ts in toks]  # datasketch's input: shingle bytes
         rates = {

@@ -31,7 +31,7 @@ _WHITESPACE = re.compile(r"\s+")
 _PUNCT = str.maketrans({",": "、", ".": "。", "､": "、", "｡": "。"})
 
 
-def dedup_key(text: str, fold_punct: bool = True) -> str:
+def shingle_key(text: str, fold_punct: bool = True) -> str:
     """NFKC, whitespace runs folded to one space (trimmed), optionally Japanese/Western punctuation folded."""
     key = _WHITESPACE.sub(" ", nfkc(text)).strip()
     return key.translate(_PUNCT) if fold_punct else key
@@ -68,7 +68,7 @@ def ngrams(toks: Sequence[str], n: int) -> list[str]:
 
 def shingles(text: str, unit: str = "morph", n: int = 5) -> list[str]:
     """All n-gram shingles of the dedup key of `text`, as strings (for inspection and datasketch)."""
-    return ngrams(tokens(dedup_key(text), unit), n)
+    return ngrams(tokens(shingle_key(text), unit), n)
 
 
 class _UnitHashes(dict):
@@ -128,7 +128,7 @@ def shingle_hashes(toks: Sequence[str], n: int) -> np.ndarray:
 
 def shingle_set(text: str, unit: str = "morph", n: int = 5) -> np.ndarray:
     """The shingle hash set of a document: what signatures and exact-Jaccard verification use."""
-    return shingle_hashes(tokens(dedup_key(text), unit), n)
+    return shingle_hashes(tokens(shingle_key(text), unit), n)
 
 
 def shingle_hash(data: bytes) -> int:

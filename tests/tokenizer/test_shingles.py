@@ -7,11 +7,11 @@ import xxhash
 
 from tokenizer.morph import morphemes
 from tokenizer.shingles import (
-    dedup_key,
     hash_shingles,
     jaccard,
     ngrams,
     shingle_hashes,
+    shingle_key,
     shingle_set,
     shingles,
 )
@@ -21,9 +21,9 @@ LONG = ("吾輩は猫である。名前はまだ無い。どこで生れたか�
 
 
 def test_dedup_key_folds_width_whitespace_and_punctuation() -> None:
-    assert dedup_key("ＡＢＣ　１２３\n\n ｶﾞｷﾞ") == "ABC 123 ガギ"
-    assert dedup_key("今日は，晴れ．明日も、晴れ。") == dedup_key("今日は、晴れ。明日も，晴れ．") == "今日は、晴れ。明日も、晴れ。"
-    assert dedup_key("a,b.", fold_punct=False) == "a,b."
+    assert shingle_key("ＡＢＣ　１２３\n\n ｶﾞｷﾞ") == "ABC 123 ガギ"
+    assert shingle_key("今日は，晴れ．明日も、晴れ。") == shingle_key("今日は、晴れ。明日も，晴れ．") == "今日は、晴れ。明日も、晴れ。"
+    assert shingle_key("a,b.", fold_punct=False) == "a,b."
 
 
 def test_short_text_gives_one_shingle_of_the_whole_text() -> None:
@@ -35,7 +35,7 @@ def test_short_text_gives_one_shingle_of_the_whole_text() -> None:
 
 
 def test_long_text_char_and_morph_ngrams() -> None:
-    key = dedup_key(LONG)
+    key = shingle_key(LONG)
     grams = shingles(LONG, "char", 5)
     assert len(grams) == len(key) - 4
     assert grams[0] == "吾\x1f輩\x1fは\x1f猫\x1fで" and grams[-1] == "\x1f".join(key[-5:])
@@ -58,7 +58,7 @@ def test_mixed_script_width_variants_give_identical_shingles() -> None:
     full = "東京タワーはＴｏｋｙｏ　Ｔｏｗｅｒとも呼ばれ，高さは３３３ｍです．テレビ塔として１９５８年に完成した．"
     for unit in ("morph", "char"):
         assert shingles(half, unit, 5) == shingles(full, unit, 5)
-    assert "Tokyo" in morphemes(dedup_key(half))
+    assert "Tokyo" in morphemes(shingle_key(half))
 
 
 def test_ngrams_rejects_bad_n_and_unit() -> None:
@@ -99,7 +99,7 @@ def test_character_str_and_unit_list_give_the_same_hashes(monkeypatch: pytest.Mo
     """Character units come as one str (code-point path); a list of the same characters takes the dict path."""
     import tokenizer.shingles as sh
 
-    key = dedup_key(LONG + "😀𠮷ｶﾞ")  # astral code points: 4-byte UTF-8, one UTF-32 unit each
+    key = shingle_key(LONG + "😀𠮷ｶﾞ")  # astral code points: 4-byte UTF-8, one UTF-32 unit each
     chars = sh.tokens(key, "char")
     assert isinstance(chars, str) and " " not in chars
     for n in (1, 2, 5, len(chars), len(chars) + 3):
