@@ -16,10 +16,10 @@ from datasketch.lsh import _optimal_param
 import tokenizer
 from tokenizer.minhash import MERSENNE_61, MinHasher, band_hashes, candidate_probability, lsh_params
 from tokenizer.shingles import (
-    dedup_key,
     ngrams,
     shingle_hash,
     shingle_hashes,
+    shingle_key,
     shingle_set,
     tokens,
 )
@@ -48,7 +48,7 @@ def test_signature_equals_datasketch(scheme: str, num_perm: int, seed: int) -> N
     hasher = MinHasher(num_perm, seed, scheme)
     for text in TEXTS:
         for unit in ("char", "morph"):
-            toks = tokens(dedup_key(text), unit)
+            toks = tokens(shingle_key(text), unit)
             ref = MinHash(num_perm=num_perm, seed=seed, hashfunc=shingle_hash, scheme=scheme)
             ref.update_batch([g.encode("utf-8") for g in ngrams(toks, 5)])
             ours = hasher.signature(shingle_hashes(toks, 5))
