@@ -5,6 +5,8 @@ replace Python loops over characters (the slowest steps of the spine and of the 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 BMP = 0x10000
@@ -15,7 +17,13 @@ def code_points(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
 
 
-def bmp_classes(cps: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """`table[cp]` for every code point, with code points above the BMP looked up as U+FFFF (the callers
-    classify those few one by one)."""
-    return table[np.minimum(cps, BMP - 1)]
+def tally(text: str, table: np.ndarray, size: int, above_bmp: Callable[[int], int]) -> list[int]:
+    """How many of the text's code points fall in each class 0..size-1: `table[cp]` for the BMP (a 64 KB
+    table), `above_bmp(cp)` one by one for the few above it (CJK extensions, emoji)."""
+    cps = code_points(text)
+    counts = np.bincount(table[np.minimum(cps, BMP - 1)], minlength=size).tolist()
+    beyond = int(table[BMP - 1])  # where the bincount put them
+    for cp in cps[cps >= BMP].tolist():
+        counts[beyond] -= 1
+        counts[above_bmp(cp)] += 1
+    return counts

@@ -13,12 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from filters.codepoints import BMP, bmp_classes, code_points
+from filters.codepoints import BMP, code_points, tally
 
-# Per-character work is vectorised: the text becomes an array of code points (one UTF-32 encode), a 64 KB table
-# gives each BMP code point its script and whether it is a letter, and one bincount tallies the classes. Code
-# points above the BMP (CJK extensions B-G, emoji) are few and are classified one by one. (`str.translate` with
-# a marker per script, the step before, cost 51 ns per character: the slowest per-character step of the spine.)
+# Counted with `filters.codepoints.tally`: a 64 KB table gives each BMP code point its script and whether it is
+# a letter. (`str.translate` with a marker per script, the step before, cost 51 ns per character: the slowest
+# per-character step of the spine.)
 _HIRA, _KATA, _KANJI, _LETTER = 1, 2, 3, 4  # script in the low two bits, _LETTER a bit of its own
 _RANGES = ((0x3041, 0x309F, _HIRA), (0x30A0, 0x30FF, _KATA), (0x31F0, 0x31FF, _KATA), (0xFF66, 0xFF9F, _KATA),
            (0x4E00, 0x9FFF, _KANJI), (0x3400, 0x4DBF, _KANJI), (0xF900, 0xFAFF, _KANJI), (0x20000, 0x3134F, _KANJI))
@@ -46,11 +45,7 @@ def _class_of(cp: int) -> int:
 
 def script_counts(text: str) -> dict[str, int]:
     """Counts of letters (word characters that are not digits or `_`) and of kana and kanji characters."""
-    cps = code_points(text)
-    counts = np.bincount(bmp_classes(cps, _CLASSES), minlength=8).tolist()
-    wide = cps[cps >= BMP]
-    for cp in wide.tolist():  # counted above as U+FFFF, of class 0 (no script, not a letter), which is not reported
-        counts[_class_of(cp)] += 1
+    counts = tally(text, _CLASSES, 8, _class_of)
     return {
         "letters": sum(counts[_LETTER:]),
         "hiragana": counts[_HIRA] + counts[_HIRA | _LETTER],
