@@ -22,7 +22,7 @@ DEFAULT_RUNNER = "FnApiRunner"
 DASK_ALIASES = {"DaskRunner", "dask"}
 DIRECT = {DEFAULT_RUNNER, "DirectRunner"}  # the local runners --workers N starts worker processes for
 # runners whose run() executes the whole pipeline here; the others' run() submits the job elsewhere
-IN_PROCESS = {DEFAULT_RUNNER, "DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner"}
+IN_PROCESS = DIRECT | {"SwitchingDirectRunner", "BundleBasedDirectRunner"}
 
 
 def _runner_object(name: str):

@@ -1,6 +1,6 @@
-"""Shingles for near-duplicate detection: morpheme or character n-grams of a normalised dedup key.
+"""Shingles for near-duplicate detection: morpheme or character n-grams of a normalised shingle key.
 
-The dedup key folds the differences that copies of one text pick up on the way (NFKC width folding,
+The shingle key (`shingle_key`) folds the differences that copies of one text pick up on the way (NFKC width folding,
 whitespace runs, 、。 vs ，． vs ,. punctuation) so that only real edits lower the Jaccard similarity.
 It is used for comparison only; the document text itself is never changed here.
 """
@@ -17,7 +17,7 @@ from tokenizer import _minhash_lib
 
 UNITS = ("morph", "char")
 # Tokens of a shingle string are joined with U+001F (unit separator): Python counts it as whitespace, so
-# it never survives in a dedup key, and the shingle ("東京", "都") can never equal ("東", "京都").
+# it never survives in a shingle key, and the shingle ("東京", "都") can never equal ("東", "京都").
 _JOIN = "\x1f"
 # Documents are compared on their first MAX_KEY_CHARS characters: a pathological 10 MB page must not cost
 # seconds of MeCab time and a 10-million-shingle set (longer texts that agree on 200k chars are near-dups).
@@ -67,7 +67,7 @@ def ngrams(toks: Sequence[str], n: int) -> list[str]:
 
 
 def shingles(text: str, unit: str = "morph", n: int = 5) -> list[str]:
-    """All n-gram shingles of the dedup key of `text`, as strings (for inspection and datasketch)."""
+    """All n-gram shingles of the shingle key of `text`, as strings (for inspection and datasketch)."""
     return ngrams(tokens(shingle_key(text), unit), n)
 
 
