@@ -15,17 +15,17 @@ from collections.abc import Iterator
 MAX_CHUNK_CHARS = 20_000
 MAX_SENTENCE_CHARS = 2_000
 _SENTENCE_END = re.compile(r"(?<=[。！？!?\n])")
-_TAGGER = None
+_TAGGERS: dict[str, object] = {}
+_SURFACES = r'-O "" -F "%m\\t" -U "%m\\t" -E "|"'  # fugashi splits like a shell; MeCab reads \t as a tab
 
 
-def tagger():
-    """The process-wide fugashi Tagger (created on first use so importing this module stays cheap)."""
-    global _TAGGER
-    if _TAGGER is None:
+def tagger(args: str = ""):
+    """The process-wide fugashi Tagger for `args` (created on first use so importing this module stays cheap)."""
+    if args not in _TAGGERS:
         import fugashi  # local import: workers that never tag pay nothing
 
-        _TAGGER = fugashi.Tagger()
-    return _TAGGER
+        _TAGGERS[args] = fugashi.Tagger(args)
+    return _TAGGERS[args]
 
 
 def chunks(text: str, max_chars: int = MAX_CHUNK_CHARS) -> Iterator[str]:
@@ -63,8 +63,19 @@ def morphemes_with_pos(text: str) -> list[tuple[str, str]]:
 
 
 def morphemes(text: str) -> list[str]:
-    """Surfaces of the morphemes of `text`, whitespace dropped."""
-    return [surface for surface, _ in morphemes_with_pos(text)]
+    """Surfaces of the morphemes of `text`, whitespace dropped: the same as `morphemes_with_pos`.
+
+    MeCab writes the surfaces itself, each followed by a tab (no surface holds a space or tab: MeCab skips
+    them), then an end mark that keeps fugashi from stripping a last surface such as U+00A0. 3.9x faster
+    than `morphemes_with_pos` (which reads each node's UniDic feature), 1.3x faster than reading each
+    node's surface (1.04M dev characters: 1.60 / 0.53 / 0.41 s)."""
+    surfaces = tagger(_SURFACES)
+    out: list[str] = []
+    for chunk in chunks(text):
+        for line in chunk.split("\n"):
+            if line.strip():  # MeCab's node API stops reading at a NUL: so does this
+                out.extend(surfaces.parse(line.partition("\0")[0]).split("\t")[:-1])
+    return out
 
 
 def morpheme_spans(text: str) -> list[tuple[int, int, str]]:

@@ -38,18 +38,16 @@ def shingle_key(text: str, fold_punct: bool = True) -> str:
 
 
 def tokens(key: str, unit: str) -> Sequence[str]:
-    """Morpheme surfaces (fugashi + unidic-lite, via tokenizer.morph) as a list, or characters as a str.
+    """Morpheme surfaces (fugashi + unidic-lite, `tokenizer.morph.morphemes`) as a list, or characters as a str.
 
-    Morphemes come from morph's per-process tagger and sentence chunks, reading only `surface`:
-    touching the UniDic feature of each node costs ~5x the parse itself. Characters stay one str (spaces
-    dropped): it is a sequence of one-character strs, and `shingle_hashes` reads it as code points at once.
+    Characters stay one str (spaces dropped): it is a sequence of one-character strs, and `shingle_hashes`
+    reads it as code points at once.
     """
     key = key[:MAX_KEY_CHARS]
     if unit == "morph":
-        from tokenizer.morph import chunks, tagger  # local: char-unit users never load MeCab
+        from tokenizer.morph import morphemes  # local: char-unit users never load MeCab
 
-        tag = tagger()
-        return [node.surface for chunk in chunks(key) for node in tag(chunk)]
+        return morphemes(key)
     if unit == "char":
         return key.replace(" ", "")
     raise ValueError(f"unknown shingle unit {unit!r} (expected one of {', '.join(UNITS)})")

@@ -22,6 +22,17 @@ def test_morphemes_skip_whitespace_and_spans_are_exact() -> None:
     assert "LLM" in morphemes(text) and " " not in "".join(morphemes(text))
 
 
+def test_morphemes_equal_the_node_surfaces_on_hard_strings() -> None:
+    """The fast path (MeCab's own surface output) against the node objects, on strings whose surfaces end
+    a line with characters fugashi would strip (U+00A0, U+3000, \x1f, \r) or hold a NUL."""
+    rng = random.Random(5)
+    alphabet = "あいアイー漢字東京都 \t\n\r\u3000abcA12。、！？「」\x00\x1f\u200b\u200d\xa0\ufeff😀𠮷ｶﾞ゙e\u0301"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        assert morphemes(text) == [surface for surface, _ in morphemes_with_pos(text)], repr(text)
+    assert morphemes("東京 \xa0") == ["東京", "\xa0"] and morphemes("猫\x00犬") == ["猫"]
+
+
 def test_chunks_cap_length_and_preserve_text() -> None:
     text = "あ" * 50_001 + "。終わり。"
     parts = list(chunks(text, max_chars=20_000))
