@@ -22,14 +22,25 @@ def test_morphemes_skip_whitespace_and_spans_are_exact() -> None:
     assert "LLM" in morphemes(text) and " " not in "".join(morphemes(text))
 
 
-def test_morphemes_equal_the_node_surfaces_on_hard_strings() -> None:
-    """The fast path (MeCab's own surface output) against the node objects, on strings whose surfaces end
-    a line with characters fugashi would strip (U+00A0, U+3000, \x1f, \r) or hold a NUL."""
+def test_morphemes_equal_fugashis_nodes_on_hard_strings() -> None:
+    """MeCab's formatted output, read back, against fugashi's node objects (surface, feature.pos1), line by
+    line as morph cuts the text, on strings whose last surface on a line is a character fugashi's `parse`
+    would strip (U+00A0, U+3000, \x1f, \r) or that hold a NUL."""
+    import fugashi
+
+    nodes = fugashi.Tagger()
+
+    def oracle(text: str) -> list[tuple[str, str]]:
+        return [(w.surface, w.feature.pos1 or "") for chunk in chunks(text) for line in chunk.split("\n")
+                if line.strip() for w in nodes(line)]
+
     rng = random.Random(5)
     alphabet = "あいアイー漢字東京都 \t\n\r\u3000abcA12。、！？「」\x00\x1f\u200b\u200d\xa0\ufeff😀𠮷ｶﾞ゙e\u0301"
-    for _ in range(3000):
-        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
-        assert morphemes(text) == [surface for surface, _ in morphemes_with_pos(text)], repr(text)
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(3000)]
+    for text in [*texts, "東京 \xa0", "猫\x00犬", "私は学生です。\n\nLLM が\t攻撃された"]:
+        expected = oracle(text)
+        assert morphemes_with_pos(text) == expected, repr(text)
+        assert morphemes(text) == [surface for surface, _ in expected], repr(text)
     assert morphemes("東京 \xa0") == ["東京", "\xa0"] and morphemes("猫\x00犬") == ["猫"]
 
 
