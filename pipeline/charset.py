@@ -3,7 +3,8 @@
 Order of evidence: byte-order mark, HTTP `Content-Type` charset, `<meta charset>` /
 `<meta http-equiv content="...; charset=...">` / XML declaration in the first `SNIFF_BYTES`, then
 byte-level detection. A declaration is only a claim: it is overridden when strict decoding fails,
-when the bytes are valid multi-byte UTF-8 (legacy text is almost never valid UTF-8 by accident), or
+when the bytes are valid multi-byte UTF-8 (legacy text is almost never valid UTF-8 by accident; under a
+UTF-16/32 label only without that encoding's NULs), when 7-bit bytes carry ISO-2022-JP escapes, or
 when a non-Japanese label hides Japanese bytes (the decoding has no kana while cp932/EUC-JP gives
 kana-rich text). Detection: ASCII, strict UTF-8, ISO-2022-JP escapes, then cp932 vs EUC-JP by kana
 ratio (our own rule: fast and exact for Japanese), then charset-normalizer for other languages.
@@ -55,8 +56,11 @@ _ALIASES = {
     **dict.fromkeys(("utf-8", "utf8", "unicode-1-1-utf-8", "x-unicode20utf8"), "utf-8"),
 }
 # Python codecs that are no page's or file's character encoding: they decode to lone surrogates (UTF-7, the
-# escape codecs, which Parquet cannot store) or fail on any input (idna, punycode, undefined); never used
-NOT_TEXT_CODECS = frozenset({"utf-7", "idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"})
+# escape codecs, which Parquet cannot store), fail on any input (idna, punycode, undefined) or transform bytes to
+# bytes (base64, zlib, rot13...: `_is_text_encoding` False, an AttributeError or TypeError deep inside a reader
+# when used as one); never used. Names are `codecs.lookup(label).name`.
+NOT_TEXT_CODECS = frozenset({"utf-7", "idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined",
+                             "base64", "bz2", "hex", "quopri", "rot-13", "uu", "zlib"})
 # cp932 -> the JIS X 0208 mapping of euc_jp / shift_jis (see module docstring)
 _CP932_FOLD = (("\uff5e", "\u301c"), ("\u2225", "\u2016"), ("\uff0d", "\u2212"),
                ("\uffe0", "\u00a2"), ("\uffe1", "\u00a3"), ("\uffe2", "\u00ac"))
@@ -78,8 +82,8 @@ def decode_html(body: bytes, http_content_type: str | None) -> tuple[str, dict]:
     declared, source = _declared(body, http_content_type)
     codec = _codec_for(declared, source) if declared else None
     if codec is not None:
-        if codec != "utf-8" and not codec.startswith("utf-") and _is_multibyte_utf8(body):
-            return body.decode("utf-8"), _decision("utf-8", "detected", declared, True)
+        if (found := _contradicted(body, codec)) is not None:
+            return found[0], _decision(found[1], "detected", declared, True)
         text, used = _strict(body, codec)
         if text is not None:
             if used != "utf-8" and _kana_ratio(text) < MIN_KANA_RATIO:
@@ -192,6 +196,31 @@ def _lenient(body: bytes, codec: str) -> tuple[str, int] | None:
     return text.replace("\ufffd", ""), bad
 
 
+def _contradicted(body: bytes, codec: str) -> tuple[str, str] | None:
+    """(text, codec) when the bytes prove the label wrong: valid multi-byte UTF-8 under another label (a UTF-16/32
+    one too, unless the bytes have that encoding's NULs), or ISO-2022-JP escapes in 7-bit bytes."""
+    if codec.startswith("iso2022_jp"):
+        return None
+    wide = codec.startswith("utf-") and _has_wide_nuls(body)  # UTF-16 markup, or UTF-32 anything
+    if not codec.startswith("utf-8") and not wide and _is_multibyte_utf8(body):
+        return body.decode("utf-8"), "utf-8"
+    return _iso2022(body)
+
+
+def _has_wide_nuls(body: bytes) -> bool:
+    """NULs in at least a tenth of the even or of the odd bytes of the head: UTF-16/32 ASCII, never UTF-8 HTML."""
+    head = body[:SNIFF_BYTES]
+    return max(head[0::2].count(0), head[1::2].count(0)) * 20 >= len(head)
+
+
+def _iso2022(body: bytes) -> tuple[str, str] | None:
+    """(text, codec) for 7-bit bytes with ISO-2022-JP escape sequences that decode as such, else None."""
+    if _NON_ASCII_BYTE.search(body) or not _ISO2022_ESC.search(body):
+        return None
+    text, used = _strict(body, "iso2022_jp_ext")
+    return (text, used) if text is not None else None
+
+
 def _is_multibyte_utf8(body: bytes) -> bool:
     if not _NON_ASCII_BYTE.search(body):
         return False
@@ -228,11 +257,7 @@ def _japanese(body: bytes) -> tuple[str, str] | None:
 def _detect(body: bytes) -> tuple[str, str] | None:
     """(text, codec) from the bytes alone, or None."""
     if not _NON_ASCII_BYTE.search(body):
-        if _ISO2022_ESC.search(body):
-            text, used = _strict(body, "iso2022_jp_ext")
-            if text is not None:
-                return text, used
-        return body.decode("ascii"), "ascii"
+        return _iso2022(body) or (body.decode("ascii"), "ascii")
     try:
         return body.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
-from pipeline.sources.io import MAX_NESTING, InputError, LineReader, decode_text, one_line, open_stream
+from pipeline.sources.io import MAX_NESTING, InputError, LineReader, decode_text, open_stream
 
 TOO_DEEP = f"record nested deeper than {MAX_NESTING} levels of objects/arrays"
+MAX_BAD_LINES = 10_000
 
 
 class TooDeep(ValueError):
@@ -94,38 +96,60 @@ def record_to_doc(record: Any, source: SourceConfig, position: str) -> RawDoc | 
     return RawDoc(source_id=source_id, text=text, url=_optional_str(url), license=_optional_str(lic), meta=meta)
 
 
+def _int(digits: str) -> int | str:
+    """A JSON integer; one longer than Python converts (4,300 digits by default) stays its digit string, so
+    a valid line is never refused for a number in a field jcorpus only carries along."""
+    limit = sys.get_int_max_str_digits()
+    return digits if limit and len(digits.lstrip("-")) > limit else int(digits)
+
+
 def _parse_line(line: bytes, source: SourceConfig, position: str) -> RawDoc | Unreadable:
     try:
         text = decode_text(line)
-        record = json.loads(text)
+        record = json.loads(text, parse_int=_int)
     except InputError as e:
         return Unreadable(position, str(e))
     except json.JSONDecodeError as e:
         return Unreadable(position, f"invalid JSON: {e.msg} at column {e.colno}")
     except RecursionError:  # far deeper than MAX_NESTING: the same outcome as a record json_safe refuses
         return Unreadable(position, TOO_DEEP)
-    except ValueError as e:  # e.g. huge integers
-        return Unreadable(position, f"invalid JSON: {one_line(e)}")
     return record_to_doc(record, source, position)
 
 
+def _lines(lines: LineReader, path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
+    for line_no, line in lines:
+        position = f"{path}:line {line_no}"
+        if line is None:
+            yield Unreadable(position, f"line of {lines.last_length} bytes exceeds "
+                                       f"max_record_bytes={source.max_record_bytes}")
+        elif line.strip():
+            yield _parse_line(line, source, position)
+
+
 def read(path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
-    """Documents of one JSONL file; blank lines are skipped, every other line yields exactly one item."""
+    """Documents of one JSONL file; blank lines are skipped, every other line yields exactly one item.
+
+    A file that is mostly not JSONL records (more than MAX_BAD_LINES unreadable lines, and more of them
+    than documents) ends with one Unreadable for the rest: a small gzip of `1\n` lines would otherwise
+    become billions of quarantine rows.
+    """
     try:
         stream = open_stream(path, source.max_decompressed_bytes)
     except InputError as e:
         yield Unreadable(path, str(e))
         return
     lines = LineReader(stream, source.max_record_bytes)
+    good = bad = 0
     with stream:
         try:
-            for line_no, line in lines:
-                position = f"{path}:line {line_no}"
-                if line is None:
-                    yield Unreadable(position, f"line of {lines.last_length} bytes exceeds "
-                                               f"max_record_bytes={source.max_record_bytes}")
-                elif line.strip():
-                    yield _parse_line(line, source, position)
+            for item in _lines(lines, path, source):
+                if bad > max(MAX_BAD_LINES, good):  # and this line is not the last: it stands for the rest
+                    yield Unreadable(f"{path}:line {lines.line_no}",
+                                     f"{bad:,} of the {good + bad:,} records before it were unreadable (is this "
+                                     f"JSONL?); lines from {lines.line_no} on were not read")
+                    return
+                yield item
+                good, bad = (good + 1, bad) if isinstance(item, RawDoc) else (good, bad + 1)
         except InputError as e:
             yield Unreadable(f"{path}:line {lines.line_no + 1}",
                              f"{e}; lines from {lines.line_no + 1} on were not read")

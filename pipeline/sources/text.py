@@ -34,8 +34,8 @@ def _whole_file(stream: DecodedStream, path: str, cap: int, encoding: str) -> Ra
 
 
 def _blocks(stream: DecodedStream, path: str, cap: int, encoding: str) -> Iterator[RawDoc | Unreadable]:
-    lines = LineReader(stream, cap)
     space = IDEOGRAPHIC_SPACE.encode(encoding, errors="ignore")
+    lines = LineReader(stream, cap, space)
     block: list[bytes] = []
     size, first_line, number, too_long = 0, 0, 0, False
 

@@ -163,7 +163,8 @@ def test_labels():
     assert SENTENCES in text and decision["charset"] == "euc_jp" and decision["declared"] == "x-no-such-charset"
 
 
-@pytest.mark.parametrize("label", ["utf-7", "idna", "punycode", "unicode_escape", "raw_unicode_escape", "undefined"])
+@pytest.mark.parametrize("label", ["utf-7", "idna", "punycode", "unicode_escape", "raw_unicode_escape", "undefined",
+                                   "base64", "hex", "zlib", "rot13", "bz2", "quopri", "uu"])
 def test_codecs_that_are_no_charset_are_ignored(label):
     """UTF-7 decoded `+2AA-` to a lone surrogate (Parquet cannot store it: the run crashed); idna and punycode
     raised a plain UnicodeError (the page was quarantined). Such labels are now unknown: the bytes decide."""
@@ -172,6 +173,44 @@ def test_codecs_that_are_no_charset_are_ignored(label):
         text, decision = decode_html(body, f"text/html; charset={label}")
         assert decision["declared"] == label and decision["overridden"] is False and decision["charset_source"] == "detected"
         text.encode("utf-8")  # no lone surrogate
+
+
+@pytest.mark.parametrize("label", ["utf-16", "utf-16le", "UTF-16BE"])
+def test_utf8_labelled_utf16_by_http_is_overridden(label):
+    """UTF-16 without a BOM has NULs in every other byte for its ASCII markup; valid UTF-8 with none is UTF-8."""
+    text, decision = decode_html(page("", "utf-8"), f"text/html; charset={label}")
+    assert SENTENCES in text
+    assert decision == {"charset": "utf-8", "charset_source": "detected", "declared": label.lower(), "overridden": True}
+
+
+@pytest.mark.parametrize(("label", "codec"), [("utf-16", "utf-16"), ("utf-16le", "utf-16-le"), ("utf-16be", "utf-16-be")])
+def test_real_utf16_pages_keep_their_label(label, codec):
+    text, decision = decode_html(page("", codec), f"text/html; charset={label}")
+    assert SENTENCES in text and not decision["overridden"]
+    assert decision["charset"] == ("utf-16-le" if codec == "utf-16" else codec)
+
+
+def test_utf16_that_is_also_valid_utf8_keeps_its_label():
+    body = "<p>\ua3c2</p>".encode("utf-16-le")  # C2 A3 is UTF-8 too ("£"), but the NULs are UTF-16's
+    assert body.decode("utf-8") == "<\x00p\x00>\x00£<\x00/\x00p\x00>\x00"
+    text, decision = decode_html(body, "text/html; charset=utf-16le")
+    assert text == "<p>\ua3c2</p>" and decision["charset"] == "utf-16-le" and not decision["overridden"]
+
+
+@pytest.mark.parametrize("http", [None, "text/html; charset=windows-1252"])
+def test_iso2022jp_labelled_single_byte_is_overridden(http):
+    """7-bit bytes with ESC $ B / ESC ( B are ISO-2022-JP: cp1252 would keep the escapes as mojibake."""
+    text, decision = decode_html(page('<meta charset="windows-1252">', "iso2022_jp"), http)
+    assert SENTENCES in text and "\x1b" not in text
+    assert decision["charset"] == "iso2022_jp_ext" and decision["overridden"] and decision["declared"] == "windows-1252"
+
+
+def test_real_windows_1252_page_is_kept():
+    french = "Les élèves ont étudié à l'école – « déjà vu » coûte 5 € ; naïve façade. " * 4
+    body = f'<meta charset="windows-1252"><p>{french}</p>'.encode("cp1252")
+    for http in (None, "text/html; charset=windows-1252"):
+        text, decision = decode_html(body, http)
+        assert french in text and decision["charset"] == "cp1252" and not decision["overridden"]
 
 
 def test_meta_utf16_means_utf8():
