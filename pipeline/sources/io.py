@@ -1,12 +1,14 @@
 """Byte-level input for readers: FileSystems opening, magic-byte decompression, bounded lines, XML streaming.
 
-Every reader goes through `open_stream` so that gs:// / s3:// paths, gzip and zstd work the same way
+Every reader goes through `open_stream` so that gs:// / s3:// paths, gzip, zstd, bz2 and xz work the same way
 everywhere, a decompression bomb stops at a fixed size instead of filling memory, and corrupt or truncated
 input surfaces as one `InputError` with a one-line message the reader can put into quarantine.
 """
 from __future__ import annotations
 
+import bz2
 import codecs
+import lzma
 import re
 import zlib
 from collections.abc import Callable, Iterator
@@ -24,7 +26,7 @@ from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
 
 READ_SIZE = 1 << 16  # compressed bytes read from the file at a time
 OUT_CHUNK = 1 << 16  # most decompressed bytes produced by one gzip step
-ZSTD_MAX_WINDOW = 1 << 27  # refuse frames that would need a >128 MiB window
+ZSTD_MAX_WINDOW = 1 << 27  # refuse zstd frames that would need a >128 MiB window, xz streams a >128 MiB decoder
 # Deepest nesting a record may have (JSON objects/arrays, XML elements from the document root); deeper is
 # quarantined. A fixed number, so the outcome never depends on the worker's stack; it bounds recursion.
 MAX_NESTING = 100
@@ -34,6 +36,8 @@ Rendered = tuple[str, dict[str, Any], str | None, str | None]  # text, meta, lic
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 ZSTD_SKIPPABLE = b"\x2a\x4d\x18"  # bytes 1-3 of a skippable frame's magic 0x184D2A50-0x184D2A5F (little-endian)
+BZ2_BLOCK, BZ2_END = b"\x31\x41\x59\x26\x53\x59", b"\x17\x72\x45\x38\x50\x90"  # pi and sqrt(pi) in BCD
+XZ_MAGIC = b"\xfd7zXZ\x00"
 
 
 class InputError(Exception):
@@ -50,12 +54,9 @@ def one_line(err: BaseException | str, limit: int = 300) -> str:
 
 
 def sniff_codec(head: bytes) -> str | None:
-    """'gzip', 'zstd' or None (plain), decided by magic bytes, never by the file name."""
-    if head.startswith(GZIP_MAGIC):
-        return "gzip"
-    if _Zstd.starts(head):
-        return "zstd"
-    return None
+    """'gzip', 'zstd', 'bz2', 'xz' or None (plain), decided by magic bytes (the first SNIFF_BYTES), never by the
+    file name."""
+    return next((name for name, codec in _CODECS.items() if codec.starts(head)), None)
 
 
 def is_skippable(data: bytes) -> bool:
@@ -69,17 +70,19 @@ def open_raw(path: str) -> BinaryIO:
 
 
 class CodecError(Exception):
-    """A corrupt member/frame; `salvaged` is the output decoded before the damage."""
+    """A corrupt member/frame/stream; `salvaged` is the output decoded before the damage, `at` where in the
+    bytes given to the step the damage was found (0: somewhere in them)."""
 
-    def __init__(self, message: str, salvaged: bytes = b"") -> None:
+    def __init__(self, message: str, salvaged: bytes = b"", at: int = 0) -> None:
         super().__init__(message)
-        self.salvaged = salvaged
+        self.salvaged, self.at = salvaged, at
 
 
 class _Gzip:
     """One gzip member through zlib, at most OUT_CHUNK bytes out per step (bomb-safe)."""
 
-    magic = GZIP_MAGIC
+    head = len(GZIP_MAGIC)  # bytes `starts` needs to see
+    buffered = False  # zlib hands back the input it has not used (`unconsumed_tail`)
 
     def __init__(self) -> None:
         self._d = zlib.decompressobj(wbits=31)
@@ -93,15 +96,16 @@ class _Gzip:
         try:
             out = self._d.decompress(data, OUT_CHUNK)
         except zlib.error as e:
-            raise CodecError(str(e), self._salvage(saved, data)) from e
+            raise CodecError(str(e), *self._salvage(saved, data)) from e
         if self._d.eof:
             return out, self._d.unused_data, True
         return out, self._d.unconsumed_tail, False
 
     @staticmethod
-    def _salvage(d: Any, data: bytes) -> bytes:
+    def _salvage(d: Any, data: bytes) -> tuple[bytes, int]:
         """Re-decode a failed step in pieces (the failing piece byte by byte) to keep the output that came
-        before the error, e.g. a whole member whose CRC is wrong. Bounded: that output was < OUT_CHUNK."""
+        before the error, e.g. a whole member whose CRC is wrong, and find the byte of `data` that failed.
+        Bounded: that output was < OUT_CHUNK."""
         parts: list[bytes] = []
         for i in range(0, len(data), 256):
             snap = d.copy()
@@ -112,9 +116,9 @@ class _Gzip:
                     try:
                         parts.append(snap.decompress(data[j:j + 1]))
                     except zlib.error:
-                        break
+                        return b"".join(parts), j
                 break
-        return b"".join(parts)
+        return b"".join(parts), len(data)
 
 
 class _Zstd:
@@ -122,7 +126,8 @@ class _Zstd:
     (<= 128 KiB) and a frame cut short is detected (zstandard's readers end silently on truncation).
     A skippable frame is consumed without output."""
 
-    magic = ZSTD_MAGIC
+    head = len(ZSTD_MAGIC)
+    buffered = False
 
     def __init__(self) -> None:
         self._d = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW).decompressobj()
@@ -186,7 +191,53 @@ class _Zstd:
         return out, rest, self._state == "end"
 
 
-_CODECS: dict[str, type[_Gzip] | type[_Zstd]] = {"gzip": _Gzip, "zstd": _Zstd}
+class _Stdlib:
+    """A bz2 or xz stream through Python's decompressor, at most OUT_CHUNK bytes out per step (bomb-safe). These
+    decompressors keep the input they have not decoded yet themselves (`buffered`: more output is waiting)."""
+
+    head = 0
+
+    def __init__(self) -> None:
+        self._d = self.new()
+
+    @staticmethod
+    def new() -> Any:
+        raise NotImplementedError
+
+    @property
+    def buffered(self) -> bool:
+        return not self._d.needs_input and not self._d.eof
+
+    def feed(self, data: bytes) -> tuple[bytes, bytes, bool]:
+        try:
+            out = self._d.decompress(data, OUT_CHUNK)
+        except (OSError, EOFError, lzma.LZMAError) as e:
+            raise CodecError(str(e)) from e
+        if self._d.eof:
+            return out, self._d.unused_data, True
+        return out, b"", False
+
+
+class _Bz2(_Stdlib):
+    head = 10  # "BZh", the block size digit, then the magic of the first block (or of the end of an empty stream)
+    new = staticmethod(bz2.BZ2Decompressor)
+
+    @staticmethod
+    def starts(data: bytes) -> bool:
+        return data[:3] == b"BZh" and data[3:4] in b"123456789" and data[4:10] in (BZ2_BLOCK, BZ2_END)
+
+
+class _Xz(_Stdlib):
+    head = len(XZ_MAGIC)
+    new = staticmethod(lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ, memlimit=ZSTD_MAX_WINDOW))
+
+    @staticmethod
+    def starts(data: bytes) -> bool:
+        return data.startswith(XZ_MAGIC)
+
+
+_CODECS: dict[str, type[_Gzip] | type[_Zstd] | type[_Stdlib]] = {"gzip": _Gzip, "zstd": _Zstd, "bz2": _Bz2, "xz": _Xz}
+SNIFF_BYTES = max(codec.head for codec in _CODECS.values())
 
 
 class DecodedStream:
@@ -199,9 +250,9 @@ class DecodedStream:
 
     def __init__(self, raw: BinaryIO, path: str, max_bytes: int) -> None:
         self._raw, self.path, self.max_bytes = raw, path, max_bytes
-        self._pending = self._raw_read(8)
+        self._pending = self._raw_read(SNIFF_BYTES)
         self.codec = sniff_codec(self._pending)
-        self._dec: _Gzip | _Zstd | None = None
+        self._dec: _Gzip | _Zstd | _Stdlib | None = None
         self._out = b""
         self.produced = 0  # decompressed bytes handed out so far
         self._consumed = len(self._pending)  # compressed bytes read from the file
@@ -251,14 +302,14 @@ class DecodedStream:
             self.produced += len(data)  # plain files are not capped: max_decompressed_bytes guards expansion
             return data
         while True:
-            if not self._pending and not self._more():
+            if not self._pending and not (self._dec and self._dec.buffered) and not self._more():
                 if self._dec is not None:
                     raise self._truncated()
                 self._eof = True
                 return b""
             if self._dec is None:
                 codec = _CODECS[self.codec]
-                while len(self._pending) < len(codec.magic) and self._more():
+                while len(self._pending) < codec.head and self._more():
                     pass
                 if not codec.starts(self._pending):
                     offset = self._consumed - len(self._pending)
@@ -268,7 +319,7 @@ class DecodedStream:
             try:
                 out, self._pending, ended = self._dec.feed(self._pending)
             except CodecError as e:
-                offset = self._consumed - len(self._pending)
+                offset = self._consumed - len(self._pending) + e.at  # a step's input starts at that offset
                 self._error = InputError(f"{self.codec}: {one_line(str(e))} (near compressed byte {offset})")
                 self._pending, self._eof = b"", False
                 if e.salvaged:
@@ -282,7 +333,7 @@ class DecodedStream:
                 raise self._truncated()  # an incomplete unit and nothing more to read
 
     def _truncated(self) -> InputError:
-        unit = "member" if self.codec == "gzip" else "frame"
+        unit = {"gzip": "member", "zstd": "frame"}.get(self.codec, "stream")
         return InputError(f"{self.codec}: truncated input (end of file inside a compressed {unit} "
                           f"at byte {self._consumed})")
 
