@@ -44,6 +44,7 @@ def register(subparsers) -> None:
 
 
 def run_pack_command(args: argparse.Namespace) -> int:
+    from pipeline.fsutil import check_output_folder
     from pipeline.pack import PackOptions, run_pack
     from trainer_bridge.mixture import MixtureError, parse_mix
 
@@ -51,6 +52,7 @@ def run_pack_command(args: argparse.Namespace) -> int:
         mix = parse_mix(args.mix)
     except MixtureError as exc:
         raise UserError(f"--mix: {exc}") from None
+    check_output_folder(args.out)
     opts = PackOptions(input=args.input, tokenizer=args.tokenizer, seq_len=args.seq_len, out=args.out,
                        formats=tuple(f.strip() for f in args.format.split(",") if f.strip()), mix=mix,
                        packing=args.packing, seed=args.seed, shard_bytes=max(1, int(args.shard_mib * (1 << 20))),

@@ -78,13 +78,9 @@ def check_out(out: str, overwrite: bool, config: str, inputs: list[str]) -> None
                     raise UserError(f"--out: {path} is {what}; choose another --out")
         if os.path.lexists(path) and not overwrite:
             raise UserError(f"--out: {path} already exists; pass --overwrite to replace it")
-        nearest = os.path.abspath(path)  # the file itself, else the folder its missing folders go into
-        while not os.path.lexists(nearest):
-            nearest = os.path.dirname(nearest)
-        if nearest != os.path.abspath(path) and not os.path.isdir(nearest):
-            raise UserError(f"--out: {nearest} is a file, not a folder")
-        if not os.access(nearest, os.W_OK):
-            raise UserError(f"--out: cannot write {nearest} (permission denied)")
+    from pipeline.fsutil import check_output_folder
+
+    check_output_folder(os.path.dirname(os.path.abspath(out)))
 
 
 def _filters_cfg(cfg: CurateConfig, preset: str | None) -> dict[str, Any]:

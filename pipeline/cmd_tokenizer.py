@@ -104,11 +104,12 @@ def _train(args: argparse.Namespace) -> int:
                       inventory=args.inventory, reserved_tokens=args.reserved_tokens,
                       character_coverage=args.character_coverage, max_piece_length=args.max_piece_length,
                       seed=args.seed, threads=args.threads)
-    from pipeline.fsutil import exists, join
+    from pipeline.fsutil import check_output_folder, exists, join
 
     if exists(join(args.out, "tokenizer.model")):  # shards packed with the old model would not decode
         raise UserError(f"{join(args.out, 'tokenizer.model')} already exists; choose another --out or remove "
                         "the old tokenizer")
+    check_output_folder(args.out)
     remote = "://" in args.out
     local = Path(tempfile.mkdtemp(prefix="jcorpus-tok-")) if remote else Path(args.out)
     try:

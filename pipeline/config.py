@@ -15,7 +15,7 @@ from filters.normalize import Normalizer
 from pipeline.charset import NOT_TEXT_CODECS
 from pipeline.dedup_near import parse_config as parse_near
 from pipeline.errors import ConfigError
-from pipeline.fsutil import match_files
+from pipeline.fsutil import match_files, not_regular
 from pipeline.sources import FORMATS, SourceConfig
 
 KINDS = ("government", "academic", "reference", "web")
@@ -58,6 +58,29 @@ def _check_keys(value: Mapping[str, Any], known: set[str] | tuple[str, ...], key
             raise ConfigError(f"{key}.{k}: unknown key; known keys: {', '.join(sorted(known))}")
 
 
+def _kind(value: Any) -> str:
+    """How an error names a wrong value: `got an empty list` says more than `got list`."""
+    if value is None:
+        return "null"
+    if value in ("", []):
+        return f"an empty {'string' if value == '' else 'list'}"
+    return type(value).__name__
+
+
+def _paths(value: Any, key: str) -> list[str]:
+    """A source's paths or globs: one string or a non-empty list of them. An empty string would name the
+    config's own folder."""
+    if isinstance(value, str) and value:
+        return [value]
+    expected = f"{key}: expected a non-empty list of path strings, got"
+    if not isinstance(value, list | tuple) or not value:
+        raise ConfigError(f"{expected} {_kind(value)}")
+    for j, path in enumerate(value):
+        if not (isinstance(path, str) and path):
+            raise ConfigError(f"{expected} {_kind(path)} at [{j}]")
+    return list(value)
+
+
 def _resolve(path: str, base_dir: str) -> str:
     """Relative local paths are relative to the config file; URLs (gs://, s3://, memory://) pass through."""
     if "://" in path or os.path.isabs(path):
@@ -76,11 +99,7 @@ def _source(raw: Any, i: int, base_dir: str) -> SourceConfig:
         raise ConfigError(f"{key}.kind: {raw['kind']!r} is not one of {', '.join(KINDS)}")
     if raw["format"] not in FORMATS:
         raise ConfigError(f"{key}.format: {raw['format']!r} is not one of {', '.join(FORMATS)}")
-    paths = raw["paths"]
-    if isinstance(paths, str):
-        paths = [paths]
-    if not paths or not all(isinstance(p, str) for p in paths):
-        raise ConfigError(f"{key}.paths: expected a non-empty list of paths or globs")
+    paths = _paths(raw["paths"], f"{key}.paths")
     for name in ("name", "license"):
         if not isinstance(raw[name], str) or not raw[name]:
             raise ConfigError(f"{key}.{name}: expected a non-empty string")
@@ -206,7 +225,8 @@ def parse_config(data: Any, base_dir: str = ".") -> CurateConfig:
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """Safe YAML that refuses a key given twice in one mapping (PyYAML keeps the last one, silently)."""
+    """Safe YAML that refuses a key given twice in one mapping (PyYAML keeps the last one, silently) and a key
+    that is not a string (every key of the config is a name; a list or mapping key is not even hashable)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen = set()
@@ -214,8 +234,11 @@ class _StrictLoader(yaml.SafeLoader):
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
             key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str):
+                raise ConfigError(f"config: key {key!r} is not a string (line {line}, {type(key).__name__})")
             if key in seen:
-                raise ConfigError(f"config: key {key!r} given twice (line {key_node.start_mark.line + 1})")
+                raise ConfigError(f"config: key {key!r} given twice (line {line})")
             seen.add(key)
         return super().construct_mapping(node, deep)
 
@@ -247,11 +270,19 @@ def expand_files(cfg: CurateConfig) -> list[tuple[int, str, int]]:
             if not found:
                 raise ConfigError(f"sources[{i}].paths: no file matches {pattern!r} (source {src.name!r})")
             for path in found:
-                try:
-                    path.encode("utf-8")
-                except UnicodeEncodeError:  # undecodable bytes of a local name (surrogate escapes)
-                    raise ConfigError(f"sources[{i}].paths: the file name {path!r} is not UTF-8; rename it "
-                                      f"(source {src.name!r})") from None
+                _check_input(path, f"sources[{i}].paths", src.name)
             matched.update(found)
         files.extend((i, p, size) for p, size in sorted(matched.items()))
     return files
+
+
+def _check_input(path: str, key: str, source: str) -> None:
+    """Refused before anything is read: a local name that is not UTF-8 crashed the graph's construction, a
+    folder became a quarantined "document", and a FIFO or a device hung the run."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes of a local name (surrogate escapes)
+        raise ConfigError(f"{key}: the file name {path!r} is not UTF-8; rename it (source {source!r})") from None
+    what = not_regular(path)
+    if what:
+        raise ConfigError(f"{key}: {path} is not a regular file ({what}; source {source!r})")

@@ -24,7 +24,7 @@ from pipeline.config import CurateConfig, expand_files
 from pipeline.dedup_exact import ExactDedup
 from pipeline.documents import DESTINATIONS
 from pipeline.errors import ConfigError, UserError
-from pipeline.fsutil import exists, join, list_files, read_json, write_bytes, write_json
+from pipeline.fsutil import check_output_folder, exists, join, list_files, read_json, write_bytes, write_json
 from pipeline.prepare import Prepare, ReadFiles
 from pipeline.runner import new_pipeline, pipeline_options, run
 from pipeline.sinks import Spill, SpilledTexts, WriteOutputs
@@ -81,6 +81,7 @@ def _num_shards(cfg: CurateConfig, files: list[tuple[int, str, int]]) -> int:
 
 
 def check_output(out: str, overwrite: bool) -> None:
+    check_output_folder(out)
     existing = [name for name in (*DESTINATIONS, "stats.json", "_SUCCESS") if exists(join(out, name))]
     if existing and not overwrite:
         raise UserError(f"{out} already holds a curate output ({', '.join(existing)}); pass --overwrite to replace it")

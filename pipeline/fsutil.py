@@ -4,9 +4,16 @@ from __future__ import annotations
 import glob
 import json
 import os
+import stat
+import tempfile
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
+
+from pipeline.errors import UserError
+
+NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
 def join(*parts: str) -> str:
@@ -49,3 +56,38 @@ def list_files(pattern: str) -> list[str]:
 
 def exists(path: str) -> bool:
     return FileSystems.exists(path)
+
+
+def not_regular(path: str) -> str | None:
+    """What a local path is (symlinks followed) when it is not a regular file, else None: a folder is no
+    document, and a FIFO or a device blocks or never ends. A URL, or a path that cannot be followed (its
+    reader reports it), is None."""
+    if "://" in path:
+        return None
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return next((what for test, what in NOT_REGULAR if test(mode)), "a special file")
+
+
+def check_output_folder(path: str, option: str = "--out") -> None:
+    """Refuse a local output folder that cannot be made or written (a file on the way, /proc, a read-only
+    mount) before any work: found by the run's first write, it was a traceback per worker. Leaves nothing
+    behind; object stores have no folders to check."""
+    if "://" in path:
+        return
+    target = nearest = os.path.abspath(path)
+    while not os.path.lexists(nearest):  # the folder itself, else the one its missing folders go into
+        nearest = os.path.dirname(nearest)
+    if not os.path.isdir(nearest):
+        raise UserError(f"{option} {path}: cannot create the output folder ({nearest} is not a folder)")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".jcorpus-probe-", dir=nearest))
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        if nearest == target:
+            raise UserError(f"{option} {path}: cannot write in the output folder ({why})") from None
+        raise UserError(f"{option} {path}: cannot create the output folder ({nearest}: {why})") from None

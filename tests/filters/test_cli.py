@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -201,7 +200,7 @@ def test_quality_train_numeric_bounds(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 @pytest.mark.parametrize("make, out, expected", [
-    (lambda d: (d / "m1.ftz").write_bytes(b"x"), "m1.ftz/x.ftz", "m1.ftz is a file, not a folder"),
+    (lambda d: (d / "m1.ftz").write_bytes(b"x"), "m1.ftz/x.ftz", "m1.ftz is not a folder)"),
     (lambda d: (d / "f.ftz.json").mkdir(), "f.ftz", "f.ftz.json is a folder, not a file"),
     (lambda d: None, "newdir/", "newdir/ names a folder, not a model file"),
 ])
@@ -213,7 +212,7 @@ def test_quality_train_bad_out_is_one_line(tmp_path: Path, capsys: pytest.Captur
     before = sorted(p.name for p in tmp_path.rglob("*"))
     assert _train(cfg, str(tmp_path / out) + ("/" if out.endswith("/") else "")) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("jcorpus quality: error: --out: ") and err.endswith(expected) and "\n" not in err
+    assert err.startswith("jcorpus quality: error: --out") and err.endswith(expected) and "\n" not in err
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
@@ -225,13 +224,22 @@ def test_quality_train_empty_out_is_one_line(tmp_path: Path, capsys: pytest.Capt
 
 def test_quality_train_unwritable_out_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """fastText said "cannot be opened for saving!" after training (os.access faked: tests may run as root)."""
+    """fastText said "cannot be opened for saving!" after training (the write probe faked: tests may run as root)."""
+    import tempfile
+
     cfg = _train_config(tmp_path, _lines("government/laws.jsonl", 2), _lines("web/fineweb2.jsonl", 2))
     (tmp_path / "ro").mkdir()
-    real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode: p != str(tmp_path / "ro") and real_access(p, mode))
+    real_mkdtemp = tempfile.mkdtemp
+
+    def mkdtemp(*args, dir=None, **kwargs):  # noqa: A002 - tempfile's name
+        if dir == str(tmp_path / "ro"):
+            raise PermissionError(13, "Permission denied")
+        return real_mkdtemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
     assert _train(cfg, str(tmp_path / "ro" / "new" / "m.ftz")) == 2
-    assert capsys.readouterr().err.strip() == f"jcorpus quality: error: --out: cannot write {tmp_path / 'ro'} (permission denied)"
+    assert capsys.readouterr().err.strip() == (f"jcorpus quality: error: --out {tmp_path / 'ro' / 'new'}: cannot create "
+                                               f"the output folder ({tmp_path / 'ro'}: Permission denied)")
 
 
 def test_quality_train_counts_texts_without_segments(tmp_path: Path, capsys: pytest.CaptureFixture,

@@ -1,4 +1,5 @@
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -22,6 +23,14 @@ def _src(**over):
     ({"sources": [_src(kind="news")]}, r"^sources\[0\]\.kind: 'news' is not one of"),
     ({"sources": [_src(format="csv")]}, r"^sources\[0\]\.format: 'csv' is not one of"),
     ({"sources": [_src(paths=[])]}, r"^sources\[0\]\.paths: expected a non-empty list"),
+    ({"sources": [_src(paths=5)]}, r"^sources\[0\]\.paths: expected a non-empty list of path strings, got int$"),
+    ({"sources": [_src(paths=True)]}, r"^sources\[0\]\.paths: expected a non-empty list of path strings, got bool$"),
+    ({"sources": [_src(paths=None)]}, r"^sources\[0\]\.paths: expected a non-empty list of path strings, got null$"),
+    ({"sources": [_src(paths={"a.jsonl": 1})]}, r"^sources\[0\]\.paths: expected a non-empty list .*, got dict$"),
+    ({"sources": [_src(paths=["a", ["b"]])]}, r"^sources\[0\]\.paths: expected a non-empty list .*, got list at \[1\]$"),
+    # an empty string resolved to the config's own folder, read as one quarantined "document"
+    ({"sources": [_src(paths="")]}, r"^sources\[0\]\.paths: expected a non-empty list .*, got an empty string$"),
+    ({"sources": [_src(paths=["a", ""])]}, r"^sources\[0\]\.paths: expected .*, got an empty string at \[1\]$"),
     ({"sources": [_src(license=None)]}, r"^sources\[0\]\.license: missing|^sources\[0\]\.license: expected"),
     ({"sources": [{"name": "a", "kind": "web", "format": "warc", "paths": "p"}]}, r"^sources\[0\]\.license: missing"),
     ({"sources": [_src(), _src()]}, r"^sources: name 'laws' is used twice"),
@@ -132,4 +141,32 @@ def test_paths_match_like_a_shell_would(tmp_path, monkeypatch):
     with open(os.fsencode(tmp_path / "c") + b"\xff.jsonl", "wb") as fh:
         fh.write(b'{"text": "z"}\n')
     with pytest.raises(ConfigError, match=r"^sources\[0\]\.paths: the file name 'c\\udcff.jsonl' is not UTF-8; rename"):
+        expand_files(cfg)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("? [a, b]\n: 1\n", r"^config: key \['a', 'b'\] is not a string \(line 1, list\)$"),
+    ("? {a: 1}\n: 1\n", r"^config: key \{'a': 1\} is not a string \(line 1, dict\)$"),
+    ("sources:\n  - name: a\n    5: x\n", r"^config: key 5 is not a string \(line 3, int\)$"),
+])
+def test_a_mapping_key_that_is_not_a_string_is_one_line(tmp_path, text, message):
+    """A list or mapping as a key (YAML's `? ` complex key) crashed the duplicate-key check with TypeError."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(str(path))
+
+
+@pytest.mark.parametrize(("pattern", "name", "what"), [
+    ("d", "d", "a directory"), ("fifo.jsonl", "fifo.jsonl", "a FIFO"), ("*.jsonl", "fifo.jsonl", "a FIFO"),
+    ("zero.txt", "zero.txt", "a character device"),
+])
+def test_only_regular_files_are_inputs(tmp_path, pattern, name, what):
+    """A folder became a quarantined "document"; a FIFO, or a symlink to /dev/zero, hung the run forever."""
+    (tmp_path / "d").mkdir()
+    os.mkfifo(tmp_path / "fifo.jsonl")
+    (tmp_path / "zero.txt").symlink_to("/dev/zero")
+    cfg = parse_config({"sources": [_src(paths=[pattern])]}, base_dir=str(tmp_path))
+    path = re.escape(str(tmp_path / name))
+    with pytest.raises(ConfigError, match=rf"^sources\[0\]\.paths: {path} is not a regular file \({what}; source 'laws'\)$"):
         expand_files(cfg)

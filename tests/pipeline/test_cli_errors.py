@@ -1,0 +1,89 @@
+"""Mistakes a user can fix reach the `jcorpus` CLI as one line and exit code 2, before any pipeline starts."""
+import os
+import re
+import sys
+
+import pytest
+
+import pipeline.curate as curate
+from pipeline.cli import main
+from pipeline.errors import UserError
+from pipeline.fsutil import check_output_folder
+
+SOURCE = "sources: [{name: a, kind: web, format: jsonl, license: x, paths: %s}]\n"
+
+
+@pytest.fixture
+def no_pipeline(monkeypatch):
+    """Every case here must stop before the graph is built: a pipeline start is a failure, and a fast one."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the pipeline started")
+
+    monkeypatch.setattr(curate, "new_pipeline", refuse)
+
+
+def _curate(tmp_path, capsys, config: str, out: str) -> tuple[int, str]:
+    (tmp_path / "a.jsonl").write_text('{"id": "1", "text": "x"}\n')
+    (tmp_path / "c.yaml").write_text(config)
+    code = main(["curate", "--config", str(tmp_path / "c.yaml"), "--out", out])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    (SOURCE % "5", r"sources\[0\]\.paths: expected a non-empty list of path strings, got int"),
+    (SOURCE % "true", r"sources\[0\]\.paths: expected a non-empty list of path strings, got bool"),
+    (SOURCE % "['']", r"sources\[0\]\.paths: expected .*, got an empty string at \[0\]"),
+    (SOURCE % "[d]", r"sources\[0\]\.paths: .*/d is not a regular file \(a directory; source 'a'\)"),
+    (SOURCE % "[fifo.jsonl]", r"sources\[0\]\.paths: .*/fifo.jsonl is not a regular file \(a FIFO; source 'a'\)"),
+    ("? [a, b]\n: 1\n" + SOURCE % "[a.jsonl]", r"config: key \['a', 'b'\] is not a string \(line 1, list\)"),
+    ("? {a: 1}\n: 1\n" + SOURCE % "[a.jsonl]", r"config: key \{'a': 1\} is not a string \(line 1, dict\)"),
+])
+def test_config_mistakes_are_one_line_and_exit_2(tmp_path, capsys, no_pipeline, config, message):
+    (tmp_path / "d").mkdir()
+    os.mkfifo(tmp_path / "fifo.jsonl")
+    code, err = _curate(tmp_path, capsys, config, str(tmp_path / "out"))
+    assert code == 2
+    assert err.count("\n") == 1
+    assert re.match(f"jcorpus curate: error: {message}$", err), err
+
+
+def _unwritable(tmp_path) -> list[tuple[str, str]]:
+    """(--out, why) for a file on the way and, on Linux, /proc and /sys (no folder can be made there)."""
+    (tmp_path / "afile").write_text("")
+    linux = [(f"{root}/jc_out", f"{root}: ") for root in ("/proc", "/sys")] if sys.platform == "linux" else []
+    return [(str(tmp_path / "afile" / "sub"), f"{tmp_path / 'afile'} is not a folder)"), *linux]
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line_before_the_run(tmp_path, capsys, no_pipeline):
+    """It failed at the pipeline's first write with three tracebacks (124 lines) and exit code 1."""
+    for out, why in _unwritable(tmp_path):
+        code, err = _curate(tmp_path, capsys, SOURCE % "[a.jsonl]", out)
+        assert code == 2, err
+        assert err.startswith(f"jcorpus curate: error: --out {out}: cannot create the output folder ({why}")
+        assert err.count("\n") == 1
+        assert not os.path.exists(out)
+
+
+def test_the_output_check_leaves_nothing_and_skips_urls(tmp_path):
+    out = tmp_path / "new" / "out"
+    check_output_folder(str(out))  # a folder that can be made is not made yet
+    assert list(tmp_path.iterdir()) == []
+    check_output_folder(str(tmp_path))  # nor is anything left in an existing one
+    assert list(tmp_path.iterdir()) == []
+    check_output_folder("gs://bucket/out")  # an object store has no folders to check
+    (tmp_path / "x").write_text("")
+    with pytest.raises(UserError, match=r"^--tok-out .*/x: cannot create the output folder \(.*/x is not a folder\)$"):
+        check_output_folder(str(tmp_path / "x"), "--tok-out")
+
+
+@pytest.mark.parametrize("command", [
+    ["pack", "--input", "curated", "--tokenizer", "tok.model", "--seq-len", "128"],
+    ["tokenizer", "train", "--input", "curated", "--vocab-size", "8000"],
+])
+def test_pack_and_tokenizer_train_check_their_output_folder_first(tmp_path, capsys, command):
+    """Both wrote nothing until their work was done, then failed with tracebacks."""
+    for out, why in _unwritable(tmp_path):
+        assert main([*command, "--out", out]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"jcorpus {command[0]}: error: --out {out}: cannot create the output folder ({why}")
+        assert err.count("\n") == 1 and not os.path.exists(out)
