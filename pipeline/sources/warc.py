@@ -4,17 +4,20 @@ Gzip is handled here, one member at a time, instead of inside warcio, because wa
 zlib error in the middle of a file (it prints to stderr and reports a clean end of file), which would
 silently truncate the input. Owning the member loop gives exact member offsets for `source_id`s of
 `Unreadable`s, a per-member size cap, a whole-file decompression-bomb cap, and resynchronisation on
-the next gzip header after a corrupt member. Each member's bytes are then parsed by warcio.
+the next gzip header after a corrupt member. Each member's bytes are then parsed by warcio; a member that holds
+many records (a WARC gzipped as one file) is parsed as it is decompressed, like an uncompressed file.
 """
 from __future__ import annotations
 
 import io
 import zlib
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import BufferedReader, DecompressingBufferedReader
+from warcio.recordloader import ArcWarcRecordLoader
+from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
 
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
 from pipeline.sources.io import one_line
@@ -24,17 +27,18 @@ RAW_CHUNK = 1 << 20  # compressed bytes read per call
 OUT_CHUNK = 1 << 20  # decompressed bytes produced per zlib call (bounds memory between cap checks)
 MAX_RESYNC_SCAN = 256 * 1024 * 1024  # give up looking for the next member after this many bytes
 LINE_PIECE = 1 << 16  # longest piece of a line read between records (a wrong Content-Length may leave a long one)
+# Largest WARC or HTTP header block. A fixed cap, not max_record_bytes: warcio holds a block as one str and joins
+# a long line's 16 KiB blocks one at a time (quadratic: a 100 MB header line took minutes), and real blocks are a
+# few KiB (web servers refuse response headers over 8-64 KiB), so 1 MiB only ever stops damage or a bomb.
+MAX_HEADER_BYTES = 1 << 20
 BAD_LENGTH = ("WARC Content-Length does not match the record "
               "(its declared end is not followed by the blank lines ending a record)")
+CUT_SHORT = "truncated record: the file ends before the blank lines that end the record"
 # Responses that cannot be documents (images, scripts, styles, binaries) are yielded with a skip_reason.
 _NON_TEXT_TYPES = ("text/css", "text/javascript", "text/x-javascript", "text/vcard", "text/calendar")
 
 
 BROTLI_BLOCK_CAP = 64 << 20  # decoded bytes per block of a `br` payload; HTML expands ~10x, a bomb far more
-
-
-class _Stop(Exception):
-    """Unrecoverable: yield the Unreadable carried in args[0] and end the file."""
 
 
 class BrotliDecoder:
@@ -58,11 +62,12 @@ class BrotliDecoder:
 
 class ZlibDecoder:
     """warcio's decoder of `Content-Encoding: gzip` / `deflate`. warcio's own hands out the raw bytes when the first
-    block does not decode (garbage then read as text) and drops the rest after a later error, saying so on stderr
-    only. This one keeps the error in `error`, which quarantines the record, and decodes nothing more."""
+    block does not decode (garbage then read as text), drops the rest after a later error, saying so on stderr
+    only, and keeps a stream cut before its end (a cut-off page). This one decodes nothing more after an error,
+    and `error` says why the payload it was fed is unusable, which quarantines the record."""
 
     def __init__(self, encoding: str) -> None:
-        self.encoding, self.error = encoding, None
+        self.encoding, self.corrupt = encoding, None
         self._d = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
         self._fresh = True  # nothing decoded yet: `deflate` may still turn out to be raw deflate (no zlib header)
 
@@ -70,8 +75,15 @@ class ZlibDecoder:
     def unused_data(self) -> bytes:
         return self._d.unused_data
 
+    @property
+    def error(self) -> str | None:
+        """Once the whole payload is fed: corrupt, or cut before the stream's end marker (an empty one is fine)."""
+        if self.corrupt or self._fresh or self._d.eof:
+            return self.corrupt
+        return f"truncated {self.encoding} Content-Encoding: the payload ends before its compressed stream does"
+
     def decompress(self, data: bytes) -> bytes:
-        if self.error:
+        if self.corrupt:
             return b""
         try:
             out = self._d.decompress(data)
@@ -79,7 +91,7 @@ class ZlibDecoder:
             if self._fresh and self.encoding == "deflate":
                 self._d, self._fresh = zlib.decompressobj(-zlib.MAX_WBITS), False
                 return self.decompress(data)
-            self.error = f"corrupt {self.encoding} Content-Encoding: {exc}"
+            self.corrupt = f"corrupt {self.encoding} Content-Encoding: {exc}"
             return b""
         self._fresh = False
         return out
@@ -117,36 +129,90 @@ def read(path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
 
 # ----------------------------------------------------------------------------------------- gzip
 def _read_gzip(fh: BinaryIO, head: bytes, path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
-    members = _GzipMembers(fh, head, path, source)
     first = True
-    for offset, data, error in members:
-        if error is not None:
-            yield Unreadable(f"{path}@{offset}", error)
+    for offset, member, error in _GzipMembers(fh, head, source):
+        if member is None:
+            yield Unreadable(f"{path}@{offset}", str(error))
             continue
-        assert data is not None
-        if first and not data.startswith(b"WARC/"):
-            yield Unreadable(f"{path}@{offset}", f"not a WARC file: first gzip member starts with {data[:20]!r}")
+        if first and not member.start.startswith(b"WARC/"):
+            yield Unreadable(f"{path}@{offset}", f"not a WARC file: first gzip member starts with {member.start!r}")
             return
         first = False
-        try:
-            records = _Records(io.BytesIO(data))
-            for record in records:
-                item = _checked(records, record, offset, path, source)
-                if item is not None:
-                    yield item
-        except Exception as exc:  # noqa: BLE001 - warcio parse errors
-            yield Unreadable(f"{path}@{offset}", f"bad WARC record in gzip member: {one_line(exc)}")
+        yield from _records_of(_Records(member, member_offset=offset), path, source)
+
+
+class _MemberFailed(Exception):
+    """A gzip member that does not decompress; raised again by every later read of it."""
+
+
+class _Inflater:
+    """The decompressed bytes of the gzip member at `members.pos`, decompressed as they are read (at most
+    OUT_CHUNK per call). A failure is kept in `error` (`fatal` for the file's bomb cap) and raised as
+    `_MemberFailed`; at the member's end `members` moves past it."""
+
+    def __init__(self, members: _GzipMembers) -> None:
+        self.members, self.size, self.error, self.fatal = members, 0, None, False
+        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._data, members.buf = members.buf, b""  # raw bytes not yet handed to zlib
+        self._fed = 0  # raw bytes zlib consumed
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to `size` bytes; b"" at the member's end."""
+        if self.error is not None:
+            raise _MemberFailed(self.error)
+        size = size if 0 < size < OUT_CHUNK else OUT_CHUNK
+        m = self.members
+        while not self._d.eof:
+            if not self._data:
+                if not m.fill():
+                    self._fail(f"truncated gzip member ({self.size} bytes decompressed before end of file)")
+                self._data, m.buf = m.buf, b""
+            try:
+                out = self._d.decompress(self._data, size)
+            except zlib.error as exc:
+                self._fail(f"corrupt gzip member: {one_line(exc)}")
+            tail = b"" if self._d.eof else self._d.unconsumed_tail  # at the end zlib may leave unused_data there too
+            self._fed += len(self._data) - len(tail)
+            self._data = tail
+            self.size += len(out)
+            m.total_out += len(out)
+            if m.total_out > m.max_total:
+                self._fail(f"decompression cap: more than {m.max_total} decompressed bytes in this file", fatal=True)
+            if self._d.eof:  # hand back the bytes after the member
+                m.pos += self._fed - len(self._d.unused_data)
+                m.buf = self._d.unused_data
+            if out:
+                return out
+        return b""
+
+    def read_upto(self, size: int) -> bytes:
+        parts: list[bytes] = []
+        while size > 0 and (out := self.read(size)):
+            parts.append(out)
+            size -= len(out)
+        return b"".join(parts)
+
+    def drain(self) -> None:
+        """Decompress what the records left (all of it after a parse error): the member's end, or its failure."""
+        while self.read():
+            pass
+
+    def _fail(self, error: str, fatal: bool = False) -> NoReturn:
+        self.error, self.fatal = error, fatal
+        raise _MemberFailed(error)
 
 
 class _GzipMembers:
-    """Iterate `(offset, member_bytes, None)` or `(offset, None, error)` over a multi-member gzip file.
+    """Iterate `(offset, member stream, None)` or `(offset, None, error)` over a multi-member gzip file.
 
-    After a corrupt or oversized member it looks for the next gzip header and goes on; consecutive
-    failures before the next good member are reported once. Stops for good on the bomb cap.
+    A member up to `max_record_bytes` is decompressed whole before it is parsed; a larger one must hold more
+    than one record (a WARC gzipped as one file), and is then parsed as it is decompressed. After a corrupt or
+    oversized member it looks for the next gzip header and goes on; consecutive failures before the next good
+    member are reported once. Stops for good on the bomb cap.
     """
 
-    def __init__(self, fh: BinaryIO, head: bytes, path: str, source: SourceConfig) -> None:
-        self.fh, self.path = fh, path
+    def __init__(self, fh: BinaryIO, head: bytes, source: SourceConfig) -> None:
+        self.fh = fh
         self.max_member = source.max_record_bytes
         self.max_total = source.max_decompressed_bytes
         self.buf = head  # raw bytes not yet consumed, starting at file offset self.pos
@@ -154,7 +220,7 @@ class _GzipMembers:
         self.total_out = 0
         self.eof = False
 
-    def _fill(self) -> bool:
+    def fill(self) -> bool:
         if self.eof:
             return False
         chunk = self.fh.read(RAW_CHUNK)
@@ -164,67 +230,44 @@ class _GzipMembers:
         self.buf += chunk
         return True
 
-    def __iter__(self) -> Iterator[tuple[int, bytes | None, str | None]]:
+    def __iter__(self) -> Iterator[tuple[int, _Prefixed | None, str | None]]:
         failing = False  # inside a run of bad members: report only the first
         while True:
-            while len(self.buf) < 3 and self._fill():
+            while len(self.buf) < 3 and self.fill():
                 pass
             if not self.buf:
                 return
             start = self.pos
             if not self.buf.startswith(GZIP_MAGIC):
                 error = f"garbage instead of a gzip member: {self.buf[:16]!r}"
-                if self.buf.strip(b"\0\r\n\t ") == b"" and not self._fill():
+                if self.buf.strip(b"\0\r\n\t ") == b"" and not self.fill():
                     return  # trailing padding
             else:
+                inflater = _Inflater(self)
                 try:
-                    data, error = self._member()
-                except _Stop as stop:
-                    yield start, None, str(stop)
-                    return
-                if error is None:
-                    failing = False
-                    yield start, data, None
-                    continue
+                    member, error = self._member(inflater)
+                    if member is not None:
+                        yield start, member, None
+                        inflater.drain()
+                        failing = False
+                        continue
+                except _MemberFailed as exc:
+                    if inflater.fatal:
+                        yield start, None, str(exc)
+                        return
+                    error = str(exc)
             if not failing:
                 yield start, None, error
             failing = True
             if not self._resync(start + 1):
                 return
 
-    def _member(self) -> tuple[bytes | None, str | None]:
-        """Decompress the member at self.pos; on success self.pos/self.buf move past it."""
-        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        parts: list[bytes] = []
-        size = 0
-        data, fed = self.buf, 0  # fed: raw bytes handed to zlib (including unconsumed tail)
-        self.buf = b""
-        try:
-            while not d.eof:
-                if not data:
-                    if not self._fill():
-                        return None, f"truncated gzip member ({size} bytes decompressed before end of file)"
-                    data, self.buf = self.buf, b""
-                fed += len(data)
-                out = d.decompress(data, OUT_CHUNK)
-                data = d.unconsumed_tail
-                fed -= len(data)
-                size += len(out)
-                self.total_out += len(out)
-                if self.total_out > self.max_total:
-                    raise _Stop(f"decompression cap: more than {self.max_total} decompressed bytes in this file")
-                if size <= self.max_member:
-                    parts.append(out)
-                elif parts:
-                    parts = []  # keep counting (and checking the cap) but stop holding the bytes
-        except zlib.error as exc:
-            return None, f"corrupt gzip member: {one_line(exc)}"
-        rest = d.unused_data
-        self.pos += fed - len(rest)
-        self.buf = rest + data + self.buf
-        if size > self.max_member:
-            return None, f"gzip member of {size} bytes exceeds max_record_bytes={self.max_member}"
-        return b"".join(parts), None
+    def _member(self, inflater: _Inflater) -> tuple[_Prefixed | None, str | None]:
+        head = inflater.read_upto(self.max_member + 1)
+        if len(head) > self.max_member and not _holds_records_after_the_first(head):
+            inflater.drain()
+            return None, f"gzip member of {inflater.size} bytes exceeds max_record_bytes={self.max_member}"
+        return _Prefixed(head, inflater), None
 
     def _resync(self, offset: int) -> bool:
         """Move to the next gzip header at or after `offset`; False when there is none (or no seek)."""
@@ -235,7 +278,7 @@ class _GzipMembers:
         self.eof, self.buf, self.pos = False, b"", offset
         scanned = 0
         while scanned < MAX_RESYNC_SCAN:
-            if not self._fill():
+            if not self.fill():
                 return False
             hit = self.buf.find(GZIP_MAGIC)
             if hit >= 0:
@@ -249,24 +292,28 @@ class _GzipMembers:
         return False
 
 
+def _holds_records_after_the_first(head: bytes) -> bool:
+    """Whether another record follows the first in these first bytes of a member: the member is a whole WARC."""
+    records = _Records(io.BytesIO(head), member_offset=0)
+    try:
+        next(records)
+        records.read_to_end()
+    except Exception:  # noqa: BLE001 - a first record that does not parse: one damaged record
+        return False
+    return records.next_line is not None
+
+
 # ---------------------------------------------------------------------------------- uncompressed
 def _read_plain(fh: BinaryIO, head: bytes, path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
-    stream = _Prefixed(head, fh)
-    records = _Records(stream)
-    try:
-        for record in records:
-            item = _checked(records, record, records.offset, path, source)
-            if item is not None:
-                yield item
-    except Exception as exc:  # noqa: BLE001 - warcio parse errors end an uncompressed file
-        yield Unreadable(f"{path}@{records.offset}", f"bad WARC record: {one_line(exc)}")
+    yield from _records_of(_Records(_Prefixed(head, fh)), path, source)
 
 
 class _Prefixed(io.RawIOBase):
-    """The already-sniffed first bytes followed by the rest of the file (no seek needed)."""
+    """The already-read first bytes followed by the rest of the stream (no seek needed)."""
 
-    def __init__(self, head: bytes, fh: BinaryIO) -> None:
-        self.head, self.fh, self.offset = head, fh, 0
+    def __init__(self, head: bytes, fh: BinaryIO | _Inflater) -> None:
+        self.start = head[:20]
+        self.head, self.fh, self.offset = io.BytesIO(head), fh, 0
 
     def readable(self) -> bool:
         return True
@@ -275,49 +322,157 @@ class _Prefixed(io.RawIOBase):
         return self.offset
 
     def read(self, size: int = -1) -> bytes:
-        if self.head:
-            out = self.head if size < 0 else self.head[:size]
-            self.head = self.head[len(out):]
-        else:
-            out = self.fh.read(size)
+        out = self.head.read(size) or self.fh.read(size)
         self.offset += len(out)
         return out
 
 
 # ------------------------------------------------------------------------------------- records
-class _Records(ArchiveIterator):
-    """warcio's record iterator, except between records. A record ends with two blank lines; data that is not a
-    record before them means its Content-Length is wrong: warcio warns on stderr and parses on from a wrong
-    place; here `bad_length` is set and reading resumes at the next line that starts a record ("WARC/")."""
+class _BadHeaders(Exception):
+    """A WARC or HTTP header block cut off by the end of the input, or larger than MAX_HEADER_BYTES."""
 
-    bad_length = False
+
+class _HeaderLines:
+    """The lines of one header block, read for warcio's parser: MAX_HEADER_BYTES in all, each ending in a newline.
+    Read in pieces: warcio's `readline(n)` may stop short of both `n` and the newline."""
+
+    def __init__(self, stream, what: str) -> None:
+        self.stream, self.what, self.left = stream, what, MAX_HEADER_BYTES
+
+    def readline(self, _length: int | None = None, start: bytes = b"", may_end: bool = False) -> bytes:
+        """The next line, continuing `start` (already read); with `may_end`, b"" is the clean end of the input."""
+        pieces = [start]
+        self.left -= len(start)
+        while not pieces[-1].endswith(b"\n") and self.left >= 0 and (piece := self.stream.readline(self.left + 1)):
+            self.left -= len(piece)
+            pieces.append(piece)
+        line = b"".join(pieces)
+        if self.left < 0:
+            raise _BadHeaders(f"{self.what} headers exceed {MAX_HEADER_BYTES} bytes")
+        # no newline: the end of the input, unless the record's Content-Length ends inside its HTTP headers
+        if not line.endswith(b"\n") and (line or not may_end) and getattr(self.stream, "limit", 1) > 0:
+            raise _BadHeaders(f"truncated record: the file ends inside its {self.what} headers")
+        return line
+
+
+class _HeaderParser(StatusAndHeadersParser):
+    """warcio's parser of a WARC or HTTP header block, reading through `_HeaderLines`."""
+
+    def __init__(self, statuslist: list[str], what: str, verify: bool) -> None:
+        super().__init__(statuslist, verify)
+        self.what = what
+
+    def parse(self, stream, full_statusline: bytes | None = None) -> StatusAndHeaders:
+        lines = _HeaderLines(stream, self.what)
+        # the first line may be the first LINE_PIECE of a longer one; no WARC line at all is the end of the input
+        first = lines.readline(start=full_statusline or b"", may_end=self.what == "WARC")
+        return super().parse(lines, first)
+
+
+class _Loader(ArcWarcRecordLoader):
+    """warcio's record parser with bounded header blocks, reading WARC only."""
+
+    def __init__(self) -> None:
+        super().__init__(verify_http=False, arc2warc=False)
+        self.warc_parser = _HeaderParser(self.WARC_TYPES, "WARC", verify=True)
+        self.http_parser = _HeaderParser(self.HTTP_TYPES, "HTTP", verify=False)
+        self.http_req_parser = _HeaderParser(self.HTTP_VERBS, "HTTP", verify=False)
+
+    def _ensure_target_uri_format(self, rec_headers: StatusAndHeaders) -> str:
+        """The URI warcio decides by whether a block has HTTP headers. A response without one (url None) is
+        still a page: warcio crashed on `None.startswith`; its WARC Content-Type says whether it is HTTP."""
+        uri = super()._ensure_target_uri_format(rec_headers)
+        if uri is None and (rec_headers.get_header("Content-Type") or "").startswith("application/http"):
+            return "http:"
+        return uri or ""
+
+
+class _Damaged:
+    """A record whose headers could not be read: one Unreadable, then reading resumes at the next `WARC/` line."""
+
+    rec_type = "damaged"
+
+    def __init__(self, error: str) -> None:
+        self.error, self.raw_stream = error, io.BytesIO()
+
+
+class _Records(ArchiveIterator):
+    """warcio's record iterator, except around records.
+
+    A record ends with two blank lines; data that is not a record before them means its Content-Length is wrong:
+    warcio warns on stderr and parses on from a wrong place; here `bad_length` is set and reading resumes at the
+    next line that starts a record ("WARC/"), as it does after a record whose headers are damaged. In an
+    uncompressed file (`member_offset` None) a record not followed by its blank lines is cut short (`cut_short`).
+    """
+
+    bad_length = cut_short = resync = False
+
+    def __init__(self, stream: BinaryIO, member_offset: int | None = None) -> None:
+        super().__init__(stream)
+        self.loader, self.known_format, self.member_offset = _Loader(), "warc", member_offset
+
+    def where(self) -> int:
+        """`record_offset` of the current record: its gzip member's, or its own in an uncompressed file."""
+        return self.offset if self.member_offset is None else self.member_offset
+
+    def _next_record(self, next_line: bytes | None):
+        try:
+            return super()._next_record(next_line)
+        except _BadHeaders as exc:
+            self.member_info, self.resync = None, True
+            return _Damaged(str(exc))
 
     def _consume_blanklines(self) -> tuple[bytes | None, int]:
-        self.bad_length, skipped, blank, line_start = False, 0, 0, True
+        resync, self.resync = self.resync, False
+        self.bad_length = self.cut_short = False
+        skipped, blank, line_start = 0, 0, True
         while line := self.reader.readline(LINE_PIECE):
             if line_start and line.startswith(b"WARC/"):
                 return line, skipped
-            if line.strip() and not self.bad_length:
+            if line.strip() and not (self.bad_length or resync):
                 if blank >= 2:
                     return line, skipped  # garbage after a record that ended right: warcio's parse error reports it
                 self.bad_length = True
-            blank += not line.strip()
-            skipped += len(line)
             line_start = line.endswith(b"\n")
+            blank += line_start and not line.strip()
+            skipped += len(line)
+        self.cut_short = blank < 2 and self.member_offset is None and not (self.bad_length or resync)
         return None, skipped
 
 
-def _checked(records: _Records, record, offset: int, path: str, source: SourceConfig) -> RawDoc | Unreadable | None:
-    """`_to_doc`, quarantined instead when the record does not end where its Content-Length says."""
+def _records_of(records: _Records, path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
+    """Each response record once. A parse error ends the stream with one Unreadable; a streamed gzip member that
+    fails is reported by `_GzipMembers`."""
+    try:
+        for record in records:
+            item = _checked(records, record, path, source)
+            if item is not None:
+                yield item
+    except _MemberFailed:
+        return
+    except Exception as exc:  # noqa: BLE001 - warcio parse errors
+        where = "" if records.member_offset is None else " in gzip member"
+        yield Unreadable(f"{path}@{records.where()}", f"bad WARC record{where}: {one_line(exc)}")
+
+
+def _checked(records: _Records, record, path: str, source: SourceConfig) -> RawDoc | Unreadable | None:
+    """`_to_doc`, quarantined instead when the record does not end where its Content-Length says, or is cut short."""
+    offset = records.where()
     item = _to_doc(record, offset, path, source)
     records.read_to_end()  # consumes what follows the record (warcio would only do it on the next iteration)
-    if item is None or not records.bad_length:
-        return item
-    return Unreadable(item.source_id, BAD_LENGTH, meta={"record_offset": offset})
+    if item is None:
+        return None
+    if records.bad_length:
+        return Unreadable(item.source_id, BAD_LENGTH, meta={"record_offset": offset})
+    if records.cut_short and isinstance(item, RawDoc):
+        return Unreadable(item.source_id, CUT_SHORT, meta={"record_offset": offset})
+    return item
 
 
 def _to_doc(record, offset: int, path: str, source: SourceConfig) -> RawDoc | Unreadable | None:
     """A response record as RawDoc (with `skip_reason` when it cannot be a document); None for other types."""
+    if isinstance(record, _Damaged):
+        return Unreadable(f"{path}@{offset}", record.error, meta={"record_offset": offset})
     if record.rec_type != "response":
         return None  # warcinfo, request, metadata, revisit... are not inputs at all
     headers = record.rec_headers
@@ -347,12 +502,14 @@ def _payload(record, limit: int) -> bytes | str:
     try:
         stream = record.content_stream()  # undoes chunked transfer and gzip/deflate/br content encoding
         body = stream.read(limit + 1)
+    except _MemberFailed:
+        raise  # the gzip member itself: `_GzipMembers` reports it
     except Exception as exc:  # noqa: BLE001 - broken chunking / content encoding
         return f"cannot read payload: {one_line(exc)}"
-    if error := getattr(getattr(stream, "decompressor", None), "error", None):  # a ZlibDecoder's
-        return error
     if len(body) > limit:
         return f"payload exceeds max_record_bytes={limit} after decoding"
+    if error := getattr(getattr(stream, "decompressor", None), "error", None):  # a ZlibDecoder's, all of it fed
+        return error
     missing = getattr(record.raw_stream, "limit", 0)  # warcio's LimitReader: bytes of Content-Length not seen
     if missing > 0 and not record.raw_stream.read(1):
         return f"truncated record: {missing} of {record.length or 0} bytes missing"

@@ -308,3 +308,100 @@ def test_corrupt_content_encoding_is_quarantined(tmp_path):
     assert [u.source_id for u in bad(out)] == ["<urn:uuid:1>", "<urn:uuid:2>", "<urn:uuid:5>"]
     assert [u.error.split(":")[0] for u in bad(out)] == ["corrupt gzip Content-Encoding"] * 2 + \
                                                         ["corrupt deflate Content-Encoding"]
+
+
+def _plain_and_gzipped(tmp_path, records: list[bytes]) -> list:
+    """The records as an uncompressed WARC and as a WARC with one gzip member per record."""
+    paths = [tmp_path / "t.warc", tmp_path / "t.warc.gz"]
+    paths[0].write_bytes(b"".join(records))
+    paths[1].write_bytes(b"".join(gzip.compress(r, mtime=0) for r in records))
+    return paths
+
+
+def _record(head: bytes, block: bytes) -> bytes:
+    return b"WARC/1.0\r\n" + head + b"Content-Length: %d\r\n\r\n" % len(block) + block + b"\r\n\r\n"
+
+
+@pytest.mark.parametrize("where", ["WARC", "HTTP"])
+def test_oversized_header_block_is_quarantined_quickly(tmp_path, where):
+    """warcio joins a long line's 16 KiB blocks one by one: a 100 MB header line took minutes (quadratic)."""
+    import time
+
+    from pipeline.sources.warc import MAX_HEADER_BYTES
+
+    page = "<html><body><p>日本語の本文です。</p></body></html>".encode()
+    big = b"X-Big: " + b"a" * (40 << 20) + b"\r\n"  # 40 MB: ~15 s when parsing was quadratic
+    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n" + (big if where == "HTTP" else b"") + b"\r\n" + page
+    head = b"WARC-Type: response\r\nWARC-Record-ID: <urn:uuid:2>\r\nWARC-Target-URI: http://x.example/2\r\n"
+    records = [_response(1, page), _record(head + (big if where == "WARC" else b""), http), _response(3, page)]
+    for path in _plain_and_gzipped(tmp_path, records):
+        start = time.process_time()
+        out = items(path, replace(SOURCE, max_record_bytes=64 << 20))
+        assert time.process_time() - start < 3
+        assert [d.source_id for d in docs(out)] == ["<urn:uuid:1>", "<urn:uuid:3>"] and len(out) == 3
+        offset = len(records[0]) if path.suffix == ".warc" else len(gzip.compress(records[0], mtime=0))
+        assert out[1].source_id == f"{path}@{offset}"
+        assert out[1].error == f"{where} headers exceed {MAX_HEADER_BYTES} bytes"
+
+
+def test_record_cut_anywhere_is_quarantined_as_truncated(tmp_path):
+    """A plain WARC cut inside a record's headers lost the record, or rejected or crashed on it."""
+    page = "<html><body><p>日本語の本文です。</p></body></html>".encode()
+    first, second = _response(1, page), _response(2, page)
+    path = tmp_path / "cut.warc"
+    for cut in range(1, len(second)):
+        path.write_bytes(first + second[:cut])
+        out = items(path)
+        assert [type(i) for i in out] == [RawDoc, Unreadable], cut
+        assert out[0].html == page and out[0].source_id == "<urn:uuid:1>"
+        assert out[1].error.startswith("truncated record"), (cut, out[1].error)
+
+
+def test_response_without_target_uri_is_read_with_no_url(tmp_path):
+    """warcio crashed on the missing URI (`None.startswith`); in a plain file the records after it were lost."""
+    page = "<html><body><p>日本語の本文です。</p></body></html>".encode()
+    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + page
+    head = b"WARC-Type: response\r\nWARC-Record-ID: <urn:uuid:0>\r\nContent-Type: application/http; msgtype=response\r\n"
+    for path in _plain_and_gzipped(tmp_path, [_record(head, http), _response(1, page), _response(2, page)]):
+        out = items(path)
+        assert [(d.source_id, d.url, d.html) for d in docs(out)] == [
+            ("<urn:uuid:0>", None, page), ("<urn:uuid:1>", "http://x.example/1", page),
+            ("<urn:uuid:2>", "http://x.example/2", page)]
+        assert len(out) == 3
+
+
+def test_content_encoding_cut_before_its_end_is_quarantined(tmp_path):
+    """A gzip / deflate payload cut short decoded to a cut-off page without a word."""
+    page = "<html><body><p>日本語の本文です。</p></body></html>".encode() * 200
+    cases = [(gzip.compress(page, mtime=0)[:-30], b"gzip"), (gzip.compress(page, mtime=0)[:-4], b"gzip"),
+             (zlib.compress(page)[:-20], b"deflate"), (zlib.compress(page)[2:-30], b"deflate"),
+             (gzip.compress(page, mtime=0), b"gzip"), (b"", b"gzip")]
+    path = tmp_path / "cut.warc"
+    path.write_bytes(b"".join(_response(n, body, b"Content-Encoding: " + enc + b"\r\n")
+                              for n, (body, enc) in enumerate(cases)))
+    out = items(path)
+    assert [i.source_id for i in out] == [f"<urn:uuid:{n}>" for n in range(len(cases))]
+    assert [u.error.split(":")[0] for u in bad(out)] == ["truncated gzip Content-Encoding"] * 2 + \
+                                                        ["truncated deflate Content-Encoding"] * 2
+    assert [d.html for d in docs(out)] == [page, b""]
+
+
+def test_warc_gzipped_as_one_member_is_read_record_by_record(tmp_path):
+    """`gzip file.warc` makes one member holding every record: over max_record_bytes it was one quarantine row."""
+    page = "<html><body><p>日本語の本文です。</p></body></html>".encode() * 20
+    records = [_response(n, page) for n in range(200)]
+    records[50] = _response(50, page * 30)  # one record over the limit
+    whole = gzip.compress(b"".join(records), mtime=0)
+    path = tmp_path / "whole.warc.gz"
+    path.write_bytes(whole)
+    limit = replace(SOURCE, max_record_bytes=20_000)
+    out = items(path, limit)
+    assert [i.source_id for i in out] == [f"<urn:uuid:{n}>" for n in range(200)]
+    assert len(docs(out)) == 199 and "exceeds max_record_bytes" in bad(out)[0].error
+    assert all(d.html == page and d.meta["record_offset"] == 0 for d in docs(out))
+    path.write_bytes(whole[: len(whole) * 2 // 3])  # cut: the records before the cut, then one Unreadable
+    out = items(path, limit)
+    assert [i.source_id for i in out[:-1]] == [f"<urn:uuid:{n}>" for n in range(len(out) - 1)]
+    assert 100 < len(docs(out)) < 199 and len(bad(out)) == 2 and "truncated gzip member" in out[-1].error
+    out = items(tmp_path / "whole.warc.gz", replace(limit, max_decompressed_bytes=150_000))
+    assert 0 < len(docs(out)) < 199 and "decompression cap" in out[-1].error
