@@ -1,4 +1,4 @@
-"""JSON Lines reader (plain, gzip or zstd by magic bytes): one document per line.
+"""JSON Lines reader (plain, gzip, zstd, bz2 or xz by magic bytes): one document per line.
 
 A bad line (invalid JSON or UTF-8, not an object, no string text, longer than `max_record_bytes`, nested
 deeper than `MAX_NESTING`) becomes one Unreadable and reading goes on; corrupt compression ends the file

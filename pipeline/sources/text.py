@@ -1,4 +1,4 @@
-"""Plain text reader (gzip / zstd by magic bytes): one document per file or per blank-line block.
+"""Plain text reader (gzip, zstd, bz2 or xz by magic bytes): one document per file or per blank-line block.
 
 Text is UTF-8 unless the source names another `encoding` (Aozora Bunko's files are Shift_JIS: `cp932`).
 With `text_split: blank_line`, lines holding only whitespace (ASCII or the ideographic space U+3000)
