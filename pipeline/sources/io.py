@@ -71,9 +71,9 @@ def open_raw(path: str) -> BinaryIO:
 
 class CodecError(Exception):
     """A corrupt member/frame/stream; `salvaged` is the output decoded before the damage, `at` where in the
-    bytes given to the step the damage was found (0: somewhere in them)."""
+    bytes given to the step the damage was found (0: somewhere in them; None: the codec cannot tell)."""
 
-    def __init__(self, message: str, salvaged: bytes = b"", at: int = 0) -> None:
+    def __init__(self, message: str, salvaged: bytes = b"", at: int | None = 0) -> None:
         super().__init__(message)
         self.salvaged, self.at = salvaged, at
 
@@ -83,6 +83,7 @@ class _Gzip:
 
     head = len(GZIP_MAGIC)  # bytes `starts` needs to see
     buffered = False  # zlib hands back the input it has not used (`unconsumed_tail`)
+    padding = False  # NUL bytes allowed between streams
 
     def __init__(self) -> None:
         self._d = zlib.decompressobj(wbits=31)
@@ -128,6 +129,7 @@ class _Zstd:
 
     head = len(ZSTD_MAGIC)
     buffered = False
+    padding = False
 
     def __init__(self) -> None:
         self._d = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW).decompressobj()
@@ -193,9 +195,11 @@ class _Zstd:
 
 class _Stdlib:
     """A bz2 or xz stream through Python's decompressor, at most OUT_CHUNK bytes out per step (bomb-safe). These
-    decompressors keep the input they have not decoded yet themselves (`buffered`: more output is waiting)."""
+    decompressors keep the input they have not decoded yet themselves (`buffered`: more output is waiting), and
+    report damage without saying where."""
 
     head = 0
+    padding = False
 
     def __init__(self) -> None:
         self._d = self.new()
@@ -212,7 +216,7 @@ class _Stdlib:
         try:
             out = self._d.decompress(data, OUT_CHUNK)
         except (OSError, EOFError, lzma.LZMAError) as e:
-            raise CodecError(str(e)) from e
+            raise CodecError(str(e), at=None) from e
         if self._d.eof:
             return out, self._d.unused_data, True
         return out, b"", False
@@ -229,6 +233,7 @@ class _Bz2(_Stdlib):
 
 class _Xz(_Stdlib):
     head = len(XZ_MAGIC)
+    padding = True  # stream padding: NUL bytes in fours (xz's format, section 2.2)
     new = staticmethod(lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ, memlimit=ZSTD_MAX_WINDOW))
 
     @staticmethod
@@ -253,6 +258,7 @@ class DecodedStream:
         self._pending = self._raw_read(SNIFF_BYTES)
         self.codec = sniff_codec(self._pending)
         self._dec: _Gzip | _Zstd | _Stdlib | None = None
+        self._unit_start = 0  # compressed offset of the current member/frame/stream
         self._out = b""
         self.produced = 0  # decompressed bytes handed out so far
         self._consumed = len(self._pending)  # compressed bytes read from the file
@@ -309,18 +315,23 @@ class DecodedStream:
                 return b""
             if self._dec is None:
                 codec = _CODECS[self.codec]
+                if codec.padding:
+                    self._pending = self._pending.lstrip(b"\0")
+                    if not self._pending:
+                        continue
                 while len(self._pending) < codec.head and self._more():
                     pass
                 if not codec.starts(self._pending):
                     offset = self._consumed - len(self._pending)
                     raise InputError(f"{self.codec}: trailing data that is not {self.codec} at byte {offset}")
-                self._dec = codec()
+                self._dec, self._unit_start = codec(), self._consumed - len(self._pending)
             before = len(self._pending)
             try:
                 out, self._pending, ended = self._dec.feed(self._pending)
             except CodecError as e:
-                offset = self._consumed - len(self._pending) + e.at  # a step's input starts at that offset
-                self._error = InputError(f"{self.codec}: {one_line(str(e))} (near compressed byte {offset})")
+                where = (f"in the stream from compressed byte {self._unit_start}" if e.at is None  # a step's
+                         else f"near compressed byte {self._consumed - len(self._pending) + e.at}")  # input starts there
+                self._error = InputError(f"{self.codec}: {one_line(str(e))} ({where})")
                 self._pending, self._eof = b"", False
                 if e.salvaged:
                     return self._count(e.salvaged)
@@ -472,12 +483,16 @@ class Utf8Xml:
 
     While `record_start` is set (the stream's decompressed bytes when a record element opened), a read that
     would take the record past `max_record_bytes` raises instead: the parser holds an open record whole, so
-    a giant one would otherwise grow memory up to max_decompressed_bytes.
+    a giant one would otherwise grow memory up to max_decompressed_bytes. `event_at` is where the parser
+    last reported an element: expat rescans an unfinished token (a comment, an attribute, a text) on every
+    feed, so a long one is fed in reads that double (a 64 MB comment in 64 KiB feeds took 22 s, 300 MB
+    never ended), and one longer than `max_record_bytes` stops the file.
     """
 
     def __init__(self, stream: DecodedStream, max_record_bytes: int) -> None:
         self.stream, self.head, self.max_record_bytes = stream, b"", max_record_bytes
         self.record_start: int | None = None
+        self.event_at = 0
         while len(self.head) < 1024 and (chunk := stream.read(READ_SIZE)):  # reads may come in small pieces
             self.head += chunk
         match = _XML_ENCODING.match(self.head)
@@ -491,11 +506,15 @@ class Utf8Xml:
             self.head = self.head[:start] + b"UTF-8" + self.head[end:]
 
     def read(self, n: int = -1) -> bytes:
-        if self.record_start is not None and self.stream.produced - self.record_start > self.max_record_bytes:
-            raise InputError(f"a record over max_record_bytes={self.max_record_bytes} bytes of XML; the rest of "
-                             f"the file was not read")
+        limit, quiet = self.max_record_bytes, self.stream.produced - self.event_at
+        if self.record_start is not None and self.stream.produced - self.record_start > limit:
+            raise InputError(f"a record over max_record_bytes={limit} bytes of XML; the rest of the file was not read")
+        if quiet > limit:
+            raise InputError(f"no XML element starts or ends within max_record_bytes={limit} bytes (a comment, "
+                             f"attribute or text that long); the rest of the file was not read")
+        size = max(READ_SIZE, min(quiet, limit // 4))
         while True:
-            data, self.head = self.head or self.stream.read(READ_SIZE), b""
+            data, self.head = self.head or self._read(size), b""
             if not self.decoder:
                 return data
             try:
@@ -504,6 +523,13 @@ class Utf8Xml:
                 raise InputError(f"invalid {self.encoding} ({e.reason}) in the declared encoding of this XML") from None
             if out or not data:
                 return out
+
+    def _read(self, size: int) -> bytes:
+        parts, got = [], 0
+        while got < size and (chunk := self.stream.read(size - got)):
+            parts.append(chunk)
+            got += len(chunk)
+        return b"".join(parts)
 
 
 def iter_xml_records(stream: DecodedStream, record_tag: str, max_record_bytes: int,
@@ -532,6 +558,7 @@ def _xml_records(source: Utf8Xml, record_tag: str,
     count = 0
     context: dict[str, str] = {}
     for event, el in iterparse(source, events=("start", "end")):
+        source.event_at = source.stream.produced
         name = local_name(el.tag)
         if event == "start":
             stack.append(el)

@@ -146,6 +146,26 @@ def test_an_xz_stream_that_needs_a_huge_dictionary_is_refused(tmp_path: Path) ->
     assert isinstance(item, Unreadable) and "xz: Memory usage limit" in item.error
 
 
+def test_xz_stream_padding_between_streams_is_allowed(tmp_path: Path) -> None:
+    """xz's format allows NUL bytes (in fours) after a stream; `xz -dc` reads on past them."""
+    path = tmp_path / "padded.jsonl.xz"
+    parts = [lzma.compress(b"\n".join(good_lines(2, i * 2)) + b"\n") for i in range(2)]
+    path.write_bytes(parts[0] + b"\0" * 8 + parts[1] + b"\0" * 4)
+    assert [d.source_id for d in read_all("jsonl", path)] == [f"doc-{i}" for i in range(4)]
+
+
+def test_damage_in_a_bz2_or_xz_stream_names_the_stream(tmp_path: Path) -> None:
+    """Their decompressors do not say where the damage is: the message names the stream, not a made-up byte."""
+    first = bz2.compress(b"\n".join(good_lines(20)) + b"\n")
+    broken = bytearray(bz2.compress(b"\n".join(good_lines(20, 20)) + b"\n"))
+    broken[len(broken) // 2] ^= 0xFF
+    path = tmp_path / "flip.jsonl.bz2"
+    path.write_bytes(first + bytes(broken))
+    items = read_all("jsonl", path)
+    assert kinds(items) == "D" * 20 + "U"
+    assert items[-1].error.startswith(f"bz2: Invalid data stream (in the stream from compressed byte {len(first)})")
+
+
 def test_text_that_starts_like_a_bz2_header_is_text(tmp_path: Path) -> None:
     path = tmp_path / "plain.txt"
     path.write_bytes("BZh9 は bzip2 の見出しに似た行\n".encode())

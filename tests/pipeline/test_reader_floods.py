@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import time
+import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -64,3 +65,16 @@ def test_a_json_integer_longer_than_python_converts_is_kept_as_its_digits(tmp_pa
     path.write_text(f'{{"id": {big}, "text": "大きな数", "n": -{big}, "m": 12}}\n', encoding="utf-8")
     (doc,) = read_all("jsonl", path)
     assert isinstance(doc, RawDoc) and doc.source_id == big and doc.meta == {"n": f"-{big}", "m": 12}
+
+
+def test_a_text_block_of_many_short_lines_is_held_as_its_bytes(tmp_path: Path) -> None:
+    """A block of one-byte lines was held as a bytes object per line: 70x its size (4 GB for 60 MB)."""
+    path = tmp_path / "short.txt"
+    path.write_bytes(b"1\n" * 200_000 + b"\nlast")
+    read_all("text", tmp_path / "missing.txt", text_split="blank_line")  # imports out of the measurement
+    tracemalloc.start()
+    block, last = read_all("text", path, text_split="blank_line")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert block.text == "1\n" * 199_999 + "1" and last.text == "last" and last.meta == {"line": 200_002}
+    assert peak < 6 << 20, f"peak {peak >> 20} MB for a 400 kB block"  # 24 MB as a list of lines
