@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
 from pipeline.sources.io import one_line, open_raw
 from pipeline.sources.jsonl import record_to_doc
@@ -51,35 +53,35 @@ def _record(batch: Any, i: int) -> dict[str, Any] | str:
 
 
 def _dictionary_strings(pfile: Any) -> list[str]:
-    """Top-level string/binary columns that some row group dictionary-encodes: read as dictionaries, so a
-    value repeated a million times (a few kB of file) is never expanded into a million copies by Arrow."""
-    import pyarrow as pa
-
-    meta, names = pfile.metadata, pfile.schema_arrow.names
-    strings = {i for i, f in enumerate(pfile.schema_arrow) if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
-               or pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)}
-    paths = {meta.schema.column(c).path: c for c in range(meta.num_columns)}
-    return [names[i] for i in sorted(strings)
-            if names[i] in paths and any("DICTIONARY" in enc for g in range(meta.num_row_groups)
-                                         for enc in meta.row_group(g).column(paths[names[i]]).encodings)]
+    """Byte-array leaf columns (strings, binaries, nested ones too: `tags.list.element`) that some row group
+    dictionary-encodes: read as dictionaries, so a value repeated a million times (a few kB of file) is never
+    expanded into a million copies by Arrow."""
+    meta = pfile.metadata
+    return [meta.schema.column(c).path for c in range(meta.num_columns)
+            if meta.schema.column(c).physical_type == "BYTE_ARRAY"
+            and any("DICTIONARY" in enc for g in range(meta.num_row_groups) for enc in meta.row_group(g).column(c).encodings)]
 
 
-def _row_bytes(batch: Any) -> list[int]:
-    """Bytes of each row's string/binary cells, computed on the Arrow columns (dictionaries not expanded)."""
+def _cell_bytes(array: Any) -> np.ndarray:
+    """Bytes of strings and binaries in each element of `array`, through lists, maps, structs and
+    dictionaries (whose values are measured once, not per use); other types count 0 (their size is fixed)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    total = pa.array([0] * batch.num_rows, pa.int64())
-    for column in batch.columns:
-        values = column.dictionary if isinstance(column, pa.DictionaryArray) else column
-        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
-                or pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type)):
-            continue
-        lengths = pc.binary_length(values).cast(pa.int64())
-        if isinstance(column, pa.DictionaryArray):
-            lengths = lengths.take(column.indices)
-        total = pc.add(total, lengths.fill_null(0))
-    return total.to_pylist()
+    kind = array.type
+    if isinstance(array, pa.DictionaryArray):
+        sizes = np.append(_cell_bytes(array.dictionary), 0)  # a null index points at the appended 0
+        return sizes[array.indices.fill_null(len(sizes) - 1).to_numpy(zero_copy_only=False)]
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) \
+            or pa.types.is_large_binary(kind):
+        return pc.binary_length(array).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    if isinstance(array, (pa.ListArray, pa.LargeListArray)):  # MapArray is a ListArray
+        total = np.concatenate([[0], np.cumsum(_cell_bytes(array.values))])
+        offsets = array.offsets.to_numpy(zero_copy_only=False)
+        return total[offsets[1:]] - total[offsets[:-1]]
+    if isinstance(array, pa.StructArray):
+        return sum((_cell_bytes(field) for field in array.flatten()), np.zeros(len(array), np.int64))
+    return np.zeros(len(array), np.int64)
 
 
 def read(path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
@@ -122,7 +124,7 @@ def _rows(pfile: Any, path: str, source: SourceConfig) -> Iterator[RawDoc | Unre
             if declared > cap:
                 raise _Bomb(f"row groups 0-{group} declare {declared} bytes uncompressed")
             for batch in pfile.iter_batches(batch_size=BATCH_ROWS, row_groups=[group]):
-                sizes = _row_bytes(batch)
+                sizes = sum((_cell_bytes(c) for c in batch.columns), np.zeros(batch.num_rows, np.int64)).tolist()
                 if (produced := produced + sum(sizes)) > cap:
                     raise _Bomb(f"rows 1-{row + batch.num_rows} hold {produced} bytes of strings")
                 for record, size in zip(_records(batch, sizes, source.max_record_bytes), sizes, strict=True):

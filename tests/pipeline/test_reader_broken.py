@@ -255,23 +255,29 @@ print(len(items), items[0].error, items[-1].error, peak, sep="\\n")
 """
 
 
-def test_a_repeated_dictionary_value_is_never_expanded(tmp_path: Path) -> None:
-    """One 3 MB value, 5,000 rows pointing at it: 15 GB of text in a 40 kB file whose footer has no Arrow
-    schema (another writer's), so Arrow would read the column as plain strings, 256 copies per batch (2.4 GB
-    peak). Read as a dictionary, rows over max_record_bytes are quarantined from their Arrow lengths."""
+@pytest.mark.parametrize("layout", ["text", "list", "struct"])
+def test_a_repeated_dictionary_value_is_never_expanded(tmp_path: Path, layout: str) -> None:
+    """One 3 MB value, 5,000 rows pointing at it (in the text column, or in a list or struct column next to
+    a short text): 15 GB in a 40 kB file whose footer has no Arrow schema (another writer's), so Arrow would
+    read the column as plain strings, 256 copies per batch (2.4 GB peak; 15.8 GB nested). Read as a
+    dictionary, rows over max_record_bytes are quarantined from their Arrow lengths."""
     import subprocess
     import sys
 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    text = pa.DictionaryArray.from_arrays(pa.array([0] * 5000, pa.int32()), pa.array(["あ" * 1_000_000]))
+    big = pa.DictionaryArray.from_arrays(pa.array([0] * 5000, pa.int32()), pa.array(["あ" * 1_000_000]))
+    columns = {"text": big} if layout == "text" else {"text": ["短い"] * 5000, "tags": (
+        pa.ListArray.from_arrays(pa.array(range(5001), pa.int32()), big) if layout == "list"
+        else pa.StructArray.from_arrays([big], ["note"]))}
     path = tmp_path / "dict.parquet"
-    pq.write_table(pa.table({"text": text}), path, compression="zstd", store_schema=False)
+    pq.write_table(pa.table(columns), path, compression="zstd", store_schema=False)
     assert path.stat().st_size < 100_000 and pq.ParquetFile(path).schema_arrow.field("text").type == pa.string()
     out = subprocess.run([sys.executable, "-c", PEAK_RSS, str(path)], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2]).stdout.splitlines()
-    assert out[:2] == ["1281", "row of 3000000 bytes of strings exceeds max_record_bytes=1000000"]  # 5 batches,
+    size = 3_000_000 + (0 if layout == "text" else 6)
+    assert out[:2] == ["1281", f"row of {size} bytes of strings exceeds max_record_bytes=1000000"]  # 5 batches,
     assert "rows 1281-5000 were not read" in out[2]  # then max_decompressed_bytes (4 GB) for the rest
     assert int(out[3]) < 600_000, f"peak RSS {int(out[3]) >> 10} MB"
 
