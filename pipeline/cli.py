@@ -21,19 +21,21 @@ COMMAND_MODULES = (
 
 
 # Beam log lines that say nothing to a jcorpus user, by logger: at import, that its GCP client libraries are
-# absent; and each worker's warning, relayed by the local runner, that it has no folder for a pickled main
-# session (jcorpus pickles none).
-BEAM_NOISE = {"root": "apitools not found",
-              "apache_beam.runners.portability.local_job_service": "No semi_persistent_directory found"}
+# absent; each worker's warning, relayed by the local runner, that it has no folder for a pickled main
+# session (jcorpus pickles none); and the traceback of a step stopped by Ctrl-C or SIGTERM (`main` says it).
+BEAM_NOISE = {"root": ("apitools not found",),
+              "apache_beam.runners.portability.local_job_service": ("No semi_persistent_directory found",),
+              "apache_beam.runners.common": ("KeyboardInterrupt [while running", "Terminated [while running")}
 
 
 class _QuietBeamNoise(logging.Filter):
-    def __init__(self, text: str) -> None:
+    def __init__(self, texts: tuple[str, ...]) -> None:
         super().__init__()
-        self.text = text
+        self.texts = texts
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return self.text not in record.getMessage()
+        message = record.getMessage()
+        return not any(text in message for text in self.texts)
 
 
 def _quiet_beam_noise() -> None:
@@ -68,6 +70,17 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated
 
 
+def _stopped_by(exc: BaseException) -> type[BaseException] | None:
+    """KeyboardInterrupt or Terminated, also when a Beam step re-raised it as a RuntimeError naming the step."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, (KeyboardInterrupt, Terminated)):
+            return type(exc)
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     _quiet_beam_noise()
     parser = build_parser()
@@ -80,17 +93,18 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"jcorpus {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # Ctrl-C: nothing was committed (outputs are renamed into place at the end)
-        print(f"jcorpus {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except Terminated:
-        print(f"jcorpus {args.command}: terminated", file=sys.stderr)
-        return 128 + signal.SIGTERM
-    except ValueError as exc:  # Beam's plain ValueError for a URL scheme whose extra is not installed
-        if not str(exc).startswith(NO_FILESYSTEM):
-            raise
-        print(f"jcorpus {args.command}: error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 2
+    except (KeyboardInterrupt, Terminated, Exception) as exc:
+        stop = _stopped_by(exc)
+        if stop is KeyboardInterrupt:  # Ctrl-C: nothing was committed (outputs are renamed into place at the end)
+            print(f"jcorpus {args.command}: interrupted", file=sys.stderr)
+            return 130
+        if stop is Terminated:
+            print(f"jcorpus {args.command}: terminated", file=sys.stderr)
+            return 128 + signal.SIGTERM
+        if isinstance(exc, ValueError) and str(exc).startswith(NO_FILESYSTEM):  # a URL scheme whose Beam extra
+            print(f"jcorpus {args.command}: error: {str(exc).splitlines()[0]}", file=sys.stderr)  # is missing
+            return 2
+        raise
 
 
 def console() -> int:

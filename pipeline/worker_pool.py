@@ -129,8 +129,10 @@ def _child(pipe: int, write_ends: list[int]) -> None:
     unwind through the runner's own stack and run it a second time)."""
     code = 1
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's: it stops its workers
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the runner's handler: a worker told to stop stops
+        # Ctrl-C and SIGTERM (sent to the whole process group by `timeout`, Slurm, a terminal) are the runner's:
+        # it stops its workers (SIGKILL, `_Forked.kill`); a worker dying first left tracebacks in every thread
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
         for fd in write_ends:  # only the runner may hold a write end, or a reader never sees end-of-file
             os.close(fd)
         _serve(pipe)

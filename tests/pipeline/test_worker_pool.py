@@ -98,30 +98,35 @@ def _read(path: Path) -> bytes:
         return b""
 
 
-@pytest.mark.parametrize(("sig", "group", "code", "said"), [(signal.SIGINT, True, 130, "interrupted"),
-                                                             (signal.SIGTERM, False, 143, "terminated")])
-def test_a_stop_signal_ends_the_run_in_one_line_and_leaves_nothing(sig, group, code, said, tmp_path: Path) -> None:
-    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it: the forked workers ignore it) and
-    SIGTERM to the runner (a scheduler's or `timeout`'s stop): the runner stops its workers and says so in one
-    line; no process and no temporary output is left."""
+@pytest.mark.parametrize(("sig", "group", "workers", "code", "said"), [
+    (signal.SIGINT, True, 2, 130, "interrupted"), (signal.SIGTERM, False, 2, 143, "terminated"),
+    (signal.SIGTERM, True, 2, 143, "terminated"), (signal.SIGTERM, False, 1, 143, "terminated")])
+def test_a_stop_signal_ends_the_run_in_one_line_and_leaves_nothing(sig, group, workers, code, said,
+                                                                   tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) and SIGTERM, to the runner or to
+    the whole group (`timeout`, Slurm): the forked workers ignore both, the runner stops them and says so in
+    one line; no process and no temporary output is left. SIGTERM to the whole group used to kill the workers
+    first (a traceback from every runner thread), and on one worker Beam re-raised it inside a step as a
+    RuntimeError (three tracebacks)."""
     sources = [{"name": f"wiki{i}", "kind": "reference", "format": "jsonl", "license": "CC-BY-SA-4.0",
                 "paths": [str(ROOT / "data/samples/reference/wikipedia.jsonl")]} for i in range(400)]
     config = tmp_path / "c.yaml"
     config.write_text(json.dumps({"sources": sources, "filters": {"enabled": False}}))
     out = tmp_path / "out"
     run = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "curate", "--config", str(config), "--out",
-                            str(out), "--workers", "2"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            str(out), "--workers", str(workers)], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    forked = workers if workers > 1 else 0  # one worker runs in the runner
     deadline = time.monotonic() + 120
-    while len(_children(run.pid)) < 2 and run.poll() is None and time.monotonic() < deadline:
+    while len(_children(run.pid)) < forked and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    workers = _children(run.pid)
-    assert len(workers) == 2, "the run ended before its workers started"
-    time.sleep(0.5)
+    pids = _children(run.pid)
+    time.sleep(0.5 if forked else 3)  # into the steps
+    assert len(pids) == forked and run.poll() is None, "the run ended before it was stopped"
     os.killpg(run.pid, sig) if group else run.send_signal(sig)
     _, err = run.communicate(timeout=60)
     assert run.returncode == code and err.strip().splitlines() == [f"jcorpus curate: {said}"], err[-3000:]
-    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()] and not list(out.glob("_temporary-*"))
+    assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()] and not list(out.glob("_temporary-*"))
 
 
 def _children(pid: int) -> list[int]:
