@@ -3,9 +3,10 @@
 Gzip is handled here, one member at a time, instead of inside warcio, because warcio swallows a
 zlib error in the middle of a file (it prints to stderr and reports a clean end of file), which would
 silently truncate the input. Owning the member loop gives exact member offsets for `source_id`s of
-`Unreadable`s, a per-member size cap, a whole-file decompression-bomb cap, and resynchronisation on
-the next gzip header after a corrupt member. Each member's bytes are then parsed by warcio; a member that holds
-many records (a WARC gzipped as one file) is parsed as it is decompressed, like an uncompressed file.
+`Unreadable`s, a whole-file decompression-bomb cap, and resynchronisation on the next gzip header after a
+corrupt member. Each member's bytes are then parsed by warcio as they are decompressed, the first
+`max_record_bytes` of them at once: a member holding many records (a WARC gzipped as one file) is read like an
+uncompressed file, each record held to `max_record_bytes`, and a cut loses only the record it falls in.
 """
 from __future__ import annotations
 
@@ -134,7 +135,7 @@ def _read_gzip(fh: BinaryIO, head: bytes, path: str, source: SourceConfig) -> It
         if member is None:
             yield Unreadable(f"{path}@{offset}", str(error))
             continue
-        if first and not member.start.startswith(b"WARC/"):
+        if first and member.fh.error is None and not member.start.startswith(b"WARC/"):  # one cut short: its error
             yield Unreadable(f"{path}@{offset}", f"not a WARC file: first gzip member starts with {member.start!r}")
             return
         first = False
@@ -143,6 +144,11 @@ def _read_gzip(fh: BinaryIO, head: bytes, path: str, source: SourceConfig) -> It
 
 class _MemberFailed(Exception):
     """A gzip member that does not decompress; raised again by every later read of it."""
+
+
+class _MemberCorrupt(_MemberFailed):
+    """zlib may notice damage late (at worst at the member's CRC), so the bytes it decoded before may be garbage
+    already (in a test, a second copy of an earlier record): a corrupt member held whole is one row, unparsed."""
 
 
 class _Inflater:
@@ -170,7 +176,7 @@ class _Inflater:
             try:
                 out = self._d.decompress(self._data, size)
             except zlib.error as exc:
-                self._fail(f"corrupt gzip member: {one_line(exc)}")
+                self._fail(f"corrupt gzip member: {one_line(exc)}", _MemberCorrupt)
             tail = b"" if self._d.eof else self._d.unconsumed_tail  # at the end zlib may leave unused_data there too
             self._fed += len(self._data) - len(tail)
             self._data = tail
@@ -186,10 +192,17 @@ class _Inflater:
         return b""
 
     def read_upto(self, size: int) -> bytes:
+        """Up to `size` bytes; fewer at the member's end, or at a truncation or the bomb cap, which the next `read`
+        raises again: the records decompressed before it are parsed first."""
         parts: list[bytes] = []
-        while size > 0 and (out := self.read(size)):
-            parts.append(out)
-            size -= len(out)
+        try:
+            while size > 0 and (out := self.read(size)):
+                parts.append(out)
+                size -= len(out)
+        except _MemberCorrupt:
+            raise  # the bytes before may be garbage
+        except _MemberFailed:
+            pass  # the bytes before are sound
         return b"".join(parts)
 
     def drain(self) -> None:
@@ -197,17 +210,19 @@ class _Inflater:
         while self.read():
             pass
 
-    def _fail(self, error: str, fatal: bool = False) -> NoReturn:
+    def _fail(self, error: str, kind: type[_MemberFailed] = _MemberFailed, fatal: bool = False) -> NoReturn:
         self.error, self.fatal = error, fatal
-        raise _MemberFailed(error)
+        raise kind(error)
 
 
 class _GzipMembers:
     """Iterate `(offset, member stream, None)` or `(offset, None, error)` over a multi-member gzip file.
 
-    A member up to `max_record_bytes` is decompressed whole before it is parsed; a larger one must hold more
-    than one record (a WARC gzipped as one file), and is then parsed as it is decompressed. After a corrupt or
-    oversized member it looks for the next gzip header and goes on; consecutive failures before the next good
+    A member's first `max_record_bytes` are decompressed at once (one zlib call per MiB, then parsed from
+    memory); the rest, if any (a WARC gzipped as one file, or one oversized record), as it is parsed. A member
+    cut short (or stopped by the bomb cap) is still parsed up to there: its error is then the one row of the
+    record it cut. A corrupt member yields what was parsed before zlib noticed, nothing if it was held whole.
+    After a failure it looks for the next gzip header and goes on; consecutive failures before the next good
     member are reported once. Stops for good on the bomb cap.
     """
 
@@ -245,12 +260,10 @@ class _GzipMembers:
             else:
                 inflater = _Inflater(self)
                 try:
-                    member, error = self._member(inflater)
-                    if member is not None:
-                        yield start, member, None
-                        inflater.drain()
-                        failing = False
-                        continue
+                    yield start, _Prefixed(inflater.read_upto(self.max_member + 1), inflater), None
+                    inflater.drain()
+                    failing = False
+                    continue
                 except _MemberFailed as exc:
                     if inflater.fatal:
                         yield start, None, str(exc)
@@ -261,13 +274,6 @@ class _GzipMembers:
             failing = True
             if not self._resync(start + 1):
                 return
-
-    def _member(self, inflater: _Inflater) -> tuple[_Prefixed | None, str | None]:
-        head = inflater.read_upto(self.max_member + 1)
-        if len(head) > self.max_member and not _holds_records_after_the_first(head):
-            inflater.drain()
-            return None, f"gzip member of {inflater.size} bytes exceeds max_record_bytes={self.max_member}"
-        return _Prefixed(head, inflater), None
 
     def _resync(self, offset: int) -> bool:
         """Move to the next gzip header at or after `offset`; False when there is none (or no seek)."""
@@ -290,17 +296,6 @@ class _GzipMembers:
             self.pos += len(self.buf) - keep
             self.buf = self.buf[-keep:]
         return False
-
-
-def _holds_records_after_the_first(head: bytes) -> bool:
-    """Whether another record follows the first in these first bytes of a member: the member is a whole WARC."""
-    records = _Records(io.BytesIO(head), member_offset=0)
-    try:
-        next(records)
-        records.read_to_end()
-    except Exception:  # noqa: BLE001 - a first record that does not parse: one damaged record
-        return False
-    return records.next_line is not None
 
 
 # ---------------------------------------------------------------------------------- uncompressed
@@ -441,8 +436,8 @@ class _Records(ArchiveIterator):
 
 
 def _records_of(records: _Records, path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
-    """Each response record once. A parse error ends the stream with one Unreadable; a streamed gzip member that
-    fails is reported by `_GzipMembers`."""
+    """Each response record once. A parse error ends the stream with one Unreadable; a gzip member that fails
+    is reported by `_GzipMembers` (a record is yielded only once the line after it is read, so not one it cut)."""
     try:
         for record in records:
             item = _checked(records, record, path, source)

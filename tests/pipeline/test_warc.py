@@ -181,23 +181,23 @@ def test_gzip_bomb_is_cut_short(tmp_path):
 
 
 def test_oversized_record_is_quarantined_and_reading_goes_on(tmp_path, sample_docs):
+    """A record over max_record_bytes is one row, gzipped or not, and reading goes on. A gzip member over the limit
+    was one row without a record id, even a warcinfo (not an input) or an image (a skip); now it is read through
+    record by record, with the outcomes of the uncompressed file."""
     limit = 4_000
     small = replace(SOURCE, max_record_bytes=limit)
-    raw, offsets = SAMPLE.read_bytes(), member_offsets()
-    sizes = {start: len(gzip.decompress(raw[start:end])) for start, end in zip(offsets, offsets[1:] + [len(raw)], strict=True)}
-    big_members = {start for start, size in sizes.items() if size > limit}
-    expected = [d.source_id for d in sample_docs
-                if d.meta["record_offset"] not in big_members and len(d.html) <= limit]
-    out = items(SAMPLE, small)
-    assert [d.source_id for d in docs(out)] == expected
-    assert bad(out) and all(f"exceeds max_record_bytes={limit}" in u.error for u in bad(out))
-    assert {u.source_id for u in bad(out) if "gzip member" in u.error} == {f"{SAMPLE}@{o}" for o in big_members}
-    assert all(len(d.html) <= limit for d in docs(out))
     plain = tmp_path / "pages.warc"
-    plain.write_bytes(gzip.decompress(raw))
-    out = items(plain, small)
-    assert bad(out) and all(u.source_id.startswith("<urn:uuid:") for u in bad(out))
-    assert len(docs(out)) + len(bad(out)) == N_DOCS  # each response document: yielded or quarantined
+    plain.write_bytes(gzip.decompress(SAMPLE.read_bytes()))
+    out = items(SAMPLE, small)
+    fields = ("source_id", "error", "html", "skip_reason")
+    assert [[getattr(i, f, None) for f in fields] for i in out] == \
+           [[getattr(i, f, None) for f in fields] for i in items(plain, small)]
+    assert [i.source_id for i in out] == [i.source_id for i in items(SAMPLE)]  # each response once
+    assert bad(out) and all(u.error.startswith(("record of", "payload")) for u in bad(out))
+    assert all(f"exceeds max_record_bytes={limit}" in u.error and u.source_id.startswith("<urn:uuid:")
+               for u in bad(out))
+    assert len(docs(out)) + len(bad(out)) == N_DOCS
+    assert all(len(d.html) <= limit for d in docs(out))
 
 
 @pytest.mark.parametrize("fraction", [0.13, 0.37, 0.5, 0.81, 0.999])
@@ -405,3 +405,55 @@ def test_warc_gzipped_as_one_member_is_read_record_by_record(tmp_path):
     assert 100 < len(docs(out)) < 199 and len(bad(out)) == 2 and "truncated gzip member" in out[-1].error
     out = items(tmp_path / "whole.warc.gz", replace(limit, max_decompressed_bytes=150_000))
     assert 0 < len(docs(out)) < 199 and "decompression cap" in out[-1].error
+
+
+def test_member_cut_short_keeps_the_records_decompressed_before_the_cut(tmp_path):
+    """A member up to max_record_bytes was decompressed whole before it was parsed: a WARC gzipped as one file
+    and cut anywhere kept none of its records. The record the cut falls in is the member's one row."""
+    page = "<html><body><p>日本語の本文です。</p></body></html>".encode() * 20
+    records = [_response(n, page) for n in range(300)]
+    whole = gzip.compress(b"".join(records), mtime=0)
+    path = tmp_path / "whole.warc.gz"
+    for cut in range(len(whole) // 10, len(whole), len(whole) // 13):
+        path.write_bytes(whole[:cut])
+        seen = len(zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(whole[:cut]))  # bytes before the cut
+        complete = sum(len(b"".join(records[:n + 1])) <= seen for n in range(len(records)))
+        out = items(path)
+        assert [i.source_id for i in out[:-1]] == [f"<urn:uuid:{n}>" for n in range(len(out) - 1)], cut
+        assert [d.html for d in docs(out)] == [page] * (len(out) - 1)
+        assert complete - 1 <= len(out) - 1 <= complete, (cut, complete, len(out))
+        assert out[-1].source_id == f"{path}@0" and out[-1].error.startswith("truncated gzip member")
+    at = len(whole) // 10  # corrupt: zlib may notice only at the CRC, its bytes before are not trusted
+    path.write_bytes(whole[:at] + b"\xff" * 50 + whole[at + 50:])
+    out = items(path)
+    assert len(out) == 1 and out[0].error.startswith("corrupt gzip member")
+
+
+def test_member_of_one_record_cut_anywhere_is_one_row(tmp_path):
+    """Members of one record each (the usual WARC): a cut inside the last member loses that record alone, as one
+    row, wherever it falls (even after the record's blank lines, in the gzip trailer)."""
+    page = "<html><body><p>日本語の本文です。</p></body></html>".encode()
+    members = [gzip.compress(_response(n, page), mtime=0) for n in range(3)]
+    path = tmp_path / "cut.warc.gz"
+    for cut in range(3, len(members[2])):  # from the gzip magic on (fewer bytes are garbage, not a member)
+        path.write_bytes(members[0] + members[1] + members[2][:cut])
+        out = items(path)
+        assert [(type(i), i.source_id) for i in out] == [
+            (RawDoc, "<urn:uuid:0>"), (RawDoc, "<urn:uuid:1>"), (Unreadable, f"{path}@{len(members[0] + members[1])}")]
+        assert out[2].error.startswith("truncated gzip member"), (cut, out[2].error)
+
+
+@pytest.mark.parametrize("first_type", [b"response", b"warcinfo"])
+def test_warc_gzipped_as_one_member_with_an_oversized_first_record(tmp_path, first_type):
+    """A member over max_record_bytes was read on only when a second record followed the first within that limit:
+    an oversized first record made the whole file one quarantine row."""
+    page = "<html><body><p>日本語の本文です。</p></body></html>".encode() * 20
+    big = _response(0, page * 30).replace(b"WARC-Type: response", b"WARC-Type: " + first_type)
+    path = tmp_path / "whole.warc.gz"
+    path.write_bytes(gzip.compress(big + b"".join(_response(n, page) for n in range(1, 101)), mtime=0))
+    out = items(path, replace(SOURCE, max_record_bytes=20_000))
+    first = ["<urn:uuid:0>"] if first_type == b"response" else []  # a warcinfo record is not an input
+    assert [i.source_id for i in out] == first + [f"<urn:uuid:{n}>" for n in range(1, 101)]
+    assert [d.html for d in docs(out)] == [page] * 100
+    declared = int(big.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+    assert [u.error for u in bad(out)] == [f"record of {declared} bytes exceeds max_record_bytes=20000"][:len(first)]
