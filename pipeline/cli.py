@@ -6,6 +6,7 @@ import importlib
 import logging
 import signal
 import sys
+from typing import NoReturn
 
 from pipeline.errors import UserError
 
@@ -45,8 +46,16 @@ def _quiet_beam_noise() -> None:
             logger.addFilter(_QuietBeamNoise(text))
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a refused option as one line like every other jcorpus error (not the usage block too);
+    its subcommands' parsers are of this class as well."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jcorpus", description=__doc__)
+    parser = _Parser(prog="jcorpus", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         try:

@@ -87,3 +87,16 @@ def test_pack_and_tokenizer_train_check_their_output_folder_first(tmp_path, caps
         err = capsys.readouterr().err
         assert err.startswith(f"jcorpus {command[0]}: error: --out {out}: cannot create the output folder ({why}")
         assert err.count("\n") == 1 and not os.path.exists(out)
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["pack", "--input", "c", "--tokenizer", "t", "--seq-len", "1.5", "--out", "o"],
+     "jcorpus pack: error: argument --seq-len: invalid int value: '1.5'"),
+    (["curate"], "jcorpus curate: error: the following arguments are required: --config, --out"),
+    ([], "jcorpus: error: the following arguments are required: command"),
+])
+def test_an_option_argparse_refuses_is_one_line_too(capsys, argv, said):
+    """argparse printed its usage block above the error: 4-16 lines, where jcorpus' own checks give one."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2 and capsys.readouterr().err == said + "\n"
