@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import posixpath
 import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 from pipeline.errors import UserError
 from trainer_bridge.cliargs import SEED_MAX, integer, number, output_folder
+
+if TYPE_CHECKING:
+    from tokenizer.train import TrainConfig
 
 KINDS = ("academic", "government", "web", "reference")
 
@@ -38,49 +43,63 @@ def _expand(path: str) -> list[str]:
 
 def read_records(paths: list[str], max_chars: int | None = None) -> Iterator[tuple[str, str]]:
     """(kind, text) from Parquet (`kind`, `text` columns) or JSONL (`text`, `kind` or the folder name)."""
-    import pyarrow.parquet as pq
-    from apache_beam.io.filesystems import FileSystems
-
-    from pipeline.documents import check_text_column
-
     files = [f for p in paths for f in _expand(p)]
     if not files:
         raise UserError(f"--input: no .parquet or .jsonl files found under {', '.join(paths)}")
     total = 0
     for name in files:
+        for kind, text in _file_records(name):
+            total += len(text)
+            yield kind, text
+            if max_chars and total >= max_chars:
+                return
+
+
+def _file_records(name: str) -> Iterator[tuple[str, str]]:
+    """The non-empty documents of one file; one that Arrow or the OS cannot read is one line naming it (Arrow's
+    own messages run over lines and may not name the file)."""
+    import pyarrow as pa
+    from apache_beam.io.filesystems import FileSystems
+
+    from pipeline.report_inputs import first_line, unreadable_parquet
+
+    parquet = name.endswith(".parquet")
+    try:
+        with FileSystems.open(name) as handle:
+            yield from (_parquet_records if parquet else _jsonl_records)(name, handle)
+    except (pa.ArrowException, OSError) as exc:
+        if parquet:
+            raise unreadable_parquet(name, exc) from None
+        raise UserError(f"cannot read {name}: {first_line(exc)}") from None
+
+
+def _parquet_records(name: str, handle: BinaryIO) -> Iterator[tuple[str, str]]:
+    import pyarrow.parquet as pq
+
+    from pipeline.documents import check_text_column
+
+    pf = pq.ParquetFile(handle)
+    columns = [c for c in ("kind", "text") if c in pf.schema_arrow.names]
+    if "text" not in columns:
+        raise UserError(f"{name}: no 'text' column (is this curated Parquet?)")
+    check_text_column(name, pf.schema_arrow)
+    for batch in pf.iter_batches(columns=columns, batch_size=1024):
+        rows = batch.to_pydict()
+        kinds = rows.get("kind") or ["unknown"] * len(rows["text"])
+        yield from ((kind or "unknown", text) for kind, text in zip(kinds, rows["text"], strict=True) if text)
+
+
+def _jsonl_records(name: str, handle: BinaryIO) -> Iterator[tuple[str, str]]:
+    folder = posixpath.basename(posixpath.dirname(name))
+    default_kind = folder if folder in KINDS else "unknown"
+    for lineno, line in enumerate(handle, 1):
         try:
-            with FileSystems.open(name) as handle:
-                if name.endswith(".parquet"):
-                    pf = pq.ParquetFile(handle)
-                    columns = [c for c in ("kind", "text") if c in pf.schema_arrow.names]
-                    if "text" not in columns:
-                        raise UserError(f"{name}: no 'text' column (is this curated Parquet?)")
-                    check_text_column(name, pf.schema_arrow)
-                    for batch in pf.iter_batches(columns=columns, batch_size=1024):
-                        rows = batch.to_pydict()
-                        kinds = rows.get("kind") or ["unknown"] * len(rows["text"])
-                        for kind, text in zip(kinds, rows["text"], strict=False):
-                            if text:
-                                total += len(text)
-                                yield kind or "unknown", text
-                            if max_chars and total >= max_chars:
-                                return
-                    continue
-                folder = posixpath.basename(posixpath.dirname(name))
-                default_kind = folder if folder in KINDS else "unknown"
-                for lineno, line in enumerate(handle, 1):
-                    try:
-                        row = json.loads(line)
-                    except ValueError:
-                        raise UserError(f"{name}:{lineno}: not valid JSON") from None
-                    text = row.get("text") if isinstance(row, dict) else None
-                    if isinstance(text, str) and text:
-                        total += len(text)
-                        yield row.get("kind") or default_kind, text
-                    if max_chars and total >= max_chars:
-                        return
-        except OSError as exc:
-            raise UserError(f"cannot read {name}: {exc}") from None
+            row = json.loads(line)
+        except ValueError:
+            raise UserError(f"{name}:{lineno}: not valid JSON") from None
+        text = row.get("text") if isinstance(row, dict) else None
+        if isinstance(text, str) and text:
+            yield row.get("kind") or default_kind, text
 
 
 def _mix(value: str | None) -> dict[str, float] | None:
@@ -97,19 +116,47 @@ def _mix(value: str | None) -> dict[str, float] | None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from tokenizer.build import build
-    from tokenizer.train import TokenizerError, TrainConfig
+    from pipeline.fsutil import check_output_folder, exists, join
+    from tokenizer.train import TrainConfig
 
     cfg = TrainConfig(vocab_size=args.vocab_size, model_type=args.model_type, policy=args.policy,
                       inventory=args.inventory, reserved_tokens=args.reserved_tokens,
                       character_coverage=args.character_coverage, max_piece_length=args.max_piece_length,
                       seed=args.seed, threads=args.threads)
-    from pipeline.fsutil import check_output_folder, exists, join
-
     if exists(join(args.out, "tokenizer.model")):  # shards packed with the old model would not decode
         raise UserError(f"{join(args.out, 'tokenizer.model')} already exists; choose another --out or remove "
                         "the old tokenizer")
     check_output_folder(args.out)
+    created = _created_folder(args.out)
+    try:
+        report = _build(args, cfg)
+    except BaseException:  # a failed or interrupted run leaves no half-written (or empty) --out behind
+        if created:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+    from tokenizer.evaluate import format_table
+
+    print(format_table(report["models"]))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _created_folder(out: str) -> Path | None:
+    """The outermost folder that writing a local --out creates, or None when it exists: only that is removed
+    after a failure, never a folder the user had."""
+    if "://" in out or os.path.lexists(out):
+        return None
+    path = Path(os.path.abspath(out))
+    while not os.path.lexists(path.parent):
+        path = path.parent
+    return path
+
+
+def _build(args: argparse.Namespace, cfg: TrainConfig) -> dict:
+    """Build into --out (through a local temporary folder when it is remote); the eval report."""
+    from tokenizer.build import build
+    from tokenizer.train import TokenizerError
+
     remote = "://" in args.out
     local = Path(tempfile.mkdtemp(prefix="jcorpus-tok-")) if remote else Path(args.out)
     try:
@@ -121,16 +168,12 @@ def _train(args: argparse.Namespace) -> int:
             for path in sorted(p for p in local.rglob("*") if p.is_file()):
                 with FileSystems.create(posixpath.join(args.out, path.relative_to(local).as_posix())) as dst:
                     dst.write(path.read_bytes())
+        return report
     except TokenizerError as exc:
         raise UserError(str(exc)) from None
     finally:
         if remote:
             shutil.rmtree(local, ignore_errors=True)
-    from tokenizer.evaluate import format_table
-
-    print(format_table(report["models"]))
-    print(f"wrote {args.out}")
-    return 0
 
 
 def _eval(args: argparse.Namespace) -> int:

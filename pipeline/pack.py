@@ -24,6 +24,7 @@ from pipeline.beamutil import split
 from pipeline.documents import check_text_column
 from pipeline.errors import UserError
 from pipeline.fsutil import exists, join, match_files, write_bytes
+from pipeline.report_inputs import unreadable_parquet
 from pipeline.runner import new_pipeline, pipeline_options, run
 from pipeline.stats import MergeStats
 from tokenizer.train import TokenizerError, load
@@ -44,6 +45,7 @@ from trainer_bridge.packing import token_dtype
 COLUMNS = ["id", "source", "kind", "text", "license"]
 FORMATS = ("arrow", "megatron")
 TMP_PREFIX = ".tmp-pack-"
+UNREADABLE_NAME = "unreadable.txt"  # in the temporary folder: the row groups the workers could not read
 
 
 @dataclass
@@ -125,7 +127,9 @@ class TokenizeAndMix(beam.DoFn):
 
 
 class ReadRowGroup(beam.DoFn):
-    """The rows of one Parquet row group, opened by its literal path.
+    """("rows", row) for the rows of one Parquet row group, opened by its literal path; ("unreadable", message)
+    when its pages are corrupt. The driver checked only the footers, so the damage shows here first; the driver
+    then stops with that one line instead of a worker traceback.
 
     Beam's Parquet reader matches every file name as a glob again, so a file under `cur [1]/` would read nothing.
     """
@@ -134,9 +138,13 @@ class ReadRowGroup(beam.DoFn):
         import pyarrow.parquet as pq
 
         name, group = part
-        with FileSystems.open(name) as handle:
-            for batch in pq.ParquetFile(handle).iter_batches(batch_size=1024, row_groups=[group], columns=COLUMNS):
-                yield from batch.to_pylist()
+        try:
+            with FileSystems.open(name) as handle:
+                pf = pq.ParquetFile(handle)
+                for batch in pf.iter_batches(batch_size=1024, row_groups=[group], columns=COLUMNS):
+                    yield from (("rows", row) for row in batch.to_pylist())
+        except (pa.ArrowException, OSError) as exc:
+            yield "unreadable", str(unreadable_parquet(name, exc, f"row group {group}: "))
 
 
 class PackGroup(beam.DoFn):
@@ -148,7 +156,9 @@ class PackGroup(beam.DoFn):
     def process(self, item: tuple[int, Any]):
         group, docs = item
         dtype = token_dtype(self.settings.vocab_size)
-        copies = [(*d[:4], np.frombuffer(d[4], dtype=dtype)) for d in docs]
+        # Sorted by the whole copy, not by key alone: ids are unique in curated output, but the pack takes any
+        # Parquet, and copies that share a key would keep the arrival order, which depends on the workers.
+        copies = [(*d[:4], np.frombuffer(d[4], dtype=dtype)) for d in sorted(docs)]
         files, record = pack_group(group, copies, self.settings)
         for name, data in sorted(files.items()):
             write_bytes(join(self.tmp_dir, name), data)
@@ -157,13 +167,14 @@ class PackGroup(beam.DoFn):
 
 def build(p: beam.Pipeline, row_groups: list[tuple[str, int]], settings: PackSettings, tok: TokenizerInfo,
           tmp_dir: str) -> None:
-    tagged = (
-        p
-        | "InputRowGroups" >> beam.Create(row_groups)
-        | "Spread" >> beam.Reshuffle()
-        | "Read" >> beam.ParDo(ReadRowGroup())
-        | "TokenizeAndMix" >> beam.ParDo(TokenizeAndMix(tok.path, settings))
+    read = split(p | "InputRowGroups" >> beam.Create(row_groups) | "Spread" >> beam.Reshuffle()
+                 | "Read" >> beam.ParDo(ReadRowGroup()), "Read", ("rows", "unreadable"))
+    (
+        read["unreadable"]
+        | "AllUnreadable" >> beam.combiners.ToList()
+        | "WriteUnreadable" >> beam.Map(_write_unreadable, tmp_dir)
     )
+    tagged = read["rows"] | "TokenizeAndMix" >> beam.ParDo(TokenizeAndMix(tok.path, settings))
     parts = split(tagged, "Tokenized", ("docs", "stats"))
     docs = parts["docs"]
     input_stats = parts["stats"] | "InputStats" >> beam.CombineGlobally(MergeStats())
@@ -178,6 +189,12 @@ def build(p: beam.Pipeline, row_groups: list[tuple[str, int]], settings: PackSet
                                  st=beam.pvalue.AsSingleton(input_stats))
         | "WriteManifest" >> beam.Map(lambda m: write_bytes(join(tmp_dir, MANIFEST_NAME), dumps(m).encode("utf-8")))
     )
+
+
+def _write_unreadable(found: list[str], tmp_dir: str) -> None:
+    """One line per unreadable row group, in a fixed order, for the driver (nothing when all were read)."""
+    if found:
+        write_bytes(join(tmp_dir, UNREADABLE_NAME), "\n".join(sorted(found)).encode("utf-8"))
 
 
 def input_row_groups(path: str) -> tuple[list[tuple[str, int]], int]:
@@ -197,7 +214,7 @@ def input_row_groups(path: str) -> tuple[list[tuple[str, int]], int]:
             with FileSystems.open(name) as handle:
                 meta = pq.read_metadata(handle)
         except Exception as exc:  # pyarrow raises ArrowInvalid for a non-Parquet file
-            raise UserError(f"{name}: not a readable Parquet file ({exc})") from None
+            raise unreadable_parquet(name, exc) from None
         _check_schema(name, meta.schema.to_arrow_schema())
         for g in range(meta.num_row_groups):
             group = meta.row_group(g)
@@ -256,16 +273,27 @@ def run_pack(opts: PackOptions, runner: str | None = None, workers: int = 1, ext
             p = new_pipeline(beam_runner, options, runner)
             build(p, row_groups, settings, tok, tmp_dir)
             run(p, runner)
-    except BaseException:  # a failed or interrupted run leaves no half output behind
+        manifest = _checked_manifest(tmp_dir, opts.input)
+    except BaseException:  # a failed, refused or interrupted run leaves no half output behind
         _discard(tmp_dir, opts.out if created else None)
         raise
+    _commit(tmp_dir, opts.out, manifest)
+    return manifest
+
+
+def _checked_manifest(tmp_dir: str, source: str) -> dict:
+    """The run's manifest, if every row group was read and a document was kept; else the one line why not."""
+    unreadable = join(tmp_dir, UNREADABLE_NAME)
+    if exists(unreadable):  # curated outputs are the input: a corrupt one is re-made, not packed without it
+        with FileSystems.open(unreadable) as handle:
+            found = handle.read().decode("utf-8").splitlines()
+        more = f" (and {len(found) - 1} more unreadable row groups)" if len(found) > 1 else ""
+        raise UserError(found[0] + more)
     manifest_path = join(tmp_dir, MANIFEST_NAME)
     with FileSystems.open(manifest_path) as handle:
         manifest = parse(handle.read().decode("utf-8"), where=manifest_path, packed=True)
     if not manifest["totals"]["docs"]:
-        _discard(tmp_dir, opts.out if created else None)
-        raise UserError(_nothing_packed(manifest, opts.input))
-    _commit(tmp_dir, opts.out, manifest)
+        raise UserError(_nothing_packed(manifest, source))
     return manifest
 
 

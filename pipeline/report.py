@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -70,13 +71,13 @@ def _curate_dir(out: Path) -> Path | None:
     return None
 
 
-def funnel_section(stats: dict[str, Any]) -> str:
+def funnel_section(stats: dict[str, Any], problems: list[str]) -> str:
     rows = [[kind, *funnel, chars] for kind, (funnel, chars) in stats["kinds"].items()]
     total = ["all", *stats["funnel"], stats["kept_chars"]]
     chars = table(["reason", "documents", "characters removed"], [[r, d, c] for r, (d, c) in stats["reasons"].items()])
     return ("<h2>Document funnel</h2><p>Documents left after each stage, per kind. Every input document ends "
             "curated, rejected or quarantined; this run "
-            + ("balances" if stats["balanced"] else "<b>does not balance</b>") + ".</p>"
+            + (f"<b>does not balance</b>: {esc('; '.join(problems))}" if problems else "balances") + ".</p>"
             + table(["kind", "input", *FUNNEL, "kept characters"], [*rows, total]) + chars)
 
 
@@ -297,12 +298,20 @@ def _guarded(path: Path, section: Callable[[Path], str]) -> str:
                         "is it a jcorpus output of this version?") from None
 
 
-def build_report(out: Path) -> str:
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def build_report(out: Path, warn: Callable[[str], None] = _warn) -> str:
+    """The page; `warn` also gets what the reader must not miss (a curate output that does not add up)."""
     curate = _curate_dir(out)
     sections = []
     if curate is not None:
         stats = inputs.load_stats(curate / "stats.json")
-        sections += [funnel_section(stats), reasons_section(stats, curate), distributions_section(curate),
+        problems = inputs.imbalance(curate, stats)
+        if problems:
+            warn(f"{curate}: this run does NOT balance: {'; '.join(problems)}")
+        sections += [funnel_section(stats, problems), reasons_section(stats, curate), distributions_section(curate),
                      dedup_section(stats, curate), licence_section(stats)]
     for path, section in ((out / "tokenizer" / "eval.json", tokenizer_section),
                           (out / "shards" / "manifest.json", packing_section),
@@ -318,11 +327,11 @@ def build_report(out: Path) -> str:
             f"<style>{STYLE}</style></head><body><h1>jcorpus report: {esc(name)}</h1>{body}</body></html>\n")
 
 
-def write_report(out: Path) -> Path:
+def write_report(out: Path, warn: Callable[[str], None] = _warn) -> Path:
     """Written to a new file in OUT and renamed over report.html: a reader never sees half a report, and a
     symlink or FIFO named report.html is replaced, not followed (overwriting its target) or blocked on."""
     target = out / "report.html"
-    page = build_report(out).encode("utf-8")
+    page = build_report(out, warn).encode("utf-8")
     tmp = out / f".report.html.{uuid.uuid4().hex[:12]}.tmp"
     try:
         with open(tmp, "xb") as fh:  # "x": never through an existing file or link; mode from the umask

@@ -13,13 +13,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.accounting import FUNNEL
+from pipeline.accounting import FUNNEL, OUTCOMES
 from pipeline.documents import SCHEMAS
 from pipeline.errors import UserError
 
 BATCH_ROWS = 8192  # rows per Parquet read, so memory stays bounded whatever the output's size
 COUNT_MAX = 2**63 - 1  # Beam counters and Parquet row counts are int64: a larger "count" cannot come from a run
 
+PARTS = {"curated": "kept_docs", "rejected": "rejected_docs", "quarantine": "quarantined_docs"}  # folder: its total
 MISSING = object()  # `d.get(key, MISSING)`: an error says "missing", not "None"
 
 
@@ -59,15 +60,20 @@ def read_json(path: Path) -> Any:
 
 
 def first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
+
+
+def unreadable_parquet(name: str | Path, exc: BaseException, where: str = "") -> UserError:
+    """One line naming the file (and `where` in it): Arrow's own errors run to a dozen lines and may not name it."""
+    return UserError(f"{name}: not a readable Parquet file ({where}{first_line(exc)})")
 
 
 def parquet_file(path: Path, columns: list[str]) -> pq.ParquetFile:
-    """The file, checked to hold `columns`: Arrow's own errors run to a dozen lines and may not name the file."""
+    """The file, checked to hold `columns`."""
     try:
         pf = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
-        raise UserError(f"{path}: not a readable Parquet file ({first_line(exc)})") from None
+        raise unreadable_parquet(path, exc) from None
     missing = [c for c in columns if c not in pf.schema_arrow.names]
     if missing:
         raise UserError(f"{path}: no column {missing[0]!r}, which the report reads; is it a curate output?")
@@ -136,6 +142,7 @@ def load_stats(path: Path) -> dict[str, Any]:
             sizes[int(size)] += count(n, f"{at}dedup.{key}[{size!r}]")  # exact and near clusters together
     return {
         "balanced": ok, "funnel": funnel(s.get("funnel", MISSING), at + "funnel"),
+        "totals": {k: count(s.get(k, MISSING), at + k) for k in ("input_docs", *OUTCOMES)},
         "kept_chars": count(s.get("kept_chars", MISSING), at + "kept_chars"), "kinds": kinds,
         "reasons": dict(sorted(reasons.items(), key=lambda kv: (-kv[1][0], kv[0]))),
         "dedup": None if not s.get("dedup") else {
@@ -144,6 +151,27 @@ def load_stats(path: Path) -> dict[str, Any]:
         "licenses": {k: docs_chars(v, f"{at}licenses[{k!r}]")
                      for k, v in sorted(obj(s.get("licenses") or {}, at + "licenses").items())},
     }
+
+
+def parquet_rows(folder: Path) -> int:
+    """Rows of every Parquet file of `folder`, from the footers alone (no page is read)."""
+    return sum(parquet_file(path, []).metadata.num_rows for path in sorted(folder.glob("*.parquet")))
+
+
+def imbalance(curate: Path, stats: dict[str, Any]) -> list[str]:
+    """What does not add up, as far as is cheap to check: stats.json's own totals, and the rows of the Parquet
+    parts against them. A hand-edited count or a lost part must not be reported as a run that balances."""
+    t = stats["totals"]
+    problems = [] if stats["balanced"] else ["stats.json says so (conservation.ok is false)"]
+    for folder, key in PARTS.items():
+        rows = parquet_rows(curate / folder)
+        if rows != t[key]:
+            problems.append(f"{folder}/ holds {rows:,} rows, stats.json {key} is {t[key]:,}")
+    outputs = sum(t[k] for k in OUTCOMES)
+    if t["input_docs"] != outputs:
+        problems.append(f"stats.json input_docs {t['input_docs']:,} != kept_docs + rejected_docs + quarantined_docs "
+                        f"({outputs:,})")
+    return problems
 
 
 def number(row: dict[str, Any], key: str, where: str, required: bool = True) -> None:

@@ -39,6 +39,31 @@ def _json_safe(options: dict) -> dict:
         {"required_chars_count": len(options["required_chars"])} if "required_chars" in options else {})
 
 
+def _unmatched_kinds(mix: dict[str, float] | None, docs_per_kind: dict[str, int]) -> str:
+    """Which --mix kinds (weight > 0) match no document, with the kinds there are; "" when all match. A kind
+    name with a typo must not look like a holdout or an empty input."""
+    missing = [kind for kind, weight in (mix or {}).items() if weight > 0 and kind not in docs_per_kind]
+    if not missing:
+        return ""
+    return (f"--mix kind{'s' if len(missing) > 1 else ''} {', '.join(missing)} match{'' if len(missing) > 1 else 'es'}"
+            f" no document (the input's kinds: {', '.join(docs_per_kind) or 'none'})")
+
+
+def _why_no_text(summary: dict, unmatched: str) -> str:
+    """Why the sample is empty: no documents, no document of a --mix kind, all held out, or all over budget."""
+    docs = summary["input_docs_per_kind"]
+    if not docs:
+        return "the input has no non-empty documents"
+    mix = summary["mix"]
+    sampled = sum(n for kind, n in docs.items() if not mix or mix.get(kind, 0) > 0)
+    if not sampled:
+        return unmatched or "--mix gives no kind a weight above 0"
+    if not summary["seen_sentences"]:
+        return (f"all {sampled} non-empty documents{' of the kinds in --mix' if mix else ''} were held out "
+                f"(--holdout {summary['holdout']})")
+    return f"no sentence fits --char-budget {summary['char_budget']}" + (" (split among the --mix kinds)" if mix else "")
+
+
 def build(records: Iterable[tuple[str, str]], out_dir: str | Path, cfg: TrainConfig, char_budget: int,
           mix: dict[str, float] | None = None, holdout: float = 0.15, heldout_budget: int = 2_000_000,
           baselines: tuple[str, ...] = BASELINES, shrink_to_fit: bool = False, log=print) -> dict:
@@ -48,11 +73,11 @@ def build(records: Iterable[tuple[str, str]], out_dir: str | Path, cfg: TrainCon
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     sample = sample_corpus(records, char_budget, cfg.seed, mix, holdout, heldout_budget)
+    unmatched = _unmatched_kinds(mix, sample.summary["input_docs_per_kind"])
     if not sample.sentences:
-        held = sample.summary["heldout_docs"]
-        raise TokenizerError(f"no training text: all {held} non-empty documents were held out (--holdout {holdout})"
-                             if held else "no training text: the input has no non-empty documents"
-                             + (" of the kinds in --mix" if mix else ""))
+        raise TokenizerError(f"no training text: {_why_no_text(sample.summary, unmatched)}")
+    if unmatched:
+        log(f"warning: {unmatched}")
     t1 = time.perf_counter()
     log(f"sampled {sample.summary['sampled_sentences']} sentences / {sample.summary['sampled_chars']} chars; "
         f"held out {sample.summary['heldout_docs']} docs; training {cfg.policy} {cfg.model_type} "

@@ -1,4 +1,5 @@
 """The report: sections only for stages that ran, escaped content, no external requests, renders in Chromium."""
+import html
 import json
 import math
 import os
@@ -102,7 +103,8 @@ def _stats(kept: int, rejected: int, **extra) -> dict:
     """A consistent stats.json for a hand-built curate output: every rejection is an exact duplicate."""
     funnel = [{"stage": s, "docs": kept + (rejected if s in ("input", "readable", "size", "language", "filters")
                                            else 0)} for s in ("input", *FUNNEL)]
-    return {"funnel": funnel, "kept_chars": kept, "kinds": {"web": {"funnel": funnel, "kept_chars": kept}},
+    return {"input_docs": kept + rejected, "kept_docs": kept, "rejected_docs": rejected, "quarantined_docs": 0,
+            "funnel": funnel, "kept_chars": kept, "kinds": {"web": {"funnel": funnel, "kept_chars": kept}},
             "reasons": {"dup_exact": {"docs": rejected, "chars": rejected}}, "conservation": {"ok": True},
             "dedup": {"dup_exact": rejected, "exact_cluster_sizes": {str(rejected + 1): 1}}, **extra}
 
@@ -251,10 +253,44 @@ def test_report_dot_is_named_after_the_folder(curated, capsys, monkeypatch):
 
 def test_an_os_error_anywhere_is_a_one_line_error_naming_the_path(curated, capsys, monkeypatch):
     """Errors the report does not foresee (root cannot provoke a permission error in a test) still name the path."""
-    def denied(out):
+    def denied(out, warn):
         raise PermissionError(13, "Permission denied", str(out / "curate" / "stats.json"))
 
     monkeypatch.setattr(report, "write_report", denied)
     code, err = _report(curated, capsys)
     assert code == 2 and f"{curated / 'curate' / 'stats.json'}: cannot read it (Permission denied)" in err
     assert "\n" not in err
+
+
+def test_a_balanced_run_says_so_and_warns_nothing(curated, capsys):
+    code, err = _report(curated, capsys)
+    assert code == 0 and err == ""
+    assert "this run balances" in (curated / "report.html").read_text(encoding="utf-8")
+
+
+def _edit_stats(out, **changes) -> None:
+    path = out / "curate" / "stats.json"
+    path.write_text(json.dumps({**json.loads(path.read_text(encoding="utf-8")), **changes}), encoding="utf-8")
+
+
+def _delete_a_curated_part(out) -> None:
+    max((out / "curate" / "curated").glob("*.parquet"), key=lambda p: pq.read_metadata(p).num_rows).unlink()
+
+
+@pytest.mark.parametrize(("damage", "expected"), [
+    (lambda out: _edit_stats(out, kept_docs=999),
+     r"curated/ holds [\d,]+ rows, stats.json kept_docs is 999; stats.json input_docs [\d,]+ != kept_docs \+ "
+     r"rejected_docs \+ quarantined_docs \([\d,]+\)"),
+    (_delete_a_curated_part, r"curated/ holds [\d,]+ rows, stats.json kept_docs is [\d,]+$"),
+    (lambda out: _edit_stats(out, conservation={"ok": False}), r"stats.json says so \(conservation.ok is false\)$"),
+])
+def test_outputs_that_do_not_add_up_are_said_not_to_balance(curated, capsys, damage, expected):
+    """stats.json was shown as it was: kept_docs edited to 999, or a curated part lost, and "this run balances"."""
+    damage(curated)
+    code, err = _report(curated, capsys)
+    assert code == 0 and "\n" not in err
+    assert re.match(rf"jcorpus report: warning: {re.escape(str(curated / 'curate'))}: this run does NOT balance: "
+                    rf"{expected}", err), err
+    page = (curated / "report.html").read_text(encoding="utf-8")
+    assert "this run balances" not in page and "<b>does not balance</b>" in page
+    assert err.split("does NOT balance: ")[1] in html.unescape(page)

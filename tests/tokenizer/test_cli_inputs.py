@@ -1,0 +1,89 @@
+"""`jcorpus tokenizer train|eval` on inputs a user can fix: damaged Parquet, a --mix that matches nothing, and a
+failed train's --out. One line, exit 2, nothing left behind."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.cli import main
+
+TEXT = "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。"
+
+
+def _parquet(path: Path, rows: int = 200) -> bytes:
+    """Uncompressed curated-style Parquet: its first data page header starts right after the magic bytes."""
+    pq.write_table(pa.table({"kind": ["web"] * rows, "text": [TEXT] * rows}), path, compression="none")
+    return path.read_bytes()
+
+
+def _damaged(folder: Path) -> dict[str, Path]:
+    """Files named .parquet that pyarrow cannot read: each used to be an ArrowInvalid traceback, or (a page header
+    XORed, the footer intact) a message split over lines."""
+    folder.mkdir()
+    good = _parquet(folder / "good.parquet")
+    (folder / "good.parquet").unlink()
+    damaged = {"truncated": good[: len(good) // 2], "garbage": bytes(range(256)) * 8, "tiny": b"PAR1\x00\x00",
+               "midcorrupt": good[:4] + bytes(b ^ 0x5A for b in good[4:200]) + good[200:]}
+    for name, data in damaged.items():
+        (folder / name).mkdir()
+        (folder / name / "part-00000.parquet").write_bytes(data)
+    return {name: folder / name / "part-00000.parquet" for name in damaged}
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    import sentencepiece as spm
+
+    base = tmp_path_factory.mktemp("model")
+    (base / "t.txt").write_text(f"{TEXT}\n" * 20, encoding="utf-8")
+    spm.SentencePieceTrainer.train(input=str(base / "t.txt"), model_prefix=str(base / "m"), vocab_size=60,
+                                   hard_vocab_limit=False, minloglevel=2)
+    return base / "m.model"
+
+
+def _one_line(capsys, *fragments: str) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    assert err.startswith("jcorpus tokenizer: error: ") and all(f in err for f in fragments), err
+    return err
+
+
+def test_damaged_parquet_is_one_line_naming_the_file(tmp_path, capsys, model) -> None:
+    for name, part in _damaged(tmp_path / "in").items():
+        for argv in (["train", "--vocab-size", "100", "--out", str(tmp_path / f"out-{name}")],
+                     ["eval", "--model", str(model)]):
+            assert main(["tokenizer", *argv, "--input", str(part.parent)]) == 2, (name, argv)
+            _one_line(capsys, f"{part}: not a readable Parquet file (")
+        assert not (tmp_path / f"out-{name}").exists()
+
+
+def _jsonl(path: Path, kinds: list[str]) -> Path:
+    path.write_text("".join(json.dumps({"kind": k, "text": TEXT}, ensure_ascii=False) + "\n" for k in kinds),
+                    encoding="utf-8")
+    return path
+
+
+def test_a_mix_that_matches_no_kind_names_it_and_the_kinds_there_are(tmp_path, capsys) -> None:
+    """It blamed the holdout: "all 2 non-empty documents were held out"."""
+    docs = _jsonl(tmp_path / "d.jsonl", ["web", "academic"] * 20)
+    assert main(["tokenizer", "train", "--input", str(docs), "--out", str(tmp_path / "t"), "--mix", "bogus=1,x=2"]) == 2
+    _one_line(capsys, "--mix kinds bogus, x match no document (the input's kinds: academic, web)")
+    assert main(["tokenizer", "train", "--input", str(docs), "--out", str(tmp_path / "t"), "--holdout", "0",
+                 "--char-budget", "5"]) == 2  # every sentence is longer than the budget: nothing was held out
+    _one_line(capsys, "no training text: no sentence fits --char-budget 5")
+
+
+def test_a_failed_train_removes_the_out_folder_it_created(tmp_path, capsys) -> None:
+    docs = _jsonl(tmp_path / "d.jsonl", ["web"])
+    out = tmp_path / "new" / "tok"
+    assert main(["tokenizer", "train", "--input", str(docs), "--out", str(out), "--holdout", "0.9"]) == 2
+    assert not (tmp_path / "new").exists()
+    kept = tmp_path / "mine"  # a folder that was there before the run stays
+    kept.mkdir()
+    assert main(["tokenizer", "train", "--input", str(docs), "--out", str(kept), "--holdout", "0.9"]) == 2
+    assert kept.is_dir()
+    capsys.readouterr()
