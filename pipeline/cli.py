@@ -6,9 +6,9 @@ import importlib
 import logging
 import signal
 import sys
-from typing import NoReturn
 
 from pipeline.errors import UserError
+from trainer_bridge.cliargs import OneLineParser
 
 # Each module defines `register(subparsers)` that adds its subcommand(s) with `set_defaults(func=...)`.
 COMMAND_MODULES = (
@@ -46,16 +46,8 @@ def _quiet_beam_noise() -> None:
             logger.addFilter(_QuietBeamNoise(text))
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, with a refused option as one line like every other jcorpus error (not the usage block too);
-    its subcommands' parsers are of this class as well."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="jcorpus", description=__doc__)
+    parser = OneLineParser(prog="jcorpus", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         try:

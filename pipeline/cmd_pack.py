@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 
 from pipeline.errors import UserError
-from trainer_bridge.cliargs import SEED_MAX, integer, number, output_folder
+from trainer_bridge.cliargs import MAX_SEQ_LEN, SEED_MAX, integer, number, output_folder
 
 MARK_START, MARK_CONT, MARK_PAD = "⟦doc {} ⟧", "⟦… {} @{} ⟧", "⟦pad ×{}⟧"
 Decode = Callable[[list[int]], str]
@@ -17,7 +17,8 @@ def register(subparsers) -> None:
     pack = subparsers.add_parser("pack", help="tokenize curated documents and pack them into training shards")
     pack.add_argument("--input", required=True, help="curated Parquet folder, file or glob (local or Beam URL)")
     pack.add_argument("--tokenizer", required=True, help="SentencePiece model (TOKDIR/tokenizer.model)")
-    pack.add_argument("--seq-len", type=int, required=True, help="training context T; rows hold T + 1 tokens")
+    pack.add_argument("--seq-len", type=int, required=True,
+                      help=f"training context T, at most {MAX_SEQ_LEN:,}; rows hold T + 1 tokens")
     pack.add_argument("--out", required=True, type=output_folder, help="output folder for shards and manifest.json")
     pack.add_argument("--format", default="arrow", help="comma list of arrow, megatron (default arrow)")
     pack.add_argument("--mix", default="", help="mixture weights per kind or source, e.g. web=1,academic=2.5")
@@ -48,6 +49,8 @@ def run_pack_command(args: argparse.Namespace) -> int:
     from pipeline.pack import PackOptions, run_pack
     from trainer_bridge.mixture import MixtureError, parse_mix
 
+    if args.seq_len > MAX_SEQ_LEN:  # rows of padding by the gigabyte, or a numpy ArrayMemoryError
+        raise UserError(f"--seq-len {args.seq_len} is more than {MAX_SEQ_LEN:,} tokens")
     try:
         mix = parse_mix(args.mix)
     except MixtureError as exc:
@@ -131,7 +134,7 @@ def run_inspect_command(args: argparse.Namespace) -> int:
         try:
             checked = verify_files(m, folder)
         except (ValueError, OSError) as exc:  # ManifestError, and pyarrow's ArrowInvalid, are ValueErrors
-            raise UserError(f"--verify: {exc}") from None
+            raise UserError(f"--verify: {path}: {exc}") from None
         print(f"verified {checked} files against the manifest's sizes and sha256 ({len(m['shards'])} Arrow shards, "
               f"their rows too; {len(m['megatron'])} Megatron parts, .bin and .idx)\n")
     _print_summary(path, m)
@@ -140,7 +143,7 @@ def run_inspect_command(args: argparse.Namespace) -> int:
         return 0
     if note:
         print("\n" + note)
-    _print_rows(m, folder, decode, args.rows, args.chars)
+    _print_rows(m, path, decode, args.rows, args.chars)
     return 0
 
 
@@ -150,6 +153,8 @@ def _read_manifest(shards: str) -> tuple[str, dict]:
     path = shards if shards.endswith(".json") else os.path.join(shards, MANIFEST_NAME)
     if not os.path.exists(path):
         raise UserError(f"{path} not found (is {shards} a `jcorpus pack` output?)")
+    if not os.path.isfile(path):  # reading a FIFO would block forever
+        raise UserError(f"{path} is not a regular file")
     try:
         with open(path, encoding="utf-8") as handle:
             return path, parse(handle.read(), where=path, packed=True)
@@ -183,15 +188,18 @@ def _print_summary(path: str, m: dict) -> None:
                              for g, v in groups.items()]))
 
 
-def _print_rows(m: dict, folder: str, decode: Decode | None, rows: int, chars: int) -> None:
+def _print_rows(m: dict, manifest_path: str, decode: Decode | None, rows: int, chars: int) -> None:
+    from trainer_bridge.manifest import ManifestError, check_file
     from trainer_bridge.shards import ShardReader
 
-    shown = 0
+    folder, shown = os.path.dirname(manifest_path), 0
     for shard in m["shards"]:
         if shown >= rows:
             break
         try:
-            reader = ShardReader(os.path.join(folder, shard["file"]))
+            reader = ShardReader(check_file(folder, shard["file"]))  # a FIFO would block the open forever
+        except ManifestError as exc:
+            raise UserError(f"{manifest_path}: {exc}") from None
         except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
             raise UserError(f"shard {shard['file']}: cannot read it ({type(exc).__name__}: {exc}); "
                             "`--verify` checks every shard against the manifest") from None

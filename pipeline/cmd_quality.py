@@ -65,8 +65,6 @@ def format_counts(counts: Counter) -> str:
 def check_out(out: str, overwrite: bool, config: str, inputs: list[str]) -> None:
     """Refuse a bad --out before any document is read: fastText's save_model replaces any file in place, and
     a path it cannot write failed only after training, or left a model without its recipe."""
-    if not out:
-        raise UserError("--out: the path is empty")
     if os.path.basename(out) in ("", ".", ".."):
         raise UserError(f"--out: {out} names a folder, not a model file")
     for path in (out, f"{out}.json"):

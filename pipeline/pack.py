@@ -156,9 +156,7 @@ class PackGroup(beam.DoFn):
     def process(self, item: tuple[int, Any]):
         group, docs = item
         dtype = token_dtype(self.settings.vocab_size)
-        # Sorted by the whole copy, not by key alone: ids are unique in curated output, but the pack takes any
-        # Parquet, and copies that share a key would keep the arrival order, which depends on the workers.
-        copies = [(*d[:4], np.frombuffer(d[4], dtype=dtype)) for d in sorted(docs)]
+        copies = [(*d[:4], np.frombuffer(d[4], dtype=dtype)) for d in docs]
         files, record = pack_group(group, copies, self.settings)
         for name, data in sorted(files.items()):
             write_bytes(join(self.tmp_dir, name), data)

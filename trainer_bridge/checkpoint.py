@@ -78,25 +78,26 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Read and check a checkpoint without unpickling anything; raises CheckpointError with a one-line reason."""
     path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if not (path.is_file() and zipfile.is_zipfile(path)):  # np.load would try it as a pickle, and say so
+        raise CheckpointError(f"{path} is not a {FORMAT} checkpoint (not a complete .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as z:
             params, m, v = z["params"], z["m"], z["v"]
             config_json, state = str(z["config"]), json.loads(str(z["state"]))
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint not found: {path}") from None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a {FORMAT} checkpoint")
-    for name, arr in (("params", params), ("m", m), ("v", v)):
-        if arr.dtype != np.float32 or arr.ndim != 1 or arr.shape != params.shape:
-            raise CheckpointError(f"{path}: array {name} has {arr.dtype}{list(arr.shape)}, expected float32 1-D")
     try:
         cfg = GPTConfig.from_json(config_json)
     except ValueError as exc:
         raise CheckpointError(f"{path}: model config {exc}") from None
-    if params.size != param_count(cfg):
-        raise CheckpointError(f"{path} has {params.size} parameters, but its model config needs {param_count(cfg)}")
+    for name, arr in (("params", params), ("m", m), ("v", v)):  # each against the config, so the short one is named
+        if arr.dtype != np.float32 or arr.shape != (param_count(cfg),):
+            raise CheckpointError(f"{path}: array {name} is {arr.dtype}{list(arr.shape)}, but its model config needs "
+                                  f"float32[{param_count(cfg)}]")
     if problem := _state_problem(state, path.name):
         raise CheckpointError(f"{path} is incomplete or inconsistent: {problem}")
     return Checkpoint(step=state["step"], params=params, m=m, v=v, config_json=config_json, state=state)
@@ -124,4 +125,6 @@ def _state_problem(state: dict, name: str) -> str | None:
         return "streams must be a non-empty list of stream states"
     if not isinstance(state.get("args"), dict):
         return "it lacks the run's arguments (args)"
+    if "vocab_size" in state and not _count(state["vocab_size"], 1):
+        return f"vocab_size is {state['vocab_size']!r}, expected an integer >= 1"
     return None

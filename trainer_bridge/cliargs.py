@@ -1,7 +1,7 @@
 """argparse types: a numeric value out of range, or an output folder that is a file, is a one-line usage error
 naming the option (`error: argument --holdout: expected a number in [0, 0.9], got 2`), never a traceback or a
 silently absurd run. Shared by `jcorpus-train` and the `jcorpus` commands (trainer_bridge imports nothing
-else of jcorpus).
+else of jcorpus). `OneLineParser` keeps those errors one line.
 """
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ import argparse
 import math
 import os
 from collections.abc import Callable
+from typing import NoReturn
 
 SEED_MAX = 2**32 - 1  # numpy's and SentencePiece's seeds are unsigned 32-bit
+# The longest context `jcorpus pack` accepts, 2**20 tokens: beyond what jcorpus-train or Megatron-LM trains at, while
+# a row of it is only 2 MiB, so a typo of a few zeros is refused instead of writing gigabytes of padding.
+MAX_SEQ_LEN = 1 << 20
 
 
 def integer(low: int = 0, high: int | None = None) -> Callable[[str], int]:
@@ -41,13 +45,28 @@ def _checked(kind: type, low: float, high: float | None, above: bool) -> Callabl
 
 def output_folder(text: str) -> str:
     """A folder to write into (created if missing); an existing file there is refused before any work."""
-    if "://" not in text and os.path.exists(text) and not os.path.isdir(text):
+    if "://" not in _named(text) and os.path.exists(text) and not os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
     return text
 
 
 def output_file(text: str) -> str:
     """A file to write (its folder created if missing); an existing folder there is refused before any work."""
-    if os.path.isdir(text):
+    if os.path.isdir(_named(text)):
         raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
     return text
+
+
+def _named(path: str) -> str:
+    """An empty path would mean the current folder, where nobody means to write."""
+    if not path:
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return path
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line, `PROG: error: MESSAGE`, and exit code 2: the usage block is for --help, and a
+    message after 20 lines of it goes unread. add_subparsers makes its subcommand parsers of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")

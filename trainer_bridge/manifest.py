@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow.fs as pafs
 
 from trainer_bridge.megatron import encode_megatron, megatron_dtype
 from trainer_bridge.mixture import copies, copy_key, group_of, mixture_group, mixture_report, weight_for
@@ -21,15 +23,22 @@ from trainer_bridge.shards import ShardReader, encode_arrow_shard, sha256_hex, s
 MANIFEST_FORMAT = "jcorpus.shards/1"
 MANIFEST_NAME = "manifest.json"
 TOTALS = ("rows", "tokens", "padding_tokens", "padding_rate", "docs", "split_docs", "split_doc_rate")
-# Keys readers index, as key: (JSON type, keys of the object or of each array item). STREAM is what ShardStream
-# and jcorpus-train need (a hand-made manifest may hold no more); PACKED is what `jcorpus pack` always writes
-# and `shards inspect` prints as well.
-STREAM = {"format": (str, ()), "seq_len": (int, ()), "row_len": (int, ()), "vocab_size": (int, ()),
-          "tokenizer": (dict, ("eos_id", "pad_id")), "shards": (list, ("file", "sha256", "rows"))}
-PACKED = {**STREAM, "token_dtype": (str, ()), "seed": (int, ()), "packing": (str, ()),
-          "tokenizer": (dict, ("sha256", "eos_id", "pad_id")), "totals": (dict, TOTALS),
-          "megatron": (list, ("prefix", "bin_sha256", "idx_sha256"))}
-_JSON_NAMES = {str: "string", int: "integer", dict: "object", list: "array"}
+# What readers index, with its JSON type: `str`; `int` (an integer >= 0, never a boolean); `float` (any finite
+# number); {key: type} an object holding those keys (`key?`: checked when present; `*`: every key); [type] an array
+# of such items. STREAM is what ShardStream and jcorpus-train need (a hand-made manifest may hold no more); PACKED
+# is what `jcorpus pack` always writes and `shards inspect` prints as well.
+SHARD = {"file": str, "sha256": str, "rows": int, "bytes?": int, "tokens?": int}
+PART = {"prefix": str, "bin_sha256": str, "idx_sha256": str, "bin_bytes?": int, "idx_bytes?": int,
+        "documents?": int, "tokens?": int}
+STREAM = {"format": str, "seq_len": int, "row_len": int, "vocab_size": int, "token_dtype?": str,
+          "tokenizer": {"eos_id": int, "pad_id": int}, "shards": [SHARD], "megatron?": [PART]}
+_BY = {"*": {"docs": int, "tokens": int, "split_docs": int}}
+PACKED = {**{k: v for k, v in STREAM.items() if k not in ("token_dtype?", "megatron?")},
+          "token_dtype": str, "seed": int, "packing": str, "megatron": [PART],
+          "tokenizer": {"sha256": str, "eos_id": int, "pad_id": int, "path?": str},
+          "totals": {**dict.fromkeys(TOTALS, int), "padding_rate": float, "split_doc_rate": float, "input_docs?": int}, "by_kind?": _BY, "by_source?": _BY,
+          "mixture?": {"groups?": {"*": {"weight": float, "target_share": float, "realized_share": float}}}}
+_JSON_NAMES = {str: "a JSON string", int: "a JSON integer >= 0", float: "a finite JSON number"}
 TEXT_BYTES_PER_TOKEN = 3  # Japanese UTF-8 is 3 bytes a character; good tokenizers give 1-2 characters a token
 
 
@@ -54,26 +63,64 @@ def parse(text: str, where: str = MANIFEST_NAME, *, packed: bool = False) -> dic
     if not isinstance(manifest, dict):
         raise ManifestError(f"{where}: expected a JSON object")
     spec = PACKED if packed else STREAM
-    missing = [key for key in spec if key not in manifest]
+    missing = [key for key in spec if not key.endswith("?") and key not in manifest]
     if missing:
         raise ManifestError(f"{where}: missing keys {missing}")
     if manifest["format"] != MANIFEST_FORMAT:
         raise ManifestError(f"{where}: format {manifest['format']!r} is not {MANIFEST_FORMAT!r}")
-    for key, (kind, keys) in spec.items():
-        value = manifest[key]
-        if not isinstance(value, kind):
-            raise ManifestError(f"{where}: {key} must be a JSON {_JSON_NAMES[kind]}")
-        if kind is dict:
-            _check_entry(value, key, keys, where)
-        for i, entry in enumerate(value if kind is list else []):
-            _check_entry(entry, f"{key}[{i}]", keys, where)
+    _check_members(manifest, spec, "", where)
+    _check_values(manifest, where)
     return manifest
 
 
-def _check_entry(entry: Any, name: str, keys: Sequence[str], where: str) -> None:
-    """An object of the manifest holds the keys its readers index: a one-line error here, not a KeyError later."""
-    if not isinstance(entry, dict) or not set(keys) <= set(entry):
-        raise ManifestError(f"{where}: {name} must be an object with {', '.join(keys)}")
+def _check(value: Any, kind: Any, name: str, where: str) -> None:
+    """`value` has the JSON type `kind` (see STREAM): a one-line error here, not a KeyError or TypeError later."""
+    if isinstance(kind, list):
+        if not isinstance(value, list):
+            raise ManifestError(f"{where}: {name} must be a JSON array")
+        for i, item in enumerate(value):
+            _check(item, kind[0], f"{name}[{i}]", where)
+    elif isinstance(kind, dict):
+        required = [key for key in kind if key[-1] not in "?*"]
+        if not isinstance(value, dict) or not set(required) <= set(value):
+            raise ManifestError(f"{where}: {name} must be an object with {', '.join(required) or 'string keys'}")
+        _check_members(value, kind, f"{name}.", where)
+    elif not _is_json(value, kind):
+        raise ManifestError(f"{where}: {name} must be {_JSON_NAMES[kind]}, got {json.dumps(value)[:40]}")
+
+
+def _check_members(value: Mapping[str, Any], kind: Mapping[str, Any], prefix: str, where: str) -> None:
+    for key, item_kind in kind.items():
+        for sub in value if key == "*" else [key.rstrip("?")]:
+            if sub in value:
+                _check(value[sub], item_kind, prefix + sub, where)
+
+
+def _is_json(value: Any, kind: type) -> bool:
+    if kind is str:
+        return isinstance(value, str)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return type(value) is int and value >= 0 if kind is int else math.isfinite(value)
+
+
+def _check_values(m: Mapping[str, Any], where: str) -> None:
+    """What types cannot say: sizes that agree, ids inside the vocabulary, file names inside the manifest's folder."""
+    if m["seq_len"] < 1 or m["row_len"] != m["seq_len"] + 1 or m["vocab_size"] < 1:
+        raise ManifestError(f"{where}: seq_len {m['seq_len']}, row_len {m['row_len']} and vocab_size "
+                            f"{m['vocab_size']} must be >= 1, with row_len = seq_len + 1")
+    for key in ("eos_id", "pad_id"):
+        if m["tokenizer"][key] >= m["vocab_size"]:
+            raise ManifestError(f"{where}: tokenizer.{key} {m['tokenizer'][key]} is not below vocab_size "
+                                f"{m['vocab_size']}")
+    expected = str(token_dtype(m["vocab_size"]))
+    if m.get("token_dtype", expected) != expected:
+        raise ManifestError(f"{where}: token_dtype {m['token_dtype']!r} is not {expected!r}, the token type of "
+                            f"vocab_size {m['vocab_size']}")
+    for name in [s["file"] for s in m["shards"]] + [p["prefix"] for p in m.get("megatron", [])]:
+        if not name or os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
+            raise ManifestError(f"{where}: file name {name!r} is not a path inside the manifest's folder "
+                                "(absolute, empty or with a '..' part)")
 
 
 def listed_files(manifest: Mapping[str, Any]) -> list[tuple[str, str, int | None]]:
@@ -84,6 +131,26 @@ def listed_files(manifest: Mapping[str, Any]) -> list[tuple[str, str, int | None
     return files
 
 
+def check_file(folder: str, name: str, size: int | None = None, fs: pafs.FileSystem | None = None) -> str:
+    """The path of a listed file, refused when it is missing, not a regular file (opening a FIFO blocks forever, a
+    device never ends) or, given `size`, of another size. A stat: cheap enough for every shard before any opening.
+    `fs` is the pyarrow filesystem of a URI manifest (then `folder` is a path on it)."""
+    path = f"{folder}/{name}" if fs else os.path.join(folder, name)
+    try:
+        info = fs.get_file_info(path) if fs else os.stat(path)  # both follow symlinks
+    except OSError:  # a dangling symlink, a path through a file, no permission
+        info = None
+    if info is None or (fs and info.type == pafs.FileType.NotFound):
+        raise ManifestError(f"{name}: missing (the manifest lists it; re-run `jcorpus pack`)")
+    if not (info.type == pafs.FileType.File if fs else stat.S_ISREG(info.st_mode)):
+        raise ManifestError(f"{name}: not a regular file (a FIFO, device or folder where the manifest lists a file)")
+    actual = info.size if fs else info.st_size
+    if size is not None and actual != size:
+        raise ManifestError(f"{name}: {actual:,} bytes, the manifest says {size:,} (truncated or replaced; "
+                            "re-run `jcorpus pack`)")
+    return path
+
+
 def verify_files(manifest: Mapping[str, Any], folder: str) -> int:
     """Check every listed file's size and sha256 (and each Arrow shard's rows) against the manifest.
 
@@ -91,14 +158,7 @@ def verify_files(manifest: Mapping[str, Any], folder: str) -> int:
     """
     files = listed_files(manifest)
     for name, sha256, size in files:
-        path = os.path.join(folder, name)
-        if not os.path.isfile(path):
-            raise ManifestError(f"{name}: missing (the manifest lists it; re-run `jcorpus pack`)")
-        actual = os.path.getsize(path)
-        if size is not None and actual != size:
-            raise ManifestError(f"{name}: {actual:,} bytes, the manifest says {size:,} (truncated or replaced; "
-                                "re-run `jcorpus pack`)")
-        with open(path, "rb") as handle:
+        with open(check_file(folder, name, size), "rb") as handle:
             digest = sha256_read(handle)
         if digest != sha256:
             raise ManifestError(f"{name}: sha256 {digest[:16]}... does not match the manifest's {sha256[:16]}... "
@@ -158,8 +218,10 @@ DocCopy = tuple[str, str, str, str, np.ndarray]
 
 
 def pack_group(group: int, docs: Sequence[DocCopy], s: PackSettings) -> tuple[dict[str, bytes], dict[str, Any]]:
-    """Pack one group (sorted here by key) into file contents plus a record of files and statistics."""
-    docs = sorted(docs, key=lambda d: d[0])
+    """Pack one group (sorted here by key, then the rest of the record) into file contents plus a record of files
+    and statistics. Ids are unique in curated output, but a pack takes any Parquet: copies sharing a key would
+    keep their arrival order, which depends on the workers."""
+    docs = sorted(docs, key=lambda d: (*d[:4], d[4].tobytes()))  # the whole record: copies may share a key
     keys, sources, tokens = [d[0] for d in docs], [d[1] for d in docs], [d[4] for d in docs]
     options = {"window_rows": s.window_rows, "max_open": s.max_open} if s.packing == "bestfit" else {}
     # Rows exist only in Arrow shards; a Megatron part holds whole documents, so a megatron-only pack plans none.

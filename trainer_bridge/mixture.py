@@ -11,6 +11,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+# Repeating data beyond ~16 epochs adds next to nothing (Muennighoff et al. 2023, "Scaling Data-Constrained Language
+# Models"); 100 copies leaves room and stops a typo such as 1e308 before an endless pack.
+MAX_WEIGHT = 100.0
+
 
 class MixtureError(ValueError):
     """A malformed `--mix` specification."""
@@ -31,8 +35,9 @@ def parse_mix(spec: str | None) -> dict[str, float]:
             weight = float(value)
         except ValueError:
             raise MixtureError(f"mixture weight for {name!r} is not a number: {value!r}") from None
-        if not math.isfinite(weight) or weight < 0:
-            raise MixtureError(f"mixture weight for {name!r} must be a finite number >= 0, got {value!r}")
+        if not 0 <= weight <= MAX_WEIGHT:  # NaN fails this too
+            raise MixtureError(f"mixture weight for {name!r} must be a finite number >= 0 and <= {MAX_WEIGHT:g}, "
+                              f"got {value!r}")
         if name in weights:
             raise MixtureError(f"mixture names {name!r} twice")
         weights[name] = weight

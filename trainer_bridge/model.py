@@ -96,6 +96,19 @@ def param_count(cfg: GPTConfig) -> int:
     return sum(math.prod(s) for _, s in param_layout(cfg))
 
 
+TRAIN_BYTES_PER_PARAM = 16  # float32 weights, gradients and both AdamW moments
+
+
+def check_fits(cfg: GPTConfig, memory: int) -> None:
+    """Refuse a model whose weights, gradients and optimizer state alone exceed `memory` bytes: numpy would fail
+    to allocate them (or the machine would swap to a halt) only after the run has started."""
+    need = param_count(cfg) * TRAIN_BYTES_PER_PARAM
+    if need > memory:
+        raise ValueError(f"model {cfg.to_json()} has {param_count(cfg):,} parameters: training needs "
+                         f"{need / 2**30:,.1f} GiB for its weights, gradients and AdamW moments, this machine has "
+                         f"{memory / 2**30:,.1f} GiB")
+
+
 def _views(flat: np.ndarray, layout: list[tuple[str, tuple[int, ...]]]) -> dict[str, np.ndarray]:
     views, off = {}, 0
     for name, shape in layout:

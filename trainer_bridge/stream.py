@@ -24,6 +24,7 @@ from trainer_bridge import manifest as manifest_mod
 from trainer_bridge.shards import ShardReader, sha256_read
 
 STATE_FORMAT = "jcorpus.stream/1"
+MAX_SAMPLE = 2**62  # sample indices are int64 numpy arrays, with room for the batches prefetched beyond
 _GOLDEN = 0x9E3779B97F4A7C15
 _M64 = (1 << 64) - 1
 
@@ -116,6 +117,11 @@ class ShardStream:
         self.eos_id = int(self.manifest["tokenizer"]["eos_id"])
         self._dir = posixpath.dirname(manifest_file) if self._fs else os.path.dirname(os.path.abspath(manifest_file))
         self._shards = self.manifest["shards"]
+        try:  # now, not when the stream first reaches a bad shard, maybe hours into a run
+            for entry in self._shards:
+                manifest_mod.check_file(self._dir, entry["file"], entry.get("bytes"), self._fs)
+        except manifest_mod.ManifestError as exc:
+            raise manifest_mod.ManifestError(f"{manifest_file}: {exc}") from None
         self._row_starts = np.cumsum([0] + [int(s["rows"]) for s in self._shards])
         self.num_rows = int(self._row_starts[-1])
         if self.num_rows == 0:
@@ -246,8 +252,8 @@ class ShardStream:
             if state.get(key) != mine:
                 raise ValueError(f"stream state has {key}={state.get(key)!r} but this stream has {mine!r}")
         nxt = state.get("next_sample")
-        if type(nxt) is not int or nxt < 0:
-            raise ValueError(f"stream state has next_sample={nxt!r}, expected an integer >= 0")
+        if type(nxt) is not int or not 0 <= nxt <= MAX_SAMPLE:
+            raise ValueError(f"stream state has next_sample={nxt!r}, expected an integer in [0, {MAX_SAMPLE:,}]")
         self._next_sample = nxt
         self._pending.clear()
 

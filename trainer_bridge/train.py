@@ -43,10 +43,14 @@ from trainer_bridge.checkpoint import (  # noqa: E402
     load_checkpoint,
     save_checkpoint,
 )
-from trainer_bridge.cliargs import SEED_MAX, integer, number, output_folder  # noqa: E402
-from trainer_bridge.model import GPT, GPTConfig, doc_ids_from_offsets, resolve_config  # noqa: E402
+from trainer_bridge.cliargs import SEED_MAX, OneLineParser, integer, number, output_folder  # noqa: E402
+from trainer_bridge.model import GPT, GPTConfig, check_fits, doc_ids_from_offsets, resolve_config  # noqa: E402
 from trainer_bridge.optim import AdamW, LossScaler, clip_grad_norm, lr_at  # noqa: E402
 from trainer_bridge.stream import ShardIntegrityError, ShardStream  # noqa: E402
+
+# Consecutive skipped steps (gradients not finite) that mean divergence, not an fp16 scale still settling: from
+# the largest scale LossScaler allows, 2**24, fp16 finds a working one in 24 halvings.
+MAX_SKIPPED_IN_A_ROW = 32
 
 
 class TrainError(ValueError):
@@ -169,6 +173,7 @@ def _resume_checkpoint(run: Path, args: argparse.Namespace, cfg: GPTConfig, stre
     return ckpt
 
 
+@np.errstate(over="ignore", invalid="ignore")  # inf and NaN skip the step (or stop the run): no warning lines
 def train(args: argparse.Namespace) -> int:
     from mpi4py import MPI
 
@@ -189,7 +194,8 @@ def train(args: argparse.Namespace) -> int:
     fp16 = args.precision == "fp16"
 
     cfg = resolve_config(args.model, int(stream.vocab_size), int(stream.seq_len))
-    start_step, ckpt = 0, None
+    check_fits(cfg, os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    start_step, ckpt, skipped_in_a_row = 0, None, 0
     if args.resume:
         ckpt = _resume_checkpoint(run, args, cfg, stream, rank)
         start_step = ckpt.step
@@ -239,6 +245,10 @@ def train(args: argparse.Namespace) -> int:
         lr = lr_at(step, args.lr, warmup, args.steps)
         if not skipped:
             opt.step(model.params, model.grads, lr)
+        skipped_in_a_row = skipped_in_a_row + 1 if skipped else 0
+        if skipped_in_a_row == MAX_SKIPPED_IN_A_ROW:  # the same on every rank: the norm is of the summed gradients
+            raise TrainError(f"step {step}: the last {MAX_SKIPPED_IN_A_ROW} steps were skipped, their gradients not "
+                             f"finite: training diverged (lower --lr {args.lr:g}?)")
         t5 = time.perf_counter()
         if rank == 0:
             rec = {"step": step, "loss": loss_sum / max(n_tokens, 1.0), "lr": lr,
@@ -257,7 +267,8 @@ def train(args: argparse.Namespace) -> int:
             streams = comm.gather(stream.state_dict(), root=0)
             if rank == 0:
                 state = {"optimizer_t": opt.t, "loss_scaler": scaler.state_dict(), "streams": streams,
-                         "seed": args.seed, "world_size": world, "precision": args.precision,
+                         "vocab_size": stream.vocab_size, "seed": args.seed, "world_size": world,
+                         "precision": args.precision,
                          "args": {k: v for k, v in vars(args).items() if k != "func"}}
                 save_checkpoint(run, Checkpoint(step, model.params, opt.m, opt.v, cfg.to_json(), state),
                                 keep=args.keep)
@@ -283,8 +294,10 @@ def sample(args: argparse.Namespace) -> int:
         sp = load_tokenizer(args.tokenizer)
     except TokenizerError as exc:  # tokenizer.json, a truncated or empty file
         raise TrainError(str(exc)) from None
-    if sp.get_piece_size() > model.cfg.vocab_size:
-        raise TrainError(f"tokenizer has {sp.get_piece_size()} pieces, the model only {model.cfg.vocab_size}")
+    vocab = ckpt.state.get("vocab_size", model.cfg.vocab_size)  # the shards' (a model config may round it up)
+    if sp.get_piece_size() != vocab:
+        raise TrainError(f"tokenizer {args.tokenizer} has {sp.get_piece_size():,} pieces, but {args.ckpt} was trained "
+                         f"on a vocabulary of {vocab:,}: pass the tokenizer its shards were packed with")
     ids = list(sp.encode(args.prompt))
     if not ids:  # an empty prompt starts a document: packed documents follow an EOS (GPT-2's <|endoftext|>)
         if sp.eos_id() < 0:
@@ -311,8 +324,8 @@ def sample(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="jcorpus-train", description=__doc__.split("\n\n")[0],
-                                epilog="`jcorpus-train sample --help`: continue a prompt from a checkpoint")
+    p = OneLineParser(prog="jcorpus-train", description=__doc__.split("\n\n")[0],
+                      epilog="`jcorpus-train sample --help`: continue a prompt from a checkpoint")
     p.add_argument("--shards", required=True, help="SHARDS directory or its manifest.json")
     p.add_argument("--model", default="tiny", help="tiny | small | CONFIG.json")
     p.add_argument("--steps", type=integer(1), required=True)
@@ -338,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build_sample_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="jcorpus-train sample", description="continue a prompt from a checkpoint")
+    p = OneLineParser(prog="jcorpus-train sample", description="continue a prompt from a checkpoint")
     p.add_argument("--ckpt", required=True)
     p.add_argument("--tokenizer", required=True, help="SentencePiece tokenizer.model")
     p.add_argument("--prompt", default="日本の", help="\"\" samples a document from its start (after an EOS)")
@@ -357,9 +370,15 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return train(args)
     except (TrainError, CheckpointError, ValueError, OSError, ShardIntegrityError) as exc:
-        print(f"jcorpus-train: error: {exc}", file=sys.stderr, flush=True)
-        _abort_peers(2)
-        return 2
+        return _fail(str(exc))
+    except MemoryError as exc:  # numpy's says how much it could not allocate
+        return _fail(f"out of memory: {exc}")
+
+
+def _fail(message: str) -> int:
+    print(f"jcorpus-train: error: {message}", file=sys.stderr, flush=True)
+    _abort_peers(2)
+    return 2
 
 
 def _abort_peers(code: int) -> None:

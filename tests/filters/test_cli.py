@@ -218,8 +218,10 @@ def test_quality_train_bad_out_is_one_line(tmp_path: Path, capsys: pytest.Captur
 
 def test_quality_train_empty_out_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     cfg = _train_config(tmp_path, _lines("government/laws.jsonl", 2), _lines("web/fineweb2.jsonl", 2))
-    assert _train(cfg, "") == 2
-    assert capsys.readouterr().err.strip() == "jcorpus quality: error: --out: the path is empty"
+    with pytest.raises(SystemExit) as exc:
+        _train(cfg, "")
+    assert exc.value.code == 2 and capsys.readouterr().err == (
+        "jcorpus quality train: error: argument --out: expected a path, got an empty string\n")
 
 
 def test_quality_train_unwritable_out_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture,

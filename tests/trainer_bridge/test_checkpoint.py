@@ -72,6 +72,11 @@ def test_refuses_pickles_foreign_and_truncated_files(tmp_path):
         load_checkpoint(cut)
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path / "ckpt-99.npz")
+    noise = tmp_path / "ckpt-5.npz"
+    noise.write_bytes(np.random.default_rng(0).bytes(4096))  # numpy advised allow_pickle=True or pickle.load()
+    with pytest.raises(CheckpointError, match=re.escape(f"{noise} is not a jcorpus.ckpt/1 checkpoint (not a complete "
+                                                        ".npz archive)") + "$"):
+        load_checkpoint(noise)
 
 
 def rewrite(path, change, key="state"):
@@ -94,6 +99,7 @@ def rewrite(path, change, key="state"):
     (lambda s: s.pop("args"), "it lacks the run's arguments (args)"),
     (lambda s: s.update(step="3"), "step is '3', expected an integer >= 0"),
     (lambda s: s.update(step=2), "its state is for step 2"),  # the file is ckpt-3
+    (lambda s: s.update(vocab_size=0), "vocab_size is 0, expected an integer >= 1"),
 ])
 def test_incomplete_or_inconsistent_state_is_one_line(tmp_path, capsys, change, needle):
     path = rewrite(save_checkpoint(tmp_path, make_ckpt(3)), change)
@@ -104,13 +110,26 @@ def test_incomplete_or_inconsistent_state_is_one_line(tmp_path, capsys, change, 
 
 
 @pytest.mark.parametrize(("change", "needle"), [
-    (lambda c: c.update(d_model=32), f" has {GPT(CFG).num_params} parameters, but its model config needs "),
+    (lambda c: c.update(d_model=32), f": array params is float32[{GPT(CFG).num_params}], but its model config needs "),
     (lambda c: c.pop("vocab_size"), ": model config lacks the keys ['vocab_size']"),
     (lambda c: c.update(n_layers=True), ": model config n_layers must be a positive integer, got True"),
 ])
 def test_model_config_must_be_valid_and_fit_the_arrays(tmp_path, change, needle):
     path = rewrite(save_checkpoint(tmp_path, make_ckpt(1)), change, key="config")
     with pytest.raises(CheckpointError, match=re.escape(f"{path}{needle}")):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("short", ["params", "m", "v"])
+def test_a_short_array_is_the_one_named(tmp_path, short):
+    """A shortened params array was reported as the `m` array (checked against params, not the config)."""
+    path = save_checkpoint(tmp_path, make_ckpt(1))
+    with np.load(path) as z:
+        arrays = dict(z)
+    arrays[short] = arrays[short][:-1]
+    np.savez(path, **arrays)
+    with pytest.raises(CheckpointError, match=re.escape(
+            f"{path}: array {short} is float32[{GPT(CFG).num_params - 1}], but its model config needs float32[")):
         load_checkpoint(path)
 
 
@@ -191,10 +210,11 @@ def test_resume_allows_what_does_not_change_the_result(shards, halted, tmp_path)
     np.testing.assert_array_equal(np.concatenate([stream.next() for _, stream in halves]), after)
 
 
-def test_resume_names_the_checkpoint_whose_stream_state_is_wrong(shards, halted):
+@pytest.mark.parametrize("cursor", [None, 10**30])  # 10**30 was an OverflowError at the first batch
+def test_resume_names_the_checkpoint_whose_stream_state_is_wrong(shards, halted, cursor):
     run, _ = halted
-    rewrite(run / "ckpt-2.npz", lambda s: s["streams"][0].pop("next_sample"))
-    with pytest.raises(CheckpointError, match=re.escape(f"{run / 'ckpt-2.npz'}: stream state has next_sample=None")):
+    rewrite(run / "ckpt-2.npz", lambda s: s["streams"][0].update(next_sample=cursor))
+    with pytest.raises(CheckpointError, match=re.escape(f"{run / 'ckpt-2.npz'}: stream state has next_sample={cursor}")):
         resume(shards, run, *TRAINED_WITH)
 
 
@@ -244,12 +264,29 @@ def test_empty_prompt_starts_a_document_after_eos(tmp_path, tokenizer, capsys):
     assert capsys.readouterr().err == f"jcorpus-train: error: --prompt is empty and {no_eos} has no EOS piece to start from\n"
 
 
+def test_out_of_memory_is_one_line(monkeypatch, capsys):
+    """numpy's ArrayMemoryError was a traceback (once per rank under mpiexec)."""
+    def allocate(path):
+        return np.empty(2**48, dtype=np.float32)  # 1 PiB
+
+    monkeypatch.setattr("trainer_bridge.train.load_checkpoint", allocate)
+    assert main(["sample", "--ckpt", "c.npz", "--tokenizer", "t.model"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("jcorpus-train: error: out of memory: Unable to allocate ") and err.count("\n") == 1
+
+
 def test_sample_errors_are_one_line(tmp_path, tokenizer, capsys):
     assert main(["sample", "--ckpt", str(tmp_path / "none.npz"), "--tokenizer", tokenizer]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
-    small = save_checkpoint(tmp_path, make_ckpt(1, GPTConfig(10, 8, 16, 2, 1)))
-    assert main(["sample", "--ckpt", str(small), "--tokenizer", tokenizer]) == 2
-    assert "the model only 10" in capsys.readouterr().err
+    for vocab in (10, 80):  # 80: a tokenizer smaller than the model's was taken, and sampled garbage
+        other = save_checkpoint(tmp_path, make_ckpt(vocab, GPTConfig(vocab, 8, 16, 2, 1)))
+        assert main(["sample", "--ckpt", str(other), "--tokenizer", tokenizer]) == 2
+        assert capsys.readouterr().err == (f"jcorpus-train: error: tokenizer {tokenizer} has 40 pieces, but {other} was "
+                                           f"trained on a vocabulary of {vocab}: pass the tokenizer its shards were "
+                                           "packed with\n")
+    padded = make_ckpt(3, GPTConfig(64, 8, 16, 2, 1))  # a model config may round the shards' vocabulary up
+    padded.state["vocab_size"] = 40
+    assert main(["sample", "--ckpt", str(save_checkpoint(tmp_path, padded)), "--tokenizer", tokenizer]) == 0
     ckpt = save_checkpoint(tmp_path, make_ckpt(2, GPTConfig(40, 8, 16, 2, 1)))
     json_tok = tmp_path / "tokenizer.json"
     json_tok.write_text('{"model": {"type": "Unigram"}}')

@@ -3,7 +3,7 @@ import argparse
 
 import pytest
 
-from trainer_bridge.cliargs import integer, number, output_file, output_folder
+from trainer_bridge.cliargs import MAX_SEQ_LEN, OneLineParser, integer, number, output_file, output_folder
 
 
 def _parse(kind, text):
@@ -49,3 +49,33 @@ def test_an_output_file_that_is_a_folder_is_refused(tmp_path):
     with pytest.raises(argparse.ArgumentError, match=f"argument --x: {tmp_path} is a folder, not a file"):
         _parse(output_file, str(tmp_path))
     assert _parse(output_file, str(tmp_path / "m.ftz")) == str(tmp_path / "m.ftz")
+
+
+@pytest.mark.parametrize("kind", [output_folder, output_file])
+def test_an_empty_output_path_is_refused(kind):
+    """`--out ""` wrote into the current folder (pack, tokenizer train, jcorpus-train)."""
+    with pytest.raises(argparse.ArgumentError, match="argument --x: expected a path, got an empty string"):
+        _parse(kind, "")
+
+
+def test_one_line_parser_prints_no_usage_block(capsys):
+    """jcorpus-train printed its 12-line usage block before the error; a subcommand's parser is one line too."""
+    parser = OneLineParser(prog="tool")
+    parser.add_argument("--steps", type=integer(1))
+    sub = parser.add_subparsers().add_parser("sample")
+    sub.add_argument("--tokens", type=integer(1))
+    for argv, message in ((["--steps", "0"], "argument --steps: expected an integer >= 1, got 0"),
+                          (["sample", "--tokens", "x"], "argument --tokens: expected an integer, got 'x'")):
+        with pytest.raises(SystemExit) as info:
+            parser.parse_args(argv)
+        prog = "tool sample" if argv[0] == "sample" else "tool"  # the subcommand, as jcorpus names its own
+        assert info.value.code == 2 and capsys.readouterr().err == f"{prog}: error: {message}\n"
+
+
+def test_pack_seq_len_has_an_upper_bound(tmp_path, capsys):
+    """99999999999 was a numpy ArrayMemoryError traceback; 1000000000 wrote a 1.9 GB shard of padding."""
+    from pipeline.cli import main
+
+    argv = ["pack", "--input", str(tmp_path), "--tokenizer", str(tmp_path / "t.model"), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--seq-len", str(MAX_SEQ_LEN + 1)]) == 2
+    assert capsys.readouterr().err == "jcorpus pack: error: --seq-len 1048577 is more than 1,048,576 tokens\n"

@@ -79,6 +79,10 @@ def test_parse_mix_and_errors():
     for bad in ("web", "web=x", "web=-1", "web=1,web=2", "=3", "web=nan"):
         with pytest.raises(MixtureError):
             parse_mix(bad)
+    assert parse_mix("web=100") == {"web": 100.0}
+    for huge in ("1e308", "100.5", "inf"):  # 1e308 packed until killed (copies per document), or overflowed
+        with pytest.raises(MixtureError, match=f"'web' must be a finite number >= 0 and <= 100, got '{huge}'"):
+            parse_mix(f"web={huge}")
     assert weight_for({"web": 2.0, "cc": 0.5}, "cc", "web") == 0.5  # a source overrides its kind
     assert weight_for({"web": 2.0}, "cc", "web") == 2.0
     assert weight_for({}, "cc", "web") == 1.0

@@ -164,12 +164,31 @@ def test_loss_falls_on_markov_shards(shards, tmp_path):
 def test_bad_arguments_give_one_line_errors(shards, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     base = [sys.executable, "-m", "trainer_bridge.train", "--steps", "2", "--out", str(tmp_path / "x")]
+    for name, spec in (("huge", {"d_model": 1000000, "n_layers": 100}), ("vocab", {"vocab_size": 9000000000})):
+        (tmp_path / f"{name}.json").write_text(json.dumps(spec), encoding="utf-8")
     for extra, needle in ((["--shards", str(tmp_path / "nope")], "no shard manifest"),
                           (["--shards", str(shards), "--global-batch", "0"], "global-batch"),
                           (["--shards", str(shards), "--model", "huge"], "--model must be"),
                           (["--shards", str(shards), "--log-every", "0"], "--log-every: expected an integer >= 1"),
-                          (["--shards", str(shards), "--lr", "-1"], "--lr: expected a number > 0, got -1")):
+                          (["--shards", str(shards), "--lr", "-1"], "--lr: expected a number > 0, got -1"),
+                          # was the usage block and the error; the usage block went to every rank's stderr
+                          (["--shards", str(shards), "--steps", "0"], "--steps: expected an integer >= 1, got 0"),
+                          (["--shards", str(shards), "--out", ""], "--out: expected a path, got an empty string"),
+                          # numpy's ArrayMemoryError, a traceback
+                          (["--shards", str(shards), "--model", str(tmp_path / "huge.json")], "GiB for its weights"),
+                          (["--shards", str(shards), "--model", str(tmp_path / "vocab.json")], "GiB for its weights")):
         proc = subprocess.run(base + extra, cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=60)
         assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
-        assert "Traceback" not in proc.stderr
+        assert proc.stderr.startswith("jcorpus-train: error: ") and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_a_diverged_run_stops_with_one_line(shards, tmp_path):
+    """--lr 1e30: NaN from step 2, every step skipped, and the run exited 0 with NaN weights checkpointed."""
+    from trainer_bridge.train import MAX_SKIPPED_IN_A_ROW
+
+    cmd = mpi_command(shards, tmp_path / "nan", 1, "--lr", "1e30", "--warmup", "0", steps=MAX_SKIPPED_IN_A_ROW + 10)
+    proc = subprocess.run(cmd, cwd=ROOT, env=mpi_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == (f"jcorpus-train: error: step {MAX_SKIPPED_IN_A_ROW + 1}: the last {MAX_SKIPPED_IN_A_ROW} "
+                           "steps were skipped, their gradients not finite: training diverged (lower --lr 1e+30?)\n")
