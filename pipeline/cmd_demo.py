@@ -181,8 +181,6 @@ def _report_summary(folder: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.out.strip():  # Path("") is the current folder: the demo would fill whatever folder it runs in
-        raise UserError("--out: empty; name a folder (default demo_out)")
     if "://" in args.out:  # the stages would write to a local folder named `gs:`
         raise UserError(f"--out {args.out}: the demo writes local folders only, not URLs")
     out = Path(args.out).resolve()

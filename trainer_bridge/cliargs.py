@@ -58,9 +58,9 @@ def output_file(text: str) -> str:
 
 
 def _named(path: str) -> str:
-    """An empty path would mean the current folder, where nobody means to write."""
-    if not path:
-        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    """An empty (or blank) path would mean the current folder, where nobody means to write."""
+    if not path.strip():
+        raise argparse.ArgumentTypeError(f"expected a path, got {path!r}")
     return path
 
 

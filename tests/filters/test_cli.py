@@ -221,7 +221,7 @@ def test_quality_train_empty_out_is_one_line(tmp_path: Path, capsys: pytest.Capt
     with pytest.raises(SystemExit) as exc:
         _train(cfg, "")
     assert exc.value.code == 2 and capsys.readouterr().err == (
-        "jcorpus quality train: error: argument --out: expected a path, got an empty string\n")
+        "jcorpus quality train: error: argument --out: expected a path, got ''\n")
 
 
 def test_quality_train_unwritable_out_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture,

@@ -54,7 +54,7 @@ def test_an_output_file_that_is_a_folder_is_refused(tmp_path):
 @pytest.mark.parametrize("kind", [output_folder, output_file])
 def test_an_empty_output_path_is_refused(kind):
     """`--out ""` wrote into the current folder (pack, tokenizer train, jcorpus-train)."""
-    with pytest.raises(argparse.ArgumentError, match="argument --x: expected a path, got an empty string"):
+    with pytest.raises(argparse.ArgumentError, match="argument --x: expected a path, got ''"):
         _parse(kind, "")
 
 

@@ -173,7 +173,7 @@ def test_bad_arguments_give_one_line_errors(shards, tmp_path):
                           (["--shards", str(shards), "--lr", "-1"], "--lr: expected a number > 0, got -1"),
                           # was the usage block and the error; the usage block went to every rank's stderr
                           (["--shards", str(shards), "--steps", "0"], "--steps: expected an integer >= 1, got 0"),
-                          (["--shards", str(shards), "--out", ""], "--out: expected a path, got an empty string"),
+                          (["--shards", str(shards), "--out", ""], "--out: expected a path, got ''"),
                           # numpy's ArrayMemoryError, a traceback
                           (["--shards", str(shards), "--model", str(tmp_path / "huge.json")], "GiB for its weights"),
                           (["--shards", str(shards), "--model", str(tmp_path / "vocab.json")], "GiB for its weights")):
