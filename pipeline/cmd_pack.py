@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import sys
 from collections.abc import Callable
 
 from pipeline.errors import UserError
@@ -61,6 +62,8 @@ def run_pack_command(args: argparse.Namespace) -> int:
                        packing=args.packing, seed=args.seed, shard_bytes=max(1, int(args.shard_mib * (1 << 20))),
                        window_rows=args.window_rows)
     manifest = run_pack(opts, runner=args.runner, workers=args.workers, extra=args.extra)
+    if unmatched := manifest["mixture"]["unmatched_names"]:  # as tokenizer train says it: a typo weighs nothing
+        print(f"jcorpus pack: warning: --mix {', '.join(unmatched)} matched no source or kind", file=sys.stderr)
     print(pack_summary(manifest, args.out))
     return 0
 
@@ -94,8 +97,10 @@ def _decoder(explicit: str | None, manifest: dict, folder: str) -> tuple[Decode 
     if path is None or not (explicit or os.path.isfile(path)):
         why = f"tokenizer {path} not found" if path else "the manifest names no tokenizer file"
         return None, f"(rows shown as token ids: {why}; pass --tokenizer MODEL)"
+    from pipeline.fsutil import regular_file  # local: Beam's file systems load with it
+
     try:
-        with open(path, "rb") as handle:
+        with open(regular_file(path), "rb") as handle:
             model = handle.read()
     except OSError as exc:  # a folder, a missing file
         raise UserError(f"--tokenizer {path}: cannot read it ({exc.strerror})") from None

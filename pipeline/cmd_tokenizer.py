@@ -61,11 +61,12 @@ def _file_records(name: str) -> Iterator[tuple[str, str]]:
     import pyarrow as pa
     from apache_beam.io.filesystems import FileSystems
 
+    from pipeline.fsutil import regular_file
     from pipeline.report_inputs import first_line, unreadable_parquet
 
     parquet = name.endswith(".parquet")
     try:
-        with FileSystems.open(name) as handle:
+        with FileSystems.open(regular_file(name)) as handle:
             yield from (_parquet_records if parquet else _jsonl_records)(name, handle)
     except (pa.ArrowException, OSError) as exc:
         if parquet:

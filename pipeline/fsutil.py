@@ -73,6 +73,13 @@ def not_regular(path: str) -> str | None:
     return next((what for test, what in NOT_REGULAR if test(mode)), "a special file")
 
 
+def regular_file(path: str) -> str:
+    """`path`, refused in one line when it is local and not a regular file (opening a FIFO blocks forever)."""
+    if what := not_regular(path):
+        raise UserError(f"{path}: not a regular file ({what})")
+    return path
+
+
 def check_output_folder(path: str, option: str = "--out") -> None:
     """Refuse a local output folder that cannot be made or written (a file on the way, /proc, a read-only
     mount) before any work: found by the run's first write, it was a traceback per worker. Leaves nothing

@@ -23,7 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline.beamutil import split
 from pipeline.documents import check_text_column
 from pipeline.errors import UserError
-from pipeline.fsutil import exists, join, match_files, write_bytes
+from pipeline.fsutil import exists, join, match_files, regular_file, write_bytes
 from pipeline.report_inputs import unreadable_parquet
 from pipeline.runner import new_pipeline, pipeline_options, run
 from pipeline.stats import MergeStats
@@ -88,7 +88,7 @@ def read_tokenizer(path: str) -> TokenizerInfo:
         raise UserError(f"tokenizer model {path} not found")
     if local and os.path.isdir(path):
         raise UserError(f"--tokenizer {path} is a folder; pass the model file in it ({join(path, 'tokenizer.model')})")
-    with FileSystems.open(path) as handle:
+    with FileSystems.open(regular_file(path)) as handle:
         model = handle.read()
     try:
         processor = load(model, path)
@@ -209,7 +209,7 @@ def input_row_groups(path: str) -> tuple[list[tuple[str, int]], int]:
     parts, text_bytes = [], 0
     for name in files:
         try:
-            with FileSystems.open(name) as handle:
+            with FileSystems.open(regular_file(name)) as handle:
                 meta = pq.read_metadata(handle)
         except Exception as exc:  # pyarrow raises ArrowInvalid for a non-Parquet file
             raise unreadable_parquet(name, exc) from None

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from pipeline.accounting import FUNNEL, OUTCOMES
 from pipeline.documents import SCHEMAS
 from pipeline.errors import UserError
+from pipeline.fsutil import regular_file
 
 BATCH_ROWS = 8192  # rows per Parquet read, so memory stays bounded whatever the output's size
 COUNT_MAX = 2**63 - 1  # Beam counters and Parquet row counts are int64: a larger "count" cannot come from a run
@@ -71,7 +72,7 @@ def unreadable_parquet(name: str | Path, exc: BaseException, where: str = "") ->
 def parquet_file(path: Path, columns: list[str]) -> pq.ParquetFile:
     """The file, checked to hold `columns`."""
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(regular_file(str(path)))
     except (pa.ArrowException, OSError) as exc:
         raise unreadable_parquet(path, exc) from None
     missing = [c for c in columns if c not in pf.schema_arrow.names]

@@ -193,6 +193,8 @@ def load(model: bytes | str | Path, name: str | None = None) -> spm.SentencePiec
     command that reads a model (tokenizer eval, pack, shards inspect, jcorpus-train sample).
     """
     name = name or (str(model) if not isinstance(model, bytes) else "<bytes>")
+    if not isinstance(model, bytes) and Path(model).exists() and not Path(model).is_file():  # a FIFO blocks forever
+        raise TokenizerError(f"cannot read SentencePiece model {name}: not a regular file")
     try:
         processor = spm.SentencePieceProcessor(model_proto=model if isinstance(model, bytes) else
                                                Path(model).read_bytes())

@@ -100,3 +100,48 @@ def test_an_option_argparse_refuses_is_one_line_too(capsys, argv, said):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2 and capsys.readouterr().err == said + "\n"
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["pack", "--input", "{fifo}.parquet", "--tokenizer", "{model}", "--seq-len", "64", "--out", "{out}"], ".parquet"),
+    (["pack", "--input", "{good}", "--tokenizer", "{fifo}.model", "--seq-len", "64", "--out", "{out}"], ".model"),
+    (["tokenizer", "train", "--input", "{fifos}", "--vocab-size", "4000", "--out", "{out}"], ".parquet"),
+    (["tokenizer", "eval", "--model", "{fifo}.model", "--input", "{good}"], ".model"),
+])
+def test_a_fifo_given_as_an_input_is_refused_not_waited_on(tmp_path, argv, named):
+    """Opening a FIFO blocks until a writer comes: pack, the tokenizer and report hung (report even past SIGTERM).
+    Run in a subprocess with a timeout, so a regression fails instead of hanging the suite."""
+    import subprocess
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = Path(__file__).resolve().parents[2]
+    os.mkfifo(tmp_path / "f.parquet")
+    os.mkfifo(tmp_path / "f.model")
+    (tmp_path / "fifos").mkdir()
+    os.mkfifo(tmp_path / "fifos" / "part-00000.parquet")
+    pq.write_table(pa.table({"id": ["1"], "source": ["s"], "kind": ["web"], "text": ["日本語の文。"], "license": ["x"]}),
+                   tmp_path / "good.parquet")
+    values = {"fifo": str(tmp_path / "f"), "fifos": str(tmp_path / "fifos"), "good": str(tmp_path / "good.parquet"),
+              "out": str(tmp_path / "out"), "model": str(tmp_path / "unused.model")}  # pack reads inputs first
+    run = subprocess.run([sys.executable, "-m", "pipeline.cli", *(a.format(**values) for a in argv)], cwd=root,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr[-2000:]
+    assert named in run.stderr and "not a regular file" in run.stderr
+
+
+def test_report_refuses_a_fifo_among_the_parquet_parts(tmp_path):
+    """`jcorpus report` sat in open() on it, deaf to SIGTERM and Ctrl-C; only SIGKILL ended it."""
+    import subprocess
+    from pathlib import Path
+
+    os.mkfifo(tmp_path / "part-00009.parquet")
+    code = ("import sys; from pathlib import Path; from pipeline.report_inputs import parquet_file\n"
+            "from pipeline.errors import UserError\n"
+            f"try: parquet_file(Path({str(tmp_path / 'part-00009.parquet')!r}), [])\n"
+            "except UserError as e: print(e); sys.exit(2)")
+    run = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 2 and run.stdout.strip().endswith("part-00009.parquet: not a regular file (a FIFO)")

@@ -112,8 +112,10 @@ def test_verify_checks_the_megatron_files(packed, tmp_path, capsys):
 def test_a_megatron_only_pack_inspects_and_verifies(corpus, tmp_path, capsys):  # noqa: F811
     out = tmp_path / "meg"
     assert cli_main(["pack", "--input", str(corpus["curated"]), "--tokenizer", str(corpus["model"]), "--seq-len", "64",
-                     "--out", str(out), "--format", "megatron"]) == 0
-    summary = capsys.readouterr().out
+                     "--out", str(out), "--format", "megatron", "--mix", "wbe=2"]) == 0
+    said = capsys.readouterr()
+    summary = said.out
+    assert said.err == "jcorpus pack: warning: --mix wbe matched no source or kind\n"  # a typo weighed nothing
     manifest = json.loads((out / "manifest.json").read_text())
     t = manifest["totals"]
     assert "into 1 Megatron parts" in summary and " rows" not in summary
