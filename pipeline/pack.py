@@ -230,7 +230,8 @@ def _input_files(path: str) -> tuple[list[str], str]:
     """
     if "://" not in path and os.path.isdir(path):
         files = (os.path.join(path, n) for n in sorted(os.listdir(path)) if n.endswith(".parquet"))
-        return [f for f in files if os.path.isfile(f)], join(path, "*.parquet")
+        # a folder named *.parquet (a partitioned dataset's) is not a part; a FIFO or device is refused by name
+        return [regular_file(f) for f in files if not os.path.isdir(f)], join(path, "*.parquet")
     pattern = path if exists(path) or any(c in path for c in "*?[") or path.endswith(".parquet") else join(path, "*.parquet")
     try:
         return sorted(match_files(pattern)), pattern

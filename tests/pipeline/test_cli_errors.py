@@ -106,6 +106,7 @@ def test_an_option_argparse_refuses_is_one_line_too(capsys, argv, said):
     (["pack", "--input", "{fifo}.parquet", "--tokenizer", "{model}", "--seq-len", "64", "--out", "{out}"], ".parquet"),
     (["pack", "--input", "{good}", "--tokenizer", "{fifo}.model", "--seq-len", "64", "--out", "{out}"], ".model"),
     (["tokenizer", "train", "--input", "{fifos}", "--vocab-size", "4000", "--out", "{out}"], ".parquet"),
+    (["pack", "--input", "{fifos}", "--tokenizer", "{model}", "--seq-len", "64", "--out", "{out}"], ".parquet"),
     (["tokenizer", "eval", "--model", "{fifo}.model", "--input", "{good}"], ".model"),
 ])
 def test_a_fifo_given_as_an_input_is_refused_not_waited_on(tmp_path, argv, named):
