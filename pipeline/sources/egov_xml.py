@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
-from pipeline.sources.io import Rendered, element_text, local_name, read_xml_records
+from pipeline.sources.xmlstream import Rendered, element_text, local_name, read_xml_records
 
 IDEOGRAPHIC_SPACE = "\u3000"
 E_GOV_LAW_URL = "https://laws.e-gov.go.jp/law/"  # + LawId, when the 法令API wrapper gives one

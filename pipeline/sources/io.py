@@ -1,4 +1,5 @@
-"""Byte-level input for readers: FileSystems opening, magic-byte decompression, bounded lines, XML streaming.
+"""Byte-level input for readers: FileSystems opening, magic-byte decompression, bounded lines (XML streaming is
+`pipeline.sources.xmlstream`).
 
 Every reader goes through `open_stream` so that gs:// / s3:// paths, gzip, zstd, bz2 and xz work the same way
 everywhere, a decompression bomb stops at a fixed size instead of filling memory, and corrupt or truncated
@@ -7,22 +8,15 @@ input surfaces as one `InputError` with a one-line message the reader can put in
 from __future__ import annotations
 
 import bz2
-import codecs
 import lzma
 import re
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, BinaryIO
-from xml.etree.ElementTree import ParseError
 
 import zstandard
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import iterparse
-
-from pipeline.charset import NOT_TEXT_CODECS, codec_for_label
-from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
 
 READ_SIZE = 1 << 16  # compressed bytes read from the file at a time
 OUT_CHUNK = 1 << 16  # most decompressed bytes produced by one gzip step
@@ -30,8 +24,6 @@ ZSTD_MAX_WINDOW = 1 << 27  # refuse zstd frames that would need a >128 MiB windo
 # Deepest nesting a record may have (JSON objects/arrays, XML elements from the document root); deeper is
 # quarantined. A fixed number, so the outcome never depends on the worker's stack; it bounds recursion.
 MAX_NESTING = 100
-
-Rendered = tuple[str, dict[str, Any], str | None, str | None]  # text, meta, licence, url of one XML record
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -436,191 +428,3 @@ def decode_text(data: bytes, encoding: str = "utf-8", where: str = "") -> str:
     except UnicodeDecodeError as e:
         bad = data[e.start:e.start + 4].hex(" ")
         raise InputError(f"invalid {'UTF-8' if utf8 else encoding} at byte {e.start}{where} (bytes {bad})") from e
-
-
-def local_name(tag: Any) -> str:
-    """Tag without its '{namespace}' part (JATS mixes namespaced and plain elements)."""
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
-
-
-def element_text(el: Any, skip: frozenset[str] | set[str] = frozenset()) -> str:
-    """All text under `el` in document order, leaving out the subtrees whose local name is in `skip`."""
-    parts: list[str] = [el.text or ""]
-
-    def walk(node: Any) -> None:
-        if local_name(node.tag) not in skip:
-            parts.append(node.text or "")
-            for child in node:
-                walk(child)
-        parts.append(node.tail or "")
-
-    for child in el:
-        walk(child)
-    return "".join(parts)
-
-
-_XML_ENCODING = re.compile(rb"^(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
-EXPAT_ENCODINGS = {"utf-8", "utf-16", "ascii", "iso8859-1"}  # what expat decodes itself
-
-
-def _xml_codec(name: str) -> codecs.CodecInfo:
-    """Python's codec for an XML declaration's encoding; a name it does not know may still be a web label for
-    one (windows-31j, x-euc-jp)."""
-    try:
-        return codecs.lookup(name)
-    except LookupError:
-        pass
-    try:
-        return codecs.lookup(codec_for_label(name) or name)
-    except LookupError:
-        raise InputError(f"XML declared in {name}, which is no known encoding") from None
-
-
-class Utf8Xml:
-    """XML whose declaration names an encoding expat cannot decode (Shift_JIS, EUC-JP, ISO-2022-JP...), decoded
-    incrementally by Python's codec and handed to the parser as UTF-8, the declaration rewritten to say so.
-    Any other XML passes through unchanged.
-
-    While `record_start` is set (the stream's decompressed bytes when a record element opened), a read that
-    would take the record past `max_record_bytes` raises instead: the parser holds an open record whole, so
-    a giant one would otherwise grow memory up to max_decompressed_bytes. `event_at` is where the parser
-    last reported an element: expat rescans an unfinished token (a comment, an attribute, a text) on every
-    feed, so a long one is fed in reads that double (a 64 MB comment in 64 KiB feeds took 22 s, 300 MB
-    never ended), and one longer than `max_record_bytes` stops the file.
-    """
-
-    def __init__(self, stream: DecodedStream, max_record_bytes: int) -> None:
-        self.stream, self.head, self.max_record_bytes = stream, b"", max_record_bytes
-        self.record_start: int | None = None
-        self.event_at = 0
-        while len(self.head) < 1024 and (chunk := stream.read(READ_SIZE)):  # reads may come in small pieces
-            self.head += chunk
-        match = _XML_ENCODING.match(self.head)
-        self.encoding = match.group(1).decode() if match else ""
-        codec = _xml_codec(self.encoding) if match else None
-        if codec and codec.name in NOT_TEXT_CODECS:  # utf-7 and co. decode to lone surrogates
-            raise InputError(f"XML declared in {self.encoding}, which is no text encoding")
-        self.decoder = codec.incrementaldecoder() if codec and codec.name not in EXPAT_ENCODINGS else None
-        if self.decoder:
-            start, end = match.span(1)
-            self.head = self.head[:start] + b"UTF-8" + self.head[end:]
-
-    def read(self, n: int = -1) -> bytes:
-        limit, quiet = self.max_record_bytes, self.stream.produced - self.event_at
-        if self.record_start is not None and self.stream.produced - self.record_start > limit:
-            raise InputError(f"a record over max_record_bytes={limit} bytes of XML; the rest of the file was not read")
-        if quiet > limit:
-            raise InputError(f"no XML element starts or ends within max_record_bytes={limit} bytes (a comment, "
-                             f"attribute or text that long); the rest of the file was not read")
-        size = max(READ_SIZE, min(quiet, limit // 4))
-        while True:
-            data, self.head = self.head or self._read(size), b""
-            if not self.decoder:
-                return data
-            try:
-                out = self.decoder.decode(data, final=not data).encode("utf-8")
-            except UnicodeDecodeError as e:
-                raise InputError(f"invalid {self.encoding} ({e.reason}) in the declared encoding of this XML") from None
-            if out or not data:
-                return out
-
-    def _read(self, size: int) -> bytes:
-        parts, got = [], 0
-        while got < size and (chunk := self.stream.read(size - got)):
-            parts.append(chunk)
-            got += len(chunk)
-        return b"".join(parts)
-
-
-def iter_xml_records(stream: DecodedStream, record_tag: str, max_record_bytes: int,
-                     context_tags: frozenset[str] = frozenset()) -> Iterator[tuple[Any | None, str, dict[str, str]]]:
-    """Stream `(element, element_path, context)` for each outermost `record_tag` element, parsed by defusedxml.
-
-    Finished records and finished elements outside records are detached, so memory stays at about one
-    record (at most `max_record_bytes` of its XML, and a read: see Utf8Xml). `context` holds the text of
-    `context_tags` elements seen outside records so far (e.g. the 法令API wrapper's LawId). `element` is None
-    for a record with an element deeper than MAX_NESTING: the readers' renderers recurse. Parser errors
-    (defusedxml refusals, ParseError) propagate to the caller; an encoding expat cannot look up is an
-    InputError.
-    """
-    source = Utf8Xml(stream, max_record_bytes)
-    try:
-        yield from _xml_records(source, record_tag, context_tags)
-    except LookupError as e:  # e.g. a UTF-16 file declaring an unknown encoding: Utf8Xml reads only bytes
-        raise InputError(f"XML in an unknown encoding ({one_line(e)})") from None
-
-
-def _xml_records(source: Utf8Xml, record_tag: str,
-                 context_tags: frozenset[str]) -> Iterator[tuple[Any | None, str, dict[str, str]]]:
-    stack: list[Any] = []
-    in_record = 0  # how many open record elements enclose the current position
-    too_deep = False  # the current record has an element deeper than MAX_NESTING
-    count = 0
-    context: dict[str, str] = {}
-    for event, el in iterparse(source, events=("start", "end")):
-        source.event_at = source.stream.produced
-        name = local_name(el.tag)
-        if event == "start":
-            stack.append(el)
-            if name == record_tag and not in_record:
-                source.record_start = source.stream.produced
-            in_record += name == record_tag
-            if in_record and len(stack) > MAX_NESTING:
-                too_deep = True
-            continue
-        stack.pop()
-        if name == record_tag:
-            in_record -= 1
-            if in_record:
-                continue
-            count += 1
-            source.record_start = None
-            path = "".join("/" + local_name(a.tag) for a in stack) + f"/{record_tag}[{count}]"
-            yield None if too_deep else el, path, dict(context)
-            too_deep = False
-        elif in_record:
-            continue
-        elif name in context_tags:
-            context[name] = "".join(el.itertext()).strip()
-        el.clear()
-        if stack:
-            stack[-1].remove(el)
-
-
-def read_xml_records(path: str, source: SourceConfig, record_tag: str,
-                     render: Callable[[Any, dict[str, str]], Rendered],
-                     context_tags: frozenset[str] = frozenset()) -> Iterator[RawDoc | Unreadable]:
-    """The shared loop of the XML readers: one RawDoc per record element, Unreadable on any parse failure.
-
-    `render(element, context) -> (text, meta, licence or None, url or None)`. Records finished before a failure are
-    kept; the failure (defusedxml refusal, malformed XML, corrupt compression) ends the file with one
-    Unreadable whose source_id names the first record that was not read.
-    """
-    try:
-        stream = open_stream(path, source.max_decompressed_bytes)
-    except InputError as e:
-        yield Unreadable(path, str(e))
-        return
-    done = 0
-    with stream:
-        try:
-            for element, element_path, context in iter_xml_records(stream, record_tag, source.max_record_bytes,
-                                                                   context_tags):
-                done += 1
-                source_id = f"{path}#{element_path}"
-                if element is None:
-                    yield Unreadable(source_id, f"<{record_tag}> nested deeper than {MAX_NESTING} levels of elements")
-                    continue
-                text, meta, lic, url = render(element, context)
-                if len(text.encode("utf-8", "replace")) > source.max_record_bytes:
-                    yield Unreadable(source_id, f"text of <{record_tag}> exceeds max_record_bytes={source.max_record_bytes}")
-                else:
-                    yield RawDoc(source_id=source_id, text=text, url=url, license=lic, meta=meta)
-        except (DefusedXmlException, ParseError, InputError) as e:
-            where = f"{path}#/{record_tag}[{done + 1}]" if done else path
-            kind = ("refused by defusedxml" if isinstance(e, DefusedXmlException)
-                    else "malformed XML" if isinstance(e, ParseError) else "")
-            yield Unreadable(where, f"{kind}: {one_line(str(e))}" if kind else str(e))
-            return
-    if not done:  # well-formed, but not the format the source names
-        yield Unreadable(path, f"no <{record_tag}> element in this XML (is it in the source's format?)")
