@@ -20,18 +20,18 @@ from pipeline.sources.jsonl import record_to_doc
 BATCH_ROWS = 256
 
 
-def _records(batch: Any, sizes: list[int], limit: int) -> Iterator[dict[str, Any] | str | None]:
-    """The batch's rows as dicts, converted a slice of at most `limit` bytes of strings at a time; None for a
-    row over the limit (never converted); where a cell cannot be converted, that row is an error message
-    instead, so one bad value costs its row only, not the rest of the row group."""
+def _records(batch: Any, sizes: list[int], limit: int) -> Iterator[dict[str, Any] | str]:
+    """The batch's rows as dicts, converted a slice of at most `limit` bytes of strings at a time; a row over the
+    limit, or with a cell that cannot be converted, is an error message instead (never converted), so one bad
+    row costs itself only, not the rest of the row group."""
     start = 0
     while start < batch.num_rows:
         if sizes[start] > limit:
-            yield None
+            yield f"row of {sizes[start]} bytes of strings exceeds max_record_bytes={limit}"
             start += 1
             continue
         end, held = start, 0
-        while end < batch.num_rows and sizes[end] <= limit and held + sizes[end] <= limit:
+        while end < batch.num_rows and held + sizes[end] <= limit:
             held += sizes[end]
             end += 1
         part = batch.slice(start, end - start)
@@ -52,11 +52,10 @@ def _record(batch: Any, i: int) -> dict[str, Any] | str:
     return record
 
 
-def _dictionary_strings(pfile: Any) -> list[str]:
+def _dictionary_strings(meta: Any) -> list[str]:
     """Byte-array leaf columns (strings, binaries, nested ones too: `tags.list.element`) that some row group
     dictionary-encodes: read as dictionaries, so a value repeated a million times (a few kB of file) is never
     expanded into a million copies by Arrow."""
-    meta = pfile.metadata
     return [meta.schema.column(c).path for c in range(meta.num_columns)
             if meta.schema.column(c).physical_type == "BYTE_ARRAY"
             and any("DICTIONARY" in enc for g in range(meta.num_row_groups) for enc in meta.row_group(g).column(c).encodings)]
@@ -95,8 +94,8 @@ def read(path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
         return
     with handle:
         try:
-            pfile = pq.ParquetFile(handle)
-            pfile = pq.ParquetFile(handle, read_dictionary=_dictionary_strings(pfile) or None)
+            meta = pq.read_metadata(handle)  # parsed once: the file is opened with it
+            pfile = pq.ParquetFile(handle, metadata=meta, read_dictionary=_dictionary_strings(meta) or None)
         except Exception as e:  # ArrowInvalid "magic bytes not found", OSError, ...
             yield Unreadable(path, f"not a readable Parquet file: {one_line(e)}")
             return
@@ -127,11 +126,9 @@ def _rows(pfile: Any, path: str, source: SourceConfig) -> Iterator[RawDoc | Unre
                 sizes = sum((_cell_bytes(c) for c in batch.columns), np.zeros(batch.num_rows, np.int64)).tolist()
                 if (produced := produced + sum(sizes)) > cap:
                     raise _Bomb(f"rows 1-{row + batch.num_rows} hold {produced} bytes of strings")
-                for record, size in zip(_records(batch, sizes, source.max_record_bytes), sizes, strict=True):
+                for record in _records(batch, sizes, source.max_record_bytes):
                     row += 1
                     position = f"{path}:row {row}"
-                    if size > source.max_record_bytes:
-                        record = f"row of {size} bytes of strings exceeds max_record_bytes={source.max_record_bytes}"
                     yield (Unreadable(position, record) if isinstance(record, str)
                            else record_to_doc(record, source, position))
         except _Bomb as e:
