@@ -97,10 +97,10 @@ def _decoder(explicit: str | None, manifest: dict, folder: str) -> tuple[Decode 
     if path is None or not (explicit or os.path.isfile(path)):
         why = f"tokenizer {path} not found" if path else "the manifest names no tokenizer file"
         return None, f"(rows shown as token ids: {why}; pass --tokenizer MODEL)"
-    from pipeline.fsutil import regular_file  # local: Beam's file systems load with it
-
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):  # a FIFO blocks forever
+        raise UserError(f"--tokenizer {path}: not a regular file")
     try:
-        with open(regular_file(path), "rb") as handle:
+        with open(path, "rb") as handle:
             model = handle.read()
     except OSError as exc:  # a folder, a missing file
         raise UserError(f"--tokenizer {path}: cannot read it ({exc.strerror})") from None

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from pipeline.errors import UserError
@@ -21,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     if not out.is_dir():
         raise UserError(f"{out} is not a folder")
     try:
-        print(write_report(out, warn=lambda message: print(f"jcorpus report: warning: {message}", file=sys.stderr)))
+        print(write_report(out))
     except OSError as exc:  # a stage file that is a folder, unreadable, or vanished while read
         raise UserError(f"{exc.filename or out}: cannot read it ({exc.strerror or exc})") from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:  # the report names the file where it can

@@ -298,19 +298,16 @@ def _guarded(path: Path, section: Callable[[Path], str]) -> str:
                         "is it a jcorpus output of this version?") from None
 
 
-def _warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
-
-
-def build_report(out: Path, warn: Callable[[str], None] = _warn) -> str:
-    """The page; `warn` also gets what the reader must not miss (a curate output that does not add up)."""
+def build_report(out: Path) -> str:
+    """The page; what the reader must not miss (a curate output that does not add up) also goes to stderr."""
     curate = _curate_dir(out)
     sections = []
     if curate is not None:
         stats = inputs.load_stats(curate / "stats.json")
         problems = inputs.imbalance(curate, stats)
         if problems:
-            warn(f"{curate}: this run does NOT balance: {'; '.join(problems)}")
+            print(f"jcorpus report: warning: {curate}: this run does NOT balance: {'; '.join(problems)}",
+                  file=sys.stderr)
         sections += [funnel_section(stats, problems), reasons_section(stats, curate), distributions_section(curate),
                      dedup_section(stats, curate), licence_section(stats)]
     for path, section in ((out / "tokenizer" / "eval.json", tokenizer_section),
@@ -327,11 +324,11 @@ def build_report(out: Path, warn: Callable[[str], None] = _warn) -> str:
             f"<style>{STYLE}</style></head><body><h1>jcorpus report: {esc(name)}</h1>{body}</body></html>\n")
 
 
-def write_report(out: Path, warn: Callable[[str], None] = _warn) -> Path:
+def write_report(out: Path) -> Path:
     """Written to a new file in OUT and renamed over report.html: a reader never sees half a report, and a
     symlink or FIFO named report.html is replaced, not followed (overwriting its target) or blocked on."""
     target = out / "report.html"
-    page = build_report(out, warn).encode("utf-8")
+    page = build_report(out).encode("utf-8")
     tmp = out / f".report.html.{uuid.uuid4().hex[:12]}.tmp"
     try:
         with open(tmp, "xb") as fh:  # "x": never through an existing file or link; mode from the umask

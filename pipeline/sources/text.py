@@ -36,8 +36,9 @@ def _whole_file(stream: DecodedStream, path: str, cap: int, encoding: str) -> Ra
 def _blocks(stream: DecodedStream, path: str, cap: int, encoding: str) -> Iterator[RawDoc | Unreadable]:
     space = IDEOGRAPHIC_SPACE.encode(encoding, errors="ignore")
     lines = LineReader(stream, cap, space)
-    block = bytearray()  # the block's lines, each followed by "\n": one buffer, not an object per line (a
-    size, first_line, number, too_long = 0, 0, 0, False  # block of 30M one-byte lines took 4 GB as a list)
+    # the block's lines, each followed by "\n": one buffer, not an object per line (30M one-byte lines took 4 GB)
+    block = bytearray()
+    size, first_line, number, too_long = 0, 0, 0, False
 
     def flush() -> RawDoc | Unreadable:
         source_id = f"{path}#block {number}"

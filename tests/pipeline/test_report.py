@@ -253,7 +253,7 @@ def test_report_dot_is_named_after_the_folder(curated, capsys, monkeypatch):
 
 def test_an_os_error_anywhere_is_a_one_line_error_naming_the_path(curated, capsys, monkeypatch):
     """Errors the report does not foresee (root cannot provoke a permission error in a test) still name the path."""
-    def denied(out, warn):
+    def denied(out):
         raise PermissionError(13, "Permission denied", str(out / "curate" / "stats.json"))
 
     monkeypatch.setattr(report, "write_report", denied)
