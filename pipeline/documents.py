@@ -12,6 +12,7 @@ from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
 
 DESTINATIONS = ("curated", "rejected", "quarantine")
 TIMINGS_KEY = "_timings"  # per-document seconds per stage, summed by the sinks, never written out
+NORMALIZE_KEY = "_normalize"  # a spilled document's meta.normalize, for the sinks to sum (`pack`)
 # meta keys the steps after the reader write (prepare, extract and its charset decision, filters); a record's
 # own field of that name (a JSONL key, a Parquet column) is kept as `field:<name>`, so a step neither
 # overwrites it nor reads it back as its own (a field `normalize: yes` crashed the write step's counts)
@@ -99,9 +100,17 @@ def destination(doc: dict[str, Any]) -> str:
 
 
 def pack(doc: dict[str, Any]) -> bytes:
-    """A document as one opaque byte string, the form it takes in the sinks' spill files (`sinks.SpillDocuments`)."""
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """A document as one opaque byte string, the form it takes in the sinks' spill files (`sinks.SpillDocuments`).
+
+    `meta` goes as the JSON text its Parquet column holds (sorted keys), so the shard writer neither parses
+    nor re-serializes it (a third of the write step); the normalization counts stats.json sums ride beside
+    it under `NORMALIZE_KEY`."""
+    meta = doc.get("meta") or {}
+    spilled = {**doc, "meta": json.dumps(meta, ensure_ascii=False, sort_keys=True),
+               NORMALIZE_KEY: meta.get("normalize") or {}}
+    return json.dumps(spilled, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def unpack(blob: bytes) -> dict[str, Any]:
+    """A spilled document: as `pack` took it, except that `meta` is its JSON text."""
     return json.loads(blob)

@@ -28,7 +28,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipeline.beamutil import split
 from pipeline.decisions import apply_decisions
-from pipeline.documents import SCHEMAS, TIMINGS_KEY, destination, pack, unpack
+from pipeline.documents import NORMALIZE_KEY, SCHEMAS, TIMINGS_KEY, destination, pack, unpack
 from pipeline.fsutil import join, list_files, write_bytes
 
 COUNT_KEY = {"curated": "kept", "rejected": "rejected", "quarantine": "quarantined"}
@@ -42,10 +42,11 @@ def shard_of(doc_id: str, num_shards: int) -> int:
 ROW_GROUP_ROWS = 4096
 
 
-def _row(doc: dict[str, Any], dest: str) -> dict[str, Any]:
-    row = {f.name: doc.get(f.name) for f in SCHEMAS[dest]}
-    row["meta"] = json.dumps(doc.get("meta") or {}, ensure_ascii=False, sort_keys=True)
-    return row
+def _table(docs: list[dict[str, Any]], dest: str) -> pa.Table:
+    """Spilled documents (`meta` already its JSON text) → rows of `dest`, built column by column (half the
+    time of row dicts)."""
+    schema = SCHEMAS[dest]
+    return pa.Table.from_pydict({name: [d.get(name) for d in docs] for name in schema.names}, schema=schema)
 
 
 def _add_timings(stats: dict[str, Any], docs: list[dict[str, Any]]) -> None:
@@ -61,7 +62,7 @@ def _add_timings(stats: dict[str, Any], docs: list[dict[str, Any]]) -> None:
             t = stages.setdefault(stage, {"seconds": 0.0, "docs": 0})
             t["seconds"] += seconds
             t["docs"] += 1
-        for rule, n in (d["meta"].get("normalize") or {}).items():
+        for rule, n in d[NORMALIZE_KEY].items():
             fired[rule] = fired.get(rule, 0) + n
 
 
@@ -176,8 +177,7 @@ class WriteShard(beam.DoFn):
         with (FileSystems.create(join(self.tmp_dir, dest, f"part-{shard:05d}.parquet")) as fh,
               pq.ParquetWriter(fh, SCHEMAS[dest], compression="zstd") as writer):
             for start in range(0, len(docs), ROW_GROUP_ROWS):
-                chunk = docs[start:start + ROW_GROUP_ROWS]
-                writer.write_table(pa.Table.from_pylist([_row(d, dest) for d in chunk], schema=SCHEMAS[dest]))
+                writer.write_table(_table(docs[start:start + ROW_GROUP_ROWS], dest))
 
 
 def id_collisions(docs: list[dict[str, Any]], examples: int = 3) -> dict[str, Any]:

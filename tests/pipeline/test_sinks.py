@@ -2,18 +2,27 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 
 import pytest
 
 from pipeline import sinks
+from pipeline.documents import NORMALIZE_KEY
 from pipeline.sinks import SpillDocuments, read_spill, shard_of
 
 SHARDS = 3
 
 
 def _docs(n: int) -> list[dict]:
-    return [{"id": f"{i:08x}" + "0" * 24, "text": f"本文{i}です。" * (i % 5 + 1), "meta": {"n": i}} for i in range(n)]
+    return [{"id": f"{i:08x}" + "0" * 24, "text": f"本文{i}です。" * (i % 5 + 1),
+             "meta": {"n": i, "title": "題", **({"normalize": {"crlf": i}} if i % 2 else {})}} for i in range(n)]
+
+
+def _spilled(doc: dict) -> dict:
+    """What a spill file gives back: meta as the JSON text its Parquet column holds, its normalize counts beside."""
+    meta = json.dumps(doc["meta"], ensure_ascii=False, sort_keys=True)
+    return {**doc, "meta": meta, NORMALIZE_KEY: doc["meta"].get("normalize", {})}
 
 
 def _spill(tmp_dir: str, docs: list[dict]) -> dict[int, int]:
@@ -41,7 +50,7 @@ def test_documents_come_back_by_shard_whatever_the_bundles(tmp_path):
     counts = _merge(_spill(str(tmp_path), docs[:25]), _spill(str(tmp_path), docs[25:]))
     for shard in range(SHARDS):
         back = read_spill(str(tmp_path), shard, counts.get(shard, 0))
-        expected = [d for d in docs if shard_of(d["id"], SHARDS) == shard]
+        expected = [_spilled(d) for d in docs if shard_of(d["id"], SHARDS) == shard]
         assert sorted(back, key=lambda d: d["id"]) == expected
     assert not glob.glob(str(tmp_path / "**" / "*.part"), recursive=True)
 
