@@ -196,11 +196,10 @@ def load(model: bytes | str | Path, name: str | None = None) -> spm.SentencePiec
     if not isinstance(model, bytes) and Path(model).exists() and not Path(model).is_file():  # a FIFO blocks forever
         raise TokenizerError(f"cannot read SentencePiece model {name}: not a regular file")
     try:
-        processor = spm.SentencePieceProcessor(model_proto=model if isinstance(model, bytes) else
-                                               Path(model).read_bytes())
-        if processor.get_piece_size() == 0:  # an empty file loads without an error, then fails on first use
-            raise RuntimeError("no pieces (an empty file?)")
-        return processor
+        data = model if isinstance(model, bytes) else Path(model).read_bytes()
+        if not data:  # sentencepiece skips loading empty bytes; the first use then logged C++ errors
+            raise RuntimeError("an empty file")
+        return spm.SentencePieceProcessor(model_proto=data)
     except (OSError, RuntimeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "ParseFromArray" in reason:  # sentencepiece names its C++ source line, not the problem
