@@ -97,16 +97,28 @@ def param_count(cfg: GPTConfig) -> int:
 
 
 TRAIN_BYTES_PER_PARAM = 16  # float32 weights, gradients and both AdamW moments
+FP16_BYTES_PER_PARAM = 6  # fp16's rounded weights, and their float32 view
 
 
-def check_fits(cfg: GPTConfig, memory: int) -> None:
-    """Refuse a model whose weights, gradients and optimizer state alone exceed `memory` bytes: numpy would fail
-    to allocate them (or the machine would swap to a halt) only after the run has started."""
-    need = param_count(cfg) * TRAIN_BYTES_PER_PARAM
-    if need > memory:
+def activation_floats(cfg: GPTConfig, batch: int, tokens: int) -> int:
+    """Floats one forward keeps for backward (`GPT.forward`'s cache): per position and layer, 16 d_model-wide
+    rows (input, LayerNorms, q k v, attention output, residual, MLP pre- and post-GELU) and n_heads x `tokens`
+    attention probabilities; then three vocab-wide rows at the head (logits, probabilities, their gradient)."""
+    C, T = cfg.d_model, tokens
+    return batch * T * (cfg.n_layers * (16 * C + cfg.n_heads * T) + 2 * C + 3 * cfg.vocab_size)
+
+
+def check_fits(cfg: GPTConfig, memory: int, batch: int, tokens: int, fp16: bool = False) -> None:
+    """Refuse a run whose weights, optimizer state and activations exceed `memory` bytes (one rank's share of
+    its node): numpy would fail to allocate them (or the machine would swap to a halt) only after the run has
+    started, on every rank."""
+    state = param_count(cfg) * (TRAIN_BYTES_PER_PARAM + (FP16_BYTES_PER_PARAM if fp16 else 0))
+    acts = 4 * activation_floats(cfg, batch, tokens)
+    if state + acts > memory:
         raise ValueError(f"model {cfg.to_json()} has {param_count(cfg):,} parameters: training needs "
-                         f"{need / 2**30:,.1f} GiB for its weights, gradients and AdamW moments, this machine has "
-                         f"{memory / 2**30:,.1f} GiB")
+                         f"{state / 2**30:,.1f} GiB for its weights, gradients and AdamW moments and "
+                         f"{acts / 2**30:,.1f} GiB for the activations of {batch} rows of {tokens} tokens, "
+                         f"a rank has {memory / 2**30:,.1f} GiB")
 
 
 def _views(flat: np.ndarray, layout: list[tuple[str, tuple[int, ...]]]) -> dict[str, np.ndarray]:

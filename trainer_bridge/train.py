@@ -194,7 +194,9 @@ def train(args: argparse.Namespace) -> int:
     fp16 = args.precision == "fp16"
 
     cfg = resolve_config(args.model, int(stream.vocab_size), int(stream.seq_len))
-    check_fits(cfg, os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    ranks_here = comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()  # ranks sharing this node's memory
+    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // ranks_here
+    check_fits(cfg, memory, G // world, int(stream.seq_len), fp16)
     start_step, ckpt, skipped_in_a_row = 0, None, 0
     if args.resume:
         ckpt = _resume_checkpoint(run, args, cfg, stream, rank)

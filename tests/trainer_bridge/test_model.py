@@ -12,7 +12,15 @@ import numpy as np
 import pytest
 
 import sve_kernels as K
-from trainer_bridge.model import GPT, GPTConfig, doc_ids_from_offsets, param_layout, resolve_config
+from trainer_bridge.model import (
+    GPT,
+    GPTConfig,
+    activation_floats,
+    check_fits,
+    doc_ids_from_offsets,
+    param_layout,
+    resolve_config,
+)
 from trainer_bridge.optim import AdamW, LossScaler, clip_grad_norm, lr_at
 
 RNG = np.random.default_rng(7)
@@ -315,3 +323,35 @@ def test_a_single_padded_row_keeps_its_inputs():
 
     ids, targets, _ = _batch(OneRow(), doc_mask=False)
     assert ids.tolist() == [[5, 6, 7, 0, 0]] and targets.tolist() == [[6, 7, -1, -1, -1]]
+
+
+def _float_bytes(obj) -> int:
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes if obj.dtype == np.float32 else 0
+    if isinstance(obj, dict | list):
+        return sum(map(_float_bytes, obj.values() if isinstance(obj, dict) else obj))
+    return 0
+
+
+@pytest.mark.parametrize("C, H, L, V, T, B", [(64, 4, 2, 500, 32, 3), (32, 2, 3, 100, 128, 2)])
+def test_activation_estimate_is_what_forward_keeps(C, H, L, V, T, B):
+    """The memory check's activation term against the arrays forward really caches for backward, plus the
+    logits and their gradient (vocab-wide rows that live beside the cache)."""
+    cfg = GPTConfig(vocab_size=V, seq_len=T, d_model=C, n_heads=H, n_layers=L)
+    model = GPT(cfg, seed=0)
+    ids = np.random.default_rng(0).integers(0, V, size=(B, T))
+    model.forward(ids, targets=ids)
+    kept = _float_bytes(model._cache) + 2 * B * T * V * 4
+    assert 0.98 < 4 * activation_floats(cfg, B, T) / kept <= 1.0
+
+
+def test_a_run_that_cannot_fit_is_refused_before_allocation():
+    """Weights of 0.6M parameters fit anywhere; 16 rows of 32k tokens need 1 TiB of attention probabilities
+    (the check counted only weights and optimizer state, so this failed mid-run on every rank)."""
+    cfg = GPTConfig(vocab_size=3000, seq_len=32768, d_model=128, n_heads=4, n_layers=2)
+    check_fits(cfg, 8 << 30, batch=1, tokens=512)
+    with pytest.raises(ValueError, match=r"GiB for the activations of 16 rows of 32768 tokens, a rank has 8.0 GiB"):
+        check_fits(cfg, 8 << 30, batch=16, tokens=32768)
+    weights_only = GPTConfig(vocab_size=3000, seq_len=8, d_model=4096, n_heads=4, n_layers=8)
+    with pytest.raises(ValueError, match="GiB for its weights, gradients and AdamW moments"):
+        check_fits(weights_only, 8 << 30, batch=1, tokens=8)
