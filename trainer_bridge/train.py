@@ -57,6 +57,33 @@ class TrainError(ValueError):
     """A user-facing problem (bad arguments, mismatched checkpoint); printed as one line."""
 
 
+class EveryRankError(TrainError):
+    """A failure every rank knows alike (checked on the same inputs and agreed by a collective, or computed
+    from reduced values): rank 0 reports it and every rank exits. The ranks used to print it each, and each
+    MPI_Abort added a line of its own under MPICH."""
+
+
+USER_ERRORS = (TrainError, CheckpointError, ValueError, OSError, ShardIntegrityError)
+
+
+def launch_rank() -> int:
+    """This process's rank as its launcher set it (MPICH's Hydra, Open MPI, PMIx), readable before MPI starts;
+    0 when not launched by one."""
+    for key in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+        if (value := os.environ.get(key, "")).isdigit():
+            return int(value)
+    return 0
+
+
+class RankZeroParser(OneLineParser):
+    """Every rank parses the same command line: rank 0 says what is wrong, the others only exit."""
+
+    def error(self, message: str):
+        if launch_rank() > 0:
+            self.exit(2)
+        super().error(message)
+
+
 def _sum_float16(inbuf, outbuf, datatype) -> None:
     """MPI reduction for float16 carried as 16-bit words: add in fp32, round back (overflow gives inf)."""
     a = np.frombuffer(inbuf, dtype=np.float16)
@@ -173,15 +200,9 @@ def _resume_checkpoint(run: Path, args: argparse.Namespace, cfg: GPTConfig, stre
     return ckpt
 
 
-@np.errstate(over="ignore", invalid="ignore")  # inf and NaN skip the step (or stop the run): no warning lines
-def train(args: argparse.Namespace) -> int:
-    from mpi4py import MPI
-
-    comm = MPI.COMM_WORLD
+def _setup(args: argparse.Namespace, comm, ranks_here: int):
+    """Everything a run checks and loads before its first collective, on every rank alike."""
     rank, world = comm.Get_rank(), comm.Get_size()
-    launched = os.environ.get("OMPI_COMM_WORLD_SIZE") or os.environ.get("PMI_SIZE") or "1"
-    if world == 1 and launched.isdigit() and int(launched) > 1:  # N copies of a 1-rank job would share RUN
-        raise TrainError(f"the launcher started {launched} ranks but mpi4py sees 1: mpi4py is built for another MPI")
     G = args.global_batch
     if G < 1 or G % world:
         raise TrainError(f"--global-batch {G} must be a positive multiple of the number of ranks ({world})")
@@ -192,15 +213,12 @@ def train(args: argparse.Namespace) -> int:
     stream = ShardStream(str(manifest), rank=rank, world_size=world, seed=args.seed, global_batch_size=G)
     run = Path(args.out)
     fp16 = args.precision == "fp16"
-
     cfg = resolve_config(args.model, int(stream.vocab_size), int(stream.seq_len))
-    ranks_here = comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()  # ranks sharing this node's memory
-    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // ranks_here
+    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // ranks_here  # this rank's share of its node
     check_fits(cfg, memory, G // world, int(stream.seq_len), fp16)
-    start_step, ckpt, skipped_in_a_row = 0, None, 0
+    ckpt = None
     if args.resume:
         ckpt = _resume_checkpoint(run, args, cfg, stream, rank)
-        start_step = ckpt.step
     elif latest_checkpoint(run) is not None:
         raise TrainError(f"{run} already holds checkpoints: pass --resume or choose another --out")
     model = GPT(cfg, seed=args.seed, params=ckpt.params.copy() if ckpt else None, fp16=fp16)
@@ -209,8 +227,43 @@ def train(args: argparse.Namespace) -> int:
     if ckpt is not None:
         opt.m[...], opt.v[...], opt.t = ckpt.m, ckpt.v, ckpt.state["optimizer_t"]
         scaler.load_state_dict(ckpt.state["loss_scaler"])
-    else:
+    return stream, run, cfg, ckpt, model, opt, scaler
+
+
+def _agreed(failures: list[str | None]) -> str:
+    """One line for what the ranks' checks found: the message, naming the rank when not every rank failed alike."""
+    failed = [(r, m) for r, m in enumerate(failures) if m]
+    r, message = failed[0]
+    if len(failed) == len(failures) and all(m == message for _, m in failed):
+        return message
+    return f"rank {r}: {message}" + (f" (and {len(failed) - 1} other ranks)" if len(failed) > 1 else "")
+
+
+@np.errstate(over="ignore", invalid="ignore")  # inf and NaN skip the step (or stop the run): no warning lines
+def train(args: argparse.Namespace) -> int:
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    rank, world = comm.Get_rank(), comm.Get_size()
+    launched = os.environ.get("OMPI_COMM_WORLD_SIZE") or os.environ.get("PMI_SIZE") or "1"
+    if world == 1 and launched.isdigit() and int(launched) > 1:  # N copies of a 1-rank job would share RUN
+        raise TrainError(f"the launcher started {launched} ranks but mpi4py sees 1: mpi4py is built for another MPI")
+    ranks_here = comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()  # a collective: before any check can fail
+    try:
+        stream, run, cfg, ckpt, model, opt, scaler = _setup(args, comm, ranks_here)
+        failure = None
+    except USER_ERRORS as exc:
+        failure = str(exc)
+    except MemoryError as exc:
+        failure = f"out of memory: {exc}"
+    if any(failures := comm.allgather(failure)):  # a rank that failed alone would leave the others in Bcast
+        if failure is None:
+            stream.close()
+        raise EveryRankError(_agreed(failures))
+    if ckpt is None:
         comm.Bcast(model.params, root=0)
+    fp16, start_step, skipped_in_a_row = args.precision == "fp16", ckpt.step if ckpt else 0, 0
+    G = args.global_batch
     metrics_path = run / "metrics.jsonl"
     if rank == 0:
         run.mkdir(parents=True, exist_ok=True)
@@ -249,7 +302,7 @@ def train(args: argparse.Namespace) -> int:
             opt.step(model.params, model.grads, lr)
         skipped_in_a_row = skipped_in_a_row + 1 if skipped else 0
         if skipped_in_a_row == MAX_SKIPPED_IN_A_ROW:  # the same on every rank: the norm is of the summed gradients
-            raise TrainError(f"step {step}: the last {MAX_SKIPPED_IN_A_ROW} steps were skipped, their gradients not "
+            raise EveryRankError(f"step {step}: the last {MAX_SKIPPED_IN_A_ROW} steps were skipped, their gradients not "
                              f"finite: training diverged (lower --lr {args.lr:g}?)")
         t5 = time.perf_counter()
         if rank == 0:
@@ -265,7 +318,7 @@ def train(args: argparse.Namespace) -> int:
         if step % args.ckpt_every == 0 or step == args.steps:
             fingerprint = zlib.crc32(model.params.view(np.uint8))  # every rank must hold the same weights
             if comm.allreduce(fingerprint, op=MPI.MAX) != comm.allreduce(fingerprint, op=MPI.MIN):
-                raise TrainError(f"step {step}: parameters differ between ranks (a skipped step was not global?)")
+                raise EveryRankError(f"step {step}: parameters differ between ranks (a skipped step was not global?)")
             streams = comm.gather(stream.state_dict(), root=0)
             if rank == 0:
                 state = {"optimizer_t": opt.t, "loss_scaler": scaler.state_dict(), "streams": streams,
@@ -326,7 +379,7 @@ def sample(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="jcorpus-train", description=__doc__.split("\n\n")[0],
+    p = RankZeroParser(prog="jcorpus-train", description=__doc__.split("\n\n")[0],
                       epilog="`jcorpus-train sample --help`: continue a prompt from a checkpoint")
     p.add_argument("--shards", required=True, help="SHARDS directory or its manifest.json")
     p.add_argument("--model", default="tiny", help="tiny | small | CONFIG.json")
@@ -371,23 +424,30 @@ def main(argv: list[str] | None = None) -> int:
             return sample(build_sample_parser().parse_args(argv[1:]))
         args = build_parser().parse_args(argv)
         return train(args)
-    except (TrainError, CheckpointError, ValueError, OSError, ShardIntegrityError) as exc:
+    except EveryRankError as exc:
+        if _world() is None or _world().Get_rank() == 0:
+            print(f"jcorpus-train: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except USER_ERRORS as exc:
         return _fail(str(exc))
     except MemoryError as exc:  # numpy's says how much it could not allocate
         return _fail(f"out of memory: {exc}")
 
 
 def _fail(message: str) -> int:
+    """A failure of this rank alone: the others would stay blocked in a collective, so the job is taken down."""
     print(f"jcorpus-train: error: {message}", file=sys.stderr, flush=True)
-    _abort_peers(2)
+    if (world := _world()) is not None and world.Get_size() > 1:
+        world.Abort(2)
     return 2
 
 
-def _abort_peers(code: int) -> None:
-    """A rank that fails alone would leave the others blocked in a collective: take the job down."""
+def _world():
+    """MPI's COMM_WORLD while MPI runs, else None (a usage error, `sample`, after the end)."""
     mpi = sys.modules.get("mpi4py.MPI")
-    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized() and mpi.COMM_WORLD.Get_size() > 1:
-        mpi.COMM_WORLD.Abort(code)
+    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
+        return mpi.COMM_WORLD
+    return None
 
 
 if __name__ == "__main__":

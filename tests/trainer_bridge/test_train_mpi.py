@@ -183,12 +183,61 @@ def test_bad_arguments_give_one_line_errors(shards, tmp_path):
         assert proc.stderr.startswith("jcorpus-train: error: ") and proc.stderr.count("\n") == 1, proc.stderr
 
 
-def test_a_diverged_run_stops_with_one_line(shards, tmp_path):
-    """--lr 1e30: NaN from step 2, every step skipped, and the run exited 0 with NaN weights checkpointed."""
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_a_diverged_run_stops_with_one_line(shards, tmp_path, ranks):
+    """--lr 1e30: NaN from step 2, every step skipped, and the run exited 0 with NaN weights checkpointed.
+    Every rank knows it (the norm is of the summed gradients): one line, not one per rank plus MPICH's aborts."""
     from trainer_bridge.train import MAX_SKIPPED_IN_A_ROW
 
-    cmd = mpi_command(shards, tmp_path / "nan", 1, "--lr", "1e30", "--warmup", "0", steps=MAX_SKIPPED_IN_A_ROW + 10)
+    cmd = mpi_command(shards, tmp_path / "nan", ranks, "--lr", "1e30", "--warmup", "0",
+                      steps=MAX_SKIPPED_IN_A_ROW + 10)
     proc = subprocess.run(cmd, cwd=ROOT, env=mpi_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == (f"jcorpus-train: error: step {MAX_SKIPPED_IN_A_ROW + 1}: the last {MAX_SKIPPED_IN_A_ROW} "
                            "steps were skipped, their gradients not finite: training diverged (lower --lr 1e+30?)\n")
+
+
+def test_errors_every_rank_finds_are_said_once(shards, tmp_path):
+    """Under 2 ranks a usage error printed twice, and a setup error twice with an MPICH Abort line per rank."""
+    (tmp_path / "huge.json").write_text(json.dumps({"d_model": 100000, "n_layers": 100}), encoding="utf-8")
+    for extra, needle in ((["--lr", "-1"], "--lr: expected a number > 0, got -1"),
+                          (["--global-batch", "3"], "--global-batch 3 must be a positive multiple of the number of ranks (2)"),
+                          (["--model", str(tmp_path / "huge.json")], "GiB for its weights")):
+        proc = subprocess.run(mpi_command(shards, tmp_path / "x", 2, *extra), cwd=ROOT, env=mpi_env(),
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
+        assert proc.stderr.startswith("jcorpus-train: error: ") and proc.stderr.count("\n") == 1, proc.stderr
+
+
+RANK_ONE_FAILS = """
+import sys
+from mpi4py import MPI
+import trainer_bridge.train as T
+checked = T.check_fits
+def check_fits(*args, **kwargs):
+    if MPI.COMM_WORLD.Get_rank() == 1:
+        raise T.TrainError("only rank 1 sees this")
+    checked(*args, **kwargs)
+T.check_fits = check_fits
+sys.exit(T.main(sys.argv[1:]))
+"""
+
+
+def test_a_rank_failing_alone_in_setup_stops_every_rank(shards, tmp_path):
+    """The others would have waited for it in the first collective: they agree on the failure and stop, and the
+    one line names the rank."""
+    (tmp_path / "rank_one_fails.py").write_text(RANK_ONE_FAILS, encoding="utf-8")
+    cmd = mpi_command(shards, tmp_path / "x", 2)
+    cmd[cmd.index("-m"):cmd.index("trainer_bridge.train") + 1] = [str(tmp_path / "rank_one_fails.py")]
+    proc = subprocess.run(cmd, cwd=ROOT, env=mpi_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == "jcorpus-train: error: rank 1: only rank 1 sees this\n"
+    assert not (tmp_path / "x").exists()
+
+
+def test_agreed_failures_name_the_rank_unless_every_rank_failed_alike():
+    from trainer_bridge.train import _agreed
+
+    assert _agreed(["bad", "bad"]) == "bad"
+    assert _agreed([None, "bad"]) == "rank 1: bad"
+    assert _agreed(["bad", "worse", None]) == "rank 0: bad (and 1 other ranks)"
