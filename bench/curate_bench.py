@@ -5,7 +5,9 @@ Replicates the shared corpora (as extra sources reading the same files, so ids s
 wall time, MB/s and documents/s per core, and the per-stage CPU seconds from stats.json. A second run
 measures the WARC source alone (raw WARC MB/s per core end to end; target ≥ 3), and a third the demo
 curate on the default runner and on a local Dask cluster with 1 and 2 workers. `--parts steady` runs the
-WARC at --warc-mb and three times that and reports the seconds per extra MB (the steady-state gain).
+WARC at --warc-mb and three times that and reports the seconds per extra MB (the steady-state gain);
+`--parts ceiling` sets `--workers 2` beside two independent processes on half the input each (what the
+machine's second core gives work that shares nothing).
 
     .venv/bin/python bench/curate_bench.py --corpora ../shared/corpora --target-mb 50 --repeats 3
 """
@@ -95,6 +97,56 @@ def steady_state(corpora: Path, small_mb: float, repeats: int) -> list[str]:
     return rows + [""]
 
 
+CPU_PROBE = "import time; t = time.perf_counter(); sum(range(60_000_000)); print(time.perf_counter() - t)"
+
+
+def _together(commands: list[list[str]]) -> float:
+    """Wall seconds until the last of `commands`, started at once, has ended."""
+    start = time.perf_counter()
+    procs = [subprocess.Popen(c, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for c in commands]
+    if any(p.wait() for p in procs):
+        raise SystemExit(f"failed: {commands}")
+    return time.perf_counter() - start
+
+
+def ceiling(corpora: Path, target_mb: float, repeats: int) -> list[str]:
+    """What the second core gives two processes that share nothing, next to what `--workers 2` gets from it.
+
+    Alternating, per round: curate on everything with 1 and with 2 workers; two independent 1-worker curates
+    at once, each on half of the copies (even / odd); and a pure-Python loop alone and two at once. The pair
+    of halves is the most any second worker can add here: no shuffle, no driver, no imbalance to pay."""
+    cfg, raw_bytes = _config(corpora, list(FILES), target_mb)
+    halves = [{**cfg, "sources": [s for s in cfg["sources"] if int(s["name"].rsplit("_", 1)[1]) % 2 == parity]}
+              for parity in (0, 1)]
+    times: dict[str, list[float]] = {k: [] for k in ("w1", "w2", "halves", "loop", "loops")}
+    with tempfile.TemporaryDirectory() as tmp:
+        configs = [Path(tmp) / f"{name}.yaml" for name in ("all", "a", "b")]
+        for path, c in zip(configs, [cfg, *halves], strict=True):
+            path.write_text(yaml.safe_dump(c))
+
+        def curate(config: Path, out: str, workers: int) -> list[str]:
+            return [sys.executable, "-m", "pipeline.cli", "curate", "--config", str(config), "--out",
+                    str(Path(tmp) / out), "--workers", str(workers), "--overwrite"]
+
+        loop = [sys.executable, "-c", CPU_PROBE]
+        for _ in range(repeats):
+            times["w1"].append(_together([curate(configs[0], "w1", 1)]))
+            times["w2"].append(_together([curate(configs[0], "w2", 2)]))
+            times["halves"].append(_together([curate(configs[1], "a", 1), curate(configs[2], "b", 1)]))
+            times["loop"].append(_together([loop]))
+            times["loops"].append(_together([loop, loop]))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return [f"### The second core: jcorpus --workers 2 against two processes that share nothing "
+            f"({raw_bytes / 1e6:.1f} MB, medians of {repeats})", "",
+            "| run | wall s (median) | gain from the 2nd core |", "|---|---|---|",
+            f"| curate, 1 worker | {med['w1']:.2f} | |",
+            f"| curate, `--workers 2` | {med['w2']:.2f} | {med['w1'] / med['w2']:.2f}x |",
+            f"| two 1-worker curates at once, half the copies each | {med['halves']:.2f} | "
+            f"{med['w1'] / med['halves']:.2f}x |",
+            f"| pure-Python loop, alone / two at once | {med['loop']:.2f} / {med['loops']:.2f} | "
+            f"{2 * med['loop'] / med['loops']:.2f}x |", ""]
+
+
 def bench_runners(repeats: int) -> list[str]:
     """The demo curate (examples/demo.yaml, all filters on) on the default runner and on Dask."""
     rows = ["### Demo curate by runner (examples/demo.yaml)", "",
@@ -114,7 +166,7 @@ def main() -> None:
     ap.add_argument("--target-mb", type=float, default=50)
     ap.add_argument("--warc-mb", type=float, default=20)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--parts", default="all,warc,runners", help="which of all,warc,steady,runners to run")
+    ap.add_argument("--parts", default="all,warc,runners", help="which of all,warc,steady,ceiling,runners to run")
     args = ap.parse_args()
     parts = args.parts.split(",")
     if "all" in parts:
@@ -124,6 +176,8 @@ def main() -> None:
               flush=True)
     if "steady" in parts:
         print("\n".join(steady_state(args.corpora, args.warc_mb, args.repeats)), flush=True)
+    if "ceiling" in parts:
+        print("\n".join(ceiling(args.corpora, args.target_mb, args.repeats)), flush=True)
     if "runners" in parts:
         print("\n".join(bench_runners(args.repeats)))
 
