@@ -140,23 +140,41 @@ def _stat(**counts: Any) -> dict[str, Any]:
     return {"dedup": counts}
 
 
+SKETCHES_REMEMBERED = 1 << 16  # per worker: band keys of recent texts, by digest (~20 MB when full)
+
+
 class _Sketch(beam.DoFn):
-    """doc -> ((band, band-hash), node) per band."""
+    """doc -> ((band, band-hash), node) per band.
+
+    Exact copies are in play here (exact dedup decides in parallel, and waiting for it would cost a shuffle),
+    so the band keys of each text are remembered by the text's digest, and a copy this worker saw lately
+    costs a BLAKE2b instead of MeCab and MinHash. The keys are a function of the text: the output is the same."""
 
     def __init__(self, p: NearParams, priority: Sequence[str]) -> None:
         self.p, self.priority = p, tuple(priority)
 
     def setup(self) -> None:
         self.hasher = MinHasher(self.p.num_perm, self.p.seed, self.p.scheme)
+        self.remembered: dict[bytes, list[int]] = {}
+
+    def band_keys(self, text: str) -> list[int]:
+        digest = _text_digest(text)
+        keys = self.remembered.get(digest)
+        if keys is None:
+            hashes = shingle_set(text, self.p.unit, self.p.n)
+            # empty shingle set (empty text): nothing to compare, exact dedup owns empties
+            keys = band_hashes(self.hasher.signature(hashes), self.p.bands, self.p.rows) if hashes.size else []
+            if len(self.remembered) >= SKETCHES_REMEMBERED:
+                self.remembered.clear()
+            self.remembered[digest] = keys
+        return keys
 
     def process(self, doc: Mapping[str, Any]) -> Iterator[Any]:
-        hashes = shingle_set(doc.get("text") or "", self.p.unit, self.p.n)
-        if hashes.size == 0:  # empty text: nothing to compare (exact dedup owns empties)
-            return
-        node = rank_node(doc, self.priority)
-        sig = self.hasher.signature(hashes)
-        for band, h in enumerate(band_hashes(sig, self.p.bands, self.p.rows)):
-            yield ((band, h), node)
+        keys = self.band_keys(doc.get("text") or "")
+        if keys:
+            node = rank_node(doc, self.priority)
+            for band, h in enumerate(keys):
+                yield ((band, h), node)
 
 
 def _joined_text(item: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[Any, str | None]]:

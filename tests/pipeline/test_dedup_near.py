@@ -200,3 +200,28 @@ def test_verifying_an_exact_copy_reuses_the_smaller_ends_set(monkeypatch) -> Non
     assert calls == [other] and verdict == [("stats", near._stat(near_rejected_edges=1))]
     with pytest.raises(RuntimeError, match="no text reached verification"):
         list(near._verify_edge((edge, None), "morph", 5, 0.8))
+
+
+def test_band_keys_of_a_copy_are_remembered_not_recomputed(monkeypatch):
+    """Exact copies reach near dedup too; a copy seen lately costs a digest, not MeCab and MinHash, and gives
+    the keys a fresh computation gives. The memory empties itself when full."""
+    from pipeline import dedup_near
+
+    tokenised: list[str] = []
+    real = dedup_near.shingle_set
+    monkeypatch.setattr(dedup_near, "shingle_set", lambda text, *a: tokenised.append(text) or real(text, *a))
+    monkeypatch.setattr(dedup_near, "SKETCHES_REMEMBERED", 2)
+    texts = ["本文です。" * 20, "別の文章です。" * 20, "本文です。" * 20, "三つ目の文章。" * 20, "本文です。" * 20, ""]
+    docs = [{"id": f"{i:032x}", "kind": "web", "text": t} for i, t in enumerate(texts)]
+    p = parse_config({"enabled": True})
+
+    def sketch():
+        fn = dedup_near._Sketch(p, ["web"])
+        fn.setup()
+        return fn
+
+    fn = sketch()
+    remembered = [list(fn.process(d)) for d in docs]
+    assert tokenised == [texts[0], texts[1], texts[3], texts[0], ""]  # the 3rd is a copy; the memory filled at the 4th
+    assert remembered == [list(sketch().process(d)) for d in docs]
+    assert remembered[0] and remembered[-1] == []
