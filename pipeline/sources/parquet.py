@@ -21,13 +21,13 @@ BATCH_ROWS = 256
 
 
 def _records(batch: Any, sizes: list[int], limit: int) -> Iterator[dict[str, Any] | str]:
-    """The batch's rows as dicts, converted a slice of at most `limit` bytes of strings at a time; a row over the
+    """The batch's rows as dicts, converted a slice of at most `limit` bytes of values at a time; a row over the
     limit, or with a cell that cannot be converted, is an error message instead (never converted), so one bad
     row costs itself only, not the rest of the row group."""
     start = 0
     while start < batch.num_rows:
         if sizes[start] > limit:
-            yield f"row of {sizes[start]} bytes of strings exceeds max_record_bytes={limit}"
+            yield f"row of {sizes[start]} bytes of values exceeds max_record_bytes={limit}"
             start += 1
             continue
         end, held = start, 0
@@ -62,8 +62,9 @@ def _dictionary_strings(meta: Any) -> list[str]:
 
 
 def _cell_bytes(array: Any) -> np.ndarray:
-    """Bytes of strings and binaries in each element of `array`, through lists, maps, structs and
-    dictionaries (whose values are measured once, not per use); other types count 0 (their size is fixed)."""
+    """Bytes of the values in each element of `array`, through lists, maps, structs and dictionaries (whose
+    values are measured once, not per use): strings and binaries by length, fixed-width values (numbers,
+    booleans, timestamps) by width, so a list of 100M integers in one row (800 MB) is over the limit too."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -74,13 +75,20 @@ def _cell_bytes(array: Any) -> np.ndarray:
     if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) \
             or pa.types.is_large_binary(kind):
         return pc.binary_length(array).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-    if isinstance(array, (pa.ListArray, pa.LargeListArray)):  # MapArray is a ListArray
+    if isinstance(array, (pa.ListArray, pa.LargeListArray, pa.FixedSizeListArray)):  # MapArray is a ListArray
         total = np.concatenate([[0], np.cumsum(_cell_bytes(array.values))])
-        offsets = array.offsets.to_numpy(zero_copy_only=False)
+        if isinstance(array, pa.FixedSizeListArray):  # no offsets: element i holds values i*size ... (i+1)*size
+            offsets = (array.offset + np.arange(len(array) + 1)) * kind.list_size
+        else:
+            offsets = array.offsets.to_numpy(zero_copy_only=False)
         return total[offsets[1:]] - total[offsets[:-1]]
     if isinstance(array, pa.StructArray):
         return sum((_cell_bytes(field) for field in array.flatten()), np.zeros(len(array), np.int64))
-    return np.zeros(len(array), np.int64)
+    try:
+        width = kind.bit_width
+    except ValueError:  # not fixed-width (null, union, extension types)
+        return np.zeros(len(array), np.int64)
+    return np.full(len(array), max(1, width // 8), np.int64)
 
 
 def read(path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
@@ -112,7 +120,7 @@ class _Bomb(Exception):
 
 def _rows(pfile: Any, path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
     """Row groups are checked against the size their footer declares before any page is decoded, rows
-    against max_record_bytes before they become Python values, and the strings handed out against
+    against max_record_bytes before they become Python values, and the values handed out against
     max_decompressed_bytes (a dictionary repeats its values without declaring them)."""
     row = declared = produced = 0
     cap, total = source.max_decompressed_bytes, pfile.metadata.num_rows
@@ -125,7 +133,7 @@ def _rows(pfile: Any, path: str, source: SourceConfig) -> Iterator[RawDoc | Unre
             for batch in pfile.iter_batches(batch_size=BATCH_ROWS, row_groups=[group]):
                 sizes = sum((_cell_bytes(c) for c in batch.columns), np.zeros(batch.num_rows, np.int64)).tolist()
                 if (produced := produced + sum(sizes)) > cap:
-                    raise _Bomb(f"rows 1-{row + batch.num_rows} hold {produced} bytes of strings")
+                    raise _Bomb(f"rows 1-{row + batch.num_rows} hold {produced} bytes of values")
                 for record in _records(batch, sizes, source.max_record_bytes):
                     row += 1
                     position = f"{path}:row {row}"

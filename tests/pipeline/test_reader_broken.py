@@ -236,13 +236,27 @@ def test_parquet_bombs_stop_at_max_decompressed_bytes(tmp_path: Path) -> None:
     assert path.stat().st_size < 50_000
     items = read_all("parquet", path, max_decompressed_bytes=10_000_000)
     assert kinds(items) == "DDDDU" and items[-1].source_id == f"{path}:row 5"
-    assert "rows 1-8 hold 16800000 bytes of strings, more than max_decompressed_bytes=10000000" in items[-1].error
+    assert "rows 1-8 hold 16800000 bytes of values, more than max_decompressed_bytes=10000000" in items[-1].error
     assert items[-1].error.endswith("rows 5-8 were not read")
     path = tmp_path / "plain.parquet"  # no dictionary: the footer declares every byte
     pq.write_table(pa.table({"text": [f"{i}" + "あ" * 700_000 for i in range(8)]}), path, row_group_size=4,
                    use_dictionary=False, compression="zstd")
     items = read_all("parquet", path, max_decompressed_bytes=6_000_000)
     assert kinds(items) == "U" and "row groups 0-0 declare" in items[0].error and "rows 1-8 were not read" in items[0].error
+
+
+def test_parquet_numbers_count_toward_max_record_bytes(tmp_path: Path) -> None:
+    """Only strings were measured, so a row holding a list of millions of integers (a few kB of Parquet:
+    delta-encoded) became a Python list of millions of ints; fixed-width values now count by width."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "numbers.parquet"
+    counts = pa.array([[1, 2], list(range(200_000)), [3]], pa.list_(pa.int64()))
+    pq.write_table(pa.table({"text": ["良い", "短い", "also good"], "counts": counts}), path, compression="zstd")
+    items = read_all("parquet", path, max_record_bytes=1_000_000)
+    assert kinds(items) == "DUD"
+    assert items[1].error == "row of 1600006 bytes of values exceeds max_record_bytes=1000000"
 
 
 PEAK_RSS = """
@@ -277,7 +291,7 @@ def test_a_repeated_dictionary_value_is_never_expanded(tmp_path: Path, layout: s
     out = subprocess.run([sys.executable, "-c", PEAK_RSS, str(path)], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2]).stdout.splitlines()
     size = 3_000_000 + (0 if layout == "text" else 6)
-    assert out[:2] == ["1281", f"row of {size} bytes of strings exceeds max_record_bytes=1000000"]  # 5 batches,
+    assert out[:2] == ["1281", f"row of {size} bytes of values exceeds max_record_bytes=1000000"]  # 5 batches,
     assert "rows 1281-5000 were not read" in out[2]  # then max_decompressed_bytes (4 GB) for the rest
     assert int(out[3]) < 600_000, f"peak RSS {int(out[3]) >> 10} MB"
 
