@@ -7,7 +7,7 @@ measures the WARC source alone (raw WARC MB/s per core end to end; target ≥ 3)
 curate on the default runner and on a local Dask cluster with 1 and 2 workers. `--parts steady` runs the
 WARC at --warc-mb and three times that and reports the seconds per extra MB (the steady-state gain);
 `--parts ceiling` sets `--workers 2` beside two independent processes on half the input each (what the
-machine's second core gives work that shares nothing).
+machine's second core gives work that shares nothing); `--parts write` times the shard writer alone.
 
     .venv/bin/python bench/curate_bench.py --corpora ../shared/corpora --target-mb 50 --repeats 3
 """
@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -147,6 +148,39 @@ def ceiling(corpora: Path, target_mb: float, repeats: int) -> list[str]:
             f"{2 * med['loop'] / med['loops']:.2f}x |", ""]
 
 
+def write_step(corpora: Path, target_mb: float, repeats: int) -> list[str]:
+    """The shard writer alone: the documents of a 1-worker spine run, spilled to 4 shards as the producing
+    steps spill them, then `WriteShard` over every shard; CPU seconds, best of `repeats` (the machine is
+    noisy; run it in a worktree of older code for a comparison)."""
+    import pyarrow.parquet as pq
+
+    sys.path.insert(0, str(ROOT))
+    from pipeline.sinks import SpillDocuments, WriteShard
+
+    cfg, raw_bytes = _config(corpora, list(FILES), target_mb)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "bench.yaml"
+        config.write_text(yaml.safe_dump(cfg))
+        _run(config, Path(tmp) / "out", 1)
+        docs = []
+        for part in sorted((Path(tmp) / "out").glob("*/*.parquet")):
+            for row in pq.read_table(part).to_pylist():
+                docs.append({**{k: v for k, v in row.items() if k not in ("reject_reason", "error", "dup_cluster")},
+                             "meta": json.loads(row["meta"])})
+        spill = SpillDocuments(tmp, 4)
+        spill.start_bundle()
+        counts = Counter(shard for doc in docs for shard, _ in spill.process(doc))
+        spill.finish_bundle()
+        writer, best = WriteShard(tmp, 50), float("inf")
+        for _ in range(repeats):
+            start = time.process_time()
+            for shard, n in counts.items():
+                list(writer.process((shard, {"count": [n], "decision": []})))
+            best = min(best, time.process_time() - start)
+    return [f"### Write step: {len(docs):,} documents ({raw_bytes / 1e6:.1f} MB raw input), 4 shards", "",
+            f"CPU seconds, best of {repeats}: {best:.3f} ({len(docs) / best:,.0f} documents/s)", ""]
+
+
 def bench_runners(repeats: int) -> list[str]:
     """The demo curate (examples/demo.yaml, all filters on) on the default runner and on Dask."""
     rows = ["### Demo curate by runner (examples/demo.yaml)", "",
@@ -166,7 +200,7 @@ def main() -> None:
     ap.add_argument("--target-mb", type=float, default=50)
     ap.add_argument("--warc-mb", type=float, default=20)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--parts", default="all,warc,runners", help="which of all,warc,steady,ceiling,runners to run")
+    ap.add_argument("--parts", default="all,warc,runners", help="which of all,warc,steady,ceiling,write,runners to run")
     args = ap.parse_args()
     parts = args.parts.split(",")
     if "all" in parts:
@@ -178,6 +212,8 @@ def main() -> None:
         print("\n".join(steady_state(args.corpora, args.warc_mb, args.repeats)), flush=True)
     if "ceiling" in parts:
         print("\n".join(ceiling(args.corpora, args.target_mb, args.repeats)), flush=True)
+    if "write" in parts:
+        print("\n".join(write_step(args.corpora, args.target_mb, args.repeats)), flush=True)
     if "runners" in parts:
         print("\n".join(bench_runners(args.repeats)))
 
