@@ -19,6 +19,7 @@ import sys
 import time
 import zlib
 from pathlib import Path
+from typing import Any
 
 
 def _default_threads() -> None:
@@ -200,7 +201,8 @@ def _resume_checkpoint(run: Path, args: argparse.Namespace, cfg: GPTConfig, stre
     return ckpt
 
 
-def _setup(args: argparse.Namespace, comm, ranks_here: int):
+def _setup(args: argparse.Namespace, comm: Any, ranks_here: int
+           ) -> tuple[ShardStream, Path, GPTConfig, Checkpoint | None, GPT, AdamW, LossScaler]:
     """Everything a run checks and loads before its first collective, on every rank alike."""
     rank, world = comm.Get_rank(), comm.Get_size()
     G = args.global_batch
@@ -302,8 +304,8 @@ def train(args: argparse.Namespace) -> int:
             opt.step(model.params, model.grads, lr)
         skipped_in_a_row = skipped_in_a_row + 1 if skipped else 0
         if skipped_in_a_row == MAX_SKIPPED_IN_A_ROW:  # the same on every rank: the norm is of the summed gradients
-            raise EveryRankError(f"step {step}: the last {MAX_SKIPPED_IN_A_ROW} steps were skipped, their gradients not "
-                             f"finite: training diverged (lower --lr {args.lr:g}?)")
+            raise EveryRankError(f"step {step}: the last {MAX_SKIPPED_IN_A_ROW} steps were skipped, their "
+                                 f"gradients not finite: training diverged (lower --lr {args.lr:g}?)")
         t5 = time.perf_counter()
         if rank == 0:
             rec = {"step": step, "loss": loss_sum / max(n_tokens, 1.0), "lr": lr,
@@ -318,7 +320,8 @@ def train(args: argparse.Namespace) -> int:
         if step % args.ckpt_every == 0 or step == args.steps:
             fingerprint = zlib.crc32(model.params.view(np.uint8))  # every rank must hold the same weights
             if comm.allreduce(fingerprint, op=MPI.MAX) != comm.allreduce(fingerprint, op=MPI.MIN):
-                raise EveryRankError(f"step {step}: parameters differ between ranks (a skipped step was not global?)")
+                raise EveryRankError(f"step {step}: parameters differ between ranks "
+                                     "(a skipped step was not global?)")
             streams = comm.gather(stream.state_dict(), root=0)
             if rank == 0:
                 state = {"optimizer_t": opt.t, "loss_scaler": scaler.state_dict(), "streams": streams,
@@ -380,7 +383,7 @@ def sample(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = RankZeroParser(prog="jcorpus-train", description=__doc__.split("\n\n")[0],
-                      epilog="`jcorpus-train sample --help`: continue a prompt from a checkpoint")
+                       epilog="`jcorpus-train sample --help`: continue a prompt from a checkpoint")
     p.add_argument("--shards", required=True, help="SHARDS directory or its manifest.json")
     p.add_argument("--model", default="tiny", help="tiny | small | CONFIG.json")
     p.add_argument("--steps", type=integer(1), required=True)
