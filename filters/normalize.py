@@ -118,7 +118,13 @@ def nfkc(text: str) -> str:
     first, which leaves NFKC of the text unchanged (NFKD(NFKC(c)) = NFKD(c)), and most texts then pass.
     """
     text, _ = _translate_runs(_FULL_WIDTH_FORMS, _NFKC_OF_FORMS, text)
-    return unicodedata.normalize("NFKC", text)
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    # One … or ① sent the whole text down that slow path (190 ns a character; 4% of the dev texts, 27% of
+    # their characters). NFKC never acts across a line break (a starter no composition involves, and nothing
+    # decomposes to one), so only the lines that need it are normalized.
+    return "\n".join(line if unicodedata.is_normalized("NFKC", line) else unicodedata.normalize("NFKC", line)
+                     for line in text.split("\n"))
 
 
 def dedup_key(text: str) -> str:

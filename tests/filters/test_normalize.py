@@ -58,11 +58,14 @@ def test_dedup_key_folds_what_stored_text_keeps():
 
 
 def test_nfkc_and_dedup_key_match_their_definitions():
-    """The definition is the oracle: full-width forms folded ahead of NFKC must not change its result, also next to
-    combining marks, half-width voiced marks and compatibility characters."""
+    """The definition is the oracle: full-width forms folded ahead of NFKC, and lines normalized one by one, must
+    not change its result, also next to combining marks, half-width voiced marks, compatibility characters and
+    Hangul jamo (which compose starter with starter) on either side of a line break."""
     rng = random.Random(3)
     alphabet = [chr(c) for c in (*range(0x20, 0x80), *range(0x300, 0x370), *range(0x3000, 0x3100),
-                                 *range(0xFF00, 0xFFF0), 0x2126, 0x212B, 0x1E9B, 0x00A8, 0x2026, 0xFB01, 0x2460)]
+                                 *range(0xFF00, 0xFFF0), 0x2126, 0x212B, 0x1E9B, 0x00A8, 0x2026, 0xFB01, 0x2460,
+                                 *range(0x1100, 0x1113), *range(0x1161, 0x1176), *range(0x11A8, 0x11C3), 0xAC00,
+                                 *[0x0A] * 40)]
     for _ in range(20000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
         assert nfkc(text) == unicodedata.normalize("NFKC", text), ascii(text)
