@@ -6,8 +6,9 @@ import importlib
 import logging
 import signal
 import sys
+import threading
 
-from pipeline.errors import UserError
+from pipeline.errors import STOPS, Terminated, UserError
 from trainer_bridge.cliargs import OneLineParser
 
 # Each module defines `register(subparsers)` that adds its subcommand(s) with `set_defaults(func=...)`.
@@ -29,6 +30,25 @@ BEAM_NOISE = {"root": ("apitools not found",),
               "apache_beam.runners.common": ("KeyboardInterrupt [while running", "Terminated [while running")}
 
 
+# After Ctrl-C or SIGTERM the step that was running logs the stop as its error (wrapped by whatever it was
+# inside: "decoding with 'utf-8-sig' codec failed (Terminated: )"), and the runner stops its workers in the
+# middle of a bundle, so their data streams end under the runner's readers, which Beam logs as errors with
+# tracebacks (and a reader thread dies of it). Those are the stop's own echoes, dropped once a stop signal has
+# arrived; `main` says what happened in one line.
+BEAM_STOP_NOISE = ("apache_beam.runners.common", "apache_beam.runners.worker.data_plane",
+                   "apache_beam.runners.portability.fn_api_runner.worker_handlers")
+
+
+class _QuietAfterStop(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not STOPS
+
+
+def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
+    if not STOPS:
+        threading.__excepthook__(args)
+
+
 class _QuietBeamNoise(logging.Filter):
     def __init__(self, texts: tuple[str, ...]) -> None:
         super().__init__()
@@ -44,6 +64,10 @@ def _quiet_beam_noise() -> None:
         logger = logging.getLogger(None if name == "root" else name)
         if not any(isinstance(f, _QuietBeamNoise) for f in logger.filters):
             logger.addFilter(_QuietBeamNoise(text))
+    for name in BEAM_STOP_NOISE:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _QuietAfterStop) for f in logger.filters):
+            logger.addFilter(_QuietAfterStop())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,12 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
 NO_FILESYSTEM = "Unable to get filesystem from specified path"
 
 
-class Terminated(BaseException):
-    """SIGTERM (a scheduler's or `timeout`'s stop), raised in the main thread so a run cleans up as on Ctrl-C."""
-
-
 def _terminate(signum: int, frame: object) -> None:
+    STOPS.append(Terminated)
     raise Terminated
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    STOPS.append(KeyboardInterrupt)
+    raise KeyboardInterrupt
 
 
 def _stopped_by(exc: BaseException) -> type[BaseException] | None:
@@ -109,8 +135,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def console() -> int:
-    """The `jcorpus` command: `main` with SIGTERM handled (only here: a library caller keeps its own handler)."""
+    """The `jcorpus` command: `main` with SIGTERM and Ctrl-C handled (only here: a library caller keeps its own
+    handlers)."""
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _interrupt)
+    threading.excepthook = _thread_excepthook
     return main()
 
 

@@ -16,7 +16,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 from apache_beam.runners.runner import PipelineResult
 
 from pipeline import local_runner, sdk_worker, worker_pool
-from pipeline.errors import UserError
+from pipeline.errors import UserError, raise_if_stopped
 
 DEFAULT_RUNNER = "FnApiRunner"
 DASK_ALIASES = {"DaskRunner", "dask"}
@@ -74,6 +74,7 @@ def run(p: beam.Pipeline, runner: str | None) -> PipelineResult:
                   if type(exc).__name__ == "FutureTimeoutError" else _one_line(exc))  # grpc's, message-less
         raise UserError(f"--runner {name} could not start the job: {detail}") from None
     result.wait_until_finish()
+    raise_if_stopped()
     return result
 
 
