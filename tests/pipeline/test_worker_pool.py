@@ -124,7 +124,9 @@ def test_a_stop_signal_ends_the_run_in_one_line_and_leaves_nothing(sig, group, w
     time.sleep(0.5 if forked else 3)  # into the steps
     assert len(pids) == forked and run.poll() is None, "the run ended before it was stopped"
     os.killpg(run.pid, sig) if group else run.send_signal(sig)
-    _, err = run.communicate(timeout=60)
+    # quiet, a stop ends in about a second; under load the runner first waits for the bundles in flight
+    # (a worker's share of the stage), which took over 60 s in CI: the wait is a known issue, not this test's
+    _, err = run.communicate(timeout=240)
     assert run.returncode == code and err.strip().splitlines() == [f"jcorpus curate: {said}"], err[-3000:]
     assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()] and not list(out.glob("_temporary-*"))
 
