@@ -64,7 +64,12 @@ class EveryRankError(TrainError):
     MPI_Abort added a line of its own under MPICH."""
 
 
-USER_ERRORS = (TrainError, CheckpointError, ValueError, OSError, ShardIntegrityError)
+FAILURES = (TrainError, CheckpointError, ValueError, OSError, ShardIntegrityError, MemoryError)
+
+
+def _said(exc: BaseException) -> str:
+    """The one line a failure is reported as (numpy's MemoryError says how much it could not allocate)."""
+    return f"out of memory: {exc}" if isinstance(exc, MemoryError) else str(exc)
 
 
 def launch_rank() -> int:
@@ -254,10 +259,8 @@ def train(args: argparse.Namespace) -> int:
     try:
         stream, run, cfg, ckpt, model, opt, scaler = _setup(args, comm, ranks_here)
         failure = None
-    except USER_ERRORS as exc:
-        failure = str(exc)
-    except MemoryError as exc:
-        failure = f"out of memory: {exc}"
+    except FAILURES as exc:
+        failure = _said(exc)
     if any(failures := comm.allgather(failure)):  # a rank that failed alone would leave the others in Bcast
         if failure is None:
             stream.close()
@@ -428,13 +431,11 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return train(args)
     except EveryRankError as exc:
-        if _world() is None or _world().Get_rank() == 0:
+        if (world := _world()) is None or world.Get_rank() == 0:
             print(f"jcorpus-train: error: {exc}", file=sys.stderr, flush=True)
         return 2
-    except USER_ERRORS as exc:
-        return _fail(str(exc))
-    except MemoryError as exc:  # numpy's says how much it could not allocate
-        return _fail(f"out of memory: {exc}")
+    except FAILURES as exc:
+        return _fail(_said(exc))
 
 
 def _fail(message: str) -> int:
