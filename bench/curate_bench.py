@@ -48,11 +48,15 @@ def _config(corpora: Path, names: list[str], target_mb: float) -> tuple[dict, in
     return {"sources": sources, "filters": {"enabled": False}, "dedup": {"near": {"enabled": False}}}, size * copies
 
 
+def _curate(config: Path, out: Path, workers: int, runner: str = "FnApiRunner") -> list[str]:
+    return [sys.executable, "-m", "pipeline.cli", "curate", "--config", str(config), "--out", str(out),
+            "--workers", str(workers), "--runner", runner, "--overwrite"]
+
+
 def _run(config: Path, out: Path, workers: int, runner: str = "FnApiRunner") -> tuple[float, dict]:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pipeline.cli", "curate", "--config", str(config), "--out", str(out),
-                    "--workers", str(workers), "--runner", runner, "--overwrite"], check=True, cwd=ROOT,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(_curate(config, out, workers, runner), check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
     return time.perf_counter() - start, json.loads((out / "stats.json").read_text())
 
 
@@ -119,21 +123,19 @@ def ceiling(corpora: Path, target_mb: float, repeats: int) -> list[str]:
     cfg, raw_bytes = _config(corpora, list(FILES), target_mb)
     halves = [{**cfg, "sources": [s for s in cfg["sources"] if int(s["name"].rsplit("_", 1)[1]) % 2 == parity]}
               for parity in (0, 1)]
+    if not halves[1]["sources"]:
+        raise SystemExit(f"--parts ceiling needs at least 2 copies of the corpora: raise --target-mb above "
+                         f"{raw_bytes / 1e6:.1f}")
     times: dict[str, list[float]] = {k: [] for k in ("w1", "w2", "halves", "loop", "loops")}
     with tempfile.TemporaryDirectory() as tmp:
         configs = [Path(tmp) / f"{name}.yaml" for name in ("all", "a", "b")]
         for path, c in zip(configs, [cfg, *halves], strict=True):
             path.write_text(yaml.safe_dump(c))
-
-        def curate(config: Path, out: str, workers: int) -> list[str]:
-            return [sys.executable, "-m", "pipeline.cli", "curate", "--config", str(config), "--out",
-                    str(Path(tmp) / out), "--workers", str(workers), "--overwrite"]
-
-        loop = [sys.executable, "-c", CPU_PROBE]
+        loop, out = [sys.executable, "-c", CPU_PROBE], Path(tmp)
         for _ in range(repeats):
-            times["w1"].append(_together([curate(configs[0], "w1", 1)]))
-            times["w2"].append(_together([curate(configs[0], "w2", 2)]))
-            times["halves"].append(_together([curate(configs[1], "a", 1), curate(configs[2], "b", 1)]))
+            times["w1"].append(_together([_curate(configs[0], out / "w1", 1)]))
+            times["w2"].append(_together([_curate(configs[0], out / "w2", 2)]))
+            times["halves"].append(_together([_curate(configs[1], out / "a", 1), _curate(configs[2], out / "b", 1)]))
             times["loop"].append(_together([loop]))
             times["loops"].append(_together([loop, loop]))
     med = {k: statistics.median(v) for k, v in times.items()}
