@@ -13,14 +13,21 @@ from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
 DESTINATIONS = ("curated", "rejected", "quarantine")
 TIMINGS_KEY = "_timings"  # per-document seconds per stage, summed by the sinks, never written out
 NORMALIZE_KEY = "_normalize"  # a spilled document's meta.normalize, for the sinks to sum (`pack`)
-# meta keys the steps after the reader write (prepare, extract and its charset decision, filters); a record's
-# own field of that name (a JSONL key, a Parquet column) is kept as `field:<name>`, so a step neither
-# overwrites it nor reads it back as its own (a field `normalize: yes` crashed the write step's counts)
+# meta keys the steps after the reader write (prepare, extract and its charset decision, filters, site lines);
+# a record's own field of that name (a JSONL key, a Parquet column) is kept as `field:<name>`, so a step
+# neither overwrites it nor reads it back as its own (a field `normalize: yes` crashed the write step's counts)
 STEP_META_KEYS = frozenset({
     "normalize", "lang", "html_bytes", "filters", "stats", "pii", "footer_lines_removed",
     "non_japanese_lines_removed", "html_truncated", "fallback", "extractor", "charset", "charset_source",
-    "declared", "overridden", "invalid_sequences",
+    "declared", "overridden", "invalid_sequences", "site_lines_removed",
 })
+FIELD_PREFIX = "field:"
+
+
+def _field_key(key: str) -> str:
+    """A record's field name as a meta key: a step's key, or a name that already starts with `field:`, gets the
+    prefix (once more), so `normalize` and `field:normalize` stay two keys."""
+    return FIELD_PREFIX + key if key in STEP_META_KEYS or key.startswith(FIELD_PREFIX) else key
 
 _BASE_FIELDS = [
     pa.field("id", pa.string(), nullable=False),
@@ -67,7 +74,7 @@ def _base(src: SourceConfig, source_id: str, meta: dict[str, Any]) -> dict[str, 
 
 def from_reader(src: SourceConfig, item: RawDoc | Unreadable) -> dict[str, Any]:
     """A document dict (see docs/curate.md); HTML stays in `_html` until the extract step decodes it."""
-    meta = {f"field:{k}" if k in STEP_META_KEYS else k: v for k, v in item.meta.items()}
+    meta = {_field_key(k): v for k, v in item.meta.items()}
     doc = _base(src, item.source_id, meta)
     if isinstance(item, Unreadable):
         doc["error"] = item.error

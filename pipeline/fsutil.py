@@ -80,10 +80,17 @@ def regular_file(path: str) -> str:
     return path
 
 
+GLOB_CHARACTERS = "*?["
+
+
 def check_output_folder(path: str, option: str = "--out") -> None:
-    """Refuse a local output folder that cannot be made or written (a file on the way, /proc, a read-only
-    mount) before any work: found by the run's first write, it was a traceback per worker. Leaves nothing
-    behind; object stores have no folders to check."""
+    """Refuse an output folder whose name Beam's file systems would read as a pattern (listing `run?/curated/*`
+    to replace an old output matched `runA/curated/*` too, and deleted it), or a local one that cannot be made
+    or written (a file on the way, /proc, a read-only mount), before any work: found by the run's first
+    write, it was a traceback per worker. Leaves nothing behind; object stores have no folders to check."""
+    if found := sorted({c for c in path if c in GLOB_CHARACTERS}):
+        raise UserError(f"{option} {path}: an output path cannot contain {' '.join(found)} (Beam's file systems "
+                        "read them as a pattern)")
     if "://" in path:
         return
     target = nearest = os.path.abspath(path)

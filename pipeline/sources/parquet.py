@@ -62,23 +62,34 @@ def _dictionary_strings(meta: Any) -> list[str]:
 
 
 def _cell_bytes(array: Any) -> np.ndarray:
-    """Bytes of the values in each element of `array`, through lists, maps, structs and dictionaries (whose
-    values are measured once, not per use): strings and binaries by length, fixed-width values (numbers,
-    booleans, timestamps) by width, so a list of 100M integers in one row (800 MB) is over the limit too."""
+    """Bytes of the values in each element of `array`, through lists, list views, maps, structs, dictionaries
+    (whose values are measured once, not per use) and extension types (by their storage): strings and
+    binaries by length, fixed-width values (numbers, booleans, timestamps) by width, so a list of 100M
+    integers in one row (800 MB) is over the limit too. A type none of these covers is charged its buffers'
+    bytes, spread over its elements."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     kind = array.type
+    if isinstance(array, pa.ExtensionArray):
+        return _cell_bytes(array.storage)
     if isinstance(array, pa.DictionaryArray):
         sizes = np.append(_cell_bytes(array.dictionary), 0)  # a null index points at the appended 0
         return sizes[array.indices.fill_null(len(sizes) - 1).to_numpy(zero_copy_only=False)]
     if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) \
             or pa.types.is_large_binary(kind):
         return pc.binary_length(array).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-    if isinstance(array, (pa.ListArray, pa.LargeListArray, pa.FixedSizeListArray)):  # MapArray is a ListArray
+    if pa.types.is_string_view(kind) or pa.types.is_binary_view(kind):  # 16-byte views, each led by its length
+        views = np.frombuffer(array.buffers()[1], np.int32).reshape(-1, 4)
+        return views[array.offset:array.offset + len(array), 0].astype(np.int64)
+    if isinstance(array, (pa.ListArray, pa.LargeListArray, pa.FixedSizeListArray, pa.ListViewArray,
+                          pa.LargeListViewArray)):  # MapArray is a ListArray
         total = np.concatenate([[0], np.cumsum(_cell_bytes(array.values))])
         if isinstance(array, pa.FixedSizeListArray):  # no offsets: element i holds values i*size ... (i+1)*size
             offsets = (array.offset + np.arange(len(array) + 1)) * kind.list_size
+        elif isinstance(array, (pa.ListViewArray, pa.LargeListViewArray)):  # views may overlap or go backwards
+            starts = array.offsets.to_numpy(zero_copy_only=False)
+            return total[starts + array.sizes.to_numpy(zero_copy_only=False)] - total[starts]
         else:
             offsets = array.offsets.to_numpy(zero_copy_only=False)
         return total[offsets[1:]] - total[offsets[:-1]]
@@ -86,8 +97,8 @@ def _cell_bytes(array: Any) -> np.ndarray:
         return sum((_cell_bytes(field) for field in array.flatten()), np.zeros(len(array), np.int64))
     try:
         width = kind.bit_width
-    except ValueError:  # not fixed-width (null, union, extension types)
-        return np.zeros(len(array), np.int64)
+    except ValueError:  # not fixed-width
+        return np.full(len(array), -(-array.nbytes // max(1, len(array))), np.int64)
     return np.full(len(array), max(1, width // 8), np.int64)
 
 

@@ -64,6 +64,28 @@ def test_an_output_folder_that_cannot_be_written_is_one_line_before_the_run(tmp_
         assert not os.path.exists(out)
 
 
+@pytest.mark.parametrize(("name", "said"), [("run?", "?"), ("run*", "*"), ("out [2024]", "["), ("a[b]*", "* [")])
+def test_an_output_path_beam_would_read_as_a_pattern_is_refused(tmp_path, capsys, name, said):
+    """`--out run?` replaced the output it matched as a pattern: runA/curated/*.parquet was deleted, then the
+    run failed with a traceback and left its temporary folder; `out [2024]` failed with 116 lines. Refused
+    in one line before anything is read or deleted."""
+    old = tmp_path / "runA" / "curated"
+    old.mkdir(parents=True)
+    (old / "part-00000.parquet").write_text("an earlier run's output")
+    (tmp_path / "out [2024]").mkdir()
+    for command in (["curate", "--config", str(tmp_path / "c.yaml"), "--overwrite"],
+                    ["tokenizer", "train", "--input", "c", "--vocab-size", "8000"],
+                    ["pack", "--input", "c", "--tokenizer", "t", "--seq-len", "128"]):
+        (tmp_path / "a.jsonl").write_text('{"id": "1", "text": "x"}\n')
+        (tmp_path / "c.yaml").write_text(SOURCE % "[a.jsonl]")
+        out = str(tmp_path / name)
+        assert main([*command, "--out", out]) == 2
+        err = capsys.readouterr().err
+        assert err.endswith(f"error: --out {out}: an output path cannot contain {said} (Beam's file systems read "
+                            "them as a pattern)\n") and err.count("\n") == 1, err
+    assert (old / "part-00000.parquet").exists() and sorted(os.listdir(tmp_path / "out [2024]")) == []
+
+
 def test_the_output_check_leaves_nothing_and_skips_urls(tmp_path):
     out = tmp_path / "new" / "out"
     check_output_folder(str(out))  # a folder that can be made is not made yet

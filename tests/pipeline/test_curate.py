@@ -228,18 +228,26 @@ def test_a_warc_copied_twice_names_paths_not_id_field(tmp_path):
 
 def test_a_record_field_named_like_a_step_meta_key_is_kept_aside(tmp_path):
     """A JSONL field `normalize: yes` crashed the write step, which sums meta["normalize"] as rule counts;
-    `lang` or `filters` fields were overwritten silently. They are kept as `field:<name>`."""
+    `lang` or `filters` fields were overwritten silently. They are kept as `field:<name>`; a field already
+    named `field:normalize` beside `normalize` is kept too (one of the two was lost), and so is a field
+    `site_lines_removed` when the site-lines step runs (the step overwrote it)."""
     d = tmp_path / "in"
     d.mkdir()
-    _write_jsonl(d / "a.jsonl", [{"id": "1", "text": "ＡＢＣ" + JA[0], "normalize": "yes", "lang": "ja", "title": "t"}])
+    nav = "ホーム｜会社概要｜お問い合わせ"
+    rows = [{"id": str(i), "text": ("ＡＢＣ" if i == 0 else "") + JA[i] + "\n" + nav, "url": f"https://a.example/{i}",
+             "normalize": "yes", "field:normalize": "no", "lang": "ja", "title": "t", "site_lines_removed": "mine"}
+            for i in range(3)]
+    _write_jsonl(d / "a.jsonl", rows)
     raw = {"sources": [{"name": "web", "kind": "web", "format": "jsonl", "paths": [str(d / "a.jsonl")],
-                        "license": "x"}], "filters": {"enabled": False}}
+                        "license": "x"}], "filters": {"enabled": True, "preset": "none",
+                                                     "site_lines": {"enabled": True, "min_docs": 2}}}
     stats = run_curate(parse_config(raw), str(tmp_path / "out"))
-    [row] = _rows(tmp_path / "out", "curated")
-    meta = json.loads(row["meta"])
-    assert meta["field:normalize"] == "yes" and meta["field:lang"] == "ja" and meta["title"] == "t"
+    metas = {row["source_id"]: json.loads(row["meta"]) for row in _rows(tmp_path / "out", "curated")}
+    meta = next(m for m in metas.values() if "fullwidth_ascii" in str(m["normalize"]))
+    assert meta["field:normalize"] == "yes" and meta["field:field:normalize"] == "no" and meta["field:lang"] == "ja"
+    assert meta["title"] == "t" and meta["field:site_lines_removed"] == "mine" and meta["site_lines_removed"] == 1
     assert meta["normalize"] == {"fullwidth_ascii": 3} and stats["normalize"] == {"fullwidth_ascii": 3}
-    assert "kana_fraction" in str(meta["lang"])
+    assert "kana_fraction" in str(meta["lang"]) and len(metas) == 3
 
 
 @pytest.mark.parametrize(("flags", "message"), [

@@ -259,6 +259,48 @@ def test_parquet_numbers_count_toward_max_record_bytes(tmp_path: Path) -> None:
     assert items[1].error == "row of 1600006 bytes of values exceeds max_record_bytes=1000000"
 
 
+@pytest.mark.parametrize("kind", ["list_view", "large_list_view", "string_view", "binary_view", "json"])
+def test_parquet_view_and_extension_columns_count_toward_max_record_bytes(tmp_path: Path, kind: str) -> None:
+    """Column types Arrow restores from a file's stored schema (list views, string/binary views, extension
+    types such as arrow.json) were measured as 0 bytes, so a row of 24 MB of values, or 100 MB of JSON text in
+    a 50 kB file, passed both limits; each now counts as its plain equivalent does (1.6 MB here)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    values, small = {"list_view": ([list(range(200_000))], [1, 2]),
+                     "large_list_view": ([list(range(200_000))], [1, 2]),
+                     "string_view": (["x" * 1_600_000], "ab"), "binary_view": ([b"x" * 1_600_000], b"ab"),
+                     "json": (['"' + "x" * 1_599_998 + '"'], "{}")}[kind]
+    kind_type = {"list_view": pa.list_view(pa.int64()), "large_list_view": pa.large_list_view(pa.int64()),
+                 "string_view": pa.string_view(), "binary_view": pa.binary_view(), "json": pa.json_()}[kind]
+    path = tmp_path / f"{kind}.parquet"
+    table = pa.table({"text": ["良い", "短い", "also good"], "extra": pa.array([small, values[0], None], kind_type)})
+    pq.write_table(table, path, compression="zstd")
+    assert pq.read_schema(path).field("extra").type == kind_type  # what the reader gets back, not a plain type
+    items = read_all("parquet", path, max_record_bytes=1_000_000)
+    assert kinds(items) == "DUD"
+    assert items[1].error == "row of 1600006 bytes of values exceeds max_record_bytes=1000000"
+
+
+def test_view_and_extension_arrays_measure_as_their_plain_equivalents() -> None:
+    """`_cell_bytes` on views, list views and extension arrays, whole and sliced, against the same values in
+    plain string, binary and list arrays."""
+    import pyarrow as pa
+
+    from pipeline.sources.parquet import _cell_bytes
+
+    texts = ["ab", None, "x" * 5, "", "長い" * 10]
+    lists = [[1, 2], None, [], list(range(7)), [3]]
+    pairs = [(pa.array(texts, pa.string_view()), pa.array(texts)),
+             (pa.array([t and t.encode() for t in texts], pa.binary_view()), pa.array([t and t.encode() for t in texts])),
+             (pa.array(texts, pa.json_()), pa.array(texts)),
+             (pa.array(lists, pa.list_view(pa.int32())), pa.array(lists, pa.list_(pa.int32()))),
+             (pa.array(lists, pa.large_list_view(pa.int64())), pa.array(lists, pa.list_(pa.int64())))]
+    for special, plain in pairs:
+        for start in range(3):
+            assert _cell_bytes(special.slice(start)).tolist() == _cell_bytes(plain.slice(start)).tolist(), special.type
+
+
 PEAK_RSS = """
 import re, sys
 from pipeline.sources import SourceConfig, reader_for
