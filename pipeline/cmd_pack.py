@@ -161,7 +161,7 @@ def _read_manifest(shards: str) -> tuple[str, dict]:
     if not os.path.isfile(path):  # reading a FIFO would block forever
         raise UserError(f"{path} is not a regular file")
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, "rb") as handle:
             return path, parse(handle.read(), where=path, packed=True)
     except ManifestError as exc:
         raise UserError(str(exc)) from None
@@ -212,6 +212,11 @@ def _print_rows(m: dict, manifest_path: str, decode: Decode | None, rows: int, c
         for i in range(min(rows - shown, reader.num_rows)):
             row = table.slice(i, 1).to_pylist()[0]
             print(f"\n--- {shard['file']} row {i} ({row['length']} tokens, {len(row['doc_offsets'])} segments)")
-            print(describe_row(reader.tokens(i), row["length"], row["doc_offsets"], row["doc_ids"],
-                               row["doc_positions"], decode, chars))
+            try:
+                print(describe_row(reader.tokens(i), row["length"], row["doc_offsets"], row["doc_ids"],
+                                   row["doc_positions"], decode, chars))
+            except IndexError as exc:  # sentencepiece: "piece id is out of range"
+                raise UserError(f"shard {shard['file']} row {i} holds a token id the tokenizer does not have "
+                                f"({str(exc).rstrip('.')}): a corrupt shard? (`--verify` checks every shard against "
+                                "the manifest)") from None
             shown += 1

@@ -5,12 +5,12 @@ import glob
 import json
 import os
 import stat
-import tempfile
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.errors import UserError
+from trainer_bridge.cliargs import folder_unwritable
 
 NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
                (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
@@ -84,24 +84,11 @@ GLOB_CHARACTERS = "*?["
 
 
 def check_output_folder(path: str, option: str = "--out") -> None:
-    """Refuse an output folder whose name Beam's file systems would read as a pattern (listing `run?/curated/*`
-    to replace an old output matched `runA/curated/*` too, and deleted it), or a local one that cannot be made
-    or written (a file on the way, /proc, a read-only mount), before any work: found by the run's first
-    write, it was a traceback per worker. Leaves nothing behind; object stores have no folders to check."""
+    """Refuse, before any work, an output folder whose name Beam's file systems would read as a pattern (listing
+    `run?/curated/*` to replace an old output matched `runA/curated/*` too, and deleted it), or a local one that
+    cannot be made or written (`cliargs.folder_unwritable`)."""
     if found := sorted({c for c in path if c in GLOB_CHARACTERS}):
         raise UserError(f"{option} {path}: an output path cannot contain {' '.join(found)} (Beam's file systems "
                         "read them as a pattern)")
-    if "://" in path:
-        return
-    target = nearest = os.path.abspath(path)
-    while not os.path.lexists(nearest):  # the folder itself, else the one its missing folders go into
-        nearest = os.path.dirname(nearest)
-    if not os.path.isdir(nearest):
-        raise UserError(f"{option} {path}: cannot create the output folder ({nearest} is not a folder)")
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".jcorpus-probe-", dir=nearest))
-    except OSError as exc:
-        why = exc.strerror or str(exc)
-        if nearest == target:
-            raise UserError(f"{option} {path}: cannot write in the output folder ({why})") from None
-        raise UserError(f"{option} {path}: cannot create the output folder ({nearest}: {why})") from None
+    if why := folder_unwritable(path):
+        raise UserError(f"{option} {path}: {why}")

@@ -59,8 +59,10 @@ def _why_no_text(summary: dict, unmatched: str) -> str:
     if not sampled:
         return unmatched or "--mix gives no kind a weight above 0"
     if not summary["seen_sentences"]:
-        return (f"all {sampled} non-empty documents{' of the kinds in --mix' if mix else ''} were held out "
-                f"(--holdout {summary['holdout']})")
+        which = f"{sampled} non-empty documents{' of the kinds in --mix' if mix else ''}"
+        if not summary["heldout_docs"]:  # it blamed --holdout 0 for documents of whitespace alone
+            return f"the {which} hold no sentence to sample (only whitespace and line breaks)"
+        return f"all {which} were held out (--holdout {summary['holdout']})"
     return f"no sentence fits --char-budget {summary['char_budget']}" + (" (split among the --mix kinds)" if mix else "")
 
 

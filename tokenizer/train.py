@@ -186,6 +186,36 @@ def train_all_fit(sentences: list[str], cfg: TrainConfig, baselines: tuple[str, 
     return train_all(sentences, cfg, baselines, seconds), cfg
 
 
+NORMALIZER_SPEC = 3  # ModelProto's field number; sentencepiece writes it after the pieces and the trainer spec
+
+
+def _top_level_fields(data: bytes) -> set[int]:
+    """Field numbers of a serialized protobuf message's top level (all of ModelProto's are length-delimited).
+    A model cut after its pieces or its trainer spec is still a valid message, and sentencepiece loaded it:
+    without a normalizer spec it normalizes with NFKC (round trip lost); with only some pieces it is another
+    vocabulary."""
+    fields, i = set(), 0
+    while i < len(data):
+        key, i = _varint(data, i)
+        if key & 7 != 2:  # not length-delimited: not a ModelProto field; let sentencepiece judge the file
+            return {NORMALIZER_SPEC}
+        size, i = _varint(data, i)
+        fields.add(key >> 3)
+        i += size
+    return fields
+
+
+def _varint(data: bytes, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while i < len(data):
+        byte = data[i]
+        value |= (byte & 0x7F) << shift
+        i, shift = i + 1, shift + 7
+        if byte < 0x80:
+            break
+    return value, i
+
+
 def load(model: bytes | str | Path, name: str | None = None) -> spm.SentencePieceProcessor:
     """A SentencePieceProcessor from model bytes or a path, with a one-line error for bad files.
 
@@ -199,6 +229,8 @@ def load(model: bytes | str | Path, name: str | None = None) -> spm.SentencePiec
         data = model if isinstance(model, bytes) else Path(model).read_bytes()
         if not data:  # sentencepiece skips loading empty bytes; the first use then logged C++ errors
             raise RuntimeError("an empty file")
+        if NORMALIZER_SPEC not in _top_level_fields(data):
+            raise RuntimeError("no normalizer spec, which every SentencePiece model ends with: a truncated file?")
         return spm.SentencePieceProcessor(model_proto=data)
     except (OSError, RuntimeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -50,16 +50,21 @@ def dumps(manifest: Mapping[str, Any]) -> str:
     return json.dumps(manifest, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 
 
-def parse(text: str, where: str = MANIFEST_NAME, *, packed: bool = False) -> dict[str, Any]:
-    """Parse and validate a manifest, with a one-line error naming what is wrong (never a KeyError later).
+def parse(text: str | bytes, where: str = MANIFEST_NAME, *, packed: bool = False) -> dict[str, Any]:
+    """Parse and validate a manifest (bytes: as UTF-8), with a one-line error naming what is wrong (never a
+    KeyError, UnicodeDecodeError or RecursionError later).
 
     `packed` also requires everything `jcorpus pack` writes (`shards inspect` reads it all); without it, what
     streaming needs.
     """
     try:
-        manifest = json.loads(text)
+        manifest = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise ManifestError(f"{where}: not a manifest (JSON nested too deeply)") from None
     if not isinstance(manifest, dict):
         raise ManifestError(f"{where}: expected a JSON object")
     spec = PACKED if packed else STREAM

@@ -55,6 +55,8 @@ class GPTConfig:
             spec = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ValueError("not a model config (JSON nested too deeply)") from None
         names = [f.name for f in fields(cls)]
         if not isinstance(spec, dict):
             raise ValueError("must be a JSON object")
@@ -108,12 +110,19 @@ def activation_floats(cfg: GPTConfig, batch: int, tokens: int) -> int:
     return batch * T * (cfg.n_layers * (16 * C + cfg.n_heads * T) + 2 * C + 3 * cfg.vocab_size)
 
 
+def attention_workspace_floats(cfg: GPTConfig, batch: int, tokens: int) -> int:
+    """Floats attention holds beside the cache at its peak: two batch x n_heads x tokens x tokens arrays
+    (forward: the masked scores and their unmasked source; backward: the probabilities' gradient and the
+    softmax product). With many heads and long rows they are most of the peak: 2.6x the cache alone."""
+    return 2 * batch * cfg.n_heads * tokens * tokens
+
+
 def check_fits(cfg: GPTConfig, memory: int, batch: int, tokens: int, fp16: bool = False) -> None:
     """Refuse a run whose weights, optimizer state and activations exceed `memory` bytes (one rank's share of
     its node): numpy would fail to allocate them (or the machine would swap to a halt) only after the run has
     started, on every rank."""
     state = param_count(cfg) * (TRAIN_BYTES_PER_PARAM + (FP16_BYTES_PER_PARAM if fp16 else 0))
-    acts = 4 * activation_floats(cfg, batch, tokens)
+    acts = 4 * (activation_floats(cfg, batch, tokens) + attention_workspace_floats(cfg, batch, tokens))
     if state + acts > memory:
         raise ValueError(f"model {cfg.to_json()} has {param_count(cfg):,} parameters: training needs "
                          f"{state / 2**30:,.1f} GiB for its weights, gradients and AdamW moments and "

@@ -109,7 +109,7 @@ class ShardStream:
             manifest_file = os.path.join(manifest_file, manifest_mod.MANIFEST_NAME)
         text = self._read_bytes(manifest_file)
         self.manifest_sha256 = hashlib.sha256(text).hexdigest()
-        self.manifest = manifest_mod.parse(text.decode("utf-8"), where=manifest_path)
+        self.manifest = manifest_mod.parse(text, where=manifest_path)
         self.seq_len = int(self.manifest["seq_len"])
         self.row_len = int(self.manifest["row_len"])
         self.vocab_size = int(self.manifest["vocab_size"])

@@ -12,11 +12,13 @@ propagates it to every rank, and every rank then skips the step and halves the s
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
 import sys
 import time
+import traceback
 import zlib
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,14 @@ from trainer_bridge.checkpoint import (  # noqa: E402
     load_checkpoint,
     save_checkpoint,
 )
-from trainer_bridge.cliargs import SEED_MAX, OneLineParser, integer, number, output_folder  # noqa: E402
+from trainer_bridge.cliargs import (  # noqa: E402
+    SEED_MAX,
+    OneLineParser,
+    folder_unwritable,
+    integer,
+    number,
+    output_folder,
+)
 from trainer_bridge.model import GPT, GPTConfig, check_fits, doc_ids_from_offsets, resolve_config  # noqa: E402
 from trainer_bridge.optim import AdamW, LossScaler, clip_grad_norm, lr_at  # noqa: E402
 from trainer_bridge.stream import ShardIntegrityError, ShardStream  # noqa: E402
@@ -206,8 +215,37 @@ def _resume_checkpoint(run: Path, args: argparse.Namespace, cfg: GPTConfig, stre
     return ckpt
 
 
+def _metrics_kept(run: Path, start_step: int | None) -> list[str]:
+    """RUN and its metrics.jsonl checked by rank 0 before the first collective (nothing made yet: another rank
+    may still fail): the lines a resumed run keeps, those up to its checkpoint's step (a last line cut short by
+    a crash is dropped like the steps after the checkpoint); none for a new run."""
+    if why := folder_unwritable(str(run)):
+        raise TrainError(f"--out {run}: {why}")
+    path = run / "metrics.jsonl"
+    if path.exists() and not path.is_file():  # opening a FIFO to truncate it blocked forever
+        raise TrainError(f"{path}: not a regular file")
+    if start_step is None or not path.exists():
+        return []
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    kept = []
+    for n, line in lines:
+        try:
+            step = json.loads(line)["step"]
+            if not isinstance(step, int):
+                raise TypeError(f"step {step!r}")
+        except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
+            if n == lines[-1][0] and not text.endswith("\n"):
+                break  # cut short by a crash mid-write
+            raise TrainError(f"{path}: line {n} is not a metrics record ({type(exc).__name__}: {exc}); "
+                             "move the file away to resume") from None
+        if step <= start_step:
+            kept.append(line)
+    return kept
+
+
 def _setup(args: argparse.Namespace, comm: Any, ranks_here: int
-           ) -> tuple[ShardStream, Path, GPTConfig, Checkpoint | None, GPT, AdamW, LossScaler]:
+           ) -> tuple[ShardStream, Path, GPTConfig, Checkpoint | None, GPT, AdamW, LossScaler, list[str]]:
     """Everything a run checks and loads before its first collective, on every rank alike."""
     rank, world = comm.Get_rank(), comm.Get_size()
     G = args.global_batch
@@ -228,13 +266,14 @@ def _setup(args: argparse.Namespace, comm: Any, ranks_here: int
         ckpt = _resume_checkpoint(run, args, cfg, stream, rank)
     elif latest_checkpoint(run) is not None:
         raise TrainError(f"{run} already holds checkpoints: pass --resume or choose another --out")
+    metrics = _metrics_kept(run, ckpt.step if ckpt else None) if rank == 0 else []
     model = GPT(cfg, seed=args.seed, params=ckpt.params.copy() if ckpt else None, fp16=fp16)
     opt = AdamW(model.num_params, model.decay_mask(), weight_decay=args.weight_decay)
     scaler = LossScaler(scale=args.loss_scale, window=args.scale_window)
     if ckpt is not None:
         opt.m[...], opt.v[...], opt.t = ckpt.m, ckpt.v, ckpt.state["optimizer_t"]
         scaler.load_state_dict(ckpt.state["loss_scaler"])
-    return stream, run, cfg, ckpt, model, opt, scaler
+    return stream, run, cfg, ckpt, model, opt, scaler, metrics
 
 
 def _agreed(failures: list[str | None]) -> str:
@@ -257,7 +296,7 @@ def train(args: argparse.Namespace) -> int:
         raise TrainError(f"the launcher started {launched} ranks but mpi4py sees 1: mpi4py is built for another MPI")
     ranks_here = comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()  # a collective: before any check can fail
     try:
-        stream, run, cfg, ckpt, model, opt, scaler = _setup(args, comm, ranks_here)
+        stream, run, cfg, ckpt, model, opt, scaler, kept = _setup(args, comm, ranks_here)
         failure = None
     except FAILURES as exc:
         failure = _said(exc)
@@ -272,10 +311,6 @@ def train(args: argparse.Namespace) -> int:
     metrics_path = run / "metrics.jsonl"
     if rank == 0:
         run.mkdir(parents=True, exist_ok=True)
-        kept = []
-        if ckpt is not None and metrics_path.exists():  # drop steps logged after the checkpoint (a crash)
-            kept = [ln for ln in metrics_path.read_text(encoding="utf-8").splitlines()
-                    if ln.strip() and json.loads(ln)["step"] <= start_step]
         metrics_path.write_text("".join(ln + "\n" for ln in kept), encoding="utf-8")
         print(f"jcorpus-train: {world} rank(s) x {K.info()['threads']} thread(s), {model.num_params:,} params "
               f"{cfg.to_json()}, precision {args.precision}, start step {start_step}", flush=True)
@@ -329,7 +364,7 @@ def train(args: argparse.Namespace) -> int:
             if rank == 0:
                 state = {"optimizer_t": opt.t, "loss_scaler": scaler.state_dict(), "streams": streams,
                          "vocab_size": stream.vocab_size, "seed": args.seed, "world_size": world,
-                         "precision": args.precision,
+                         "tokenizer_sha256": stream.manifest["tokenizer"].get("sha256"), "precision": args.precision,
                          "args": {k: v for k, v in vars(args).items() if k != "func"}}
                 save_checkpoint(run, Checkpoint(step, model.params, opt.m, opt.v, cfg.to_json(), state),
                                 keep=args.keep)
@@ -352,9 +387,14 @@ def sample(args: argparse.Namespace) -> int:
     if not Path(args.tokenizer).is_file():
         raise TrainError(f"tokenizer model not found: {args.tokenizer}")
     try:
-        sp = load_tokenizer(args.tokenizer)
+        sp = load_tokenizer(data := Path(args.tokenizer).read_bytes(), args.tokenizer)
     except TokenizerError as exc:  # tokenizer.json, a truncated or empty file
         raise TrainError(str(exc)) from None
+    packed_with = ckpt.state.get("tokenizer_sha256")  # absent in checkpoints before the fourteenth session
+    if packed_with and hashlib.sha256(data).hexdigest() != packed_with:
+        raise TrainError(f"tokenizer {args.tokenizer} is not the one {args.ckpt} was trained with (sha256 "
+                         f"{hashlib.sha256(data).hexdigest()[:16]}…, the shards' {packed_with[:16]}…): pass the "
+                         "tokenizer its shards were packed with")
     vocab = ckpt.state.get("vocab_size", model.cfg.vocab_size)  # the shards' (a model config may round it up)
     if sp.get_piece_size() != vocab:
         raise TrainError(f"tokenizer {args.tokenizer} has {sp.get_piece_size():,} pieces, but {args.ckpt} was trained "
@@ -436,6 +476,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except FAILURES as exc:
         return _fail(_said(exc))
+    except Exception:  # a defect: with other ranks, a traceback here and the job taken down, not left waiting
+        if (world := _world()) is not None and world.Get_size() > 1:
+            traceback.print_exc()
+            sys.stderr.flush()
+            world.Abort(1)
+        raise
 
 
 def _fail(message: str) -> int:

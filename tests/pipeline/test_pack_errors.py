@@ -109,6 +109,31 @@ def test_verify_checks_the_megatron_files(packed, tmp_path, capsys):
     _one_line_error(capsys, "megatron/part-00000.bin: 100 bytes, the manifest says")
 
 
+def test_inspect_says_what_is_wrong_with_a_damaged_pack_in_one_line(packed, tmp_path, capsys):
+    """Each was a traceback: a token id beyond the tokenizer in a row (decoded unchecked without --verify), a
+    manifest that is not UTF-8, a manifest nested 100,000 levels deep."""
+    shards = tmp_path / "shards"
+    shutil.copytree(packed["rel"], shards)
+    arrow = next(shards.glob("*.arrow"))
+    table = pa.ipc.open_file(pa.py_buffer(arrow.read_bytes())).read_all()
+    tokens = table.column("tokens").combine_chunks()
+    values = tokens.values.to_numpy().copy()
+    values[0] = 65000  # beyond the tokenizer's 3,000 pieces
+    column = pa.FixedSizeListArray.from_arrays(pa.array(values, tokens.type.value_type), tokens.type.list_size)
+    table = table.set_column(table.schema.get_field_index("tokens"), table.schema.field("tokens"), column)
+    with pa.ipc.new_file(str(arrow), table.schema) as writer:
+        writer.write_table(table)
+    assert cli_main(["shards", "inspect", str(shards), "--rows", "1"]) == 2
+    _one_line_error(capsys, f"shard {arrow.name} row 0 holds a token id the tokenizer does not have")
+    manifest = shards / "manifest.json"
+    manifest.write_bytes(manifest.read_bytes().replace(b"{", b"{\xff", 1))
+    assert cli_main(["shards", "inspect", str(shards)]) == 2
+    _one_line_error(capsys, "manifest.json: not UTF-8 text (invalid start byte at byte 1)")
+    manifest.write_text("[" * 100_000)
+    assert cli_main(["shards", "inspect", str(shards)]) == 2
+    _one_line_error(capsys, "manifest.json: not a manifest (JSON nested too deeply)")
+
+
 def test_a_megatron_only_pack_inspects_and_verifies(corpus, tmp_path, capsys):  # noqa: F811
     out = tmp_path / "meg"
     assert cli_main(["pack", "--input", str(corpus["curated"]), "--tokenizer", str(corpus["model"]), "--seq-len", "64",
@@ -205,7 +230,7 @@ def test_a_bad_tokenizer_is_one_line(corpus, tmp_path, capfd):  # noqa: F811
     common = ["--input", str(corpus["curated"]), "--seq-len", "8", "--out", str(tmp_path / "out")]
     cases = [("missing.model", "missing.model not found"),
              ("tokenizer.json", "tokenizer.json: it does not parse as one (the file to pass is TOKDIR/tokenizer.model)"),
-             ("cut.model", "cut.model: it does not parse as one"),
+             ("cut.model", "cut.model: no normalizer spec, which every SentencePiece model ends with: a truncated file?"),
              ("empty.model", "empty.model: an empty file"),
              ("noeos.model", "noeos.model: the tokenizer has no end-of-document piece </s>")]
     for name, message in cases:

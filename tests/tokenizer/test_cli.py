@@ -157,5 +157,9 @@ def test_cli_size_and_holdout_errors_say_what_to_do(tmp_path, capsys) -> None:
                                                          "--out", str(tmp_path / "d"))
     assert "all 1 non-empty documents were held out (--holdout 0.9)" in err(
         "train", "--input", str(one), "--holdout", "0.9", "--out", str(tmp_path / "e"))
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("".join(json.dumps({"text": t}) + "\n" for t in (" ", "\n\n", "\u3000\t")), encoding="utf-8")
+    assert err("train", "--input", str(blank), "--holdout", "0", "--out", str(tmp_path / "f")).endswith(
+        "the 3 non-empty documents hold no sentence to sample (only whitespace and line breaks)")
     (tmp_path / "empty.model").write_bytes(b"")
     assert "cannot read SentencePiece model" in err("eval", "--model", str(tmp_path / "empty.model"), "--input", str(one))

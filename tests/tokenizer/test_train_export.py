@@ -66,6 +66,32 @@ def test_lossless_round_trip(model: bytes, text: str) -> None:
     assert hf.decode(hf.encode(text, add_special_tokens=False).ids, skip_special_tokens=False) == text or "<s>" in text
 
 
+def test_a_model_cut_at_a_field_boundary_is_refused(model: bytes) -> None:
+    """Cut where a top-level field ends, a model is still a valid protobuf message and sentencepiece loaded it:
+    after some pieces (another vocabulary) or after the trainer spec (no normalizer spec: NFKC, round trip
+    lost). Every such cut is refused; the whole model loads."""
+    import sentencepiece as spm
+
+    ends, i = [], 0
+    while i < len(model):  # ModelProto: only length-delimited fields, each tag and length a varint < 2**28
+        i += 1  # the tag: field numbers 1-5, one byte
+        size = shift = 0
+        while True:
+            byte, i = model[i], i + 1
+            size |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                break
+        i += size
+        ends.append(i)
+    assert ends[-1] == len(model) and len(ends) == VOCAB + 2  # the pieces, the trainer spec, the normalizer spec
+    assert spm.SentencePieceProcessor(model_proto=model[:ends[-2]]).get_piece_size() == VOCAB  # what was accepted
+    for end in [*ends[20:23], ends[-3], ends[-2]]:
+        with pytest.raises(TokenizerError, match="no normalizer spec, which every SentencePiece model ends with"):
+            load(model[:end])
+    assert load(model).get_piece_size() == VOCAB
+
+
 def test_no_dummy_prefix_before_japanese(model: bytes) -> None:
     pieces = load(model).encode("言語モデル LLM を評価する", out_type=str)
     assert not pieces[0].startswith("▁")

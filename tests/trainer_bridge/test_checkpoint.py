@@ -1,6 +1,7 @@
 """Checkpoint files (atomic, pickle-free, validated), what `--resume` accepts, and `jcorpus-train sample`."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -292,7 +293,16 @@ def test_sample_errors_are_one_line(tmp_path, tokenizer, capsys):
     json_tok.write_text('{"model": {"type": "Unigram"}}')
     cut = tmp_path / "cut.model"
     cut.write_bytes(Path(tokenizer).read_bytes()[:300])
-    for bad in (json_tok, cut):  # was RuntimeError: INTERNAL: could not parse ModelProto
-        assert main(["sample", "--ckpt", str(ckpt), "--tokenizer", str(bad)]) == 2
-        assert capsys.readouterr().err == (f"jcorpus-train: error: cannot read SentencePiece model {bad}: it does not "
-                                           "parse as one (the file to pass is TOKDIR/tokenizer.model)\n")
+    for bad, why in ((json_tok, "it does not parse as one (the file to pass is TOKDIR/tokenizer.model)"),
+                     (cut, "no normalizer spec, which every SentencePiece model ends with: a truncated file?")):
+        assert main(["sample", "--ckpt", str(ckpt), "--tokenizer", str(bad)]) == 2  # a RuntimeError traceback
+        assert capsys.readouterr().err == f"jcorpus-train: error: cannot read SentencePiece model {bad}: {why}\n"
+    # another tokenizer of the same size sampled garbage: a checkpoint now records the shards' tokenizer
+    other = make_ckpt(2, GPTConfig(40, 8, 16, 2, 1))
+    other.state["tokenizer_sha256"] = hashlib.sha256(b"another model").hexdigest()
+    other_path = save_checkpoint(tmp_path / "other", other)
+    assert main(["sample", "--ckpt", str(other_path), "--tokenizer", tokenizer]) == 2
+    assert capsys.readouterr().err.startswith(f"jcorpus-train: error: tokenizer {tokenizer} is not the one "
+                                              f"{other_path} was trained with (sha256 ")
+    other.state["tokenizer_sha256"] = hashlib.sha256(Path(tokenizer).read_bytes()).hexdigest()
+    assert main(["sample", "--ckpt", str(save_checkpoint(tmp_path / "same", other)), "--tokenizer", tokenizer]) == 0

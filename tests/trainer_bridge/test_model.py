@@ -16,6 +16,7 @@ from trainer_bridge.model import (
     GPT,
     GPTConfig,
     activation_floats,
+    attention_workspace_floats,
     check_fits,
     doc_ids_from_offsets,
     param_layout,
@@ -270,6 +271,7 @@ def test_configs_and_errors(tmp_path):
     ('{"d_model": 64, "layers": 2}', "unknown keys ['layers']"),
     ('[64, 4, 2]', "must be a JSON object"),
     ('{"d_model": 64', "not valid JSON"),
+    ("[" * 100_000, "not a model config (JSON nested too deeply)"),  # was a RecursionError traceback per rank
 ])
 def test_json_config_values_are_checked_key_by_key(tmp_path, spec, needle):
     """A wrong type used to be a TypeError traceback, and `true` was silently 1 layer."""
@@ -343,6 +345,27 @@ def test_activation_estimate_is_what_forward_keeps(C, H, L, V, T, B):
     model.forward(ids, targets=ids)
     kept = _float_bytes(model._cache) + 2 * B * T * V * 4
     assert 0.98 < 4 * activation_floats(cfg, B, T) / kept <= 1.0
+
+
+@pytest.mark.parametrize("C, H, L, V, T, B", [(32, 16, 1, 100, 256, 2), (32, 8, 2, 100, 512, 2), (64, 4, 2, 500, 32, 3)])
+def test_activation_and_attention_workspace_are_the_peak_of_a_step(C, H, L, V, T, B):
+    """Activations plus attention's workspace against the peak numpy allocates during forward and backward
+    (tracemalloc): with 16 heads of 256 tokens the cache alone was 0.37 of it, so a run the check accepted
+    could run out of memory mid-run."""
+    import tracemalloc
+
+    cfg = GPTConfig(vocab_size=V, seq_len=T, d_model=C, n_heads=H, n_layers=L)
+    model = GPT(cfg, seed=0)
+    ids = np.random.default_rng(0).integers(0, V, size=(B, T))
+    tracemalloc.start()
+    try:
+        model.forward(ids, targets=ids)
+        model.backward(1.0 / ids.size)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    estimate = 4 * (activation_floats(cfg, B, T) + attention_workspace_floats(cfg, B, T))
+    assert 0.95 < estimate / peak < 1.05
 
 
 def test_a_run_that_cannot_fit_is_refused_before_allocation():

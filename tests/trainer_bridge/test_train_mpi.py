@@ -209,6 +209,42 @@ def test_errors_every_rank_finds_are_said_once(shards, tmp_path):
         assert proc.stderr.startswith("jcorpus-train: error: ") and proc.stderr.count("\n") == 1, proc.stderr
 
 
+def _stderr_of(cmd: list[str]) -> tuple[int, str]:
+    proc = subprocess.run(cmd, cwd=ROOT, env=mpi_env(), capture_output=True, text=True, timeout=60)
+    return proc.returncode, proc.stderr
+
+
+def test_the_run_folder_and_its_metrics_are_checked_before_any_rank_starts(shards, tmp_path):
+    """With 2 ranks: a line `{}` in metrics.jsonl was a KeyError traceback on rank 0 while rank 1 waited in its
+    first Allreduce forever; a FIFO there blocked rank 0 in open(), a hang at any rank count; a last line cut
+    short by a crash was refused with a JSON error naming no file; an --out under a file was an errno line
+    plus MPICH's Abort line. Now each is one line (or the cut line is dropped, as resuming drops the steps
+    logged after the checkpoint)."""
+    run = tmp_path / "run"
+    run_train(shards, run, 2, "--ckpt-every", "4", steps=4)
+    metrics = run / "metrics.jsonl"
+    metrics.write_text(metrics.read_text() + '{"step": 5, "lo', encoding="utf-8")
+    resumed = run_train(shards, run, 2, "--ckpt-every", "4", "--resume", steps=6)
+    assert [r["step"] for r in resumed] == list(range(1, 7))
+    lines = metrics.read_text().splitlines()
+    for bad, why in (("{}", "KeyError: 'step'"), ("[]", "TypeError: list indices must be integers or slices, not str")):
+        metrics.write_text("\n".join([lines[0], bad, *lines[1:]]) + "\n", encoding="utf-8")
+        code, err = _stderr_of(mpi_command(shards, run, 2, "--ckpt-every", "4", "--resume", steps=8))
+        assert (code, err) == (2, f"jcorpus-train: error: rank 0: {metrics}: line 2 is not a metrics record ({why}); "
+                                  "move the file away to resume\n")
+    fifo = tmp_path / "fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / "metrics.jsonl")
+    for ranks in (1, 2):
+        code, err = _stderr_of(mpi_command(shards, fifo, ranks))
+        said = f"{fifo / 'metrics.jsonl'}: not a regular file"
+        assert (code, err) == (2, f"jcorpus-train: error: {'rank 0: ' if ranks == 2 else ''}{said}\n")
+    (tmp_path / "afile").write_text("")
+    code, err = _stderr_of(mpi_command(shards, tmp_path / "afile" / "run", 2))
+    assert (code, err) == (2, f"jcorpus-train: error: rank 0: --out {tmp_path / 'afile' / 'run'}: cannot create the "
+                              f"output folder ({tmp_path / 'afile'} is not a folder)\n")
+
+
 RANK_ONE_FAILS = """
 import sys
 from mpi4py import MPI
@@ -233,6 +269,30 @@ def test_a_rank_failing_alone_in_setup_stops_every_rank(shards, tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == "jcorpus-train: error: rank 1: only rank 1 sees this\n"
     assert not (tmp_path / "x").exists()
+
+
+RANK_ONE_BREAKS = """
+import sys
+from mpi4py import MPI
+import trainer_bridge.train as T
+scheduled = T.lr_at
+def lr_at(step, *args):
+    if MPI.COMM_WORLD.Get_rank() == 1 and step == 2:
+        raise RuntimeError("a defect on rank 1")
+    return scheduled(step, *args)
+T.lr_at = lr_at
+sys.exit(T.main(sys.argv[1:]))
+"""
+
+
+def test_an_unexpected_error_on_one_rank_takes_the_job_down(shards, tmp_path):
+    """An exception no check expects (a defect) left the other ranks waiting in their next collective forever;
+    now the failing rank prints its traceback and aborts the job."""
+    (tmp_path / "rank_one_breaks.py").write_text(RANK_ONE_BREAKS, encoding="utf-8")
+    cmd = mpi_command(shards, tmp_path / "x", 2)
+    cmd[cmd.index("-m"):cmd.index("trainer_bridge.train") + 1] = [str(tmp_path / "rank_one_breaks.py")]
+    code, err = _stderr_of(cmd)
+    assert code != 0 and "RuntimeError: a defect on rank 1" in err, err
 
 
 def test_agreed_failures_name_the_rank_unless_every_rank_failed_alike():
