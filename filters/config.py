@@ -153,7 +153,14 @@ def _part(fields: Fields) -> tuple[Callable[[Any, str], Any], dict[str, Any]]:
     return partial(_fields, fields=fields), {name: default for name, (_, default) in fields.items()}
 
 
-_kinds = partial(str_list, choices=KINDS)
+def _kinds(value: Any, key: str) -> list[str]:
+    """Source kinds a rule or cleaning step applies to; `[]` (no document at all) is refused, not taken."""
+    kinds = str_list(value, key, choices=KINDS)
+    if not kinds:
+        raise _fail(key, "an empty list applies it to no document; to turn it off, set enabled: false")
+    return kinds
+
+
 _FOOTER: Fields = {"enabled": (boolean, False), "window": (partial(integer, least=1), 10),
                    "keyword_fraction": (fraction, 0.3), "keywords": (path, None)}
 _NON_JAPANESE: Fields = {"enabled": (boolean, False), "min_japanese_fraction": (fraction, 0.3), "kinds": (_kinds, None)}
@@ -254,6 +261,21 @@ def _rules(merged: Mapping[str, dict[str, Any]]) -> list[ActiveRule]:
     return active
 
 
+def _check_ng_lists(ng: Mapping[str, Any], active: list[ActiveRule]) -> None:
+    """An extra list named like a built-in one replaced it silently; a rule counting a list that is not loaded
+    (`ad_keywords` with the default preset's lists, `preset: llmjp` with `lists: [adult]`) failed mid-run with a
+    KeyError."""
+    if clash := sorted(set(ng["extra_lists"]) & set(BUILTIN_LISTS)):
+        raise _fail(f"ng_words.extra_lists.{clash[0]}", "is the name of a built-in list; give the extra list "
+                    "another name (its counts are ng_<name>_hits)")
+    loaded = {*ng["lists"], *ng["extra_lists"]}
+    for rule in active:
+        stat = rule.spec.stat
+        if stat.startswith("ng_") and stat.endswith("_hits") and (name := stat[3:-5]) not in loaded:
+            raise _fail(f"rules.{rule.spec.name}", f"counts the {name!r} NG-word list, which ng_words.lists does "
+                        f"not load; add {name!r} there or disable the rule")
+
+
 def resolve(cfg: Mapping[str, Any] | None) -> Plan:
     """Overlay the user's `filters:` mapping on its preset and check every value, used or not."""
     cfg = _mapping(cfg, "")
@@ -268,4 +290,5 @@ def resolve(cfg: Mapping[str, Any] | None) -> Plan:
     active = _rules(rules)
     if any(r.spec.name == "quality" for r in active) and sections["quality"]["model"] is None:
         raise _fail("quality.model", "the quality rule is enabled but no model path is configured")
+    _check_ng_lists(sections["ng_words"], active)
     return Plan(enabled=enabled, preset=preset, rules=active, sections=sections)

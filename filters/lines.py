@@ -4,6 +4,7 @@ the keys used for site-level frequent-line removal (the per-host counting is a B
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import unicodedata
 from collections.abc import Collection, Iterable, Iterator
@@ -12,16 +13,18 @@ from pathlib import Path
 import ahocorasick
 
 from filters.textstats import is_japanese_char
+from trainer_bridge.userpaths import open_regular
 
 DATA = Path(__file__).resolve().parent / "data"
 _SPACE = re.compile(r"\s+")
 
 
 def text_lines(path: str | Path) -> Iterator[str]:
-    """Lines of a UTF-8 text file. A missing file, a folder, or bytes that are not UTF-8 text (a binary
-    file read with errors="replace" would load garbage silently) raise one ValueError naming the file."""
+    """Lines of a UTF-8 text file. A missing file, a folder, a FIFO (opening it blocked forever), or bytes that
+    are not UTF-8 text (a binary file read with errors="replace" would load garbage silently) raise one
+    ValueError naming the file."""
     try:
-        with open(path, encoding="utf-8") as fh:
+        with io.TextIOWrapper(open_regular(path), encoding="utf-8") as fh:
             for line in fh:
                 if "\x00" in line:
                     raise ValueError(f"{path} is not a text file (it holds NUL bytes)")

@@ -1,7 +1,9 @@
 """NG-word matching with one Aho-Corasick automaton (leftmost-longest matches) over licensed lists.
 
 Lists shipped in filters/data/hojichar/ (Apache-2.0, see NOTICE there): adult, discrimination, violence
-and advertisement keywords from HojiChar. Extra lists are plain UTF-8 files, one keyword per line.
+and advertisement keywords from HojiChar. Extra lists are plain UTF-8 files, one keyword per line. Keywords
+are normalized like the stored text they are matched against (`normalize.normalize`: a keyword written in
+half-width katakana or full-width letters could never match). Matching is case-sensitive.
 A short keyword (at most `boundary_max_len` characters), and a katakana keyword of any length, only
 counts when it is not glued to a character of the same script on either side, so 「イモ」 does not fire
 inside 「ジャガイモ」, 「乳」 not inside 「牛乳」 and 「チンコ」 not inside 「パチンコ」.
@@ -15,6 +17,7 @@ from pathlib import Path
 import ahocorasick
 
 from filters.lines import DATA, load_phrases
+from filters.normalize import normalize
 
 BUILTIN_LISTS: dict[str, Path] = {
     "adult": DATA / "hojichar" / "adult_keywords_ja.txt",
@@ -46,7 +49,7 @@ class NgWordMatcher:
         owners: dict[str, set[str]] = {}
         for name in self.names:
             for word in load_phrases(Path(lists[name])):
-                owners.setdefault(word, set()).add(name)
+                owners.setdefault(normalize(word), set()).add(name)
         self.automaton = ahocorasick.Automaton()
         for word, names in owners.items():
             self.automaton.add_word(word, (word, tuple(sorted(names))))

@@ -17,6 +17,8 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from trainer_bridge.userpaths import open_regular
+
 POSITIVE, NEGATIVE = "__label__hq", "__label__lq"
 _MAGIC, _VERSION, _SUPERVISED = 793712314, 12, 3  # fastText's file magic, format version, model_name::sup
 _SPACES = re.compile(r"\s+")
@@ -122,7 +124,7 @@ def check_model(path: str) -> None:
     exactly at the end of the file) bounds every size by the file's own before fastText reads it, costs
     milliseconds and needs no child process in every worker."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:  # a FIFO blocked the open forever
             if os.fstat(fh.fileno()).st_size < 8:
                 raise ValueError("is not a fastText model (too short)")
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from pipeline.errors import UserError
 from trainer_bridge.cliargs import MAX_SEQ_LEN, SEED_MAX, integer, number, output_folder
+from trainer_bridge.userpaths import not_regular
 
 MARK_START, MARK_CONT, MARK_PAD = "⟦doc {} ⟧", "⟦… {} @{} ⟧", "⟦pad ×{}⟧"
 Decode = Callable[[list[int]], str]
@@ -97,8 +98,8 @@ def _decoder(explicit: str | None, manifest: dict, folder: str) -> tuple[Decode 
     if path is None or not (explicit or os.path.isfile(path)):
         why = f"tokenizer {path} not found" if path else "the manifest names no tokenizer file"
         return None, f"(rows shown as token ids: {why}; pass --tokenizer MODEL)"
-    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):  # a FIFO blocks forever
-        raise UserError(f"--tokenizer {path}: not a regular file")
+    if (what := not_regular(path)) and what != "a directory":  # a FIFO blocks forever; open() names a folder
+        raise UserError(f"--tokenizer {path}: not a regular file ({what})")
     try:
         with open(path, "rb") as handle:
             model = handle.read()

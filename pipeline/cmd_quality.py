@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import ConfigError, UserError
 from trainer_bridge.cliargs import integer, output_file
+from trainer_bridge.userpaths import not_regular
 
 if TYPE_CHECKING:
     from pipeline.config import CurateConfig
@@ -70,6 +71,8 @@ def check_out(out: str, overwrite: bool, config: str, inputs: list[str]) -> None
     for path in (out, f"{out}.json"):
         if os.path.isdir(path):
             raise UserError(f"--out: {path} is a folder, not a file")
+        if what := not_regular(path):  # fastText's save blocked forever on a FIFO
+            raise UserError(f"--out: {path} is {what}, not a file")
         if os.path.exists(path):
             for what, other in (("the config", config), *(("an input file of the config", p) for p in inputs)):
                 if "://" not in other and os.path.exists(other) and os.path.samefile(path, other):

@@ -15,8 +15,9 @@ from filters.normalize import Normalizer
 from pipeline.charset import NOT_TEXT_CODECS
 from pipeline.dedup_near import parse_config as parse_near
 from pipeline.errors import ConfigError
-from pipeline.fsutil import match_files, not_regular
+from pipeline.fsutil import match_files
 from pipeline.sources import FORMATS, SourceConfig
+from trainer_bridge.userpaths import not_regular
 
 KINDS = ("government", "academic", "reference", "web")
 DEFAULT_PRIORITY = KINDS

@@ -4,16 +4,12 @@ from __future__ import annotations
 import glob
 import json
 import os
-import stat
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.errors import UserError
-from trainer_bridge.cliargs import folder_unwritable
-
-NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+from trainer_bridge.userpaths import folder_unwritable, not_regular
 
 
 def join(*parts: str) -> str:
@@ -58,21 +54,6 @@ def exists(path: str) -> bool:
     return FileSystems.exists(path)
 
 
-def not_regular(path: str) -> str | None:
-    """What a local path is (symlinks followed) when it is not a regular file, else None: a folder is no
-    document, and a FIFO or a device blocks or never ends. A URL, or a path that cannot be followed (its
-    reader reports it), is None."""
-    if "://" in path:
-        return None
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return None
-    if stat.S_ISREG(mode):
-        return None
-    return next((what for test, what in NOT_REGULAR if test(mode)), "a special file")
-
-
 def regular_file(path: str) -> str:
     """`path`, refused in one line when it is local and not a regular file (opening a FIFO blocks forever)."""
     if what := not_regular(path):
@@ -86,7 +67,7 @@ GLOB_CHARACTERS = "*?["
 def check_output_folder(path: str, option: str = "--out") -> None:
     """Refuse, before any work, an output folder whose name Beam's file systems would read as a pattern (listing
     `run?/curated/*` to replace an old output matched `runA/curated/*` too, and deleted it), or a local one that
-    cannot be made or written (`cliargs.folder_unwritable`)."""
+    cannot be made or written (`userpaths.folder_unwritable`)."""
     if found := sorted({c for c in path if c in GLOB_CHARACTERS}):
         raise UserError(f"{option} {path}: an output path cannot contain {' '.join(found)} (Beam's file systems "
                         "read them as a pattern)")

@@ -17,6 +17,7 @@ from pipeline.accounting import FUNNEL, OUTCOMES
 from pipeline.documents import SCHEMAS
 from pipeline.errors import UserError
 from pipeline.fsutil import regular_file
+from trainer_bridge.userpaths import open_regular
 
 BATCH_ROWS = 8192  # rows per Parquet read, so memory stays bounded whatever the output's size
 COUNT_MAX = 2**63 - 1  # Beam counters and Parquet row counts are int64: a larger "count" cannot come from a run
@@ -46,7 +47,8 @@ def count(value: Any, where: str) -> int:
 def read_text(path: Path) -> str:
     """UTF-8 whatever the locale: every stage writes UTF-8, and `LC_ALL=C` must not make valid output unreadable."""
     try:
-        return path.read_text(encoding="utf-8")
+        with open_regular(path) as fh:  # a FIFO blocked the open forever
+            return fh.read().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text (byte {exc.start}); is it a jcorpus output?") from None
     except OSError as exc:

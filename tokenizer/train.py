@@ -20,6 +20,7 @@ import sentencepiece as spm
 
 from tokenizer.inventory import AUTO, INVENTORIES, JOYO, required_chars, resolve
 from tokenizer.policy import DELIMITER, POLICIES, presegment_all
+from trainer_bridge.userpaths import not_regular
 
 SPECIALS = ("<unk>", "<s>", "</s>", "<pad>")
 BASELINES = ("default", "lossless")
@@ -223,8 +224,8 @@ def load(model: bytes | str | Path, name: str | None = None) -> spm.SentencePiec
     command that reads a model (tokenizer eval, pack, shards inspect, jcorpus-train sample).
     """
     name = name or (str(model) if not isinstance(model, bytes) else "<bytes>")
-    if not isinstance(model, bytes) and Path(model).exists() and not Path(model).is_file():  # a FIFO blocks forever
-        raise TokenizerError(f"cannot read SentencePiece model {name}: not a regular file")
+    if not isinstance(model, bytes) and (what := not_regular(model)):  # a FIFO blocks forever
+        raise TokenizerError(f"cannot read SentencePiece model {name}: not a regular file ({what})")
     try:
         data = model if isinstance(model, bytes) else Path(model).read_bytes()
         if not data:  # sentencepiece skips loading empty bytes; the first use then logged C++ errors

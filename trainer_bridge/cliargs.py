@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import tempfile
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -49,27 +48,6 @@ def output_folder(text: str) -> str:
     if "://" not in _named(text) and os.path.exists(text) and not os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
     return text
-
-
-def folder_unwritable(path: str) -> str | None:
-    """Why a local output folder cannot be made or written (a file on the way, /proc, a read-only mount), else
-    None; found by a run's first write it was a traceback (per worker, per rank). A probe folder is made and
-    removed, so nothing is left behind; a URL is None (object stores have no folders to check)."""
-    if "://" in path:
-        return None
-    target = nearest = os.path.abspath(path)
-    while not os.path.lexists(nearest):  # the folder itself, else the one its missing folders go into
-        nearest = os.path.dirname(nearest)
-    if not os.path.isdir(nearest):
-        return f"cannot create the output folder ({nearest} is not a folder)"
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".jcorpus-probe-", dir=nearest))
-    except OSError as exc:
-        why = exc.strerror or str(exc)
-        if nearest == target:
-            return f"cannot write in the output folder ({why})"
-        return f"cannot create the output folder ({nearest}: {why})"
-    return None
 
 
 def output_file(text: str) -> str:

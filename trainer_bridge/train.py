@@ -49,7 +49,6 @@ from trainer_bridge.checkpoint import (  # noqa: E402
 from trainer_bridge.cliargs import (  # noqa: E402
     SEED_MAX,
     OneLineParser,
-    folder_unwritable,
     integer,
     number,
     output_folder,
@@ -57,6 +56,7 @@ from trainer_bridge.cliargs import (  # noqa: E402
 from trainer_bridge.model import GPT, GPTConfig, check_fits, doc_ids_from_offsets, resolve_config  # noqa: E402
 from trainer_bridge.optim import AdamW, LossScaler, clip_grad_norm, lr_at  # noqa: E402
 from trainer_bridge.stream import ShardIntegrityError, ShardStream  # noqa: E402
+from trainer_bridge.userpaths import folder_unwritable  # noqa: E402
 
 # Consecutive skipped steps (gradients not finite) that mean divergence, not an fp16 scale still settling: from
 # the largest scale LossScaler allows, 2**24, fp16 finds a working one in 24 halvings.

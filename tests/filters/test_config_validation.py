@@ -55,6 +55,16 @@ def _error(cfg: dict) -> str:
      "filters.line_cleaning.non_japanese_lines.kinds: unknown value 'webz'"),
     ({"line_cleaning": {"non_japanese_lines": {"kinds": "web"}}},
      "filters.line_cleaning.non_japanese_lines.kinds: expected a list of non-empty strings, got 'web'"),
+    ({"line_cleaning": {"non_japanese_lines": {"kinds": []}}}, "filters.line_cleaning.non_japanese_lines.kinds: an "
+     "empty list applies it to no document; to turn it off, set enabled: false"),  # it was taken: off for every kind
+    ({"rules": {"min_chars": {"kinds": []}}}, "filters.rules.min_chars.kinds: an empty list applies it to no document"),
+    # a rule counting an NG list that is not loaded failed mid-run with a KeyError; an extra list named like a
+    # built-in one replaced it silently
+    ({"rules": {"ad_keywords": 10}}, "filters.rules.ad_keywords: counts the 'ads' NG-word list, which "
+     "ng_words.lists does not load; add 'ads' there or disable the rule"),
+    ({"preset": "llmjp", "ng_words": {"lists": ["adult"]}}, "filters.rules."),
+    ({"ng_words": {"extra_lists": {"adult": "x.txt"}}}, "filters.ng_words.extra_lists.adult: is the name of a "
+     "built-in list; give the extra list another name"),
     ({"pii": {"kinds": ["emails", "phone"]}}, "filters.pii.kinds: unknown value 'emails'"),
     ({"pii": {"kinds": "email"}}, "filters.pii.kinds: expected a list"),
     # strings and numbers where lists of strings or paths are expected
@@ -126,7 +136,7 @@ def test_list_files_that_are_not_utf8_text(tmp_path: Path, key: str) -> None:
     cases = [(str(tmp_path / "missing.txt"), "No such file or directory"), (sjis, "is not UTF-8 text"),
              (binary, "is not a text file")]
     if key != "hosts.blocklists":  # a folder is a UT1 list there
-        cases.append((str(tmp_path), "Is a directory"))
+        cases.append((str(tmp_path), "not a regular file (a directory)"))
     for path, reason in cases:
         message = _error(cfg(path))
         assert message.startswith(f"filters.{key}: ") and path in message and reason in message
@@ -154,7 +164,7 @@ def test_models_fasttext_would_crash_on(tmp_path: Path, model: Path) -> None:
     text = _write(tmp_path / "text.ftz", "__label__hq hello\n" * 10)
     t20 = _write(tmp_path / "t20.ftz", data[:20])  # loads, then SIGFPE on the first prediction
     relabelled = _write(tmp_path / "other.ftz", data.replace(b"__label__hq", b"__label__xx"))
-    for path, reason in [(text, "not a fastText model"), (t20, "truncated"), (str(tmp_path), "Is a directory"),
+    for path, reason in [(text, "not a fastText model"), (t20, "truncated"), (str(tmp_path), "not a regular file (a directory)"),
                          (relabelled, "has no __label__hq label")]:
         message = _error({"preset": "none", "quality": {"model": path}})
         assert message.startswith("filters.quality.model: ") and reason in message

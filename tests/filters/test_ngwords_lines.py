@@ -30,6 +30,17 @@ def test_longest_match_wins(tmp_path: Path) -> None:
     assert stats["ng_test_hits"] == 1 and stats["ng_word_fraction"] == 7 / 9
 
 
+def test_keywords_are_normalized_like_the_text_they_are_matched_in(tmp_path: Path) -> None:
+    """The text is normalized before the filters (half-width katakana to full-width, full-width letters to
+    ASCII), the keywords of an extra list were not: `ｴﾛ動画` or `ＸＸＸサイト` could never match."""
+    from filters.normalize import normalize
+
+    m = _matcher(tmp_path, ["ｴﾛ動画", "ＸＸＸサイト"])
+    text = normalize("無料のｴﾛ動画とＸＸＸサイト")
+    assert text == "無料のエロ動画とXXXサイト"
+    assert [w for _, w, _ in m.matches(text)] == ["エロ動画", "XXXサイト"]
+
+
 def test_builtin_lists_load() -> None:
     m = NgWordMatcher(BUILTIN_LISTS)
     assert set(m.names) == {"adult", "discrimination", "violence", "ads"}

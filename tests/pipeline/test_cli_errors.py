@@ -155,6 +155,33 @@ def test_a_fifo_given_as_an_input_is_refused_not_waited_on(tmp_path, argv, named
     assert named in run.stderr and "not a regular file" in run.stderr
 
 
+FIFO_FILTERS = {"ng_words": "{ng_words: {extra_lists: {x: fifo}}}", "hosts": "{hosts: {blocklists: [fifo]}}",
+                "footer": "{line_cleaning: {footer: {keywords: fifo}}}", "quality": "{quality: {model: fifo}}"}
+
+
+@pytest.mark.parametrize("case", [*FIFO_FILTERS, "labels", "report", "quality_out"])
+def test_a_fifo_in_a_config_a_labels_file_a_report_or_as_an_output_is_refused(tmp_path, case):
+    """Each hung in open() until killed: the filter files a config names (NG words, host blocklists, footer
+    keywords, the quality model), `filters eval --labels`, a report's stats.json, `quality train --out` with
+    --overwrite (fastText's save). In a subprocess with a timeout, so a regression fails instead of hanging."""
+    import subprocess
+    from pathlib import Path
+
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "one.jsonl").write_text('{"id": "d1", "text": "今日は天気が良いので公園を散歩しました。"}\n')
+    source = "sources:\n  - {name: s, kind: web, format: jsonl, paths: [one.jsonl], license: x}\n"
+    (tmp_path / "c.yaml").write_text(source + f"filters: {FIFO_FILTERS.get(case, '{preset: default}')}\n")
+    (tmp_path / "out").mkdir()
+    os.mkfifo(tmp_path / "out" / "stats.json")
+    argv = {"labels": ["filters", "eval", "--config", "c.yaml", "--labels", "fifo"], "report": ["report", "out"],
+            "quality_out": ["quality", "train", "--config", "c.yaml", "--positive", "web", "--negative", "academic",
+                            "--out", "fifo", "--overwrite"]}.get(case, ["curate", "--config", "c.yaml", "--out", "o"])
+    run = subprocess.run([sys.executable, "-m", "pipeline.cli", *argv], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120, env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])))
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr[-2000:]
+    assert "FIFO" in run.stderr and ("stats.json" if case == "report" else "fifo") in run.stderr, run.stderr
+
+
 def test_report_refuses_a_fifo_among_the_parquet_parts(tmp_path):
     """`jcorpus report` sat in open() on it, deaf to SIGTERM and Ctrl-C; only SIGKILL ended it."""
     import subprocess
