@@ -8,24 +8,38 @@ the whole URL.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from filters.lines import text_lines
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://|//")
+
+
+def ascii_host(host: str) -> str:
+    """A host in one spelling: lower case, no trailing dot, internationalized labels as punycode (例え.jp and
+    xn--r8jz45g.jp are one host; a list naming either blocks both)."""
+    host = host.rstrip(".").lower()
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:  # a label IDNA refuses (empty, over 63 characters): kept as written
+        return host
+
 
 def host_of(url: str | None) -> str | None:
-    """Lower-cased host without port or trailing dot; None when the URL has none."""
+    """The URL's host (`ascii_host`), without port; None when the URL has none. A URL without a scheme is a
+    host first (`bad.example.com/login?next=https://…` included: a `//` later in it is not a scheme's)."""
     if not url:
         return None
     try:
-        host = urlsplit(url if "//" in url else "//" + url).hostname
+        host = urlsplit(url if _SCHEME.match(url) else "//" + url).hostname
     except ValueError:
         return None
     if not host or any(ch.isspace() for ch in host):
         return None
-    return host.rstrip(".").lower()
+    return ascii_host(host)
 
 
 def _read_hosts(path: Path) -> Iterable[str]:
@@ -67,11 +81,11 @@ class HostBlocklist:
 
     def _add(self, entry: str) -> None:
         if entry.startswith("*."):
-            self.subdomains.add(entry[2:])
+            self.subdomains.add(ascii_host(entry[2:]))
         elif entry.startswith("*"):
             self.suffixes.append(entry[1:])
         else:
-            self.exact.add(entry)
+            self.exact.add(ascii_host(entry))
 
     def __len__(self) -> int:
         return len(self.exact) + len(self.subdomains) + len(self.suffixes)

@@ -17,14 +17,16 @@ from collections.abc import Callable, Iterable
 
 _D = "0-9０-９"
 _H = "\\-‐‑‒–—―−－ー"
-_NOT_BEFORE = rf"(?<![{_D}A-Za-z{_H}.,/_])"
+# not glued to a number before it; ー is a separator inside a number, but before one it ends a katakana word
+# (サポートセンター03-…)
+_NOT_BEFORE = rf"(?<![{_D}A-Za-z{_H.replace('ー', '')}.,/_])"
 
-EMAIL = re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+[@＠][A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+EMAIL = re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+[@＠][A-Za-z0-9\-]+(?:[.．][A-Za-z0-9\-]+)*[.．][A-Za-z]{2,}")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4 = re.compile(rf"(?<![0-9A-Za-z.]){_OCTET}(?:\.{_OCTET}){{3}}(?![0-9A-Za-z]|\.[0-9])")
 MYNUMBER = re.compile(rf"{_NOT_BEFORE}[{_D}]{{4}}[ {_H}]?[{_D}]{{4}}[ {_H}]?[{_D}]{{4}}(?![{_D}A-Za-z]|[{_H}.,][{_D}])")
-PHONE = re.compile(
-    rf"{_NOT_BEFORE}(?:[+＋][8８][1１][ {_H}]?(?:[(（][0０][)）])?[ ]?)?"
+PHONE = re.compile(  # an opening bracket may follow anything (TEL（03）…)
+    rf"(?:(?=[(（])|{_NOT_BEFORE})(?:[+＋][8８][1１][ {_H}]?(?:[(（][0０][)）])?[ ]?)?"
     rf"[(（]?[{_D}]{{1,5}}[)）]?(?:[ {_H}]?[(（]?[{_D}]{{1,4}}[)）]?){{0,3}}"
     rf"(?![{_D}A-Za-z]|[{_H}.,][{_D}])"
 )
@@ -79,6 +81,15 @@ def phone_valid(candidate: str) -> bool:
     return False
 
 
+def _unpaired_brackets(match: str) -> tuple[str, str, str]:
+    """(opening bracket, number, closing bracket) of a phone match: a bracket the number does not pair is the
+    text's (（電話：03-1234-5678）), kept outside the mask instead of being masked away."""
+    opens, closes = sum(map(match.count, "(（")), sum(map(match.count, ")）"))
+    lead = match[0] if opens > closes and match[0] in "(（" else ""
+    trail = match[-1] if closes > opens and match[-1] in ")）" else ""
+    return lead, match[len(lead):len(match) - len(trail)], trail
+
+
 class PiiMasker:
     """Masks the enabled PII kinds and counts replacements per kind."""
 
@@ -118,7 +129,14 @@ class PiiMasker:
                          text, counts)
 
     def _mask_phone(self, text: str, counts: Counter) -> str:
-        return self._sub(PHONE, "<PHONE>", "phone", lambda m: phone_valid(m.group(0).strip()), text, counts)
+        def repl(m: re.Match) -> str:
+            lead, number, trail = _unpaired_brackets(m.group(0))
+            if not phone_valid(number.strip()):
+                return m.group(0)
+            counts["phone"] += 1
+            return f"{lead}<PHONE>{trail}"
+
+        return PHONE.sub(repl, text)
 
     def _mask_postcode(self, text: str, counts: Counter) -> str:
         def repl(m: re.Match) -> str:

@@ -174,6 +174,17 @@ def imbalance(curate: Path, stats: dict[str, Any]) -> list[str]:
     if t["input_docs"] != outputs:
         problems.append(f"stats.json input_docs {t['input_docs']:,} != kept_docs + rejected_docs + quarantined_docs "
                         f"({outputs:,})")
+    # the figures the report shows beside the totals: a hand-edited funnel or reason count was shown as fact
+    shown = stats["funnel"]
+    if (shown[0], shown[-1]) != (t["input_docs"], t["kept_docs"]):
+        problems.append(f"stats.json funnel goes from {shown[0]:,} to {shown[-1]:,} documents, input_docs and "
+                        f"kept_docs are {t['input_docs']:,} and {t['kept_docs']:,}")
+    if stats["kinds"] and [sum(col) for col in zip(*(f for f, _ in stats["kinds"].values()), strict=True)] != shown:
+        problems.append("stats.json funnels per kind do not add up to its funnel")
+    if (rejected := sum(d for d, _ in stats["reasons"].values())) != t["rejected_docs"]:
+        problems.append(f"stats.json reasons count {rejected:,} documents, rejected_docs is {t['rejected_docs']:,}")
+    if not (curate / "_SUCCESS").exists():
+        problems.append("no _SUCCESS file: the run did not finish, or this folder is not its output")
     return problems
 
 

@@ -85,3 +85,16 @@ def test_host_blocklists_plain_and_ut1(tmp_path: Path) -> None:
     assert blocked.blocked("news.5ch.net") and not blocked.blocked("5ch.net")
     assert not blocked.blocked("notspam.example.jp") and not blocked.blocked(None)
     assert host_of("HTTP://Example.JP:8080/path") == "example.jp" and host_of("not a url") is None
+
+
+def test_hosts_match_in_any_spelling() -> None:
+    """An internationalized host listed in Unicode did not block its punycode spelling, nor the reverse; a URL
+    without a scheme but with `//` later in it had no host at all."""
+    from filters.hosts import HostBlocklist, host_of
+
+    blocked = HostBlocklist(patterns=["例え.jp", "xn--ickqs6k2dyb.jp", "bad.example.com"])
+    for url in ("https://例え.jp/a", "https://xn--r8jz45g.jp/a", "https://エグザンプル.jp/", "http://WWW.例え.JP./x",
+                "bad.example.com/login?next=https://elsewhere.example/"):
+        assert blocked.blocked(host_of(url)), url
+    assert host_of("bad.example.com/login?next=https://elsewhere.example/") == "bad.example.com"
+    assert not blocked.blocked(host_of("https://例え.com/"))

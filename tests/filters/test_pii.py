@@ -31,6 +31,14 @@ def _with_check_digit(body: str) -> str:
     ("〒100-0001 東京都千代田区", "〒<POSTCODE> 東京都千代田区"),
     ("〒１００－０００１", "〒<POSTCODE>"),
     ("サーバー192.168.0.1に接続", "サーバー<IP>に接続"),
+    # the text's own brackets stay (they were masked away: "（電話：<PHONE>。"), a bracket after letters can open
+    # the number, a number right after a katakana word's ー is a number, full-width dots in an e-mail address
+    ("（電話：03-1234-5678）。", "（電話：<PHONE>）。"),
+    ("TEL（03）1234-5678", "TEL<PHONE>"),
+    ("（03-1234-5678", "（<PHONE>"),
+    ("サポートセンター03－1234－5678", "サポートセンター<PHONE>"),
+    ("サーバー０９０－１２３４－５６７８", "サーバー<PHONE>"),
+    ("連絡はinfo＠example．comへ", "連絡は<EMAIL>へ"),
 ])
 def test_masked(text: str, expected: str) -> None:
     assert MASK(text)[0] == expected

@@ -273,6 +273,11 @@ def _edit_stats(out, **changes) -> None:
     path.write_text(json.dumps({**json.loads(path.read_text(encoding="utf-8")), **changes}), encoding="utf-8")
 
 
+def _edit_funnel_end(out, docs: int) -> None:
+    funnel = json.loads((out / "curate" / "stats.json").read_text(encoding="utf-8"))["funnel"]
+    _edit_stats(out, funnel=[*funnel[:-1], {**funnel[-1], "docs": docs}])
+
+
 def _delete_a_curated_part(out) -> None:
     max((out / "curate" / "curated").glob("*.parquet"), key=lambda p: pq.read_metadata(p).num_rows).unlink()
 
@@ -283,6 +288,12 @@ def _delete_a_curated_part(out) -> None:
      r"rejected_docs \+ quarantined_docs \([\d,]+\)"),
     (_delete_a_curated_part, r"curated/ holds [\d,]+ rows, stats.json kept_docs is [\d,]+$"),
     (lambda out: _edit_stats(out, conservation={"ok": False}), r"stats.json says so \(conservation.ok is false\)$"),
+    # the funnel and the reasons, shown beside the totals, were not checked at all
+    (lambda out: _edit_funnel_end(out, 999), r"stats.json funnel goes from [\d,]+ to 999 documents, input_docs and "
+     r"kept_docs are [\d,]+ and [\d,]+; stats.json funnels per kind do not add up to its funnel$"),
+    (lambda out: _edit_stats(out, reasons={"lang_not_ja": {"docs": 5000, "chars": 1}}),
+     r"stats.json reasons count 5,000 documents, rejected_docs is [\d,]+$"),
+    (lambda out: (out / "curate" / "_SUCCESS").unlink(), r"no _SUCCESS file: the run did not finish"),
 ])
 def test_outputs_that_do_not_add_up_are_said_not_to_balance(curated, capsys, damage, expected):
     """stats.json was shown as it was: kept_docs edited to 999, or a curated part lost, and "this run balances"."""
