@@ -83,10 +83,12 @@ def _paths(value: Any, key: str) -> list[str]:
 
 
 def _resolve(path: str, base_dir: str) -> str:
-    """Relative local paths are relative to the config file; URLs (gs://, s3://, memory://) pass through."""
-    if "://" in path or os.path.isabs(path):
+    """Relative local paths are relative to the config file, and made absolute: a path-based source_id (XML
+    records, `id_field: null`) and so a document's id, and which copy dedup keeps, depended on the folder
+    `jcorpus` ran in. URLs (gs://, s3://, memory://) pass through."""
+    if "://" in path:
         return path
-    return os.path.normpath(os.path.join(base_dir, path))
+    return os.path.normpath(os.path.join(os.path.abspath(base_dir), path))
 
 
 def _source(raw: Any, i: int, base_dir: str) -> SourceConfig:
@@ -263,6 +265,7 @@ def expand_files(cfg: CurateConfig) -> list[tuple[int, str, int]]:
     files: list[tuple[int, str, int]] = []
     for i, src in enumerate(cfg.sources):
         matched: dict[str, int] = {}
+        files_seen: set[str] = set()  # one file named twice (a symlink, another spelling) is read once
         for pattern in src.paths:
             try:
                 found = match_files(pattern)
@@ -270,9 +273,12 @@ def expand_files(cfg: CurateConfig) -> list[tuple[int, str, int]]:
                 raise ConfigError(f"sources[{i}].paths: cannot list {pattern!r}: {str(exc).splitlines()[0]}") from None
             if not found:
                 raise ConfigError(f"sources[{i}].paths: no file matches {pattern!r} (source {src.name!r})")
-            for path in found:
+            for path, size in found.items():
                 _check_input(path, f"sources[{i}].paths", src.name)
-            matched.update(found)
+                real = path if "://" in path else os.path.realpath(path)
+                if real not in files_seen:
+                    files_seen.add(real)
+                    matched[path] = size
         files.extend((i, p, size) for p, size in sorted(matched.items()))
     return files
 

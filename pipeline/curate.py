@@ -81,14 +81,24 @@ def _num_shards(cfg: CurateConfig, files: list[tuple[int, str, int]]) -> int:
 
 
 def check_output(out: str, overwrite: bool) -> None:
+    """Refuse an output folder that holds a curate output (any of the names `commit` replaces, `samples`
+    included: its files were deleted without --overwrite) unless asked to replace it."""
     check_output_folder(out)
-    existing = [name for name in (*DESTINATIONS, "stats.json", "_SUCCESS") if exists(join(out, name))]
+    existing = [name for name in (*DESTINATIONS, "samples", "stats.json", "_SUCCESS") if exists(join(out, name))]
     if existing and not overwrite:
         raise UserError(f"{out} already holds a curate output ({', '.join(existing)}); pass --overwrite to replace it")
 
 
-def commit(out: str, tmp_dir: str, stats: dict[str, Any]) -> None:
-    """Move the finished files into place; `_SUCCESS` is written last so readers never see half an output."""
+def commit(out: str, tmp_dir: str, stats: dict[str, Any], overwrite: bool) -> None:
+    """Move the finished files into place; `_SUCCESS` is written last so readers never see half an output.
+    Without --overwrite the folder is checked again: another run on the same --out that committed meanwhile
+    was replaced silently, both runs saying they wrote it."""
+    if not overwrite:
+        try:
+            check_output(out, overwrite)
+        except UserError as exc:
+            FileSystems.delete([tmp_dir])
+            raise UserError(f"{exc} (another run wrote it while this one ran)") from None
     old = [p for d in (*DESTINATIONS, "samples") for p in list_files(join(out, d, "*"))]
     old += [join(out, n) for n in ("stats.json", "_SUCCESS") if exists(join(out, n))]
     if old:
@@ -136,7 +146,7 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
         if lost:
             raise RuntimeError(f"{lost}; outputs left in {tmp_dir}")
     stats["beam_counters"] = counters
-    commit(out, tmp_dir, stats)
+    commit(out, tmp_dir, stats, overwrite)
     return stats
 
 

@@ -6,6 +6,7 @@ local `dask.distributed` cluster of N processes unless `--dask_client_address` n
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -138,7 +139,11 @@ def _refuse_unknown_options(options: PipelineOptions) -> None:
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # its "Discarding unparseable args" warning
     try:
-        unknown = set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options())
+        with contextlib.redirect_stderr(io.StringIO()) as said:  # argparse's usage block: 128 lines of options
+            unknown = set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options())
+    except SystemExit:  # a known option with a bad value (--direct_num_workers=abc)
+        lines = said.getvalue().strip().splitlines() or ["a Beam option was refused"]
+        raise UserError(lines[-1].split(" error: ", 1)[-1]) from None
     finally:
         quiet.setLevel(level)
     if unknown:

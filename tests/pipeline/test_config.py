@@ -134,13 +134,13 @@ def test_paths_match_like_a_shell_would(tmp_path, monkeypatch):
     (tmp_path / "cur [1]" / "b.jsonl").write_text('{"text": "y"}\n')
     monkeypatch.chdir(tmp_path)
     cfg = parse_config({"sources": [_src(paths=["*.jsonl", "cur [1]/b.jsonl"])]}, base_dir="")
-    assert [path for _, path, _ in expand_files(cfg)] == ["a.jsonl", "cur [1]/b.jsonl"]
+    assert [path for _, path, _ in expand_files(cfg)] == [f"{tmp_path}/a.jsonl", f"{tmp_path}/cur [1]/b.jsonl"]
     (tmp_path / "gone.jsonl").symlink_to(tmp_path / "nowhere")  # Beam left it out silently: its reader reports it
-    assert [(path, size) for _, path, size in expand_files(cfg)] == [("a.jsonl", 14), ("cur [1]/b.jsonl", 14),
-                                                                      ("gone.jsonl", 0)]
+    assert [(path, size) for _, path, size in expand_files(cfg)] == [
+        (f"{tmp_path}/a.jsonl", 14), (f"{tmp_path}/cur [1]/b.jsonl", 14), (f"{tmp_path}/gone.jsonl", 0)]
     with open(os.fsencode(tmp_path / "c") + b"\xff.jsonl", "wb") as fh:
         fh.write(b'{"text": "z"}\n')
-    with pytest.raises(ConfigError, match=r"^sources\[0\]\.paths: the file name 'c\\udcff.jsonl' is not UTF-8; rename"):
+    with pytest.raises(ConfigError, match=r"^sources\[0\]\.paths: the file name '.*/c\\udcff.jsonl' is not UTF-8; rename"):
         expand_files(cfg)
 
 
@@ -170,3 +170,32 @@ def test_only_regular_files_are_inputs(tmp_path, pattern, name, what):
     path = re.escape(str(tmp_path / name))
     with pytest.raises(ConfigError, match=rf"^sources\[0\]\.paths: {path} is not a regular file \({what}; source 'laws'\)$"):
         expand_files(cfg)
+
+
+def test_config_relative_paths_do_not_depend_on_the_working_folder(tmp_path, monkeypatch):
+    """A path-based source_id (XML records, `id_field: null`) carried the folder `jcorpus` ran in, so the same
+    config gave other ids, and dedup kept other copies, from another folder. Paths are now absolute."""
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "x.jsonl").write_text('{"text": "x"}\n')
+    (tmp_path / "cfg" / "c.yaml").write_text(
+        "sources: [{name: a, kind: web, format: jsonl, license: x, paths: [../in/x.jsonl]}]\n")
+    seen = []
+    for folder, config in ((tmp_path, "cfg/c.yaml"), (tmp_path / "cfg", "c.yaml"), (Path("/"), tmp_path / "cfg/c.yaml")):
+        monkeypatch.chdir(folder)
+        seen.append(load_config(str(config)).sources[0].paths)
+    assert seen == [(str(tmp_path / "in" / "x.jsonl"),)] * 3
+
+
+def test_one_file_named_twice_in_a_source_is_read_once(tmp_path):
+    """Another spelling of the same file (`in/x` beside `/abs/in/x`, or a symlink) read it twice: 10 lines
+    became 20 inputs, 10 of them dup_exact."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "x.jsonl").write_text('{"text": "x"}\n')
+    os.symlink(tmp_path / "in" / "x.jsonl", tmp_path / "in" / "link.jsonl")
+    raw = {"sources": [{"name": "a", "kind": "web", "format": "jsonl", "license": "x",
+                        "paths": ["in/x.jsonl", str(tmp_path / "in" / "x.jsonl"), "in/./x.jsonl", "in/link.jsonl"]},
+                       {"name": "b", "kind": "web", "format": "jsonl", "license": "x", "paths": ["in/x.jsonl"]}]}
+    files = expand_files(parse_config(raw, str(tmp_path)))
+    assert [(i, path) for i, path, _ in files] == [(0, str(tmp_path / "in" / "x.jsonl")),
+                                                   (1, str(tmp_path / "in" / "x.jsonl"))]

@@ -2,6 +2,7 @@
 import glob
 import gzip
 import json
+import os
 import shutil
 
 import pyarrow.parquet as pq
@@ -11,7 +12,7 @@ import yaml
 from pipeline.cli import main
 from pipeline.config import load_config, parse_config
 from pipeline.curate import run_curate
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, UserError
 from tests.conftest import SAMPLES
 
 LAW = "第一条　この法律は、国民の健康の保持に寄与することを目的とする。\n第二条　国は、必要な施策を講ずるものとする。"
@@ -253,6 +254,9 @@ def test_a_record_field_named_like_a_step_meta_key_is_kept_aside(tmp_path):
 @pytest.mark.parametrize(("flags", "message"), [
     (["--runner", "Nope"], "--runner Nope: Unexpected pipeline runner: Nope."),
     (["--dirct_num_workers", "2"], "unknown Beam option --dirct_num_workers (not defined by Beam or by the runner"),
+    # a known option's bad value was argparse's whole usage block (128 lines of Beam options) above the error
+    (["--direct_num_workers=abc"], "argument --direct_num_workers: invalid int value: 'abc'"),
+    (["--direct_running_mode=bogus"], "argument --direct_running_mode: invalid choice: 'bogus'"),
     (["--runner", "no.such.Runner"], "--runner no.such.Runner: No module named 'no'"),
     (["--runner", "PortableRunner"], "--runner PortableRunner could not start the job: You must specify a --job_endpoint"),
     (["--runner", "PortableRunner", "--job_endpoint", "localhost:1", "--job_server_timeout", "1"],
@@ -301,3 +305,30 @@ def test_index_folder_is_checked_first_and_a_failed_run_leaves_nothing(tmp_path,
     with pytest.raises(RuntimeError, match="a worker died"):
         run_curate(parse_config(raw), str(tmp_path / "out"))
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_samples_folder_or_a_concurrent_run_is_not_replaced_without_overwrite(tmp_path):
+    """`commit` replaces OUT/samples/* too, but only curated/rejected/quarantine/stats.json/_SUCCESS counted as
+    an existing output: a user's notes in OUT/samples were deleted. And the check ran once, at the start: a
+    second run on the same --out committed over the first, both saying they wrote it."""
+    from pipeline.curate import commit
+
+    d = tmp_path / "in"
+    d.mkdir()
+    _write_jsonl(d / "a.jsonl", [{"id": "1", "text": JA[0]}])
+    raw = {"sources": [{"name": "web", "kind": "web", "format": "jsonl", "paths": [str(d / "a.jsonl")],
+                        "license": "x"}], "filters": {"enabled": False}}
+    out = tmp_path / "out"
+    (out / "samples").mkdir(parents=True)
+    (out / "samples" / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match=r"already holds a curate output \(samples\); pass --overwrite"):
+        run_curate(parse_config(raw), str(out))
+    assert (out / "samples" / "notes.txt").read_text() == "mine"
+    other = tmp_path / "other"
+    (tmp_path / "tmp" / "curated").mkdir(parents=True)
+    (tmp_path / "tmp" / "curated" / "part-00000.parquet").write_text("this run's")
+    other.mkdir()
+    (other / "_SUCCESS").write_text("")  # what a run that finished first leaves
+    with pytest.raises(UserError, match=r"already holds a curate output \(_SUCCESS\).*another run wrote it"):
+        commit(str(other), str(tmp_path / "tmp"), {}, overwrite=False)
+    assert sorted(os.listdir(other)) == ["_SUCCESS"] and not (tmp_path / "tmp").exists()
