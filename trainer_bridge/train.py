@@ -480,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         if (world := _world()) is not None and world.Get_size() > 1:
             traceback.print_exc()
             sys.stderr.flush()
+            time.sleep(0.5)  # the launcher forwards stderr on its own time; Abort tears it down (seen losing it)
             world.Abort(1)
         raise
 
