@@ -120,6 +120,7 @@ def pipeline_options(runner: str | None, workers: int, extra: Sequence[str]) -> 
         if name in DASK_ALIASES and not any(f.startswith("--dask_client_address") for f in flags):
             from dask.distributed import LocalCluster
 
+            logging.getLogger("distributed").setLevel(logging.WARNING)  # 30-40 INFO lines a run: start, stop
             cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
                                    dashboard_address=":0")
             flags.append(f"--dask_client_address={cluster.scheduler_address}")
