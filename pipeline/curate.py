@@ -80,11 +80,15 @@ def _num_shards(cfg: CurateConfig, files: list[tuple[int, str, int]]) -> int:
     return max(cfg.min_shards, math.ceil(sum(size for _, _, size in files) / cfg.shard_bytes))
 
 
+# what a curate output is: the folders whose files `commit` replaces, then its two files
+OUTPUT_FOLDERS, OUTPUT_FILES = (*DESTINATIONS, "samples"), ("stats.json", "_SUCCESS")
+
+
 def check_output(out: str, overwrite: bool) -> None:
-    """Refuse an output folder that holds a curate output (any of the names `commit` replaces, `samples`
-    included: its files were deleted without --overwrite) unless asked to replace it."""
+    """Refuse an output folder that holds a curate output (any name `commit` replaces; `samples` was missing
+    here, and its files were deleted without --overwrite) unless asked to replace it."""
     check_output_folder(out)
-    existing = [name for name in (*DESTINATIONS, "samples", "stats.json", "_SUCCESS") if exists(join(out, name))]
+    existing = [name for name in (*OUTPUT_FOLDERS, *OUTPUT_FILES) if exists(join(out, name))]
     if existing and not overwrite:
         raise UserError(f"{out} already holds a curate output ({', '.join(existing)}); pass --overwrite to replace it")
 
@@ -95,15 +99,15 @@ def commit(out: str, tmp_dir: str, stats: dict[str, Any], overwrite: bool) -> No
     was replaced silently, both runs saying they wrote it."""
     if not overwrite:
         try:
-            check_output(out, overwrite)
+            check_output(out, overwrite=False)
         except UserError as exc:
             FileSystems.delete([tmp_dir])
             raise UserError(f"{exc} (another run wrote it while this one ran)") from None
-    old = [p for d in (*DESTINATIONS, "samples") for p in list_files(join(out, d, "*"))]
-    old += [join(out, n) for n in ("stats.json", "_SUCCESS") if exists(join(out, n))]
+    old = [p for d in OUTPUT_FOLDERS for p in list_files(join(out, d, "*"))]
+    old += [join(out, n) for n in OUTPUT_FILES if exists(join(out, n))]
     if old:
         FileSystems.delete(old)
-    moved = [p for d in (*DESTINATIONS, "samples") for p in list_files(join(tmp_dir, d, "*"))]
+    moved = [p for d in OUTPUT_FOLDERS for p in list_files(join(tmp_dir, d, "*"))]
     targets = [join(out, p[len(tmp_dir):].lstrip("/")) for p in moved]
     if "://" not in out:  # local renames need the folders; object stores have none
         for d in DESTINATIONS:

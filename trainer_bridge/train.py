@@ -46,17 +46,11 @@ from trainer_bridge.checkpoint import (  # noqa: E402
     load_checkpoint,
     save_checkpoint,
 )
-from trainer_bridge.cliargs import (  # noqa: E402
-    SEED_MAX,
-    OneLineParser,
-    integer,
-    number,
-    output_folder,
-)
+from trainer_bridge.cliargs import SEED_MAX, OneLineParser, integer, number, output_folder  # noqa: E402
 from trainer_bridge.model import GPT, GPTConfig, check_fits, doc_ids_from_offsets, resolve_config  # noqa: E402
 from trainer_bridge.optim import AdamW, LossScaler, clip_grad_norm, lr_at  # noqa: E402
 from trainer_bridge.stream import ShardIntegrityError, ShardStream  # noqa: E402
-from trainer_bridge.userpaths import folder_unwritable  # noqa: E402
+from trainer_bridge.userpaths import folder_unwritable, not_regular  # noqa: E402
 
 # Consecutive skipped steps (gradients not finite) that mean divergence, not an fp16 scale still settling: from
 # the largest scale LossScaler allows, 2**24, fp16 finds a working one in 24 halvings.
@@ -222,7 +216,7 @@ def _metrics_kept(run: Path, start_step: int | None) -> list[str]:
     if why := folder_unwritable(str(run)):
         raise TrainError(f"--out {run}: {why}")
     path = run / "metrics.jsonl"
-    if path.exists() and not path.is_file():  # opening a FIFO to truncate it blocked forever
+    if not_regular(path):  # opening a FIFO to truncate it blocked forever
         raise TrainError(f"{path}: not a regular file")
     if start_step is None or not path.exists():
         return []
@@ -391,10 +385,10 @@ def sample(args: argparse.Namespace) -> int:
     except TokenizerError as exc:  # tokenizer.json, a truncated or empty file
         raise TrainError(str(exc)) from None
     packed_with = ckpt.state.get("tokenizer_sha256")  # absent in checkpoints before the fourteenth session
-    if packed_with and hashlib.sha256(data).hexdigest() != packed_with:
+    if packed_with and (digest := hashlib.sha256(data).hexdigest()) != packed_with:
         raise TrainError(f"tokenizer {args.tokenizer} is not the one {args.ckpt} was trained with (sha256 "
-                         f"{hashlib.sha256(data).hexdigest()[:16]}…, the shards' {packed_with[:16]}…): pass the "
-                         "tokenizer its shards were packed with")
+                         f"{digest[:16]}…, the shards' {packed_with[:16]}…): pass the tokenizer its shards were "
+                         "packed with")
     vocab = ckpt.state.get("vocab_size", model.cfg.vocab_size)  # the shards' (a model config may round it up)
     if sp.get_piece_size() != vocab:
         raise TrainError(f"tokenizer {args.tokenizer} has {sp.get_piece_size():,} pieces, but {args.ckpt} was trained "
