@@ -16,7 +16,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 from apache_beam.runners.runner import PipelineResult
 
-from pipeline import local_runner, sdk_worker, worker_pool
+from pipeline import beam_startup, local_runner, sdk_worker, worker_pool
 from pipeline.errors import UserError, raise_if_stopped
 
 DEFAULT_RUNNER = "FnApiRunner"
@@ -109,6 +109,7 @@ def pipeline_options(runner: str | None, workers: int, extra: Sequence[str]) -> 
         kwargs = {k: v for k, v in (("direct_num_workers", workers), ("direct_running_mode", "multi_processing"))
                   if not any(f.startswith(f"--{k}") for f in flags)}
     local_runner.patch()
+    beam_startup.patch()  # before the graph is built: every step asks
     beam_runner = _runner_object(name)  # first: importing a runner registers its options (Dask's, Flink's...)
     options = PipelineOptions(flags=flags, **kwargs)
     _refuse_unknown_options(options)
