@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from pipeline.errors import UserError
 from trainer_bridge.cliargs import MAX_SEQ_LEN, SEED_MAX, integer, number, output_folder
-from trainer_bridge.userpaths import not_regular
+from trainer_bridge.userpaths import open_regular
 
 MARK_START, MARK_CONT, MARK_PAD = "⟦doc {} ⟧", "⟦… {} @{} ⟧", "⟦pad ×{}⟧"
 Decode = Callable[[list[int]], str]
@@ -98,13 +98,11 @@ def _decoder(explicit: str | None, manifest: dict, folder: str) -> tuple[Decode 
     if path is None or not (explicit or os.path.isfile(path)):
         why = f"tokenizer {path} not found" if path else "the manifest names no tokenizer file"
         return None, f"(rows shown as token ids: {why}; pass --tokenizer MODEL)"
-    if (what := not_regular(path)) and what != "a directory":  # a FIFO blocks forever; open() names a folder
-        raise UserError(f"--tokenizer {path}: not a regular file ({what})")
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:  # a FIFO would block forever
             model = handle.read()
-    except OSError as exc:  # a folder, a missing file
-        raise UserError(f"--tokenizer {path}: cannot read it ({exc.strerror})") from None
+    except OSError as exc:  # a folder, a FIFO, a missing file
+        raise UserError(f"--tokenizer {path}: cannot read it ({exc.strerror or exc})") from None
     digest, expected = hashlib.sha256(model).hexdigest(), manifest["tokenizer"]["sha256"]
     if digest != expected:
         raise UserError(f"tokenizer {path}: sha256 {digest[:16]}… is not the manifest's {expected[:16]}… "
@@ -159,11 +157,11 @@ def _read_manifest(shards: str) -> tuple[str, dict]:
     path = shards if shards.endswith(".json") else os.path.join(shards, MANIFEST_NAME)
     if not os.path.exists(path):
         raise UserError(f"{path} not found (is {shards} a `jcorpus pack` output?)")
-    if not os.path.isfile(path):  # reading a FIFO would block forever
-        raise UserError(f"{path} is not a regular file")
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:  # reading a FIFO would block forever
             return path, parse(handle.read(), where=path, packed=True)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     except ManifestError as exc:
         raise UserError(str(exc)) from None
 

@@ -69,10 +69,8 @@ def check_out(out: str, overwrite: bool, config: str, inputs: list[str]) -> None
     if os.path.basename(out) in ("", ".", ".."):
         raise UserError(f"--out: {out} names a folder, not a model file")
     for path in (out, f"{out}.json"):
-        if os.path.isdir(path):
-            raise UserError(f"--out: {path} is a folder, not a file")
         if what := not_regular(path):  # fastText's save blocked forever on a FIFO
-            raise UserError(f"--out: {path} is {what}, not a file")
+            raise UserError(f"--out: {path} is {'a folder' if what == 'a directory' else what}, not a file")
         if os.path.exists(path):
             for what, other in (("the config", config), *(("an input file of the config", p) for p in inputs)):
                 if "://" not in other and os.path.exists(other) and os.path.samefile(path, other):

@@ -2,8 +2,12 @@
 pack, folders named like globs, bad schemas and manifests, and packs that keep nothing. One line, never a trace."""
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +93,40 @@ def test_inspect_refuses_a_tokenizer_other_than_the_manifests(packed, tmp_path, 
     (shards / "other.model").unlink()
     assert cli_main(["shards", "inspect", str(shards), "--rows", "1"]) == 0
     assert "(rows shown as token ids: tokenizer " in capsys.readouterr().out
+
+
+def _unblock_later(fifo: Path) -> threading.Thread:
+    """A reader that opened the FIFO would wait for a writer forever: one comes after 20 s, so a regression
+    fails instead of hanging the suite."""
+    def writer() -> None:
+        time.sleep(20)
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_tokenizer_or_manifest_that_is_not_a_file_is_one_line(packed, tmp_path, capsys):
+    started = time.monotonic()
+    os.mkfifo(tmp_path / "fifo.model")
+    _unblock_later(tmp_path / "fifo.model")
+    for model, what in ((tmp_path / "fifo.model", "a FIFO"), (tmp_path, "a directory")):
+        assert cli_main(["shards", "inspect", str(packed["rel"]), "--tokenizer", str(model)]) == 2
+        _one_line_error(capsys, f"--tokenizer {model}: cannot read it (not a regular file ({what}))")
+    for kind in ("fifo", "dir"):
+        shards = tmp_path / kind
+        shutil.copytree(packed["rel"], shards)
+        (shards / "manifest.json").unlink()
+        if kind == "fifo":
+            os.mkfifo(shards / "manifest.json")
+            _unblock_later(shards / "manifest.json")
+        else:
+            (shards / "manifest.json").mkdir()
+        assert cli_main(["shards", "inspect", str(shards)]) == 2
+        _one_line_error(capsys, f"{shards / 'manifest.json'}: cannot read it (not a regular file (a")
+    assert time.monotonic() - started < 15
 
 
 def test_verify_checks_the_megatron_files(packed, tmp_path, capsys):
