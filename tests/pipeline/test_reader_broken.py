@@ -455,6 +455,25 @@ def test_parquet_value_python_cannot_hold_costs_its_row_only(tmp_path: Path) -> 
     assert items[3].error == "record nested deeper than 100 levels of objects/arrays"  # as in JSONL
 
 
+def test_parquet_nanoseconds_are_kept_as_text(tmp_path: Path) -> None:
+    """pandas writes nanosecond columns; Python's datetime holds microseconds, so a value with nanoseconds used
+    to quarantine its row. It is kept, as ISO text with all nine digits (a value Python holds stays as before)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "ns.parquet"
+    crawled = pa.array([1_714_564_800_123_456_789, 1_714_564_800_000_000_000, None], pa.timestamp("ns", tz="Asia/Tokyo"))
+    took = pa.array([1_001, -1, 5_000], pa.duration("ns"))
+    pq.write_table(pa.table({"text": ["一", "二", "三"], "crawled": crawled, "took": took}), path)
+    items = read_all("parquet", path)
+    assert kinds(items) == "DDD"
+    assert [(d.meta["crawled"], d.meta["took"]) for d in items] == [
+        ("2024-05-01T21:00:00.123456789+09:00", "0:00:00.000001001"),
+        ("2024-05-01T21:00:00+09:00", "-1 day, 23:59:59.999999999"),
+        (None, "0:00:00.000005"),
+    ]
+
+
 def skippable(kind: int, payload: bytes) -> bytes:
     """A zstd skippable frame: magic 0x184D2A50 + kind, little-endian payload size, payload."""
     return (0x184D2A50 + kind).to_bytes(4, "little") + len(payload).to_bytes(4, "little") + payload
