@@ -5,7 +5,10 @@ so a document crosses one shuffle in the whole run (into its shard). `reason` No
 representative, which keeps its text and names itself as `dup_cluster`.
 
 Both steps rank a cluster's members with the same rule (source priority, then higher quality, then id),
-so the representative of an exact cluster is also the best of those copies in any near cluster.
+so the representative of an exact cluster is also the best of those copies in any near cluster. A document
+that is both is reported as the exact duplicate, and its `dup_cluster` names the near cluster's
+representative: the exact one may itself be a near duplicate of a better document (three mirrors of a page
+that adds a footer to a government text), and every duplicate names the document that was kept.
 """
 from __future__ import annotations
 
@@ -19,7 +22,6 @@ import apache_beam as beam
 from pipeline.beamutil import decided
 
 Decision = tuple[str | None, str]
-PRECEDENCE = ("dup_exact", "dup_near")  # a document that is both is reported as the exact duplicate
 RANK_CHARS = 20
 
 
@@ -46,10 +48,11 @@ def apply_decisions(doc: dict[str, Any], decisions: Iterable[Decision]) -> tuple
         by_reason[reason] = min(cluster, by_reason.get(reason, cluster))
     if not by_reason or decided(doc):
         return doc, False
-    for reason in PRECEDENCE:
-        if reason in by_reason:
-            return {**doc, "reject_reason": reason, "dup_cluster": by_reason[reason]}, (
-                reason == "dup_exact" and "dup_near" in by_reason)
+    if "dup_exact" in by_reason:  # the near root when there is one: the exact representative may be near-rejected
+        cluster = by_reason.get("dup_near", by_reason["dup_exact"])
+        return {**doc, "reject_reason": "dup_exact", "dup_cluster": cluster}, "dup_near" in by_reason
+    if "dup_near" in by_reason:
+        return {**doc, "reject_reason": "dup_near", "dup_cluster": by_reason["dup_near"]}, False
     return {**doc, "dup_cluster": doc["id"]}, False
 
 

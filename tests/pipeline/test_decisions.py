@@ -16,7 +16,9 @@ DOC = {"id": "b", "kind": "web", "quality": None, "text": "x", "reject_reason": 
 
 def test_exact_wins_over_near_and_reports_the_overlap() -> None:
     doc, overlap = apply_decisions(DOC, [("dup_near", "n"), (None, "b"), ("dup_exact", "e")])
-    assert (doc["reject_reason"], doc["dup_cluster"], overlap) == ("dup_exact", "e", True)
+    assert (doc["reject_reason"], doc["dup_cluster"], overlap) == ("dup_exact", "n", True)  # the near root
+    doc, overlap = apply_decisions(DOC, [(None, "b"), ("dup_exact", "e")])
+    assert (doc["reject_reason"], doc["dup_cluster"], overlap) == ("dup_exact", "e", False)
     doc, overlap = apply_decisions(DOC, [(None, "b"), ("dup_near", "n")])
     assert (doc["reject_reason"], doc["dup_cluster"], overlap) == ("dup_near", "n", False)
 
@@ -49,12 +51,14 @@ def test_rank_orders_priority_then_quality_then_id() -> None:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_exact_and_near_dedup_in_one_run(tmp_path, workers: int) -> None:
-    """A law, its verbatim web copy (exact) and an edited web copy (near): both copies point at the law.
-    A loose LSH also proposes `other` and its heavily edited copy `loose`; verification, which reads their
-    texts back from the spill files, rejects that edge."""
+    """A law, its verbatim web copy (exact) and an edited web copy (near) mirrored twice: every copy points at
+    the law, the mirrors too, although their exact representative is itself a near duplicate. A loose LSH
+    also proposes `other` and its heavily edited copy `loose`; verification, which reads their texts back
+    from the spill files, rejects that edge."""
     law, other = base_text(1, 20), base_text(2, 20)
     rows = {"law.jsonl": [{"id": "law", "text": law}],
             "web.jsonl": [{"id": "copy", "text": law}, {"id": "edited", "text": near_copy(law, 3)},
+                          *({"id": f"mirror{i}", "text": near_copy(law, 3)} for i in (1, 2)),
                           {"id": "other", "text": other}, {"id": "loose", "text": near_copy(other, 9, 0.08)}]}
     for name, lines in rows.items():
         (tmp_path / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines), encoding="utf-8")
@@ -72,11 +76,13 @@ def test_exact_and_near_dedup_in_one_run(tmp_path, workers: int) -> None:
     law_id = out["law"]["id"]
     assert out["law"].get("reject_reason") is None and out["law"]["dup_cluster"] == law_id
     assert (out["copy"]["reject_reason"], out["copy"]["dup_cluster"]) == ("dup_exact", law_id)
-    assert (out["edited"]["reject_reason"], out["edited"]["dup_cluster"]) == ("dup_near", law_id)
+    mirrors = sorted(out[m]["reject_reason"] for m in ("edited", "mirror1", "mirror2"))
+    assert mirrors == ["dup_exact", "dup_exact", "dup_near"]
+    assert {out[m]["dup_cluster"] for m in ("edited", "mirror1", "mirror2")} == {law_id}
     for loner in ("other", "loose"):
         assert out[loner].get("reject_reason") is None and out[loner]["dup_cluster"] is None
     d = stats["dedup"]
     assert d["near_rejected_edges"] >= 1 and "near_unverified_edges" not in d
     assert d["near_candidate_edges"] == d["near_verified_edges"] + d["near_rejected_edges"]
-    assert stats["dedup"]["near_also_exact"] == 1 and stats["dedup"]["dup_near"] == 2
+    assert stats["dedup"]["near_also_exact"] == 3 and stats["dedup"]["dup_near"] == 4
     assert stats["reasons"]["dup_near"]["docs"] == 1 and stats["conservation"]["ok"]
