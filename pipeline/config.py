@@ -204,8 +204,12 @@ def parse_config(data: Any, base_dir: str = ".") -> CurateConfig:
     exact = _mapping(dedup.get("exact"), "dedup.exact")
     _check_keys(exact, {"enabled"}, "dedup.exact")
     near = _mapping(dedup.get("near"), "dedup.near")
+    settings = sorted(near) if "enabled" not in near else []
     near.setdefault("enabled", False)
     params = parse_near(near)  # every key checked, also while near dedup is off (a misspelt key left it off silently)
+    if settings:  # settings for a step that is off by default ran nothing, silently
+        raise ConfigError("dedup.near.enabled: missing; near dedup is off unless `enabled: true` "
+                          f"(set it, or `enabled: false` to keep {', '.join(settings)} for later)")
     if params.index_out:  # relative to the config, as paths are
         near["index_out"] = _resolve(params.index_out, base_dir)
     if params.index_in:

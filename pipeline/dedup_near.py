@@ -112,6 +112,7 @@ def parse_config(cfg: Mapping[str, Any] | None) -> NearParams:
         for key in ("bands", "rows"):
             _need(_is_int(c[key]) and c[key] >= 1, key, f"must be a positive integer (give bands and rows together), got {c[key]!r}")
         bands, rows = c["bands"], c["rows"]
+        _need(c["weights"] is None, "weights", "only chooses bands and rows, which are given: drop one or the other")
         _need(bands * rows <= c["num_perm"], "bands", f"bands x rows = {bands * rows} exceeds num_perm = {c['num_perm']}")
     _need(c["index_out"] is None or (isinstance(c["index_out"], str) and c["index_out"]), "index_out",
           f"must be a path or null, got {c['index_out']!r}")

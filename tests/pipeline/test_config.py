@@ -51,6 +51,10 @@ def _src(**over):
     # near dedup is checked while it is off too: a misspelt key left it off without a word
     ({"sources": [_src()], "dedup": {"near": {"treshold": 0.5}}}, r"^dedup\.near\.treshold: unknown key"),
     ({"sources": [_src()], "dedup": {"near": {"enabled": 0}}}, r"^dedup\.near\.enabled: must be true or false"),
+    # settings without `enabled` (off by default) ran no near dedup, without a word
+    ({"sources": [_src()], "dedup": {"near": {"threshold": 0.5, "unit": "char"}}},
+     r"^dedup\.near\.enabled: missing; near dedup is off unless `enabled: true` \(set it, or `enabled: false` to "
+     r"keep threshold, unit for later\)$"),
     ({"sources": [_src()], "dedup": {"priority": "government"}}, r"^dedup\.priority: expected an ordering"),
     ({"sources": [_src()], "limits": {"max_chars": True}}, r"^limits\.max_chars: expected a positive integer"),
     ({"sources": [_src()], "output": {"shard_bytes": "big"}}, r"^output\.shard_bytes: expected"),

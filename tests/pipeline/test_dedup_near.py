@@ -70,6 +70,7 @@ def clusters(out: dict[str, dict]) -> dict[str, tuple[str | None, str | None]]:
     # overflowed Python's recursion while Beam translated the graph, n = 10**21 matched nothing
     ({"weights": [float("inf"), 1]}, "weights"), ({"weights": [True, False]}, "weights"), ({"seed": 2**32}, "seed"),
     ({"max_rounds": 300}, "max_rounds"), ({"n": 10**21}, "n"),
+    ({"bands": 9, "rows": 13, "weights": [1, 1]}, "weights"),  # was ignored without a word
 ])
 def test_config_errors_name_the_key(cfg: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=rf"^dedup\.near\.{key}: "):
