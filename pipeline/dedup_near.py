@@ -14,7 +14,8 @@ which Beam's DaskRunner would recompute the graph for):
   decide    root = representative; other members `dup_near` with dup_cluster = root id (applied by the sinks)
 Node names are "<priority><quality><id>" strings whose order is the representative rule, so the
 component minimum *is* the representative. Earlier runs' band indexes join the buckets as nodes that sort
-before every current document: a current document that meets one is clustered under the earlier id.
+before every current document: a current document that meets one, and whose MinHash estimate of J against
+the signature the index holds reaches the threshold, is clustered under the earlier id.
 """
 from __future__ import annotations
 
@@ -41,7 +42,11 @@ from tokenizer.shingles import UNITS, jaccard, shingle_set
 
 EARLIER = "!" * RANK_CHARS  # rank prefix of earlier-run index nodes: sorts before every current document
 INDEX_META_KEY = b"jcorpus.dedup_near"
-INDEX_SCHEMA = pa.schema([("band", pa.int32()), ("hash", pa.uint64()), ("id", pa.string())])
+# `signature`: on each document's band-0 row, the low 32 bits of its MinHash values (little-endian), so that
+# an edge to an earlier document is checked against `threshold` with the MinHash estimate of J; indexes
+# written before the fifteenth session have no such column, and edges to them stay unverified
+INDEX_SCHEMA = pa.schema([("band", pa.int32()), ("hash", pa.uint64()), ("id", pa.string()),
+                          ("signature", pa.binary())])
 _DEFAULTS: dict[str, Any] = {
     "enabled": True, "unit": "morph", "n": 5, "num_perm": 128, "threshold": 0.8, "bands": None, "rows": None,
     "weights": None, "verify": True, "seed": 1, "scheme": "legacy", "max_bucket": 1000,
@@ -124,8 +129,8 @@ def parse_config(cfg: Mapping[str, Any] | None) -> NearParams:
 
 
 def check_edge_accounting(dedup: Mapping[str, Any], verify: bool) -> str | None:
-    """With verification on, every candidate edge ends verified, rejected or trusted (earlier index); a
-    shortfall means a step or the runner lost edges, which would silently shrink clusters."""
+    """With verification on, every candidate edge ends verified, rejected or trusted (an index without
+    signatures); a shortfall means a step or the runner lost edges, which would silently shrink clusters."""
     ends = [dedup.get(k, 0) for k in ("near_verified_edges", "near_rejected_edges", "near_unverified_edges")]
     if not verify or sum(ends) == dedup.get("near_candidate_edges", 0):
         return None
@@ -141,41 +146,84 @@ def _stat(**counts: Any) -> dict[str, Any]:
     return {"dedup": counts}
 
 
-SKETCHES_REMEMBERED = 1 << 16  # per worker: band keys of recent texts, by digest (~20 MB when full)
+SKETCHES_REMEMBERED = 1 << 16  # per worker: sketches of recent texts, by digest (~64 MB when full)
 
 
-class _Sketch(beam.DoFn):
-    """doc -> ((band, band-hash), node) per band.
+def compact_signature(sig: np.ndarray) -> bytes:
+    """The low 32 bits of each MinHash value: equal values stay equal, unequal ones collide at 2^-32."""
+    return (sig & np.uint64(0xFFFFFFFF)).astype("<u4").tobytes()
+
+
+def estimated_jaccard(a: bytes, b: bytes) -> float:
+    """The share of permutations whose minima agree: an unbiased estimate of J (s.d. 0.035 at 0.8 with 128)."""
+    return float(np.mean(np.frombuffer(a, dtype="<u4") == np.frombuffer(b, dtype="<u4")))
+
+
+class _Hashing(beam.DoFn):
+    """A DoFn with this worker's permutations (`self.hasher`) and a sketch per text: (band keys, compact
+    signature), or None for an empty shingle set (exact dedup owns empties).
 
     Exact copies are in play here (exact dedup decides in parallel, and waiting for it would cost a shuffle),
-    so the band keys of each text are remembered by the text's digest, and a copy this worker saw lately
-    costs a BLAKE2b instead of MeCab and MinHash. The keys are a function of the text: the output is the same."""
+    so the sketches of texts are remembered by the text's digest, and a copy this worker saw lately costs a
+    BLAKE2b instead of MeCab and MinHash. The sketch is a function of the text: the output is the same."""
 
-    def __init__(self, p: NearParams, priority: Sequence[str]) -> None:
-        self.p, self.priority = p, tuple(priority)
+    def __init__(self, p: NearParams, signatures: bool) -> None:
+        self.p, self.signatures = p, signatures  # without, the sketch's signature is None (40 MB less when full)
 
     def setup(self) -> None:
         self.hasher = MinHasher(self.p.num_perm, self.p.seed, self.p.scheme)
-        self.remembered: dict[bytes, list[int]] = {}
+        self.remembered: dict[bytes, tuple[list[int], bytes | None] | None] = {}
 
-    def band_keys(self, text: str) -> list[int]:
+    def sketch(self, text: str) -> tuple[list[int], bytes | None] | None:
         digest = _text_digest(text)
-        keys = self.remembered.get(digest)
-        if keys is None:
+        if digest not in self.remembered:
             hashes = shingle_set(text, self.p.unit, self.p.n)
-            # empty shingle set (empty text): nothing to compare, exact dedup owns empties
-            keys = band_hashes(self.hasher.signature(hashes), self.p.bands, self.p.rows) if hashes.size else []
+            sketch = None
+            if hashes.size:
+                sig = self.hasher.signature(hashes)
+                sketch = (band_hashes(sig, self.p.bands, self.p.rows),
+                          compact_signature(sig) if self.signatures else None)
             if len(self.remembered) >= SKETCHES_REMEMBERED:
                 self.remembered.clear()
-            self.remembered[digest] = keys
-        return keys
+            self.remembered[digest] = sketch
+        return self.remembered[digest]
+
+
+class _Sketch(_Hashing):
+    """doc -> ((band, band-hash), node) per band; with `index_out`, tagged "band", plus ("signature",
+    (id, compact signature)) for the index."""
+
+    def __init__(self, p: NearParams, priority: Sequence[str]) -> None:
+        super().__init__(p, signatures=bool(p.index_out))
+        self.priority = tuple(priority)
 
     def process(self, doc: Mapping[str, Any]) -> Iterator[Any]:
-        keys = self.band_keys(doc.get("text") or "")
-        if keys:
-            node = rank_node(doc, self.priority)
-            for band, h in enumerate(keys):
-                yield ((band, h), node)
+        sketch = self.sketch(doc.get("text") or "")
+        if sketch is None:
+            return
+        node = rank_node(doc, self.priority)
+        keys, signature = sketch
+        if not self.p.index_out:
+            yield from (((band, h), node) for band, h in enumerate(keys))
+            return
+        yield from (("band", ((band, h), node)) for band, h in enumerate(keys))
+        yield "signature", (doc["id"], signature)
+
+
+class _EstimateEarlier(_Hashing):
+    """A current document against the signature an earlier run's index holds for the document its edge
+    points at: the edge stays if the MinHash estimate of J reaches `threshold` (no shingles in an index)."""
+
+    def process(self, item: tuple[tuple[str, str, bytes], str | None]) -> Iterator[Any]:
+        (node, earlier, theirs), text = item
+        if text is None:
+            raise RuntimeError(f"near dedup: no text reached verification for document {node_id(node)}")
+        sketch = self.sketch(text)
+        if sketch is not None and estimated_jaccard(sketch[1], theirs) >= self.p.threshold:
+            yield "edge", (node, earlier)
+            yield "stats", _stat(near_verified_edges=1)
+        else:
+            yield "stats", _stat(near_rejected_edges=1)
 
 
 def _joined_text(item: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[Any, str | None]]:
@@ -223,12 +271,19 @@ def _hand_min_set(item: tuple[tuple[str, Iterable[str]], str | None], unit: str,
         yield node_id(node), (node, smallest, m_set, digest)
 
 
-def _trust_earlier(item: tuple[str, Iterable[str]]) -> Iterator[Any]:
-    """An earlier run's index node has no shingles: its bucket's word stands."""
-    smallest, members = item
-    for node in members:
-        yield "edge", (node, smallest)
-        yield "stats", _stat(near_unverified_edges=1)
+def _earlier_members(item: tuple[str, dict[str, list[Any]]], signed: bool) -> Iterator[Any]:
+    """`signed`: the members of an earlier node that has a signature, each to be estimated against it.
+    Otherwise those of a node from an index written before signatures were kept: its bucket's word stands."""
+    smallest, sides = item
+    if bool(sides["signature"]) != signed:
+        return
+    for members in sides["members"]:
+        for node in members:
+            if signed:
+                yield node_id(node), (node, smallest, sides["signature"][0])
+            else:
+                yield "edge", (node, smallest)
+                yield "stats", _stat(near_unverified_edges=1)
 
 
 def _verify_edge(item: tuple[tuple[str, str, bytes, bytes], str | None], unit: str, n: int,
@@ -270,6 +325,16 @@ def _bucket_star(item: tuple[Any, Iterable[tuple[str, int]]], max_bucket: int) -
 
 
 INDEX_SHARDS = 16
+
+
+def _index_rows(item: tuple[str, dict[str, list[Any]]]) -> list[dict[str, Any]]:
+    """A kept document's index rows, its signature on band 0."""
+    doc_id, sides = item
+    if sides["rejected"]:
+        return []
+    signature = sides["signature"][0] if sides["signature"] else None
+    return [{"band": b, "hash": h, "id": doc_id, "signature": signature if b == 0 else None}
+            for b, h in sides["band"]]
 
 
 def _write_index_shard(item: tuple[int, Iterable[dict[str, Any]]], out: str, schema: pa.Schema) -> Iterator[Any]:
@@ -339,13 +404,21 @@ class NearDedup(beam.PTransform):
         zero = pipeline | "ZeroStats" >> beam.Create([_stat(dup_near=0, near_clusters=0)])
         if not p.enabled:
             return pipeline | "NoDecisions" >> beam.Create([]), zero
-        members = bands = docs | "Sketch" >> beam.ParDo(_Sketch(p, self.priority))
+        sketched = docs | "Sketch" >> beam.ParDo(_Sketch(p, self.priority))
+        members = bands = sketched
+        signatures = None
+        if p.index_out:
+            sketched = split(sketched, "Sketched", ("band", "signature"))
+            members = bands = sketched["band"]
+            signatures = sketched["signature"]
+        earlier_signatures = pipeline | "NoEarlierSignatures" >> beam.Create([])
         if self.index_files:
-            earlier = (
-                pipeline | "IndexFiles" >> beam.Create(self.index_files)
-                | "ReadIndex" >> beam.io.ReadAllFromParquet()
-                | "IndexMembers" >> beam.Map(lambda r: ((r["band"], r["hash"]), EARLIER + r["id"]))
-            )
+            rows = (pipeline | "IndexFiles" >> beam.Create(self.index_files)
+                    | "ReadIndex" >> beam.io.ReadAllFromParquet())
+            earlier = rows | "IndexMembers" >> beam.Map(lambda r: ((r["band"], r["hash"]), EARLIER + r["id"]))
+            earlier_signatures = (
+                rows | "IndexSignatures" >> beam.FlatMap(
+                    lambda r: [(EARLIER + r["id"], r["signature"])] if r.get("signature") else []))
             members = (members, earlier) | "AllMembers" >> beam.Flatten()
         local = split(
             members
@@ -373,9 +446,15 @@ class NearDedup(beam.PTransform):
                 | "MembersOfMin" >> beam.GroupByKey()
                 | "EarlierMin" >> beam.Map(lambda kv: ("earlier" if kv[0].startswith(EARLIER) else "current", kv)),
                 "MinKinds", ("earlier", "current"))
-            trusted = (  # an earlier run's index has no shingles: trust its bucket
-                by_min["earlier"]
-                | "TrustEarlier" >> beam.FlatMap(_trust_earlier))
+            earlier = (  # an earlier run's index has no shingles: its signature gives an estimate of J
+                {"members": by_min["earlier"], "signature": earlier_signatures}
+                | "EarlierSignature" >> beam.CoGroupByKey())
+            unsigned = earlier | "EarlierUnsigned" >> beam.FlatMap(_earlier_members, signed=False)
+            estimated = (
+                earlier
+                | "EarlierSigned" >> beam.FlatMap(_earlier_members, signed=True)
+                | "EarlierMemberTexts" >> texts(first=True)
+                | "Estimate" >> beam.ParDo(_EstimateEarlier(p, signatures=True)))
             checked = (
                 by_min["current"]
                 | "MinById" >> beam.Map(lambda kv: (node_id(kv[0]), (kv[0], list(kv[1]))))
@@ -384,7 +463,7 @@ class NearDedup(beam.PTransform):
                 | "MemberTexts" >> texts(first=False)  # its ids come out of MinTexts
                 | "Verify" >> beam.FlatMap(_verify_edge, p.unit, p.n, p.threshold)
             )
-            verified = (trusted, checked) | "Verified" >> beam.Flatten()
+            verified = (unsigned, estimated, checked) | "Verified" >> beam.Flatten()
             verified = split(verified, "SplitVerified", ("edge", "stats"))
             edges = verified["edge"]
             stats.append(verified["stats"])
@@ -405,12 +484,13 @@ class NearDedup(beam.PTransform):
         ) | "Decisions" >> beam.Flatten()
         stats += [sizes, current | "CountNear" >> beam.Map(lambda _: _stat(dup_near=1))]
         if p.index_out:  # its write statistics join the stats, so the index branch is no separate leaf
-            stats.append(self._write_index(bands, decisions))
+            stats.append(self._write_index(bands, signatures, decisions))
         merged = tuple(stats) | "FlattenStats" >> beam.Flatten() | "MergeStats" >> beam.CombineGlobally(MergeStats()).without_defaults()
         return decisions, merged
 
-    def _write_index(self, bands: beam.PCollection, decisions: beam.PCollection) -> beam.PCollection:
-        """Band keys of every kept (non-rejected) current document, as Parquet (band, hash, id)."""
+    def _write_index(self, bands: beam.PCollection, signatures: beam.PCollection,
+                     decisions: beam.PCollection) -> beam.PCollection:
+        """Band keys of every kept (non-rejected) current document, as Parquet (band, hash, id, signature)."""
         meta = {INDEX_META_KEY: json.dumps(self.p.signature_params(), sort_keys=True).encode()}
         if self.exact is not None:
             decisions = (decisions, self.exact) | "NearAndExact" >> beam.Flatten()
@@ -420,10 +500,9 @@ class NearDedup(beam.PTransform):
         )
         by_id = bands | "BandById" >> beam.Map(lambda kv: (node_id(kv[1]), kv[0]))
         return (
-            {"band": by_id, "rejected": rejected}
+            {"band": by_id, "rejected": rejected, "signature": signatures}
             | "JoinKept" >> beam.CoGroupByKey()
-            | "IndexRows" >> beam.FlatMap(lambda kv: [] if kv[1]["rejected"] else
-                                          [{"band": b, "hash": h, "id": kv[0]} for b, h in kv[1]["band"]])
+            | "IndexRows" >> beam.FlatMap(_index_rows)
             | "IndexShard" >> beam.Map(lambda row: (zlib.crc32(row["id"].encode()) % INDEX_SHARDS, row))
             | "GroupIndexShard" >> beam.GroupByKey()
             | "WriteIndex" >> beam.FlatMap(_write_index_shard, self.p.index_out, INDEX_SCHEMA.with_metadata(meta))

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -153,13 +154,16 @@ def test_index_round_trip_and_incremental_run(tmp_path: Path) -> None:
     params = parse_config({"unit": "char"})
     assert set(table.column("id").to_pylist()) == kept
     assert table.num_rows == len(kept) * params.bands
+    signed = table.filter(pc.is_valid(table.column("signature")))
+    assert sorted(signed.column("id").to_pylist()) == sorted(kept) and set(signed.column("band").to_pylist()) == {0}
+    assert {len(s) for s in signed.column("signature").to_pylist()} == {4 * params.num_perm}
     meta = json.loads(pq.read_schema(sorted(index.glob("*.parquet"))[0]).metadata[INDEX_META_KEY])
     assert meta == params.signature_params()
 
     new = [doc("n-copy", near_copy(first[8]["text"], 77), "government"), doc("n-new", base_text(999))]
     out2, stats = run_near(new, {"unit": "char", "index_in": [str(index)]}, tmp_path)
     assert clusters(out2) == {"n-copy": ("z-gov", "dup_near")}
-    assert stats["dup_near"] == 1 and stats["near_unverified_edges"] >= 1
+    assert stats["dup_near"] == 1 and stats["near_verified_edges"] >= 1 and "near_unverified_edges" not in stats
     with pytest.raises(ConfigError, match=r"^dedup\.near\.index_in: .*num_perm=128 \(now 64\)"):
         NearDedup({"unit": "char", "num_perm": 64, "index_in": [str(index)]}, PRIORITY)
     with pytest.raises(ConfigError, match="no index file"):
@@ -168,6 +172,27 @@ def test_index_round_trip_and_incremental_run(tmp_path: Path) -> None:
     (tmp_path / "junk" / "a.parquet").write_text("junk")  # ArrowInvalid traceback before
     with pytest.raises(ConfigError, match=r"^dedup\.near\.index_in: .*a\.parquet is not a readable Parquet file"):
         NearDedup({"unit": "char", "index_in": [str(tmp_path / "junk")]}, PRIORITY)
+
+
+def test_edges_to_an_earlier_index_are_checked_against_the_threshold(tmp_path: Path) -> None:
+    """The index has no shingles, and the bucket's word stood: a pair at J ~0.6 that a loose banding proposes
+    was merged against an index, and kept in one run over both. Each kept document's signature is now in the
+    index, and the MinHash estimate of J decides; an index written without signatures is still trusted."""
+    a, b = base_text(500), base_text(501)
+    loose = {"unit": "char", "bands": 32, "rows": 2}
+    index = tmp_path / "index"
+    run_near([doc("p", a), doc("r", b)], {**loose, "index_out": str(index)}, tmp_path)
+    later = [doc("q", near_copy(a, 9, 0.08)), doc("s", near_copy(b, 3))]  # J ~0.6 to p; a near copy of r
+    out, stats = run_near(later, {**loose, "index_in": [str(index)]}, tmp_path)
+    assert clusters(out) == {"s": ("r", "dup_near")}
+    assert stats["near_rejected_edges"] >= 1 and stats["near_verified_edges"] >= 1
+    assert "near_unverified_edges" not in stats
+    for path in index.glob("*.parquet"):  # as written before signatures were kept
+        table = pq.read_table(path)
+        pq.write_table(table.drop_columns(["signature"]).replace_schema_metadata(table.schema.metadata), path)
+    out, stats = run_near(later, {**loose, "index_in": [str(index)]}, tmp_path)
+    assert clusters(out) == {"q": ("p", "dup_near"), "s": ("r", "dup_near")}
+    assert stats["near_unverified_edges"] >= 2
 
 
 def test_every_candidate_edge_is_accounted_for() -> None:
