@@ -9,17 +9,20 @@ stage redone redoes every stage after it (they were built from its old outputs);
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import hashlib
 import json
+import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pipeline.errors import UserError
 from trainer_bridge.cliargs import integer, output_folder
@@ -71,6 +74,35 @@ def _check_out(out: Path) -> None:
         raise UserError(f"{out} is not empty and not a jcorpus demo folder; choose a new or empty --out")
 
 
+STAGE_STOP_SECONDS = 15
+
+
+def run_stage(argv: list[str], log: IO[bytes]) -> int:
+    """Run one stage in a process group of its own, and on a stop (Ctrl-C, SIGTERM) stop the whole group.
+
+    subprocess.run kills only its direct child: the train stage's `bash -c` died and left `mpiexec` and its
+    ranks training on as orphans. The group gets the same signal (each jcorpus command cleans up after
+    it), `STAGE_STOP_SECONDS` to end, then SIGKILL; whatever is left of it is killed either way."""
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+    try:
+        return proc.wait()
+    except BaseException as exc:
+        try:
+            _signal_group(proc.pid, signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM)
+            proc.wait(timeout=STAGE_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            pass
+        finally:  # also on a second Ctrl-C while the group stops
+            _signal_group(proc.pid, signal.SIGKILL)  # ranks that outlived the group's leader, or a stuck one
+            proc.wait()
+        raise
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
 class Stages:
     def __init__(self, out: Path, force: bool) -> None:
         _check_out(out)
@@ -90,10 +122,10 @@ class Stages:
             except OSError as exc:  # a read-only --out, say
                 raise UserError(f"{exc.filename}: {exc.strerror}; choose another --out") from None
             with fh:
-                done = subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT)
-            if done.returncode:
+                code = run_stage(argv, fh)
+            if code:
                 tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
-                raise SystemExit(f"demo: stage {name} failed (exit {done.returncode}); log {log}:\n" + "\n".join(tail))
+                raise SystemExit(f"demo: stage {name} failed (exit {code}); log {log}:\n" + "\n".join(tail))
             try:
                 line = summary(folder)
             except UNREADABLE as exc:

@@ -5,8 +5,10 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -213,3 +215,44 @@ def test_an_out_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsys
     code, _, err = _main(capsys, "--out", str(tmp_path / out))
     assert code == 2 and f"{tmp_path / named}" in err and "Permission denied" in err, err
     assert len(err.strip().splitlines()) == 1
+
+
+STAGE_SCRIPT = """
+import signal
+import sys
+from pipeline import cli, cmd_demo
+
+signal.signal(signal.SIGTERM, cli._terminate)  # as the jcorpus command installs them
+signal.signal(signal.SIGINT, cli._interrupt)
+with open(sys.argv[1], "wb") as log:
+    try:
+        cmd_demo.run_stage(["bash", "-c", "sleep 600 & echo $! > " + sys.argv[2] + "; wait"], log)
+    except (KeyboardInterrupt, cli.Terminated):
+        sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_stage_leaves_no_process_behind(tmp_path, sig):
+    """A stage's process group is stopped whole: the train stage's `bash -c` died and its `mpiexec` and ranks
+    trained on as orphans (here: the `sleep` a stage's shell started)."""
+    pidfile = tmp_path / "grandchild.pid"
+    proc = subprocess.Popen([sys.executable, "-c", STAGE_SCRIPT, str(tmp_path / "stage.log"), str(pidfile)], cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    grandchild = int(pidfile.read_text())
+    proc.send_signal(sig)
+    assert proc.wait(timeout=60) == 3
+    deadline = time.monotonic() + 10
+    while _running(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(grandchild), "the stage's child outlived the stop"
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a container's init may never reap the orphan it inherits)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
