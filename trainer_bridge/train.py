@@ -470,6 +470,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except FAILURES as exc:
         return _fail(_said(exc))
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback per rank
+        world = _world()
+        if world is None or world.Get_rank() == 0:
+            print("jcorpus-train: interrupted", file=sys.stderr, flush=True)
+        if world is not None and world.Get_size() > 1:
+            world.Abort(130)  # a rank still inside a collective would wait for this one forever (seen: 7 minutes)
+        return 130
     except Exception:  # a defect: with other ranks, a traceback here and the job taken down, not left waiting
         if (world := _world()) is not None and world.Get_size() > 1:
             traceback.print_exc()

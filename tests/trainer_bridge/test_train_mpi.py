@@ -129,6 +129,26 @@ def test_sigkill_and_resume_matches_a_straight_run(shards, tmp_path):
     np.testing.assert_array_equal(losses(resumed), losses(straight))  # bit-identical, not just close
 
 
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_ctrl_c_is_one_line_and_ends_every_rank(shards, tmp_path, ranks):
+    """Ctrl-C printed a KeyboardInterrupt traceback per rank, and a rank left in a collective could wait on."""
+    run = tmp_path / "run"
+    cmd = mpi_command(shards, run, ranks, "--log-every", "1", steps=100_000)
+    if ranks == 1:
+        cmd = cmd[cmd.index(sys.executable):]  # `jcorpus-train` on its own, without mpiexec
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=mpi_env(), start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not ((run / "metrics.jsonl").exists() and (run / "metrics.jsonl").stat().st_size) and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
+    _, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err and err.count("jcorpus-train: interrupted") == 1, err
+    if ranks == 1:
+        assert proc.returncode == 130 and err.strip() == "jcorpus-train: interrupted"
+
+
 def test_resume_on_a_different_number_of_ranks(shards, tmp_path):
     straight = run_train(shards, tmp_path / "straight", 2, "--ckpt-every", "4")
     run = tmp_path / "elastic"
