@@ -289,7 +289,8 @@ def expand_files(cfg: CurateConfig) -> list[tuple[int, str, int]]:
 
 def _check_input(path: str, key: str, source: str) -> None:
     """Refused before anything is read: a local name that is not UTF-8 crashed the graph's construction, a
-    folder became a quarantined "document", and a FIFO or a device hung the run."""
+    folder became a quarantined "document", a FIFO or a device hung the run, and a file the user may not read
+    was a successful run of nothing."""
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:  # undecodable bytes of a local name (surrogate escapes)
@@ -297,3 +298,5 @@ def _check_input(path: str, key: str, source: str) -> None:
     what = not_regular(path)
     if what:
         raise ConfigError(f"{key}: {path} is not a regular file ({what}; source {source!r})")
+    if "://" not in path and not os.access(path, os.R_OK):  # ran as a success with one quarantined row
+        raise ConfigError(f"{key}: {path} cannot be read (permission denied; source {source!r})")

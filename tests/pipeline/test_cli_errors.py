@@ -1,7 +1,10 @@
 """Mistakes a user can fix reach the `jcorpus` CLI as one line and exit code 2, before any pipeline starts."""
 import os
 import re
+import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -195,3 +198,23 @@ def test_report_refuses_a_fifo_among_the_parquet_parts(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
                          text=True, timeout=60)
     assert run.returncode == 2 and run.stdout.strip().endswith("part-00009.parquet: not a regular file (a FIFO)")
+
+
+DROP_FILE_READ = "-dac_override,-dac_read_search"  # root reads any file only through these capabilities
+
+
+def test_an_input_the_user_may_not_read_is_one_line(tmp_path):
+    """It ran as a success: `_SUCCESS`, nothing kept, one quarantined row, nothing said."""
+    (tmp_path / "a.jsonl").write_text('{"id": "1", "text": "日本語の文です。"}\n')
+    (tmp_path / "a.jsonl").chmod(0)
+    (tmp_path / "c.yaml").write_text(SOURCE % "[a.jsonl]")
+    cmd = [sys.executable, "-m", "pipeline.cli", "curate", "--config", str(tmp_path / "c.yaml"), "--out",
+           str(tmp_path / "out")]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("as root every file is readable, and setpriv (util-linux), which drops that, is missing")
+        cmd = ["setpriv", f"--inh-caps={DROP_FILE_READ}", f"--bounding-set={DROP_FILE_READ}", *cmd]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert run.returncode == 2 and not (tmp_path / "out").exists()
+    assert run.stderr.strip() == (f"jcorpus curate: error: sources[0].paths: {tmp_path / 'a.jsonl'} cannot be read "
+                                  "(permission denied; source 'a')")
