@@ -85,8 +85,9 @@ def _paths(value: Any, key: str) -> list[str]:
 def _resolve(path: str, base_dir: str) -> str:
     """Relative local paths are relative to the config file, and made absolute: a path-based source_id (XML
     records, `id_field: null`) and so a document's id, and which copy dedup keeps, depended on the folder
-    `jcorpus` ran in. URLs (gs://, s3://, memory://) pass through."""
-    if "://" in path:
+    `jcorpus` ran in. URLs (gs://, s3://, memory://) pass through, and so does an empty path, for its check
+    to refuse (joined, it named the config's own folder)."""
+    if "://" in path or not path.strip():
         return path
     return os.path.normpath(os.path.join(os.path.abspath(base_dir), path))
 
@@ -250,6 +251,17 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What went wrong and where, on one line (`found character '\\t' that cannot start any token, line 2,
+    column 1`): PyYAML's first line is often only the context (`while scanning for the next token`)."""
+    problem, mark = getattr(exc, "problem", None), getattr(exc, "problem_mark", None)
+    if not problem:
+        return str(exc).splitlines()[0]
+    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    context = getattr(exc, "context", None)
+    return f"{problem}{where}" + (f" ({context})" if context else "")
+
+
 def load_config(path: str) -> CurateConfig:
     try:
         with FileSystems.open(path) as fh:
@@ -259,7 +271,7 @@ def load_config(path: str) -> CurateConfig:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config: {path} is not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config: {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"config: {path} is not valid YAML: {_yaml_problem(exc)}") from None
     base_dir = os.path.dirname(path) if "://" not in path else "."
     return parse_config(data, base_dir or ".")
 

@@ -67,6 +67,14 @@ def _src(**over):
     ({"sources": [_src()], "dedup": {"enabled": "no"}}, r"^dedup\.enabled: expected true or false, got 'no'"),
     ({"sources": [_src()], "dedup": {"exact": {"enabled": 0}}}, r"^dedup\.exact\.enabled: expected true or false"),
     ({"sources": [_src()], "filters": {"preset": "strict"}}, r"^filters\.preset: unknown preset 'strict'"),
+    # an empty path was joined to the config's folder first, which was then read as a model, a UT1 folder...
+    ({"sources": [_src()], "filters": {"quality": {"model": ""}}}, r"^filters\.quality\.model: expected a non-empty"),
+    ({"sources": [_src()], "filters": {"hosts": {"blocklists": [""]}}},
+     r"^filters\.hosts\.blocklists\[0\]: expected a non-empty path, got ''$"),
+    ({"sources": [_src()], "filters": {"ng_words": {"extra_lists": {"x": ""}}}},
+     r"^filters\.ng_words\.extra_lists\.x: expected a non-empty path"),
+    ({"sources": [_src()], "filters": {"line_cleaning": {"footer": {"keywords": ""}}}},
+     r"^filters\.line_cleaning\.footer\.keywords: expected a non-empty path"),
     ({"sources": [_src()], "filters": {"rules": {"min_chars": {"threshold": "x"}}}},
      r"^filters\.rules\.min_chars\.threshold: expected a number"),
 ])
@@ -91,11 +99,19 @@ def test_glob_matching_nothing_names_the_source(tmp_path):
         expand_files(cfg)
 
 
-def test_invalid_yaml_is_one_line(tmp_path):
+@pytest.mark.parametrize(("text", "said"), [
+    ("sources: [\n", "expected the node content, but found '<stream end>', line 2, column 1 (while parsing a flow node)"),
+    # PyYAML's first line was all that was said: the context, without the cause or the place
+    ("sources:\n\t- name: x\n", "found character '\\t' that cannot start any token, line 2, column 1 "
+                                "(while scanning for the next token)"),
+    ("a: b: c\n", "mapping values are not allowed here, line 1, column 5"),
+])
+def test_invalid_yaml_is_one_line_with_its_cause_and_place(tmp_path, text, said):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("sources: [\n")
-    with pytest.raises(ConfigError, match=r"^config: .* is not valid YAML"):
+    bad.write_text(text)
+    with pytest.raises(ConfigError) as info:
         load_config(str(bad))
+    assert str(info.value) == f"config: {bad} is not valid YAML: {said}"
 
 
 def test_a_key_given_twice_or_bytes_not_utf8_are_one_line(tmp_path):
