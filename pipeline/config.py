@@ -310,5 +310,5 @@ def _check_input(path: str, key: str, source: str) -> None:
     what = not_regular(path)
     if what:
         raise ConfigError(f"{key}: {path} is not a regular file ({what}; source {source!r})")
-    if "://" not in path and not os.access(path, os.R_OK):  # ran as a success with one quarantined row
+    if "://" not in path and os.path.exists(path) and not os.access(path, os.R_OK):  # a success of nothing
         raise ConfigError(f"{key}: {path} cannot be read (permission denied; source {source!r})")
