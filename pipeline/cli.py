@@ -24,10 +24,13 @@ COMMAND_MODULES = (
 
 # Beam log lines that say nothing to a jcorpus user, by logger: at import, that its GCP client libraries are
 # absent; each worker's warning, relayed by the local runner, that it has no folder for a pickled main
-# session (jcorpus pickles none); and the traceback of a step stopped by Ctrl-C or SIGTERM (`main` says it).
+# session (jcorpus pickles none); the traceback of a step stopped by Ctrl-C or SIGTERM (`main` says it); and
+# the 6-line warning per mirror that a Flink or Spark job-server jar is being downloaded (a failure is one
+# line naming the URL, `runner.run`; the README says how to stage the jar).
 BEAM_NOISE = {"root": ("apitools not found",),
               "apache_beam.runners.portability.local_job_service": ("No semi_persistent_directory found",),
-              "apache_beam.runners.common": ("KeyboardInterrupt [while running", "Terminated [while running")}
+              "apache_beam.runners.common": ("KeyboardInterrupt [while running", "Terminated [while running"),
+              "apache_beam.utils.subprocess_server": ("Apache Beam is downloading dependencies",)}
 
 
 # After Ctrl-C or SIGTERM the step that was running logs the stop as its error (wrapped by whatever it was

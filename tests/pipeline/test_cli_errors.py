@@ -218,3 +218,18 @@ def test_an_input_the_user_may_not_read_is_one_line(tmp_path):
     assert run.returncode == 2 and not (tmp_path / "out").exists()
     assert run.stderr.strip() == (f"jcorpus curate: error: sources[0].paths: {tmp_path / 'a.jsonl'} cannot be read "
                                   "(permission denied; source 'a')")
+
+
+def test_beams_noise_is_dropped_and_other_lines_are_kept():
+    """Lines that say nothing to a user (here the 6-line jar-download warning, twice per Flink or Spark run
+    that cannot fetch it; the one-line error names the URL) are dropped; a logger's other lines pass."""
+    import logging
+
+    from pipeline.cli import BEAM_NOISE, _quiet_beam_noise
+
+    _quiet_beam_noise()
+    for name, texts in BEAM_NOISE.items():
+        logger = logging.getLogger(None if name == "root" else name)
+        for text in texts:
+            assert not logger.filter(logging.LogRecord(name, logging.WARNING, "", 0, f"  {text} at runtime.", (), None))
+        assert logger.filter(logging.LogRecord(name, logging.WARNING, "", 0, "a real warning", (), None))
