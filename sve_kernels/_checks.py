@@ -44,17 +44,21 @@ def disjoint(name: str, a: np.ndarray, **others: np.ndarray) -> None:
 
 def number(name: str, value: object, low: float | None = None, high: float | None = None, *,
            low_open: bool = False, high_open: bool = False) -> float:
-    """A finite real (bool excluded) within the bounds: ctypes would turn a huge one into inf, or refuse a string
-    with an unnamed ArgumentError."""
+    """A finite real (bool excluded) whose float32, the value C receives, is within the bounds: ctypes would turn
+    a huge one into inf, or refuse a string with an unnamed ArgumentError; and a value inside the bounds in
+    float64 can round onto one (beta2 0.99999999 is 1.0f: AdamW never updated its second moment and moved a
+    parameter by 5e4; eps 1e-50 is 0.0f: NaN)."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
     x = float(value)
-    too_low = low is not None and (x <= low if low_open else x < low)
-    too_high = high is not None and (x >= high if high_open else x > high)
-    if not math.isfinite(x) or too_low or too_high or abs(x) > F32_MAX:
+    x32 = float(np.float32(x)) if math.isfinite(x) and abs(x) <= F32_MAX else math.inf
+    too_low = low is not None and (x32 <= low if low_open else x32 < low)
+    too_high = high is not None and (x32 >= high if high_open else x32 > high)
+    if not math.isfinite(x32) or too_low or too_high:
         lo = "(" if low_open else "["
         hi = ")" if high_open else "]"
-        raise ValueError(f"{name}: expected a finite float32 in {lo}{low}, {high}{hi}, got {value!r}")
+        rounded = f" ({x32!r} as float32)" if math.isfinite(x32) and x32 != x else ""
+        raise ValueError(f"{name}: expected a finite float32 in {lo}{low}, {high}{hi}, got {value!r}{rounded}")
     return x
 
 

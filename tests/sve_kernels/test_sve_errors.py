@@ -44,6 +44,12 @@ def z(*shape, dtype=F):
         (lambda: sk.adamw_step(z(3), z(3), z(3), z(3), lr=1e-3, beta1=1.0, beta2=0.9, eps=1e-8, weight_decay=0,
                                step=1), ValueError, r"beta1: expected a finite float32 in \[0.0, 1.0\)"),
         (lambda: sk.layernorm_forward(z(2, 3), z(3), z(3), eps=-1.0), ValueError, r"eps: expected a finite float32 in \(0.0"),
+        # inside the bounds in float64, on them in the float32 C receives: a parameter moved by 5e4, or NaN
+        (lambda: sk.adamw_step(z(3), z(3), z(3), z(3), lr=1e-3, beta1=0.9, beta2=0.99999999, eps=1e-8, weight_decay=0,
+                               step=1), ValueError, r"beta2: .* \[0.0, 1.0\), got 0.99999999 \(1.0 as float32\)$"),
+        (lambda: sk.adamw_step(z(3), z(3), z(3), z(3), lr=1e-3, beta1=0.9, beta2=0.9, eps=1e-50, weight_decay=0,
+                               step=1), ValueError, r"eps: .* got 1e-50 \(0.0 as float32\)$"),
+        (lambda: sk.layernorm_forward(z(2, 3), z(3), z(3), eps=1e-50), ValueError, r"eps: .*\(0.0 as float32\)$"),
         # ctypes narrowed ignore_index to int32: 2**32 + 3 silently ignored the targets equal to 3
         (lambda: sk.crossentropy_forward(z(2, 3), np.int32([0, 1]), ignore_index=2**32 + 3), ValueError,
          r"ignore_index: expected an integer in \[-2147483648, 2147483647\]"),
