@@ -143,6 +143,15 @@ static void test_elementwise(int64_t n) {
         check("adamw.m", im, mm, rm, n, 1e-6, 1e-7);
         check("adamw.v", im, vv, rv, n, 1e-6, 1e-7);
     }
+    /* A finite gradient whose square overflows float32: v is inf and the step's adaptive part 0, as float32
+     * numpy gives. SVE's square root of inf was inf * 0 = NaN, written into the parameter. */
+    const float big[2] = {1e20f, -3e19f};
+    const double keep[2] = {1.0 - 1e-2 * 0.1, -2.0 * (1.0 - 1e-2 * 0.1)};
+    FOR_IMPL(sk_adamw_step) {
+        float bp[2] = {1.0f, -2.0f}, bm[2] = {0}, bv[2] = {0};
+        IMPL(bp, big, bm, bv, 2, 1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.19f, 0.0975f);
+        check("adamw.overflowing_gradient", im, bp, keep, 2, 1e-6, 0);
+    }
     free(x), free(y), free(out), free(r), free(x14), free(m), free(v), free(p), free(mm), free(vv), free(rm);
     free(rv);
 }

@@ -99,7 +99,8 @@ static inline float sk_tanhf(float x) {
 
 #if SK_HAVE_SVE
 /* 1/x and sqrt(x) without FDIV/FSQRT, which A64FX does not pipeline: estimate (8 bits) + two Newton steps
- * (FRECPS / FRSQRTS) give ~1 ulp. sk_sv_sqrt maps 0 to 0 (x * rsqrt(x) would give 0 * inf). */
+ * (FRECPS / FRSQRTS) give ~1 ulp. sk_sv_sqrt maps 0 to 0 and +inf to +inf (x * rsqrt(x) would give 0 * inf
+ * and inf * 0: AdamW wrote NaN into a parameter whose gradient's square overflowed). */
 static inline svfloat32_t sk_sv_recip(svbool_t pg, svfloat32_t x) {
     svfloat32_t r = svrecpe_f32(x);
     r = svmul_f32_x(pg, r, svrecps_f32(x, r));
@@ -109,7 +110,8 @@ static inline svfloat32_t sk_sv_sqrt(svbool_t pg, svfloat32_t x) {
     svfloat32_t r = svrsqrte_f32(x);
     r = svmul_f32_x(pg, r, svrsqrts_f32(svmul_f32_x(pg, x, r), r));
     r = svmul_f32_x(pg, r, svrsqrts_f32(svmul_f32_x(pg, x, r), r));
-    return svsel_f32(svcmpeq_n_f32(pg, x, 0.0f), x, svmul_f32_x(pg, x, r));
+    svbool_t exact = svorr_b_z(pg, svcmpeq_n_f32(pg, x, 0.0f), svcmpeq_n_f32(pg, x, INFINITY)); /* inf * 0 */
+    return svsel_f32(exact, x, svmul_f32_x(pg, x, r));
 }
 
 static inline svfloat32_t sk_sv_exp_in_range(svbool_t pg, svfloat32_t x) {
