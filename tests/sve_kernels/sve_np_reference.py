@@ -63,6 +63,27 @@ def attention(q, k, v, doc_ids=None):
     return probs @ v, probs
 
 
+def layernorm_backward(dy, x, w, eps=1e-5):
+    """(dx, dw, db) of y = xhat w + b, xhat = (x - mean) rstd: dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy w."""
+    dy, x, w = f64(dy, x, w)
+    _, mean, rstd = layernorm(x, np.ones_like(w), np.zeros_like(w), eps)
+    xhat = (x - mean[:, None]) * rstd[:, None]
+    g = dy * w
+    dx = rstd[:, None] * (g - g.mean(axis=1, keepdims=True) - xhat * (g * xhat).mean(axis=1, keepdims=True))
+    return dx, (dy * xhat).sum(axis=0), dy.sum(axis=0)
+
+
+def attention_backward(dout, q, k, v, doc_ids=None):
+    """(dq, dk, dv) of out = P v, P = softmax(q k^T / sqrt(d)) under the causal (and document) mask:
+    dv = P^T dout, dS = P (dP - rowsum(dP P)) with dP = dout v^T, dq = dS k / sqrt(d), dk = dS^T q / sqrt(d)."""
+    dout, q, k, v = f64(dout, q, k, v)
+    _, probs = attention(q, k, v, doc_ids)
+    scale = 1.0 / np.sqrt(q.shape[-1])
+    dp = dout @ np.swapaxes(v, -1, -2)
+    ds = probs * (dp - (dp * probs).sum(axis=-1, keepdims=True))
+    return ds @ k * scale, np.swapaxes(ds, -1, -2) @ q * scale, np.swapaxes(probs, -1, -2) @ dout
+
+
 def crossentropy(logits, targets, ignore_index=-1):
     (logits,) = f64(logits)
     m = logits.max(axis=1, keepdims=True)

@@ -1,4 +1,5 @@
-"""Backward kernels against central finite differences of the forward kernels.
+"""Backward kernels against central finite differences of the forward kernels, and layernorm's and attention's
+also against their float64 numpy references (`sve_np_reference`), every element.
 
 Loss L = sum(forward(...) * R) for a fixed random R, so dL/dout = R; each analytic gradient from a backward
 kernel is compared with (L(x + h e_i) - L(x - h e_i)) / 2h at a sample of coordinates i. The forward runs in
@@ -57,6 +58,13 @@ def test_layernorm_backward_fd(kernel_path, rng):
     fd_check(loss, b, dbias, rng)
 
 
+def test_layernorm_backward_against_numpy(kernel_path, rng):
+    x, w, b, dy = randn(rng, 5, 37), randn(rng, 37), randn(rng, 37), randn(rng, 5, 37)
+    _, mean, rstd = sk.layernorm_forward(x, w, b)
+    for got, want in zip(sk.layernorm_backward(dy, x, w, mean, rstd), ref.layernorm_backward(dy, x, w), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
 def test_gelu_backward_fd(kernel_path, rng):
     x = (randn(rng, 257) * 3).astype(np.float32)
     r = randn(rng, 257)
@@ -81,6 +89,16 @@ def test_attention_backward_fd(kernel_path, rng, docs):
     fd_check(loss, q, dq, rng, samples=20)
     fd_check(loss, k, dk, rng, samples=20)
     fd_check(loss, v, dv, rng, samples=20)
+
+
+@pytest.mark.parametrize("docs", [False, True])
+def test_attention_backward_against_numpy(kernel_path, rng, docs):
+    q, k, v, dout = (randn(rng, 2, 3, 11, 8) for _ in range(4))
+    doc_ids = np.repeat(np.int32([[0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]]), 2, axis=0) if docs else None
+    _, probs = sk.attention_forward(q, k, v, doc_ids)
+    got = sk.attention_backward(dout, q, k, v, probs)
+    for g, want in zip(got, ref.attention_backward(dout, q, k, v, doc_ids), strict=True):
+        np.testing.assert_allclose(g, want, rtol=1e-4, atol=1e-5)
 
 
 def test_crossentropy_backward_fd(kernel_path, rng):
