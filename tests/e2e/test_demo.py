@@ -96,7 +96,7 @@ def _fake_chain(monkeypatch, fail: str = "") -> list[str]:
 
     ran: list[str] = []
 
-    def fake_run(argv: list[str], **_) -> subprocess.CompletedProcess:
+    def fake_run(argv: list[str], log) -> int:
         words = shlex.split(argv[2]) if argv[0] == "bash" else argv
         if "--out" in words:
             folder = Path(words[words.index("--out") + 1])
@@ -109,9 +109,9 @@ def _fake_chain(monkeypatch, fail: str = "") -> list[str]:
         for rel, text in files.items():
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
             (folder / rel).write_text(text, encoding="utf-8")
-        return subprocess.CompletedProcess(argv, 1 if name == fail else 0)
+        return 1 if name == fail else 0
 
-    monkeypatch.setattr(cmd_demo.subprocess, "run", fake_run)
+    monkeypatch.setattr(cmd_demo, "run_stage", fake_run)
     return ran
 
 
