@@ -25,13 +25,17 @@ def _resolve(cls: type, name: str) -> Any:
     return next((vars(c)[name] for c in cls.__mro__ if name in vars(c)), None)
 
 
+def _inherited(dofn: Any, name: str) -> bool:
+    """`name` is beam.DoFn's own method, unchanged on `dofn`."""
+    return name in _BASE_METHODS and name not in vars(dofn) and _resolve(type(dofn), name) is _BASE_METHODS[name]
+
+
 def _own_methods(dofn: Any) -> list[str]:
     """Names of the bound methods of `dofn` that are not beam.DoFn's own, unchanged."""
     names = []
     for name in dir(dofn):
-        inherited = name in _BASE_METHODS and name not in vars(dofn)
-        if inherited and _resolve(type(dofn), name) is _BASE_METHODS[name]:
-            continue
+        if _inherited(dofn, name) and (not hasattr(dofn, f"_inspect_{name}") or _inherited(dofn, f"_inspect_{name}")):
+            continue  # Beam reads an `_inspect_<name>` hook instead of the method when there is one
         if isinstance(getattr(dofn, name, None), types.MethodType):
             names.append(name)
     return names

@@ -78,12 +78,15 @@ STAGE_STOP_SECONDS = 15
 
 
 def run_stage(argv: list[str], log: IO[bytes]) -> int:
-    """Run one stage in a process group of its own, and on a stop (Ctrl-C, SIGTERM) stop the whole group.
+    """Run one stage in a process group of its own, and on a stop (Ctrl-C, SIGTERM, a hangup, Ctrl-\\) stop the
+    whole group.
 
     subprocess.run kills only its direct child: the train stage's `bash -c` died and left `mpiexec` and its
     ranks training on as orphans. The group gets the same signal (each jcorpus command cleans up after
     it), `STAGE_STOP_SECONDS` to end, then SIGKILL; whatever is left of it is killed either way."""
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+    # out of the terminal's process group, the stage no longer gets a hangup itself: the demo passes it on
+    hangups = {sig: signal.signal(sig, _stop_on) for sig in HANGUPS}
     try:
         return proc.wait()
     except BaseException as exc:
@@ -96,6 +99,16 @@ def run_stage(argv: list[str], log: IO[bytes]) -> int:
             _signal_group(proc.pid, signal.SIGKILL)  # ranks that outlived the group's leader, or a stuck one
             proc.wait()
         raise
+    finally:
+        for sig, handler in hangups.items():
+            signal.signal(sig, handler)
+
+
+HANGUPS = (signal.SIGHUP, signal.SIGQUIT)  # a closed terminal, Ctrl-\
+
+
+def _stop_on(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # the stage is stopped like on SIGTERM, then the demo exits
 
 
 def _signal_group(pgid: int, sig: int) -> None:

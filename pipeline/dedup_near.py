@@ -119,10 +119,10 @@ def parse_config(cfg: Mapping[str, Any] | None) -> NearParams:
         bands, rows = c["bands"], c["rows"]
         _need(c["weights"] is None, "weights", "only chooses bands and rows, which are given: drop one or the other")
         _need(bands * rows <= c["num_perm"], "bands", f"bands x rows = {bands * rows} exceeds num_perm = {c['num_perm']}")
-    _need(c["index_out"] is None or (isinstance(c["index_out"], str) and c["index_out"]), "index_out",
+    _need(c["index_out"] is None or (isinstance(c["index_out"], str) and c["index_out"].strip()), "index_out",
           f"must be a path or null, got {c['index_out']!r}")
     idx_in = [c["index_in"]] if isinstance(c["index_in"], str) else c["index_in"]
-    _need(isinstance(idx_in, (list, tuple)) and all(isinstance(p, str) and p for p in idx_in), "index_in",
+    _need(isinstance(idx_in, (list, tuple)) and all(isinstance(p, str) and p.strip() for p in idx_in), "index_in",
           f"must be a list of paths, got {c['index_in']!r}")
     return NearParams(c["enabled"], c["unit"], c["n"], c["num_perm"], float(t), bands, rows, c["verify"],
                       c["seed"], c["scheme"], c["max_bucket"], c["max_rounds"], c["index_out"], tuple(idx_in))
@@ -211,15 +211,16 @@ class _Sketch(_Hashing):
 
 
 class _EstimateEarlier(_Hashing):
-    """A current document against the signature an earlier run's index holds for the document its edge
-    points at: the edge stays if the MinHash estimate of J reaches `threshold` (no shingles in an index)."""
+    """A current document against the signatures earlier runs' indexes hold for the document its edge points
+    at: the edge stays if the MinHash estimate of J reaches `threshold` for one of them (no shingles in an
+    index)."""
 
-    def process(self, item: tuple[tuple[str, str, bytes], str | None]) -> Iterator[Any]:
+    def process(self, item: tuple[tuple[str, str, tuple[bytes, ...]], str | None]) -> Iterator[Any]:
         (node, earlier, theirs), text = item
         if text is None:
             raise RuntimeError(f"near dedup: no text reached verification for document {node_id(node)}")
         sketch = self.sketch(text)
-        if sketch is not None and estimated_jaccard(sketch[1], theirs) >= self.p.threshold:
+        if sketch is not None and max(estimated_jaccard(sketch[1], t) for t in theirs) >= self.p.threshold:
             yield "edge", (node, earlier)
             yield "stats", _stat(near_verified_edges=1)
         else:
@@ -272,15 +273,17 @@ def _hand_min_set(item: tuple[tuple[str, Iterable[str]], str | None], unit: str,
 
 
 def _earlier_members(item: tuple[str, dict[str, list[Any]]], signed: bool) -> Iterator[Any]:
-    """`signed`: the members of an earlier node that has a signature, each to be estimated against it.
+    """`signed`: the members of an earlier node that has signatures, each to be estimated against them (an id
+    keeps its name when its text changes between runs, so two indexes can hold two texts under it).
     Otherwise those of a node from an index written before signatures were kept: its bucket's word stands."""
     smallest, sides = item
     if bool(sides["signature"]) != signed:
         return
+    signatures = tuple(sorted(set(sides["signature"])))
     for members in sides["members"]:
         for node in members:
             if signed:
-                yield node_id(node), (node, smallest, sides["signature"][0])
+                yield node_id(node), (node, smallest, signatures)
             else:
                 yield "edge", (node, smallest)
                 yield "stats", _stat(near_unverified_edges=1)

@@ -47,7 +47,7 @@ def number(name: str, value: object, low: float | None = None, high: float | Non
     """A finite real (bool excluded) whose float32, the value C receives, is within the bounds: ctypes would turn
     a huge one into inf, or refuse a string with an unnamed ArgumentError; and a value inside the bounds in
     float64 can round onto one (beta2 0.99999999 is 1.0f: AdamW never updated its second moment and moved a
-    parameter by 5e4; eps 1e-50 is 0.0f: NaN)."""
+    parameter by 5e4; eps 1e-50 is 0.0f: NaN). Returns that float32 value, for whatever the caller derives."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
     x = float(value)
@@ -59,7 +59,7 @@ def number(name: str, value: object, low: float | None = None, high: float | Non
         hi = ")" if high_open else "]"
         rounded = f" ({x32!r} as float32)" if math.isfinite(x32) and x32 != x else ""
         raise ValueError(f"{name}: expected a finite float32 in {lo}{low}, {high}{hi}, got {value!r}{rounded}")
-    return x
+    return x32  # what C computes with: AdamW's bias correction from the float64 beta2 0.9999999 was 8% off
 
 
 def int32(name: str, value: object, low: int = -(1 << 31), high: int = (1 << 31) - 1) -> int:

@@ -471,12 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     except FAILURES as exc:
         return _fail(_said(exc))
     except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback per rank
-        world = _world()
-        if world is None or world.Get_rank() == 0:
-            print("jcorpus-train: interrupted", file=sys.stderr, flush=True)
-        if world is not None and world.Get_size() > 1:
-            world.Abort(130)  # a rank still inside a collective would wait for this one forever (seen: 7 minutes)
-        return 130
+        return _interrupted()
     except Exception:  # a defect: with other ranks, a traceback here and the job taken down, not left waiting
         if (world := _world()) is not None and world.Get_size() > 1:
             traceback.print_exc()
@@ -484,6 +479,22 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.5)  # the launcher forwards stderr on its own time; Abort tears it down (seen losing it)
             world.Abort(1)
         raise
+
+
+def _interrupted() -> int:
+    """One "interrupted" line, and with other ranks the job aborted: a rank still inside a collective would
+    wait for this one forever (seen: 7 minutes). Rank 0 says it and aborts once the launcher has forwarded the
+    line (an earlier Abort lost it); another rank does both only if it is still running 5 s later, when rank
+    0 is the one stuck in a collective (its Ctrl-C waits for the collective to return)."""
+    world = _world()
+    if world is None or world.Get_size() == 1:
+        print("jcorpus-train: interrupted", file=sys.stderr, flush=True)
+        return 130
+    time.sleep(0 if world.Get_rank() == 0 else 5.0)
+    print("jcorpus-train: interrupted", file=sys.stderr, flush=True)
+    time.sleep(0.5)
+    world.Abort(130)
+    return 130
 
 
 def _fail(message: str) -> int:

@@ -227,12 +227,12 @@ signal.signal(signal.SIGINT, cli._interrupt)
 with open(sys.argv[1], "wb") as log:
     try:
         cmd_demo.run_stage(["bash", "-c", "sleep 600 & echo $! > " + sys.argv[2] + "; wait"], log)
-    except (KeyboardInterrupt, cli.Terminated):
+    except (KeyboardInterrupt, cli.Terminated, SystemExit):
         sys.exit(3)
 """
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_stopped_stage_leaves_no_process_behind(tmp_path, sig):
     """A stage's process group is stopped whole: the train stage's `bash -c` died and its `mpiexec` and ranks
     trained on as orphans (here: the `sleep` a stage's shell started)."""

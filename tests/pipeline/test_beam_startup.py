@@ -42,6 +42,16 @@ class TwoStates(beam.DoFn):
         yield kv
 
 
+class HookedStartBundle(beam.DoFn):
+    """Beam reads `_inspect_start_bundle` instead of the (inherited, unchanged) start_bundle's signature."""
+
+    def _inspect_start_bundle(self):
+        return ["count"], [COUNT_PARAM]
+
+    def process(self, kv):
+        yield kv
+
+
 def _curate_steps() -> list[beam.DoFn]:
     """Every DoFn of the demo curate's graph (filters and near dedup on), built but not run."""
     cfg = load_config(str(ROOT / "examples" / "demo.yaml"))
@@ -66,7 +76,7 @@ def _patched(monkeypatch):
 
 
 def test_every_curate_step_and_stateful_steps_get_beams_answer():
-    steps = [*_curate_steps(), CountPerKey(), beam.transforms.util._pardo_group_into_batches(
+    steps = [*_curate_steps(), CountPerKey(), HookedStartBundle(), beam.transforms.util._pardo_group_into_batches(
         VarIntCoder(), 10, None, None)]
     assert len(steps) > 100
     for fn in steps:

@@ -72,6 +72,7 @@ def clusters(out: dict[str, dict]) -> dict[str, tuple[str | None, str | None]]:
     ({"weights": [float("inf"), 1]}, "weights"), ({"weights": [True, False]}, "weights"), ({"seed": 2**32}, "seed"),
     ({"max_rounds": 300}, "max_rounds"), ({"n": 10**21}, "n"),
     ({"bands": 9, "rows": 13, "weights": [1, 1]}, "weights"),  # was ignored without a word
+    ({"index_out": " "}, "index_out"), ({"index_in": [" "]}, "index_in"),  # blank: not made relative to the config
 ])
 def test_config_errors_name_the_key(cfg: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=rf"^dedup\.near\.{key}: "):
@@ -193,6 +194,20 @@ def test_edges_to_an_earlier_index_are_checked_against_the_threshold(tmp_path: P
     out, stats = run_near(later, {**loose, "index_in": [str(index)]}, tmp_path)
     assert clusters(out) == {"q": ("p", "dup_near"), "s": ("r", "dup_near")}
     assert stats["near_unverified_edges"] >= 2
+
+
+def test_an_id_indexed_twice_with_two_texts_is_matched_against_both(tmp_path: Path) -> None:
+    """An id keeps its name when its text changes between runs, so two indexes hold two signatures under it:
+    one was picked by arrival order, and a copy of the newer text was kept or not by file order and workers."""
+    old, new = base_text(600), base_text(601)
+    loose = {"unit": "char", "bands": 32, "rows": 2}
+    first, second = tmp_path / "i1", tmp_path / "i2"
+    run_near([doc("x", old)], {**loose, "index_out": str(first)}, tmp_path)
+    run_near([doc("x", new)], {**loose, "index_out": str(second)}, tmp_path)
+    for order, workers in (([first, second], 1), ([second, first], 1), ([first, second], 2)):
+        out, _ = run_near([doc("c", near_copy(new, 3))], {**loose, "index_in": [str(i) for i in order]}, tmp_path,
+                          workers=workers)
+        assert clusters(out) == {"c": ("x", "dup_near")}, (order, workers)
 
 
 def test_every_candidate_edge_is_accounted_for() -> None:
