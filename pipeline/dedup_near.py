@@ -414,7 +414,7 @@ class NearDedup(beam.PTransform):
             sketched = split(sketched, "Sketched", ("band", "signature"))
             members = bands = sketched["band"]
             signatures = sketched["signature"]
-        earlier_signatures = pipeline | "NoEarlierSignatures" >> beam.Create([])
+        earlier_signatures = None
         if self.index_files:
             rows = (pipeline | "IndexFiles" >> beam.Create(self.index_files)
                     | "ReadIndex" >> beam.io.ReadAllFromParquet())
@@ -449,15 +449,6 @@ class NearDedup(beam.PTransform):
                 | "MembersOfMin" >> beam.GroupByKey()
                 | "EarlierMin" >> beam.Map(lambda kv: ("earlier" if kv[0].startswith(EARLIER) else "current", kv)),
                 "MinKinds", ("earlier", "current"))
-            earlier = (  # an earlier run's index has no shingles: its signature gives an estimate of J
-                {"members": by_min["earlier"], "signature": earlier_signatures}
-                | "EarlierSignature" >> beam.CoGroupByKey())
-            unsigned = earlier | "EarlierUnsigned" >> beam.FlatMap(_earlier_members, signed=False)
-            estimated = (
-                earlier
-                | "EarlierSigned" >> beam.FlatMap(_earlier_members, signed=True)
-                | "EarlierMemberTexts" >> texts(first=True)
-                | "Estimate" >> beam.ParDo(_EstimateEarlier(p, signatures=True)))
             checked = (
                 by_min["current"]
                 | "MinById" >> beam.Map(lambda kv: (node_id(kv[0]), (kv[0], list(kv[1]))))
@@ -466,7 +457,9 @@ class NearDedup(beam.PTransform):
                 | "MemberTexts" >> texts(first=False)  # its ids come out of MinTexts
                 | "Verify" >> beam.FlatMap(_verify_edge, p.unit, p.n, p.threshold)
             )
-            verified = (unsigned, estimated, checked) | "Verified" >> beam.Flatten()
+            kept = (checked, *self._earlier_edges(by_min["earlier"], earlier_signatures, texts)) \
+                if self.index_files else (checked,)
+            verified = kept | "Verified" >> beam.Flatten()
             verified = split(verified, "SplitVerified", ("edge", "stats"))
             edges = verified["edge"]
             stats.append(verified["stats"])
@@ -490,6 +483,20 @@ class NearDedup(beam.PTransform):
             stats.append(self._write_index(bands, signatures, decisions))
         merged = tuple(stats) | "FlattenStats" >> beam.Flatten() | "MergeStats" >> beam.CombineGlobally(MergeStats()).without_defaults()
         return decisions, merged
+
+    def _earlier_edges(self, earlier_min: beam.PCollection, signatures: beam.PCollection,
+                       texts: Callable[..., beam.PTransform]) -> tuple[beam.PCollection, beam.PCollection]:
+        """Tagged edges and stats for the candidates pointing at an earlier run's document: an index has no
+        shingles, so the signatures it holds give an estimate of J (an index without them is trusted). Only
+        built with `index_in`: the join and the text read cost a run without one several stages."""
+        earlier = {"members": earlier_min, "signature": signatures} | "EarlierSignature" >> beam.CoGroupByKey()
+        unsigned = earlier | "EarlierUnsigned" >> beam.FlatMap(_earlier_members, signed=False)
+        estimated = (
+            earlier
+            | "EarlierSigned" >> beam.FlatMap(_earlier_members, signed=True)
+            | "EarlierMemberTexts" >> texts(first=True)
+            | "Estimate" >> beam.ParDo(_EstimateEarlier(self.p, signatures=True)))
+        return unsigned, estimated
 
     def _write_index(self, bands: beam.PCollection, signatures: beam.PCollection,
                      decisions: beam.PCollection) -> beam.PCollection:
