@@ -75,6 +75,7 @@ def _check_out(out: Path) -> None:
 
 
 STAGE_STOP_SECONDS = 15
+HANGUPS = (signal.SIGHUP, signal.SIGQUIT)  # a closed terminal, Ctrl-\
 
 
 def run_stage(argv: list[str], log: IO[bytes]) -> int:
@@ -103,8 +104,6 @@ def run_stage(argv: list[str], log: IO[bytes]) -> int:
         for sig, handler in hangups.items():
             signal.signal(sig, handler)
 
-
-HANGUPS = (signal.SIGHUP, signal.SIGQUIT)  # a closed terminal, Ctrl-\
 
 
 def _stop_on(signum: int, frame: object) -> None:

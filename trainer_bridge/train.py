@@ -475,25 +475,30 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:  # a defect: with other ranks, a traceback here and the job taken down, not left waiting
         if (world := _world()) is not None and world.Get_size() > 1:
             traceback.print_exc()
-            sys.stderr.flush()
-            time.sleep(0.5)  # the launcher forwards stderr on its own time; Abort tears it down (seen losing it)
-            world.Abort(1)
+            _abort_after_stderr(world, 1)
         raise
+
+
+def _abort_after_stderr(world: Any, code: int) -> None:
+    """Abort the job once what this rank said has reached the launcher: it forwards stderr on its own time, and
+    an Abort right after tears it down (seen losing the line)."""
+    sys.stderr.flush()
+    time.sleep(0.5)
+    world.Abort(code)
 
 
 def _interrupted() -> int:
     """One "interrupted" line, and with other ranks the job aborted: a rank still inside a collective would
-    wait for this one forever (seen: 7 minutes). Rank 0 says it and aborts once the launcher has forwarded the
-    line (an earlier Abort lost it); another rank does both only if it is still running 5 s later, when rank
-    0 is the one stuck in a collective (its Ctrl-C waits for the collective to return)."""
+    wait for this one forever (seen: 7 minutes). Rank 0 says it and aborts; another rank does both only if it is
+    still running 5 s later, when rank 0 is the one stuck in a collective (its Ctrl-C waits for the collective
+    to return)."""
     world = _world()
     if world is None or world.Get_size() == 1:
         print("jcorpus-train: interrupted", file=sys.stderr, flush=True)
         return 130
     time.sleep(0 if world.Get_rank() == 0 else 5.0)
-    print("jcorpus-train: interrupted", file=sys.stderr, flush=True)
-    time.sleep(0.5)
-    world.Abort(130)
+    print("jcorpus-train: interrupted", file=sys.stderr)
+    _abort_after_stderr(world, 130)
     return 130
 
 

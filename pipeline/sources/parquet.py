@@ -3,8 +3,9 @@
 The file handle comes from Beam FileSystems (seekable on local, GCS and S3), so pyarrow reads only the
 footer and the row groups it is iterating. A row group that fails to decode is quarantined as a whole and
 reading goes on with the next one; a row with a value Python cannot hold (a timestamp past year 9999) is
-quarantined alone, except nanoseconds, kept as text. Parquet's own compression is a bomb like gzip's (8 rows of 90 MB text in a 61 kB file took
-2.1 GB): see `_rows` for the three limits that apply before anything is decoded or converted.
+quarantined alone, except nanoseconds, kept as text. Parquet's own compression is a bomb like gzip's (8 rows
+of 90 MB text in a 61 kB file took 2.1 GB): see `_rows` for the three limits that apply before anything is
+decoded or converted.
 """
 from __future__ import annotations
 
