@@ -182,6 +182,26 @@ static void test_gelu_limits(void) {
     free(dy);
 }
 
+/* Bitwise: tanh keeps the sign of zero and is exactly +-1 where it rounds there (|x| > 9.01) and at +-inf. */
+static void test_tanh_limits(void) {
+    const float x[] = {0.0f, -0.0f, 9.02f, -9.02f, 20.0f, -20.0f, FLT_MAX, -FLT_MAX, INFINITY, -INFINITY};
+    enum { N = sizeof x / sizeof x[0] };
+    float out[N];
+    FOR_IMPL(sk_tanh) {
+        IMPL(out, x, N);
+        checks++;
+        for (int i = 0; i < N; i++) {
+            float want = x[i] == 0.0f ? x[i] : copysignf(1.0f, x[i]);
+            if (sk_f32_bits(out[i]) != sk_f32_bits(want)) {
+                printf("FAIL tanh.limits %s: %g -> %g want %g\n", IMPL_NAME[im], (double)x[i], (double)out[i],
+                       (double)want);
+                failures++;
+                break;
+            }
+        }
+    }
+}
+
 static void test_fp16(void) {
     const int64_t n = 65536;
     uint16_t *h = zalloc(n, 2), *h2 = zalloc(n, 2);
@@ -257,6 +277,7 @@ int main(int argc, char **argv) {
     const int64_t ns[] = {0, 1, vl - 1, vl, vl + 1, 2 * vl + 3, 7, 13, 97, 4099};
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) test_elementwise(ns[i]);
     test_gelu_limits();
+    test_tanh_limits();
     test_fp16();
     test_ulp(2.0);
     test_matmul(0, 5, 3), test_matmul(4, 0, 3), test_matmul(1, 1, 1), test_matmul(vl - 1, vl + 1, 2 * vl + 3);

@@ -33,13 +33,16 @@
 #define SK_EXP_P3 4.1665795894e-2f
 #define SK_EXP_P4 1.6666665459e-1f
 #define SK_EXP_P5 5.0000001201e-1f
-/* tanh(x) = x + x^3 * Q(x^2) on |x| < 0.625 (Cephes tanhf); 1 - 2 / (exp(2|x|) + 1) beyond. */
+/* tanh(x) = x + x^3 * Q(x^2) on |x| < 0.625 (Cephes tanhf), with x's sign (x + x^3 Q gave +0 for -0);
+ * 1 - 2 / (exp(2|x|) + 1) beyond, |x| clamped at SK_TANH_XMAX: past 9.01 tanh rounds to 1, and the old clamp
+ * at 9 gave 0.99999994 for every larger x and for inf. */
 #define SK_TANH_Q0 (-5.70498872745e-3f)
 #define SK_TANH_Q1 2.06390887954e-2f
 #define SK_TANH_Q2 (-5.37397155531e-2f)
 #define SK_TANH_Q3 1.33314422036e-1f
 #define SK_TANH_Q4 (-3.33332819422e-1f)
 #define SK_TANH_SMALL 0.625f
+#define SK_TANH_XMAX 10.0f
 #define SK_EXP_MIN (-104.0f) /* below: result rounds to 0 */
 #define SK_EXP_MAX 88.8f     /* above: result is +inf */
 #define SK_GELU_S 0.7978845608028654f /* sqrt(2/pi) */
@@ -91,8 +94,8 @@ static inline float sk_tanhf(float x) {
     q = q * z + SK_TANH_Q2;
     q = q * z + SK_TANH_Q3;
     q = q * z + SK_TANH_Q4;
-    float small = x + x * z * q;
-    float big = 1.0f - 2.0f / (sk_expf(2.0f * (ax > 9.0f ? 9.0f : ax)) + 1.0f);  /* NaN stays NaN */
+    float small = copysignf(x + x * z * q, x);
+    float big = 1.0f - 2.0f / (sk_expf(2.0f * (ax > SK_TANH_XMAX ? SK_TANH_XMAX : ax)) + 1.0f); /* NaN stays NaN */
     big = x < 0.0f ? -big : big;
     return ax < SK_TANH_SMALL ? small : big;
 }
@@ -140,8 +143,10 @@ static inline svfloat32_t sk_sv_tanh(svbool_t pg, svfloat32_t x) {
     q = svmad_n_f32_x(pg, q, z, SK_TANH_Q2);
     q = svmad_n_f32_x(pg, q, z, SK_TANH_Q3);
     q = svmad_n_f32_x(pg, q, z, SK_TANH_Q4);
-    svfloat32_t small = svmla_f32_x(pg, x, svmul_f32_x(pg, x, z), q);
-    svfloat32_t e = sk_sv_exp(pg, svmul_n_f32_x(pg, svmin_n_f32_x(pg, ax, 9.0f), 2.0f));
+    svfloat32_t small = svmla_f32_x(pg, x, svmul_f32_x(pg, x, z), q); /* x's sign but for -0: OR it back */
+    small = svreinterpret_f32_u32(svorr_u32_x(pg, svreinterpret_u32_f32(small),
+                                              svand_n_u32_x(pg, svreinterpret_u32_f32(x), 0x80000000u)));
+    svfloat32_t e = sk_sv_exp(pg, svmul_n_f32_x(pg, svmin_n_f32_x(pg, ax, SK_TANH_XMAX), 2.0f));
     svfloat32_t big = svsubr_n_f32_x(pg, svmul_n_f32_x(pg, sk_sv_recip(pg, svadd_n_f32_x(pg, e, 1.0f)), 2.0f), 1.0f);
     svbool_t neg = svcmplt_n_f32(pg, x, 0.0f);
     big = svneg_f32_m(big, neg, big);

@@ -91,6 +91,14 @@ def test_tanh_accuracy(kernel_path):
     assert ulp_error(sk.tanh(x), np.tanh(x.astype(np.float64))).max() <= 2.0
 
 
+def test_tanh_keeps_the_sign_of_zero_and_reaches_one(kernel_path):
+    """tanh(-0) was +0, and every |x| > 9 (inf included) gave 0.99999994 where tanh rounds to 1."""
+    x = np.array([0.0, -0.0, 9.02, -9.02, 20.0, -20.0, np.inf, -np.inf], np.float32)
+    y, rounded = sk.tanh(x), np.tanh(x.astype(np.float64)).astype(np.float32)  # numpy's float32 tanh gives 1 - 2^-24
+    assert y.tolist() == rounded.tolist() == [0.0, 0.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0]
+    assert np.signbit(y).tolist() == np.signbit(x).tolist()
+
+
 @pytest.mark.parametrize("n,c", [(1, 1), (3, 17), (8, 1000)])
 def test_softmax(kernel_path, rng, n, c):
     x = randn(rng, n, c, scale=10.0)
