@@ -506,7 +506,7 @@ def _fail(message: str) -> int:
     """A failure of this rank alone: the others would stay blocked in a collective, so the job is taken down."""
     print(f"jcorpus-train: error: {message}", file=sys.stderr, flush=True)
     if (world := _world()) is not None and world.Get_size() > 1:
-        world.Abort(2)
+        _abort_after_stderr(world, 2)
     return 2
 
 

@@ -47,7 +47,7 @@ static inline void attention_forward_impl(float *out, float *probs, const float 
                                           const int32_t *doc_ids, int64_t B, int64_t H, int64_t T, int64_t D,
                                           dot_fn dot, axpy_fn axpy, void (*vexp)(float *, const float *, int64_t)) {
     const float scale = D > 0 ? 1.0f / sqrtf((float)D) : 1.0f;
-#pragma omp parallel for schedule(static) if (B * H * T * T * D >= SK_PAR_WORK)
+#pragma omp parallel for schedule(static) if (B * H * T * T * D >= SK_PAR_WORK) num_threads(sk_threads())
     for (int64_t row = 0; row < B * H * T; row++) {
         const int64_t t = row % T, bh = row / T, b = bh / H;
         const float *qt = q + row * D, *kh = k + bh * T * D, *vh = v + bh * T * D;
@@ -80,7 +80,7 @@ static inline void attention_backward_impl(float *dq, float *dk, float *dv, cons
     const float scale = D > 0 ? 1.0f / sqrtf((float)D) : 1.0f;
     memset(dk, 0, sizeof(float) * (size_t)(B * H * T * D));
     memset(dv, 0, sizeof(float) * (size_t)(B * H * T * D));
-#pragma omp parallel for schedule(static) if (B * H * T * T * D >= SK_PAR_WORK)
+#pragma omp parallel for schedule(static) if (B * H * T * T * D >= SK_PAR_WORK) num_threads(sk_threads())
     for (int64_t bh = 0; bh < B * H; bh++) {
         float *ds = malloc(sizeof(float) * (size_t)(T > 0 ? T : 1));
         if (!ds) abort();

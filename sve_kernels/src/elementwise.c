@@ -5,11 +5,11 @@
 
 /* ---------------- exp / tanh / gelu / residual ---------------- */
 void sk_exp_portable(float *y, const float *x, int64_t n) {
-#pragma omp parallel for schedule(static) if (n >= SK_PAR_WORK)
+#pragma omp parallel for schedule(static) if (n >= SK_PAR_WORK) num_threads(sk_threads())
     for (int64_t i = 0; i < n; i++) y[i] = sk_expf(x[i]);
 }
 void sk_tanh_portable(float *y, const float *x, int64_t n) {
-#pragma omp parallel for schedule(static) if (n >= SK_PAR_WORK)
+#pragma omp parallel for schedule(static) if (n >= SK_PAR_WORK) num_threads(sk_threads())
     for (int64_t i = 0; i < n; i++) y[i] = sk_tanhf(x[i]);
 }
 /* GELU, tanh form, evaluated as x * sigmoid(2u) because 1 + tanh(u) = 2 / (1 + exp(-2u)): the same function
@@ -21,7 +21,7 @@ static inline float gelu_hi(float x) { return x > SK_GELU_XMAX ? SK_GELU_XMAX : 
 static inline float gelu_u(float x) { return SK_GELU_S * (x + SK_GELU_A * x * x * x); }
 static inline float gelu_e(float x) { return sk_expf_in_range(-2.0f * gelu_u(x)); } /* exp(-2u), |x| <= XMAX */
 void sk_gelu_forward_portable(float *y, const float *x, int64_t n) {
-#pragma omp parallel for schedule(static) if (n >= SK_PAR_WORK)
+#pragma omp parallel for schedule(static) if (n >= SK_PAR_WORK) num_threads(sk_threads())
     for (int64_t i = 0; i < n; i++) {
         const float xl = gelu_lo(x[i]);
         y[i] = xl / (1.0f + gelu_e(gelu_hi(xl)));
@@ -30,7 +30,7 @@ void sk_gelu_forward_portable(float *y, const float *x, int64_t n) {
 /* d/dx [x sigma(2u)] = sigma + 2 x sigma (1 - sigma) du/dx, du/dx = s (1 + 3 a x^2), 1 - sigma = e / (1 + e).
  * The factor 2 goes into du2 = 2 du/dx: exact, so the same result with one multiply fewer. */
 void sk_gelu_backward_portable(float *dx, const float *x, const float *dy, int64_t n) {
-#pragma omp parallel for schedule(static) if (n >= SK_PAR_WORK)
+#pragma omp parallel for schedule(static) if (n >= SK_PAR_WORK) num_threads(sk_threads())
     for (int64_t i = 0; i < n; i++) {
         const float xi = gelu_hi(gelu_lo(x[i])), e = gelu_e(xi), sig = 1.0f / (1.0f + e);
         const float du2 = SK_GELU_S * (2.0f + 6.0f * SK_GELU_A * xi * xi);
@@ -38,7 +38,7 @@ void sk_gelu_backward_portable(float *dx, const float *x, const float *dy, int64
     }
 }
 void sk_residual_forward_portable(float *out, const float *a, const float *b, int64_t n) {
-#pragma omp parallel for schedule(static) if (n >= 4 * SK_PAR_WORK)
+#pragma omp parallel for schedule(static) if (n >= 4 * SK_PAR_WORK) num_threads(sk_threads())
     for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
@@ -48,7 +48,7 @@ void sk_residual_forward_portable(float *out, const float *a, const float *b, in
     do {                                                                             \
         const int64_t vl_ = (int64_t)svcntw(), chunk_ = 64 * vl_;                    \
         const int par_ = (par);                                                      \
-        _Pragma("omp parallel for schedule(static) if (par_)")                       \
+        _Pragma("omp parallel for schedule(static) if (par_) num_threads(sk_threads())") \
         for (int64_t c_ = 0; c_ < (n); c_ += chunk_) {                               \
             const int64_t end_ = sk_min64((n), c_ + chunk_);                         \
             for (int64_t i = c_; i < end_; i += vl_) {                               \
@@ -104,7 +104,7 @@ void sk_residual_forward(float *out, const float *a, const float *b, int64_t n) 
 
 /* ---------------- embedding ---------------- */
 static void embedding_forward_impl(float *out, const int32_t *ids, const float *table, int64_t N, int64_t C) {
-#pragma omp parallel for schedule(static) if (N * C >= 4 * SK_PAR_WORK)
+#pragma omp parallel for schedule(static) if (N * C >= 4 * SK_PAR_WORK) num_threads(sk_threads())
     for (int64_t n = 0; n < N; n++) memcpy(out + n * C, table + (int64_t)ids[n] * C, sizeof(float) * (size_t)C);
 }
 void sk_embedding_forward_portable(float *out, const int32_t *ids, const float *table, int64_t N, int64_t C) {
@@ -114,7 +114,7 @@ void sk_embedding_forward_portable(float *out, const int32_t *ids, const float *
 /* Scatter-add: threads own column ranges and walk the rows in order, so repeated ids add deterministically. */
 void sk_embedding_backward_portable(float *dtable, const int32_t *ids, const float *dout, int64_t N, int64_t C) {
     const int64_t cb = 64;
-#pragma omp parallel for schedule(static) if (N * C >= SK_PAR_WORK)
+#pragma omp parallel for schedule(static) if (N * C >= SK_PAR_WORK) num_threads(sk_threads())
     for (int64_t c0 = 0; c0 < C; c0 += cb) {
         const int64_t c1 = sk_min64(C, c0 + cb);
         for (int64_t n = 0; n < N; n++) {
@@ -131,7 +131,7 @@ void sk_embedding_forward_sve(float *out, const int32_t *ids, const float *table
 }
 void sk_embedding_backward_sve(float *dtable, const int32_t *ids, const float *dout, int64_t N, int64_t C) {
     const int64_t vl = (int64_t)svcntw(), cb = 16 * vl;
-#pragma omp parallel for schedule(static) if (N * C >= SK_PAR_WORK)
+#pragma omp parallel for schedule(static) if (N * C >= SK_PAR_WORK) num_threads(sk_threads())
     for (int64_t c0 = 0; c0 < C; c0 += cb) {
         const int64_t c1 = sk_min64(C, c0 + cb);
         for (int64_t n = 0; n < N; n++) {

@@ -17,6 +17,13 @@
 #endif
 #ifdef _OPENMP
 #include <omp.h>
+/* The count sk_set_threads chose, for every calling thread (omp_set_num_threads sets the calling thread's
+ * count only: kernels called from another thread ran with OpenMP's default); 0 until it is called. */
+extern int sk_thread_count;
+static inline int sk_threads(void) {
+    const int n = __atomic_load_n(&sk_thread_count, __ATOMIC_RELAXED);
+    return n > 0 ? n : omp_get_max_threads();
+}
 #endif
 
 /* Run a loop in parallel only when it does at least this many flops/elements: a parallel region costs

@@ -32,7 +32,7 @@ extern "C" {
 int sk_has_sve(void);
 int sk_vector_bits(void); /* SVE vector length in bits, 0 without SVE */
 int sk_max_threads(void);
-void sk_set_threads(int n); /* omp_set_num_threads; no-op without OpenMP */
+void sk_set_threads(int n); /* threads of every later parallel kernel call, from any thread; no-op without OpenMP */
 
 /* ---- matmul: out[N,OC] = inp[N,C] @ weight[OC,C]^T (+ bias[OC]); bias may be NULL ---- */
 SK_DECL(void, sk_matmul_forward,

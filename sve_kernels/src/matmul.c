@@ -156,7 +156,7 @@ static void gemm(int64_t M, int64_t N, int64_t K, const operand *A, const operan
         const int64_t nc = sk_min64(NC, N - jc), npan = (nc + nr - 1) / nr, mpan = mpad / mr;
         for (int64_t pc = 0; pc < K; pc += KC) {
             const int64_t kc = sk_min64(KC, K - pc);
-#pragma omp parallel if (par)
+#pragma omp parallel if (par) num_threads(sk_threads())
             {
 #pragma omp for schedule(static)
                 for (int64_t jp = 0; jp < npan; jp++)

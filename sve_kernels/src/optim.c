@@ -9,7 +9,7 @@
 
 void sk_adamw_step_portable(float *param, const float *grad, float *m, float *v, int64_t n, float lr, float beta1,
                             float beta2, float eps, float weight_decay, float bc1, float bc2) {
-#pragma omp parallel for schedule(static) if (n >= SK_PAR_WORK)
+#pragma omp parallel for schedule(static) if (n >= SK_PAR_WORK) num_threads(sk_threads())
     for (int64_t i = 0; i < n; i++) {
         const float g = grad[i];
         const float mi = beta1 * m[i] + (1.0f - beta1) * g, vi = beta2 * v[i] + (1.0f - beta2) * g * g;
@@ -30,7 +30,7 @@ static double sumsq_chunks(const float *x, int64_t n, double (*chunk)(const floa
     if (nchunks <= 1) return n > 0 ? chunk(x, n) : 0.0;
     double *part = malloc(sizeof(double) * (size_t)nchunks);
     if (!part) abort();
-#pragma omp parallel for schedule(static) if (n >= SK_PAR_WORK)
+#pragma omp parallel for schedule(static) if (n >= SK_PAR_WORK) num_threads(sk_threads())
     for (int64_t c = 0; c < nchunks; c++)
         part[c] = chunk(x + c * SUMSQ_CHUNK, sk_min64(SUMSQ_CHUNK, n - c * SUMSQ_CHUNK));
     double s = 0.0;
@@ -42,7 +42,7 @@ static double sumsq_chunks(const float *x, int64_t n, double (*chunk)(const floa
 double sk_sumsq_portable(const float *x, int64_t n) { return sumsq_chunks(x, n, sumsq_chunk_portable); }
 
 void sk_scale_inplace_portable(float *x, int64_t n, float s) {
-#pragma omp parallel for schedule(static) if (n >= 4 * SK_PAR_WORK)
+#pragma omp parallel for schedule(static) if (n >= 4 * SK_PAR_WORK) num_threads(sk_threads())
     for (int64_t i = 0; i < n; i++) x[i] *= s;
 }
 
@@ -69,7 +69,7 @@ void sk_adamw_step_sve(float *param, const float *grad, float *m, float *v, int6
                        float beta2, float eps, float weight_decay, float bc1, float bc2) {
     const int64_t vl = (int64_t)svcntw();
     const float ib1 = 1.0f / bc1, ib2 = 1.0f / bc2;
-#pragma omp parallel for schedule(static) if (n >= SK_PAR_WORK)
+#pragma omp parallel for schedule(static) if (n >= SK_PAR_WORK) num_threads(sk_threads())
     for (int64_t c = 0; c < n; c += 64 * vl) {
         const int64_t end = sk_min64(n, c + 64 * vl);
         for (int64_t i = c; i < end; i += vl) {
@@ -112,7 +112,7 @@ double sk_sumsq_sve(const float *x, int64_t n) { return sumsq_chunks(x, n, sumsq
 
 void sk_scale_inplace_sve(float *x, int64_t n, float s) {
     const int64_t vl = (int64_t)svcntw();
-#pragma omp parallel for schedule(static) if (n >= 4 * SK_PAR_WORK)
+#pragma omp parallel for schedule(static) if (n >= 4 * SK_PAR_WORK) num_threads(sk_threads())
     for (int64_t c = 0; c < n; c += 64 * vl) {
         const int64_t end = sk_min64(n, c + 64 * vl);
         for (int64_t i = c; i < end; i += vl) {
@@ -164,16 +164,19 @@ int sk_vector_bits(void) {
     return 0;
 #endif
 }
+#ifdef _OPENMP
+int sk_thread_count;
+#endif
 void sk_set_threads(int n) {
 #ifdef _OPENMP
-    omp_set_num_threads(n > 0 ? n : 1);
+    __atomic_store_n(&sk_thread_count, n > 0 ? n : 1, __ATOMIC_RELAXED);
 #else
     (void)n;
 #endif
 }
 int sk_max_threads(void) {
 #ifdef _OPENMP
-    return omp_get_max_threads();
+    return sk_threads();
 #else
     return 1;
 #endif

@@ -134,7 +134,7 @@ ROW_VARIANTS(void, sk_layernorm_forward,
              (float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
               int64_t N, int64_t C, float eps),
              {
-_Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK)")
+_Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK) num_threads(sk_threads())")
                  for (int64_t n = 0; n < N; n++) {
                      const float *x = inp + n * C;
                      float *y = out + n * C;
@@ -153,7 +153,7 @@ ROW_VARIANTS(void, sk_layernorm_backward,
              (float *dinp, float *dweight, float *dbias, const float *dout, const float *inp, const float *weight,
               const float *mean, const float *rstd, int64_t N, int64_t C),
              {
-_Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK)")
+_Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK) num_threads(sk_threads())")
                  for (int64_t n = 0; n < N; n++) {
                      const float *x = inp + n * C, *dy = dout + n * C;
                      float *dx = dinp + n * C;
@@ -166,7 +166,7 @@ _Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK)")
                      for (int64_t c = 0; c < C; c++) dx[c] = (dx[c] - dmean - (x[c] - m) * s * dnm) * s;
                  }
                  const int64_t cb = 64;
-_Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK)")
+_Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK) num_threads(sk_threads())")
                  for (int64_t c0 = 0; c0 < C; c0 += cb) {
                      const int64_t c1 = sk_min64(C, c0 + cb);
                      for (int64_t c = c0; c < c1; c++) dweight[c] = dbias[c] = 0.0f;
@@ -182,7 +182,7 @@ _Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK)")
 
 /* ---------------- softmax and cross-entropy ---------------- */
 ROW_VARIANTS(void, sk_softmax_forward, (float *y, const float *x, int64_t N, int64_t C), {
-_Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK)")
+_Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK) num_threads(sk_threads())")
     for (int64_t n = 0; n < N; n++) {
         const float m = ROW_MAX(x + n * C, C);
         ROW_SCALE(y + n * C, 1.0f / ROW_EXPSUM(y + n * C, x + n * C, m, C), C);
@@ -194,7 +194,7 @@ ROW_VARIANTS(void, sk_crossentropy_forward,
              (float *losses, float *probs, const float *logits, const int32_t *targets, int64_t N, int64_t V,
               int32_t ignore_index),
              {
-_Pragma("omp parallel for schedule(static) if (N * V >= SK_PAR_WORK)")
+_Pragma("omp parallel for schedule(static) if (N * V >= SK_PAR_WORK) num_threads(sk_threads())")
                  for (int64_t n = 0; n < N; n++) {
                      const float *l = logits + n * V;
                      const float m = ROW_MAX(l, V), s = ROW_EXPSUM(probs + n * V, l, m, V);
@@ -207,7 +207,7 @@ ROW_VARIANTS(void, sk_crossentropy_backward,
              (float *dlogits, const float *probs, const int32_t *targets, int64_t N, int64_t V, float grad_scale,
               int32_t ignore_index),
              {
-_Pragma("omp parallel for schedule(static) if (N * V >= SK_PAR_WORK)")
+_Pragma("omp parallel for schedule(static) if (N * V >= SK_PAR_WORK) num_threads(sk_threads())")
                  for (int64_t n = 0; n < N; n++) {
                      float *d = dlogits + n * V;
                      const float *p = probs + n * V;

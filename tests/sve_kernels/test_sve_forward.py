@@ -1,6 +1,9 @@
 """Every forward kernel through the binding against an independent float64 numpy reference, on each path."""
 from __future__ import annotations
 
+import os
+import threading
+
 import numpy as np
 import pytest
 import sve_np_reference as ref
@@ -205,7 +208,23 @@ def test_results_independent_of_thread_count(kernel_path, rng):
         np.testing.assert_array_equal(a, b)
 
 
-def sve_default_threads() -> int:
-    import os
+def test_set_threads_holds_for_kernels_called_from_other_threads():
+    """omp_set_num_threads set the calling thread's count only: a trainer calling kernels from another thread
+    ran them with OpenMP's default. Every parallel region now asks for the count `info` reports."""
+    seen: list[int] = []
+    try:
+        sk.set_threads(2)
+        if sk.info()["threads"] != 2:
+            pytest.skip("the kernels are built without OpenMP")
+        for n in (1, 2, 1):
+            sk.set_threads(n)
+            worker = threading.Thread(target=lambda: seen.append(sk.info()["threads"]))
+            worker.start()
+            worker.join()
+    finally:
+        sk.set_threads(sve_default_threads())
+    assert seen == [1, 2, 1]
 
+
+def sve_default_threads() -> int:
     return int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))
