@@ -5,6 +5,7 @@ shifted table or a NaN shown as a count. stats.json is checked once here (`load_
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,6 +211,8 @@ def metrics(path: Path) -> tuple[list[dict[str, Any]], bool]:
                 partial = True
                 break
             raise UserError(f"{path}:{n}: not a JSON line ({exc.msg})") from None
+        if row.get("loss", 0) is None:  # a step whose loss was not finite (training diverging)
+            row["loss"] = math.nan
         for key in ("step", "loss", "tokens_per_s"):
             number(row, key, f"{path}:{n}", required=key != "tokens_per_s")
         rows.append(row)

@@ -173,6 +173,10 @@ def _batch(stream, doc_mask: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray |
     return ids, targets, doc_ids
 
 
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
 def _progress(rec: dict, steps: int) -> str:
     busy = rec["time_compute"] + rec["time_comm"] + rec["time_data"] or 1.0
     return (f"step {rec['step']:>6}/{steps} | loss {rec['loss']:.4f} | lr {rec['lr']:.2e} | "
@@ -335,20 +339,20 @@ def train(args: argparse.Namespace) -> int:
         if not skipped:
             opt.step(model.params, model.grads, lr)
         skipped_in_a_row = skipped_in_a_row + 1 if skipped else 0
-        if skipped_in_a_row == MAX_SKIPPED_IN_A_ROW:  # the same on every rank: the norm is of the summed gradients
-            raise EveryRankError(f"step {step}: the last {MAX_SKIPPED_IN_A_ROW} steps were skipped, their "
-                                 f"gradients not finite: training diverged (lower --lr {args.lr:g}?)")
         t5 = time.perf_counter()
-        if rank == 0:
-            rec = {"step": step, "loss": loss_sum / max(n_tokens, 1.0), "lr": lr,
-                   "grad_norm": norm if math.isfinite(norm) else None, "loss_scale": scale if fp16 else None,
+        if rank == 0:  # strict JSON: a loss or norm that is not finite is null
+            loss = loss_sum / max(n_tokens, 1.0)
+            rec = {"step": step, "loss": _finite(loss), "lr": lr, "grad_norm": _finite(norm),
+                   "loss_scale": scale if fp16 else None,
                    "skipped": skipped, "tokens": int(n_tokens), "tokens_per_s": tokens_per_step / (t5 - t0),
                    "time_data": t1 - t0, "time_comm": t_comm, "time_compute": (t5 - t0) - (t1 - t0) - t_comm}
             with metrics_path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(rec) + "\n")
             if step == start_step + 1 or step % args.log_every == 0 or step == args.steps or skipped:
-                shown = dict(rec, grad_norm=rec["grad_norm"] or float("nan"), loss_scale=rec["loss_scale"] or 1)
-                print(_progress(shown, args.steps), flush=True)
+                print(_progress(dict(rec, loss=loss, grad_norm=norm, loss_scale=scale), args.steps), flush=True)
+        if skipped_in_a_row == MAX_SKIPPED_IN_A_ROW:  # the same on every rank: the norm is of the summed gradients
+            raise EveryRankError(f"step {step}: the last {MAX_SKIPPED_IN_A_ROW} steps were skipped, their "
+                                 f"gradients not finite: training diverged (lower --lr {args.lr:g}?)")
         if step % args.ckpt_every == 0 or step == args.steps:
             fingerprint = zlib.crc32(model.params.view(np.uint8))  # every rank must hold the same weights
             if comm.allreduce(fingerprint, op=MPI.MAX) != comm.allreduce(fingerprint, op=MPI.MIN):

@@ -218,6 +218,16 @@ def test_an_unfinished_last_metrics_line_is_left_out_and_said(curated):
     assert "<h2>Training" in page and "The last line of metrics.jsonl is incomplete" in page
 
 
+def test_a_diverged_step_with_a_null_loss_is_a_gap_in_the_loss_curve(curated):
+    """jcorpus-train writes a loss that is not finite as null (strict JSON); the report refused such a file."""
+    (curated / "train").mkdir()
+    losses = [5.0, 4.0, None, None]
+    (curated / "train" / "metrics.jsonl").write_text(
+        "".join(json.dumps({"step": i, "loss": loss}) + "\n" for i, loss in enumerate(losses, 1)), encoding="utf-8")
+    page = write_report(curated).read_text(encoding="utf-8")
+    assert "<h2>Training" in page
+
+
 def test_bad_documents_name_their_file(curated, capsys):
     sample = next((curated / "curate" / "samples").glob("*.jsonl"))
     sample.write_text('{"id": "a"}\n', encoding="utf-8")  # no text

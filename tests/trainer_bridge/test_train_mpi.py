@@ -203,6 +203,10 @@ def test_bad_arguments_give_one_line_errors(shards, tmp_path):
         assert proc.stderr.startswith("jcorpus-train: error: ") and proc.stderr.count("\n") == 1, proc.stderr
 
 
+def _not_json(token: str) -> None:
+    raise AssertionError(f"{token} is not JSON")
+
+
 @pytest.mark.parametrize("ranks", [1, 2])
 def test_a_diverged_run_stops_with_one_line(shards, tmp_path, ranks):
     """--lr 1e30: NaN from step 2, every step skipped, and the run exited 0 with NaN weights checkpointed.
@@ -215,6 +219,11 @@ def test_a_diverged_run_stops_with_one_line(shards, tmp_path, ranks):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == (f"jcorpus-train: error: step {MAX_SKIPPED_IN_A_ROW + 1}: the last {MAX_SKIPPED_IN_A_ROW} "
                            "steps were skipped, their gradients not finite: training diverged (lower --lr 1e+30?)\n")
+    # metrics.jsonl is strict JSON (a NaN loss was written as the bare token NaN) and logs the step the error names
+    lines = (tmp_path / "nan" / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line, parse_constant=_not_json) for line in lines]
+    assert [r["step"] for r in records] == list(range(1, MAX_SKIPPED_IN_A_ROW + 2))
+    assert records[-1]["loss"] is None and records[-1]["grad_norm"] is None and records[-1]["skipped"]
 
 
 def test_errors_every_rank_finds_are_said_once(shards, tmp_path):
