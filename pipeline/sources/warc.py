@@ -35,6 +35,11 @@ MAX_HEADER_BYTES = 1 << 20
 BAD_LENGTH = ("WARC Content-Length does not match the record "
               "(its declared end is not followed by the blank lines ending a record)")
 CUT_SHORT = "truncated record: the file ends before the blank lines that end the record"
+# bytes kept from the start of the current record, so the records a too-long Content-Length swallowed can be read
+# again; past this, they are reported lost instead (one quarantine row)
+KEEP_BYTES = 64 << 20
+WARC_TYPES = frozenset({"warcinfo", "response", "resource", "request", "metadata", "revisit", "conversion",
+                        "continuation"})
 # Responses that cannot be documents (images, scripts, styles, binaries) are yielded with a skip_reason.
 _NON_TEXT_TYPES = ("text/css", "text/javascript", "text/x-javascript", "text/vcard", "text/calendar")
 
@@ -391,6 +396,35 @@ class _Damaged:
         self.error, self.raw_stream = error, io.BytesIO()
 
 
+class _Tape:
+    """The stream a `_Records` reads (with warcio's offsets: bytes read so far), keeping what was read since
+    the current record's start; past KEEP_BYTES only the last LINE_PIECE (more than warcio reads ahead)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream, self.kept, self.kept_from, self.pos = stream, bytearray(), 0, 0
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.pos += len(data)
+        self.kept += data
+        if len(self.kept) > KEEP_BYTES:
+            del self.kept[:-LINE_PIECE]
+            self.kept_from = self.pos - len(self.kept)
+        return data
+
+    def keep_from(self, offset: int) -> None:
+        if offset > self.kept_from:
+            del self.kept[: offset - self.kept_from]
+            self.kept_from = offset
+
+    def between(self, start: int, end: int) -> bytes | None:
+        """The bytes from `start` to `end`, None if those from `start` are no longer kept."""
+        return None if start < self.kept_from else bytes(self.kept[start - self.kept_from: end - self.kept_from])
+
+
 class _Records(ArchiveIterator):
     """warcio's record iterator, except around records.
 
@@ -402,15 +436,31 @@ class _Records(ArchiveIterator):
 
     bad_length = cut_short = resync = False
 
-    def __init__(self, stream: BinaryIO, member_offset: int | None = None) -> None:
-        super().__init__(stream)
-        self.loader, self.known_format, self.member_offset = _Loader(), "warc", member_offset
+    def __init__(self, stream: BinaryIO, member_offset: int | None = None, base: int = 0) -> None:
+        self.tape = _Tape(stream)
+        super().__init__(self.tape)
+        self.loader, self.known_format, self.member_offset, self.base = _Loader(), "warc", member_offset, base
+        self.start = 0
 
-    def where(self) -> int:
-        """`record_offset` of the current record: its gzip member's, or its own in an uncompressed file."""
-        return self.offset if self.member_offset is None else self.member_offset
+    def where(self) -> dict[str, int]:
+        """Where the current record starts: its own offset in an uncompressed file; its gzip member's, and its
+        own in that member's data (a file gzipped as one member has all its records in member 0)."""
+        if self.member_offset is None:
+            return {"record_offset": self.base + self.start}
+        return {"record_offset": self.member_offset, "offset_in_member": self.base + self.start}
+
+    def swallowed(self) -> bytes | None:
+        """After a record found `bad_length`: the bytes from the first `WARC/` line inside it to where reading
+        resumed (the records its Content-Length ran over), b"" if none, None if they were not kept."""
+        data = self.tape.between(self.start, self.offset)
+        if data is None:
+            return None
+        hit = data.find(b"\nWARC/", 1)
+        return data[hit + 1:] if hit >= 0 else b""
 
     def _next_record(self, next_line: bytes | None):
+        self.start = self.offset
+        self.tape.keep_from(self.start)
         try:
             return super()._next_record(next_line)
         except _BadHeaders as exc:
@@ -440,42 +490,64 @@ def _records_of(records: _Records, path: str, source: SourceConfig) -> Iterator[
     is reported by `_GzipMembers` (a record is yielded only once the line after it is read, so not one it cut)."""
     try:
         for record in records:
-            item = _checked(records, record, path, source)
+            where = records.where()
+            item = _checked(records, record, where, path, source)
             if item is not None:
                 yield item
+            if records.bad_length or getattr(record.raw_stream, "limit", 0) > 0:  # its Content-Length ran past
+                yield from _swallowed(records, where, path, source)  # its end, or past the end of the input
     except _MemberFailed:
         return
     except Exception as exc:  # noqa: BLE001 - warcio parse errors
-        where = "" if records.member_offset is None else " in gzip member"
-        yield Unreadable(f"{path}@{records.where()}", f"bad WARC record{where}: {one_line(exc)}")
+        where = records.where()
+        inside = "" if records.member_offset is None else " in gzip member"
+        yield Unreadable(f"{path}@{where['record_offset']}", f"bad WARC record{inside}: {one_line(exc)}",
+                         meta={**where, "file": path})
 
 
-def _checked(records: _Records, record, path: str, source: SourceConfig) -> RawDoc | Unreadable | None:
+def _swallowed(records: _Records, where: dict[str, int], path: str,
+               source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
+    """The records a too-long Content-Length ran over, read again from the bytes kept (they were lost)."""
+    data = records.swallowed()
+    if data is None:
+        yield Unreadable(f"{path}@{where['record_offset']}#overrun", f"{BAD_LENGTH}; the records it ran over "
+                         f"(over {KEEP_BYTES} bytes) cannot be read again", meta={**where, "file": path})
+    elif data:
+        start = records.offset - len(data)  # where the data starts, in the stream `records` reads
+        inner = _Records(io.BytesIO(data), records.member_offset, base=records.base + start)
+        yield from _records_of(inner, path, source)
+
+
+def _checked(records: _Records, record, where: dict[str, int], path: str,
+             source: SourceConfig) -> RawDoc | Unreadable | None:
     """`_to_doc`, quarantined instead when the record does not end where its Content-Length says, or is cut short."""
-    offset = records.where()
-    item = _to_doc(record, offset, path, source)
+    item = _to_doc(record, where, path, source)
     records.read_to_end()  # consumes what follows the record (warcio would only do it on the next iteration)
     if item is None:
         return None
     if records.bad_length:
-        return Unreadable(item.source_id, BAD_LENGTH, meta={"record_offset": offset})
+        return Unreadable(item.source_id, BAD_LENGTH, meta={**where, "file": path})
     if records.cut_short and isinstance(item, RawDoc):
-        return Unreadable(item.source_id, CUT_SHORT, meta={"record_offset": offset})
+        return Unreadable(item.source_id, CUT_SHORT, meta={**where, "file": path})
     return item
 
 
-def _to_doc(record, offset: int, path: str, source: SourceConfig) -> RawDoc | Unreadable | None:
+def _to_doc(record, where: dict[str, int], path: str, source: SourceConfig) -> RawDoc | Unreadable | None:
     """A response record as RawDoc (with `skip_reason` when it cannot be a document); None for other types."""
+    quarantine = {**where, "file": path}
     if isinstance(record, _Damaged):
-        return Unreadable(f"{path}@{offset}", record.error, meta={"record_offset": offset})
+        return Unreadable(f"{path}@{where['record_offset']}", record.error, meta=quarantine)
+    headers = record.rec_headers
+    record_id = headers.get_header("WARC-Record-ID") or f"{path}@{where['record_offset']}"
+    if record.rec_type not in WARC_TYPES:  # damaged headers, not a record to skip: it may have been a page
+        found = f"unknown WARC-Type {record.rec_type!r}" if record.rec_type else "no WARC-Type header"
+        return Unreadable(record_id, f"bad WARC record: {found}", meta=quarantine)
     if record.rec_type != "response":
         return None  # warcinfo, request, metadata, revisit... are not inputs at all
-    headers = record.rec_headers
-    record_id = headers.get_header("WARC-Record-ID") or f"{path}@{offset}"
     http = record.http_headers
     content_type = http.get_header("Content-Type") if http is not None else None
     meta = {"warc_date": headers.get_header("WARC-Date"), "http_content_type": content_type,
-            "record_offset": offset}
+            "record_offset": where["record_offset"]}
     url = headers.get_header("WARC-Target-URI")
     status = (http.get_statuscode() or "") if http is not None else ""
     if http is not None and not status.startswith("2"):
@@ -485,10 +557,10 @@ def _to_doc(record, offset: int, path: str, source: SourceConfig) -> RawDoc | Un
     declared = record.length or 0
     if declared > source.max_record_bytes:
         return Unreadable(record_id, f"record of {declared} bytes exceeds max_record_bytes={source.max_record_bytes}",
-                          meta={"record_offset": offset})
+                          meta=quarantine)
     body = _payload(record, source.max_record_bytes)
     if isinstance(body, str):
-        return Unreadable(record_id, body, meta={"record_offset": offset})
+        return Unreadable(record_id, body, meta=quarantine)
     return RawDoc(record_id, html=body, url=url, meta=meta)
 
 

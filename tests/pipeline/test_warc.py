@@ -290,6 +290,61 @@ def test_content_length_shorter_than_the_record_is_one_unreadable(tmp_path, gzip
     assert [d.html for d in docs(out)] == [page] and "bad WARC record" in bad(out)[0].error
 
 
+@pytest.mark.parametrize("one_member", [False, True])
+def test_a_content_length_past_the_record_loses_none_of_the_records_it_ran_over(tmp_path, one_member):
+    """50 bytes too long, a Content-Length swallowed the start of the next record, which was then skipped with no
+    row; past the end of the file, every later record. They are read again from the bytes kept. The quarantine
+    row names the file and the record's place (in a file gzipped as one member, its offset in the member)."""
+    from pipeline.sources.warc import BAD_LENGTH
+
+    page = "<html><body><p>日本語の本文です。</p></body></html>".encode() * 20
+    for too_long_by, error in ((50, BAD_LENGTH), (10**6, "truncated record")):
+        records = [_response(n, page) for n in range(5)]
+        records[1] = _response(1, page, short_by=-too_long_by)
+        path = tmp_path / "lie.warc"
+        path.write_bytes(gzip.compress(b"".join(records), mtime=0) if one_member else b"".join(records))
+        out = items(path)
+        assert [i.source_id for i in out] == [f"<urn:uuid:{n}>" for n in range(5)]
+        assert [d.html for d in docs(out)] == [page] * 4
+        (row,) = bad(out)
+        place = {"record_offset": 0, "offset_in_member": len(records[0])} if one_member else \
+            {"record_offset": len(records[0])}
+        assert error in row.error and row.meta == {**place, "file": str(path)}
+        if one_member:
+            assert [d.meta["record_offset"] for d in docs(out)] == [0] * 4
+
+
+def test_records_run_over_beyond_the_bytes_kept_are_reported_lost(tmp_path, monkeypatch):
+    """Past KEEP_BYTES the swallowed records cannot be read again: one row says so, next to the record's own."""
+    from pipeline.sources import warc
+
+    monkeypatch.setattr(warc, "KEEP_BYTES", 4096)
+    monkeypatch.setattr(warc, "LINE_PIECE", 1024)  # the tail kept past KEEP_BYTES
+    page = "<html><body><p>日本語の本文です。</p></body></html>".encode() * 20
+    records = [_response(n, page) for n in range(8)]
+    records[1] = _response(1, page, short_by=-10**6)
+    path = tmp_path / "lie.warc"
+    path.write_bytes(b"".join(records))
+    out = items(path)
+    assert [i.source_id for i in out] == ["<urn:uuid:0>", "<urn:uuid:1>", f"{path}@{len(records[0])}#overrun"]
+    assert "cannot be read again" in out[-1].error and out[-1].meta["file"] == str(path)
+
+
+def test_a_record_with_a_damaged_or_missing_warc_type_is_quarantined(tmp_path):
+    """Only a `response` is a document, and other types were skipped: a damaged type (one byte lost) or none
+    dropped a page without a row, and a file whose records all lost theirs curated nothing, exit 0."""
+    page = "<html><body><p>日本語の本文です。</p></body></html>".encode()
+    records = [_response(n, page) for n in range(3)]
+    records[1] = records[1].replace(b"WARC-Type: response", b"WARC-Type: respons")
+    records[2] = records[2].replace(b"WARC-Type: response\r\n", b"")
+    path = tmp_path / "types.warc"
+    path.write_bytes(b"".join(records))
+    out = items(path)
+    assert [i.source_id for i in out] == [f"<urn:uuid:{n}>" for n in range(3)]
+    assert [u.error for u in bad(out)] == ["bad WARC record: unknown WARC-Type 'respons'",
+                                           "bad WARC record: no WARC-Type header"]
+
+
 def test_corrupt_content_encoding_is_quarantined(tmp_path):
     """warcio decoded a payload whose gzip does not start right as raw bytes (garbage read as text), and cut one
     that breaks later short, saying so on stderr only."""
