@@ -22,30 +22,35 @@ if TYPE_CHECKING:
 KINDS = ("academic", "government", "web", "reference")
 
 
-def _expand(path: str) -> list[str]:
+def _matches(pattern: str) -> list[str]:
     from apache_beam.io.filesystems import FileSystems
 
-    if any(ch in path for ch in "*?["):
-        patterns = [path]
-    elif path.endswith((".parquet", ".jsonl")):
-        patterns = [path]
-    else:  # a directory: its Parquet/JSONL files, or a curate output root's curated/
-        base = path.rstrip("/")
-        patterns = [f"{base}/*.parquet", f"{base}/*.jsonl", f"{base}/*/*.jsonl", f"{base}/curated/*.parquet"]
-    found = []
-    for pattern in patterns:
-        try:
-            found += [m.path for m in FileSystems.match([pattern])[0].metadata_list]
-        except Exception:  # noqa: BLE001 - Beam raises various errors for "no such path"
-            continue
-    return sorted(set(found))
+    try:
+        return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+    except Exception:  # noqa: BLE001 - Beam raises various errors for "no such path"
+        return []
+
+
+def _expand(path: str) -> list[str]:
+    """A file or glob as given; a curate output root: its kept documents (`samples/` holds rejected ones and
+    the quarantine's errors); another folder: its Parquet/JSONL files and its subfolders' JSONL."""
+    if any(ch in path for ch in "*?[") or path.endswith((".parquet", ".jsonl")):
+        return sorted(set(_matches(path)))
+    base = path.rstrip("/")
+    if curated := _matches(f"{base}/curated/*.parquet"):
+        return sorted(curated)
+    return sorted({f for pattern in (f"{base}/*.parquet", f"{base}/*.jsonl", f"{base}/*/*.jsonl")
+                   for f in _matches(pattern)})
 
 
 def read_records(paths: list[str], max_chars: int | None = None) -> Iterator[tuple[str, str]]:
-    """(kind, text) from Parquet (`kind`, `text` columns) or JSONL (`text`, `kind` or the folder name)."""
-    files = [f for p in paths for f in _expand(p)]
-    if not files:
-        raise UserError(f"--input: no .parquet or .jsonl files found under {', '.join(paths)}")
+    """(kind, text) from Parquet (`kind`, `text` columns) or JSONL (`text`, `kind` or the folder name). Every
+    input must match files: a misspelt one beside others was skipped in silence."""
+    files = []
+    for path in paths:
+        if not (found := _expand(path)):
+            raise UserError(f"--input {path}: no .parquet or .jsonl files found")
+        files += found
     total = 0
     for name in files:
         for kind, text in _file_records(name):

@@ -76,6 +76,27 @@ def test_eval_json_and_baseline_table(trained, capsys) -> None:
     assert "morph_boundary_f1" in table and "baseline:lossless" in table
 
 
+def test_a_curate_output_root_gives_its_kept_documents_and_every_input_must_match(tmp_path) -> None:
+    """`--input OUT` also read OUT/samples/*.jsonl (rejected documents, and the quarantine's error messages as
+    text); a misspelt --input beside one that matched was skipped in silence."""
+    from pipeline.cmd_tokenizer import read_records
+    from pipeline.errors import UserError
+
+    root = tmp_path / "out"
+    _write_curated([("web", "残った文書です。"), ("academic", "もう一つ残った文書。")], root)
+    (root / "samples").mkdir()
+    (root / "samples" / "dup_exact.jsonl").write_text(json.dumps({"id": "x", "text": "捨てた文書"}) + "\n")
+    (root / "samples" / "quarantine.jsonl").write_text(json.dumps({"id": "y", "text": "invalid JSON"}) + "\n")
+    assert sorted(text for _, text in read_records([str(root)])) == ["もう一つ残った文書。", "残った文書です。"]
+    corpora = tmp_path / "corpora"  # a folder of kind folders, as ../shared/corpora, still reads its JSONL
+    (corpora / "web").mkdir(parents=True)
+    (corpora / "web" / "a.jsonl").write_text(json.dumps({"text": "ウェブの文書"}) + "\n")
+    assert list(read_records([str(corpora)])) == [("web", "ウェブの文書")]
+    typo = tmp_path / "curatd"
+    with pytest.raises(UserError, match=f"^--input {typo}: no .parquet or .jsonl files found$"):
+        list(read_records([str(root), str(typo)]))
+
+
 def test_cli_errors_are_one_line(tmp_path, capsys) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
