@@ -262,6 +262,8 @@ def _setup(args: argparse.Namespace, comm: Any, ranks_here: int
     ckpt = None
     if args.resume:
         ckpt = _resume_checkpoint(run, args, cfg, stream, rank)
+        if ckpt.step > args.steps:  # it trained nothing, and said only "done"
+            raise TrainError(f"--steps {args.steps}: the checkpoint in {run} is at step {ckpt.step} already")
     elif latest_checkpoint(run) is not None:
         raise TrainError(f"{run} already holds checkpoints: pass --resume or choose another --out")
     metrics = _metrics_kept(run, ckpt.step if ckpt else None) if rank == 0 else []

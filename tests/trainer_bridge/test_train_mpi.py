@@ -160,6 +160,8 @@ def test_resume_on_a_different_number_of_ranks(shards, tmp_path):
         "--precision 'fp32' (given 'fp16')\n"), changed.stderr
     resumed = run_train(shards, run, 2, "--ckpt-every", "4", "--resume")
     np.testing.assert_allclose(losses(resumed), losses(straight), rtol=1e-5)
+    fewer = _stderr_of(mpi_command(shards, run, 2, "--ckpt-every", "4", "--resume", steps=6))  # trained nothing
+    assert fewer == (2, f"jcorpus-train: error: --steps 6: the checkpoint in {run} is at step 8 already\n")
 
 
 def test_fp16_skips_an_overflowing_step_and_recovers(shards, tmp_path):
