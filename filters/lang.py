@@ -44,13 +44,15 @@ def _class_of(cp: int) -> int:
 
 
 def script_counts(text: str) -> dict[str, int]:
-    """Counts of letters (word characters that are not digits or `_`) and of kana and kanji characters."""
+    """Counts of letters (word characters that are not digits or `_`) and of the kana and kanji among them:
+    the kana blocks' marks (・ ゠ ゛ ゜, combining sound marks) are not letters, so a Chinese page with a
+    decoded interpunct ・ made kana out of nothing and fractions above 1."""
     counts = tally(text, _CLASSES, 8, _class_of)
     return {
         "letters": sum(counts[_LETTER:]),
-        "hiragana": counts[_HIRA] + counts[_HIRA | _LETTER],
-        "katakana": counts[_KATA] + counts[_KATA | _LETTER],
-        "kanji": counts[_KANJI] + counts[_KANJI | _LETTER],
+        "hiragana": counts[_HIRA | _LETTER],
+        "katakana": counts[_KATA | _LETTER],
+        "kanji": counts[_KANJI | _LETTER],
     }
 
 

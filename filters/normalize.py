@@ -13,16 +13,26 @@ from collections.abc import Mapping
 # (half-width katakana with a separate voiced mark composes only once it is full width).
 RULES = ("crlf", "control", "whitespace", "halfwidth_katakana", "fullwidth_ascii", "nfc", "blank_lines")
 
-_CRLF = re.compile(r"\r\n?|[\x85\u2028\u2029]")
-_LINE_BREAKS = "\r\x85\u2028\u2029"
-# Zero-width characters and C0/C1 controls except \t and \n. ZWJ (U+200D) is handled apart because it
-# glues emoji sequences (👨‍👩‍👧) and is kept there.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x84\x86-\x9f\u00ad\u200b\u200c\u200e\u200f\u2060\ufeff]")
-_LONE_ZWJ = re.compile(r"(?<![\u2600-\u27bf\U0001f000-\U0001faff\ufe0f])\u200d|\u200d(?![\u2600-\u27bf\U0001f000-\U0001faff])")
+# every line break Python's splitlines knows (a form feed between PDF pages too): deleted as controls, they
+# glued the lines they separate
+_CRLF = re.compile(r"\r\n?|[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_LINE_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+# Invisible characters (zero-width, BiDi embeddings/overrides/isolates and marks, invisible operators,
+# interlinear annotation) and C0/C1 controls except \t, \n and CR (which the `crlf` rule turns into \n; with
+# that rule off, CR stays a line break). ZWJ (U+200D) is handled apart because it glues emoji sequences
+# (👨‍👩‍👧, 🐈‍⬛, 🙂‍↔️) and is kept there.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\u00ad\u061c\u180e\u200b\u200c\u200e\u200f"
+                      "\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]")
+_EMOJI = "\u2190-\u21ff\u2300-\u23ff\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001faff"
+_LONE_ZWJ = re.compile(f"(?<![{_EMOJI}\\ufe0f])\\u200d|\\u200d(?![{_EMOJI}])")
 # Unicode space variants become an ASCII space; the ideographic space U+3000 is Japanese layout
 # (law text: 第一条　この法律は…) and stays.
 _SPACES = re.compile(r"[\u00a0\u1680\u2000-\u200a\u202f\u205f]")
 _HALFWIDTH_KANA = re.compile(r"[\uff61-\uff9f]+")
+# ﾞ ﾟ after no half-width kana they could voice: the spacing ゛ ゜ (NFKC gives the combining marks, which then
+# sat on whatever came before: 濁点(ﾞ) → 濁点(゙))
+_LONE_SOUND_MARK = re.compile(r"(?<![\uff66-\uff9d])[\uff9e\uff9f]")
+_SPACING_MARK = {"\uff9e": "\u309b", "\uff9f": "\u309c"}
 _FULLWIDTH_ALNUM = re.compile(r"([\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]+)")  # split: odd parts are runs
 _FULLWIDTH_TABLE = {cp: cp - 0xFEE0 for cp in (*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B))}
 _BLANK_RUN = re.compile(r"\n[ \t\u3000]*(?:\n[ \t\u3000]*)+\n")
@@ -51,7 +61,9 @@ def _apply(rule: str, text: str) -> tuple[str, int]:
     if rule == "whitespace":
         return _SPACES.subn(" ", text)
     if rule == "halfwidth_katakana":
-        return _HALFWIDTH_KANA.subn(lambda m: unicodedata.normalize("NFKC", m.group()), text)
+        text, n = _LONE_SOUND_MARK.subn(lambda m: _SPACING_MARK[m.group()], text)
+        text, m = _HALFWIDTH_KANA.subn(lambda m: unicodedata.normalize("NFKC", m.group()), text)
+        return text, n + m
     if rule == "fullwidth_ascii":
         return _translate_runs(_FULLWIDTH_ALNUM, _FULLWIDTH_TABLE, text)  # the count is of characters
     if rule == "nfc":

@@ -39,6 +39,16 @@ def test_config_errors_name_the_key():
         LanguageGate.from_config({"min_japanese_fraction": -0.1})
 
 
+def test_marks_of_the_kana_blocks_are_not_kana():
+    """・ ゠ ゛ ゜ and the combining sound marks counted as kana (not as letters): a Chinese text whose
+    interpunct decodes to ・ (Python's gb2312 does) passed with a Japanese fraction of 1.09."""
+    chinese = "列奥纳多・达・芬奇是意大利文艺复兴时期的画家。威廉・莎士比亚是英国剧作家。"
+    assert LanguageGate()(chinese)[0] == "lang_not_ja"
+    assert script_stats(chinese)["kana_fraction"] == 0 and script_stats("か\u3099")["kana_fraction"] == 1.0
+    assert LanguageGate()("A・B")[0] == "lang_not_ja"
+    assert LanguageGate()("レオナルド・ダ・ヴィンチは画家である。")[0] is None
+
+
 def test_private_use_markers_in_the_text_are_not_counted():
     assert script_counts("\ue001\ue002\ue003あ") == {"letters": 1, "hiragana": 1, "katakana": 0, "kanji": 0}
 
@@ -49,9 +59,10 @@ def _counts_one_by_one(text: str) -> dict[str, int]:
                "kanji": [(0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0xF900, 0xFAFF), (0x20000, 0x3134F), (0x3005, 0x3006)]}
     counts = dict.fromkeys(["letters", *scripts], 0)
     for ch in text:
-        counts["letters"] += not re.match(r"[\W\d_]", ch)
+        letter = not re.match(r"[\W\d_]", ch)
+        counts["letters"] += letter
         for name, ranges in scripts.items():
-            counts[name] += any(lo <= ord(ch) <= hi for lo, hi in ranges)
+            counts[name] += letter and any(lo <= ord(ch) <= hi for lo, hi in ranges)
     return counts
 
 

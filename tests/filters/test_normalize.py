@@ -20,6 +20,10 @@ from filters.normalize import RULES, Normalizer, dedup_key, nfkc, normalize
     ("blank_lines", " \n\t\n", ""),
     ("control", "a\u200db👨\u200d👩\u200d", "ab👨\u200d👩"),  # a ZWJ that joins no emoji goes
     ("crlf", "a\x85b\u2028c\u2029d\r", "a\nb\nc\nd\n"),
+    ("crlf", "1頁\x0c2頁\x0b3\x1c4\x1d5\x1e6", "1頁\n2頁\n3\n4\n5\n6"),  # deleted as controls, they glued lines
+    # BiDi embeddings, overrides, isolates and marks, invisible operators: LRM went, RLO and the others stayed
+    ("control", "a\u200eb\u202ec\u2066d\u2069e\u2061f\u061cg\u180eh\ufff9i", "abcdefghi"),
+    ("halfwidth_katakana", "濁点(ﾞ)と半濁点ﾟ、ｶﾞ", "濁点(゛)と半濁点゜、ガ"),  # a lone mark sat on "(" as U+3099
 ])
 def test_each_rule_alone(rule, raw, expected):
     only = Normalizer({r: r == rule for r in RULES})
@@ -31,6 +35,7 @@ def test_each_rule_alone(rule, raw, expected):
 @pytest.mark.parametrize("kept", [
     "1995〜2001年", "①②③", "㈱日本", "㍻元年", "～波ダッシュ～", "第一条　この法律は", "（注）「」『』【】",
     "\u8c48\u5c71", "CJK互換\uf929", "タブ\tも残す", "👨\u200d👩\u200d👧 家族",
+    "黒猫🐈\u200d⬛", "首振り🙂\u200d↔\ufe0f",  # the ZWJ went before ⬛ (U+2B1B) and ↔ (U+2194)
 ])
 def test_what_must_not_change(kept):
     text, fired = Normalizer()(kept)
@@ -45,6 +50,11 @@ def test_rules_switch_off_and_counts():
     assert text == "ABC\nアイウ"
     assert fired == {"crlf": 1, "halfwidth_katakana": 1, "fullwidth_ascii": 3}
     assert Normalizer()("Ａ１あＢ、ｃ") == ("A1あB、c", {"fullwidth_ascii": 4})  # characters, not runs
+
+
+def test_with_crlf_off_a_cr_stays_a_line_break():
+    """The `control` rule deleted CR, gluing the lines, when the `crlf` rule that turns it into \\n was off."""
+    assert Normalizer({"crlf": False})("一行目\r二行目\r\n三行目") == ("一行目\r二行目\r\n三行目", {})
 
 
 def test_unknown_rule_names_the_key():
