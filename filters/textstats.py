@@ -48,14 +48,14 @@ def is_japanese_char(ch: str) -> bool:
 
 
 _CLASSES = ("", "h", "k", "c", "p")
-_KUTEN = len(_CLASSES)  # a kuten is counted as "p" and as "kuten"
+_KUTEN = len(_CLASSES)  # 「。」 is counted as "p" and as "kuten" (llm-jp's rare-kuten statistic counts 。 alone)
 
 
 @functools.cache
 def _bmp_class_table() -> np.ndarray:
-    """`char_class` of every BMP code point (its index in _CLASSES; _KUTEN for a kuten). Built on first use:
+    """`char_class` of every BMP code point (its index in _CLASSES; _KUTEN for 「。」). Built on first use:
     65,536 calls take ~15 ms, which a run without filters should not pay at start-up."""
-    return np.frombuffer(bytes(_KUTEN if chr(cp) in KUTEN else _class_index(cp) for cp in range(BMP)), np.uint8)
+    return np.frombuffer(bytes(_KUTEN if cp == ord("。") else _class_index(cp) for cp in range(BMP)), np.uint8)
 
 
 def _class_index(cp: int) -> int:
@@ -63,7 +63,8 @@ def _class_index(cp: int) -> int:
 
 
 def class_counts(text: str) -> Counter:
-    """Counts of Swallow's character classes and of kuten, with `filters.codepoints.tally` (`char_class` per
+    """Counts of Swallow's character classes and of 「。」 ("kuten": HojiChar's DiscardRareKuten counts it alone,
+    not ．！？ — those made a text without 。 pass the llmjp preset), with `filters.codepoints.tally` (`char_class` per
     distinct character, the step before, was the filters' second-largest cost)."""
     found = tally(text, _bmp_class_table(), _KUTEN + 1, _class_index)
     counts = Counter({name: n for name, n in zip(_CLASSES[1:], found[1:_KUTEN], strict=True) if n})
