@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable
 _D = "0-9０-９"
 _H = "\\-‐‑‒–—―−－ー"
 # not glued to a number before it; ー is a separator inside a number, but before one it ends a katakana word
-# (サポートセンター03-…)
-_NOT_BEFORE = rf"(?<![{_D}A-Za-z{_H.replace('ー', '')}.,/_])"
+# (サポートセンター03-…); a "." only after a digit (3.03-…), so TEL.03-… is a number
+_NOT_BEFORE = rf"(?<![{_D}A-Za-z{_H.replace('ー', '')},/_])(?<![{_D}]\.)"
 
 EMAIL = re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+[@＠][A-Za-z0-9\-]+(?:[.．][A-Za-z0-9\-]+)*[.．][A-Za-z]{2,}")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
@@ -130,11 +130,18 @@ class PiiMasker:
 
     def _mask_phone(self, text: str, counts: Counter) -> str:
         def repl(m: re.Match) -> str:
-            lead, number, trail = _unpaired_brackets(m.group(0))
-            if not phone_valid(number.strip()):
-                return m.group(0)
-            counts["phone"] += 1
-            return f"{lead}<PHONE>{trail}"
+            whole = m.group(0)
+            lead, number, trail = _unpaired_brackets(whole)
+            if phone_valid(number.strip()):
+                counts["phone"] += 1
+                return f"{lead}<PHONE>{trail}"
+            # a space also separates groups, so a number before it (1 03-1234-5678, 番号 12 03-…) joined the
+            # match and made it invalid, and `sub` never looks inside a match again: try after each space
+            for i in (i for i, ch in enumerate(whole) if ch == " "):
+                inner = PHONE.match(m.string, m.start() + i + 1, m.end())
+                if inner is not None and inner.end() == m.end() and (masked := repl(inner)) != inner.group(0):
+                    return whole[: i + 1] + masked
+            return whole
 
         return PHONE.sub(repl, text)
 

@@ -39,6 +39,12 @@ def _with_check_digit(body: str) -> str:
     ("サポートセンター03－1234－5678", "サポートセンター<PHONE>"),
     ("サーバー０９０－１２３４－５６７８", "サーバー<PHONE>"),
     ("連絡はinfo＠example．comへ", "連絡は<EMAIL>へ"),
+    # "TEL." before the number, and a number before a space (which also separates groups) joining the match:
+    # both were left unmasked
+    ("TEL.03-1234-5678", "TEL.<PHONE>"),
+    ("Tel.090-1234-5678", "Tel.<PHONE>"),
+    ("1 03-1234-5678", "1 <PHONE>"),
+    ("番号 12 03-1234-5678", "番号 12 <PHONE>"),
 ])
 def test_masked(text: str, expected: str) -> None:
     assert MASK(text)[0] == expected
@@ -59,6 +65,8 @@ def test_masked(text: str, expected: str) -> None:
     "0312345678",
     "100-0001",
     "第1234567号",
+    "円周率3.03-1234-5678",
+    "12-03-1234-5678",
 ])
 def test_not_masked(text: str) -> None:
     assert MASK(text)[0] == text
