@@ -152,10 +152,14 @@ def _chain(codec: str) -> tuple[str, ...]:
 
 def _decode(body: bytes, codec: str, errors: str = "strict") -> str:
     text = body.decode(codec, errors)
-    if codec == "cp932":
-        for variant, jis in _CP932_FOLD:  # str.replace per character beats str.translate (a Python-level table)
-            if variant in text:
-                text = text.replace(variant, jis)
+    return fold_cp932(text) if codec == "cp932" else text
+
+
+def fold_cp932(text: str) -> str:
+    """cp932's decoding of JIS X 0208 characters as euc_jp / shift_jis give them (module docstring)."""
+    for variant, jis in _CP932_FOLD:  # str.replace per character beats str.translate (a Python-level table)
+        if variant in text:
+            text = text.replace(variant, jis)
     return text
 
 

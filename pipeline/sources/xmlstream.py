@@ -12,7 +12,7 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
-from pipeline.charset import NOT_TEXT_CODECS, codec_for_label
+from pipeline.charset import NOT_TEXT_CODECS, codec_for_label, fold_cp932
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
 from pipeline.sources.io import MAX_NESTING, READ_SIZE, DecodedStream, InputError, one_line, open_stream
 
@@ -41,18 +41,21 @@ def element_text(el: Any, skip: frozenset[str] | set[str] = frozenset()) -> str:
 
 
 _XML_ENCODING = re.compile(rb"^(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
-EXPAT_ENCODINGS = {"utf-8", "utf-16", "ascii", "iso8859-1"}  # what expat decodes itself
+# what expat decodes itself, by the name it knows it by (it refuses other spellings: utf8, UTF_8, latin-1)
+EXPAT_ENCODINGS = {"utf-8": "UTF-8", "utf-16": "UTF-16", "ascii": "US-ASCII", "iso8859-1": "ISO-8859-1"}
 
 
 def _xml_codec(name: str) -> codecs.CodecInfo:
-    """Python's codec for an XML declaration's encoding; a name it does not know may still be a web label for
-    one (windows-31j, x-euc-jp)."""
-    try:
-        return codecs.lookup(name)
-    except LookupError:
-        label = codec_for_label(name)  # a Python codec's name, or None
+    """Python's codec for an XML declaration's encoding, by the web's reading of the label (as for HTML,
+    docs/extraction.md): Shift_JIS is cp932, whose NEC and IBM rows (① ㈱ Ⅳ) Python's shift_jis refuses, and
+    names Python does not know may still be labels (windows-31j, x-euc-jp)."""
+    label = codec_for_label(name)  # a Python codec's name, or None (also for utf-7 and co.)
     if label is None:
-        raise InputError(f"XML declared in {name}, which is no known encoding")
+        try:
+            what = "text" if codecs.lookup(name).name in NOT_TEXT_CODECS else "known"  # decode to lone surrogates
+        except LookupError:
+            what = "known"
+        raise InputError(f"XML declared in {name}, which is no {what} encoding")
     return codecs.lookup(label)
 
 
@@ -77,12 +80,11 @@ class Utf8Xml:
         match = _XML_ENCODING.match(self.head)
         self.encoding = match.group(1).decode() if match else ""
         codec = _xml_codec(self.encoding) if match else None
-        if codec and codec.name in NOT_TEXT_CODECS:  # utf-7 and co. decode to lone surrogates
-            raise InputError(f"XML declared in {self.encoding}, which is no text encoding")
         self.decoder = codec.incrementaldecoder() if codec and codec.name not in EXPAT_ENCODINGS else None
-        if self.decoder:
+        self.cp932 = codec is not None and codec.name == "cp932"  # Shift_JIS: decoded as the HTML reader does
+        if codec:  # the declaration names what expat will read, as expat spells it
             start, end = match.span(1)
-            self.head = self.head[:start] + b"UTF-8" + self.head[end:]
+            self.head = self.head[:start] + EXPAT_ENCODINGS.get(codec.name, "UTF-8").encode() + self.head[end:]
 
     def read(self, n: int = -1) -> bytes:
         limit, quiet = self.max_record_bytes, self.stream.produced - self.event_at
@@ -97,7 +99,8 @@ class Utf8Xml:
             if not self.decoder:
                 return data
             try:
-                out = self.decoder.decode(data, final=not data).encode("utf-8")
+                text = self.decoder.decode(data, final=not data)
+                out = (fold_cp932(text) if self.cp932 else text).encode("utf-8")
             except UnicodeDecodeError as e:
                 raise InputError(f"invalid {self.encoding} ({e.reason}) in the declared encoding of this XML") from None
             if out or not data:
@@ -135,7 +138,7 @@ def _xml_records(source: Utf8Xml, record_tag: str,
     in_record = 0  # how many open record elements enclose the current position
     too_deep = False  # the current record has an element deeper than MAX_NESTING
     count = 0
-    context: dict[str, str] = {}
+    context: dict[str, tuple[str, int]] = {}  # tag -> (text, depth of the element that holds it)
     for event, el in iterparse(source, events=("start", "end")):
         source.event_at = source.stream.produced
         name = local_name(el.tag)
@@ -155,12 +158,14 @@ def _xml_records(source: Utf8Xml, record_tag: str,
             count += 1
             source.record_start = None
             path = "".join("/" + local_name(a.tag) for a in stack) + f"/{record_tag}[{count}]"
-            yield None if too_deep else el, path, dict(context)
+            yield None if too_deep else el, path, {tag: text for tag, (text, _) in context.items()}
             too_deep = False
         elif in_record:
             continue
         elif name in context_tags:
-            context[name] = "".join(el.itertext()).strip()
+            context[name] = ("".join(el.itertext()).strip(), len(stack))
+        else:  # a context value holds inside the element that holds it (a law's LawId went on to the next law)
+            context = {tag: held for tag, held in context.items() if held[1] <= len(stack)}
         el.clear()
         if stack:
             stack[-1].remove(el)

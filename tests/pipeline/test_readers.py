@@ -159,6 +159,12 @@ def test_egov_api_wrapper_and_many_laws(samples_dir: Path, tmp_path: Path) -> No
     (law,) = read_all("egov_xml", wrapped)
     assert law.source_id == f"{wrapped}#/DataRoot/ApplData/LawFullText/Law[1]"
     assert law.meta["law_id"] == "412AC0000000145" and law.url == "https://laws.e-gov.go.jp/law/412AC0000000145"
+    twice = tmp_path / "two.xml"  # a law without a LawId took the one before it: its id and URL
+    twice.write_text(f'<?xml version="1.0" encoding="UTF-8"?><DataRoot><ApplData><LawId>412AC0000000145</LawId>'
+                     f"<LawFullText>{xml}</LawFullText></ApplData><ApplData><LawFullText>{xml}</LawFullText>"
+                     "</ApplData></DataRoot>", encoding="utf-8")
+    assert [(d.meta.get("law_id"), d.url) for d in read_all("egov_xml", twice)] == [
+        ("412AC0000000145", "https://laws.e-gov.go.jp/law/412AC0000000145"), (None, None)]
     many = tmp_path / "many.xml.zst"
     many.write_bytes(zstandard.ZstdCompressor().compress(f"<Laws>{xml * 3}</Laws>".encode()))
     docs = read_all("egov_xml", many)
@@ -332,6 +338,20 @@ def test_xml_in_a_japanese_legacy_encoding_reads_like_utf8(samples_dir: Path, tm
     path.write_bytes(xml.replace('encoding="UTF-8"', f'encoding="{label}"', 1).encode(codec))
     (law,) = read_all("egov_xml", path)
     assert isinstance(law, RawDoc) and law.text == read_all("egov_xml", samples_dir / "government/law_sample.xml")[0].text
+
+
+@pytest.mark.parametrize(("codec", "label", "sentence"), [
+    ("cp932", "Shift_JIS", "①㈱Ⅳの文〜。"), ("iso2022_jp_ext", "ISO-2022-JP", "ﾃｽﾄの文。"), ("utf-8", "utf8", "日本語の文。")])
+def test_xml_labels_read_as_the_web_reads_them(tmp_path: Path, codec: str, label: str, sentence: str) -> None:
+    """Python's shift_jis and iso2022_jp refuse the NEC/IBM rows and half-width katakana real files use, and
+    expat does not know the spelling utf8: each file was quarantined whole. Shift_JIS decodes as cp932 folded
+    to the JIS X 0208 mapping, as in HTML (〜 stays U+301C)."""
+    path = tmp_path / "law.xml"
+    path.write_bytes(f'<?xml version="1.0" encoding="{label}"?><Law><LawNum>第一号</LawNum><LawBody><LawTitle>法'
+                     f"</LawTitle><MainProvision><Paragraph><ParagraphNum/><ParagraphSentence><Sentence>{sentence}"
+                     "</Sentence></ParagraphSentence></Paragraph></MainProvision></LawBody></Law>".encode(codec))
+    (law,) = read_all("egov_xml", path)
+    assert isinstance(law, RawDoc) and law.text.endswith(sentence), law
 
 
 def test_xml_with_bad_bytes_for_its_encoding_or_without_records_is_quarantined(samples_dir: Path,
