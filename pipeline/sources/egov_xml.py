@@ -32,8 +32,26 @@ _FORMATTING_WS = re.compile(r"(?<!\s)\s*\n\s*")  # from a run's start only: a lo
 
 
 def inline_text(el: Any) -> str:
-    """Text as printed: ruby readings (Rt) dropped, pretty-printing newlines removed."""
-    return _FORMATTING_WS.sub("", element_text(el, {"Rt"})).strip()
+    """Text as printed: ruby readings (Rt) dropped, pretty-printing newlines removed. A QuoteStruct that quotes
+    blocks (an amended article, a table) gives their lines, between line breaks: flattened, they ran together
+    with each other and the sentence (改める。（定義）第二条引用条文。)."""
+    if not any(_quotes_blocks(c) for c in el):
+        return _FORMATTING_WS.sub("", element_text(el, {"Rt"})).strip()
+    pieces = [_FORMATTING_WS.sub("", el.text or "")]
+    for child in el:
+        if _quotes_blocks(child):
+            quoted: list[str] = []
+            for block in child:
+                render_block(block, quoted)
+            pieces.append("\n" + "\n".join(quoted) + "\n")
+        elif local_name(child.tag) != "Rt":
+            pieces.append(inline_text(child))
+        pieces.append(_FORMATTING_WS.sub("", child.tail or ""))
+    return "".join(pieces).strip()
+
+
+def _quotes_blocks(el: Any) -> bool:
+    return local_name(el.tag) == "QuoteStruct" and any(local_name(c.tag) not in INLINE for c in el)
 
 
 def sentence_text(el: Any) -> str:
@@ -89,8 +107,10 @@ def render_block(el: Any, lines: list[str], prefix: str = "") -> None:
             cname = local_name(child.tag)
             if cname == title_tag:
                 label = label or inline_text(child)
-            elif cname == sentence_tag:
-                sentence = sentence_text(child)
+            elif cname == sentence_tag:  # a table (or other block) instead of sentences: lines of its own
+                blocks = [c for c in child if local_name(c.tag) not in ("Sentence", "Column", *INLINE)]
+                sentence = "" if blocks else sentence_text(child)
+                rest.extend(blocks)
             elif cname in CAPTIONS:
                 _emit(lines, inline_text(child))
             else:
@@ -122,14 +142,17 @@ def render_block(el: Any, lines: list[str], prefix: str = "") -> None:
         _emit(lines, sentence_text(el))
         return
     appended: list[str] = []  # joined once: `lines[-1] +=` per sibling was quadratic in their number
+    emitted = False  # whether the sibling before gave a line (after an empty title, a line of another element)
     for child in el:
-        if local_name(child.tag) in APPEND_TO_PREVIOUS and lines:
+        if local_name(child.tag) in APPEND_TO_PREVIOUS and emitted:
             appended.append(inline_text(child))
             continue
         if appended:
             lines[-1] += "".join(appended)
             appended.clear()
+        before = len(lines)
         render_block(child, lines)
+        emitted = len(lines) > before
     if appended:
         lines[-1] += "".join(appended)
 

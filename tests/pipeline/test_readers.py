@@ -282,6 +282,34 @@ def test_egov_structures(tmp_path: Path) -> None:
     assert law.meta["law_type"] == "CabinetOrder" and law.meta["era"] == "Reiwa"
 
 
+def _law(body: str) -> str:
+    return (f"<Law><LawNum>第一号</LawNum><LawBody><LawTitle>試験法</LawTitle><MainProvision><Article><ArticleTitle>"
+            f"第一条</ArticleTitle><Paragraph><ParagraphNum/>{body}</Paragraph></Article></MainProvision></LawBody></Law>")
+
+
+def test_egov_tables_and_quoted_blocks_keep_their_lines(tmp_path: Path) -> None:
+    """A table as an item's sentence ran into one string (一　甲地区百円乙地区二百円), a quoted article ran into
+    its sentence (改める。（定義）第二条引用条文。), and a RelatedArticleNum after an empty title joined the line of
+    another element."""
+    cells = "".join(f"<TableRow><TableColumn><Sentence>{a}</Sentence></TableColumn><TableColumn><Sentence>{b}"
+                    "</Sentence></TableColumn></TableRow>" for a, b in (("甲地区", "百円"), ("乙地区", "二百円")))
+    path = tmp_path / "law.xml"
+    path.write_text(_law("<ParagraphSentence><Sentence>次のとおり。</Sentence></ParagraphSentence><Item><ItemTitle>一"
+                         f"</ItemTitle><ItemSentence><Table>{cells}</Table></ItemSentence></Item>"), encoding="utf-8")
+    assert read_all("egov_xml", path)[0].text.split("\n")[2:] == ["第一条　次のとおり。", "一", "甲地区\t百円",
+                                                                  "乙地区\t二百円"]
+    path.write_text(_law("<ParagraphSentence><Sentence>第二条を次のように改める。<QuoteStruct><Article><ArticleCaption>"
+                         "（定義）</ArticleCaption><ArticleTitle>第二条</ArticleTitle><Paragraph><ParagraphNum/>"
+                         "<ParagraphSentence><Sentence>引用条文。</Sentence></ParagraphSentence></Paragraph></Article>"
+                         "</QuoteStruct></Sentence></ParagraphSentence>"), encoding="utf-8")
+    assert read_all("egov_xml", path)[0].text.split("\n")[2:] == ["第一条　第二条を次のように改める。", "（定義）",
+                                                                  "第二条　引用条文。"]
+    path.write_text(_law("<ParagraphSentence><Sentence>施行する。</Sentence></ParagraphSentence>").replace(
+        "</MainProvision>", "</MainProvision><AppdxStyle><AppdxStyleTitle/><RelatedArticleNum>（第一条関係）"
+        "</RelatedArticleNum></AppdxStyle>"), encoding="utf-8")
+    assert read_all("egov_xml", path)[0].text.split("\n")[2:] == ["第一条　施行する。", "（第一条関係）"]
+
+
 def test_egov_rendering_stays_linear(tmp_path: Path) -> None:
     """A long run of ideographic spaces (whitespace without a newline) and thousands of ArticleRange siblings
     were quadratic: 80k spaces took 9 s, 200k ranges 6 s."""
