@@ -15,18 +15,22 @@ from pipeline.sources.xmlstream import Rendered, element_text, local_name, read_
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
-SKIP = {"ref-list", "fn-group", "fig", "fig-group", "table-wrap", "table-wrap-group", "disp-formula",
-        "supplementary-material", "ack", "back", "sub-article", "response", "label", "alternatives",
-        "graphic", "media", "object-id"}
-BLOCKS = {"p", "title", "list-item", "def", "term", "disp-quote", "verse-line", "statement"}
-NESTED = BLOCKS | {"sec", "list", "boxed-text"}  # block-level children that get lines of their own
+SKIP = {"ref-list", "fn-group", "fn", "fig", "fig-group", "table-wrap", "table-wrap-group", "disp-formula",
+        "supplementary-material", "ack", "back", "sub-article", "response", "label", "graphic", "media",
+        "object-id"}
+BLOCKS = {"p", "title", "subtitle", "list-item", "def", "term", "disp-quote", "attrib", "verse-line", "statement",
+          "preformat", "code", "speaker"}
+NESTED = BLOCKS | {"sec", "list", "boxed-text", "speech", "verse-group"}  # block-level: lines of their own
 _WS = re.compile(r"\s+")
+# a line break between two Japanese characters is layout, not a space (日本語の\n  文章 → 日本語の文章)
+_CJK = "\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff00-\uffef"
+_CJK_BREAK = re.compile(f"(?<=[{_CJK}])[ \t]*\n\\s*(?=[{_CJK}])")
 _CC = re.compile(r"creativecommons\.org/(?:licenses/([a-z-]+)/(\d\.\d)|publicdomain/(zero)/1\.0)", re.I)
 
 
 def clean(text: str) -> str:
     """Collapse pretty-printing whitespace; keep single spaces (English words, mixed text)."""
-    return _WS.sub(" ", text).strip()
+    return _WS.sub(" ", _CJK_BREAK.sub("", text)).strip()
 
 
 def text_of(el: Any, skip: frozenset[str] | set[str] = SKIP) -> str:
@@ -41,13 +45,47 @@ def block_lines(el: Any, lines: list[str]) -> None:
         if name in SKIP:
             continue
         if name in BLOCKS:
-            nested = any(local_name(c.tag) in NESTED for c in child)
-            if text := text_of(child, SKIP | NESTED if nested else SKIP):
-                lines.append(text)  # a paragraph's own words; a list or quote inside it follows as lines
-            if nested:
-                block_lines(child, lines)
+            _block(child, lines)
         else:
             block_lines(child, lines)
+
+
+def _block(el: Any, lines: list[str]) -> None:
+    """A paragraph-like element: its own words as lines, cut where a nested block (a list, a quote) sits, so
+    the words after a list follow it."""
+    run = [el.text or ""]
+    for child in el:
+        name = local_name(child.tag)
+        if name in NESTED:
+            _flush(run, lines)
+            if name in BLOCKS:
+                _block(child, lines)
+            else:
+                block_lines(child, lines)
+            run = []
+        elif name not in SKIP:
+            run.append(element_text(child, SKIP))
+        run.append(child.tail or "")
+    _flush(run, lines)
+
+
+def _flush(run: list[str], lines: list[str]) -> None:
+    if text := clean("".join(run)):
+        lines.append(text)
+
+
+def _prepare(article: Any) -> None:
+    """Edits the parsed record before its text is read: a `<break/>` is a space (Deep learning<break/>for
+    gave "learningfor"); `<alternatives>` keep one form, MathML before TeX (the whole element was skipped,
+    and an inline formula given both ways vanished)."""
+    for el in list(article.iter()):
+        name = local_name(el.tag)
+        if name == "break":
+            el.tail = " " + (el.tail or "")
+        elif name == "alternatives":
+            forms = sorted(el, key=lambda c: {"math": 0, "tex-math": 1}.get(local_name(c.tag), 2))
+            for extra in forms[1:]:
+                el.remove(extra)
 
 
 def _find(el: Any, path: str) -> Any | None:
@@ -90,7 +128,8 @@ def _license(meta_el: Any) -> tuple[str | None, str | None]:
     if lic is None:
         return None, None
     ref = next((text_of(r) for r in lic.iter() if local_name(r.tag) == "license_ref"), "")
-    url = ref or lic.get(XLINK_HREF) or ""
+    links = [href for r in lic.iter() if (href := r.get(XLINK_HREF)) and _CC.search(href)]  # license-p's ext-link
+    url = ref or lic.get(XLINK_HREF) or (links[0] if links else "")
     if url:
         return license_id(url), url
     text = text_of(lic)
@@ -105,6 +144,7 @@ def render_article(article: Any, context: dict[str, str]) -> Rendered:
     if article.get("article-type"):
         meta["article_type"] = article.get("article-type")
     lines: list[str] = []
+    _prepare(article)
     front = _find(article, "front")
     art_meta = _find(front, "article-meta") if front is not None else None
     lic = url = None
@@ -120,7 +160,12 @@ def render_article(article: Any, context: dict[str, str]) -> Rendered:
             meta["title"] = t
             lines.append(t)
         group = _find(art_meta, "title-group")
-        trans = [text_of(t) for t in _find_all(group, "trans-title")] if group is not None else []
+        subtitle = _find(group, "subtitle") if group is not None else None
+        if subtitle is not None and (t := text_of(subtitle)):
+            meta["subtitle"] = t
+            lines.append(t)
+        trans = [text_of(t) for n in ("trans-title", "trans-subtitle") for t in _find_all(group, n)] \
+            if group is not None else []
         if trans := [t for t in trans if t]:
             meta["trans_title"] = trans[0]
             lines.extend(trans)

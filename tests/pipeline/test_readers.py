@@ -242,6 +242,28 @@ JATS_NESTED = """<?xml version="1.0" encoding="UTF-8"?>
 </records>"""
 
 
+def test_jats_inline_footnotes_formulas_code_subtitles_and_line_breaks(tmp_path: Path) -> None:
+    """A footnote spliced into its sentence, an inline formula given as <alternatives> vanished, preformat and
+    speaker text and subtitles were lost, an attribution came before its quotation, <break/> glued words, a
+    Japanese line break became a space, and a licence given as an ext-link made its sentence the licence."""
+    path = tmp_path / "a.xml"
+    path.write_text(
+        '<article xmlns:xlink="http://www.w3.org/1999/xlink" xmlns:mml="http://www.w3.org/1998/Math/MathML">'
+        "<front><article-meta><title-group><article-title>Deep learning<break/>for text</article-title>"
+        "<subtitle>副題</subtitle></title-group><permissions><license><license-p>本論文は<ext-link "
+        'xlink:href="https://creativecommons.org/licenses/by/4.0/">CC BY 4.0</ext-link>で提供する。</license-p>'
+        "</license></permissions></article-meta></front><body>"
+        "<p>本文<fn><p>脚注</p></fn>が続く。式<inline-formula><alternatives><tex-math>\\alpha</tex-math>"
+        "<mml:math><mml:mi>α</mml:mi></mml:math></alternatives></inline-formula>は定数。</p>"
+        "<preformat>x = 1</preformat><speech><speaker>話者</speaker><p>発言。</p></speech>"
+        "<disp-quote><p>引用文。</p><attrib>引用元</attrib></disp-quote><p>日本語の\n    文章。</p></body></article>",
+        encoding="utf-8")
+    (art,) = read_all("jats_xml", path)
+    assert art.text.split("\n") == ["Deep learning for text", "副題", "本文が続く。式αは定数。", "x = 1", "話者",
+                                    "発言。", "引用文。", "引用元", "日本語の文章。"]
+    assert art.license == "CC-BY-4.0" and art.meta["subtitle"] == "副題"
+
+
 def test_jats_structure_and_wrapper(tmp_path: Path) -> None:
     path = tmp_path / "two.xml"
     path.write_text(JATS_NESTED, encoding="utf-8")
@@ -249,7 +271,7 @@ def test_jats_structure_and_wrapper(tmp_path: Path) -> None:
     assert first.source_id == f"{path}#/records/article[1]" and second.source_id == f"{path}#/records/article[2]"
     assert first.text.split("\n") == [
         "Main title", "主題", "Abstract", "First abstract paragraph.", "日本語の要旨。",
-        "Lead paragraph with a list: and a tail.", "item one", "item two",
+        "Lead paragraph with a list:", "item one", "item two", "and a tail.",  # the tail came before the list
         "Method", "See [1] and Table 1.", "Sub", "Nested x^2 formula."]
     assert first.license == "CC-BY-NC-SA-4.0" and first.url == "https://doi.org/10.5555/x.1"
     assert first.meta["lang"] == "en" and "license_url" in first.meta
