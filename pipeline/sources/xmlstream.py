@@ -6,11 +6,12 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import Callable, Iterator
+from html.entities import html5
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import iterparse
+from defusedxml.ElementTree import DefusedXMLParser, iterparse
 
 from pipeline.charset import NOT_TEXT_CODECS, codec_for_label, fold_cp932
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
@@ -43,6 +44,12 @@ def element_text(el: Any, skip: frozenset[str] | set[str] = frozenset()) -> str:
 _XML_ENCODING = re.compile(rb"^(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 # what expat decodes itself, by the name it knows it by (it refuses other spellings: utf8, UTF_8, latin-1)
 EXPAT_ENCODINGS = {"utf-8": "UTF-8", "utf-16": "UTF-16", "ascii": "US-ASCII", "iso8859-1": "ISO-8859-1"}
+
+
+# HTML's named character references (&nbsp; &mdash;...), which JATS and XHTML files use under a DOCTYPE naming
+# an external DTD: expat leaves them to the parser then (without such a DOCTYPE they stay malformed XML), and
+# the file was quarantined as "undefined entity". Each stands for one or two fixed characters: nothing expands.
+NAMED_ENTITIES = {name[:-1]: text for name, text in html5.items() if name.endswith(";")}
 
 
 def _xml_codec(name: str) -> codecs.CodecInfo:
@@ -139,7 +146,9 @@ def _xml_records(source: Utf8Xml, record_tag: str,
     too_deep = False  # the current record has an element deeper than MAX_NESTING
     count = 0
     context: dict[str, tuple[str, int]] = {}  # tag -> (text, depth of the element that holds it)
-    for event, el in iterparse(source, events=("start", "end")):
+    parser = DefusedXMLParser()  # entity declarations and external entities stay refused
+    parser.entity.update(NAMED_ENTITIES)
+    for event, el in iterparse(source, events=("start", "end"), parser=parser):
         source.event_at = source.stream.produced
         name = local_name(el.tag)
         if event == "start":

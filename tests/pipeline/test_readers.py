@@ -264,6 +264,25 @@ def test_jats_inline_footnotes_formulas_code_subtitles_and_line_breaks(tmp_path:
     assert art.license == "CC-BY-4.0" and art.meta["subtitle"] == "副題"
 
 
+def test_jats_named_entities_under_an_external_dtd_are_read(tmp_path: Path) -> None:
+    """&nbsp; under the JATS DOCTYPE quarantined the file ("undefined entity"); with no DTD named it is still
+    malformed XML, and an entity declared in the file is still refused."""
+    body = '<article xml:lang="ja"><front><article-meta><title-group><article-title>実体</article-title></title-group>' \
+           "</article-meta></front><body><p>本文&nbsp;です&mdash;以上。</p></body></article>"
+    dtd = '<!DOCTYPE article PUBLIC "-//NLM//DTD JATS (Z39.96) Journal Publishing DTD v1.2 20190208//EN" ' \
+          '"JATS-journalpublishing1.dtd">'
+    path = tmp_path / "a.xml"
+    path.write_text(f'<?xml version="1.0" encoding="UTF-8"?>{dtd}{body}', encoding="utf-8")
+    (art,) = read_all("jats_xml", path)
+    assert isinstance(art, RawDoc) and art.text.split("\n")[1] == "本文 です\u2014以上。"
+    path.write_text(f'<?xml version="1.0" encoding="UTF-8"?>{body}', encoding="utf-8")
+    (bad,) = read_all("jats_xml", path)
+    assert isinstance(bad, Unreadable) and "undefined entity" in bad.error
+    path.write_text(f'<?xml version="1.0"?><!DOCTYPE article [<!ENTITY nbsp "x">]>{body}', encoding="utf-8")
+    (bad,) = read_all("jats_xml", path)
+    assert isinstance(bad, Unreadable) and bad.error.startswith("refused by defusedxml")
+
+
 def test_jats_structure_and_wrapper(tmp_path: Path) -> None:
     path = tmp_path / "two.xml"
     path.write_text(JATS_NESTED, encoding="utf-8")
