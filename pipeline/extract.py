@@ -34,6 +34,15 @@ _XML_DECL = re.compile(r"^\s*(?>(?:<!--.*?-->\s*)*)<\?xml[^>]*\?>", re.S)  # ato
 _RUBY_TEXT = re.compile(r"<(rt|rp)\b[^<>]*>.{0,300}?(?:</\1\s*>|(?=<(?:rt|rp|rb|rtc)\b|</ruby\s*>))", re.I | re.S)
 _RUBY_WRAPPERS = re.compile(r"</?(?:ruby|rb|rtc)\b[^<>]*>", re.I)
 _HAS_RUBY = re.compile(r"<r[tp]\b", re.I)
+# markup that is never text: a literal `<rt` in it would start a reading that ends at the next ruby tag, deleting
+# the page between (an unclosed comment or script runs to the end, as in a browser)
+_INERT = re.compile(r"<!--.*?(?:-->|\Z)|<(script|style)\b[^<>]*>.*?(?:</\1\s*>|\Z)", re.I | re.S)
+# resiliparse 2.0's main-content mode drops every text node of exactly 3 UTF-8 bytes as an "unprintable private-use
+# icon" (its test reads the bytes as one little-endian number, which every 3-byte character passes): in Japanese
+# the particles and punctuation between inline elements (<b>東京</b>と<b>大阪</b>) and one-kanji <em>. Such a node
+# gets a noncharacter appended, removed again from the output.
+_SHORT_TEXT_NODE = re.compile(r">(\s*(?:[\u0800-\uffff]|&#?\w{1,12};)\s*)<")
+_PAD = "\ufdd0"
 _FEED_ROOT = re.compile(r"<(?:rss|rdf:RDF|feed)\b", re.I)
 _FEED_ITEM = re.compile(r"<(item|entry)\b[^<>]*>", re.I)
 _FEED_BODY = ("content:encoded", "content", "description", "summary")
@@ -128,7 +137,7 @@ def drop_ruby(html: str) -> str:
     """
     if not _HAS_RUBY.search(html):
         return html
-    return _RUBY_WRAPPERS.sub("", _RUBY_TEXT.sub("", html))
+    return _RUBY_WRAPPERS.sub("", _RUBY_TEXT.sub("", _INERT.sub("", html)))
 
 
 def _feed_text(xml: str) -> tuple[str | None, str] | None:
@@ -200,11 +209,11 @@ def _resiliparse(html: str, url: str | None) -> tuple[str | None, str]:
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
 
-    tree = HTMLTree.parse(html)
+    tree = HTMLTree.parse(_SHORT_TEXT_NODE.sub(lambda m: f">{m.group(1)}{_PAD}<", html))
     text = extract_plain_text(tree, preserve_formatting=True, main_content=True, list_bullets=False,
                               alt_texts=False, links=False, form_fields=False, noscript=False, comments=False,
                               skip_elements=list(RUBY_SELECTORS))
-    return _clean_title(tree.title) or _title_of(html), text
+    return _clean_title((tree.title or "").replace(_PAD, "")) or _title_of(html), text.replace(_PAD, "")
 
 
 def _visible_text(html: str) -> str:

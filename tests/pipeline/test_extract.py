@@ -51,6 +51,26 @@ def test_main_content_without_chrome_or_ruby(name):
     assert meta["extractor"] == name and meta["title"].startswith("梅雨")
 
 
+@pytest.mark.parametrize("name", ["resiliparse", "trafilatura"])
+def test_one_character_text_between_inline_elements_is_kept(name):
+    """resiliparse's main-content mode dropped every text node of one CJK character: と between two <b>, 、 between
+    two links, a one-kanji <em>, a character reference."""
+    inline = ("<p>会場は<b>東京</b>と<b>大阪</b>の二か所です。詳細は<a href=/x>公式サイト</a>、<a href=/y>ブログ</a>"
+              "をご覧ください。この<em>本</em>を読みました&#12290;</p>")
+    text, meta = html_to_text(PAGE.replace(f"<p>{PARA2}</p>", f"<p>{PARA2}</p>{inline}"), extractor=name)
+    assert "会場は東京と大阪の二か所です。詳細は公式サイト、ブログをご覧ください。この本を読みました。" in text
+    assert "\ufdd0" not in text + meta["title"] and meta["title"].startswith("梅雨")
+
+
+def test_a_ruby_tag_inside_a_comment_or_script_deletes_nothing():
+    """A literal <rt> in a comment or a script started a reading that ran to the next ruby tag, deleting the
+    paragraphs between."""
+    extra = ("<!-- 読み仮名は <rt> 要素で表す --><p>段落A。</p><script>s.replace(/<rt>.*?<\\/rt>/g, '')</script>"
+             "<p>段落B。</p>")
+    text, _ = html_to_text(PAGE.replace(f"<p>{PARA1}</p>", f"{extra}<p>{PARA1}</p>"))
+    assert "段落A。" in text and "段落B。" in text and PARA1 in text and "この記事は試験用です。" in text
+
+
 def test_paragraphs_stay_on_their_own_lines():
     text, _ = html_to_text(PAGE)
     lines = [line for line in text.split("\n") if line]
