@@ -29,6 +29,8 @@ from filters.codepoints import code_points
 SNIFF_BYTES = 8192  # where <meta> / <?xml encoding> are looked for (WHATWG prescans 1024; real heads are longer)
 SCORE_CHARS = 30_000  # characters of decoded text used for the kana ratio
 MIN_KANA_RATIO = 0.10  # of non-ASCII characters, for a decoding to count as Japanese
+_DOUBLE_BYTE = frozenset({"cp932", "euc_jp", "gb18030", "big5", "big5hkscs", "cp949", "cp950"})
+_BEYOND_2_BYTES = re.compile("[\u0800-\U0010ffff]")  # characters UTF-8 writes in 3 or 4 bytes
 MAX_BAD_SEQUENCES = 8  # a decoding with this few invalid sequences (and 20x more valid non-ASCII) is kept, bad bytes dropped
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
@@ -92,8 +94,10 @@ def decode_html(body: bytes, http_content_type: str | None) -> tuple[str, dict]:
                     return ja[0], _decision(ja[1], "detected", declared, True)
             return text, _decision(used, source, declared, False)
         lenient = _lenient(body, codec)
-        # a Japanese codec that needs dropping bytes must still give Japanese-looking text (else it is mojibake)
-        plausible = lenient is not None and (codec not in _JA or _kana_ratio(lenient[0]) >= MIN_KANA_RATIO)
+        # a Japanese codec that needs dropping bytes must still give Japanese-looking text (else it is mojibake);
+        # any other must not hide kana-rich Japanese (Shift_JIS labelled ISO-8859-1, with a few bytes cp1252 lacks)
+        plausible = lenient is not None and (_kana_ratio(lenient[0]) >= MIN_KANA_RATIO if codec in _JA
+                                             else _japanese(body) is None)
         found = None if plausible else _detect(body)
         if found is not None:
             return found[0], _decision(found[1], "detected", declared, True)
@@ -207,7 +211,13 @@ def _contradicted(body: bytes, codec: str) -> tuple[str, str] | None:
         return None
     wide = codec.startswith("utf-") and _has_wide_nuls(body)  # UTF-16 markup, or UTF-32 anything
     if not codec.startswith("utf-8") and not wide and _is_multibyte_utf8(body):
-        return body.decode("utf-8"), "utf-8"
+        text = body.decode("utf-8")
+        # only 2-byte sequences, which the pairs of a double-byte charset also form (~930 common kanji in EUC-JP:
+        # 年 発 法 律...), and the label decodes the bytes: the label stands
+        if codec not in _DOUBLE_BYTE or _BEYOND_2_BYTES.search(text) or _strict(body, codec)[0] is None:
+            return text, "utf-8"
+    if codec.startswith(("utf-16", "utf-32")) and not wide:  # no NULs: these bytes cannot be that encoding
+        return _iso2022(body) or _detect(body)
     return _iso2022(body)
 
 

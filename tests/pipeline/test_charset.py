@@ -213,6 +213,32 @@ def test_real_windows_1252_page_is_kept():
         assert french in text and decision["charset"] == "cp1252" and not decision["overridden"]
 
 
+def test_a_kanji_only_euc_jp_page_keeps_its_agreeing_labels():
+    """~930 common kanji are valid 2-byte UTF-8 in EUC-JP: a page whose Japanese is kanji only (no kana) was
+    read as UTF-8 against both its labels (2024ǯ ȯɽ) and rejected lang_not_ja."""
+    body = '<meta charset="EUC-JP"><p>Press release 2024年 発表: new 法律 on 調達</p>'
+    text, decision = decode_html(body.encode("euc_jp"), "text/html; charset=EUC-JP")
+    assert "2024年 発表: new 法律 on 調達" in text and decision["charset"] == "euc_jp" and not decision["overridden"]
+    utf8 = '<meta charset="EUC-JP"><p>日本語のページです。</p>'.encode()  # 3-byte UTF-8 still overrides
+    assert decode_html(utf8, None)[1]["charset"] == "utf-8"
+
+
+def test_shift_jis_labelled_latin1_with_bytes_cp1252_lacks_is_overridden():
+    """With a few bytes undefined in cp1252 (from 、。 and some kanji), the lenient cp1252 reading was kept."""
+    sentence = "きょうはとてもいいてんきでしたので、みんなでこうえんにいきました"
+    body = f"<p>{'。'.join([sentence] * 4)}</p>".encode("cp932")
+    assert b"\x81" in body or b"\x8d" in body or b"\x8f" in body or b"\x90" in body or b"\x9d" in body
+    text, decision = decode_html(body, "text/html; charset=ISO-8859-1")
+    assert sentence in text and decision["charset"] == "cp932" and decision["overridden"]
+
+
+def test_ascii_bytes_labelled_utf16_are_not_utf16():
+    """Bytes without NULs cannot be UTF-16: an ASCII page (its Japanese as &#NNNNN;) decoded as Han garbage."""
+    body = b"<html><body><p>&#26085;&#26412;</p></body></html>"
+    text, decision = decode_html(body, "text/html; charset=UTF-16")
+    assert text == body.decode() and decision["overridden"] and decision["charset"] == "ascii"
+
+
 def test_meta_utf16_means_utf8():
     text, decision = decode_html(page(meta("utf-16"), "utf-8"), None)
     assert SENTENCES in text and decision["charset"] == "utf-8"
