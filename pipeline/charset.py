@@ -11,8 +11,8 @@ ratio (our own rule: fast and exact for Japanese), then charset-normalizer for o
 
 Label mapping (WHATWG-compatible supersets): Shift_JIS -> cp932 (Windows-31J: NEC/IBM extensions
 that real "Shift_JIS" pages use); EUC-JP -> euc_jp (JIS X 0208 + JIS X 0212 three-byte sequences, the
-repertoire of the WHATWG decoder), falling back to euc_jis_2004 only when euc_jp fails (NEC row 13
-①②..., JIS X 0213 characters); ISO-2022-JP -> iso2022_jp_ext (adds half-width katakana), fallback
+repertoire of the WHATWG decoder; the JIS X 0208 cells it lacks, NEC row 13 ①② and IBM rows 89-92 髙 﨑,
+read from cp932), falling back to euc_jis_2004 only when that fails (JIS X 0213 characters); ISO-2022-JP -> iso2022_jp_ext (adds half-width katakana), fallback
 iso2022_jp_2004. cp932 output is folded to the JIS X 0208 mapping that euc_jp/shift_jis use (U+FF5E
 -> U+301C WAVE DASH etc.), so one text in Shift_JIS and in EUC-JP decodes to the same string (dedup)
 and NFKC does not turn 〜 into an ASCII tilde.
@@ -155,8 +155,30 @@ def _chain(codec: str) -> tuple[str, ...]:
 
 
 def _decode(body: bytes, codec: str, errors: str = "strict") -> str:
+    if codec == "euc_jp" and errors == "strict":
+        errors = EUC_JP_WINDOWS  # browsers' EUC-JP: the JIS X 0208 rows Python's euc_jp lacks, as cp932 has them
     text = body.decode(codec, errors)
     return fold_cp932(text) if codec == "cp932" else text
+
+
+def _euc_pair_as_cp932(err: UnicodeDecodeError) -> tuple[str, int]:
+    """A two-byte EUC-JP sequence Python's euc_jp refuses, read from the same JIS X 0208 row and cell of cp932,
+    as the WHATWG decoder does: NEC row 13 (① ㈱) and the NEC-selected IBM rows 89–92 (髙 﨑; euc_jis_2004,
+    the fallback, gives other characters there: 郄 粼). Anything else stays an error."""
+    lead, trail = err.object[err.start: err.start + 2] if err.end - err.start <= 2 else (0, 0)
+    if 0xA1 <= lead <= 0xFE and 0xA1 <= trail <= 0xFE:
+        row, cell = lead - 0x80, trail - 0x80  # JIS X 0208, 0x21..0x7E each
+        s1 = (row + 1) // 2 + (0x70 if row <= 0x5E else 0xB0)
+        s2 = cell + (0x7E if row % 2 == 0 else 0x1F if cell < 0x60 else 0x20)
+        try:
+            return bytes((s1, s2)).decode("cp932"), err.start + 2
+        except UnicodeDecodeError:
+            pass
+    raise err
+
+
+EUC_JP_WINDOWS = "jcorpus-euc-jp-windows"
+codecs.register_error(EUC_JP_WINDOWS, _euc_pair_as_cp932)
 
 
 def fold_cp932(text: str) -> str:

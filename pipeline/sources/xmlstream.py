@@ -13,7 +13,7 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser, iterparse
 
-from pipeline.charset import NOT_TEXT_CODECS, codec_for_label, fold_cp932
+from pipeline.charset import EUC_JP_WINDOWS, NOT_TEXT_CODECS, codec_for_label, fold_cp932
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
 from pipeline.sources.io import MAX_NESTING, READ_SIZE, DecodedStream, InputError, one_line, open_stream
 
@@ -87,7 +87,8 @@ class Utf8Xml:
         match = _XML_ENCODING.match(self.head)
         self.encoding = match.group(1).decode() if match else ""
         codec = _xml_codec(self.encoding) if match else None
-        self.decoder = codec.incrementaldecoder() if codec and codec.name not in EXPAT_ENCODINGS else None
+        errors = EUC_JP_WINDOWS if codec and codec.name == "euc_jp" else "strict"  # ① ㈱ 髙 as in HTML
+        self.decoder = codec.incrementaldecoder(errors) if codec and codec.name not in EXPAT_ENCODINGS else None
         self.cp932 = codec is not None and codec.name == "cp932"  # Shift_JIS: decoded as the HTML reader does
         if codec:  # the declaration names what expat will read, as expat spells it
             start, end = match.span(1)

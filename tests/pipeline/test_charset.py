@@ -128,9 +128,9 @@ def test_cp932_wave_dash_matches_euc_jp():
 def test_nec_special_characters():
     text, decision = decode_html('<meta charset="shift_jis"><p>①②③ ㈱ Ⅳ</p>'.encode("cp932"), None)
     assert "①②③ ㈱ Ⅳ" in text and decision["charset"] == "cp932"
-    # not in euc_jp: falls back to euc_jis_2004, which has JIS X 0213 plane 1 row 13
+    # not in Python's euc_jp: row 13 is read as cp932 has it, as browsers do (it fell back to euc_jis_2004)
     text, decision = decode_html(b'<meta charset="euc-jp"><p>' + "①②③の項目".encode("euc_jis_2004") + b"</p>", None)
-    assert "①②③の項目" in text and decision["charset"] == "euc_jis_2004"
+    assert "①②③の項目" in text and decision["charset"] == "euc_jp"
 
 
 def test_payload_cut_inside_the_last_character():
@@ -237,6 +237,33 @@ def test_ascii_bytes_labelled_utf16_are_not_utf16():
     body = b"<html><body><p>&#26085;&#26412;</p></body></html>"
     text, decision = decode_html(body, "text/html; charset=UTF-16")
     assert text == body.decode() and decision["overridden"] and decision["charset"] == "ascii"
+
+
+def test_euc_jp_reads_the_ibm_and_nec_rows_as_browsers_do():
+    """FCE2 and F9F5 (NEC-selected IBM extensions) decoded through euc_jis_2004 as 郄 and 粼, not 髙 and 﨑, so
+    the same text in Shift_JIS made another string for exact dedup. The row-and-cell mapping to cp932 is
+    checked against euc_jp itself on every pair euc_jp decodes."""
+    from pipeline.charset import _euc_pair_as_cp932, fold_cp932
+
+    words = "髙橋さんと山﨑さん、①です"
+    body = (b'<meta charset="EUC-JP"><p>' + bytes.fromhex("fce2") + "橋さんと山".encode("euc_jp") +
+            bytes.fromhex("f9f5") + "さん、".encode("euc_jp") + bytes.fromhex("ada1") + "です".encode("euc_jp") + b"</p>")
+    text, decision = decode_html(body, None)
+    assert words in text and decision["charset"] == "euc_jp"
+    assert words in decode_html(words.encode("cp932"), "text/html; charset=shift_jis")[0]
+    checked = 0
+    for pair in (bytes((lead, trail)) for lead in range(0xA1, 0xFF) for trail in range(0xA1, 0xFF)):
+        try:
+            expected = pair.decode("euc_jp")
+        except UnicodeDecodeError:
+            continue
+        try:
+            got = _euc_pair_as_cp932(UnicodeDecodeError("euc_jp", pair, 0, 2, "oracle"))[0]
+        except UnicodeDecodeError:  # a JIS X 0208 cell cp932 has not (none in practice)
+            continue
+        assert fold_cp932(got) == expected, pair.hex()
+        checked += 1
+    assert checked > 6800
 
 
 def test_meta_utf16_means_utf8():
