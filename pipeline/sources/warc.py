@@ -510,8 +510,8 @@ def _swallowed(records: _Records, where: dict[str, int], path: str,
     """The records a too-long Content-Length ran over, read again from the bytes kept (they were lost)."""
     data = records.swallowed()
     if data is None:
-        yield Unreadable(f"{path}@{where['record_offset']}#overrun", f"{BAD_LENGTH}; the records it ran over "
-                         f"(over {KEEP_BYTES} bytes) cannot be read again", meta={**where, "file": path})
+        yield Unreadable(f"{path}@{where['record_offset']}#overrun", f"{BAD_LENGTH}; any records it ran over "
+                         f"(more than {KEEP_BYTES} bytes) cannot be read again", meta={**where, "file": path})
     elif data:
         start = records.offset - len(data)  # where the data starts, in the stream `records` reads
         inner = _Records(io.BytesIO(data), records.member_offset, base=records.base + start)
