@@ -15,11 +15,16 @@ from __future__ import annotations
 import html as html_lib
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from resiliparse.parse.html import HTMLTree
 
 MAX_HTML_CHARS = 4_000_000  # characters of decoded HTML handed to an extractor (document it in meta when cut)
 MAX_DEPTH = 1000  # deeper markup skips main-content scoring, which is quadratic in depth (8,000 levels: 4 s)
 MAX_TITLE_CHARS = 300  # an unclosed <title> swallows the page; no real title is longer
 MIN_MAIN_CHARS = 50  # main content shorter than this -> whole visible text (if that is longer)
+MIN_LIST_ITEM_CHARS = 15  # a shallow <ul> whose items average this many characters is content, not navigation
 DEFAULT_EXTRACTOR = "resiliparse"
 RUBY_SELECTORS = ("rt", "rp")  # readings and their fallback parentheses
 # boilerplate containers removed for the whole-page (fallback) extraction
@@ -43,6 +48,7 @@ _INERT = re.compile(r"<!--.*?(?:-->|\Z)|<(script|style)\b[^<>]*>.*?(?:</\1\s*>|\
 # gets a noncharacter appended, removed again from the output.
 _SHORT_TEXT_NODE = re.compile(r">(\s*(?:[\u0800-\uffff]|&#?\w{1,12};)\s*)<")
 _PAD = "\ufdd0"
+_LINK_START = re.compile(r"<a[\s>]", re.I)
 _FEED_ROOT = re.compile(r"<(?:rss|rdf:RDF|feed)\b", re.I)
 _FEED_ITEM = re.compile(r"<(item|entry)\b[^<>]*>", re.I)
 _FEED_BODY = ("content:encoded", "content", "description", "summary")
@@ -210,10 +216,30 @@ def _resiliparse(html: str, url: str | None) -> tuple[str | None, str]:
     from resiliparse.parse.html import HTMLTree
 
     tree = HTMLTree.parse(_SHORT_TEXT_NODE.sub(lambda m: f">{m.group(1)}{_PAD}<", html))
+    _keep_content_lists(tree)
     text = extract_plain_text(tree, preserve_formatting=True, main_content=True, list_bullets=False,
                               alt_texts=False, links=False, form_fields=False, noscript=False, comments=False,
                               skip_elements=list(RUBY_SELECTORS))
     return _clean_title((tree.title or "").replace(_PAD, "")) or _title_of(html), text.replace(_PAD, "")
+
+
+def _keep_content_lists(tree: HTMLTree) -> None:
+    """resiliparse's main-content mode drops every `<ul>` less than four levels below `<body>` as global
+    navigation, whatever it holds. One that reads as content (links in fewer than half its items, items of at
+    least MIN_LIST_ITEM_CHARS on average) becomes an `<ol>`, which that rule leaves alone."""
+    if tree.body is None:
+        return
+    for ul in tree.body.query_selector_all("body > ul, body > * > ul, body > * > * > ul"):
+        items = sum(1 for child in ul.children if child.tag == "li")
+        text = len("".join(ul.text.split()))
+        if not items or text < MIN_LIST_ITEM_CHARS * items:
+            continue
+        if len(_LINK_START.findall(ul.html)) * 2 >= items:  # a link in every other item: a menu or a link list
+            continue
+        ol = tree.create_element("ol")
+        for child in list(ul.child_nodes):
+            ol.append_child(child)
+        ul.replace_with(ol)
 
 
 def _visible_text(html: str) -> str:

@@ -62,6 +62,19 @@ def test_one_character_text_between_inline_elements_is_kept(name):
     assert "\ufdd0" not in text + meta["title"] and meta["title"].startswith("梅雨")
 
 
+def test_a_shallow_list_of_sentences_is_kept_and_menus_are_not():
+    """resiliparse's main-content mode drops every <ul> less than four levels below <body>: a list of sentences
+    right inside <article> was lost. Menus (short items) and link lists stay out."""
+    items = "".join(f"<li>項目{i}は長い文章で、五十文字ほどの説明がここに続きます。</li>" for i in range(5))
+    menus = ("<ul><li><a href=/a>ホームへ戻るためのリンクです</a></li><li><a href=/b>会社概要を説明するページです</a></li>"
+             "</ul><ul><li>メニュー</li><li>設定</li></ul>")
+    page = PAGE.replace("<main><article>", f"{menus}<article>").replace("</article></main>", f"<ul>{items}</ul></article>")
+    text, _ = html_to_text(page)
+    assert all(f"項目{i}は長い文章で" in text for i in range(5)) and PARA1 in text
+    for gone in ("ホームへ戻る", "会社概要", "メニュー", "設定"):
+        assert gone not in text, gone
+
+
 def test_a_ruby_tag_inside_a_comment_or_script_deletes_nothing():
     """A literal <rt> in a comment or a script started a reading that ran to the next ruby tag, deleting the
     paragraphs between."""
