@@ -135,12 +135,16 @@ class PiiMasker:
             if phone_valid(number.strip()):
                 counts["phone"] += 1
                 return f"{lead}<PHONE>{trail}"
-            # a space also separates groups, so a number before it (1 03-1234-5678, 番号 12 03-…) joined the
-            # match and made it invalid, and `sub` never looks inside a match again: try after each space
+            # a space also separates groups, so a number before or after it (1 03-1234-5678, 03-1234-5678 9:00～)
+            # joined the match and made it invalid, and `sub` never looks inside a match again: try the parts
+            # after and before each space
             for i in (i for i, ch in enumerate(whole) if ch == " "):
-                inner = PHONE.match(m.string, m.start() + i + 1, m.end())
-                if inner is not None and inner.end() == m.end() and (masked := repl(inner)) != inner.group(0):
+                after = PHONE.match(m.string, m.start() + i + 1, m.end())
+                if after is not None and after.end() == m.end() and (masked := repl(after)) != after.group(0):
                     return whole[: i + 1] + masked
+                before = PHONE.match(m.string, m.start(), m.start() + i)
+                if before is not None and before.end() == m.start() + i and (masked := repl(before)) != before.group(0):
+                    return masked + whole[i:]
             return whole
 
         return PHONE.sub(repl, text)

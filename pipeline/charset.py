@@ -29,7 +29,8 @@ from filters.codepoints import code_points
 SNIFF_BYTES = 8192  # where <meta> / <?xml encoding> are looked for (WHATWG prescans 1024; real heads are longer)
 SCORE_CHARS = 30_000  # characters of decoded text used for the kana ratio
 MIN_KANA_RATIO = 0.10  # of non-ASCII characters, for a decoding to count as Japanese
-_DOUBLE_BYTE = frozenset({"cp932", "euc_jp", "gb18030", "big5", "big5hkscs", "cp949", "cp950"})
+_JA_DOUBLE_BYTE = frozenset({"cp932", "euc_jp"})
+_HALFWIDTH_KANA = re.compile("[\uff61-\uff9f]")
 _BEYOND_2_BYTES = re.compile("[\u0800-\U0010ffff]")  # characters UTF-8 writes in 3 or 4 bytes
 MAX_BAD_SEQUENCES = 8  # a decoding with this few invalid sequences (and 20x more valid non-ASCII) is kept, bad bytes dropped
 
@@ -165,7 +166,8 @@ def _euc_pair_as_cp932(err: UnicodeDecodeError) -> tuple[str, int]:
     """A two-byte EUC-JP sequence Python's euc_jp refuses, read from the same JIS X 0208 row and cell of cp932,
     as the WHATWG decoder does: NEC row 13 (① ㈱) and the NEC-selected IBM rows 89–92 (髙 﨑; euc_jis_2004,
     the fallback, gives other characters there: 郄 粼). Anything else stays an error."""
-    lead, trail = err.object[err.start: err.start + 2] if err.end - err.start <= 2 else (0, 0)
+    pair = err.object[err.start: err.start + 2]
+    lead, trail = pair if len(pair) == 2 and err.end - err.start <= 2 else (0, 0)  # a lone lead byte at the end
     if 0xA1 <= lead <= 0xFE and 0xA1 <= trail <= 0xFE:
         row, cell = lead - 0x80, trail - 0x80  # JIS X 0208, 0x21..0x7E each
         s1 = (row + 1) // 2 + (0x70 if row <= 0x5E else 0xB0)
@@ -234,13 +236,19 @@ def _contradicted(body: bytes, codec: str) -> tuple[str, str] | None:
     wide = codec.startswith("utf-") and _has_wide_nuls(body)  # UTF-16 markup, or UTF-32 anything
     if not codec.startswith("utf-8") and not wide and _is_multibyte_utf8(body):
         text = body.decode("utf-8")
-        # only 2-byte sequences, which the pairs of a double-byte charset also form (~930 common kanji in EUC-JP:
-        # 年 発 法 律...), and the label decodes the bytes: the label stands
-        if codec not in _DOUBLE_BYTE or _BEYOND_2_BYTES.search(text) or _strict(body, codec)[0] is None:
+        # only 2-byte sequences, which the pairs of a Japanese double-byte charset also form (~930 common kanji in
+        # EUC-JP: 年 発 法 律...), and the label reads the bytes as such pairs (not as the half-width katakana
+        # UTF-8's é becomes in cp932): the label stands
+        if codec not in _JA_DOUBLE_BYTE or _BEYOND_2_BYTES.search(text) or not _reads_as_pairs(body, codec):
             return text, "utf-8"
     if codec.startswith(("utf-16", "utf-32")) and not wide:  # no NULs: these bytes cannot be that encoding
         return _iso2022(body) or _detect(body)
     return _iso2022(body)
+
+
+def _reads_as_pairs(body: bytes, codec: str) -> bool:
+    text = _strict(body, codec)[0]
+    return text is not None and not _HALFWIDTH_KANA.search(text)
 
 
 def _has_wide_nuls(body: bytes) -> bool:

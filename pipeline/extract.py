@@ -40,12 +40,14 @@ _RUBY_TEXT = re.compile(r"<(rt|rp)\b[^<>]*>.{0,300}?(?:</\1\s*>|(?=<(?:rt|rp|rb|
 _RUBY_WRAPPERS = re.compile(r"</?(?:ruby|rb|rtc)\b[^<>]*>", re.I)
 _HAS_RUBY = re.compile(r"<r[tp]\b", re.I)
 # markup that is never text: a literal `<rt` in it would start a reading that ends at the next ruby tag, deleting
-# the page between (an unclosed comment or script runs to the end, as in a browser)
-_INERT = re.compile(r"<!--.*?(?:-->|\Z)|<(script|style)\b[^<>]*>.*?(?:</\1\s*>|\Z)", re.I | re.S)
+# the page between (an unclosed comment or script runs to the end, as in a browser; `<!-->` and `<!--->` are
+# whole empty comments; `<style-box>` is not a style)
+_INERT = re.compile(r"<!--(?:-?>|.*?(?:-->|\Z))|<(script|style)(?=[\s/>])[^<>]*>.*?(?:</\1\s*>|\Z)", re.I | re.S)
 # resiliparse 2.0's main-content mode drops every text node of exactly 3 UTF-8 bytes as an "unprintable private-use
 # icon" (its test reads the bytes as one little-endian number, which every 3-byte character passes): in Japanese
 # the particles and punctuation between inline elements (<b>東京</b>と<b>大阪</b>) and one-kanji <em>. Such a node
-# gets a noncharacter appended, removed again from the output.
+# gets a noncharacter appended, removed again from the output (a character reference only if it stands for
+# such a character).
 _SHORT_TEXT_NODE = re.compile(r">(\s*(?:[\u0800-\uffff]|&#?\w{1,12};)\s*)<")
 _PAD = "\ufdd0"
 _LINK_START = re.compile(r"<a[\s>]", re.I)
@@ -215,12 +217,19 @@ def _resiliparse(html: str, url: str | None) -> tuple[str | None, str]:
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
 
-    tree = HTMLTree.parse(_SHORT_TEXT_NODE.sub(lambda m: f">{m.group(1)}{_PAD}<", html))
+    tree = HTMLTree.parse(_SHORT_TEXT_NODE.sub(_padded, html))
     _keep_content_lists(tree)
     text = extract_plain_text(tree, preserve_formatting=True, main_content=True, list_bullets=False,
                               alt_texts=False, links=False, form_fields=False, noscript=False, comments=False,
                               skip_elements=list(RUBY_SELECTORS))
     return _clean_title((tree.title or "").replace(_PAD, "")) or _title_of(html), text.replace(_PAD, "")
+
+
+def _padded(m: re.Match) -> str:
+    node = m.group(1)
+    if "&" in node and not "\u0800" <= html_lib.unescape(node.strip()) <= "\uffff":
+        return m.group(0)
+    return f">{node}{_PAD}<"
 
 
 def _keep_content_lists(tree: HTMLTree) -> None:

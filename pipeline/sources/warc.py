@@ -36,8 +36,10 @@ BAD_LENGTH = ("WARC Content-Length does not match the record "
               "(its declared end is not followed by the blank lines ending a record)")
 CUT_SHORT = "truncated record: the file ends before the blank lines that end the record"
 # bytes kept from the start of the current record, so the records a too-long Content-Length swallowed can be read
-# again; past this, they are reported lost instead (one quarantine row)
-KEEP_BYTES = 64 << 20
+# again, and how many times over when those overrun too (each level holds a copy of what is left); past either,
+# they are reported lost instead (one quarantine row). 4 levels of 16 MiB bound it at ~200 MB.
+KEEP_BYTES = 16 << 20
+MAX_REREADS = 4
 WARC_TYPES = frozenset({"warcinfo", "response", "resource", "request", "metadata", "revisit", "conversion",
                         "continuation"})
 # Responses that cannot be documents (images, scripts, styles, binaries) are yielded with a skip_reason.
@@ -436,11 +438,11 @@ class _Records(ArchiveIterator):
 
     bad_length = cut_short = resync = False
 
-    def __init__(self, stream: BinaryIO, member_offset: int | None = None, base: int = 0) -> None:
+    def __init__(self, stream: BinaryIO, member_offset: int | None = None, base: int = 0, reread: int = 0) -> None:
         self.tape = _Tape(stream)
         super().__init__(self.tape)
         self.loader, self.known_format, self.member_offset, self.base = _Loader(), "warc", member_offset, base
-        self.start = 0
+        self.start, self.reread = 0, reread
 
     def where(self) -> dict[str, int]:
         """Where the current record starts: its own offset in an uncompressed file; its gzip member's, and its
@@ -450,11 +452,15 @@ class _Records(ArchiveIterator):
         return {"record_offset": self.member_offset, "offset_in_member": self.base + self.start}
 
     def swallowed(self) -> bytes | None:
-        """After a record found `bad_length`: the bytes from the first `WARC/` line inside it to where reading
-        resumed (the records its Content-Length ran over), b"" if none, None if they were not kept."""
-        data = self.tape.between(self.start, self.offset)
+        """After a record ran past its end: the bytes from the first record start inside it to where reading
+        resumed (the records its Content-Length ran over), b"" if none, None if they were not kept. A record
+        start is a `WARC/` line after the blank lines that end a record; only without one, any `WARC/` line (a
+        page quoting a WARC record in its text has such lines too)."""
+        data = None if self.reread >= MAX_REREADS else self.tape.between(self.start, self.offset)
         if data is None:
             return None
+        if starts := [hit + len(end) for end in (b"\r\n\r\n", b"\n\n") if (hit := data.find(end + b"WARC/", 1)) >= 0]:
+            return data[min(starts):]
         hit = data.find(b"\nWARC/", 1)
         return data[hit + 1:] if hit >= 0 else b""
 
@@ -511,10 +517,12 @@ def _swallowed(records: _Records, where: dict[str, int], path: str,
     data = records.swallowed()
     if data is None:
         yield Unreadable(f"{path}@{where['record_offset']}#overrun", f"{BAD_LENGTH}; any records it ran over "
-                         f"(more than {KEEP_BYTES} bytes) cannot be read again", meta={**where, "file": path})
+                         f"(more than {KEEP_BYTES} bytes, or past {MAX_REREADS} records that overran in turn) "
+                         "cannot be read again", meta={**where, "file": path})
     elif data:
         start = records.offset - len(data)  # where the data starts, in the stream `records` reads
-        inner = _Records(io.BytesIO(data), records.member_offset, base=records.base + start)
+        inner = _Records(io.BytesIO(data), records.member_offset, base=records.base + start, reread=records.reread + 1)
+        del data
         yield from _records_of(inner, path, source)
 
 

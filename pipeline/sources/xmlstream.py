@@ -56,6 +56,12 @@ def _xml_codec(name: str) -> codecs.CodecInfo:
     """Python's codec for an XML declaration's encoding, by the web's reading of the label (as for HTML,
     docs/extraction.md): Shift_JIS is cp932, whose NEC and IBM rows (① ㈱ Ⅳ) Python's shift_jis refuses, and
     names Python does not know may still be labels (windows-31j, x-euc-jp)."""
+    try:
+        own = codecs.lookup(name)
+    except LookupError:
+        own = None
+    if own is not None and own.name in EXPAT_ENCODINGS:  # ISO-8859-1 is Latin-1 here, not the web's cp1252
+        return own
     label = codec_for_label(name)  # a Python codec's name, or None (also for utf-7 and co.)
     if label is None:
         try:

@@ -54,7 +54,7 @@ def test_rules_switch_off_and_counts():
 
 def test_with_crlf_off_a_cr_stays_a_line_break():
     """The `control` rule deleted CR, gluing the lines, when the `crlf` rule that turns it into \\n was off."""
-    assert Normalizer({"crlf": False})("一行目\r二行目\r\n三行目") == ("一行目\r二行目\r\n三行目", {})
+    assert Normalizer({"crlf": False})("一行目\r二行目\r\n三行目\x0c四\x0b五") == ("一行目\r二行目\r\n三行目\x0c四\x0b五", {})
 
 
 def test_unknown_rule_names_the_key():

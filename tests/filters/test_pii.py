@@ -45,6 +45,8 @@ def _with_check_digit(body: str) -> str:
     ("Tel.090-1234-5678", "Tel.<PHONE>"),
     ("1 03-1234-5678", "1 <PHONE>"),
     ("番号 12 03-1234-5678", "番号 12 <PHONE>"),
+    ("電話 03-1234-5678 9:00～17:00受付", "電話 <PHONE> 9:00～17:00受付"),  # a number after the space, too
+    ("TEL 03-1234-5678 10時から", "TEL <PHONE> 10時から"),
 ])
 def test_masked(text: str, expected: str) -> None:
     assert MASK(text)[0] == expected

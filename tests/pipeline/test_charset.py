@@ -223,6 +223,17 @@ def test_a_kanji_only_euc_jp_page_keeps_its_agreeing_labels():
     assert decode_html(utf8, None)[1]["charset"] == "utf-8"
 
 
+def test_a_utf8_latin_page_labelled_shift_jis_is_still_utf8_and_a_cut_euc_page_still_reads():
+    """The kanji-only EUC-JP rule must not keep a Japanese label on UTF-8 French (cp932 made it half-width-kana
+    mojibake that passed as Japanese), and a page cut after an EUC-JP lead byte raised ValueError."""
+    french = "Les élèves ont étudié à l'école, déjà vu."
+    text, decision = decode_html(f'<meta charset="shift_jis"><p>{french}</p>'.encode(), None)
+    assert french in text and decision["charset"] == "utf-8" and decision["overridden"]
+    cut = '<meta charset="euc-jp"><p>日本語の文です。</p>'.encode("euc_jp") + b"\xb0"
+    text, decision = decode_html(cut, None)
+    assert "日本語の文です。" in text and decision["charset"] == "euc_jp"
+
+
 def test_shift_jis_labelled_latin1_with_bytes_cp1252_lacks_is_overridden():
     """With a few bytes undefined in cp1252 (from 、。 and some kanji), the lenient cp1252 reading was kept."""
     sentence = "きょうはとてもいいてんきでしたので、みんなでこうえんにいきました"

@@ -60,6 +60,7 @@ def test_one_character_text_between_inline_elements_is_kept(name):
     text, meta = html_to_text(PAGE.replace(f"<p>{PARA2}</p>", f"<p>{PARA2}</p>{inline}"), extractor=name)
     assert "会場は東京と大阪の二か所です。詳細は公式サイト、ブログをご覧ください。この本を読みました。" in text
     assert "\ufdd0" not in text + meta["title"] and meta["title"].startswith("梅雨")
+    assert extract._SHORT_TEXT_NODE.sub(extract._padded, "<b>&amp;</b><b>&#xD7;</b>") == "<b>&amp;</b><b>&#xD7;</b>"
 
 
 def test_a_shallow_list_of_sentences_is_kept_and_menus_are_not():
@@ -82,6 +83,10 @@ def test_a_ruby_tag_inside_a_comment_or_script_deletes_nothing():
              "<p>段落B。</p>")
     text, _ = html_to_text(PAGE.replace(f"<p>{PARA1}</p>", f"{extra}<p>{PARA1}</p>"))
     assert "段落A。" in text and "段落B。" in text and PARA1 in text and "この記事は試験用です。" in text
+    for empty in ("<!-->", "<!--->"):  # whole empty comments, and a custom element that is no <style>
+        extra = f"{empty}<p>段落A。</p><style-box><p>段落B。</p></style-box>"
+        text, _ = html_to_text(PAGE.replace(f"<p>{PARA1}</p>", f"{extra}<p>{PARA1}</p>"))
+        assert "段落A。" in text and "段落B。" in text and PARA1 in text, empty
 
 
 def test_paragraphs_stay_on_their_own_lines():

@@ -410,7 +410,8 @@ def test_xml_in_a_japanese_legacy_encoding_reads_like_utf8(samples_dir: Path, tm
 
 
 @pytest.mark.parametrize(("codec", "label", "sentence"), [
-    ("cp932", "Shift_JIS", "①㈱Ⅳの文〜。"), ("iso2022_jp_ext", "ISO-2022-JP", "ﾃｽﾄの文。"), ("utf-8", "utf8", "日本語の文。")])
+    ("cp932", "Shift_JIS", "①㈱Ⅳの文〜。"), ("iso2022_jp_ext", "ISO-2022-JP", "ﾃｽﾄの文。"), ("utf-8", "utf8", "日本語の文。"),
+    ("euc_jis_2004", "EUC-JP", "①の文。")])
 def test_xml_labels_read_as_the_web_reads_them(tmp_path: Path, codec: str, label: str, sentence: str) -> None:
     """Python's shift_jis and iso2022_jp refuse the NEC/IBM rows and half-width katakana real files use, and
     expat does not know the spelling utf8: each file was quarantined whole. Shift_JIS decodes as cp932 folded
@@ -421,6 +422,16 @@ def test_xml_labels_read_as_the_web_reads_them(tmp_path: Path, codec: str, label
                      "</Sentence></ParagraphSentence></Paragraph></MainProvision></LawBody></Law>".encode(codec))
     (law,) = read_all("egov_xml", path)
     assert isinstance(law, RawDoc) and law.text.endswith(sentence), law
+
+
+def test_xml_in_latin1_keeps_latin1(tmp_path: Path) -> None:
+    """XML's ISO-8859-1 is Latin-1 (expat reads it), not the web's cp1252: 0x81 0x8D 0x90 quarantined the file."""
+    path = tmp_path / "law.xml"
+    path.write_bytes('<?xml version="1.0" encoding="ISO-8859-1"?><Law><LawBody><LawTitle>Act</LawTitle><MainProvision>'
+                     "<Paragraph><ParagraphSentence><Sentence>Text \x81\x8d\x90 é.</Sentence></ParagraphSentence>"
+                     "</Paragraph></MainProvision></LawBody></Law>".encode("latin-1"))
+    (law,) = read_all("egov_xml", path)
+    assert isinstance(law, RawDoc) and law.text.endswith("Text \x81\x8d\x90 é."), law
 
 
 def test_xml_with_bad_bytes_for_its_encoding_or_without_records_is_quarantined(samples_dir: Path,

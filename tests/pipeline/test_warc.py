@@ -314,6 +314,32 @@ def test_a_content_length_past_the_record_loses_none_of_the_records_it_ran_over(
             assert [d.meta["record_offset"] for d in docs(out)] == [0] * 4
 
 
+def test_a_warc_record_quoted_in_a_page_is_not_read_as_one(tmp_path):
+    """The records swallowed by a too-long Content-Length are read from the first record start after the blank
+    lines ending a record: reading from the first WARC/ line made a tutorial's quoted example a document and
+    lost the real record after it."""
+    page = "<html><body><p>日本語の本文です。</p></body></html>".encode()
+    example = _response(99, b"<p>quoted</p>")
+    tutorial = b"<html><body><pre>\n" + example + b"</pre></body></html>"
+    records = [_response(0, page), _response(1, tutorial, short_by=-50), _response(2, page), _response(3, page)]
+    path = tmp_path / "quoted.warc"
+    path.write_bytes(b"".join(records))
+    out = items(path)
+    assert [i.source_id for i in out] == [f"<urn:uuid:{n}>" for n in range(4)] and len(bad(out)) == 1
+
+
+def test_records_overrunning_in_turn_are_read_again_only_so_often(tmp_path):
+    """800 records each declaring 10 MB: every reread copied what was left and recursed (1.3 GB, then a
+    RecursionError and ~300 records with no row). Now MAX_REREADS levels, then one row for the rest."""
+    from pipeline.sources.warc import MAX_REREADS
+
+    page = "<html><body><p>日本語の本文です。</p></body></html>".encode() * 40
+    path = tmp_path / "nest.warc"
+    path.write_bytes(b"".join(_response(n, page, short_by=-10**7) for n in range(800)))
+    out = items(path)
+    assert len(out) == MAX_REREADS + 2 and out[-1].source_id.endswith("#overrun") and all(map(bad, [out]))
+
+
 def test_records_run_over_beyond_the_bytes_kept_are_reported_lost(tmp_path, monkeypatch):
     """Past KEEP_BYTES the swallowed records cannot be read again: one row says so, next to the record's own."""
     from pipeline.sources import warc

@@ -92,9 +92,14 @@ def test_a_curate_output_root_gives_its_kept_documents_and_every_input_must_matc
     (corpora / "web").mkdir(parents=True)
     (corpora / "web" / "a.jsonl").write_text(json.dumps({"text": "ウェブの文書"}) + "\n")
     assert list(read_records([str(corpora)])) == [("web", "ウェブの文書")]
+    for part in (root / "curated").glob("*.parquet"):  # a run that kept nothing: not its samples instead
+        part.unlink()
+    (root / "stats.json").write_text("{}")
+    with pytest.raises(UserError, match="no .parquet or .jsonl files found"):
+        list(read_records([str(root)]))
     typo = tmp_path / "curatd"
     with pytest.raises(UserError, match=f"^--input {typo}: no .parquet or .jsonl files found$"):
-        list(read_records([str(root), str(typo)]))
+        list(read_records([str(corpora), str(typo)]))
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys) -> None:
