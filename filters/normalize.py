@@ -19,8 +19,8 @@ _CRLF = re.compile(r"\r\n?|[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 _LINE_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 # Invisible characters (zero-width, BiDi embeddings/overrides/isolates and marks, invisible operators,
 # interlinear annotation) and C0/C1 controls except \t and the line breaks (\n, and CR, VT, FF, FS-RS, which
-# the `crlf` rule turns into \n; with that rule off they stay). ZWJ (U+200D) is handled apart because it glues emoji sequences
-# (👨‍👩‍👧, 🐈‍⬛, 🙂‍↔️) and is kept there.
+# the `crlf` rule turns into \n; with that rule off they stay). ZWJ (U+200D) is handled apart because it
+# glues emoji sequences (👨‍👩‍👧, 🐈‍⬛, 🙂‍↔️) and is kept there.
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\u00ad\u061c\u180e\u200b\u200c\u200e\u200f"
                       "\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]")
 _EMOJI = "\u2190-\u21ff\u2300-\u23ff\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001faff"

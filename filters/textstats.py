@@ -63,9 +63,9 @@ def _class_index(cp: int) -> int:
 
 
 def class_counts(text: str) -> Counter:
-    """Counts of Swallow's character classes and of 「。」 ("kuten": HojiChar's DiscardRareKuten counts it alone,
-    not ．！？ — those made a text without 。 pass the llmjp preset), with `filters.codepoints.tally` (`char_class` per
-    distinct character, the step before, was the filters' second-largest cost)."""
+    """Counts of Swallow's character classes and of 「。」 ("kuten": HojiChar's DiscardRareKuten counts it
+    alone, not ．！？ — those made a text without 。 pass the llmjp preset), with `filters.codepoints.tally`
+    (`char_class` per distinct character, the step before, was the filters' second-largest cost)."""
     found = tally(text, _bmp_class_table(), _KUTEN + 1, _class_index)
     counts = Counter({name: n for name, n in zip(_CLASSES[1:], found[1:_KUTEN], strict=True) if n})
     if found[_KUTEN]:

@@ -12,10 +12,10 @@ ratio (our own rule: fast and exact for Japanese), then charset-normalizer for o
 Label mapping (WHATWG-compatible supersets): Shift_JIS -> cp932 (Windows-31J: NEC/IBM extensions
 that real "Shift_JIS" pages use); EUC-JP -> euc_jp (JIS X 0208 + JIS X 0212 three-byte sequences, the
 repertoire of the WHATWG decoder; the JIS X 0208 cells it lacks, NEC row 13 ①② and IBM rows 89-92 髙 﨑,
-read from cp932), falling back to euc_jis_2004 only when that fails (JIS X 0213 characters); ISO-2022-JP -> iso2022_jp_ext (adds half-width katakana), fallback
-iso2022_jp_2004. cp932 output is folded to the JIS X 0208 mapping that euc_jp/shift_jis use (U+FF5E
--> U+301C WAVE DASH etc.), so one text in Shift_JIS and in EUC-JP decodes to the same string (dedup)
-and NFKC does not turn 〜 into an ASCII tilde.
+read from cp932), falling back to euc_jis_2004 only when that fails (JIS X 0213 characters); ISO-2022-JP ->
+iso2022_jp_ext (adds half-width katakana), fallback iso2022_jp_2004. cp932 output is folded to the JIS X 0208
+mapping that euc_jp/shift_jis use (U+FF5E -> U+301C WAVE DASH etc.), so one text in Shift_JIS and in EUC-JP
+decodes to the same string (dedup) and NFKC does not turn 〜 into an ASCII tilde.
 """
 from __future__ import annotations
 

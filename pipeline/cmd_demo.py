@@ -105,7 +105,6 @@ def run_stage(argv: list[str], log: IO[bytes]) -> int:
             signal.signal(sig, handler)
 
 
-
 def _stop_on(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # the stage is stopped like on SIGTERM, then the demo exits
 

@@ -37,8 +37,9 @@ def _expand(path: str) -> list[str]:
     if any(ch in path for ch in "*?[") or path.endswith((".parquet", ".jsonl")):
         return sorted(set(_matches(path)))
     base = path.rstrip("/")
-    if any(_matches(f"{base}/{marker}") for marker in ("stats.json", "curated/*.parquet")):
-        return sorted(_matches(f"{base}/curated/*.parquet"))  # none, when the run kept nothing: an error
+    curated = _matches(f"{base}/curated/*.parquet")
+    if curated or _matches(f"{base}/stats.json"):
+        return sorted(curated)  # none, when the run kept nothing: an error
     return sorted({f for pattern in (f"{base}/*.parquet", f"{base}/*.jsonl", f"{base}/*/*.jsonl")
                    for f in _matches(pattern)})
 

@@ -522,7 +522,6 @@ def _swallowed(records: _Records, where: dict[str, int], path: str,
     elif data:
         start = records.offset - len(data)  # where the data starts, in the stream `records` reads
         inner = _Records(io.BytesIO(data), records.member_offset, base=records.base + start, reread=records.reread + 1)
-        del data
         yield from _records_of(inner, path, source)
 
 

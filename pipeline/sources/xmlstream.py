@@ -64,10 +64,7 @@ def _xml_codec(name: str) -> codecs.CodecInfo:
         return own
     label = codec_for_label(name)  # a Python codec's name, or None (also for utf-7 and co.)
     if label is None:
-        try:
-            what = "text" if codecs.lookup(name).name in NOT_TEXT_CODECS else "known"  # decode to lone surrogates
-        except LookupError:
-            what = "known"
+        what = "text" if own is not None and own.name in NOT_TEXT_CODECS else "known"  # utf-7: lone surrogates
         raise InputError(f"XML declared in {name}, which is no {what} encoding")
     return codecs.lookup(label)
 
