@@ -47,6 +47,7 @@ def _load(key: str, load: Callable[[], T]) -> T:
 class FilterChain:
     def __init__(self, cfg: Mapping[str, Any] | None) -> None:
         self.plan: Plan = resolve(cfg)
+        self._folded = 0  # per call: see __call__
         sec = self.plan.sections
         families = {r.spec.family for r in self.plan.rules}
         # Every configured file is loaded, used or not, so a bad path is a config error before any run.
@@ -74,7 +75,7 @@ class FilterChain:
         self._dup_sizes = [n for n in range(5, 11) if f"dup_{n}gram_char_fraction" in ngram_stats]
         self._family_fn: dict[str, Callable[[str, str | None, dict[str, float]], dict[str, float]]] = {
             "url": self._url_stats,
-            "mojibake": lambda t, u, s: mojibake_stats(t),
+            "mojibake": lambda t, u, s: mojibake_stats(t, self._folded),
             "chars": lambda t, u, s: char_stats(t),
             "char_ngrams": lambda t, u, s: char_ngram_stats(t, self._top_sizes, self._dup_sizes),
             "lines": lambda t, u, s: line_stats(t),
@@ -124,9 +125,11 @@ class FilterChain:
                     meta["non_japanese_lines_removed"] = removed
         return "\n".join(lines)
 
-    def __call__(self, text: str, *, url: str | None, kind: str) -> FilterResult:
+    def __call__(self, text: str, *, url: str | None, kind: str, folded_mojibake: int = 0) -> FilterResult:
+        """`folded_mojibake`: mojibake signature characters normalization rewrote (see filters.mojibake)."""
         if not self.plan.enabled:
             return FilterResult(text, None)
+        self._folded = folded_mojibake
         timings: dict[str, float] = {}
         meta: dict[str, Any] = {}
         t = time.perf_counter()

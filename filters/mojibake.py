@@ -17,18 +17,38 @@ from __future__ import annotations
 
 import re
 
+# EUC-JP read as CP932 (counted apart: see `halfwidth_signature_chars`)
+_HALFWIDTH_SIGNATURE = re.compile(r"[\uff61-\uff64][\uff65-\uff9f]|[\uff65-\uff9f][\uff61-\uff64]")
+_HALFWIDTH = re.compile(r"[\uff61-\uff9f]")
+_EUC_LEAD_SHARE = 0.25
 _SIGNATURES = re.compile(
     r"[縺繧繝][\u3000-\u30ff\uff61-\uff9f\u4e00-\u9fff]"          # UTF-8 as CP932
     r"|ã[\u0080-\u00bf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ]"               # UTF-8 (kana) as Latin-1/CP1252
     r"|[ÃÂ][\u0080-\u00bf]|â€[™œ\u009d“”˜¦¢]"                        # UTF-8 (Latin) as Latin-1/CP1252
-    r"|[\uff61-\uff64][\uff65-\uff9f]|[\uff65-\uff9f][\uff61-\uff64]"  # EUC-JP as CP932
     r"|\$B(?:[!-~]{2,}?\([BJ]|(?P<no_jis>[!-~]*+))"                   # ISO-2022-JP without ESC (see below)
     r"|\ufffd+"                                                      # replacement characters
 )
 
 
-def mojibake_stats(text: str) -> dict[str, float]:
-    """`mojibake_fraction`: characters in mojibake signatures / non-space characters."""
-    hit = sum(m.end() - m.start() for m in _SIGNATURES.finditer(text) if m.group("no_jis") is None)
+def halfwidth_signature_chars(text: str) -> int:
+    """Characters of the EUC-JP-as-CP932 signature (half-width ､｡｢｣ next to half-width kana).
+
+    Real half-width katakana text has the same pairs (ｺﾝﾆﾁﾊ｡), so they count only where ､ and ･, the lead
+    bytes of EUC-JP hiragana and katakana, are at least a quarter of the half-width characters (about 0.4 in
+    mojibake, where every kana is one). `normalize.halfwidth_katakana` folds these forms, so the pipeline
+    counts them before normalizing and passes the count to `mojibake_stats` as `folded`.
+    """
+    pairs = sum(m.end() - m.start() for m in _HALFWIDTH_SIGNATURE.finditer(text))
+    if not pairs:
+        return 0
+    leads = text.count("\uff64") + text.count("\uff65")
+    return pairs if leads >= _EUC_LEAD_SHARE * len(_HALFWIDTH.findall(text)) else 0
+
+
+def mojibake_stats(text: str, folded: int = 0) -> dict[str, float]:
+    """`mojibake_fraction`: characters in mojibake signatures / non-space characters; `folded` adds signature
+    characters normalization has already rewritten (`halfwidth_signature_chars` of the text before it)."""
+    hit = folded + halfwidth_signature_chars(text)
+    hit += sum(m.end() - m.start() for m in _SIGNATURES.finditer(text) if m.group("no_jis") is None)
     visible = len(text) - sum(text.count(ch) for ch in " \n\t\u3000")
-    return {"mojibake_fraction": hit / visible if visible > 0 else 0.0}
+    return {"mojibake_fraction": min(1.0, hit / visible) if visible > 0 else 0.0}

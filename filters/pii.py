@@ -54,7 +54,7 @@ def mynumber_valid(digits: str) -> bool:
 
 
 def phone_valid(candidate: str) -> bool:
-    """Japanese numbering plan: 10 digits (fixed, 0120/0570 with 3-3 groups) or 11 digits (mobile/IP/0800)."""
+    """Japanese numbering plan: 10 digits (fixed; 0120/0570 with 3-3 or 2-4 groups) or 11 (mobile/IP/0800)."""
     international = candidate.lstrip("(（ ").startswith(("+", "＋"))
     groups = [ascii_digits(g) for g in _GROUP.findall(candidate)]
     if international:
@@ -72,8 +72,8 @@ def phone_valid(candidate: str) -> bool:
         return len(digits) == 11 and digits[:3] in ("050", "070", "080", "090")
     last = len(groups[-1])
     if len(digits) == 10:
-        if digits.startswith(("0120", "0570")):
-            return last == 3
+        if digits.startswith(("0120", "0570")):  # 0120-123-456, and 0120-12-3456 as printed on ads
+            return last in (3, 4)
         return last == 4 and 2 <= len(groups[0]) <= 5
     if len(digits) == 11:
         return digits[:3] in ("020", "050", "060", "070", "080", "090") and last == 4 or (

@@ -19,7 +19,7 @@ NORMALIZE_KEY = "_normalize"  # a spilled document's meta.normalize, for the sin
 STEP_META_KEYS = frozenset({
     "normalize", "lang", "html_bytes", "filters", "stats", "pii", "footer_lines_removed",
     "non_japanese_lines_removed", "html_truncated", "fallback", "extractor", "charset", "charset_source",
-    "declared", "overridden", "invalid_sequences", "site_lines_removed",
+    "declared", "overridden", "invalid_sequences", "site_lines_removed", "mojibake_folded",
 })
 FIELD_PREFIX = "field:"
 

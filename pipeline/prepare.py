@@ -12,6 +12,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from filters.lang import LanguageGate
+from filters.mojibake import halfwidth_signature_chars
 from filters.normalize import Normalizer
 from pipeline.beamutil import decided
 from pipeline.config import CurateConfig
@@ -69,6 +70,7 @@ class Prepare(beam.DoFn):
 
     def setup(self) -> None:
         self.normalizer = Normalizer(self.cfg.normalize)
+        self.folds_halfwidth = "halfwidth_katakana" in self.normalizer.rules
         self.gate = LanguageGate.from_config(self.cfg.language)
 
     @staticmethod
@@ -98,6 +100,8 @@ class Prepare(beam.DoFn):
         if len(doc["text"]) > cap:
             doc["reject_reason"] = "too_long"
             return
+        if self.folds_halfwidth and (folded := halfwidth_signature_chars(doc["text"])):
+            doc["meta"]["mojibake_folded"] = folded  # the signature the fold erases, for the mojibake rule
         text, fired = self.normalizer(doc["text"])
         doc["text"] = text
         if fired:

@@ -42,3 +42,21 @@ def test_long_runs_without_a_shift_back_stay_linear():
     assert mojibake_stats("$B" * 100_000 + "本文")["mojibake_fraction"] == 0.0
     assert mojibake_stats("x$B" + "A" * 100_000 + "(B")["mojibake_fraction"] > 0.99
     assert time.process_time() - start < 1
+
+
+def test_the_euc_signature_counts_when_normalization_has_folded_it():
+    """EUC-JP read as CP932 is half-width ､ﾏ runs, which `normalize.halfwidth_katakana` folds to 、マ before the
+    filters run: the signature was gone and the page kept (decoded ignoring errors, as many crawlers do, no
+    U+FFFD is left either). The count taken before the fold is added; real half-width text is not mojibake."""
+    from filters.mojibake import halfwidth_signature_chars
+    from filters.normalize import Normalizer
+
+    bad = TEXT.encode("euc-jp").decode("cp932", "ignore")
+    folded, _ = Normalizer()(bad)
+    chain = FilterChain({"preset": "none", "rules": {"mojibake": {}}})
+    assert mojibake_stats(folded)["mojibake_fraction"] < 0.02  # what the rule saw before
+    assert chain(folded, url=None, kind="web", folded_mojibake=halfwidth_signature_chars(bad)).reject_reason == "mojibake"
+    for good in ("ｶﾀｶﾅの半角表記｡ﾃｽﾄです｡" + TEXT * 2, "ｺﾝﾆﾁﾊ｡ｹﾞﾝｷﾃﾞｽｶ､ｱﾘｶﾞﾄｳ｡" + TEXT):
+        assert chain(Normalizer()(good)[0], url=None, kind="web",
+                     folded_mojibake=halfwidth_signature_chars(good)).reject_reason is None
+        assert chain(good, url=None, kind="web").reject_reason is None  # with the fold off

@@ -332,3 +332,19 @@ def test_a_samples_folder_or_a_concurrent_run_is_not_replaced_without_overwrite(
     with pytest.raises(UserError, match=r"already holds a curate output \(_SUCCESS\).*another run wrote it"):
         commit(str(other), str(tmp_path / "tmp"), {}, overwrite=False)
     assert sorted(os.listdir(other)) == ["_SUCCESS"] and not (tmp_path / "tmp").exists()
+
+
+def test_euc_jp_read_as_cp932_is_rejected_as_mojibake_after_normalization(tmp_path):
+    """The pipeline counts the half-width EUC-JP-as-CP932 signature before normalization folds it (the page
+    was kept: the filters only saw 、マ), and the filters add it (`meta.mojibake_folded`)."""
+    d = tmp_path / "in"
+    d.mkdir()
+    bad = (JA[0] + JA[1]).encode("euc-jp").decode("cp932", "ignore")
+    _write_jsonl(d / "a.jsonl", [{"id": "bad", "text": bad}, {"id": "good", "text": "ｶﾀｶﾅ｡" + JA[0] + JA[1]}])
+    raw = {"sources": [{"name": "web", "kind": "web", "format": "jsonl", "paths": [str(d / "a.jsonl")],
+                        "license": "x"}],
+           "language": {"min_kana_fraction": 0.0}, "filters": {"enabled": True, "preset": "none", "rules": {"mojibake": {}}}}
+    run_curate(parse_config(raw), str(tmp_path / "out"))
+    rejected = {r["source_id"]: r for r in _rows(tmp_path / "out", "rejected")}
+    assert rejected["bad"]["reject_reason"] == "mojibake" and json.loads(rejected["bad"]["meta"])["mojibake_folded"] > 10
+    assert [r["source_id"] for r in _rows(tmp_path / "out", "curated")] == ["good"]
