@@ -438,11 +438,13 @@ class _Records(ArchiveIterator):
 
     bad_length = cut_short = resync = False
 
-    def __init__(self, stream: BinaryIO, member_offset: int | None = None, base: int = 0, reread: int = 0) -> None:
+    def __init__(self, stream: BinaryIO, member_offset: int | None = None, base: int = 0, reread: int = 0,
+                 ends_at_record: bool = False) -> None:
         self.tape = _Tape(stream)
         super().__init__(self.tape)
         self.loader, self.known_format, self.member_offset, self.base = _Loader(), "warc", member_offset, base
-        self.start, self.reread = 0, reread
+        # a reread's input ends where the next record starts: a record it cuts short had a Content-Length too long
+        self.start, self.reread, self.ends_at_record = 0, reread, ends_at_record
 
     def where(self) -> dict[str, int]:
         """Where the current record starts: its own offset in an uncompressed file; its gzip member's, and its
@@ -521,14 +523,15 @@ def _swallowed(records: _Records, where: dict[str, int], path: str,
                          "cannot be read again", meta={**where, "file": path})
     elif data:
         start = records.offset - len(data)  # where the data starts, in the stream `records` reads
-        inner = _Records(io.BytesIO(data), records.member_offset, base=records.base + start, reread=records.reread + 1)
+        inner = _Records(io.BytesIO(data), records.member_offset, base=records.base + start, reread=records.reread + 1,
+                         ends_at_record=records.next_line is not None or records.ends_at_record)
         yield from _records_of(inner, path, source)
 
 
 def _checked(records: _Records, record, where: dict[str, int], path: str,
              source: SourceConfig) -> RawDoc | Unreadable | None:
     """`_to_doc`, quarantined instead when the record does not end where its Content-Length says, or is cut short."""
-    item = _to_doc(record, where, path, source)
+    item = _to_doc(record, where, path, source, records.ends_at_record)
     records.read_to_end()  # consumes what follows the record (warcio would only do it on the next iteration)
     if item is None:
         return None
@@ -539,7 +542,8 @@ def _checked(records: _Records, record, where: dict[str, int], path: str,
     return item
 
 
-def _to_doc(record, where: dict[str, int], path: str, source: SourceConfig) -> RawDoc | Unreadable | None:
+def _to_doc(record, where: dict[str, int], path: str, source: SourceConfig,
+            ends_at_record: bool) -> RawDoc | Unreadable | None:
     """A response record as RawDoc (with `skip_reason` when it cannot be a document); None for other types."""
     quarantine = {**where, "file": path}
     if isinstance(record, _Damaged):
@@ -565,13 +569,13 @@ def _to_doc(record, where: dict[str, int], path: str, source: SourceConfig) -> R
     if declared > source.max_record_bytes:
         return Unreadable(record_id, f"record of {declared} bytes exceeds max_record_bytes={source.max_record_bytes}",
                           meta=quarantine)
-    body = _payload(record, source.max_record_bytes)
+    body = _payload(record, source.max_record_bytes, ends_at_record)
     if isinstance(body, str):
         return Unreadable(record_id, body, meta=quarantine)
     return RawDoc(record_id, html=body, url=url, meta=meta)
 
 
-def _payload(record, limit: int) -> bytes | str:
+def _payload(record, limit: int, ends_at_record: bool) -> bytes | str:
     """The HTTP payload with chunking and content encoding undone, or why it cannot be read."""
     try:
         stream = record.content_stream()  # undoes chunked transfer and gzip/deflate/br content encoding
@@ -586,6 +590,8 @@ def _payload(record, limit: int) -> bytes | str:
         return error
     missing = getattr(record.raw_stream, "limit", 0)  # warcio's LimitReader: bytes of Content-Length not seen
     if missing > 0 and not record.raw_stream.read(1):
+        if ends_at_record:  # a reread's input ends at the next record: not the file's end
+            return BAD_LENGTH
         return f"truncated record: {missing} of {record.length or 0} bytes missing"
     return body
 

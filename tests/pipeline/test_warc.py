@@ -328,6 +328,21 @@ def test_a_warc_record_quoted_in_a_page_is_not_read_as_one(tmp_path):
     assert [i.source_id for i in out] == [f"<urn:uuid:{n}>" for n in range(4)] and len(bad(out)) == 1
 
 
+def test_a_reread_record_overrunning_the_next_one_has_the_bad_length_error(tmp_path):
+    """A record read again that also ran into the record after it was labelled "truncated record" (its reread
+    input ends there, not the file): it is the bad-length error, like its own record's."""
+    from pipeline.sources.warc import BAD_LENGTH
+
+    page = "<html><body><p>日本語の本文です。</p></body></html>".encode() * 20
+    records = [_response(n, page) for n in range(5)]
+    records[1], records[2] = _response(1, page, short_by=-50), _response(2, page, short_by=-50)
+    path = tmp_path / "twice.warc"
+    path.write_bytes(b"".join(records))
+    out = items(path)
+    assert sorted(i.source_id for i in out) == [f"<urn:uuid:{n}>" for n in range(5)]
+    assert [u.error for u in bad(out)] == [BAD_LENGTH] * 2 and len(docs(out)) == 3
+
+
 def test_records_overrunning_in_turn_are_read_again_only_so_often(tmp_path):
     """800 records each declaring 10 MB: every reread copied what was left and recursed (1.3 GB, then a
     RecursionError and ~300 records with no row). Now MAX_REREADS levels, then one row for the rest."""
