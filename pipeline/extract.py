@@ -42,7 +42,15 @@ _HAS_RUBY = re.compile(r"<r[tp]\b", re.I)
 # markup that is never text: a literal `<rt` in it would start a reading that ends at the next ruby tag, deleting
 # the page between (an unclosed comment or script runs to the end, as in a browser; `<!-->` and `<!--->` are
 # whole empty comments; `<style-box>` is not a style)
-_INERT = re.compile(r"<!--(?:-?>|.*?(?:-->|\Z))|<(script|style)(?=[\s/>])[^<>]*>.*?(?:</\1\s*>|\Z)", re.I | re.S)
+_INERT_ONLY = r"<!--(?:-?>|.*?(?:-->|\Z))|<(?P<raw>script|style)(?=[\s/>])[^<>]*>.*?(?:</(?P=raw)\s*>|\Z)"
+_INERT = re.compile(_INERT_ONLY, re.I | re.S)
+# ... and when an attribute value or a <textarea>'s or <title>'s text holds a `<` (a `<!--` or `<script>` there
+# deleted the page after it): every tag is matched whole and kept with those elements (`keep`),
+# so their text is not taken for markup. Three times slower, so only then.
+_INERT_OR_TEXT = re.compile(
+    _INERT_ONLY + r"|(?P<keep><(?P<text>textarea|title)(?=[\s/>])[^<>]*>.*?(?:</(?P=text)\s*>|\Z)"
+    r"|<[a-z][^\s/<>]*(?:[^<>\"']|\"[^\"]{0,4096}\"|'[^']{0,4096}')*>)", re.I | re.S)
+_TEXT_LIKE_MARKUP = re.compile(r"=\s*(?:\"[^\"<>]*<|'[^'<>]*<)|<(?:textarea|title)(?=[\s/>])[^<>]*>[^<]*<(?!/)", re.I)
 # resiliparse 2.0's main-content mode drops every text node of exactly 3 UTF-8 bytes as an "unprintable private-use
 # icon" (its test reads the bytes as one little-endian number, which every 3-byte character passes): in Japanese
 # the particles and punctuation between inline elements (<b>東京</b>と<b>大阪</b>) and one-kanji <em>. Such a node
@@ -145,7 +153,8 @@ def drop_ruby(html: str) -> str:
     """
     if not _HAS_RUBY.search(html):
         return html
-    return _RUBY_WRAPPERS.sub("", _RUBY_TEXT.sub("", _INERT.sub("", html)))
+    html = _INERT_OR_TEXT.sub(r"\g<keep>", html) if _TEXT_LIKE_MARKUP.search(html) else _INERT.sub("", html)
+    return _RUBY_WRAPPERS.sub("", _RUBY_TEXT.sub("", html))
 
 
 def _feed_text(xml: str) -> tuple[str | None, str] | None:

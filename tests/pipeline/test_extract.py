@@ -87,6 +87,11 @@ def test_a_ruby_tag_inside_a_comment_or_script_deletes_nothing():
         extra = f"{empty}<p>段落A。</p><style-box><p>段落B。</p></style-box>"
         text, _ = html_to_text(PAGE.replace(f"<p>{PARA1}</p>", f"{extra}<p>{PARA1}</p>"))
         assert "段落A。" in text and "段落B。" in text and PARA1 in text, empty
+    # a <script> in an attribute value and a <!-- in a textarea are text: they deleted the rest of the page
+    for extra in ('<p title="<script>">段落A。</p><p>段落B。</p>', "<textarea><!-- 段落A。</textarea><p>段落B。</p>",
+                  "<p data-x='<!--'>段落A。</p><p>段落B。</p>"):
+        text, _ = html_to_text(PAGE.replace(f"<p>{PARA1}</p>", f"{extra}<p>{PARA1}</p>"))
+        assert "段落B。" in text and PARA1 in text and "この記事は試験用です。" in text, extra
 
 
 def test_paragraphs_stay_on_their_own_lines():
