@@ -1,7 +1,7 @@
 """JATS article XML reader (as J-STAGE and PMC publish it): one document per outermost `<article>`.
 
 Text = article title, translated titles, abstracts (incl. trans-abstract), then body section titles and
-paragraphs. Back matter (ref-list, footnotes, acknowledgements), figures, tables and formulas are left
+paragraphs (a section's or list item's label starts its line; superscript digits are superscript characters). Back matter (ref-list, footnotes, acknowledgements), figures, tables and formulas are left
 out: they are not running prose and references would repeat across every paper of a field.
 """
 from __future__ import annotations
@@ -25,6 +25,11 @@ _WS = re.compile(r"\s+")
 # a line break between two Japanese characters is layout, not a space (日本語の\n  文章 → 日本語の文章)
 _CJK = "\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff00-\uffef"
 _CJK_BREAK = re.compile(f"(?<=[{_CJK}])[ \t]*\n\\s*(?=[{_CJK}])")
+# a <label> numbering these (1. はじめに, (1) in a list) starts the title or paragraph after it (it was dropped)
+LABELLED = {"sec", "app", "list-item", "statement", "boxed-text", "def-item"}
+# a superscript of digits and signs (10<sup>3</sup> read 103, cm<sup>2</sup> cm2) in superscript characters
+_SUPERSCRIPT = re.compile(r"[0-9+\-\u2212]+")
+_TO_SUPERSCRIPT = str.maketrans("0123456789+-\u2212", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079\u207a\u207b\u207b")
 _CC = re.compile(r"creativecommons\.org/(?:licenses/([a-z-]+)/(\d\.\d)|publicdomain/(zero)/1\.0)", re.I)
 
 
@@ -77,7 +82,7 @@ def _flush(run: list[str], lines: list[str]) -> None:
 def _prepare(article: Any) -> None:
     """Edits the parsed record before its text is read: a `<break/>` is a space (Deep learning<break/>for
     gave "learningfor"); `<alternatives>` keep one form, MathML before TeX (the whole element was skipped,
-    and an inline formula given both ways vanished)."""
+    and an inline formula given both ways vanished); `LABELLED` labels and `_SUPERSCRIPT` superscripts."""
     for el in list(article.iter()):
         name = local_name(el.tag)
         if name == "break":
@@ -86,6 +91,18 @@ def _prepare(article: Any) -> None:
             forms = sorted(el, key=lambda c: {"math": 0, "tex-math": 1}.get(local_name(c.tag), 2))
             for extra in forms[1:]:
                 el.remove(extra)
+        elif name == "sup" and len(el) == 0 and el.text and _SUPERSCRIPT.fullmatch(el.text.strip()):
+            el.text = el.text.strip().translate(_TO_SUPERSCRIPT)
+        elif name in LABELLED:
+            _label_first(el)
+
+
+def _label_first(el: Any) -> None:
+    children = list(el)
+    for k, child in enumerate(children[:-1]):
+        nxt = children[k + 1]
+        if local_name(child.tag) == "label" and local_name(nxt.tag) in ("title", "p") and (label := text_of(child)):
+            nxt.text = f"{label} {nxt.text or ''}"
 
 
 def _find(el: Any, path: str) -> Any | None:
@@ -113,14 +130,19 @@ def license_id(url_or_text: str) -> str:
 
 
 def _pub_date(meta_el: Any) -> str | None:
-    dates = [d for d in meta_el if local_name(d.tag) == "pub-date"]
-    dates.sort(key=lambda d: (d.get("pub-type") or d.get("date-type") or "") not in ("epub", "pub", "ppub"))
-    for d in dates:
+    """The fullest publication date (a year-only print date came before the electronic one's day)."""
+    best: tuple[bool, int] | None = None
+    date = None
+    for d in meta_el:
+        if local_name(d.tag) != "pub-date":
+            continue
         parts = [text_of(p) for name in ("year", "month", "day") if (p := _find(d, name)) is not None]
-        parts = [p for p in parts if p.isdigit()]
-        if parts:
-            return "-".join([parts[0]] + [p.zfill(2) for p in parts[1:]])
-    return None
+        if not (parts := [p for p in parts if p.isdigit()]):
+            continue
+        rank = ((d.get("pub-type") or d.get("date-type") or "") in ("epub", "pub", "ppub"), len(parts))
+        if best is None or rank > best:
+            best, date = rank, "-".join([parts[0]] + [p.zfill(2) for p in parts[1:]])
+    return date
 
 
 def _license(meta_el: Any) -> tuple[str | None, str | None]:

@@ -264,6 +264,24 @@ def test_jats_inline_footnotes_formulas_code_subtitles_and_line_breaks(tmp_path:
     assert art.license == "CC-BY-4.0" and art.meta["subtitle"] == "副題"
 
 
+def test_jats_labels_superscripts_and_the_fullest_pub_date(tmp_path: Path) -> None:
+    """Section and list labels were dropped (はじめに without its 1.), 10<sup>3</sup> read 103, and a year-only
+    print date was taken over the electronic date with its day."""
+    path = tmp_path / "a.xml"
+    path.write_text(
+        "<article><front><article-meta><title-group><article-title>題</article-title></title-group>"
+        '<pub-date pub-type="ppub"><year>2024</year></pub-date>'
+        '<pub-date pub-type="epub"><day>5</day><month>3</month><year>2024</year></pub-date></article-meta></front>'
+        "<body><sec><label>1.</label><title>はじめに</title><p>約10<sup>3</sup>件、面積は5 cm<sup>2</sup>、"
+        "濃度10<sup>\u22123</sup>、第1<sup>st</sup>、先行研究<sup><xref>1</xref></sup>。</p>"
+        "<list><list-item><label>(1)</label><p>項目</p></list-item></list></sec>"
+        "<fig><label>図1</label><caption><p>図の説明</p></caption></fig></body></article>", encoding="utf-8")
+    (art,) = read_all("jats_xml", path)
+    assert art.text.split("\n") == ["題", "1. はじめに", "約10\u00b3件、面積は5 cm\u00b2、濃度10\u207b\u00b3、第1st、先行研究1。",
+                                    "(1) 項目"]
+    assert art.meta["pub_date"] == "2024-03-05"
+
+
 def test_jats_named_entities_under_an_external_dtd_are_read(tmp_path: Path) -> None:
     """&nbsp; under the JATS DOCTYPE quarantined the file ("undefined entity"); with no DTD named it is still
     malformed XML, and an entity declared in the file is still refused."""
@@ -291,7 +309,7 @@ def test_jats_structure_and_wrapper(tmp_path: Path) -> None:
     assert first.text.split("\n") == [
         "Main title", "主題", "Abstract", "First abstract paragraph.", "日本語の要旨。",
         "Lead paragraph with a list:", "item one", "item two", "and a tail.",  # the tail came before the list
-        "Method", "See [1] and Table 1.", "Sub", "Nested x^2 formula."]
+        "2. Method", "See [1] and Table 1.", "Sub", "Nested x^2 formula."]
     assert first.license == "CC-BY-NC-SA-4.0" and first.url == "https://doi.org/10.5555/x.1"
     assert first.meta["lang"] == "en" and "license_url" in first.meta
     assert second.text == "Second" and second.license is None and second.url is None
