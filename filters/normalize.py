@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 # Rule order matters: line endings first (so later rules see \n only), NFC after the width folds
 # (half-width katakana with a separate voiced mark composes only once it is full width).
@@ -28,7 +28,7 @@ _LONE_ZWJ = re.compile(f"(?<![{_EMOJI}\\ufe0f])\\u200d|\\u200d(?![{_EMOJI}])")
 # Unicode space variants become an ASCII space; the ideographic space U+3000 is Japanese layout
 # (law text: 第一条　この法律は…) and stays.
 _SPACES = re.compile(r"[\u00a0\u1680\u2000-\u200a\u202f\u205f]")
-_HALFWIDTH_KANA = re.compile(r"[\uff61-\uff9f]+")
+_HALFWIDTH_KANA = re.compile(r"([\uff61-\uff9f]+)")  # split: odd parts are runs
 # ﾞ ﾟ after no half-width kana they could voice: the spacing ゛ ゜ (NFKC gives the combining marks, which then
 # sat on whatever came before: 濁点(ﾞ) → 濁点(゙))
 _LONE_SOUND_MARK = re.compile(r"(?<![\uff66-\uff9d])[\uff9e\uff9f]")
@@ -62,10 +62,10 @@ def _apply(rule: str, text: str) -> tuple[str, int]:
         return _SPACES.subn(" ", text)
     if rule == "halfwidth_katakana":
         text, n = _LONE_SOUND_MARK.subn(lambda m: _SPACING_MARK[m.group()], text)
-        text, m = _HALFWIDTH_KANA.subn(lambda m: unicodedata.normalize("NFKC", m.group()), text)
+        text, m = _rewrite_runs(_HALFWIDTH_KANA, lambda run: unicodedata.normalize("NFKC", run), text)
         return text, n + m
     if rule == "fullwidth_ascii":
-        return _translate_runs(_FULLWIDTH_ALNUM, _FULLWIDTH_TABLE, text)  # the count is of characters
+        return _rewrite_runs(_FULLWIDTH_ALNUM, lambda run: run.translate(_FULLWIDTH_TABLE), text)
     if rule == "nfc":
         if unicodedata.is_normalized("NFC", text):
             return text, 0
@@ -76,14 +76,14 @@ def _apply(rule: str, text: str) -> tuple[str, int]:
     raise ValueError(f"unknown normalization rule {rule!r}")
 
 
-def _translate_runs(runs: re.Pattern, table: dict[int, int | str], text: str) -> tuple[str, int]:
-    """`text.translate(table)` for the characters in `runs` (a capturing pattern), and how many there were:
-    one scan, and the slow per-character translate only on the runs."""
+def _rewrite_runs(runs: re.Pattern, rewrite: Callable[[str], str], text: str) -> tuple[str, int]:
+    """Each run of `runs` (a capturing pattern) rewritten, and how many characters they held: one scan, and
+    the slow per-character work only on the runs."""
     parts = runs.split(text)
     if len(parts) == 1:
         return text, 0
     count = len(text) - sum(map(len, parts[::2]))  # the even parts are what lies between the runs
-    parts[1::2] = [run.translate(table) for run in parts[1::2]]
+    parts[1::2] = [rewrite(run) for run in parts[1::2]]
     return "".join(parts), count
 
 
@@ -96,7 +96,9 @@ def _edge_blanks(text: str, count: int) -> tuple[str, int]:
 
 
 class Normalizer:
-    """Applies the enabled rules in a fixed order and reports how often each one fired."""
+    """Applies the enabled rules in a fixed order and reports how often each one fired: characters rewritten or
+    removed, except `crlf` (line breaks: CRLF is one), `blank_lines` (runs collapsed, plus one for each end
+    trimmed, a final newline included) and `nfc` (1 when it changed the text)."""
 
     def __init__(self, enabled: Mapping[str, bool] | None = None) -> None:
         enabled = dict(enabled or {})
@@ -129,7 +131,7 @@ def nfkc(text: str) -> str:
     check, so NFKC took its slow path (72 ns per character). Those characters are replaced by their own NFKC
     first, which leaves NFKC of the text unchanged (NFKD(NFKC(c)) = NFKD(c)), and most texts then pass.
     """
-    text, _ = _translate_runs(_FULL_WIDTH_FORMS, _NFKC_OF_FORMS, text)
+    text, _ = _rewrite_runs(_FULL_WIDTH_FORMS, lambda run: run.translate(_NFKC_OF_FORMS), text)
     if unicodedata.is_normalized("NFKC", text):
         return text
     # One … or ① sent the whole text down that slow path (190 ns a character; 4% of the dev texts, 27% of
