@@ -320,14 +320,24 @@ def train(args: argparse.Namespace) -> int:
     tokens_per_step = G * int(stream.seq_len)
     for step in range(start_step + 1, args.steps + 1):
         t0 = time.perf_counter()
-        ids, targets, doc_ids = _batch(stream, args.doc_mask)
+        local = np.zeros(3)  # loss sum, tokens, ranks whose batch failed (a shard's check, a read error)
+        try:
+            ids, targets, doc_ids = _batch(stream, args.doc_mask)
+            failure = None
+        except FAILURES as exc:
+            failure, local[2] = _said(exc), 1
         t1 = time.perf_counter()
-        losses = model.forward(ids, targets, doc_ids)
-        local = np.array([float(np.sum(losses, dtype=np.float64)), float(np.count_nonzero(targets >= 0))])
+        if failure is None:
+            losses = model.forward(ids, targets, doc_ids)
+            local[:2] = float(np.sum(losses, dtype=np.float64)), float(np.count_nonzero(targets >= 0))
         t2 = time.perf_counter()
         comm.Allreduce(MPI.IN_PLACE, local, op=MPI.SUM)
         t3 = time.perf_counter()
-        loss_sum, n_tokens = local
+        loss_sum, n_tokens, failed = local
+        if failed:  # agreed in the step's own collective: one line, not one per rank plus MPICH's Abort lines
+            failures = comm.allgather(failure)
+            stream.close()
+            raise EveryRankError(f"step {step}: {_agreed(failures)}")
         scale = scaler.scale if fp16 else 1.0
         reducer.inject_overflow = step == args.inject_overflow_at and rank == 0
         model.backward(scale / max(n_tokens, 1.0), on_bucket=reducer.start)

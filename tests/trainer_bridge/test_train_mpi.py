@@ -276,6 +276,24 @@ def test_the_run_folder_and_its_metrics_are_checked_before_any_rank_starts(shard
                               f"output folder ({tmp_path / 'afile'} is not a folder)\n")
 
 
+def test_a_shard_corrupted_mid_run_is_one_line(shards, tmp_path):
+    """Shards are checked when first read: under 2 ranks a corrupted one was its line once per rank plus MPICH's
+    Abort lines. The ranks agree on it in the step's own Allreduce and stop with one line."""
+    copy = tmp_path / "copy"
+    shutil.copytree(shards, copy)
+    shutil.copy(shards.parent / "model.json", tmp_path / "model.json")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    for entry in manifest["shards"]:
+        victim = copy / entry["file"]
+        data = bytearray(victim.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        victim.write_bytes(bytes(data))
+    for ranks in (1, 2):
+        code, err = _stderr_of(mpi_command(copy, tmp_path / f"run{ranks}", ranks))
+        assert code == 2 and err.startswith("jcorpus-train: error: step 1: ") and err.count("\n") == 1, err
+        assert "does not match the manifest" in err and "Abort" not in err
+
+
 RANK_ONE_FAILS = """
 import sys
 from mpi4py import MPI
