@@ -24,6 +24,12 @@ ZSTD_MAX_WINDOW = 1 << 27  # refuse zstd frames that would need a >128 MiB windo
 # Deepest nesting a record may have (JSON objects/arrays, XML elements from the document root); deeper is
 # quarantined. A fixed number, so the outcome never depends on the worker's stack; it bounds recursion.
 MAX_NESTING = 100
+# A record parsed whole (an XML record, a JSON line) costs Python objects per element or value (an
+# ElementTree element ~230 bytes, a JSON list ~60), not per byte: one per NODE_BYTES of max_record_bytes at
+# most (1M at the default 64 MiB; e-Gov laws spend ~100 bytes an element). A file whose open XML elements,
+# in a record or not, nest past MAX_OPEN_ELEMENTS stops there (each stays in memory until it closes).
+NODE_BYTES = 64
+MAX_OPEN_ELEMENTS = 100 * MAX_NESTING
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
-from pipeline.sources.io import MAX_NESTING, InputError, LineReader, decode_text, open_stream
+from pipeline.sources.io import MAX_NESTING, NODE_BYTES, InputError, LineReader, decode_text, open_stream
 
 TOO_DEEP = f"record nested deeper than {MAX_NESTING} levels of objects/arrays"
 MAX_BAD_LINES = 10_000
@@ -103,7 +103,18 @@ def _int(digits: str) -> int | str:
     return digits if limit and len(digits.lstrip("-")) > limit else int(digits)
 
 
+def _values_at_most(line: bytes) -> int:
+    opened = line.count(b"[") + line.count(b"{") - line.count(b"[]") - line.count(b"{}")
+    return 1 + line.count(b",") + opened
+
+
 def _parse_line(line: bytes, source: SourceConfig, position: str) -> RawDoc | Unreadable:
+    most = source.max_record_bytes // NODE_BYTES
+    # a value is the first in a non-empty container or follows a comma: a bound counted before json.loads builds
+    # them (a 27 MB line of [] took 1.5 GB); only a line that long can pass it
+    if len(line) > 2 * most and (values := _values_at_most(line)) > most:
+        return Unreadable(position, f"record of up to {values} JSON values exceeds one per {NODE_BYTES} bytes of "
+                                    f"max_record_bytes ({most})")
     try:
         text = decode_text(line)
         record = json.loads(text, parse_int=_int)

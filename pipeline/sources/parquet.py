@@ -161,11 +161,14 @@ def _rows(pfile: Any, path: str, source: SourceConfig) -> Iterator[RawDoc | Unre
     cap, total = source.max_decompressed_bytes, pfile.metadata.num_rows
     for group in range(pfile.num_row_groups):
         group_rows, first = pfile.metadata.row_group(group).num_rows, row
-        declared += pfile.metadata.row_group(group).total_byte_size
+        group_bytes = pfile.metadata.row_group(group).total_byte_size
+        declared += group_bytes
+        # about max_record_bytes decoded at a time: 256 rows of 30 MiB each were one batch (8 GB)
+        batch_rows = max(1, min(BATCH_ROWS, source.max_record_bytes * max(group_rows, 1) // max(group_bytes, 1)))
         try:
             if declared > cap:
                 raise _Bomb(f"row groups 0-{group} declare {declared} bytes uncompressed")
-            for batch in pfile.iter_batches(batch_size=BATCH_ROWS, row_groups=[group]):
+            for batch in pfile.iter_batches(batch_size=batch_rows, row_groups=[group]):
                 sizes = sum((_cell_bytes(c) for c in batch.columns), np.zeros(batch.num_rows, np.int64)).tolist()
                 if (produced := produced + sum(sizes)) > cap:
                     raise _Bomb(f"rows 1-{row + batch.num_rows} hold {produced} bytes of values")

@@ -15,7 +15,16 @@ from defusedxml.ElementTree import DefusedXMLParser, iterparse
 
 from pipeline.charset import EUC_JP_WINDOWS, NOT_TEXT_CODECS, codec_for_label, fold_cp932
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
-from pipeline.sources.io import MAX_NESTING, READ_SIZE, DecodedStream, InputError, one_line, open_stream
+from pipeline.sources.io import (
+    MAX_NESTING,
+    MAX_OPEN_ELEMENTS,
+    NODE_BYTES,
+    READ_SIZE,
+    DecodedStream,
+    InputError,
+    one_line,
+    open_stream,
+)
 
 Rendered = tuple[str, dict[str, Any], str | None, str | None]  # text, meta, licence, url of one XML record
 
@@ -130,7 +139,8 @@ def iter_xml_records(stream: DecodedStream, record_tag: str, max_record_bytes: i
     """Stream `(element, element_path, context)` for each outermost `record_tag` element, parsed by defusedxml.
 
     Finished records and finished elements outside records are detached, so memory stays at about one
-    record (at most `max_record_bytes` of its XML, and a read: see Utf8Xml). `context` holds the text of
+    record (at most `max_record_bytes` of its XML, and a read: see Utf8Xml; at most one element per NODE_BYTES
+    of it, and MAX_OPEN_ELEMENTS open ones: past either the file stops). `context` holds the text of
     `context_tags` elements seen outside records so far (e.g. the 法令API wrapper's LawId). `element` is None
     for a record with an element deeper than MAX_NESTING: the readers' renderers recurse. Parser errors
     (defusedxml refusals, ParseError) propagate to the caller; an encoding expat cannot look up is an
@@ -148,7 +158,8 @@ def _xml_records(source: Utf8Xml, record_tag: str,
     stack: list[Any] = []
     in_record = 0  # how many open record elements enclose the current position
     too_deep = False  # the current record has an element deeper than MAX_NESTING
-    count = 0
+    count = elements = 0  # records, and elements in the current record
+    max_elements = source.max_record_bytes // NODE_BYTES
     context: dict[str, tuple[str, int]] = {}  # tag -> (text, depth of the element that holds it)
     parser = DefusedXMLParser()  # entity declarations and external entities stay refused
     parser.entity.update(NAMED_ENTITIES)
@@ -158,10 +169,16 @@ def _xml_records(source: Utf8Xml, record_tag: str,
         if event == "start":
             stack.append(el)
             if name == record_tag and not in_record:
-                source.record_start = source.stream.produced
+                source.record_start, elements = source.stream.produced, 0
             in_record += name == record_tag
             if in_record and len(stack) > MAX_NESTING:
                 too_deep = True
+            if len(stack) > MAX_OPEN_ELEMENTS:
+                raise InputError(f"XML elements nested over {MAX_OPEN_ELEMENTS} deep; the rest of the file was not read")
+            elements += bool(in_record)
+            if elements > max_elements:
+                raise InputError(f"a record of over {max_elements} XML elements (one per {NODE_BYTES} bytes of "
+                                 "max_record_bytes); the rest of the file was not read")
             continue
         stack.pop()
         if name == record_tag:

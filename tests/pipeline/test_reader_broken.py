@@ -525,3 +525,63 @@ def test_xml_nesting_past_the_limit_is_one_unreadable_record(tmp_path: Path, fmt
     assert [u.source_id for u in items if isinstance(u, Unreadable)] == [f"{path}#/Records/{root}[{n}]" for n in (2, 4)]
     assert items[1].error == f"<{root}> nested deeper than {MAX_NESTING} levels of elements"
     assert at_stack_depth(600, lambda: read_all(fmt, path)) == items
+
+
+def test_records_of_many_tiny_nodes_are_bounded_by_count(tmp_path: Path) -> None:
+    """max_record_bytes bounded an XML record's or a JSON line's bytes, but memory goes by element or value:
+    ~58x the bytes for a law of empty elements, ~55x for a line of [] (a 27 MB line took 1.5 GB). One node
+    per NODE_BYTES of max_record_bytes at most."""
+    from pipeline.sources.io import NODE_BYTES
+
+    limit = 64_000
+    most = limit // NODE_BYTES
+    law = "<Law><LawNum>第一号</LawNum><LawBody><LawTitle>試験法</LawTitle>{}</LawBody></Law>"
+    path = tmp_path / "laws.xml"
+    path.write_text(f"<Laws>{law.format('<a/>' * (most - 10))}{law.format('<a/>' * 2 * most)}{law.format('')}"
+                    "</Laws>", encoding="utf-8")
+    items = read_all("egov_xml", path, max_record_bytes=limit)
+    assert kinds(items) == "DU" and items[1].error == (f"a record of over {most} XML elements (one per {NODE_BYTES} "
+                                                       "bytes of max_record_bytes); the rest of the file was not read")
+    path = tmp_path / "wide.jsonl"
+    path.write_text("".join(json.dumps({"id": str(n), "text": "あい", "x": [[]] * k}) + "\n"
+                            for n, k in enumerate((most - 10, 3 * most, 5))), encoding="utf-8")
+    items = read_all("jsonl", path, max_record_bytes=limit)
+    assert kinds(items) == "DUD" and items[1].error.startswith(f"record of up to {3 * most + 4} JSON values exceeds")
+
+
+@pytest.mark.parametrize("fmt,root", [("egov_xml", "Law"), ("jats_xml", "article")])
+def test_xml_nesting_outside_records_stops_the_file(tmp_path: Path, fmt: str, root: str) -> None:
+    """Elements outside a record were never checked for depth: 11 kB of gzipped <a> took 900 MB."""
+    from pipeline.sources.io import MAX_OPEN_ELEMENTS
+
+    record = f"<{root}><LawNum>第一号</LawNum><LawBody><LawTitle>法</LawTitle></LawBody><body><p>本文</p></body></{root}>"
+    path = tmp_path / "deep.xml.gz"
+    n = MAX_OPEN_ELEMENTS + 1
+    path.write_bytes(gzip.compress(f"<r>{record}{'<a>' * n}{record}{'</a>' * n}</r>".encode()))
+    tracemalloc.start()
+    try:
+        items = read_all(fmt, path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert kinds(items) == "DU" and items[1].error == (f"XML elements nested over {MAX_OPEN_ELEMENTS} deep; the "
+                                                       "rest of the file was not read")
+    assert peak < 30_000_000
+
+
+def test_parquet_rows_are_decoded_about_max_record_bytes_at_a_time(tmp_path: Path, monkeypatch) -> None:
+    """Batches were 256 rows whatever their size: 10 rows of 30 MiB were decoded at once (1 GB)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.sources import parquet
+
+    batches: list[int] = []
+    records = parquet._records
+    monkeypatch.setattr(parquet, "_records", lambda batch, sizes, limit: (batches.append(sum(sizes)),
+                                                                          records(batch, sizes, limit))[1])
+    path = tmp_path / "big.parquet"
+    pq.write_table(pa.table({"text": [f"{i}" + "あ" * 1_000_000 for i in range(10)]}), path, use_dictionary=False,
+                   compression="zstd")
+    items = read_all("parquet", path, max_record_bytes=4_000_000)
+    assert kinds(items) == "D" * 10 and len(batches) == 10 and max(batches) < 4_000_000
