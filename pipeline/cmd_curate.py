@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runner", default=None,
                    help="FnApiRunner (default, in-process), DirectRunner, DaskRunner, PortableRunner, "
                         "DataflowRunner, FlinkRunner, SparkRunner")
-    p.add_argument("--workers", type=integer(1), default=1, help="worker processes for the local runners (default 1)")
+    p.add_argument("--workers", type=integer(1, 1024), default=1, help="worker processes for the local runners (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=run, accepts_extra=True)
 

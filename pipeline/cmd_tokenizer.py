@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, BinaryIO
 from pipeline.errors import UserError
 from trainer_bridge.cliargs import SEED_MAX, integer, number, output_folder
 
+MAX_VOCAB = 1 << 20  # SentencePiece takes an int32 (2**31 was its traceback); no useful vocabulary is near either
+
 if TYPE_CHECKING:
     from tokenizer.train import TrainConfig
 
@@ -205,7 +207,7 @@ def register(subparsers) -> None:
     sub = parser.add_subparsers(dest="tokenizer_command", required=True)
     train = sub.add_parser("train", help="sample curated text, train model + baselines, export, evaluate")
     train.add_argument("--input", nargs="+", required=True, help="curated Parquet dir/files (or JSONL); any Beam path")
-    train.add_argument("--vocab-size", type=int, default=16000)
+    train.add_argument("--vocab-size", type=integer(8, MAX_VOCAB), default=16000)
     train.add_argument("--out", required=True, type=output_folder, help="output directory TOKDIR")
     train.add_argument("--policy", choices=("none", "morph", "phrase", "chunk"), default="phrase")
     train.add_argument("--model-type", choices=("unigram", "bpe"), default="unigram")
@@ -215,7 +217,8 @@ def register(subparsers) -> None:
     train.add_argument("--inventory", choices=("auto", "joyo", "jinmeiyo", "jis0208", "full"), default="auto",
                        help="guaranteed single-piece characters (always + kana, punctuation, ASCII); auto: the "
                             "largest level that fits in 60%% of the vocabulary")
-    train.add_argument("--reserved-tokens", type=integer(0), default=16, help="number of <reserved_NNN> control tokens")
+    train.add_argument("--reserved-tokens", type=integer(0, MAX_VOCAB), default=16,
+                       help="number of <reserved_NNN> control tokens")
     train.add_argument("--character-coverage", type=number(0.98, 1.0), default=1.0)
     train.add_argument("--max-piece-length", type=integer(1, 512), default=16)
     train.add_argument("--shrink-to-fit", action="store_true",

@@ -113,8 +113,11 @@ def pipeline_options(runner: str | None, workers: int, extra: Sequence[str]) -> 
     beam_runner = _runner_object(name)  # first: importing a runner registers its options (Dask's, Flink's...)
     options = PipelineOptions(flags=flags, **kwargs)
     _refuse_unknown_options(options)
+    direct = options.view_as(DirectOptions)
+    if not 0 <= direct.direct_num_workers <= 1024:  # -1 was an IndexError deep in Beam, 10**5 forked as many
+        raise UserError(f"--direct_num_workers {direct.direct_num_workers}: expected an integer in [0, 1024] "
+                        "(0: one per CPU)")
     with _worker_malloc(), contextlib.ExitStack() as stack:
-        direct = options.view_as(DirectOptions)
         if name in DIRECT and direct.direct_running_mode == "multi_processing":
             stack.enter_context(worker_pool.forked_workers(direct.direct_num_workers))
         cluster = None

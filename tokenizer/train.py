@@ -53,6 +53,8 @@ class TrainConfig:
             raise TokenizerError(f"--policy must be one of {', '.join(POLICIES)}, not {self.policy!r}")
         if self.vocab_size < 8:
             raise TokenizerError(f"--vocab-size must be positive and useful, not {self.vocab_size}")
+        if self.reserved_tokens >= self.vocab_size:  # checked before the names are made (10**8 took 4.5 GB)
+            raise TokenizerError(f"--reserved-tokens {self.reserved_tokens} must be below --vocab-size {self.vocab_size}")
         if self.inventory not in (AUTO, *INVENTORIES):
             raise TokenizerError(f"--inventory must be one of {', '.join((AUTO, *INVENTORIES))}, not {self.inventory!r}")
 

@@ -119,6 +119,15 @@ def test_pack_and_tokenizer_train_check_their_output_folder_first(tmp_path, caps
      "jcorpus pack: error: argument --seq-len: invalid int value: '1.5'"),
     (["curate"], "jcorpus curate: error: the following arguments are required: --config, --out"),
     ([], "jcorpus: error: the following arguments are required: command"),
+    # no upper bounds: 10**5 workers forked as many processes, a vocabulary of 2**31 was SentencePiece's traceback
+    (["curate", "--config", "c", "--out", "o", "--workers", "100000"],
+     "jcorpus curate: error: argument --workers: expected an integer in [1, 1024], got 100000"),
+    (["pack", "--input", "c", "--tokenizer", "t", "--seq-len", "64", "--out", "o", "--workers", "2000"],
+     "jcorpus pack: error: argument --workers: expected an integer in [1, 1024], got 2000"),
+    (["tokenizer", "train", "--input", "c", "--out", "o", "--vocab-size", "2147483648"],
+     "jcorpus tokenizer train: error: argument --vocab-size: expected an integer in [8, 1048576], got 2147483648"),
+    (["tokenizer", "train", "--input", "c", "--out", "o", "--reserved-tokens", "100000000"],
+     "jcorpus tokenizer train: error: argument --reserved-tokens: expected an integer in [0, 1048576], got 100000000"),
 ])
 def test_an_option_argparse_refuses_is_one_line_too(capsys, argv, said):
     """argparse printed its usage block above the error: 4-16 lines, where jcorpus' own checks give one."""

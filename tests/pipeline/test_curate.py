@@ -257,6 +257,8 @@ def test_a_record_field_named_like_a_step_meta_key_is_kept_aside(tmp_path):
     # a known option's bad value was argparse's whole usage block (128 lines of Beam options) above the error
     (["--direct_num_workers=abc"], "argument --direct_num_workers: invalid int value: 'abc'"),
     (["--direct_running_mode=bogus"], "argument --direct_running_mode: invalid choice: 'bogus'"),
+    (["--direct_num_workers", "-1", "--direct_running_mode", "multi_processing"],  # an IndexError inside Beam
+     "--direct_num_workers -1: expected an integer in [0, 1024] (0: one per CPU)"),
     (["--runner", "no.such.Runner"], "--runner no.such.Runner: No module named 'no'"),
     (["--runner", "PortableRunner"], "--runner PortableRunner could not start the job: You must specify a --job_endpoint"),
     (["--runner", "PortableRunner", "--job_endpoint", "localhost:1", "--job_server_timeout", "1"],

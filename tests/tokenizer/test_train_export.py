@@ -143,3 +143,5 @@ def test_errors_are_clear(sentences: list[str], tmp_path) -> None:
         load(tmp_path / "missing.model")
     with pytest.raises(TokenizerError, match="--policy"):
         TrainConfig(policy="words").validate()
+    with pytest.raises(TokenizerError, match="--reserved-tokens 8000 must be below --vocab-size 8000"):
+        TrainConfig(vocab_size=8000, reserved_tokens=8000).validate()  # 10**8 names were made first: 4.5 GB
