@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from pipeline.errors import UserError
+from pipeline.errors import UserError, stops_deferred
 from trainer_bridge.cliargs import SEED_MAX, integer, number, output_folder
 
 MAX_VOCAB = 1 << 20  # SentencePiece takes an int32 (2**31 was its traceback); no useful vocabulary is near either
@@ -38,6 +38,9 @@ def _expand(path: str) -> list[str]:
     the quarantine's errors); another folder: its Parquet/JSONL files and its subfolders' JSONL."""
     if any(ch in path for ch in "*?[") or path.endswith((".parquet", ".jsonl")):
         return sorted(set(_matches(path)))
+    from pipeline.fsutil import check_curate_finished
+
+    check_curate_finished(path)
     base = path.rstrip("/")
     curated = _matches(f"{base}/curated/*.parquet")
     if curated or _matches(f"{base}/stats.json"):
@@ -162,27 +165,43 @@ def _created_folder(out: str) -> Path | None:
 
 
 def _build(args: argparse.Namespace, cfg: TrainConfig) -> dict:
-    """Build into --out (through a local temporary folder when it is remote); the eval report."""
+    """Build into a temporary folder (inside a local --out, so the moves are renames), then publish; the eval
+    report. An existing --out got the files one by one, and a stop left it half written: a rerun refused it,
+    pack took its model."""
     from tokenizer.build import build
     from tokenizer.train import TokenizerError
 
     remote = "://" in args.out
-    local = Path(tempfile.mkdtemp(prefix="jcorpus-tok-")) if remote else Path(args.out)
+    if not remote:
+        os.makedirs(args.out, exist_ok=True)
+    local = Path(tempfile.mkdtemp(prefix="jcorpus-tok-" if remote else ".partial-", dir=None if remote else args.out))
     try:
         report = build(read_records(args.input), local, cfg, args.char_budget, _mix(args.mix), args.holdout,
                        shrink_to_fit=args.shrink_to_fit, log=lambda msg: print(msg, file=sys.stderr))
-        if remote:
-            from apache_beam.io.filesystems import FileSystems
-
-            for path in sorted(p for p in local.rglob("*") if p.is_file()):
-                with FileSystems.create(posixpath.join(args.out, path.relative_to(local).as_posix())) as dst:
-                    dst.write(path.read_bytes())
+        with stops_deferred():
+            _publish(local, args.out)
         return report
     except TokenizerError as exc:
         raise UserError(str(exc)) from None
     finally:
-        if remote:
-            shutil.rmtree(local, ignore_errors=True)
+        shutil.rmtree(local, ignore_errors=True)
+
+
+def _publish(local: Path, out: str) -> None:
+    """Every file into --out, tokenizer.model last: what pack reads and a rerun refuses is there only with the
+    rest."""
+    files = sorted((p for p in local.rglob("*") if p.is_file()), key=lambda p: (p.name == "tokenizer.model", str(p)))
+    for path in files:
+        rel = path.relative_to(local).as_posix()
+        if "://" in out:
+            from apache_beam.io.filesystems import FileSystems
+
+            with FileSystems.create(posixpath.join(out, rel)) as dst:
+                dst.write(path.read_bytes())
+        else:
+            target = Path(out, rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
 
 
 def _eval(args: argparse.Namespace) -> int:

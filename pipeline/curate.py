@@ -23,7 +23,7 @@ from pipeline.beamutil import split, split_decided
 from pipeline.config import CurateConfig, expand_files
 from pipeline.dedup_exact import ExactDedup
 from pipeline.documents import DESTINATIONS
-from pipeline.errors import ConfigError, UserError
+from pipeline.errors import ConfigError, UserError, stops_deferred
 from pipeline.fsutil import check_output_folder, exists, join, list_files, read_json, write_bytes, write_json
 from pipeline.prepare import Prepare, ReadFiles
 from pipeline.runner import new_pipeline, pipeline_options, run
@@ -94,7 +94,8 @@ def check_output(out: str, overwrite: bool) -> None:
 
 
 def commit(out: str, tmp_dir: str, stats: dict[str, Any], overwrite: bool) -> None:
-    """Move the finished files into place; `_SUCCESS` is written last so readers never see half an output.
+    """Move the finished files into place; `_SUCCESS` is written last so readers never see half an output (it
+    goes first from an output being replaced), and a stop signal waits for the end (`stops_deferred`).
     Without --overwrite the folder is checked again: another run on the same --out that committed meanwhile
     was replaced silently, both runs saying they wrote it."""
     if not overwrite:
@@ -103,8 +104,17 @@ def commit(out: str, tmp_dir: str, stats: dict[str, Any], overwrite: bool) -> No
         except UserError as exc:
             FileSystems.delete([tmp_dir])
             raise UserError(f"{exc} (another run wrote it while this one ran)") from None
+    with stops_deferred():
+        _replace(out, tmp_dir, stats)
+
+
+def _replace(out: str, tmp_dir: str, stats: dict[str, Any]) -> None:
+    if exists(join(out, "_SUCCESS")):
+        FileSystems.delete([join(out, "_SUCCESS")])
     old = [p for d in OUTPUT_FOLDERS for p in list_files(join(out, d, "*"))]
     old += [join(out, n) for n in OUTPUT_FILES if exists(join(out, n))]
+    if "://" not in out:  # a file where an output folder goes (it failed the run's end with a traceback)
+        old += [p for d in OUTPUT_FOLDERS if os.path.lexists(p := join(out, d)) and not os.path.isdir(p)]
     if old:
         FileSystems.delete(old)
     moved = [p for d in OUTPUT_FOLDERS for p in list_files(join(tmp_dir, d, "*"))]

@@ -1,4 +1,10 @@
 """Errors a user can fix: the CLI prints them as one line (no traceback) and exits with code 2."""
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class UserError(Exception):
@@ -22,3 +28,19 @@ def raise_if_stopped() -> None:
     Called after a pipeline, before anything is committed."""
     if STOPS:
         raise STOPS[0]()
+
+
+@contextmanager
+def stops_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM are held off while the block runs: a commit cut halfway left part of an output, and
+    with --overwrite neither the old one nor the new. A stop that comes meanwhile is dropped (what it would
+    have stopped is complete a moment later). Only in the main thread, where Python runs signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)  # None: not set from Python

@@ -64,6 +64,19 @@ def regular_file(path: str) -> str:
 GLOB_CHARACTERS = "*?["
 
 
+def check_curate_finished(folder: str, option: str = "--input") -> None:
+    """Refuse a curate output (or its `curated/`) without `_SUCCESS`: a run stopped or failed while committing
+    leaves part of its documents there, and pack and the tokenizer took them as the corpus. The layout is
+    known by its three destination folders; an object store, which has no folders, is not checked."""
+    base = folder.rstrip("/")
+    roots = [base, os.path.dirname(base)] if os.path.basename(base) == "curated" else [base]
+    for root in roots:
+        if all(os.path.isdir(join(root, d)) for d in ("curated", "rejected", "quarantine")) \
+                and not exists(join(root, "_SUCCESS")):
+            raise UserError(f"{option} {folder}: {root} is a curate output without _SUCCESS (its run did not "
+                            "finish, so it may hold part of the documents); run curate again")
+
+
 def check_output_folder(path: str, option: str = "--out") -> None:
     """Refuse, before any work, an output folder whose name Beam's file systems would read as a pattern (listing
     `run?/curated/*` to replace an old output matched `runA/curated/*` too, and deleted it), or a local one that

@@ -23,7 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline.beamutil import split
 from pipeline.documents import check_text_column
 from pipeline.errors import UserError
-from pipeline.fsutil import exists, join, match_files, regular_file, write_bytes
+from pipeline.fsutil import check_curate_finished, exists, join, match_files, regular_file, write_bytes
 from pipeline.report_inputs import unreadable_parquet
 from pipeline.runner import new_pipeline, pipeline_options, run
 from pipeline.stats import MergeStats
@@ -229,6 +229,7 @@ def _input_files(path: str) -> tuple[list[str], str]:
     does not exist is a glob (or, without glob characters, a remote folder such as gs://bucket/curated).
     """
     if "://" not in path and os.path.isdir(path):
+        check_curate_finished(path)
         files = (os.path.join(path, n) for n in sorted(os.listdir(path)) if n.endswith(".parquet"))
         # a folder named *.parquet (a partitioned dataset's) is not a part; a FIFO or device is refused by name
         return [regular_file(f) for f in files if not os.path.isdir(f)], join(path, "*.parquet")

@@ -350,3 +350,40 @@ def test_euc_jp_read_as_cp932_is_rejected_as_mojibake_after_normalization(tmp_pa
     rejected = {r["source_id"]: r for r in _rows(tmp_path / "out", "rejected")}
     assert rejected["bad"]["reject_reason"] == "mojibake" and json.loads(rejected["bad"]["meta"])["mojibake_folded"] > 10
     assert [r["source_id"] for r in _rows(tmp_path / "out", "curated")] == ["good"]
+
+
+def test_a_stop_during_the_commit_waits_for_it(tmp_path, inputs, monkeypatch):
+    """Ctrl-C or SIGTERM while the files were renamed into place left part of an output (with --overwrite,
+    neither the old one nor the new): the commit now finishes, and the stop that came during it is dropped."""
+    import signal
+
+    import pipeline.curate as curate
+
+    cfg, _ = inputs
+    run_curate(cfg, str(tmp_path / "out"))
+    rename = curate.FileSystems.rename
+
+    def stopped_midway(sources, targets):
+        if not any("_temporary-" in t for t in targets):  # the commit's renames, not the pipeline's
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return rename(sources, targets)
+
+    monkeypatch.setattr(curate.FileSystems, "rename", stopped_midway)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stats = run_curate(cfg, str(tmp_path / "out"), overwrite=True)
+    assert (tmp_path / "out" / "_SUCCESS").exists() and stats["conservation"]["ok"]
+    assert len(_rows(tmp_path / "out", "curated")) == stats["kept_docs"]
+    assert {sig: signal.getsignal(sig) for sig in handlers} == handlers
+
+
+def test_overwrite_replaces_a_file_where_an_output_folder_goes(tmp_path, inputs):
+    """A file named `curated` (or `rejected`) under --out failed the run at its very end with a FileExistsError
+    traceback, leaving the temporary folder."""
+    cfg, _ = inputs
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "rejected").write_text("not a folder")
+    stats = run_curate(cfg, str(out), overwrite=True)
+    assert (out / "rejected").is_dir() and len(_rows(out, "rejected")) == stats["rejected_docs"]
+    assert not [p for p in os.listdir(out) if p.startswith("_temporary")]

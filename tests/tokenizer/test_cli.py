@@ -189,3 +189,43 @@ def test_cli_size_and_holdout_errors_say_what_to_do(tmp_path, capsys) -> None:
         "the 3 non-empty documents hold no sentence to sample (only whitespace and line breaks)")
     (tmp_path / "empty.model").write_bytes(b"")
     assert "cannot read SentencePiece model" in err("eval", "--model", str(tmp_path / "empty.model"), "--input", str(one))
+
+
+def test_a_stop_while_training_into_an_existing_folder_leaves_it_as_it_was(ja_docs, tmp_path, monkeypatch) -> None:
+    """Files went into an existing --out one by one: a Ctrl-C left tokenizer.model alone there, which a rerun
+    refused ("already exists") and pack used. The run builds in a temporary folder and publishes at the end."""
+    import tokenizer.build
+
+    curated = _write_curated(ja_docs[:40], tmp_path / "curate_out")
+    out = tmp_path / "tok"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+
+    def stopped(records, out_dir, *args, **kwargs):
+        (Path(out_dir) / "tokenizer.model").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tokenizer.build, "build", stopped)
+    assert main(["tokenizer", "train", "--input", str(curated), "--vocab-size", "6000", "--out", str(out)]) == 130
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_an_unfinished_curate_output_is_refused(ja_docs, tmp_path, capsys) -> None:
+    """A curate run stopped while committing left part of its documents and no _SUCCESS; the tokenizer and pack
+    took them as the corpus."""
+    root = tmp_path / "curate_out"
+    curated = _write_curated(ja_docs[:40], root)
+    (curated / "_SUCCESS").unlink()
+    for d in ("rejected", "quarantine"):
+        (root / d).mkdir()
+    for argv in (["tokenizer", "train", "--input", str(root), "--vocab-size", "6000", "--out", str(tmp_path / "t")],
+                 ["pack", "--input", str(curated), "--tokenizer", "unused.model", "--seq-len", "64",
+                  "--out", str(tmp_path / "p")]):
+        assert main(argv) == 2
+        given = argv[argv.index("--input") + 1]
+        assert capsys.readouterr().err.endswith(f"error: --input {given}: {root} is a curate output without _SUCCESS "
+                                                "(its run did not finish, so it may hold part of the documents); "
+                                                "run curate again\n")
+    (root / "_SUCCESS").write_text("")
+    assert main(["tokenizer", "eval", "--model", "missing.model", "--input", str(root)]) == 2
+    assert "cannot read SentencePiece model" in capsys.readouterr().err  # the input itself is accepted now
