@@ -93,6 +93,19 @@ def check_output(out: str, overwrite: bool) -> None:
         raise UserError(f"{out} already holds a curate output ({', '.join(existing)}); pass --overwrite to replace it")
 
 
+def _check_not_own_output(files: list[tuple[int, str, int]], out: str) -> None:
+    """An input file inside --out's own output (a glob over OUT) is refused: each --overwrite run read the last
+    one's samples back as input, and the input grew run after run."""
+    def place(path: str) -> str:
+        return path if "://" in path else os.path.realpath(path)
+
+    owned = [place(join(out, d)) + "/" for d in OUTPUT_FOLDERS] + [place(join(out, "_temporary-"))]
+    for index, path, _ in files:
+        if any(place(path).startswith(prefix) for prefix in owned):
+            raise ConfigError(f"sources[{index}].paths: {path} is in the output of --out {out}; a run would read "
+                              "its own earlier output (match the inputs outside it)")
+
+
 def commit(out: str, tmp_dir: str, stats: dict[str, Any], overwrite: bool) -> None:
     """Move the finished files into place; `_SUCCESS` is written last so readers never see half an output (it
     goes first from an output being replaced), and a stop signal waits for the end (`stops_deferred`).
@@ -135,6 +148,7 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
                beam_args: tuple[str, ...] = (), overwrite: bool = False) -> dict[str, Any]:
     check_output(out, overwrite)
     files = expand_files(cfg)
+    _check_not_own_output(files, out)
     _make_index_folder(cfg)
     tmp_dir = join(out, f"_temporary-{uuid.uuid4().hex[:12]}")
     try:

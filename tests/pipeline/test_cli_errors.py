@@ -242,3 +242,17 @@ def test_beams_noise_is_dropped_and_other_lines_are_kept():
         for text in texts:
             assert not logger.filter(logging.LogRecord(name, logging.WARNING, "", 0, f"  {text} at runtime.", (), None))
         assert logger.filter(logging.LogRecord(name, logging.WARNING, "", 0, "a real warning", (), None))
+
+
+def test_an_input_inside_the_output_is_refused(tmp_path, capsys, no_pipeline):
+    """A glob over OUT read the last run's samples/*.jsonl back: input_docs grew 30 -> 34 -> 38 over three
+    --overwrite runs."""
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "samples" / "rejected.jsonl").write_text('{"id": "1", "text": "x"}\n')
+    (tmp_path / "a.jsonl").write_text('{"id": "1", "text": "x"}\n')
+    (tmp_path / "c.yaml").write_text(SOURCE % "['**/*.jsonl', a.jsonl]")
+    code = main(["curate", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path), "--overwrite"])
+    err = capsys.readouterr().err
+    assert code == 2 and err == (f"jcorpus curate: error: sources[0].paths: {tmp_path}/samples/rejected.jsonl is in "
+                                 f"the output of --out {tmp_path}; a run would read its own earlier output (match "
+                                 "the inputs outside it)\n"), err
