@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from resiliparse.parse.html import HTMLTree
 
@@ -184,18 +186,17 @@ def _feed_field(item: str, tag: str, markup: bool) -> str:
 
 
 def _too_deep(html: str) -> bool:
-    """Nesting deeper than MAX_DEPTH; the exact scan runs only when there are enough opening tags to get there."""
-    if html.count("<") - html.count("</") <= MAX_DEPTH:  # counting passes; the scan below costs ~0.5 ms per page
+    """Nesting deeper than MAX_DEPTH; the exact scan runs only when there are enough opening tags to get there.
+    The depth walk is numpy's (a Python loop over the tags was an eighth of extraction on the shared WARC): a
+    closing tag with nothing open does not lower the depth, d = max(d - 1, 0), which is the running sum minus
+    its running minimum below zero."""
+    if html.count("<") - html.count("</") <= MAX_DEPTH:  # counting passes
         return False
-    depth = 0
-    for match in _NESTING.finditer(html):
-        if match.group(1):
-            depth = max(depth - 1, 0)
-        else:
-            depth += 1
-            if depth > MAX_DEPTH:
-                return True
-    return False
+    closing = np.array(_NESTING.findall(html), dtype="U1") == "/"
+    if closing.size - np.count_nonzero(closing) <= MAX_DEPTH:
+        return False
+    level = np.cumsum(1 - 2 * closing.astype(np.int64))
+    return bool((level - np.minimum.accumulate(np.minimum(level, 0))).max() > MAX_DEPTH)
 
 
 def _too_little(text: str) -> bool:
