@@ -22,7 +22,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipeline.beamutil import split
 from pipeline.documents import check_text_column
-from pipeline.errors import UserError
+from pipeline.errors import UserError, stops_deferred
 from pipeline.fsutil import check_curate_finished, exists, join, match_files, regular_file, write_bytes
 from pipeline.report_inputs import unreadable_parquet
 from pipeline.runner import new_pipeline, pipeline_options, run
@@ -319,10 +319,11 @@ def _discard(tmp_dir: str, created_out: str | None) -> None:
 
 
 def _commit(tmp_dir: str, out: str, manifest: dict) -> None:
-    """Move every file into `out`, the manifest last, and remove the temporary folder."""
+    """Move every file into `out`, the manifest last, and remove the temporary folder; a stop signal waits."""
     moves = [name for name, _, _ in listed_files(manifest)]
-    if manifest["megatron"] and not exists(join(out, "megatron")):
-        FileSystems.mkdirs(join(out, "megatron"))
-    FileSystems.rename([join(tmp_dir, m) for m in moves], [join(out, m) for m in moves])
-    FileSystems.rename([join(tmp_dir, MANIFEST_NAME)], [join(out, MANIFEST_NAME)])
-    FileSystems.delete([tmp_dir])
+    with stops_deferred():
+        if manifest["megatron"] and not exists(join(out, "megatron")):
+            FileSystems.mkdirs(join(out, "megatron"))
+        FileSystems.rename([join(tmp_dir, m) for m in moves], [join(out, m) for m in moves])
+        FileSystems.rename([join(tmp_dir, MANIFEST_NAME)], [join(out, MANIFEST_NAME)])
+        FileSystems.delete([tmp_dir])

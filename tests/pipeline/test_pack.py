@@ -166,3 +166,22 @@ def test_cli_pack_mix_and_inspect(corpus, tmp_path, capsys):
     assert cli_main(["shards", "inspect", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert "shard-00000-000.arrow: cannot read it (ArrowInvalid" in err and "--verify" in err and "\n" not in err
+
+
+def test_a_stop_during_the_commit_waits_for_it(corpus, tmp_path, monkeypatch):
+    """A Ctrl-C between the shards' rename and the manifest's left shards with no manifest."""
+    import os
+    import signal
+
+    import pipeline.pack as pack
+
+    rename = pack.FileSystems.rename
+
+    def stopped_midway(sources, targets):
+        if not any("_temporary" in t or ".tmp" in t for t in targets):  # the commit's renames, not a step's
+            os.kill(os.getpid(), signal.SIGINT)
+        return rename(sources, targets)
+
+    monkeypatch.setattr(pack.FileSystems, "rename", stopped_midway)
+    manifest = _pack(corpus, tmp_path / "out")
+    assert (tmp_path / "out" / "manifest.json").exists() and manifest["totals"]["docs"]
