@@ -32,7 +32,8 @@ def prepare(config: str, work: Path, target_mb: float) -> Path:
 
     docs, gated = [], []
     for d in prepared_documents(config):
-        rec = {"source_id": d["source_id"], "kind": d["kind"], "url": d.get("url"), "text": d["text"]}
+        rec = {"source_id": d["source_id"], "kind": d["kind"], "url": d.get("url"), "text": d["text"],
+               "meta": {k: v for k, v in d["meta"].items() if k == "mojibake_folded"}}
         (gated if d.get("reject_reason") else docs).append(rec)
     size = sum(len(d["text"].encode("utf-8")) for d in docs)
     copies = max(1, int(target_mb * 1e6 // max(size, 1)))
@@ -54,7 +55,7 @@ def _ours(preset: str):
     chain = FilterChain({"preset": preset})
 
     def run(d, timings):
-        result = chain(d["text"], url=d.get("url"), kind=d["kind"])
+        result = chain.on_document(d)
         for name, sec in result.timings.items():
             timings[name] += sec
         return result.reject_reason

@@ -125,6 +125,12 @@ class FilterChain:
                     meta["non_japanese_lines_removed"] = removed
         return "\n".join(lines)
 
+    def on_document(self, doc: Mapping[str, Any]) -> FilterResult:
+        """The chain on a prepared pipeline document (text, url, kind, meta): what curate, `filters eval` and the
+        bench all call, so each passes `meta.mojibake_folded`."""
+        folded = (doc.get("meta") or {}).get("mojibake_folded", 0)
+        return self(doc["text"], url=doc.get("url"), kind=doc["kind"], folded_mojibake=folded)
+
     def __call__(self, text: str, *, url: str | None, kind: str, folded_mojibake: int = 0) -> FilterResult:
         """`folded_mojibake`: mojibake signature characters normalization rewrote (see filters.mojibake)."""
         if not self.plan.enabled:

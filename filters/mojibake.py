@@ -4,8 +4,7 @@
   text), so runs of them are the classic sign ("縺薙ｓ縺ｫ縺｡縺ｯ").
 - UTF-8 read as Latin-1/CP1252: lead byte E3 becomes "ã" followed by a C1/punctuation character; for
   European text "Ã©" or "â€™" pairs.
-- EUC-JP read as CP932: kana bytes A4/A5 become half-width katakana punctuation ､｡｢｣ interleaved with
-  half-width kana.
+- EUC-JP read as CP932: kana bytes A4/A5 become half-width ､ ･ alternating with half-width forms (､ﾏ､ﾇ).
 - ISO-2022-JP with its escape bytes stripped: "$B...(B" shift sequences left in the text.
 - any legacy encoding read as UTF-8 with replacement: U+FFFD.
 The statistic is the share of characters inside such signatures among non-space characters.
@@ -17,8 +16,10 @@ from __future__ import annotations
 
 import re
 
-# EUC-JP read as CP932 (counted apart: see `halfwidth_signature_chars`)
-_HALFWIDTH_SIGNATURE = re.compile(r"[\uff61-\uff64][\uff65-\uff9f]|[\uff65-\uff9f][\uff61-\uff64]")
+# EUC-JP read as CP932: each hiragana/katakana is a lead byte A4/A5, read as ､ or ･, and a trail byte A1-DF, read
+# as a half-width form: runs of such pairs (counted apart: see `halfwidth_signature_chars`). A kaomoji's (｡･ω･｡)
+# pairs are not a run.
+_HALFWIDTH_SIGNATURE = re.compile(r"(?:[\uff64\uff65][\uff61-\uff9f]){2,}")
 _HALFWIDTH = re.compile(r"[\uff61-\uff9f]")
 _EUC_LEAD_SHARE = 0.25
 _SIGNATURES = re.compile(
@@ -31,7 +32,7 @@ _SIGNATURES = re.compile(
 
 
 def halfwidth_signature_chars(text: str) -> int:
-    """Characters of the EUC-JP-as-CP932 signature (half-width ､｡｢｣ next to half-width kana).
+    """Characters of the EUC-JP-as-CP932 signature (runs of ､ or ･ each followed by a half-width form).
 
     Real half-width katakana text has the same pairs (ｺﾝﾆﾁﾊ｡), so they count only where ､ and ･, the lead
     bytes of EUC-JP hiragana and katakana, are at least a quarter of the half-width characters (about 0.4 in

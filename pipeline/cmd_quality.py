@@ -127,7 +127,7 @@ def run_eval(args: argparse.Namespace) -> int:
         reason = doc.get("reject_reason")
         if reason is None:
             t = time.perf_counter()
-            reason = chain(doc["text"], url=doc.get("url"), kind=doc["kind"]).reject_reason
+            reason = chain.on_document(doc).reject_reason
             seconds += time.perf_counter() - t
             chars += len(doc["text"])
         decisions.append({"label": label["label"], "reject_reason": reason, "ref": label.get("ref", doc["source_id"]),

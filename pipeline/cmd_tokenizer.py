@@ -36,11 +36,11 @@ def _matches(pattern: str) -> list[str]:
 def _expand(path: str) -> list[str]:
     """A file or glob as given; a curate output root: its kept documents (`samples/` holds rejected ones and
     the quarantine's errors); another folder: its Parquet/JSONL files and its subfolders' JSONL."""
-    if any(ch in path for ch in "*?[") or path.endswith((".parquet", ".jsonl")):
-        return sorted(set(_matches(path)))
     from pipeline.fsutil import check_curate_finished
 
     check_curate_finished(path)
+    if any(ch in path for ch in "*?[") or path.endswith((".parquet", ".jsonl")):
+        return sorted(set(_matches(path)))
     base = path.rstrip("/")
     curated = _matches(f"{base}/curated/*.parquet")
     if curated or _matches(f"{base}/stats.json"):

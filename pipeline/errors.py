@@ -38,8 +38,10 @@ def stops_deferred() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous: dict[int, object] = {}
     try:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # in the try: a stop between the two restores the first
+            previous[sig] = signal.signal(sig, signal.SIG_IGN)
         yield
     finally:
         for sig, handler in previous.items():

@@ -51,8 +51,8 @@ _INERT = re.compile(_INERT_ONLY, re.I | re.S)
 # so their text is not taken for markup. Three times slower, so only then.
 _INERT_OR_TEXT = re.compile(
     _INERT_ONLY + r"|(?P<keep><(?P<text>textarea|title)(?=[\s/>])[^<>]*>.*?(?:</(?P=text)\s*>|\Z)"
-    r"|<[a-z][^\s/<>]*(?:[^<>\"']|\"[^\"]{0,4096}\"|'[^']{0,4096}')*>)", re.I | re.S)
-_TEXT_LIKE_MARKUP = re.compile(r"=\s*(?:\"[^\"<>]*<|'[^'<>]*<)|<(?:textarea|title)(?=[\s/>])[^<>]*>[^<]*<(?!/)", re.I)
+    r"|<[a-z][^\s/<>]*(?=[\s/>])(?:[^<>\"']|\"[^\"]*\"|'[^']*')*>)", re.I | re.S)  # (?=...): one way to split
+_TEXT_LIKE_MARKUP = re.compile(r"=\s*(?:\"[^\"<]*<|'[^'<]*<)|<(textarea|title)(?=[\s/>])[^<>]*>[^<]*<(?!/\1)", re.I)
 # resiliparse 2.0's main-content mode drops every text node of exactly 3 UTF-8 bytes as an "unprintable private-use
 # icon" (its test reads the bytes as one little-endian number, which every 3-byte character passes): in Japanese
 # the particles and punctuation between inline elements (<b>東京</b>と<b>大阪</b>) and one-kanji <em>. Such a node

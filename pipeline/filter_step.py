@@ -22,8 +22,7 @@ class ApplyFilters(beam.DoFn):
         self.chain = FilterChain(self.cfg)
 
     def process(self, doc: dict[str, Any]):
-        result = self.chain(doc["text"], url=doc.get("url"), kind=doc["kind"],
-                            folded_mojibake=doc["meta"].get("mojibake_folded", 0))
+        result = self.chain.on_document(doc)
         doc = copy_doc(doc)
         timings = doc.setdefault(TIMINGS_KEY, {})
         timings["filters"] = sum(result.timings.values())

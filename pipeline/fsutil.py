@@ -67,8 +67,15 @@ GLOB_CHARACTERS = "*?["
 def check_curate_finished(folder: str, option: str = "--input") -> None:
     """Refuse a curate output (or its `curated/`) without `_SUCCESS`: a run stopped or failed while committing
     leaves part of its documents there, and pack and the tokenizer took them as the corpus. The layout is
-    known by its three destination folders; an object store, which has no folders, is not checked."""
-    base = folder.rstrip("/")
+    known by its three destination folders; an object store, which has no folders, is not checked. A file or
+    glob is checked by its folder."""
+    if "://" in folder:
+        return
+    base = os.path.abspath(folder)  # normalized: `.` inside curated/, `curated/.`
+    if any(c in base for c in GLOB_CHARACTERS) or base.endswith((".parquet", ".jsonl")):
+        base = os.path.dirname(base)
+        if any(c in base for c in GLOB_CHARACTERS):
+            return
     roots = [base, os.path.dirname(base)] if os.path.basename(base) == "curated" else [base]
     for root in roots:
         if all(os.path.isdir(join(root, d)) for d in ("curated", "rejected", "quarantine")) \

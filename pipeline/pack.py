@@ -228,8 +228,8 @@ def _input_files(path: str) -> tuple[list[str], str]:
     An existing folder (its `*.parquet`) or file is taken literally, as its name may hold `[`; only a path that
     does not exist is a glob (or, without glob characters, a remote folder such as gs://bucket/curated).
     """
+    check_curate_finished(path)
     if "://" not in path and os.path.isdir(path):
-        check_curate_finished(path)
         files = (os.path.join(path, n) for n in sorted(os.listdir(path)) if n.endswith(".parquet"))
         # a folder named *.parquet (a partitioned dataset's) is not a part; a FIFO or device is refused by name
         return [regular_file(f) for f in files if not os.path.isdir(f)], join(path, "*.parquet")

@@ -56,7 +56,10 @@ def test_the_euc_signature_counts_when_normalization_has_folded_it():
     chain = FilterChain({"preset": "none", "rules": {"mojibake": {}}})
     assert mojibake_stats(folded)["mojibake_fraction"] < 0.02  # what the rule saw before
     assert chain(folded, url=None, kind="web", folded_mojibake=halfwidth_signature_chars(bad)).reject_reason == "mojibake"
-    for good in ("ｶﾀｶﾅの半角表記｡ﾃｽﾄです｡" + TEXT * 2, "ｺﾝﾆﾁﾊ｡ｹﾞﾝｷﾃﾞｽｶ､ｱﾘｶﾞﾄｳ｡" + TEXT):
+    doc = {"text": folded, "kind": "web", "meta": {"mojibake_folded": halfwidth_signature_chars(bad)}}
+    assert chain.on_document(doc).reject_reason == "mojibake"  # what curate, `filters eval` and the bench call
+    kaomoji = "".join(f"{sentence}。(｡･ω･｡)" for sentence in TEXT.split("。")[:4])  # its ｡･ ･｡ pairs are not a run
+    for good in ("ｶﾀｶﾅの半角表記｡ﾃｽﾄです｡" + TEXT * 2, "ｺﾝﾆﾁﾊ｡ｹﾞﾝｷﾃﾞｽｶ､ｱﾘｶﾞﾄｳ｡" + TEXT, kaomoji):
         assert chain(Normalizer()(good)[0], url=None, kind="web",
                      folded_mojibake=halfwidth_signature_chars(good)).reject_reason is None
         assert chain(good, url=None, kind="web").reject_reason is None  # with the fold off

@@ -89,9 +89,22 @@ def test_a_ruby_tag_inside_a_comment_or_script_deletes_nothing():
         assert "段落A。" in text and "段落B。" in text and PARA1 in text, empty
     # a <script> in an attribute value and a <!-- in a textarea are text: they deleted the rest of the page
     for extra in ('<p title="<script>">段落A。</p><p>段落B。</p>', "<textarea><!-- 段落A。</textarea><p>段落B。</p>",
-                  "<p data-x='<!--'>段落A。</p><p>段落B。</p>"):
+                  "<p data-x='<!--'>段落A。</p><p>段落B。</p>", '<p title="a > b <!-- x">段落A。</p><p>段落B。</p>',
+                  f'<p data-x="{"x" * 5000}<!--">段落A。</p><p>段落B。</p>',
+                  "<textarea></b><!-- x</textarea><p>段落B。</p>"):
         text, _ = html_to_text(PAGE.replace(f"<p>{PARA1}</p>", f"{extra}<p>{PARA1}</p>"))
         assert "段落B。" in text and PARA1 in text and "この記事は試験用です。" in text, extra
+
+
+def test_the_tag_aware_ruby_pattern_stays_linear():
+    """A tag name and its attributes could split a long run of text two ways: an unclosed <p before 20k
+    characters of Japanese took 25 s."""
+    start = time.perf_counter()
+    for n in (20_000, 200_000):
+        assert drop_ruby('<rt>x</rt><a title="<">' + "<p" + "日" * n).endswith("日")
+        assert drop_ruby('<rt>x</rt><a title="<">' + '<a "' * n + "x")
+        assert drop_ruby('<rt>x</rt><a title="<">' + "<a " * n + '"' + "x" * n)
+    assert time.perf_counter() - start < 2
 
 
 def test_paragraphs_stay_on_their_own_lines():

@@ -219,7 +219,8 @@ def test_an_unfinished_curate_output_is_refused(ja_docs, tmp_path, capsys) -> No
     for d in ("rejected", "quarantine"):
         (root / d).mkdir()
     for argv in (["tokenizer", "train", "--input", str(root), "--vocab-size", "6000", "--out", str(tmp_path / "t")],
-                 ["pack", "--input", str(curated), "--tokenizer", "unused.model", "--seq-len", "64",
+                 ["tokenizer", "train", "--input", f"{curated}/*.parquet", "--out", str(tmp_path / "t")],
+                 ["pack", "--input", f"{curated}/.", "--tokenizer", "unused.model", "--seq-len", "64",
                   "--out", str(tmp_path / "p")]):
         assert main(argv) == 2
         given = argv[argv.index("--input") + 1]
