@@ -58,14 +58,27 @@ def test_pack_writes_one_megatron_document_per_document(tmp_path):
     assert all(doc[-1] == 2 for doc in read)
 
 
-def test_megatron_lm_indexed_dataset_reads_our_files(tmp_path):
-    """Megatron-LM's own reader, when it is installed (it needs torch); the format test above stands alone."""
-    indexed = pytest.importorskip("megatron.core.datasets.indexed_dataset", reason="Megatron-LM not installed")
-    docs = [np.arange(5, 5 + n, dtype=np.uint32) for n in (3, 10, 1, 7)]
-    bin_, idx = encode_megatron(docs, 32000)
-    (tmp_path / "x.bin").write_bytes(bin_)
-    (tmp_path / "x.idx").write_bytes(idx)
-    dataset = indexed.IndexedDataset(str(tmp_path / "x"))
-    assert len(dataset) == 4
-    assert [dataset[i].tolist() for i in range(4)] == [d.tolist() for d in docs]
-    assert dataset.document_indices.tolist() == [0, 1, 2, 3, 4]
+@pytest.mark.parametrize("vocab", [32000, 65500, 150_000])  # uint16, and int32 from 65,500 as Megatron picks
+def test_megatron_lm_reads_our_files_and_writes_the_same_bytes(tmp_path, vocab):
+    """Megatron-LM's own IndexedDataset reads our files back, and its IndexedDatasetBuilder writes the same
+    bytes from the same documents (megatron-core, pinned in the test extra; torch is its one dependency)."""
+    indexed = pytest.importorskip("megatron.core.datasets.indexed_dataset", reason="megatron-core not installed")
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(vocab)
+    docs = [np.append(rng.integers(3, vocab, rng.integers(1, 200)), 2) for _ in range(40)]
+    docs[0][0] = vocab - 1
+    bin_, idx = encode_megatron(docs, vocab)
+    (tmp_path / "ours.bin").write_bytes(bin_)
+    (tmp_path / "ours.idx").write_bytes(idx)
+    dataset = indexed.IndexedDataset(str(tmp_path / "ours"))
+    assert len(dataset) == len(docs) and dataset.document_indices.tolist() == list(range(len(docs) + 1))
+    assert [dataset[i].tolist() for i in range(len(docs))] == [d.tolist() for d in docs]
+    assert dataset.sequence_lengths.tolist() == [len(d) for d in docs]
+    del dataset  # its arrays are views of the memory map
+    builder = indexed.IndexedDatasetBuilder(str(tmp_path / "theirs.bin"),
+                                            dtype=indexed.DType.optimal_dtype(vocab))
+    for doc in docs:
+        builder.add_item(torch.from_numpy(doc.astype(np.int64)))
+        builder.end_document()
+    builder.finalize(str(tmp_path / "theirs.idx"))
+    assert (tmp_path / "theirs.bin").read_bytes() == bin_ and (tmp_path / "theirs.idx").read_bytes() == idx
