@@ -6,13 +6,17 @@ from typing import Any
 
 import apache_beam as beam
 
+# Statistics that are maxima, named one by one: any key starting with `max_` was one, and the rejection counts
+# under rules named so (max_katakana_fraction...) kept the largest shard's count instead of their sum.
+MAXIMA = frozenset({"max_exact_cluster_size"})
+
 
 def merge_into(acc: dict[str, Any], part: Mapping[str, Any]) -> dict[str, Any]:
-    """Add `part` into `acc` in place: numbers sum, dicts merge recursively, `max_*` keys keep the maximum."""
+    """Add `part` into `acc` in place: numbers sum, dicts merge recursively, `MAXIMA` keep the maximum."""
     for key, value in part.items():
         if isinstance(value, Mapping):
             merge_into(acc.setdefault(key, {}), value)
-        elif key.startswith("max_"):
+        elif key in MAXIMA:
             acc[key] = max(acc.get(key, value), value)
         else:
             acc[key] = acc.get(key, 0) + value

@@ -387,3 +387,26 @@ def test_overwrite_replaces_a_file_where_an_output_folder_goes(tmp_path, inputs)
     stats = run_curate(cfg, str(out), overwrite=True)
     assert (out / "rejected").is_dir() and len(_rows(out, "rejected")) == stats["rejected_docs"]
     assert not [p for p in os.listdir(out) if p.startswith("_temporary")]
+
+
+def test_rejections_by_a_rule_named_max_are_summed_across_shards(tmp_path):
+    """stats.json merged every key starting with `max_` as a maximum: the per-source and per-kind counts of rules
+    such as max_katakana_fraction kept the largest output shard's count (4 of 12), and the report said the
+    funnels did not add up."""
+    from pipeline.stats import merge_all
+
+    d = tmp_path / "in"
+    d.mkdir()
+    katakana = "アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモ"
+    rows = [{"id": f"k{i}", "text": "。".join(katakana[i % 7:] + katakana[:i % 7] for _ in range(6)) + "。"}
+            for i in range(12)]
+    _write_jsonl(d / "a.jsonl", rows)
+    raw = {"sources": [{"name": "kata", "kind": "web", "format": "jsonl", "paths": [str(d / "a.jsonl")],
+                        "license": "x"}],
+           "language": {"min_japanese_fraction": 0.0},
+           "filters": {"enabled": True, "preset": "none", "rules": {"max_katakana_fraction": {}}},
+           "output": {"shard_bytes": 400}}
+    stats = run_curate(parse_config(raw), str(tmp_path / "out"))
+    assert len(_rows(tmp_path / "out", "rejected")) == stats["rejected_docs"] == 12
+    assert stats["sources"]["kata"]["rejected_by_reason"] == {"max_katakana_fraction": 12}
+    assert merge_all([{"max_exact_cluster_size": 3}, {"max_exact_cluster_size": 2}]) == {"max_exact_cluster_size": 3}
