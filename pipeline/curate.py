@@ -9,6 +9,7 @@ compute only the last leaf), and the driver commits the outputs only when every 
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -82,6 +83,7 @@ def _num_shards(cfg: CurateConfig, files: list[tuple[int, str, int]]) -> int:
 
 # what a curate output is: the folders whose files `commit` replaces, then its two files
 OUTPUT_FOLDERS, OUTPUT_FILES = (*DESTINATIONS, "samples"), ("stats.json", "_SUCCESS")
+INDEX_FILES = "band-index-*.parquet"  # what dedup_near writes into index_out
 
 
 def check_output(out: str, overwrite: bool) -> None:
@@ -106,7 +108,8 @@ def _check_not_own_output(files: list[tuple[int, str, int]], out: str) -> None:
                               "its own earlier output (match the inputs outside it)")
 
 
-def commit(out: str, tmp_dir: str, stats: dict[str, Any], overwrite: bool) -> None:
+def commit(out: str, tmp_dir: str, stats: dict[str, Any], overwrite: bool,
+           index: tuple[str, str] | None = None) -> None:
     """Move the finished files into place; `_SUCCESS` is written last so readers never see half an output (it
     goes first from an output being replaced), and a stop signal waits for the end (`stops_deferred`).
     Without --overwrite the folder is checked again: another run on the same --out that committed meanwhile
@@ -118,7 +121,21 @@ def commit(out: str, tmp_dir: str, stats: dict[str, Any], overwrite: bool) -> No
             FileSystems.delete([tmp_dir])
             raise UserError(f"{exc} (another run wrote it while this one ran)") from None
     with stops_deferred():
+        if index:
+            _replace_index(*index)
         _replace(out, tmp_dir, stats)
+
+
+def _replace_index(stage: str, index_out: str) -> None:
+    """The band index staged by this run replaces the one in `index_out`, whatever shards that one had."""
+    old = list_files(join(index_out, INDEX_FILES))
+    if old:
+        FileSystems.delete(old)
+    if exists(stage):
+        new = list_files(join(stage, INDEX_FILES))
+        if new:
+            FileSystems.rename(new, [join(index_out, p.rsplit("/", 1)[-1]) for p in new])
+        FileSystems.delete([stage])
 
 
 def _replace(out: str, tmp_dir: str, stats: dict[str, Any]) -> None:
@@ -149,16 +166,22 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
     check_output(out, overwrite)
     files = expand_files(cfg)
     _check_not_own_output(files, out)
-    _make_index_folder(cfg)
-    tmp_dir = join(out, f"_temporary-{uuid.uuid4().hex[:12]}")
+    index_out = _make_index_folder(cfg, overwrite)
+    run_id = uuid.uuid4().hex[:12]
+    tmp_dir = join(out, f"_temporary-{run_id}")
+    # the band index is staged beside the old one and replaces it at the commit, like the outputs: written in
+    # place, a stopped run left part of one and a smaller run left the shards it did not rewrite
+    index_stage = join(index_out, f"_temporary-{run_id}") if index_out else None
+    run_cfg = dataclasses.replace(cfg, near_dedup={**cfg.near_dedup, "index_out": index_stage}) if index_out else cfg
     try:
         with pipeline_options(runner, workers, beam_args) as (beam_runner, options):
             p = new_pipeline(beam_runner, options, runner)
-            build(p, cfg, files, tmp_dir)
+            build(p, run_cfg, files, tmp_dir)
             result = run(p, runner)
     except BaseException:  # a failed or interrupted run leaves no half output behind
-        if exists(tmp_dir):
-            FileSystems.delete([tmp_dir])
+        for folder in (tmp_dir, index_stage):
+            if folder and exists(folder):
+                FileSystems.delete([folder])
         raise
     counters = beam_counters(result)
     partial = read_json(join(tmp_dir, PARTIAL_STATS))
@@ -174,19 +197,25 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
         if lost:
             raise RuntimeError(f"{lost}; outputs left in {tmp_dir}")
     stats["beam_counters"] = counters
-    commit(out, tmp_dir, stats, overwrite)
+    commit(out, tmp_dir, stats, overwrite, (index_stage, index_out) if index_out else None)
     return stats
 
 
-def _make_index_folder(cfg: CurateConfig) -> None:
-    """The band index is written by the near-dedup step itself: a folder that cannot be made is a config
-    error now, not a failure at the end of the run."""
+def _make_index_folder(cfg: CurateConfig, overwrite: bool) -> str | None:
+    """The band index folder, if any: one that cannot be made is a config error now, not a failure at the end
+    of the run, and one holding an index is replaced only with --overwrite."""
     index_out = cfg.near_dedup.get("index_out") if cfg.near_dedup.get("enabled") else None
-    if isinstance(index_out, str) and index_out and "://" not in index_out:
+    if not (isinstance(index_out, str) and index_out):
+        return None
+    if "://" not in index_out:
         try:
             os.makedirs(index_out, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"dedup.near.index_out: cannot create {index_out}: {exc.strerror or exc}") from None
+    if not overwrite and list_files(join(index_out, INDEX_FILES)):
+        raise ConfigError(f"dedup.near.index_out: {index_out} already holds a band index; pass --overwrite to "
+                          "replace it")
+    return index_out
 
 
 def check_unique_ids(cfg: CurateConfig, collisions: dict[str, Any], tmp_dir: str) -> None:

@@ -410,3 +410,44 @@ def test_rejections_by_a_rule_named_max_are_summed_across_shards(tmp_path):
     assert len(_rows(tmp_path / "out", "rejected")) == stats["rejected_docs"] == 12
     assert stats["sources"]["kata"]["rejected_by_reason"] == {"max_katakana_fraction": 12}
     assert merge_all([{"max_exact_cluster_size": 3}, {"max_exact_cluster_size": 2}]) == {"max_exact_cluster_size": 3}
+
+
+def test_the_band_index_is_replaced_whole_at_the_commit(tmp_path, monkeypatch):
+    """index_out was written in place during the run: a run keeping fewer documents rewrote some of the 16 shards
+    and left the rest (a later index_in rejected 99 of 120 documents against ids nobody kept), a stopped run
+    left part of an index, and an existing index was replaced without --overwrite."""
+    import pipeline.curate as curate
+
+    d = tmp_path / "in"
+    d.mkdir()
+    many = [{"id": str(i), "text": f"{i}番目の文書です。" + JA[i % 3] + "ここに固有の内容が続く。" * (1 + i % 5)}
+            for i in range(40)]
+    _write_jsonl(d / "many.jsonl", many)
+    _write_jsonl(d / "one.jsonl", many[:1])
+    index = tmp_path / "index"
+
+    def cfg(name):
+        return parse_config({"sources": [{"name": "web", "kind": "web", "format": "jsonl",
+                                          "paths": [str(d / name)], "license": "x"}],
+                             "dedup": {"near": {"enabled": True, "index_out": str(index)}}})
+
+    run_curate(cfg("many.jsonl"), str(tmp_path / "a"))
+    assert len(list(index.glob("band-index-*.parquet"))) > 2
+    with pytest.raises(ConfigError, match=r"^dedup\.near\.index_out: .*index already holds a band index; pass "
+                                          r"--overwrite to replace it$"):
+        run_curate(cfg("one.jsonl"), str(tmp_path / "b"))
+    run_curate(cfg("one.jsonl"), str(tmp_path / "b"), overwrite=True)
+    ids = {i for f in index.glob("band-index-*.parquet") for i in pq.read_table(f, columns=["id"])["id"].to_pylist()}
+    assert len(ids) == 1 and sorted(p.name for p in index.iterdir() if not p.name.startswith("band-index-")) == []
+
+    real_run = curate.run
+
+    def crash(p, runner):  # the run writes its index shards, then fails
+        real_run(p, runner)
+        raise RuntimeError("a worker died")
+
+    monkeypatch.setattr(curate, "run", crash)
+    before = sorted(p.name for p in index.iterdir())
+    with pytest.raises(RuntimeError, match="a worker died"):
+        run_curate(cfg("many.jsonl"), str(tmp_path / "c"), overwrite=True)
+    assert sorted(p.name for p in index.iterdir()) == before
