@@ -17,9 +17,10 @@ from __future__ import annotations
 import re
 
 # EUC-JP read as CP932: each hiragana/katakana is a lead byte A4/A5, read as ､ or ･, and a trail byte A1-DF, read
-# as a half-width form: runs of such pairs (counted apart: see `halfwidth_signature_chars`). A kaomoji's (｡･ω･｡)
-# pairs are not a run.
+# as a half-width form: runs of such pairs (counted apart: see `halfwidth_signature_chars`), with at least one
+# trail a kana letter ｦ-ﾝ. A kaomoji's pairs are not a run (｡･ω･｡) or have no such trail (｡･ﾟ･(ﾉД`)･ﾟ･｡).
 _HALFWIDTH_SIGNATURE = re.compile(r"(?:[\uff64\uff65][\uff61-\uff9f]){2,}")
+_KANA_TRAIL = re.compile(r"[\uff64\uff65][\uff66-\uff9d]")
 _HALFWIDTH = re.compile(r"[\uff61-\uff9f]")
 _EUC_LEAD_SHARE = 0.25
 _SIGNATURES = re.compile(
@@ -41,7 +42,7 @@ def halfwidth_signature_chars(text: str) -> int:
     """
     if not _HALFWIDTH.search(text):  # a plain class scan, 4x faster than the pairs': most text has none
         return 0
-    pairs = sum(m.end() - m.start() for m in _HALFWIDTH_SIGNATURE.finditer(text))
+    pairs = sum(len(run) for run in _HALFWIDTH_SIGNATURE.findall(text) if _KANA_TRAIL.search(run))
     if not pairs:
         return 0
     leads = text.count("\uff64") + text.count("\uff65")

@@ -127,15 +127,26 @@ def commit(out: str, tmp_dir: str, stats: dict[str, Any], overwrite: bool,
 
 
 def _replace_index(stage: str, index_out: str) -> None:
-    """The band index staged by this run replaces the one in `index_out`, whatever shards that one had."""
+    """The band index staged by this run replaces the one in `index_out`, whatever shards that one had. Files
+    are listed, never a folder tested: an object store has no folders (`exists` is False for a prefix)."""
     old = list_files(join(index_out, INDEX_FILES))
     if old:
         FileSystems.delete(old)
-    if exists(stage):
-        new = list_files(join(stage, INDEX_FILES))
-        if new:
-            FileSystems.rename(new, [join(index_out, p.rsplit("/", 1)[-1]) for p in new])
-        FileSystems.delete([stage])
+    new = list_files(join(stage, INDEX_FILES))
+    if new:
+        FileSystems.rename(new, [join(index_out, p.rsplit("/", 1)[-1]) for p in new])
+    _discard(stage)
+
+
+def _discard(stage: str | None) -> None:
+    """An index stage: its local folder, or the files under its prefix in an object store."""
+    if stage is None:
+        return
+    if "://" not in stage:
+        if os.path.isdir(stage):
+            FileSystems.delete([stage])
+    elif files := list_files(join(stage, "*")):
+        FileSystems.delete(files)
 
 
 def _replace(out: str, tmp_dir: str, stats: dict[str, Any]) -> None:
@@ -179,10 +190,21 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
             build(p, run_cfg, files, tmp_dir)
             result = run(p, runner)
     except BaseException:  # a failed or interrupted run leaves no half output behind
-        for folder in (tmp_dir, index_stage):
-            if folder and exists(folder):
-                FileSystems.delete([folder])
+        if exists(tmp_dir):
+            FileSystems.delete([tmp_dir])
+        _discard(index_stage)
         raise
+    try:
+        stats = _checked_stats(cfg, files, tmp_dir, result)
+    except BaseException:  # the outputs stay for inspection (the message names them); the index stage goes
+        _discard(index_stage)
+        raise
+    commit(out, tmp_dir, stats, overwrite, (index_stage, index_out) if index_out else None)
+    return stats
+
+
+def _checked_stats(cfg: CurateConfig, files: list[tuple[int, str, int]], tmp_dir: str, result: Any) -> dict[str, Any]:
+    """The run's statistics once its ids are unique and its accounting balances."""
     counters = beam_counters(result)
     partial = read_json(join(tmp_dir, PARTIAL_STATS))
     check_unique_ids(cfg, partial.get("id_collisions", {}), tmp_dir)
@@ -197,7 +219,6 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
         if lost:
             raise RuntimeError(f"{lost}; outputs left in {tmp_dir}")
     stats["beam_counters"] = counters
-    commit(out, tmp_dir, stats, overwrite, (index_stage, index_out) if index_out else None)
     return stats
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -357,8 +358,8 @@ def index_paths(patterns: Sequence[str]) -> list[str]:
     for pat in patterns:
         glob = pat if any(ch in pat for ch in "*?[") else pat.rstrip("/") + "/*.parquet"
         matched = sorted(m.path for r in FileSystems.match([glob]) for m in r.metadata_list)
-        if not matched:
-            raise ConfigError(f"dedup.near.index_in: no index file matches {glob!r}")
+        if not matched and not (glob != pat and "://" not in pat and os.path.isdir(pat)):  # a folder: an index of
+            raise ConfigError(f"dedup.near.index_in: no index file matches {glob!r}")     # nothing kept is empty
         files.extend(matched)
     return files
 

@@ -51,7 +51,7 @@ _INERT = re.compile(_INERT_ONLY, re.I | re.S)
 # so their text is not taken for markup. Three times slower, so only then.
 _INERT_OR_TEXT = re.compile(
     _INERT_ONLY + r"|(?P<keep><(?P<text>textarea|title)(?=[\s/>])[^<>]*>.*?(?:</(?P=text)\s*>|\Z)"
-    r"|<[a-z][^\s/<>]*(?=[\s/>])(?:[^<>\"']|\"[^\"]*\"|'[^']*')*>)", re.I | re.S)  # (?=...): one way to split
+    r"|<[a-z][^\s/<>\"']*(?=[\s/>])(?:[^<>\"']|\"[^\"]*\"|'[^']*')*>)", re.I | re.S)  # one way to split a tag
 _TEXT_LIKE_MARKUP = re.compile(r"=\s*(?:\"[^\"<]*<|'[^'<]*<)|<(textarea|title)(?=[\s/>])[^<>]*>[^<]*<(?!/\1)", re.I)
 # resiliparse 2.0's main-content mode drops every text node of exactly 3 UTF-8 bytes as an "unprintable private-use
 # icon" (its test reads the bytes as one little-endian number, which every 3-byte character passes): in Japanese

@@ -58,7 +58,8 @@ def test_the_euc_signature_counts_when_normalization_has_folded_it():
     assert chain(folded, url=None, kind="web", folded_mojibake=halfwidth_signature_chars(bad)).reject_reason == "mojibake"
     doc = {"text": folded, "kind": "web", "meta": {"mojibake_folded": halfwidth_signature_chars(bad)}}
     assert chain.on_document(doc).reject_reason == "mojibake"  # what curate, `filters eval` and the bench call
-    kaomoji = "".join(f"{sentence}。(｡･ω･｡)" for sentence in TEXT.split("。")[:4])  # its ｡･ ･｡ pairs are not a run
+    kaomoji = "".join(f"{sentence}。{face}" for sentence, face in zip(TEXT.split("。")[:4], (  # their pairs are no
+        "(｡･ω･｡)", "｡･ﾟ･(ﾉД`)･ﾟ･｡", "(*ﾟ∀ﾟ)･ﾟ･ﾟ", "｡･:*:･ﾟ★"), strict=True))  # run, or have no kana trail
     for good in ("ｶﾀｶﾅの半角表記｡ﾃｽﾄです｡" + TEXT * 2, "ｺﾝﾆﾁﾊ｡ｹﾞﾝｷﾃﾞｽｶ､ｱﾘｶﾞﾄｳ｡" + TEXT, kaomoji):
         assert chain(Normalizer()(good)[0], url=None, kind="web",
                      folded_mojibake=halfwidth_signature_chars(good)).reject_reason is None

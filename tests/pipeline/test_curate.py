@@ -451,3 +451,18 @@ def test_the_band_index_is_replaced_whole_at_the_commit(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="a worker died"):
         run_curate(cfg("many.jsonl"), str(tmp_path / "c"), overwrite=True)
     assert sorted(p.name for p in index.iterdir()) == before
+    monkeypatch.undo()
+    finalize = curate.finalize_stats  # a failure after the pipeline (accounting) left the stage for good
+    monkeypatch.setattr(curate, "finalize_stats", lambda *a: {**finalize(*a), "conservation": {"ok": False,
+                                                                                               "unbalanced": {}}})
+    with pytest.raises(RuntimeError, match="does not balance"):
+        run_curate(cfg("many.jsonl"), str(tmp_path / "d"), overwrite=True)
+    assert sorted(p.name for p in index.iterdir()) == before
+    monkeypatch.undo()
+    _write_jsonl(d / "en.jsonl", [{"id": "en", "text": "Nothing here is Japanese, so nothing is kept."}])
+    run_curate(cfg("en.jsonl"), str(tmp_path / "e"), overwrite=True)  # an index of nothing kept: empty, and usable
+    assert list(index.iterdir()) == []
+    again = parse_config({"sources": [{"name": "web", "kind": "web", "format": "jsonl",
+                                       "paths": [str(d / "one.jsonl")], "license": "x"}],
+                          "dedup": {"near": {"enabled": True, "index_in": [str(index)]}}})
+    assert run_curate(again, str(tmp_path / "f"))["kept_docs"] == 1

@@ -104,6 +104,7 @@ def test_the_tag_aware_ruby_pattern_stays_linear():
         assert drop_ruby('<rt>x</rt><a title="<">' + "<p" + "日" * n).endswith("日")
         assert drop_ruby('<rt>x</rt><a title="<">' + '<a "' * n + "x")
         assert drop_ruby('<rt>x</rt><a title="<">' + "<a " * n + '"' + "x" * n)
+        assert drop_ruby('<rt>x</rt><a title="<">' + '"<a" ' * (n // 5))  # a quote in a tag name swapped the pairs
     assert time.perf_counter() - start < 2
 
 
