@@ -70,7 +70,6 @@ class Prepare(beam.DoFn):
 
     def setup(self) -> None:
         self.normalizer = Normalizer(self.cfg.normalize)
-        self.folds_halfwidth = "halfwidth_katakana" in self.normalizer.rules
         self.gate = LanguageGate.from_config(self.cfg.language)
 
     @staticmethod
@@ -100,9 +99,10 @@ class Prepare(beam.DoFn):
         if len(doc["text"]) > cap:
             doc["reject_reason"] = "too_long"
             return
-        if self.folds_halfwidth and (folded := halfwidth_signature_chars(doc["text"])):
-            doc["meta"]["mojibake_folded"] = folded  # the signature the fold erases, for the mojibake rule
-        text, fired = self.normalizer(doc["text"])
+        raw = doc["text"]
+        text, fired = self.normalizer(raw)
+        if fired.get("halfwidth_katakana") and (folded := halfwidth_signature_chars(raw)):
+            doc["meta"]["mojibake_folded"] = folded  # the signature the fold erased, for the mojibake rule
         doc["text"] = text
         if fired:
             doc["meta"]["normalize"] = fired
