@@ -25,7 +25,16 @@ from pipeline.config import CurateConfig, expand_files
 from pipeline.dedup_exact import ExactDedup
 from pipeline.documents import DESTINATIONS
 from pipeline.errors import ConfigError, UserError, stops_deferred
-from pipeline.fsutil import check_output_folder, exists, join, list_files, read_json, write_bytes, write_json
+from pipeline.fsutil import (
+    check_output_folder,
+    exists,
+    join,
+    list_files,
+    read_json,
+    remove_tree,
+    write_bytes,
+    write_json,
+)
 from pipeline.prepare import Prepare, ReadFiles
 from pipeline.runner import new_pipeline, pipeline_options, run
 from pipeline.sinks import Spill, SpilledTexts, WriteOutputs
@@ -118,7 +127,7 @@ def commit(out: str, tmp_dir: str, stats: dict[str, Any], overwrite: bool,
         try:
             check_output(out, overwrite=False)
         except UserError as exc:
-            FileSystems.delete([tmp_dir])
+            remove_tree(tmp_dir)
             raise UserError(f"{exc} (another run wrote it while this one ran)") from None
     with stops_deferred():
         if index:
@@ -135,18 +144,9 @@ def _replace_index(stage: str, index_out: str) -> None:
     new = list_files(join(stage, INDEX_FILES))
     if new:
         FileSystems.rename(new, [join(index_out, p.rsplit("/", 1)[-1]) for p in new])
-    _discard(stage)
+    remove_tree(stage)
 
 
-def _discard(stage: str | None) -> None:
-    """An index stage: its local folder, or the files under its prefix in an object store."""
-    if stage is None:
-        return
-    if "://" not in stage:
-        if os.path.isdir(stage):
-            FileSystems.delete([stage])
-    elif files := list_files(join(stage, "*")):
-        FileSystems.delete(files)
 
 
 def _replace(out: str, tmp_dir: str, stats: dict[str, Any]) -> None:
@@ -169,7 +169,7 @@ def _replace(out: str, tmp_dir: str, stats: dict[str, Any]) -> None:
         FileSystems.rename(moved, targets)
     write_json(join(out, "stats.json"), stats)
     write_bytes(join(out, "_SUCCESS"), b"")
-    FileSystems.delete([tmp_dir])
+    remove_tree(tmp_dir)
 
 
 def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, workers: int = 1,
@@ -190,14 +190,13 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
             build(p, run_cfg, files, tmp_dir)
             result = run(p, runner)
     except BaseException:  # a failed or interrupted run leaves no half output behind
-        if exists(tmp_dir):
-            FileSystems.delete([tmp_dir])
-        _discard(index_stage)
+        remove_tree(tmp_dir)
+        remove_tree(index_stage)
         raise
     try:
         stats = _checked_stats(cfg, files, tmp_dir, result)
     except BaseException:  # the outputs stay for inspection (the message names them); the index stage goes
-        _discard(index_stage)
+        remove_tree(index_stage)
         raise
     commit(out, tmp_dir, stats, overwrite, (index_stage, index_out) if index_out else None)
     return stats
@@ -243,7 +242,7 @@ def check_unique_ids(cfg: CurateConfig, collisions: dict[str, Any], tmp_dir: str
     """Documents sharing an id would share their dedup decisions: a config error, nothing is committed."""
     if not collisions:
         return
-    FileSystems.delete([tmp_dir])
+    remove_tree(tmp_dir)
     i, src = next((i, s) for i, s in enumerate(cfg.sources) if s.name in collisions)
     shared = collisions[src.name]
     by_field = src.format in ("jsonl", "parquet")

@@ -54,6 +54,19 @@ def exists(path: str) -> bool:
     return FileSystems.exists(path)
 
 
+def remove_tree(folder: str | None) -> None:
+    """A folder and everything under it, if there. An object store has no folders: `exists` is False for a
+    prefix and deleting one deletes nothing (GCS and S3 delete only the object named, or one level under a
+    trailing `/`), so there every object under the prefix is listed and deleted."""
+    if not folder:
+        return
+    if "://" not in folder:
+        if os.path.lexists(folder):
+            FileSystems.delete([folder])
+    elif files := list_files(folder.rstrip("/") + "/**"):
+        FileSystems.delete(files)
+
+
 def regular_file(path: str) -> str:
     """`path`, refused in one line when it is local and not a regular file (opening a FIFO blocks forever)."""
     if what := not_regular(path):

@@ -23,7 +23,15 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline.beamutil import split
 from pipeline.documents import check_text_column
 from pipeline.errors import UserError, stops_deferred
-from pipeline.fsutil import check_curate_finished, exists, join, match_files, regular_file, write_bytes
+from pipeline.fsutil import (
+    check_curate_finished,
+    exists,
+    join,
+    match_files,
+    regular_file,
+    remove_tree,
+    write_bytes,
+)
 from pipeline.report_inputs import unreadable_parquet
 from pipeline.runner import new_pipeline, pipeline_options, run
 from pipeline.stats import MergeStats
@@ -311,8 +319,7 @@ def _nothing_packed(manifest: dict, source: str) -> str:
 
 def _discard(tmp_dir: str, created_out: str | None) -> None:
     """Remove the temporary folder, and the output folder this run created (only if left empty)."""
-    if exists(tmp_dir):
-        FileSystems.delete([tmp_dir])
+    remove_tree(tmp_dir)
     if created_out:
         with contextlib.suppress(OSError):
             os.rmdir(created_out)
@@ -326,4 +333,4 @@ def _commit(tmp_dir: str, out: str, manifest: dict) -> None:
             FileSystems.mkdirs(join(out, "megatron"))
         FileSystems.rename([join(tmp_dir, m) for m in moves], [join(out, m) for m in moves])
         FileSystems.rename([join(tmp_dir, MANIFEST_NAME)], [join(out, MANIFEST_NAME)])
-        FileSystems.delete([tmp_dir])
+        remove_tree(tmp_dir)

@@ -1,4 +1,6 @@
-"""A Beam FileSystem kept in memory (`memfs://`): stands in for gs:// or s3:// in tests.
+"""A Beam FileSystem kept in memory (`memfs://`): stands in for gs:// or s3:// in tests, with their object
+semantics (no folders: `exists` and `delete` see objects only; a lenient `exists` hid a commit that checked a
+folder, seventeenth session).
 
 Subclassing `FileSystem` registers the scheme with Beam, so everything that goes through
 `apache_beam.io.filesystems.FileSystems` (readers, sinks, commit) sees a non-local filesystem.
@@ -62,8 +64,8 @@ class MemoryFileSystem(FileSystem):
         for s, d in zip(source_file_names, destination_file_names, strict=True):
             STORE[d] = STORE.pop(s)
 
-    def exists(self, path: str) -> bool:
-        return path in STORE or any(p.startswith(path.rstrip("/") + "/") for p in STORE)
+    def exists(self, path: str) -> bool:  # as in GCS and S3: an object, never a prefix
+        return path in STORE
 
     def size(self, path: str) -> int:
         return len(STORE[path])
@@ -77,7 +79,10 @@ class MemoryFileSystem(FileSystem):
     def metadata(self, path: str) -> FileMetadata:
         return FileMetadata(path, len(STORE[path]))
 
-    def delete(self, paths) -> None:
+    def delete(self, paths) -> None:  # as in GCS: the object named, or one level under a trailing `/`
         for path in paths:
-            for p in [p for p in STORE if p == path or p.startswith(path.rstrip("/") + "/")]:
+            level = [p for p in STORE if path.endswith("/") and p.startswith(path) and "/" not in p[len(path):]]
+            for p in level or [path]:
+                if p not in STORE:
+                    raise OSError(f"{p}: no such object")
                 del STORE[p]

@@ -466,3 +466,18 @@ def test_the_band_index_is_replaced_whole_at_the_commit(tmp_path, monkeypatch):
                                        "paths": [str(d / "one.jsonl")], "license": "x"}],
                           "dedup": {"near": {"enabled": True, "index_in": [str(index)]}}})
     assert run_curate(again, str(tmp_path / "f"))["kept_docs"] == 1
+
+
+def test_the_band_index_and_the_temporary_folder_on_an_object_store(tmp_path, inputs):
+    """Object stores have no folders: the index commit tested its stage folder with `exists` (False for a
+    prefix), deleted the old index and never moved the new one in; and deleting a temporary folder by name
+    deleted nothing there."""
+    from tests.pipeline.memfs import STORE
+
+    cfg, raw = inputs
+    raw = {**raw, "dedup": {"near": {"enabled": True, "index_out": "memfs://idx"}}}
+    for run in range(2):
+        run_curate(parse_config(raw), f"memfs://out{run}", overwrite=run > 0)
+        index = sorted(p for p in STORE if p.startswith("memfs://idx/"))
+        assert index and all(p.rsplit("/", 1)[1].startswith("band-index-") for p in index), index
+    assert not [p for p in STORE if "_temporary" in p]
