@@ -99,7 +99,8 @@ def check_output(out: str, overwrite: bool) -> None:
     """Refuse an output folder that holds a curate output (any name `commit` replaces; `samples` was missing
     here, and its files were deleted without --overwrite) unless asked to replace it."""
     check_output_folder(out)
-    existing = [name for name in (*OUTPUT_FOLDERS, *OUTPUT_FILES) if exists(join(out, name))]
+    existing = [name for name in OUTPUT_FILES if exists(join(out, name))]  # a folder by its files (object stores)
+    existing += [name for name in OUTPUT_FOLDERS if exists(join(out, name)) or list_files(join(out, name, "*"))]
     if existing and not overwrite:
         raise UserError(f"{out} already holds a curate output ({', '.join(existing)}); pass --overwrite to replace it")
 

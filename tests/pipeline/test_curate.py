@@ -481,3 +481,16 @@ def test_the_band_index_and_the_temporary_folder_on_an_object_store(tmp_path, in
         index = sorted(p for p in STORE if p.startswith("memfs://idx/"))
         assert index and all(p.rsplit("/", 1)[1].startswith("band-index-") for p in index), index
     assert not [p for p in STORE if "_temporary" in p]
+
+
+def test_a_half_output_on_an_object_store_is_not_replaced_without_overwrite(tmp_path, inputs):
+    """On an object store a folder is never an object, so an output whose _SUCCESS and stats.json were gone
+    (a commit cut short) was taken for no output at all and replaced without --overwrite."""
+    from tests.pipeline.memfs import STORE
+
+    cfg, _ = inputs
+    run_curate(cfg, "memfs://half")
+    for name in ("memfs://half/_SUCCESS", "memfs://half/stats.json"):
+        del STORE[name]
+    with pytest.raises(UserError, match=r"^memfs://half already holds a curate output \(curated, rejected"):
+        run_curate(cfg, "memfs://half")
