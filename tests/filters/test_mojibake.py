@@ -56,6 +56,10 @@ def test_the_euc_signature_counts_when_normalization_has_folded_it():
     chain = FilterChain({"preset": "none", "rules": {"mojibake": {}}})
     assert mojibake_stats(folded)["mojibake_fraction"] < 0.02  # what the rule saw before
     assert chain(folded, url=None, kind="web", folded_mojibake=halfwidth_signature_chars(bad)).reject_reason == "mojibake"
+    law = ("第一条　この法律は、国民の健康の保持増進に関する施策の基本となる事項を定め、公衆衛生の向上及び増進に寄与する"
+           "ことを目的とする。").encode("euc-jp").decode("cp932", "ignore")  # kanji-heavy: ､ and ･ are 23% of it
+    assert chain(Normalizer()(law)[0], url=None, kind="government",
+                 folded_mojibake=halfwidth_signature_chars(law)).reject_reason == "mojibake"
     doc = {"text": folded, "kind": "web", "meta": {"mojibake_folded": halfwidth_signature_chars(bad)}}
     assert chain.on_document(doc).reject_reason == "mojibake"  # what curate, `filters eval` and the bench call
     kaomoji = "".join(f"{sentence}。{face}" for sentence, face in zip(TEXT.split("。")[:4], (  # their pairs are no
