@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from typing import BinaryIO, NoReturn
 
 from warcio.archiveiterator import ArchiveIterator
-from warcio.bufferedreaders import BufferedReader, DecompressingBufferedReader
 from warcio.recordloader import ArcWarcRecordLoader
 from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
 
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
+from pipeline.sources.content_encoding import install_decoders
 from pipeline.sources.io import one_line
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
@@ -46,69 +46,8 @@ WARC_TYPES = frozenset({"warcinfo", "response", "resource", "request", "metadata
 _NON_TEXT_TYPES = ("text/css", "text/javascript", "text/x-javascript", "text/vcard", "text/calendar")
 
 
-BROTLI_BLOCK_CAP = 64 << 20  # decoded bytes per block of a `br` payload; HTML expands ~10x, a bomb far more
-
-
-class BrotliDecoder:
-    """warcio's decoder of `Content-Encoding: br`. warcio 1.8 calls the old brotli API (`decompress`, a settable
-    `unused_data`), which brotli >= 1.1 no longer has: every brotli-encoded response was quarantined with an
-    AttributeError. One block of a brotli bomb decodes to at most `BROTLI_BLOCK_CAP` bytes, so the payload
-    size check then quarantines it."""
-
-    unused_data = None  # warcio asks for bytes after the stream's end: a brotli stream has no next member
-
-    def __init__(self) -> None:
-        import brotli
-
-        self._decoder = brotli.Decompressor()
-
-    def decompress(self, data: bytes) -> bytes:
-        if not self._decoder.can_accept_more_data():  # the previous block reached the cap
-            raise ValueError(f"brotli payload decodes to more than {BROTLI_BLOCK_CAP} bytes per block")
-        return self._decoder.process(data, output_buffer_limit=BROTLI_BLOCK_CAP)
-
-
-class ZlibDecoder:
-    """warcio's decoder of `Content-Encoding: gzip` / `deflate`. warcio's own hands out the raw bytes when the first
-    block does not decode (garbage then read as text), drops the rest after a later error, saying so on stderr
-    only, and keeps a stream cut before its end (a cut-off page). This one decodes nothing more after an error,
-    and `error` says why the payload it was fed is unusable, which quarantines the record."""
-
-    def __init__(self, encoding: str) -> None:
-        self.encoding, self.corrupt = encoding, None
-        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
-        self._fresh = True  # nothing decoded yet: `deflate` may still turn out to be raw deflate (no zlib header)
-
-    @property
-    def unused_data(self) -> bytes:
-        return self._d.unused_data
-
-    @property
-    def error(self) -> str | None:
-        """Once the whole payload is fed: corrupt, or cut before the stream's end marker (an empty one is fine)."""
-        if self.corrupt or self._fresh or self._d.eof:
-            return self.corrupt
-        return f"truncated {self.encoding} Content-Encoding: the payload ends before its compressed stream does"
-
-    def decompress(self, data: bytes) -> bytes:
-        if self.corrupt:
-            return b""
-        try:
-            out = self._d.decompress(data)
-        except zlib.error as exc:
-            if self._fresh and self.encoding == "deflate":
-                self._d, self._fresh = zlib.decompressobj(-zlib.MAX_WBITS), False
-                return self.decompress(data)
-            self.corrupt = f"corrupt {self.encoding} Content-Encoding: {exc}"
-            return b""
-        self._fresh = False
-        return out
-
-
-# The reader of the WARC stream itself keeps warcio's decoders: it relies on their fallback to read plain bytes.
-DecompressingBufferedReader.DECOMPRESSORS = dict(BufferedReader.DECOMPRESSORS)
-BufferedReader.DECOMPRESSORS.update(br=BrotliDecoder, gzip=lambda: ZlibDecoder("gzip"),
-                                    deflate=lambda: ZlibDecoder("deflate"))
+# HTTP Content-Encoding decoders of our own (brotli's current API, corrupt or cut gzip/deflate quarantined)
+install_decoders()
 
 
 def read(path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
@@ -586,7 +525,7 @@ def _payload(record, limit: int, ends_at_record: bool) -> bytes | str:
         return f"cannot read payload: {one_line(exc)}"
     if len(body) > limit:
         return f"payload exceeds max_record_bytes={limit} after decoding"
-    if error := getattr(getattr(stream, "decompressor", None), "error", None):  # a ZlibDecoder's, all of it fed
+    if error := getattr(getattr(stream, "decompressor", None), "error", None):  # content_encoding.ZlibDecoder's
         return error
     missing = getattr(record.raw_stream, "limit", 0)  # warcio's LimitReader: bytes of Content-Length not seen
     if missing > 0 and not record.raw_stream.read(1):
