@@ -38,8 +38,8 @@ def halfwidth_signature_chars(text: str) -> int:
     Real half-width katakana text can have such runs too (ｱ､ｲ､ｳ), so they count only where ､ and ･, the lead
     bytes of EUC-JP hiragana and katakana, are at least 15% of the half-width characters: 0.17-0.4 in mojibake,
     where every kana is one (the lower end in kanji-heavy law text; a quarter missed 24% of the bundled
-    samples' documents). `normalize.halfwidth_katakana` folds these forms, so the pipeline
-    counts them before normalizing and passes the count to `mojibake_stats` as `folded`.
+    samples' documents). `normalize.halfwidth_katakana` folds these forms, so the pipeline counts them on the
+    text before the fold (`meta.mojibake_folded`) and `FilterChain.on_document` passes that to `mojibake_stats`.
     """
     if not _HALFWIDTH.search(text):  # a plain class scan, 4x faster than the pairs': most text has none
         return 0

@@ -5,7 +5,7 @@ import argparse
 import logging
 from typing import Any
 
-from trainer_bridge.cliargs import integer, output_folder
+from trainer_bridge.cliargs import MAX_WORKERS, integer, output_folder
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runner", default=None,
                    help="FnApiRunner (default, in-process), DirectRunner, DaskRunner, PortableRunner, "
                         "DataflowRunner, FlinkRunner, SparkRunner")
-    p.add_argument("--workers", type=integer(1, 1024), default=1, help="worker processes for the local runners (default 1)")
+    p.add_argument("--workers", type=integer(1, MAX_WORKERS), default=1, help="worker processes for the local runners (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=run, accepts_extra=True)
 

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 
 from pipeline.errors import UserError
-from trainer_bridge.cliargs import MAX_SEQ_LEN, SEED_MAX, integer, number, output_folder
+from trainer_bridge.cliargs import MAX_SEQ_LEN, MAX_WORKERS, SEED_MAX, integer, number, output_folder
 from trainer_bridge.userpaths import open_regular
 
 MARK_START, MARK_CONT, MARK_PAD = "⟦doc {} ⟧", "⟦… {} @{} ⟧", "⟦pad ×{}⟧"
@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     pack.add_argument("--shard-mib", type=number(0, above=True), default=256.0, help="target Arrow shard size in MiB (default 256)")
     pack.add_argument("--window-rows", type=integer(1), default=4096, help="bestfit window in rows' worth of tokens")
     pack.add_argument("--runner", default=None, help="Beam runner (default: in-process FnApiRunner)")
-    pack.add_argument("--workers", type=integer(1, 1024), default=1, help="worker processes for the default runner")
+    pack.add_argument("--workers", type=integer(1, MAX_WORKERS), default=1, help="worker processes for the default runner")
     pack.set_defaults(func=run_pack_command, accepts_extra=True)
 
     shards = subparsers.add_parser("shards", help="work with packed shards")

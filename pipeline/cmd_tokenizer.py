@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from pipeline.errors import UserError, stops_deferred
-from trainer_bridge.cliargs import SEED_MAX, integer, number, output_folder
+from trainer_bridge.cliargs import MAX_WORKERS, SEED_MAX, integer, number, output_folder
 
 MAX_VOCAB = 1 << 20  # SentencePiece takes an int32 (2**31 was its traceback); no useful vocabulary is near either
 
@@ -190,12 +190,13 @@ def _build(args: argparse.Namespace, cfg: TrainConfig) -> dict:
 def _publish(local: Path, out: str) -> None:
     """Every file into --out, tokenizer.model last: what pack reads and a rerun refuses is there only with the
     rest."""
+    from apache_beam.io.filesystems import FileSystems
+
+    remote = "://" in out
     files = sorted((p for p in local.rglob("*") if p.is_file()), key=lambda p: (p.name == "tokenizer.model", str(p)))
     for path in files:
         rel = path.relative_to(local).as_posix()
-        if "://" in out:
-            from apache_beam.io.filesystems import FileSystems
-
+        if remote:
             with FileSystems.create(posixpath.join(out, rel)) as dst:
                 dst.write(path.read_bytes())
         else:
@@ -243,7 +244,7 @@ def register(subparsers) -> None:
     train.add_argument("--shrink-to-fit", action="store_true",
                        help="if the sample cannot support --vocab-size, use the largest size that works")
     train.add_argument("--seed", type=integer(0, SEED_MAX), default=0)
-    train.add_argument("--threads", type=integer(1, 1024), default=1,
+    train.add_argument("--threads", type=integer(1, MAX_WORKERS), default=1,
                        help="SentencePiece trainer threads and MeCab worker processes (the model depends on "
                             "the thread count, not on the run: same input, seed and threads give the same bytes)")
     train.set_defaults(func=_train)

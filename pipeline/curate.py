@@ -148,8 +148,6 @@ def _replace_index(stage: str, index_out: str) -> None:
     remove_tree(stage)
 
 
-
-
 def _replace(out: str, tmp_dir: str, stats: dict[str, Any]) -> None:
     if exists(join(out, "_SUCCESS")):
         FileSystems.delete([join(out, "_SUCCESS")])

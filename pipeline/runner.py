@@ -18,6 +18,7 @@ from apache_beam.runners.runner import PipelineResult
 
 from pipeline import beam_startup, local_runner, sdk_worker, worker_pool
 from pipeline.errors import UserError, raise_if_stopped
+from trainer_bridge.cliargs import MAX_WORKERS
 
 DEFAULT_RUNNER = "FnApiRunner"
 DASK_ALIASES = {"DaskRunner", "dask"}
@@ -114,8 +115,8 @@ def pipeline_options(runner: str | None, workers: int, extra: Sequence[str]) -> 
     options = PipelineOptions(flags=flags, **kwargs)
     _refuse_unknown_options(options)
     direct = options.view_as(DirectOptions)
-    if not 0 <= direct.direct_num_workers <= 1024:  # -1 was an IndexError deep in Beam, 10**5 forked as many
-        raise UserError(f"--direct_num_workers {direct.direct_num_workers}: expected an integer in [0, 1024] "
+    if not 0 <= direct.direct_num_workers <= MAX_WORKERS:  # -1 was an IndexError deep in Beam
+        raise UserError(f"--direct_num_workers {direct.direct_num_workers}: expected an integer in [0, {MAX_WORKERS}] "
                         "(0: one per CPU)")
     with _worker_malloc(), contextlib.ExitStack() as stack:
         if name in DIRECT and direct.direct_running_mode == "multi_processing":

@@ -15,6 +15,9 @@ SEED_MAX = 2**32 - 1  # numpy's and SentencePiece's seeds are unsigned 32-bit
 # The longest context `jcorpus pack` accepts, 2**20 tokens: beyond what jcorpus-train or Megatron-LM trains at, while
 # a row of it is only 2 MiB, so a typo of a few zeros is refused instead of writing gigabytes of padding.
 MAX_SEQ_LEN = 1 << 20
+# Most worker processes or threads any command starts (each forked up front: --workers 100000 forked ~1,200 in
+# 10 s before this bound)
+MAX_WORKERS = 1024
 
 
 def integer(low: int = 0, high: int | None = None) -> Callable[[str], int]:

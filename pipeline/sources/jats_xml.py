@@ -1,8 +1,9 @@
 """JATS article XML reader (as J-STAGE and PMC publish it): one document per outermost `<article>`.
 
 Text = article title, translated titles, abstracts (incl. trans-abstract), then body section titles and
-paragraphs (a section's or list item's label starts its line; superscript digits are superscript characters). Back matter (ref-list, footnotes, acknowledgements), figures, tables and formulas are left
-out: they are not running prose and references would repeat across every paper of a field.
+paragraphs (a section's or list item's label starts its line; superscript digits are superscript characters).
+Back matter (ref-list, footnotes, acknowledgements), figures, tables and formulas are left out: they are not
+running prose and references would repeat across every paper of a field.
 """
 from __future__ import annotations
 
