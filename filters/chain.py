@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from filters.config import FilterConfigError, Plan, resolve
 from filters.hosts import HostBlocklist, UrlRules, host_of
@@ -24,6 +24,17 @@ from filters.textstats import char_ngram_stats, char_stats, class_counts, line_s
 T = TypeVar("T")
 # Families in computation order; `ngwords` needs `japanese_chars` from `chars`.
 FAMILY_ORDER = ("url", "mojibake", "chars", "char_ngrams", "lines", "llmjp", "ngwords", "words", "quality")
+
+
+class _Input(NamedTuple):
+    """What a statistics family may read about the document (one value per call: no state on the chain)."""
+
+    text: str
+    url: str | None
+    folded_mojibake: int  # mojibake signature characters normalization rewrote (see filters.mojibake)
+
+
+Family = Callable[[_Input, dict[str, float]], dict[str, float]]
 
 
 @dataclass
@@ -47,7 +58,6 @@ def _load(key: str, load: Callable[[], T]) -> T:
 class FilterChain:
     def __init__(self, cfg: Mapping[str, Any] | None) -> None:
         self.plan: Plan = resolve(cfg)
-        self._folded = 0  # per call: see __call__
         sec = self.plan.sections
         families = {r.spec.family for r in self.plan.rules}
         # Every configured file is loaded, used or not, so a bad path is a config error before any run.
@@ -73,16 +83,16 @@ class FilterChain:
         ngram_stats = {r.spec.stat for r in self.plan.rules if r.spec.family == "char_ngrams"}
         self._top_sizes = [n for n in (2, 3, 4) if f"top_{n}gram_char_fraction" in ngram_stats]
         self._dup_sizes = [n for n in range(5, 11) if f"dup_{n}gram_char_fraction" in ngram_stats]
-        self._family_fn: dict[str, Callable[[str, str | None, dict[str, float]], dict[str, float]]] = {
+        self._family_fn: dict[str, Family] = {
             "url": self._url_stats,
-            "mojibake": lambda t, u, s: mojibake_stats(t, self._folded),
-            "chars": lambda t, u, s: char_stats(t),
-            "char_ngrams": lambda t, u, s: char_ngram_stats(t, self._top_sizes, self._dup_sizes),
-            "lines": lambda t, u, s: line_stats(t),
-            "llmjp": lambda t, u, s: llmjp_stats(t),
-            "ngwords": lambda t, u, s: self.ng.stats(t, s.get("japanese_chars", 0.0)),
+            "mojibake": lambda d, s: mojibake_stats(d.text, d.folded_mojibake),
+            "chars": lambda d, s: char_stats(d.text),
+            "char_ngrams": lambda d, s: char_ngram_stats(d.text, self._top_sizes, self._dup_sizes),
+            "lines": lambda d, s: line_stats(d.text),
+            "llmjp": lambda d, s: llmjp_stats(d.text),
+            "ngwords": lambda d, s: self.ng.stats(d.text, s.get("japanese_chars", 0.0)),
             "words": self._word_stats,
-            "quality": lambda t, u, s: {"quality_score": self.quality_model.score(t)},
+            "quality": lambda d, s: {"quality_score": self.quality_model.score(d.text)},
         }
 
     @staticmethod
@@ -92,14 +102,15 @@ class FilterChain:
         return _load("hosts.blocklists",
                      lambda: HostBlocklist(hosts["blocklists"], hosts["categories"], hosts["patterns"]))
 
-    def _url_stats(self, text: str, url: str | None, stats: dict[str, float]) -> dict[str, float]:
-        return {"host_blocked": float(self.hosts.blocked(host_of(url))), "url_blocked": float(self.urls.blocked(url))}
+    def _url_stats(self, doc: _Input, stats: dict[str, float]) -> dict[str, float]:
+        return {"host_blocked": float(self.hosts.blocked(host_of(doc.url))),
+                "url_blocked": float(self.urls.blocked(doc.url))}
 
     @staticmethod
-    def _word_stats(text: str, url: str | None, stats: dict[str, float]) -> dict[str, float]:
+    def _word_stats(doc: _Input, stats: dict[str, float]) -> dict[str, float]:
         from filters.wordstats import word_stats
 
-        return word_stats(text)
+        return word_stats(doc.text)
 
     def _families_for(self, kind: str) -> list[str]:
         needed = {r.spec.family for r in self.plan.rules if r.applies(kind)}
@@ -135,7 +146,6 @@ class FilterChain:
         """`folded_mojibake`: mojibake signature characters normalization rewrote (see filters.mojibake)."""
         if not self.plan.enabled:
             return FilterResult(text, None)
-        self._folded = folded_mojibake
         timings: dict[str, float] = {}
         meta: dict[str, Any] = {}
         t = time.perf_counter()
@@ -143,8 +153,9 @@ class FilterChain:
         now = time.perf_counter()
         timings["line_cleaning"], t = now - t, now
         stats: dict[str, float] = {}
+        doc = _Input(text, url, folded_mojibake)
         for family in self._families_for(kind):
-            stats.update(self._family_fn[family](text, url, stats))
+            stats.update(self._family_fn[family](doc, stats))
             now = time.perf_counter()
             timings[family], t = now - t, now
         reason = "empty_after_cleaning" if not text.strip() else None
