@@ -38,6 +38,7 @@ from pipeline.fsutil import (
 from pipeline.prepare import Prepare, ReadFiles
 from pipeline.runner import new_pipeline, pipeline_options, run
 from pipeline.sinks import Spill, SpilledTexts, WriteOutputs
+from pipeline.staging import keep, owned, remove_stale
 from pipeline.stats import MergeStats
 
 PARTIAL_STATS = "stats.partial.json"
@@ -129,6 +130,7 @@ def commit(out: str, tmp_dir: str, stats: dict[str, Any], overwrite: bool,
             check_output(out, overwrite=False)
         except UserError as exc:
             remove_tree(tmp_dir)
+            remove_tree(index[0] if index else None)  # the staged index too (it stayed behind forever)
             raise UserError(f"{exc} (another run wrote it while this one ran)") from None
     with stops_deferred():
         if index:
@@ -179,12 +181,17 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
     index_out = _make_index_folder(cfg, overwrite)
     run_id = uuid.uuid4().hex[:12]
     tmp_dir = join(out, f"_temporary-{run_id}")
+    # staging folders of runs killed (SIGKILL, a dead machine) stayed forever; only provably stale ones go
+    remove_stale(out)
+    if index_out and index_out != out:
+        remove_stale(index_out)
     # the band index is staged beside the old one and replaces it at the commit, like the outputs: written in
     # place, a stopped run left part of one and a smaller run left the shards it did not rewrite
     index_stage = join(index_out, f"_temporary-{run_id}") if index_out else None
     run_cfg = dataclasses.replace(cfg, near_dedup={**cfg.near_dedup, "index_out": index_stage}) if index_out else cfg
-    try:
-        with pipeline_options(runner, workers, beam_args) as (beam_runner, options):
+    try:  # the owner marker goes in first and is refreshed until the pipeline ends (staging.py)
+        with owned([tmp_dir, *([index_stage] if index_stage else [])], run_id), \
+                pipeline_options(runner, workers, beam_args) as (beam_runner, options):
             p = new_pipeline(beam_runner, options, runner)
             build(p, run_cfg, files, tmp_dir)
             result = run(p, runner)
@@ -194,8 +201,9 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
         raise
     try:
         stats = _checked_stats(cfg, files, tmp_dir, result)
-    except BaseException:  # the outputs stay for inspection (the message names them); the index stage goes
+    except BaseException as exc:  # the outputs stay for inspection (the message names them); the index goes
         remove_tree(index_stage)
+        keep(tmp_dir, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
         raise
     commit(out, tmp_dir, stats, overwrite, (index_stage, index_out) if index_out else None)
     return stats

@@ -8,10 +8,12 @@ Subclassing `FileSystem` registers the scheme with Beam, so everything that goes
 from __future__ import annotations
 
 import io
+import time
 
 from apache_beam.io.filesystem import CompressedFile, CompressionTypes, FileMetadata, FileSystem
 
 STORE: dict[str, bytes] = {}
+MTIME: dict[str, float] = {}  # when an object was written (listings report it, as GCS and S3 do); tests may age one
 
 
 class _Writer(io.BytesIO):
@@ -21,6 +23,7 @@ class _Writer(io.BytesIO):
 
     def close(self) -> None:
         STORE[self.path] = self.getvalue()
+        MTIME[self.path] = time.time()
         super().close()
 
 
@@ -45,7 +48,7 @@ class MemoryFileSystem(FileSystem):
     def _list(self, dir_or_prefix: str):
         for path, data in sorted(STORE.items()):
             if path.startswith(dir_or_prefix):
-                yield FileMetadata(path, len(data))
+                yield FileMetadata(path, len(data), MTIME.get(path, 0.0))
 
     def create(self, path, mime_type="application/octet-stream", compression_type=CompressionTypes.AUTO):
         return _Writer(path)
@@ -58,11 +61,12 @@ class MemoryFileSystem(FileSystem):
 
     def copy(self, source_file_names, destination_file_names) -> None:
         for s, d in zip(source_file_names, destination_file_names, strict=True):
-            STORE[d] = STORE[s]
+            STORE[d], MTIME[d] = STORE[s], time.time()
 
     def rename(self, source_file_names, destination_file_names) -> None:
         for s, d in zip(source_file_names, destination_file_names, strict=True):
             STORE[d] = STORE.pop(s)
+            MTIME[d] = MTIME.pop(s, time.time())
 
     def exists(self, path: str) -> bool:  # as in GCS and S3: an object, never a prefix
         return path in STORE
@@ -71,13 +75,13 @@ class MemoryFileSystem(FileSystem):
         return len(STORE[path])
 
     def last_updated(self, path: str) -> float:
-        return 0.0
+        return MTIME.get(path, 0.0)
 
     def checksum(self, path: str) -> str:
         return str(hash(STORE[path]))
 
     def metadata(self, path: str) -> FileMetadata:
-        return FileMetadata(path, len(STORE[path]))
+        return FileMetadata(path, len(STORE[path]), MTIME.get(path, 0.0))
 
     def delete(self, paths) -> None:  # as in GCS: the object named, or one level under a trailing `/`
         for path in paths:
@@ -86,3 +90,4 @@ class MemoryFileSystem(FileSystem):
                 if p not in STORE:
                     raise OSError(f"{p}: no such object")
                 del STORE[p]
+                MTIME.pop(p, None)

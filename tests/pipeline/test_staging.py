@@ -1,0 +1,194 @@
+"""Staging folders left by runs that died (`kill -9`, a dead machine) are removed by the next run into the same
+OUT or index_out, and only when provably stale (pipeline/staging.py). Before, nothing ever removed them."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from pipeline.config import parse_config
+from pipeline.curate import run_curate
+from pipeline.staging import KEPT_SECONDS, OWNER, STALE_SECONDS, owned, owner_marker, remove_stale, why_stale
+from tests.conftest import ROOT
+
+JA = "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。"
+
+
+def _tiny(tmp_path, index_out=None):
+    d = tmp_path / "in"
+    d.mkdir(exist_ok=True)
+    (d / "a.jsonl").write_text(json.dumps({"id": "1", "text": JA}, ensure_ascii=False) + "\n", encoding="utf-8")
+    raw = {"sources": [{"name": "web", "kind": "web", "format": "jsonl", "paths": [str(d / "a.jsonl")],
+                        "license": "x"}], "filters": {"enabled": False}}
+    if index_out:
+        raw["dedup"] = {"near": {"enabled": True, "index_out": str(index_out)}}
+    return parse_config(raw)
+
+
+def _stage(folder, name, marker=None, age=0.0):
+    """A staging folder holding a spill file (and a marker), its files `age` seconds old."""
+    stage = folder / f"_temporary-{name}"
+    (stage / "_spill" / "00000").mkdir(parents=True)
+    (stage / "_spill" / "00000" / "x.bin").write_bytes(b"spilled")
+    if marker is not None:
+        (stage / OWNER).write_text(marker if isinstance(marker, str) else json.dumps(marker))
+    if age:
+        then = time.time() - age
+        for root, dirs, files in os.walk(stage):
+            for n in [root, *(os.path.join(root, f) for f in dirs + files)]:
+                os.utime(n, (then, then))
+    return stage
+
+
+def _dead_pid():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_run_killed_with_sigkill_leaves_staging_that_the_next_run_removes(tmp_path, capsys):
+    """A real `jcorpus curate` on the bundled samples, killed with SIGKILL mid-run: its `_temporary-*` folders in
+    OUT and in index_out stayed forever, and the next run (without --overwrite: they are not an output) left
+    them there."""
+    cfg = yaml.safe_load((ROOT / "examples" / "demo.yaml").read_text())
+    for src in cfg["sources"]:
+        src["paths"] = [str((ROOT / "examples" / p).resolve()) for p in src["paths"]]
+    out, index = tmp_path / "out", tmp_path / "index"
+    cfg["dedup"]["near"]["index_out"] = str(index)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "curate", "--config", str(tmp_path / "c.yaml"),
+                             "--out", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("_temporary-*/_spill/*/*")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    left = list(out.glob("_temporary-*")) + list(index.glob("_temporary-*"))
+    assert len(left) == 2 and not (out / "_SUCCESS").exists(), left
+
+    run_curate(_tiny(tmp_path, index), str(out))
+    assert not list(out.glob("_temporary-*")) and (out / "_SUCCESS").exists()
+    assert not list(index.glob("_temporary-*")) and list(index.glob("band-index-*.parquet"))
+    lines = capsys.readouterr().err.splitlines()
+    assert sorted(line.split(":")[1].split("/")[-1] for line in lines if "removed stale" in line) == \
+        sorted(p.name for p in left)
+    assert all("is no longer running" in line for line in lines if "removed stale" in line)
+
+
+def test_a_live_run_s_staging_is_kept_and_dead_ones_go(tmp_path, capsys):
+    """A marker naming this (live) process is another run at work: kept, with one line saying so. A dead pid, a
+    pid reused by another process, and a folder whose newest file is older than STALE_SECONDS go."""
+    out, index = tmp_path / "out", tmp_path / "index"
+    live = owner_marker("live")
+    kept = [_stage(out, "live", live), _stage(index, "live", live), _stage(out, "fresh-nomarker"),
+            _stage(out, "half-marker", '{"host": ')]
+    dead = {**owner_marker("dead"), "pid": _dead_pid()}
+    reused = {**live, "run_id": "reused", "process_start": (live["process_start"] or 0) - 1}
+    gone = [_stage(out, "dead", dead), _stage(index, "dead", dead), _stage(out, "reused", reused),
+            _stage(out, "old-nomarker", age=STALE_SECONDS + 60)]
+    run_curate(_tiny(tmp_path, index), str(out))
+    assert all(p.exists() for p in kept) and not any(p.exists() for p in gone)
+    assert (out / "_SUCCESS").exists()
+    err = capsys.readouterr().err
+    assert err.count("removed stale") == 4 and err.count("alone") == 4, err
+    assert "left " + str(out / "_temporary-live") + " alone: run live (pid" in err and "is still running" in err
+    assert "pid " + str(os.getpid()) + " is now another process" in err
+    assert "no owner marker and its newest file is 24.0 h old" in err
+
+
+def test_why_stale_by_age_for_another_machine_and_kept_folders():
+    now = time.time()
+    other = {**owner_marker("r"), "host": "elsewhere", "boot_id": "another-boot", "pid_ns": "pid:[1]", "pid": 1}
+    assert why_stale({**other, "refreshed": now - 3600}, None, now)[0] is False
+    stale, why = why_stale({**other, "refreshed": now - STALE_SECONDS - 1}, None, now)
+    assert stale and why == "run r (pid 1 on elsewhere) ran on another machine and was last seen 24.0 h ago"
+    inspect = {**owner_marker("k"), "pid": _dead_pid(), "kept": "document accounting does not balance"}
+    assert why_stale({**inspect, "refreshed": now - STALE_SECONDS * 2}, None, now)[0] is False
+    assert why_stale({**inspect, "refreshed": now - KEPT_SECONDS - 1}, None, now)[0] is True
+    assert why_stale(None, None, now) == (False, "it has no owner marker and its files' times are unknown")
+    assert why_stale(["not", "a", "dict"], now - STALE_SECONDS - 1, now)[0] is True
+
+
+def test_old_staging_on_an_object_store_is_removed_and_fresh_is_kept(tmp_path, capsys):
+    """On gs:// or s3:// the pid cannot be checked: a marker from another machine goes once not refreshed for
+    STALE_SECONDS, and a folder without one once its newest object is that old; index_out's too."""
+    from tests.pipeline.memfs import MTIME, STORE
+
+    now = time.time()
+    other = {**owner_marker("r"), "host": "elsewhere", "boot_id": "another-boot", "pid_ns": "pid:[1]", "pid": 1}
+    for root in ("memfs://sout", "memfs://sidx"):
+        STORE[f"{root}/_temporary-old/{OWNER}"] = json.dumps({**other, "refreshed": now - STALE_SECONDS - 60}).encode()
+        STORE[f"{root}/_temporary-old/_spill/00000/a.bin"] = b"x"
+        STORE[f"{root}/_temporary-fresh/{OWNER}"] = json.dumps({**other, "refreshed": now - 60}).encode()
+        STORE[f"{root}/_temporary-fresh/_spill/00000/a.bin"] = b"x"
+    STORE["memfs://sout/_temporary-aged/_spill/00000/a.bin"] = b"x"  # killed before its marker, or pre-markers
+    STORE["memfs://sout/_temporary-young/_spill/00000/a.bin"] = b"x"
+    MTIME["memfs://sout/_temporary-aged/_spill/00000/a.bin"] = now - STALE_SECONDS - 60
+    MTIME["memfs://sout/_temporary-young/_spill/00000/a.bin"] = now - 60
+    STORE["memfs://sout/_temporary-file"] = b"an object, not a staging folder"
+    try:
+        run_curate(_tiny(tmp_path, "memfs://sidx"), "memfs://sout")
+        left = sorted({p.split("/")[3] for p in STORE if p.startswith(("memfs://sout/_temp", "memfs://sidx/_temp"))})
+        assert left == ["_temporary-file", "_temporary-fresh", "_temporary-young"]
+        assert [p for p in STORE if p.startswith("memfs://sidx/_temporary-fresh/")]
+        assert "memfs://sout/_SUCCESS" in STORE
+        err = capsys.readouterr().err
+        assert err.count("removed stale") == 3 and "was last seen 24.0 h ago" in err, err
+    finally:
+        for p in [p for p in STORE if p.startswith(("memfs://sout", "memfs://sidx"))]:
+            del STORE[p]
+
+
+def test_a_folder_kept_for_inspection_is_marked_and_survives_the_next_run(tmp_path, monkeypatch, capsys):
+    """A run failing its accounting keeps its staging folder for inspection (the message names it): its owner is
+    gone, but the next run leaves it for KEPT_SECONDS."""
+    import pipeline.curate as curate
+
+    out = tmp_path / "out"
+    finalize = curate.finalize_stats
+    monkeypatch.setattr(curate, "finalize_stats", lambda *a: {**finalize(*a), "conservation": {"ok": False,
+                                                                                               "unbalanced": {}}})
+    with pytest.raises(RuntimeError, match="does not balance"):
+        run_curate(_tiny(tmp_path), str(out))
+    monkeypatch.undo()
+    [stage] = out.glob("_temporary-*")
+    assert json.loads((stage / OWNER).read_text())["kept"].startswith("document accounting does not balance")
+    run_curate(_tiny(tmp_path), str(out))
+    assert stage.exists() and "kept it for inspection (document accounting" in capsys.readouterr().err
+
+
+def test_the_marker_is_refreshed_while_the_run_lasts_and_never_after(tmp_path):
+    stage = tmp_path / "out" / "_temporary-r"
+    with owned([str(stage)], "r", interval=0.05) as marker:
+        first = json.loads((stage / OWNER).read_text())
+        assert first["pid"] == os.getpid() and first["run_id"] == "r" and marker["kept"] is None
+        deadline = time.monotonic() + 10
+        while json.loads((stage / OWNER).read_text() or "{}").get("refreshed") == first["refreshed"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        (stage / OWNER).unlink()  # removed meanwhile: the heartbeat does not bring it back
+        time.sleep(0.2)
+        assert not (stage / OWNER).exists()
+    assert remove_stale(str(tmp_path / "nowhere")) == []
+
+
+def test_a_refused_commit_removes_the_staged_index_too(tmp_path):
+    """Refused at the commit (another run committed meanwhile), a run removed its staged outputs but left its
+    staged band index in index_out for good."""
+    from pipeline.curate import commit
+
+    other, tmp, index = tmp_path / "other", tmp_path / "other" / "_temporary-r", tmp_path / "index"
+    (tmp / "curated").mkdir(parents=True)
+    (other / "_SUCCESS").write_text("")
+    (index / "_temporary-r").mkdir(parents=True)
+    (index / "_temporary-r" / "band-index-00000.parquet").write_text("staged")
+    with pytest.raises(Exception, match="another run wrote it"):
+        commit(str(other), str(tmp), {}, overwrite=False, index=(str(index / "_temporary-r"), str(index)))
+    assert not tmp.exists() and list(index.iterdir()) == []
