@@ -169,7 +169,11 @@ def _stages(folder: str) -> dict[str, float | None]:
                     found[entry.path] = _newest_local(entry.path)
         return found
     base = folder.rstrip("/") + "/"
-    for meta in FileSystems.match([join(folder, PREFIX + "**")])[0].metadata_list:
+    try:
+        listed = FileSystems.match([join(folder, PREFIX + "**")])[0].metadata_list
+    except Exception:  # noqa: BLE001 - Beam raises various errors for "nothing there"; removing is best effort
+        listed = []
+    for meta in listed:
         name = meta.path[len(base):].split("/", 1)
         if len(name) < 2:  # an object named like a folder: not a staging folder
             continue
