@@ -15,6 +15,7 @@ from __future__ import annotations
 import html as html_lib
 import re
 from collections.abc import Callable
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -223,16 +224,26 @@ def _clean_title(title: str | None) -> str | None:
 
 
 # --------------------------------------------------------------------------------------- resiliparse
+# resiliparse's trees, nodes and node lists are PyO3 `unsendable`: freed on a thread other than the one that made
+# them, they print "... is unsendable, but is being dropped on another thread" on stderr (and leak). A frame that
+# something else holds when its function returns keeps that function's locals alive, and a Dask worker's profiler
+# holds the task thread's frames (sys._current_frames, every 10 ms) from its IO-loop thread: a tree or a node in
+# a local then died on that thread (6 of 20 DaskRunner runs on the shared WARC). So a function here that has one
+# in a local unbinds it before it returns or raises (`finally`), and none is held by a comprehension's own frame.
 def _resiliparse(html: str, url: str | None) -> tuple[str | None, str]:
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
 
     tree = HTMLTree.parse(_SHORT_TEXT_NODE.sub(_padded, html))
-    _keep_content_lists(tree)
-    text = extract_plain_text(tree, preserve_formatting=True, main_content=True, list_bullets=False,
-                              alt_texts=False, links=False, form_fields=False, noscript=False, comments=False,
-                              skip_elements=list(RUBY_SELECTORS))
-    return _clean_title((tree.title or "").replace(_PAD, "")) or _title_of(html), text.replace(_PAD, "")
+    try:
+        _keep_content_lists(tree)
+        text = extract_plain_text(tree, preserve_formatting=True, main_content=True, list_bullets=False,
+                                  alt_texts=False, links=False, form_fields=False, noscript=False, comments=False,
+                                  skip_elements=list(RUBY_SELECTORS))
+        title = tree.title
+    finally:
+        tree = None  # freed here, on this thread (see above)
+    return _clean_title((title or "").replace(_PAD, "")) or _title_of(html), text.replace(_PAD, "")
 
 
 def _padded(m: re.Match) -> str:
@@ -242,23 +253,32 @@ def _padded(m: re.Match) -> str:
     return f">{node}{_PAD}<"
 
 
+_TAG = attrgetter("tag")
+
+
 def _keep_content_lists(tree: HTMLTree) -> None:
     """resiliparse's main-content mode drops every `<ul>` less than four levels below `<body>` as global
     navigation, whatever it holds. One that reads as content (links in fewer than half its items, items of at
-    least MIN_LIST_ITEM_CHARS on average) becomes an `<ol>`, which that rule leaves alone."""
-    if tree.body is None:
-        return
-    for ul in tree.body.query_selector_all("body > ul, body > * > ul, body > * > * > ul"):
-        items = sum(1 for child in ul.children if child.tag == "li")
-        text = len("".join(ul.text.split()))
-        if not items or text < MIN_LIST_ITEM_CHARS * items:
-            continue
-        if len(_LINK_START.findall(ul.html)) * 2 >= items:  # a link in every other item: a menu or a link list
-            continue
-        ol = tree.create_element("ol")
-        for child in list(ul.child_nodes):
-            ol.append_child(child)
-        ul.replace_with(ol)
+    least MIN_LIST_ITEM_CHARS on average) becomes an `<ol>`, which that rule leaves alone. No node outlives the
+    call in this frame (see the note above `_resiliparse`)."""
+    body = ul = ol = child = None
+    try:
+        body = tree.body
+        if body is None:
+            return
+        for ul in body.query_selector_all("body > ul, body > * > ul, body > * > * > ul"):
+            items = list(map(_TAG, ul.children)).count("li")  # map: no generator frame holding a child
+            text = len("".join(ul.text.split()))
+            if not items or text < MIN_LIST_ITEM_CHARS * items:
+                continue
+            if len(_LINK_START.findall(ul.html)) * 2 >= items:  # a link in every other item: a menu or a link list
+                continue
+            ol = tree.create_element("ol")
+            for child in list(ul.child_nodes):
+                ol.append_child(child)
+            ul.replace_with(ol)
+    finally:
+        tree = body = ul = ol = child = None
 
 
 def _visible_text(html: str) -> str:

@@ -1,6 +1,8 @@
 """HTML -> text: ruby, page chrome, paragraphs, feeds, fallbacks, caps, and the bundled sample WARC."""
 from __future__ import annotations
 
+import sys
+import threading
 import time
 
 import pytest
@@ -74,6 +76,44 @@ def test_a_shallow_list_of_sentences_is_kept_and_menus_are_not():
     assert all(f"項目{i}は長い文章で" in text for i in range(5)) and PARA1 in text
     for gone in ("ホームへ戻る", "会社概要", "メニュー", "設定"):
         assert gone not in text, gone
+
+
+def test_no_resiliparse_object_outlives_extraction_in_a_held_frame(monkeypatch):
+    """resiliparse's trees and nodes are PyO3 `unsendable`: dropped on a thread other than the one that made them,
+    they print a RuntimeError traceback ("... is unsendable, but is being dropped on another thread"). A Dask
+    worker's profiler takes the task thread's frames (sys._current_frames) from its IO-loop thread every 10 ms;
+    a frame it still holds when its function returns keeps that function's locals, which then died there (6 of
+    20 DaskRunner runs on the shared WARC). Every frame of an extraction (a kept list, a skipped menu, the
+    visible-text fallback), held past its return and released on another thread, must hold none of them.
+    (Only our frames: resiliparse's Rust code calls weakref.py for its node cache, whose frames we cannot clear.)"""
+    frames = []
+
+    def hold(frame, event, _arg):  # what the profiler does: keep a reference to a running frame
+        if event == "call" and frame.f_code.co_filename == extract.__file__:
+            frames.append(frame)
+
+    items = "".join(f"<li>項目{i}は長い文章で、五十文字ほどの説明がここに続きます。</li>" for i in range(5))
+    page = PAGE.replace("</article></main>", f"<ul>{items}</ul><ul><li>メニュー</li></ul></article></main>")
+    results = []
+
+    def extract_on_a_worker_thread():
+        sys.setprofile(hold)
+        try:
+            results.append(html_to_text(page))
+            results.append(html_to_text("<html><body><ul><li>短い</li></ul><p>少し</p></body></html>"))
+        finally:
+            sys.setprofile(None)
+
+    worker = threading.Thread(target=extract_on_a_worker_thread)
+    worker.start()
+    worker.join()
+    assert "項目4は長い文章で" in results[0][0] and results[1][1]["fallback"] == "main_content_empty"
+    held = [f"{frame.f_code.co_name}: {name}" for frame in frames for name, value in frame.f_locals.items()
+            if type(value).__module__.startswith("resiliparse")]
+    dropped_elsewhere = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda err: dropped_elsewhere.append(str(err.exc_value)))
+    frames.clear()  # released on this thread, as Dask's IO loop releases the profiler's frames
+    assert not held and not dropped_elsewhere, (held, dropped_elsewhere)
 
 
 def test_a_ruby_tag_inside_a_comment_or_script_deletes_nothing():
