@@ -126,8 +126,13 @@ def pipeline_options(runner: str | None, workers: int, extra: Sequence[str]) -> 
             from dask.distributed import LocalCluster
 
             logging.getLogger("distributed").setLevel(logging.WARNING)  # 30-40 INFO lines a run: start, stop
-            cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
-                                   dashboard_address=":0")
+            import dask
+
+            # the workers' profiler holds task frames from another thread, and resiliparse objects freed there
+            # print "unsendable" tracebacks (extract.py); its dashboard is on an unprinted port anyway
+            with dask.config.set({"distributed.worker.profile.enabled": False}):
+                cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                                       dashboard_address=":0")
             flags.append(f"--dask_client_address={cluster.scheduler_address}")
             options = PipelineOptions(flags=flags, **kwargs)
         try:

@@ -60,3 +60,18 @@ def test_pack_on_the_portable_runner_and_two_processes_matches(tmp_path, corpus)
              extra=["--job_endpoint=embed", "--environment_type=LOOPBACK"])
     run_pack(PackOptions(out=str(tmp_path / "two"), **opts), workers=2)
     assert _tree(tmp_path / "portable") == _tree(tmp_path / "default") == _tree(tmp_path / "two")
+
+
+def test_the_dask_cluster_we_start_has_no_worker_profiler():
+    """The workers' profiler holds task frames from its own thread, where resiliparse objects freed then print
+    "unsendable" tracebacks (see pipeline/extract.py); the cluster jcorpus starts runs without it."""
+    from apache_beam.runners.dask.dask_runner import DaskOptions
+    from dask.distributed import Client
+
+    from pipeline.runner import pipeline_options
+
+    with pipeline_options("DaskRunner", 1, []) as (_, options):
+        address = options.view_as(DaskOptions).address  # --dask_client_address
+        with Client(address) as client:
+            enabled = client.run(lambda: __import__("dask").config.get("distributed.worker.profile.enabled"))
+    assert list(enabled.values()) == [False]
