@@ -148,6 +148,48 @@ def test_the_tag_aware_ruby_pattern_stays_linear():
     assert time.perf_counter() - start < 2
 
 
+@pytest.mark.parametrize("tag", [
+    '<a href="x"" title="<!--">',  # stray double quote: it starts an attribute name, the next value is quoted
+    "<a href='x'' title='<!--'>",  # stray single quote
+    '<a href="x"" title=<!--y>',  # ... and an unquoted value after it
+    '<a title=""<!--x">',  # `<!--` right after an empty quoted value: an attribute name
+    "<a title=<!--x>",  # unquoted values run to whitespace or `>`, `<` included
+    "<img alt=a<!--b>",
+    "<img alt=<script>>",
+    "<p class=<style>x>",
+    "<input value= title=<!--x>",  # an `=` with no value before a space: the value is what follows the space
+    '<a href="x" =<!--y>',  # an `=` where a name should be starts the name
+    "<a \"<!--\" title=x>",  # a quote in an attribute name is a name character
+    "</a title=<!--x>",  # an end tag's attributes are read the same way
+])
+def test_a_comment_or_script_start_inside_a_tag_deletes_nothing(tag):
+    """A `<!--` or `<script>` in an unquoted value, in an attribute name, or after a stray quote was taken for
+    markup, deleting the rest of a ruby page; in a browser it is inside the tag."""
+    page = PAGE.replace(f"<p>{PARA1}</p>", f"{tag}<p>{PARA1}</p>")
+    text, _ = html_to_text(page)
+    assert PARA1 in text and PARA2 in text and "この記事は試験用です。" in text and "きじ" not in text, tag
+    small = f"<p><ruby>漢字<rt>かんじ</rt></ruby>を読む。</p>{tag}<p>段落B。<ruby>字<rt>じ</rt></ruby></p>"
+    assert drop_ruby(small) == f"<p>漢字を読む。</p>{tag}<p>段落B。字</p>", tag
+    # a real comment after such a tag is still markup (its <rt> started a reading up to the next ruby tag)...
+    after = f"{tag}<!-- 読みは <rt> で --><p>段落C。</p><ruby>字<rt>じ</rt></ruby>"
+    assert drop_ruby(after) == f"{tag}<p>段落C。</p>字", tag
+    # ... and an unclosed one still runs to the end of the page, as in a browser
+    assert drop_ruby(f"<ruby>字<rt>じ</rt></ruby>{tag}<!-- 閉じない<p>段落D。</p>") == f"字{tag}", tag
+
+
+def test_the_whatwg_tag_pattern_stays_linear():
+    """The tag pattern's weak spots: tags that never close (had each one failed at the end of the page, every
+    later `<` would rescan it), runs of spaces before an `=` or not, unquoted values holding `<` and `=`."""
+    start = time.process_time()
+    tags = ("<a title=" * 200_000, '<a x="' * 200_000, "<a =" * 200_000, "<a " + "=" * 1_000_000,
+            "<a x" + " " * 1_000_000 + "y", "<a x=y" * 200_000)
+    for prefix in ("<rt>x</rt>", '<rt>x</rt><a title="<">'):  # the gate alone, and the tag-aware pattern
+        for tag in tags:  # one tag to the end of the page: kept
+            assert drop_ruby(prefix + tag) == prefix[10:] + tag, tag[:9]
+        assert drop_ruby(prefix + "<<!--" * 200_000) == prefix[10:] + "<"  # a comment to the end: gone
+    assert time.process_time() - start < 3
+
+
 def test_paragraphs_stay_on_their_own_lines():
     text, _ = html_to_text(PAGE)
     lines = [line for line in text.split("\n") if line]
