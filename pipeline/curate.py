@@ -187,7 +187,8 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
         remove_stale(index_out)
     # the band index is staged beside the old one and replaces it at the commit, like the outputs: written in
     # place, a stopped run left part of one and a smaller run left the shards it did not rewrite
-    index_stage = join(index_out, f"_temporary-{run_id}") if index_out else None
+    # (its own name: with index_out = OUT, one folder for both had the index commit remove the outputs' stage)
+    index_stage = join(index_out, f"_temporary-{run_id}-index") if index_out else None
     run_cfg = dataclasses.replace(cfg, near_dedup={**cfg.near_dedup, "index_out": index_stage}) if index_out else cfg
     try:  # the owner marker goes in first and is refreshed until the pipeline ends (staging.py)
         with owned([tmp_dir, *([index_stage] if index_stage else [])], run_id), \
@@ -203,7 +204,7 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
         stats = _checked_stats(cfg, files, tmp_dir, result)
     except BaseException as exc:  # the outputs stay for inspection (the message names them); the index goes
         remove_tree(index_stage)
-        keep(tmp_dir, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+        keep(tmp_dir, next((line.strip()[:200] for line in str(exc).splitlines() if line.strip()), type(exc).__name__))
         raise
     commit(out, tmp_dir, stats, overwrite, (index_stage, index_out) if index_out else None)
     return stats

@@ -272,7 +272,7 @@ def _padded(m: re.Match) -> str:
     return f">{node}{_PAD}<"
 
 
-_TAG = attrgetter("tag")
+_TAG_NAME = attrgetter("tag")
 
 
 def _keep_content_lists(tree: HTMLTree) -> None:
@@ -286,7 +286,7 @@ def _keep_content_lists(tree: HTMLTree) -> None:
         if body is None:
             return
         for ul in body.query_selector_all("body > ul, body > * > ul, body > * > * > ul"):
-            items = list(map(_TAG, ul.children)).count("li")  # map: no generator frame holding a child
+            items = list(map(_TAG_NAME, ul.children)).count("li")  # map: no generator frame holding a child
             text = len("".join(ul.text.split()))
             if not items or text < MIN_LIST_ITEM_CHARS * items:
                 continue

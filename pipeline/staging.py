@@ -20,7 +20,10 @@ destroys the other's files. The marker is JSON (no pickle): it is read from a fo
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
+import shutil
 import socket
 import sys
 import threading
@@ -30,13 +33,15 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.fsutil import join, read_json, remove_tree, write_json
+from pipeline.fsutil import GLOB_CHARACTERS, join, read_json, remove_tree, write_json
+from trainer_bridge.userpaths import open_regular
 
 PREFIX = "_temporary-"
 OWNER = "_owner.json"
 STALE_SECONDS = 24 * 3600  # a marker not refreshed for a day: its run is gone (a live one refreshes it often)
 KEPT_SECONDS = 7 * 24 * 3600  # a staging folder kept for inspection after a failed check
 HEARTBEAT_SECONDS = 600
+MAX_MARKER_BYTES = 1 << 16  # a marker is ~300 bytes; a bigger one (or /dev/zero behind a symlink) is not one
 
 
 def _read(path: str) -> str | None:
@@ -129,14 +134,15 @@ def why_stale(marker: dict[str, Any] | None, newest: float | None, now: float | 
         return False, f"it has no owner marker and its newest file is only {_hours(age)} old"
     who = f"run {marker.get('run_id')} (pid {marker.get('pid')} on {marker.get('host')})"
     refreshed = marker.get("refreshed")
-    age = now - refreshed if isinstance(refreshed, (int, float)) else None
+    age = now - refreshed if _finite(refreshed) else None
     if marker.get("kept"):
         if age is not None and age > KEPT_SECONDS:
             return True, f"{who} kept it for inspection {_hours(age)} ago ({marker['kept']})"
         return False, f"{who} kept it for inspection ({marker['kept']}); it goes after {_hours(KEPT_SECONDS)}"
     here = _machine()
     pid = marker.get("pid")
-    same_machine = isinstance(pid, int) and pid > 0 and marker.get("pid_ns") == here["pid_ns"] and (
+    valid_pid = type(pid) is int and 0 < pid < 2**31  # not a bool; os.kill(0 or -1, ...) names process groups
+    same_machine = valid_pid and marker.get("pid_ns") == here["pid_ns"] and (
         marker.get("boot_id") == here["boot_id"] if here["boot_id"] else marker.get("host") == here["host"])
     if same_machine:
         try:
@@ -158,15 +164,23 @@ def why_stale(marker: dict[str, Any] | None, newest: float | None, now: float | 
     return False, f"{who} ran on another machine and was seen {_hours(age)} ago"
 
 
+def _finite(value: Any) -> bool:
+    try:
+        return type(value) in (int, float) and math.isfinite(value)
+    except OverflowError:  # an int beyond any float
+        return False
+
+
 def _stages(folder: str) -> dict[str, float | None]:
-    """Every `_temporary-*` folder directly in `folder` -> the time of its newest file or folder (None:
-    unknown). On an object store a folder is the prefix of its objects."""
+    """Every `_temporary-*` folder directly in `folder` -> the time of its newest object on an object store (None
+    on local disk, where `_newest_local` walks the folder only when it has no marker). On an object store a
+    folder is the prefix of its objects."""
     found: dict[str, float | None] = {}
     if "://" not in folder:
         with contextlib.suppress(OSError), os.scandir(folder) as entries:
             for entry in entries:
                 if entry.name.startswith(PREFIX) and entry.is_dir(follow_symlinks=False):
-                    found[entry.path] = _newest_local(entry.path)
+                    found[entry.path] = None
         return found
     base = folder.rstrip("/") + "/"
     try:
@@ -192,11 +206,28 @@ def _newest_local(path: str) -> float | None:
 
 
 def _marker(stage: str) -> dict[str, Any] | None:
+    """The owner marker, None when missing, unreadable, not JSON or too big (a FIFO or a device is refused
+    without blocking)."""
+    path = join(stage, OWNER)
     try:
-        marker = read_json(join(stage, OWNER))
+        if "://" in stage:
+            with FileSystems.open(path) as fh:
+                data = fh.read(MAX_MARKER_BYTES + 1)
+        else:
+            with open_regular(path) as fh:
+                data = fh.read(MAX_MARKER_BYTES + 1)
+        marker = json.loads(data.decode("utf-8")) if len(data) <= MAX_MARKER_BYTES else None
     except Exception:  # noqa: BLE001 - missing, half written or not JSON: no marker
         return None
     return marker if isinstance(marker, dict) else None
+
+
+def _remove(stage: str) -> None:
+    """A local folder is removed by its path (Beam's delete would read `*`, `?` or `[` in it as a pattern)."""
+    if "://" in stage:
+        remove_tree(stage)
+    else:
+        shutil.rmtree(stage)
 
 
 def remove_stale(folder: str | None, own: tuple[str, ...] = (),
@@ -210,12 +241,21 @@ def remove_stale(folder: str | None, own: tuple[str, ...] = (),
     for stage, newest in sorted(_stages(folder).items()):
         if stage in own:
             continue
-        stale, why = why_stale(_marker(stage), newest)
+        if any(c in stage.rsplit("/", 1)[-1] for c in GLOB_CHARACTERS):  # no run makes such a name
+            log(f"left {stage} alone: its name holds one of {GLOB_CHARACTERS} (not a jcorpus staging folder)")
+            continue
+        try:
+            marker = _marker(stage)
+            if marker is None and "://" not in stage:
+                newest = _newest_local(stage)
+            stale, why = why_stale(marker, newest)
+        except Exception as exc:  # noqa: BLE001 - a forged marker (a 400-digit time) must not stop this run
+            stale, why = False, f"its owner marker cannot be judged ({type(exc).__name__}: {exc})"
         if not stale:
             log(f"left {stage} alone: {why}")
             continue
         try:
-            remove_tree(stage)
+            _remove(stage)
         except Exception as exc:  # noqa: BLE001 - a leftover that cannot be removed must not stop this run
             log(f"could not remove stale {stage} ({why}): {exc}")
             continue

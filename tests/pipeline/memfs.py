@@ -65,8 +65,9 @@ class MemoryFileSystem(FileSystem):
 
     def rename(self, source_file_names, destination_file_names) -> None:
         for s, d in zip(source_file_names, destination_file_names, strict=True):
-            STORE[d] = STORE.pop(s)
-            MTIME[d] = MTIME.pop(s, time.time())
+            STORE[d] = STORE.pop(s)  # GCS and S3 rename by copying: the new object has a new time
+            MTIME.pop(s, None)
+            MTIME[d] = time.time()
 
     def exists(self, path: str) -> bool:  # as in GCS and S3: an object, never a prefix
         return path in STORE

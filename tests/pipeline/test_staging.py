@@ -192,3 +192,51 @@ def test_a_refused_commit_removes_the_staged_index_too(tmp_path):
     with pytest.raises(Exception, match="another run wrote it"):
         commit(str(other), str(tmp), {}, overwrite=False, index=(str(index / "_temporary-r"), str(index)))
     assert not tmp.exists() and list(index.iterdir()) == []
+
+
+def test_a_folder_named_with_glob_characters_takes_nothing_with_it(tmp_path, capsys):
+    """A leftover literally named `_temporary-**`, removed through Beam's pattern matching, deleted a live run's
+    files beside it (`**` matched them): such a name is left alone and a local folder is removed by its path."""
+    out = tmp_path / "out"
+    live = _stage(out, "live", owner_marker("live"))
+    odd = [_stage(out, name, age=STALE_SECONDS + 60) for name in ("**", "[ab]", "x?")]
+    dead = _stage(out, "dead", {**owner_marker("dead"), "pid": _dead_pid()})
+    remove_stale(str(out))
+    assert (live / OWNER).exists() and (live / "_spill" / "00000" / "x.bin").exists()
+    assert all(p.exists() for p in odd) and not dead.exists()
+    assert capsys.readouterr().err.count("holds one of *?[") == 3
+
+
+@pytest.mark.parametrize("marker", [
+    {"refreshed": 10 ** 400, "boot_id": "another", "pid_ns": "x"},  # OverflowError converting to float
+    {"pid": 2 ** 40},  # with this machine's ids, os.kill overflowed
+    {"pid": True}, {"pid": -1}, {"pid": 0}, {"pid": 1.5}, {"refreshed": "yesterday", "boot_id": "another", "pid_ns": "x"},
+])
+def test_a_forged_marker_neither_stops_the_run_nor_signals_a_process_group(tmp_path, capsys, marker):
+    out = tmp_path / "out"
+    stage = _stage(out, "forged", {**owner_marker("forged"), **marker})
+    remove_stale(str(out))  # no traceback
+    assert stage.exists() and "left " in capsys.readouterr().err
+
+
+def test_a_marker_that_is_a_fifo_or_too_big_is_no_marker(tmp_path, capsys):
+    """A FIFO blocked the run forever, and /dev/zero behind the name read without end."""
+    out = tmp_path / "out"
+    fifo = _stage(out, "fifo")
+    os.mkfifo(fifo / OWNER)
+    big = _stage(out, "big", json.dumps({**owner_marker("big"), "pad": "x" * 70_000}))
+    zero = _stage(out, "zero")
+    os.symlink("/dev/zero", zero / OWNER)
+    start = time.monotonic()
+    remove_stale(str(out))
+    assert time.monotonic() - start < 10 and fifo.exists() and big.exists() and zero.exists()
+    assert capsys.readouterr().err.count("has no owner marker") == 3
+
+
+def test_index_out_may_be_the_output_folder(tmp_path):
+    """With index_out = OUT the index stage was the outputs' stage, and the index commit removed it before the
+    outputs moved: `_SUCCESS`, the index and no documents."""
+    out = tmp_path / "out"
+    stats = run_curate(_tiny(tmp_path, out), str(out))
+    assert stats["kept_docs"] == 1 and list((out / "curated").glob("*.parquet"))
+    assert list(out.glob("band-index-*.parquet")) and not list(out.glob("_temporary-*"))
