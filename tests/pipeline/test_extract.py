@@ -177,6 +177,58 @@ def test_a_comment_or_script_start_inside_a_tag_deletes_nothing(tag):
     assert drop_ruby(f"<ruby>字<rt>じ</rt></ruby>{tag}<!-- 閉じない<p>段落D。</p>") == f"字{tag}", tag
 
 
+@pytest.mark.parametrize("markup, kept", [
+    # a ruby tag in an attribute value, a <textarea>, a <title>, a doctype or a bogus comment is no reading
+    ('<a title="<rt>">リンク</a>', None), ("<a title='<rp>'>リンク</a>", None), ("<a title=<rt>>リンク</a>", None),
+    ('<img alt="<ruby><rt>">', None), ("<textarea><rt>入力</textarea>", None), ("<title><rt>題</title>", None),
+    ('<!DOCTYPE html SYSTEM "<rt>">', None), ('<?php echo "<rt>"; ?>', None),
+    # the start and end tags of <script>, <style>, <textarea>, <title> are read whole, `<` and all
+    ('<script data-x="<">var s = "<!--";</script>', ""), ('<style data-x="<">p { color: red; } /* <!-- */</style>', ""),
+    ('<script>var s = "<!--";</script x="<!--">', ""), ("<script>var s = 1;</script foo>", ""),
+    ('<textarea title="<"><!-- 入力</textarea>', None), ('<title lang="<"><!-- 題</title>', None),
+    # raw text elements, as the WHATWG tokenizer and resiliparse read them: their text is not markup
+    ("<xmp><!-- <rt>例</rt> <script></xmp>", None), ("<XMP><rt></XMP>", None), ('<xmp title="<"><!--</xmp x="<!--">', None),
+    ('<iframe src="x.html"><!-- </iframe>', None), ("<noembed><!-- <rt></noembed>", None),
+    ("<noframes><script><rt></noframes>", None),
+    # bogus comments end at the first `>`: a `<!--` in one starts no comment
+    ("</ <!-- >", None), ("<? <!-- <rt> ?>", None), ("<!x <!-- >", None), ("</3<!-- >", None),
+    # `--!>` ends a comment
+    ("<!-- コメント --!>", ""),
+])
+def test_markup_a_browser_does_not_read_as_markup_deletes_nothing(markup, kept):
+    """A `<rt>` in an attribute value started a reading (up to 300 characters of page text gone); a `<!--` or
+    `<script>` in a raw-text element (<xmp>, <iframe>, <noembed>, <noframes>), in a bogus comment, or after a `<`
+    in a script's or a textarea's own tags started an unclosed comment or script that deleted the rest of the
+    page. `kept`: what drop_ruby leaves of the markup (None: all of it)."""
+    kept = markup if kept is None else kept
+    text, _ = html_to_text(PAGE.replace(f"<p>{PARA1}</p>", f"{markup}<p>{PARA1}</p>"))
+    assert PARA1 in text and PARA2 in text and "この記事は試験用です。" in text and "きじ" not in text, markup
+    for forced in ("", '<a title="<">'):  # as it comes (either path), and on the tag-aware path
+        small = f"{forced}<p><ruby>漢字<rt>かんじ</rt></ruby>を読む。</p>{markup}<p>段落B。<ruby>字<rt>じ</rt></ruby></p>"
+        assert drop_ruby(small) == f"{forced}<p>漢字を読む。</p>{kept}<p>段落B。字</p>", (forced, markup)
+        # a real comment after it is still markup, and an unclosed one still runs to the end of the page
+        after = f"{forced}<ruby>字<rt>じ</rt></ruby>{markup}<!-- 読みは <rt> で --><p>段落C。</p>"
+        assert drop_ruby(after) == f"{forced}字{kept}<p>段落C。</p>", (forced, markup)
+        assert drop_ruby(f"{forced}<ruby>字<rt>じ</rt></ruby>{markup}<!-- 閉じない<p>段落D。</p>") == f"{forced}字{kept}"
+
+
+def test_plaintext_runs_to_the_end_and_noscript_is_markup():
+    """After <plaintext> everything is text (it has no end tag): a `<!--` there deleted the rest of the page.
+    resiliparse parses with scripting off, so a <noscript>'s content is markup, a comment there a comment: drop_ruby
+    reads it so too."""
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
+
+    for forced in ("", '<a title="<">'):
+        rest = "<plaintext><!-- <p>段落A。</p><ruby>字<rt>じ</rt></ruby>"
+        assert drop_ruby(f"{forced}<ruby>漢字<rt>かんじ</rt></ruby>{rest}") == f"{forced}漢字{rest}"
+        noscript = "<noscript><!-- <rt>x --><p>段落B。</p></noscript>"
+        assert drop_ruby(f"{forced}<ruby>字<rt>じ</rt></ruby>{noscript}") == f"{forced}字<noscript><p>段落B。</p></noscript>"
+    text, _ = html_to_text(PAGE.replace(f"<p>{PARA1}</p>", f"<plaintext><!-- <p>{PARA1}</p>"))
+    assert PARA1 in text and "この記事は試験用です。" in text
+    assert "段落B" not in extract_plain_text(HTMLTree.parse("<p>段落A。</p><noscript><!-- </noscript><p>段落B。</p>"))
+
+
 def test_the_whatwg_tag_pattern_stays_linear():
     """The tag pattern's weak spots: tags that never close (had each one failed at the end of the page, every
     later `<` would rescan it), runs of spaces before an `=` or not, unquoted values holding `<` and `=`."""
@@ -188,6 +240,25 @@ def test_the_whatwg_tag_pattern_stays_linear():
             assert drop_ruby(prefix + tag) == prefix[10:] + tag, tag[:9]
         assert drop_ruby(prefix + "<<!--" * 200_000) == prefix[10:] + "<"  # a comment to the end: gone
     assert time.process_time() - start < 3
+
+
+def test_raw_text_bogus_comment_and_reading_patterns_stay_linear():
+    """Raw-text elements and scripts whose end tag never comes (or comes with attributes that never close), bogus
+    comments to the end of the page, readings that never end within 300 characters, and runs of `<`: about 1M
+    characters each, on both paths."""
+    def rep(piece: str) -> str:
+        return piece * (1_000_000 // len(piece))
+
+    pages = ("<xmp>" + rep("</xmp"), rep("<xmp>a</xmp>"), rep("<title>" + "題" * 50 + "</title>"), rep("<plaintext"),
+             "<script>" + rep("</script x="), "<style>" + rep("</style/"), "<!--" + rep("--!"), rep("<!-- x --!>"),
+             rep("</3<"), rep("<? "), rep("<!x"), "<!DOCTYPE" + " " * 1_000_000,
+             rep("<rt>" + "<b>" * 120), rep("<rt>x</rt x='"), "<rt" + rep(" x="), rep("<rt>"), "<" * 1_000_000,
+             rep("<<r"), rep('<a x="<"><xmp></xmp><rt>か</rt>'))
+    for prefix in ("<rt>x</rt>", '<rt>x</rt><a title="<">'):  # the gate and the fast path, the tag-aware pattern
+        for page in pages:
+            start = time.process_time()
+            assert drop_ruby(prefix + page).startswith(prefix[10:]), page[:12]
+            assert time.process_time() - start < 2, (prefix, page[:12])  # 0.8 s at most here; quadratic: minutes
 
 
 def test_paragraphs_stay_on_their_own_lines():
