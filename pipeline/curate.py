@@ -190,9 +190,10 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
     # (its own name: with index_out = OUT, one folder for both had the index commit remove the outputs' stage)
     index_stage = join(index_out, f"_temporary-{run_id}-index") if index_out else None
     run_cfg = dataclasses.replace(cfg, near_dedup={**cfg.near_dedup, "index_out": index_stage}) if index_out else cfg
-    try:  # the owner marker goes in first and is refreshed until the pipeline ends (staging.py)
-        with owned([tmp_dir, *([index_stage] if index_stage else [])], run_id), \
-                pipeline_options(runner, workers, beam_args) as (beam_runner, options):
+    try:  # the owner marker goes in before the pipeline runs and is refreshed until it ends (staging.py); its
+        # thread starts after the worker pool forked (a fork is made only while the runner has one thread)
+        with pipeline_options(runner, workers, beam_args) as (beam_runner, options), \
+                owned([tmp_dir, *([index_stage] if index_stage else [])], run_id):
             p = new_pipeline(beam_runner, options, runner)
             build(p, run_cfg, files, tmp_dir)
             result = run(p, runner)
