@@ -1,5 +1,8 @@
 # Two commands: `make demo` and `make test`. Everything they need is installed from here.
-PYTHON ?= python3
+# The first of python3, python3.12, python3.11 that is 3.11 or 3.12 (the extraction regexes need 3.11;
+# fasttext-numpy2-wheel has no 3.13 wheel); `make demo PYTHON=/path/to/python` picks one yourself.
+SUPPORTED := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 12))
+PYTHON ?= $(firstword $(foreach p,python3 python3.12 python3.11,$(shell $(p) -c '$(SUPPORTED)' >/dev/null 2>&1 && echo $(p))))
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
@@ -8,6 +11,8 @@ DEMO_OUT ?= demo_out
 .PHONY: install demo test lint sve-tools sve-test report-tools mpi-tools quality-model bench clean
 
 $(STAMP): setup.cfg setup.py
+	@test -x $(PY) || test -n "$(PYTHON)" || { echo "make: jcorpus needs Python 3.11 or 3.12 and found neither" \
+	  "(python3 is $$(python3 --version 2>&1)); install one (e.g. apt-get install python3.12-venv) or pass PYTHON=..." >&2; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
