@@ -240,3 +240,17 @@ def test_index_out_may_be_the_output_folder(tmp_path):
     stats = run_curate(_tiny(tmp_path, out), str(out))
     assert stats["kept_docs"] == 1 and list((out / "curated").glob("*.parquet"))
     assert list(out.glob("band-index-*.parquet")) and not list(out.glob("_temporary-*"))
+
+
+def test_the_heartbeat_starts_after_the_worker_pool_forks(tmp_path, monkeypatch):
+    """Started before, the heartbeat was a second thread when the pool asked whether it may fork (it forks
+    only a one-thread runner): every `--workers N` run fell back to Beam's slower subprocess workers."""
+    import threading
+
+    import pipeline.worker_pool as worker_pool
+
+    seen = []
+    monkeypatch.setattr(worker_pool, "_fork_safe", lambda: seen.append(
+        [t.name for t in threading.enumerate() if t.name == "staging-heartbeat"]) or False)
+    run_curate(_tiny(tmp_path), str(tmp_path / "out"), workers=2)
+    assert seen == [[]]
