@@ -30,6 +30,8 @@ MIN_MAIN_CHARS = 50  # main content shorter than this -> whole visible text (if 
 MIN_LIST_ITEM_CHARS = 15  # a shallow <ul> whose items average this many characters is content, not navigation
 DEFAULT_EXTRACTOR = "resiliparse"
 RUBY_SELECTORS = ("rt", "rp")  # readings and their fallback parentheses
+# content for browsers without plugins or frames, which browsers hide; resiliparse printed its raw text (markup too)
+_FALLBACK_SELECTORS = ("noembed", "noframes")
 # boilerplate containers removed for the whole-page (fallback) extraction
 _CHROME_SELECTORS = ("nav", "header", "footer", "aside", "form", "noscript", "template", "iframe", "svg",
                      "[role=navigation]", "[role=banner]", "[role=contentinfo]", "[aria-hidden=true]")
@@ -51,11 +53,15 @@ _HAS_RUBY = re.compile(r"<r[tp]\b", re.I)
 # is `</script` then whitespace, `/` or `>` (`</script foo>` included).
 _WS = "\t\n\f\r "  # HTML whitespace (\s also takes U+3000, U+00A0...)
 _NAME_END = f"(?=[{_WS}/>])"  # a tag name ends at whitespace, `/` or `>` (`<rt-x>` is no <rt>)
+# ASCII case folding (re.A): with Unicode folding `script` matched `ſcript`, which a browser shows as text.
 _INERT = re.compile(r"<!--(?:-?>|.*?(?:--!?>|\Z))"
-                    r"|<(?P<raw>script|style)(?=[\s/>])[^<>]*>.*?(?:</(?P=raw)(?=[\s/>])[^<>]*+>?|\Z)", re.I | re.S)
+                    rf"|<(?:script|style){_NAME_END}[^<>]*/>"  # self-closing, as in SVG: the tag alone
+                    rf"|<(?P<raw>script|style){_NAME_END}[^<>]*>.*?(?:</(?P=raw){_NAME_END}[^<>]*+>?|\Z)",
+                    re.I | re.S | re.A)
 _RUBY_TEXT = re.compile(rf"<(rt|rp){_NAME_END}[^<>]*>.{{0,300}}?"
-                        rf"(?:</\1\s*>|(?=<(?:rt|rp|rb|rtc){_NAME_END}|</ruby\s*>))", re.I | re.S)
-_RUBY_WRAPPERS = re.compile(rf"</?(?:ruby|rb|rtc){_NAME_END}[^<>]*>", re.I)
+                        rf"(?:</\1{_NAME_END}[^<>]*+>?|(?=<(?:rt|rp|rb|rtc){_NAME_END}|</ruby{_NAME_END}))",
+                        re.I | re.S | re.A)
+_RUBY_WRAPPERS = re.compile(rf"</?(?:ruby|rb|rtc){_NAME_END}[^<>]*>", re.I | re.A)
 # Tag-aware path, for the rest: one pass reads the page as the WHATWG tokenizer does, token by token, and drops
 # comments, scripts, styles, readings and ruby wrapper tags; a `<` inside anything else is not looked at:
 # - `_TAG_MARKUP` reads a tag (start or end) whole (states "tag name" to "after attribute value (quoted)"): an
@@ -91,17 +97,20 @@ def _raw_element(group: str, names: str) -> str:
     return rf"<(?P<{group}>{names}){_NAME_END}{_ATTRS}.*?(?:</(?P={group}){_NAME_END}{_ATTRS}|\Z)"
 
 
+_RAW_NAMES = "script|style|textarea|title|xmp|iframe|noembed|noframes|plaintext"
 _RUBY_IN_MARKUP = re.compile(
     r"<!--(?:-?>|.*?(?:--!?>|\Z))"  # a comment: dropped
+    rf"|<(?:script|style){_NAME_END}[^<>]*/>"  # self-closing, as in SVG: the tag alone, dropped
     "|" + _raw_element("raw", "script|style") +  # dropped
     rf"|<(?P<rt>rt|rp){_NAME_END}{_ATTRS}.{{0,300}}?"  # a reading, up to its end tag or the next ruby tag: dropped
-    rf"(?:</(?P=rt){_NAME_END}{_ATTRS}|(?=<(?:rt|rp|rb|rtc){_NAME_END}|</ruby{_NAME_END}))"
+    rf"(?:</(?P=rt){_NAME_END}{_ATTRS}|(?=<(?:rt|rp|rb|rtc){_NAME_END}|</ruby{_NAME_END}"
+    rf"|<(?:{_RAW_NAMES}){_NAME_END}|<!--))"  # (no reading holds a comment or a script: an unended one stops there)
     rf"|</?(?:ruby|rb|rtc){_NAME_END}{_ATTRS}"  # a ruby wrapper tag: dropped
     "|(?P<keep>" + _raw_element("text", "textarea|title|xmp|iframe|noembed|noframes") +  # kept whole:
     rf"|<plaintext{_NAME_END}.*"  # to the end of the page
     r"|<(?:[!?]|/(?![a-z>]))[^>]*+>?"  # a bogus comment or a doctype
     "|" + _TAG_MARKUP + ")",  # any other tag
-    re.I | re.S)
+    re.I | re.S | re.A)
 # The gate: a `<` that may not be markup. A quoted value holding a `<`; a `<` in a <textarea>, <title> or raw-text
 # element but its end tag; <plaintext>; a `<!--`, `<script`, `<style` or ruby tag with no `>` since the last `<`
 # (in a tag: an unquoted value or a name, as after a stray quote; in a bogus comment: `<? <!-- >`; missed when a
@@ -112,7 +121,9 @@ _TEXT_LIKE_MARKUP = re.compile(r"=\s*(?:\"[^\"<]*<|'[^'<]*<)"
                                r"(?:(t(?:extarea|itle)|xmp|iframe|no(?:embed|frames))(?=[\s/>])"
                                r"[^<>]*>[^<]*<(?!/\1[\s/>])"
                                r"|plaintext(?=[\s/>]))"
-                               r"|<[^<>]*+<(?:!--|script|style|/?r[tpbu])", re.I)
+                               r"|<[^<>]*+<(?:!--|script|style|/?r[tpbu])"
+                               r"|=\s*+[^\s>\"'=<]*+<(?:!--|script|style|/?r[tpbu])",  # unquoted, after a quoted >
+                               re.I | re.A)
 # resiliparse 2.0's main-content mode drops every text node of exactly 3 UTF-8 bytes as an "unprintable private-use
 # icon" (its test reads the bytes as one little-endian number, which every 3-byte character passes): in Japanese
 # the particles and punctuation between inline elements (<b>東京</b>と<b>大阪</b>) and one-kanji <em>. Such a node
@@ -280,6 +291,8 @@ def _title_of(html: str) -> str | None:
 
 
 def _clean_title(title: str | None) -> str | None:
+    if title and _HAS_RUBY.search(title):  # a <title> kept whole holds its ruby markup as text
+        title = drop_ruby(title)
     return " ".join(title[: MAX_TITLE_CHARS * 4].split())[:MAX_TITLE_CHARS] or None if title else None
 
 
@@ -299,7 +312,7 @@ def _resiliparse(html: str, url: str | None) -> tuple[str | None, str]:
         _keep_content_lists(tree)
         text = extract_plain_text(tree, preserve_formatting=True, main_content=True, list_bullets=False,
                                   alt_texts=False, links=False, form_fields=False, noscript=False, comments=False,
-                                  skip_elements=list(RUBY_SELECTORS))
+                                  skip_elements=[*RUBY_SELECTORS, *_FALLBACK_SELECTORS])
         title = tree.title
     finally:
         tree = None  # freed here, on this thread (see above)
@@ -348,7 +361,7 @@ def _visible_text(html: str) -> str:
 
     return extract_plain_text(HTMLTree.parse(html), preserve_formatting=True, main_content=False,
                               list_bullets=False, alt_texts=False, links=False, form_fields=False,
-                              noscript=False, skip_elements=[*RUBY_SELECTORS, *_CHROME_SELECTORS])
+                              noscript=False, skip_elements=[*RUBY_SELECTORS, *_FALLBACK_SELECTORS, *_CHROME_SELECTORS])
 
 
 # --------------------------------------------------------------------------------------- trafilatura
@@ -361,7 +374,7 @@ def _trafilatura(html: str, url: str | None, fast: bool = False) -> tuple[str | 
     doc = trafilatura.bare_extraction(html, url=url, fast=fast, include_comments=False, include_tables=True,
                                       include_images=False, include_links=False, with_metadata=True,
                                       deduplicate=False,
-                                      prune_xpath=[f"//{tag}" for tag in RUBY_SELECTORS] or None)
+                                      prune_xpath=[f"//{tag}" for tag in (*RUBY_SELECTORS, *_FALLBACK_SELECTORS)])
     if doc is None:
         return _title_of(html), ""
     return _clean_title(doc.title) or _title_of(html), (doc.text or "")

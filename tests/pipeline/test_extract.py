@@ -411,3 +411,43 @@ def test_unclosed_constructs_stay_linear(html):
     text, meta = html_to_text(html)
     assert time.process_time() - start < 3
     assert meta["title"] is None or len(meta["title"]) <= extract.MAX_TITLE_CHARS
+
+
+@pytest.mark.parametrize("forced", ["", '<a title="<">'])
+def test_an_unended_reading_stops_before_a_script_or_a_comment(forced):
+    """On the tag-aware path a reading with neither `</rt>` nor `</ruby>` ran on into a script or comment and
+    ended at a `<rt` or `</ruby>` inside it: the script's start tag went, its text became page text, and the
+    stray `<rt>` made resiliparse skip the rest of the page."""
+    markup = f'{forced}<h2><ruby>漢字<rt>かんじ</h2><script>var t = "<rt>" + r;</script><p>{PARA1}</p>'
+    assert drop_ruby(markup) == f"{forced}<h2>漢字<p>{PARA1}</p>"
+    # a comment inside a reading now ends it (the reading's tail after the comment stays: じ)
+    out = drop_ruby(f"{forced}<ruby>漢字<rt>かん<!-- </rt> -->じ</rt></ruby>を読む")
+    assert out.startswith(f"{forced}漢字") and out.endswith("を読む") and "かん" not in out and "-->" not in out
+    text, _ = html_to_text(PAGE.replace(f"<p>{PARA1}</p>", markup))
+    assert PARA1 in text and PARA2 in text and "var t" not in text and "かんじ" not in text
+
+
+def test_fallback_content_and_ruby_in_a_title_are_not_text():
+    """<noembed> and <noframes>, which browsers hide, came out as raw markup (a reading included); a <title> kept
+    whole on the tag-aware path gave its ruby markup and reading as the title."""
+    for forced in ("", '<a title="<">'):
+        page = PAGE.replace("<title>", f"<title>{forced and '<'}").replace(
+            f"<p>{PARA1}</p>", f"{forced}<noembed><p>代替<ruby>表示<rt>ひょうじ</rt></ruby></p></noembed>"
+            f"<noframes>フレーム版</noframes><p>{PARA1}</p>")
+        text, meta = html_to_text(page.replace("</title>", "<ruby>梅雨<rt>つゆ</rt></ruby></title>"))
+        assert PARA1 in text and "代替" not in text and "フレーム版" not in text and "<p>" not in text, forced
+        assert "梅雨" in meta["title"] and "つゆ" not in meta["title"] and "<" not in meta["title"].lstrip("<")
+
+
+@pytest.mark.parametrize("forced", ["", '<a title="<">'])
+def test_old_ruby_edge_cases_keep_the_page(forced):
+    """A self-closing <style/> (SVG) started raw text to the end of the page; `</rt class=x>` ended no reading on
+    the fast path; `\\xa0` is no HTML whitespace (`<script\\xa0>` is text to a browser); `ſcript` is no
+    `script`; an unquoted `<rt>` after a quoted `>` in one tag was missed by the gate."""
+    ruby = "<ruby>字<rt>じ</rt></ruby>"
+    assert drop_ruby(f"{forced}{ruby}<svg><style/></svg><p>本文。</p>") == f"{forced}字<svg></svg><p>本文。</p>"
+    assert drop_ruby(f'{forced}<ruby>漢<rt>かん</rt class="x">字を読む。<p>本文。</p>') == f"{forced}漢字を読む。<p>本文。</p>"
+    assert drop_ruby(f"{forced}{ruby}<script\xa0>本文A</script\xa0>") == f"{forced}字<script\xa0>本文A</script\xa0>"
+    assert drop_ruby(f"{forced}{ruby}<ſcript>本文B</ſcript>") == f"{forced}字<ſcript>本文B</ſcript>"
+    tag = '<a title="a>b" data-x=<rt>>リンク</a>'
+    assert drop_ruby(f"{ruby}{tag}<p>本文。</p>{ruby}") == f"字{tag}<p>本文。</p>字"
