@@ -6,7 +6,7 @@
 # repo; override with JCORPUS_OPENMPI_VENV). The repo's packages are NOT installed into it: the test puts the
 # checkout on PYTHONPATH, so both launchers run the very same sve_kernels binary (an editable install would
 # rebuild it into the shared source tree). That is ABI-safe because this venv is made from the main venv's
-# own base interpreter.
+# own base interpreter, and rebuilt when the main venv's Python version changes.
 #
 # Idempotent: installs Debian's openmpi-bin/libopenmpi-dev only when missing (and only as root), builds the
 # venv only when it is missing or was left half-built by this script. Whenever it cannot finish it says why
@@ -32,8 +32,16 @@ find_mpicc() {
   return 1
 }
 
-# complete, and its launcher (a link into the system's Open MPI) still resolves
-ready() { [ -f "$STAMP" ] && [ -x "$VENV/bin/python" ] && [ -e "$VENV/bin/mpirun" ]; }
+pyver() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null; }
+MAIN_VER="$(pyver "$MAIN_PY")"
+# complete, its launcher (a link into the system's Open MPI) still resolves, and its Python is the main venv's
+# (a venv built for a 3.11 checkout cannot load a 3.12 checkout's compiled kernels: the test skipped)
+ready() {
+  [ -f "$STAMP" ] && [ -x "$VENV/bin/python" ] && [ -e "$VENV/bin/mpirun" ] && [ "$(pyver "$VENV/bin/python")" = "$MAIN_VER" ]
+}
+if [ -f "$STAMP" ] && [ -x "$VENV/bin/python" ] && [ "$(pyver "$VENV/bin/python")" != "$MAIN_VER" ]; then
+  echo "setup_openmpi: $VENV has Python $(pyver "$VENV/bin/python"), the main venv $MAIN_VER: rebuilding it"
+fi
 
 if ready; then
   echo "setup_openmpi: $VENV is ready"
