@@ -9,6 +9,9 @@ import numpy as np
 
 F32, F16, I32 = np.dtype(np.float32), np.dtype(np.float16), np.dtype(np.int32)
 F32_MAX = float(np.finfo(np.float32).max)
+# the smallest normal float32: an eps below it made SVE's reciprocal estimate (FRECPE) of sqrt(0) + eps inf, and
+# AdamW wrote 0 * inf = NaN into every parameter whose gradient was 0 (the portable path left them alone)
+F32_TINY = float(np.finfo(np.float32).tiny)
 
 
 def array(name: str, a: object, dtype: np.dtype, shape: Sequence[int | None] | None = None,
@@ -58,7 +61,8 @@ def number(name: str, value: object, low: float | None = None, high: float | Non
         lo = "(" if low_open else "["
         hi = ")" if high_open else "]"
         rounded = f" ({x32!r} as float32)" if math.isfinite(x32) and x32 != x else ""
-        raise ValueError(f"{name}: expected a finite float32 in {lo}{low}, {high}{hi}, got {value!r}{rounded}")
+        bounds = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
+        raise ValueError(f"{name}: expected a finite float32 in {bounds}, got {value!r}{rounded}")
     return x32  # what C computes with: AdamW's bias correction from the float64 beta2 0.9999999 was 8% off
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from . import _blas_attention
-from ._checks import F16, F32, I32, array, disjoint, index_range, int32, number, ptr, same_shape
+from ._checks import F16, F32, F32_TINY, I32, array, disjoint, index_range, int32, number, ptr, same_shape
 from ._lib import c_kernel, kernel_path
 
 
@@ -22,7 +22,7 @@ def layernorm_forward(inp: np.ndarray, weight: np.ndarray, bias: np.ndarray,
     n, c = inp.shape
     array("weight", weight, F32, (c,))
     array("bias", bias, F32, (c,))
-    eps = number("eps", eps, 0.0, low_open=True)
+    eps = number("eps", eps, F32_TINY)
     out, mean, rstd = _empty_like(inp), np.empty(n, F32), np.empty(n, F32)
     c_kernel("layernorm_forward")(out.ctypes.data, mean.ctypes.data, rstd.ctypes.data, inp.ctypes.data,
                                   weight.ctypes.data, bias.ctypes.data, n, c, eps)
@@ -191,7 +191,7 @@ def adamw_step(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray
     disjoint("m", m, grad=grad, v=v)
     disjoint("v", v, grad=grad)
     step = int32("step", step, low=1)
-    lr, eps, weight_decay = number("lr", lr, 0.0), number("eps", eps, 0.0, low_open=True), number("weight_decay", weight_decay, 0.0)
+    lr, eps, weight_decay = number("lr", lr, 0.0), number("eps", eps, F32_TINY), number("weight_decay", weight_decay, 0.0)
     beta1, beta2 = (number(name, b, 0.0, 1.0, high_open=True) for name, b in (("beta1", beta1), ("beta2", beta2)))
     bc1, bc2 = 1.0 - math.pow(beta1, step), 1.0 - math.pow(beta2, step)
     c_kernel("adamw_step")(param.ctypes.data, grad.ctypes.data, m.ctypes.data, v.ctypes.data, param.size,
