@@ -18,7 +18,8 @@ def array(name: str, a: object, dtype: np.dtype, shape: Sequence[int | None] | N
           ndim: int | None = None, writeable: bool = False) -> np.ndarray:
     """Check a numpy array; `shape` entries of None match any size, ndim=None with shape=None matches any."""
     if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name}: expected a numpy array of {dtype}, got {type(a).__name__}")
+        got = f"a numpy scalar {a.dtype}" if isinstance(a, np.generic) else type(a).__name__  # not "float32"
+        raise TypeError(f"{name}: expected a numpy array of {dtype}, got {got}")
     if a.dtype != dtype:
         raise TypeError(f"{name}: expected dtype {dtype}, got {a.dtype}")
     if shape is not None:
@@ -51,6 +52,8 @@ def number(name: str, value: object, low: float | None = None, high: float | Non
     a huge one into inf, or refuse a string with an unnamed ArgumentError; and a value inside the bounds in
     float64 can round onto one (beta2 0.99999999 is 1.0f: AdamW never updated its second moment and moved a
     parameter by 5e4; eps 1e-50 is 0.0f: NaN). Returns that float32 value, for whatever the caller derives."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:  # a 0-d array (np.float32(x) * array[()] gives one)
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
     x = float(value)

@@ -50,6 +50,8 @@ def z(*shape, dtype=F):
         (lambda: sk.adamw_step(z(3), z(3), z(3), z(3), lr=1e-3, beta1=0.9, beta2=0.9, eps=1e-40, weight_decay=0,
                                step=1), ValueError, r"eps: expected a finite float32 in \[1.17549435\d*e-38, inf\]"),
         (lambda: sk.scale_inplace(z(3), float("nan")), ValueError, r"s: expected a finite float32 in \[-inf, inf\]"),
+        # a numpy scalar read "expected a numpy array of float32, got float32"
+        (lambda: sk.exp(np.float32(1.0)), TypeError, "x: expected a numpy array of float32, got a numpy scalar float32"),
         # inside the bounds in float64, on them in the float32 C receives: a parameter moved by 5e4, or NaN
         (lambda: sk.adamw_step(z(3), z(3), z(3), z(3), lr=1e-3, beta1=0.9, beta2=0.99999999, eps=1e-8, weight_decay=0,
                                step=1), ValueError, r"beta2: .* \[0.0, 1.0\), got 0.99999999 \(1.0 as float32\)$"),
@@ -130,3 +132,13 @@ def test_adamw_bias_correction_uses_the_float32_betas_the_kernel_updates_with():
     p, g, m, v = np.zeros(4, np.float32), np.ones(4, np.float32), np.zeros(4, np.float32), np.zeros(4, np.float32)
     sk.adamw_step(p, g, m, v, lr=1.0, beta1=0.9, beta2=0.9999999, eps=1e-12, weight_decay=0.0, step=1)
     np.testing.assert_allclose(p, -1.0, rtol=1e-5)  # the first AdamW step is lr * sign(g)
+
+
+def test_a_zero_d_array_is_a_number():
+    """A 0-d array (what indexing with `[()]` or numpy reductions with keepdims can give) was refused as "got
+    ndarray"; it is the number it holds, and a 1-element array is still no number."""
+    x = np.ones(3, np.float32)
+    sk.scale_inplace(x, np.array(2.0))
+    assert x.tolist() == [2.0, 2.0, 2.0]
+    with pytest.raises(TypeError, match="s: expected a number, got ndarray"):
+        sk.scale_inplace(x, np.array([2.0]))
