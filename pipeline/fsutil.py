@@ -91,10 +91,22 @@ def check_curate_finished(folder: str, option: str = "--input") -> None:
             return
     roots = [base, os.path.dirname(base)] if os.path.basename(base) == "curated" else [base]
     for root in roots:
-        if all(os.path.isdir(join(root, d)) for d in ("curated", "rejected", "quarantine")) \
-                and not exists(join(root, "_SUCCESS")):
+        if exists(join(root, "_SUCCESS")):
+            continue
+        if all(os.path.isdir(join(root, d)) for d in ("curated", "rejected", "quarantine")):
             raise UserError(f"{option} {folder}: {root} is a curate output without _SUCCESS (its run did not "
                             "finish, so it may hold part of the documents); run curate again")
+        if staging := _staging_folder(root):  # "no files found" did not say why
+            raise UserError(f"{option} {folder}: {root} holds only {staging}, a curate run that has not finished "
+                            "(or was killed); wait for it, or run curate again")
+
+
+def _staging_folder(root: str) -> str | None:
+    try:
+        with os.scandir(root) as entries:
+            return next((e.name for e in entries if e.name.startswith("_temporary-") and e.is_dir()), None)
+    except OSError:
+        return None
 
 
 def check_output_folder(path: str, option: str = "--out") -> None:

@@ -230,3 +230,16 @@ def test_an_unfinished_curate_output_is_refused(ja_docs, tmp_path, capsys) -> No
     (root / "_SUCCESS").write_text("")
     assert main(["tokenizer", "eval", "--model", "missing.model", "--input", str(root)]) == 2
     assert "cannot read SentencePiece model" in capsys.readouterr().err  # the input itself is accepted now
+
+
+def test_an_output_holding_only_a_running_or_killed_curate_says_so(tmp_path, capsys) -> None:
+    """An OUT with nothing but a curate run's staging folder (still running, or killed) gave "no files found"."""
+    root = tmp_path / "curate_out"
+    (root / "_temporary-0123abcd" / "_spill").mkdir(parents=True)
+    for argv in (["tokenizer", "train", "--input", str(root), "--out", str(tmp_path / "t")],
+                 ["pack", "--input", str(root), "--tokenizer", "unused.model", "--seq-len", "64",
+                  "--out", str(tmp_path / "p")]):
+        assert main(argv) == 2
+        assert capsys.readouterr().err.endswith(f"error: --input {root}: {root} holds only _temporary-0123abcd, a "
+                                                "curate run that has not finished (or was killed); wait for it, or "
+                                                "run curate again\n")
