@@ -26,6 +26,7 @@ from pipeline.dedup_exact import ExactDedup
 from pipeline.documents import DESTINATIONS
 from pipeline.errors import ConfigError, UserError, stops_deferred
 from pipeline.fsutil import (
+    STAGING_PREFIX,
     check_output_folder,
     exists,
     join,
@@ -112,7 +113,7 @@ def _check_not_own_output(files: list[tuple[int, str, int]], out: str) -> None:
     def place(path: str) -> str:
         return path if "://" in path else os.path.realpath(path)
 
-    owned = [place(join(out, d)) + "/" for d in OUTPUT_FOLDERS] + [place(join(out, "_temporary-"))]
+    owned = [place(join(out, d)) + "/" for d in OUTPUT_FOLDERS] + [place(join(out, STAGING_PREFIX))]
     for index, path, _ in files:
         if any(place(path).startswith(prefix) for prefix in owned):
             raise ConfigError(f"sources[{index}].paths: {path} is in the output of --out {out}; a run would read "
@@ -180,7 +181,7 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
     _check_not_own_output(files, out)
     index_out = _make_index_folder(cfg, overwrite)
     run_id = uuid.uuid4().hex[:12]
-    tmp_dir = join(out, f"_temporary-{run_id}")
+    tmp_dir = join(out, f"{STAGING_PREFIX}{run_id}")
     # staging folders of runs killed (SIGKILL, a dead machine) stayed forever; only provably stale ones go
     remove_stale(out)
     if index_out and index_out != out:
@@ -188,7 +189,7 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
     # the band index is staged beside the old one and replaces it at the commit, like the outputs: written in
     # place, a stopped run left part of one and a smaller run left the shards it did not rewrite
     # (its own name: with index_out = OUT, one folder for both had the index commit remove the outputs' stage)
-    index_stage = join(index_out, f"_temporary-{run_id}-index") if index_out else None
+    index_stage = join(index_out, f"{STAGING_PREFIX}{run_id}-index") if index_out else None
     run_cfg = dataclasses.replace(cfg, near_dedup={**cfg.near_dedup, "index_out": index_stage}) if index_out else cfg
     try:  # the owner marker goes in before the pipeline runs and is refreshed until it ends (staging.py); its
         # thread starts after the worker pool forked (a fork is made only while the runner has one thread)

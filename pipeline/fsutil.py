@@ -4,6 +4,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
@@ -60,11 +61,25 @@ def remove_tree(folder: str | None) -> None:
     trailing `/`), so there every object under the prefix is listed and deleted."""
     if not folder:
         return
-    if "://" not in folder:
-        if os.path.lexists(folder):
-            FileSystems.delete([folder])
+    if "://" not in folder:  # by its path: Beam's delete reads `*`, `?` or `[` in it as a pattern (`_temporary-**`
+        if os.path.isdir(folder) and not os.path.islink(folder):  # took a live run's files beside it)
+            shutil.rmtree(folder)
+        elif os.path.lexists(folder):
+            os.remove(folder)
     elif files := list_files(folder.rstrip("/") + "/**"):
         FileSystems.delete(files)
+
+
+STAGING_PREFIX = "_temporary-"  # a curate run's staging folders in OUT and index_out (pipeline/staging.py)
+
+
+def staging_folders(folder: str) -> list[str]:
+    """The `_temporary-*` folders directly in a local `folder` (links not followed), sorted; none if unreadable."""
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(e.path for e in entries if e.name.startswith(STAGING_PREFIX) and e.is_dir(follow_symlinks=False))
+    except OSError:
+        return []
 
 
 def regular_file(path: str) -> str:
@@ -96,17 +111,9 @@ def check_curate_finished(folder: str, option: str = "--input") -> None:
         if all(os.path.isdir(join(root, d)) for d in ("curated", "rejected", "quarantine")):
             raise UserError(f"{option} {folder}: {root} is a curate output without _SUCCESS (its run did not "
                             "finish, so it may hold part of the documents); run curate again")
-        if staging := _staging_folder(root):  # "no files found" did not say why
-            raise UserError(f"{option} {folder}: {root} holds only {staging}, a curate run that has not finished "
-                            "(or was killed); wait for it, or run curate again")
-
-
-def _staging_folder(root: str) -> str | None:
-    try:
-        with os.scandir(root) as entries:
-            return next((e.name for e in entries if e.name.startswith("_temporary-") and e.is_dir()), None)
-    except OSError:
-        return None
+        if staging := staging_folders(root):  # "no files found" did not say why
+            raise UserError(f"{option} {folder}: {root} holds only {os.path.basename(staging[0])}, a curate run "
+                            "that has not finished (or was killed); wait for it, or run curate again")
 
 
 def check_output_folder(path: str, option: str = "--out") -> None:

@@ -23,7 +23,6 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import socket
 import sys
 import threading
@@ -33,10 +32,17 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.fsutil import GLOB_CHARACTERS, join, read_json, remove_tree, write_json
+from pipeline.fsutil import (
+    GLOB_CHARACTERS,
+    STAGING_PREFIX,
+    join,
+    read_json,
+    remove_tree,
+    staging_folders,
+    write_json,
+)
 from trainer_bridge.userpaths import open_regular
 
-PREFIX = "_temporary-"
 OWNER = "_owner.json"
 STALE_SECONDS = 24 * 3600  # a marker not refreshed for a day: its run is gone (a live one refreshes it often)
 KEPT_SECONDS = 7 * 24 * 3600  # a staging folder kept for inspection after a failed check
@@ -175,16 +181,12 @@ def _stages(folder: str) -> dict[str, float | None]:
     """Every `_temporary-*` folder directly in `folder` -> the time of its newest object on an object store (None
     on local disk, where `_newest_local` walks the folder only when it has no marker). On an object store a
     folder is the prefix of its objects."""
-    found: dict[str, float | None] = {}
     if "://" not in folder:
-        with contextlib.suppress(OSError), os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.name.startswith(PREFIX) and entry.is_dir(follow_symlinks=False):
-                    found[entry.path] = None
-        return found
+        return dict.fromkeys(staging_folders(folder))
+    found: dict[str, float | None] = {}
     base = folder.rstrip("/") + "/"
     try:
-        listed = FileSystems.match([join(folder, PREFIX + "**")])[0].metadata_list
+        listed = FileSystems.match([join(folder, STAGING_PREFIX + "**")])[0].metadata_list
     except Exception:  # noqa: BLE001 - Beam raises various errors for "nothing there"; removing is best effort
         listed = []
     for meta in listed:
@@ -210,37 +212,22 @@ def _marker(stage: str) -> dict[str, Any] | None:
     without blocking)."""
     path = join(stage, OWNER)
     try:
-        if "://" in stage:
-            with FileSystems.open(path) as fh:
-                data = fh.read(MAX_MARKER_BYTES + 1)
-        else:
-            with open_regular(path) as fh:
-                data = fh.read(MAX_MARKER_BYTES + 1)
+        with (FileSystems.open if "://" in stage else open_regular)(path) as fh:
+            data = fh.read(MAX_MARKER_BYTES + 1)
         marker = json.loads(data.decode("utf-8")) if len(data) <= MAX_MARKER_BYTES else None
     except Exception:  # noqa: BLE001 - missing, half written or not JSON: no marker
         return None
     return marker if isinstance(marker, dict) else None
 
 
-def _remove(stage: str) -> None:
-    """A local folder is removed by its path (Beam's delete would read `*`, `?` or `[` in it as a pattern)."""
-    if "://" in stage:
-        remove_tree(stage)
-    else:
-        shutil.rmtree(stage)
-
-
-def remove_stale(folder: str | None, own: tuple[str, ...] = (),
-                 log: Callable[[str], None] | None = None) -> list[str]:
-    """Remove the provably stale staging folders in `folder` (not `own`); one line each, removed or left alone.
-    Returns the removed ones."""
+def remove_stale(folder: str | None, log: Callable[[str], None] | None = None) -> list[str]:
+    """Remove the provably stale staging folders in `folder`; one line each, removed or left alone. Returns the
+    removed ones."""
     if not folder:
         return []
     log = log or (lambda line: print(f"jcorpus curate: {line}", file=sys.stderr))
     removed = []
     for stage, newest in sorted(_stages(folder).items()):
-        if stage in own:
-            continue
         if any(c in stage.rsplit("/", 1)[-1] for c in GLOB_CHARACTERS):  # no run makes such a name
             log(f"left {stage} alone: its name holds one of {GLOB_CHARACTERS} (not a jcorpus staging folder)")
             continue
@@ -255,7 +242,7 @@ def remove_stale(folder: str | None, own: tuple[str, ...] = (),
             log(f"left {stage} alone: {why}")
             continue
         try:
-            _remove(stage)
+            remove_tree(stage)
         except Exception as exc:  # noqa: BLE001 - a leftover that cannot be removed must not stop this run
             log(f"could not remove stale {stage} ({why}): {exc}")
             continue
