@@ -56,8 +56,9 @@ _HAS_RUBY = re.compile(r"<r[tp]\b", re.I)
 _WS = "\t\n\f\r "  # HTML whitespace (\s also takes U+3000, U+00A0...)
 _NAME_END = f"(?=[{_WS}/>])"  # a tag name ends at whitespace, `/` or `>` (`<rt-x>` is no <rt>)
 # ASCII case folding (re.A): with Unicode folding `script` matched `ſcript`, which a browser shows as text.
-_INERT = re.compile(r"<!--(?:-?>|.*?(?:--!?>|\Z))"
-                    rf"|<(?:script|style){_NAME_END}[^<>]*/>"  # self-closing, as in SVG: the tag alone
+_COMMENT = r"<!--(?:-?>|.*?(?:--!?>|\Z))"
+_SELF_CLOSING_RAW = rf"<(?:script|style){_NAME_END}[^<>]*/>"  # as in SVG: the tag alone
+_INERT = re.compile(_COMMENT + "|" + _SELF_CLOSING_RAW +
                     rf"|<(?P<raw>script|style){_NAME_END}[^<>]*>.*?(?:</(?P=raw){_NAME_END}[^<>]*+>?|\Z)",
                     re.I | re.S | re.A)
 _RUBY_TEXT = re.compile(rf"<(rt|rp){_NAME_END}[^<>]*>.{{0,300}}?"
@@ -99,16 +100,15 @@ def _raw_element(group: str, names: str) -> str:
     return rf"<(?P<{group}>{names}){_NAME_END}{_ATTRS}.*?(?:</(?P={group}){_NAME_END}{_ATTRS}|\Z)"
 
 
-_RAW_NAMES = "script|style|textarea|title|xmp|iframe|noembed|noframes|plaintext"
+_KEPT_RAW = "textarea|title|xmp|iframe|noembed|noframes"
 _RUBY_IN_MARKUP = re.compile(
-    r"<!--(?:-?>|.*?(?:--!?>|\Z))"  # a comment: dropped
-    rf"|<(?:script|style){_NAME_END}[^<>]*/>"  # self-closing, as in SVG: the tag alone, dropped
+    _COMMENT + "|" + _SELF_CLOSING_RAW +  # dropped
     "|" + _raw_element("raw", "script|style") +  # dropped
     rf"|<(?P<rt>rt|rp){_NAME_END}{_ATTRS}.{{0,300}}?"  # a reading, up to its end tag or the next ruby tag: dropped
     rf"(?:</(?P=rt){_NAME_END}{_ATTRS}|(?=<(?:rt|rp|rb|rtc){_NAME_END}|</ruby{_NAME_END}"
-    rf"|<(?:{_RAW_NAMES}){_NAME_END}|<!--))"  # (no reading holds a comment or a script: an unended one stops there)
+    rf"|<(?:script|style|{_KEPT_RAW}|plaintext){_NAME_END}|<!--))"  # (no reading holds a comment or a script: an unended one stops there)
     rf"|</?(?:ruby|rb|rtc){_NAME_END}{_ATTRS}"  # a ruby wrapper tag: dropped
-    "|(?P<keep>" + _raw_element("text", "textarea|title|xmp|iframe|noembed|noframes") +  # kept whole:
+    "|(?P<keep>" + _raw_element("text", _KEPT_RAW) +  # kept whole:
     rf"|<plaintext{_NAME_END}.*"  # to the end of the page
     r"|<(?:[!?]|/(?![a-z>]))[^>]*+>?"  # a bogus comment or a doctype
     "|" + _TAG_MARKUP + ")",  # any other tag
