@@ -48,29 +48,6 @@ static void row_scale_portable(float *y, float s, int64_t C) {
 
 #if SK_HAVE_SVE
 /* Four independent accumulators: one FADD/FMAX chain would wait on A64FX's 9-cycle latency per vector. */
-/* Blocks of SUM_BLOCK, as in row_sum_portable. */
-static float row_sum_sve(const float *x, int64_t C) {
-    const int64_t vl = (int64_t)svcntw();
-    const svbool_t pt = svptrue_b32();
-    double total = 0.0;
-    for (int64_t b = 0; b < C; b += SUM_BLOCK) {
-        const int64_t end = b + SUM_BLOCK < C ? b + SUM_BLOCK : C;
-        svfloat32_t a0 = svdup_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-        int64_t c = b;
-        for (; c + 4 * vl <= end; c += 4 * vl) {
-            a0 = svadd_f32_x(pt, a0, svld1_f32(pt, x + c));
-            a1 = svadd_f32_x(pt, a1, svld1_f32(pt, x + c + vl));
-            a2 = svadd_f32_x(pt, a2, svld1_f32(pt, x + c + 2 * vl));
-            a3 = svadd_f32_x(pt, a3, svld1_f32(pt, x + c + 3 * vl));
-        }
-        for (; c < end; c += vl) {
-            svbool_t pg = svwhilelt_b32_s64(c, end);
-            a0 = svadd_f32_m(pg, a0, svld1_f32(pg, x + c));
-        }
-        total += svaddv_f32(pt, svadd_f32_x(pt, svadd_f32_x(pt, a0, a1), svadd_f32_x(pt, a2, a3)));
-    }
-    return (float)total;
-}
 static float row_max_sve(const float *x, int64_t C) {
     const int64_t vl = (int64_t)svcntw();
     const svbool_t pt = svptrue_b32();
@@ -88,15 +65,20 @@ static float row_max_sve(const float *x, int64_t C) {
     }
     return svmaxv_f32(pt, svmax_f32_x(pt, svmax_f32_x(pt, a0, a1), svmax_f32_x(pt, a2, a3)));
 }
-/* y = exp(x - m) over one predicate's lanes, added to acc. */
-static inline svfloat32_t expsum_step(svbool_t pg, svfloat32_t acc, float *y, const float *x, float m) {
-    svfloat32_t e = sk_sv_exp(pg, svsub_n_f32_x(pg, svld1_f32(pg, x), m));
-    svst1_f32(pg, y, e);
+/* acc + x[c...] over one predicate's lanes; with_exp: acc + (y[c...] = exp(x[c...] - m)), else y is unused. */
+static inline svfloat32_t sum_step(svbool_t pg, svfloat32_t acc, float *y, const float *x, int64_t c, float m,
+                                   int with_exp) {
+    if (!with_exp) return svadd_f32_m(pg, acc, svld1_f32(pg, x + c));
+    svfloat32_t e = sk_sv_exp(pg, svsub_n_f32_x(pg, svld1_f32(pg, x + c), m));
+    svst1_f32(pg, y + c, e);
     return svadd_f32_m(pg, acc, e);
 }
-/* Four accumulators, as in row_sum_sve (one summed a whole row into 4 lanes at 128 bits, and at V = 65537 the
- * probabilities missed the 1e-5 tolerance: a fifteenth-session audit), in blocks of SUM_BLOCK. */
-static float row_expsum_sve(float *y, const float *x, float m, int64_t C) {
+/* The row sum (with_exp: of y = exp(x - m), written to y) in blocks of SUM_BLOCK, as in row_sum_portable, each
+ * over four accumulators (one summed a whole row into 4 lanes at 128 bits, and at V = 65537 the probabilities
+ * missed the 1e-5 tolerance: a fifteenth-session audit). Inlined with a constant with_exp, so each caller gets
+ * its own loop without the test. */
+static inline __attribute__((always_inline)) float blocked_sum_sve(float *y, const float *x, float m, int64_t C,
+                                                                   int with_exp) {
     const int64_t vl = (int64_t)svcntw();
     const svbool_t pt = svptrue_b32();
     double total = 0.0;
@@ -105,16 +87,18 @@ static float row_expsum_sve(float *y, const float *x, float m, int64_t C) {
         svfloat32_t a0 = svdup_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
         int64_t c = b;
         for (; c + 4 * vl <= end; c += 4 * vl) {
-            a0 = expsum_step(pt, a0, y + c, x + c, m);
-            a1 = expsum_step(pt, a1, y + c + vl, x + c + vl, m);
-            a2 = expsum_step(pt, a2, y + c + 2 * vl, x + c + 2 * vl, m);
-            a3 = expsum_step(pt, a3, y + c + 3 * vl, x + c + 3 * vl, m);
+            a0 = sum_step(pt, a0, y, x, c, m, with_exp);
+            a1 = sum_step(pt, a1, y, x, c + vl, m, with_exp);
+            a2 = sum_step(pt, a2, y, x, c + 2 * vl, m, with_exp);
+            a3 = sum_step(pt, a3, y, x, c + 3 * vl, m, with_exp);
         }
-        for (; c < end; c += vl) a0 = expsum_step(svwhilelt_b32_s64(c, end), a0, y + c, x + c, m);
+        for (; c < end; c += vl) a0 = sum_step(svwhilelt_b32_s64(c, end), a0, y, x, c, m, with_exp);
         total += svaddv_f32(pt, svadd_f32_x(pt, svadd_f32_x(pt, a0, a1), svadd_f32_x(pt, a2, a3)));
     }
     return (float)total;
 }
+static float row_sum_sve(const float *x, int64_t C) { return blocked_sum_sve(NULL, x, 0.0f, C, 0); }
+static float row_expsum_sve(float *y, const float *x, float m, int64_t C) { return blocked_sum_sve(y, x, m, C, 1); }
 static void row_scale_sve(float *y, float s, int64_t C) {
     for (int64_t c = 0; c < C; c += (int64_t)svcntw()) {
         svbool_t pg = svwhilelt_b32_s64(c, C);
