@@ -52,7 +52,7 @@ def number(name: str, value: object, low: float | None = None, high: float | Non
     a huge one into inf, or refuse a string with an unnamed ArgumentError; and a value inside the bounds in
     float64 can round onto one (beta2 0.99999999 is 1.0f: AdamW never updated its second moment and moved a
     parameter by 5e4; eps 1e-50 is 0.0f: NaN). Returns that float32 value, for whatever the caller derives."""
-    if isinstance(value, np.ndarray) and value.ndim == 0:  # a 0-d array (np.float32(x) * array[()] gives one)
+    if isinstance(value, np.ndarray) and value.ndim == 0:  # a 0-d array: np.array(2.0), np.asarray(a number)
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise TypeError(f"{name}: expected a number, got {type(value).__name__}")

@@ -135,8 +135,8 @@ def test_adamw_bias_correction_uses_the_float32_betas_the_kernel_updates_with():
 
 
 def test_a_zero_d_array_is_a_number():
-    """A 0-d array (what indexing with `[()]` or numpy reductions with keepdims can give) was refused as "got
-    ndarray"; it is the number it holds, and a 1-element array is still no number."""
+    """A 0-d array (np.array(2.0), np.asarray of a number) was refused as "got ndarray"; it is the number it
+    holds, and a 1-element array is still no number."""
     x = np.ones(3, np.float32)
     sk.scale_inplace(x, np.array(2.0))
     assert x.tolist() == [2.0, 2.0, 2.0]
