@@ -41,7 +41,6 @@ _META = re.compile(rb"<meta\b[^>]{0,512}?charset\s*=\s*[\"']?\s*([A-Za-z0-9_:.\-
 _XML_DECL = re.compile(rb"<\?xml\b[^>]{0,200}?encoding\s*=\s*[\"']\s*([A-Za-z0-9_.\-]+)", re.I)
 _ISO2022_ESC = re.compile(rb"\x1b(?:\$[@B]|\$\(D|\(J|\(I)")
 _KANA = (0x3041, 0x30FF)  # hiragana and katakana blocks
-_NON_ASCII_BYTE = re.compile(rb"[\x80-\xff]")
 
 _JA = {"cp932": ("cp932",), "euc_jp": ("euc_jp", "euc_jis_2004"), "iso2022_jp_ext": ("iso2022_jp_ext", "iso2022_jp_2004")}
 # label (lower case) -> codec; anything else goes through codecs.lookup
@@ -259,14 +258,14 @@ def _has_wide_nuls(body: bytes) -> bool:
 
 def _iso2022(body: bytes) -> tuple[str, str] | None:
     """(text, codec) for 7-bit bytes with ISO-2022-JP escape sequences that decode as such, else None."""
-    if _NON_ASCII_BYTE.search(body) or not _ISO2022_ESC.search(body):
+    if not body.isascii() or not _ISO2022_ESC.search(body):
         return None
     text, used = _strict(body, "iso2022_jp_ext")
     return (text, used) if text is not None else None
 
 
 def _is_multibyte_utf8(body: bytes) -> bool:
-    if not _NON_ASCII_BYTE.search(body):
+    if body.isascii():
         return False
     try:
         body.decode("utf-8")
@@ -300,7 +299,7 @@ def _japanese(body: bytes) -> tuple[str, str] | None:
 
 def _detect(body: bytes) -> tuple[str, str] | None:
     """(text, codec) from the bytes alone, or None."""
-    if not _NON_ASCII_BYTE.search(body):
+    if body.isascii():
         return _iso2022(body) or (body.decode("ascii"), "ascii")
     try:
         return body.decode("utf-8"), "utf-8"

@@ -140,7 +140,8 @@ _FEED_BODY = ("content:encoded", "content", "description", "summary")
 _LOOKS_HTML = re.compile(r"<(?:!doctype|html|head|body|p|div|br)\b", re.I)
 # elements whose end tag is required: their nesting is the tree depth (p, li, td... close implicitly)
 _NESTING = re.compile(r"<(/?)(?:div|span|section|article|table|ul|ol|dl|blockquote|font|b|i|em|strong|a|center|form)[\s>]", re.I)
-_SPACES = re.compile(r"[ \t\u3000\xa0]+")
+_SPACE_RUN = re.compile(" {2,}")
+_BLANK_RUN = re.compile("\n{3,}")
 _BLANKS = re.compile(r"\n{2,}")
 
 
@@ -278,8 +279,16 @@ def _too_little(text: str) -> bool:
 
 
 def _tidy(text: str) -> str:
-    text = _SPACES.sub(" ", text.replace("\r", "\n"))
-    return _BLANKS.sub("\n\n", "\n".join(line.strip() for line in text.split("\n"))).strip()
+    """Runs of spaces, tabs, U+3000 and U+00A0 -> one space; lines stripped; at most one blank line in a row.
+    str.replace and `in` before any regex: a character-class scan of every page's text was 10% of extraction."""
+    text = text.replace("\r", "\n")
+    for space in "\t\u3000\xa0":
+        if space in text:
+            text = text.replace(space, " ")
+    if "  " in text:
+        text = _SPACE_RUN.sub(" ", text)
+    text = "\n".join([line.strip() for line in text.split("\n")])
+    return (_BLANK_RUN.sub("\n\n", text) if "\n\n\n" in text else text).strip()
 
 
 def _title_of(html: str) -> str | None:

@@ -81,3 +81,27 @@ def test_nfkc_and_dedup_key_match_their_definitions():
         assert nfkc(text) == unicodedata.normalize("NFKC", text), ascii(text)
         assert dedup_key(text) == re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)), ascii(text)
     assert dedup_key("Ａ\u0301（ｶﾞ）\u3000\u3099") == "Á(ガ)\u3099"
+
+
+def test_rules_skipped_for_absent_characters_would_not_have_fired():
+    """`Normalizer` skips a rule when the text holds none of its characters (one code-point lookup instead of a
+    regex scan per rule); running every rule must give the same text and counts, whatever is switched off."""
+    from filters import normalize as module
+
+    def every_rule(rules, text):
+        fired = {}
+        for rule in rules:
+            text, count = module._apply(rule, text)
+            if count:
+                fired[rule] = count
+        return text, fired
+
+    rng = random.Random(7)
+    table = module._RULE_TABLE
+    acted_on = [chr(cp) for cp in range(len(table)) if table[cp]]
+    pool = acted_on + list("あア亜漢 \n\r\t\u3000a1。、（）") + ["\U0001f468", "\U0001f408", "\ufe0f", "\u3099", "\uf900"]
+    texts = ["".join(rng.choice(pool) for _ in range(rng.randrange(12))) for _ in range(4000)]
+    for enabled in ({}, {"crlf": False}, {"control": False, "nfc": False}, {"halfwidth_katakana": False}):
+        normalizer = Normalizer(enabled)
+        assert [normalizer(t) for t in texts] == [every_rule(normalizer.rules, t) for t in texts]
+    assert table[0x200D] and table[0xFF9E] and table[0xFF21] and table[0x00A0] and not table[0xFFFF]
