@@ -2,7 +2,7 @@
 
 Two extractors are wired in; `bench/extract_bench.py` compares them on real pages and
 `docs/extraction.md` records why DEFAULT_EXTRACTOR is what it is. Whatever the extractor:
-- ruby readings (`<rt>`, `<rp>`) are removed on the markup, so 漢字 is not followed by かんじ;
+- ruby readings (`<rt>`, `<rp>`, `<rtc>`) are removed on the markup, so 漢字 is not followed by かんじ;
 - scripts, styles, navigation, headers, footers, forms are not content;
 - paragraphs stay on their own lines (blank lines collapsed, spaces trimmed);
 - RSS/RDF/Atom feeds become one paragraph per item (title + body), not a run of URLs and dates;
@@ -29,11 +29,11 @@ MAX_TITLE_CHARS = 300  # an unclosed <title> swallows the page; no real title is
 MIN_MAIN_CHARS = 50  # main content shorter than this -> whole visible text (if that is longer)
 MIN_LIST_ITEM_CHARS = 15  # a shallow <ul> whose items average this many characters is content, not navigation
 DEFAULT_EXTRACTOR = "resiliparse"
-RUBY_SELECTORS = ("rt", "rp")  # readings and their fallback parentheses
+RUBY_SELECTORS = ("rt", "rp", "rtc")  # readings, their fallback parentheses, ruby text containers
 # content for browsers without plugins or frames, which browsers hide; resiliparse printed its raw text (markup too)
 _FALLBACK_SELECTORS = ("noembed", "noframes")
 # resiliparse tests every element against every skip selector (each one ~5% of its time here): only those present
-_SKIPPABLE = re.compile(r"<(rt|rp|noembed|noframes)(?=[\t\n\f\r />])", re.I | re.A)
+_SKIPPABLE = re.compile(r"<(rt|rp|rtc|noembed|noframes)(?=[\t\n\f\r />])", re.I | re.A)
 # boilerplate containers removed for the whole-page (fallback) extraction
 _CHROME_SELECTORS = ("nav", "header", "footer", "aside", "form", "noscript", "template", "iframe", "svg",
                      "[role=navigation]", "[role=banner]", "[role=contentinfo]", "[aria-hidden=true]")
@@ -43,16 +43,16 @@ _CDATA_OPEN, _CDATA_CLOSE = "<![CDATA[", "]]>"
 # scan to the end of the page (quadratic: 1M characters took minutes)
 _FEED_HEAD = re.compile(r"<(?:channel|feed)\b[^<>]*>", re.I)
 _XML_DECL = re.compile(r"^\s*(?>(?:<!--.*?-->\s*)*)<\?xml[^>]*\?>", re.S)  # atomic: no 2^n backtracking over comments
-_HAS_RUBY = re.compile(r"<r[tp]\b", re.I)
+_HAS_RUBY = re.compile(r"<r(?:tc?|p)\b", re.I)
 # Readings are removed on the markup, so a `<rt` or `<!--` that is not markup must not be taken for it: a `<rt` in a
 # comment, a script or an attribute value would start a "reading" that ends at the next ruby tag (up to 300
 # characters of page text gone), a `<!--` there an unclosed comment that deletes the rest of the page. Two paths:
 #
 # Fast path, for pages whose every `<` is markup (the gate `_TEXT_LIKE_MARKUP` below finds none that is not):
-# inert markup (comments, scripts, styles) goes first (`_INERT`), then readings (`_RUBY_TEXT`) and the ruby
-# wrappers (`_RUBY_WRAPPERS`). An unclosed comment or script runs to the end, as in a browser; `<!-->` and
-# `<!--->` are whole empty comments, `--!>` ends one too; `<style-box>` is not a style; a raw-text end tag
-# is `</script` then whitespace, `/` or `>` (`</script foo>` included).
+# inert markup (comments, scripts, styles) goes first (`_INERT`), then readings and ruby text containers
+# (`_RUBY_TEXT`) and the ruby wrappers (`_RUBY_WRAPPERS`). An unclosed comment or script runs to the end, as in a
+# browser; `<!-->` and `<!--->` are whole empty comments, `--!>` ends one too; `<style-box>` is not a style; a
+# raw-text end tag is `</script` then whitespace, `/` or `>` (`</script foo>` included).
 _WS = "\t\n\f\r "  # HTML whitespace (\s also takes U+3000, U+00A0...)
 _NAME_END = f"(?=[{_WS}/>])"  # a tag name ends at whitespace, `/` or `>` (`<rt-x>` is no <rt>)
 # ASCII case folding (re.A): with Unicode folding `script` matched `ſcript`, which a browser shows as text.
@@ -61,12 +61,17 @@ _SELF_CLOSING_RAW = rf"<(?:script|style){_NAME_END}[^<>]*/>"  # as in SVG: the t
 _INERT = re.compile(_COMMENT + "|" + _SELF_CLOSING_RAW +
                     rf"|<(?P<raw>script|style){_NAME_END}[^<>]*>.*?(?:</(?P=raw){_NAME_END}[^<>]*+>?|\Z)",
                     re.I | re.S | re.A)
-_RUBY_TEXT = re.compile(rf"<(rt|rp){_NAME_END}[^<>]*>.{{0,300}}?"
-                        rf"(?:</\1{_NAME_END}[^<>]*+>?|(?=<(?:rt|rp|rb|rtc){_NAME_END}|</ruby{_NAME_END}))",
+# A reading (<rt>, <rp>) or a ruby text container (<rtc>: its text and readings are all annotation), and where one
+# whose end tag is omitted ends, as in the tree builder: a reading at <rt>, <rp>, <rb>, <rtc> or </ruby>, an <rtc>
+# at <rb>, <rtc> or </ruby> (the readings it holds do not end it). A stray </rtc> is left: parsers ignore it.
+_READING = rf"<(?P<rt>r[tp]|(?P<rtc>rtc)){_NAME_END}"
+_READING_ENDS = rf"<(?:rb|rtc|(?(rtc)(?!)|r[tp])){_NAME_END}|</ruby{_NAME_END}"
+_RUBY_TEXT = re.compile(_READING + rf"[^<>]*>.{{0,300}}?(?:</(?P=rt){_NAME_END}[^<>]*+>?|(?={_READING_ENDS}))",
                         re.I | re.S | re.A)
-_RUBY_WRAPPERS = re.compile(rf"</?(?:ruby|rb|rtc){_NAME_END}[^<>]*>", re.I | re.A)
+_RUBY_WRAPPERS = re.compile(rf"</?(?:ruby|rb){_NAME_END}[^<>]*>", re.I | re.A)
 # Tag-aware path, for the rest: one pass reads the page as the WHATWG tokenizer does, token by token, and drops
-# comments, scripts, styles, readings and ruby wrapper tags; a `<` inside anything else is not looked at:
+# comments, scripts, styles, readings, ruby text containers and ruby wrapper tags; a `<` inside anything else is
+# not looked at:
 # - `_TAG_MARKUP` reads a tag (start or end) whole (states "tag name" to "after attribute value (quoted)"): an
 #   attribute name runs to HTML whitespace, `/`, `>` or `=` and may hold `<` and quotes (its first character may be
 #   `=`); only after that `=` can a value be quoted: "..." runs to the next `"`, '...' to the next `'`, else the
@@ -77,7 +82,7 @@ _RUBY_WRAPPERS = re.compile(rf"</?(?:ruby|rb|rtc){_NAME_END}[^<>]*>", re.I | re.
 #   is possessive and cannot fail, and a tag ends at `>` or, unclosed, at the end of the page (EOF in a tag): one
 #   reading, one pass, and an unclosed tag does not make every later `<` rescan the page. The start and end tags of
 #   the elements below are read the same way (`<script data-x="<">`, `</script x="<!--">`).
-# - a reading starts only at a real <rt>/<rp> tag (not in an attribute value, a comment or a <textarea>);
+# - a reading starts only at a real <rt>/<rp>/<rtc> tag (not in an attribute value, a comment or a <textarea>);
 # - raw text and RCDATA are kept as they are, up to their end tag (`</xmp` then whitespace, `/` or `>`) or the end
 #   of the page: <textarea>, <title> (RCDATA), <xmp>, <iframe>, <noembed>, <noframes> (raw text), and <plaintext>,
 #   which has no end tag. Not <noscript>: resiliparse parses with scripting off, so its content is markup, and a
@@ -104,10 +109,10 @@ _KEPT_RAW = "textarea|title|xmp|iframe|noembed|noframes"
 _RUBY_IN_MARKUP = re.compile(
     _COMMENT + "|" + _SELF_CLOSING_RAW +  # dropped
     "|" + _raw_element("raw", "script|style") +  # dropped
-    rf"|<(?P<rt>rt|rp){_NAME_END}{_ATTRS}.{{0,300}}?"  # a reading, up to its end tag or the next ruby tag: dropped
-    rf"(?:</(?P=rt){_NAME_END}{_ATTRS}|(?=<(?:rt|rp|rb|rtc){_NAME_END}|</ruby{_NAME_END}"
+    "|" + _READING + _ATTRS + ".{0,300}?"  # a reading or <rtc>, up to its end tag or the next tag that ends it: dropped
+    rf"(?:</(?P=rt){_NAME_END}{_ATTRS}|(?={_READING_ENDS}"
     rf"|<(?:script|style|{_KEPT_RAW}|plaintext){_NAME_END}|<!--))"  # (no reading holds a comment or a script: an unended one stops there)
-    rf"|</?(?:ruby|rb|rtc){_NAME_END}{_ATTRS}"  # a ruby wrapper tag: dropped
+    rf"|</?(?:ruby|rb){_NAME_END}{_ATTRS}"  # a ruby wrapper tag: dropped
     "|(?P<keep>" + _raw_element("text", _KEPT_RAW) +  # kept whole:
     rf"|<plaintext{_NAME_END}.*"  # to the end of the page
     r"|<(?:[!?]|/(?![a-z>]))[^>]*+>?"  # a bogus comment or a doctype
@@ -221,7 +226,8 @@ def _element(text: str, tag: str, pos: int = 0, end: int | None = None) -> str |
 
 
 def drop_ruby(html: str) -> str:
-    """Keep ruby base text, drop readings: `<ruby>漢字<rp>(</rp><rt>かんじ</rt><rp>)</rp></ruby>` -> `漢字`.
+    """Keep ruby base text, drop readings: `<ruby>漢字<rp>(</rp><rt>かんじ</rt><rp>)</rp></ruby>` -> `漢字`, and
+    ruby text containers: `<ruby>東京<rtc>Tokyo</rtc></ruby>` -> `東京`.
 
     Done on the markup (not by the extractors' skip lists) because resiliparse's main-content mode
     also drops `<rb>` bases, and because `</rt>` may be omitted in HTML (a reading then ends at the

@@ -465,3 +465,27 @@ def test_old_ruby_edge_cases_keep_the_page(forced):
     assert drop_ruby(f"{forced}{ruby}<ſcript>本文B</ſcript>") == f"{forced}字<ſcript>本文B</ſcript>"
     tag = '<a title="a>b" data-x=<rt>>リンク</a>'
     assert drop_ruby(f"{ruby}{tag}<p>本文。</p>{ruby}") == f"字{tag}<p>本文。</p>字"
+
+
+def _shown(html: str) -> str:
+    """resiliparse's text of a page, readings and ruby text containers skipped."""
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
+
+    return extract_plain_text(HTMLTree.parse(html), main_content=False, skip_elements=["rt", "rp", "rtc"])
+
+
+@pytest.mark.parametrize("forced", ["", '<a title="<">'])
+def test_text_in_a_ruby_text_container_is_annotation(forced):
+    """Text directly inside <rtc> (a ruby text container) came out as base text: 漢字かんじ, 東京Tokyo. An <rtc> ends at
+    </rtc>, </ruby>, <rb> or the next <rtc>, not at the readings it holds; one left alone (over 300 characters) is
+    skipped by the extractor."""
+    for markup, base in (("<ruby>漢字<rtc>かんじ</rtc></ruby>", "漢字"),
+                         ("<ruby><rb>東</rb><rb>京</rb><rtc><rt>とう</rt><rt>きょう</rt></rtc><rtc>Tokyo</rtc></ruby>", "東京"),
+                         ("<ruby>漢<rtc>かん<rb>字</rb><rtc class=x>じ</ruby>", "漢字"),
+                         ("<ruby>漢<rtc>かん<rp>(</rp>ぜ<rt>じ</ruby>", "漢"), ("<RUBY>明日<RTC>あした</RTC ></RUBY>", "明日")):
+        assert drop_ruby(f"{forced}<p>{markup}を読む。</p>") == f"{forced}<p>{base}を読む。</p>", markup
+        assert _shown(drop_ruby(f"{forced}<p>{markup}</p>")) == _shown(f"{forced}<p>{markup}</p>") == base
+    note = f"<p><ruby>字<rtc>{'注' * 400}</rtc></ruby>を読む。</p>"
+    text, _ = html_to_text(PAGE.replace(f"<p>{PARA1}</p>", f"{forced}<p>{PARA1}</p>{note}"))
+    assert PARA1 in text and "字を読む。" in text and "注" not in text
