@@ -58,8 +58,25 @@ _NAME_END = f"(?=[{_WS}/>])"  # a tag name ends at whitespace, `/` or `>` (`<rt-
 # ASCII case folding (re.A): with Unicode folding `script` matched `ſcript`, which a browser shows as text.
 _COMMENT = r"<!--(?:-?>|.*?(?:--!?>|\Z))"
 _SELF_CLOSING_RAW = rf"<(?:script|style){_NAME_END}[^<>]*/>"  # as in SVG: the tag alone
-_INERT = re.compile(_COMMENT + "|" + _SELF_CLOSING_RAW +
-                    rf"|<(?P<raw>script|style){_NAME_END}[^<>]*>.*?(?:</(?P=raw){_NAME_END}[^<>]*+>?|\Z)",
+# A script's text as the tokenizer reads it ("script data" states, WHATWG 13.2.5.4 on): `<!--` starts an escaped
+# run, which `-->` ends (two or more dashes, then `>`: `<!-->` too); in one, `<script` starts a double-escaped run,
+# which `</script` ends without ending the script (back to the escaped run) and `-->` ends with the escaped run
+# (both loops stop there; the escaped run's end takes it). So `<!-- document.write('<script></script>') -->` is
+# all script, as resiliparse (lexbor) reads it. Every loop takes a run or one `<`, possessively: linear.
+_DASHES = r"-++(?!>)|-(?=>)"  # dashes that end no escaped run
+_END_SCRIPT = rf"/script{_NAME_END}"
+_DOUBLE_ESCAPED = rf"(?:[^<-]++|{_DASHES}|<(?!{_END_SCRIPT}))*+"
+_ESCAPED = rf"(?:[^<-]++|{_DASHES}|<(?!/?script{_NAME_END})|<script{_NAME_END}{_DOUBLE_ESCAPED}(?:<{_END_SCRIPT})?+)*+"
+_SCRIPT_TEXT = rf"(?:[^<]++|<(?!{_END_SCRIPT}|!--)|<!(?=--){_ESCAPED}(?:-++>)?+)*+"
+
+
+def _script(attrs: str, end_attrs: str) -> str:
+    """A <script> start tag, its text and its end tag (or the end of the page), tags read with these patterns."""
+    return rf"<script{_NAME_END}{attrs}{_SCRIPT_TEXT}(?:<{_END_SCRIPT}{end_attrs})?+"
+
+
+_INERT = re.compile(_COMMENT + "|" + _SELF_CLOSING_RAW + "|" + _script("[^<>]*>", "[^<>]*+>?") +
+                    rf"|<style{_NAME_END}[^<>]*>.*?(?:</style{_NAME_END}[^<>]*+>?|\Z)",
                     re.I | re.S | re.A)
 # A reading (<rt>, <rp>) or a ruby text container (<rtc>: its text and readings are all annotation), and where one
 # whose end tag is omitted ends, as in the tree builder: a reading at <rt>, <rp>, <rb>, <rtc> or </ruby>, an <rtc>
@@ -108,7 +125,7 @@ def _raw_element(group: str, names: str) -> str:
 _KEPT_RAW = "textarea|title|xmp|iframe|noembed|noframes"
 _RUBY_IN_MARKUP = re.compile(
     _COMMENT + "|" + _SELF_CLOSING_RAW +  # dropped
-    "|" + _raw_element("raw", "script|style") +  # dropped
+    "|" + _script(_ATTRS, _ATTRS) + "|" + _raw_element("raw", "style") +  # dropped
     "|" + _READING + _ATTRS + ".{0,300}?"  # a reading or <rtc>, up to its end tag or the next tag that ends it: dropped
     rf"(?:</(?P=rt){_NAME_END}{_ATTRS}|(?={_READING_ENDS}"
     rf"|<(?:script|style|{_KEPT_RAW}|plaintext){_NAME_END}|<!--))"  # (no reading holds a comment or a script: an unended one stops there)

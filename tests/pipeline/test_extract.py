@@ -245,14 +245,16 @@ def test_the_whatwg_tag_pattern_stays_linear():
 
 
 def test_raw_text_bogus_comment_and_reading_patterns_stay_linear():
-    """Raw-text elements and scripts whose end tag never comes (or comes with attributes that never close), bogus
-    comments to the end of the page, readings that never end within 300 characters, and runs of `<`: about 1M
-    characters each, on both paths."""
+    """Raw-text elements and scripts whose end tag never comes (or comes with attributes that never close), scripts'
+    escaped runs (dashes, `<script`, `</script`), bogus comments to the end of the page, readings that never end
+    within 300 characters, and runs of `<`: about 1M characters each, on both paths."""
     def rep(piece: str) -> str:
         return piece * (1_000_000 // len(piece))
 
     pages = ("<xmp>" + rep("</xmp"), rep("<xmp>a</xmp>"), rep("<title>" + "題" * 50 + "</title>"), rep("<plaintext"),
-             "<script>" + rep("</script x="), "<style>" + rep("</style/"), "<!--" + rep("--!"), rep("<!-- x --!>"),
+             "<script>" + rep("</script x="), "<style>" + rep("</style/"), "<script><!--" + rep("-"),
+             "<script><!--" + rep("--<"), "<script>" + rep("<!-"), rep("<script><!--<script></script"),
+             "<!--" + rep("--!"), rep("<!-- x --!>"),
              rep("</3<"), rep("<? "), rep("<!x"), "<!DOCTYPE" + " " * 1_000_000,
              rep("<rt>" + "<b>" * 120), rep("<rt>x</rt x='"), "<rt" + rep(" x="), rep("<rt>"), "<" * 1_000_000,
              rep("<<r"), rep('<a x="<"><xmp></xmp><rt>か</rt>'))
@@ -489,3 +491,22 @@ def test_text_in_a_ruby_text_container_is_annotation(forced):
     note = f"<p><ruby>字<rtc>{'注' * 400}</rtc></ruby>を読む。</p>"
     text, _ = html_to_text(PAGE.replace(f"<p>{PARA1}</p>", f"{forced}<p>{PARA1}</p>{note}"))
     assert PARA1 in text and "字を読む。" in text and "注" not in text
+
+
+@pytest.mark.parametrize("forced", ["", '<a title="<">'])
+@pytest.mark.parametrize("script, rest", [
+    ("<script><!-- document.write('<script src=\"a.js\"></script>'); t = '<rt>' --></script>", True),
+    ("<script><!--<script></script>x = '<rt>';</script>", True),  # back to escaped: the next </script> ends it
+    ("<script><!--<script>--></script>", True),  # `-->` ends the double-escaped run too
+    ("<SCRIPT><!-- <Script/> </SCRIPT\t> x = '<rt>' --></SCRIPT>", True),  # any case, `/` or whitespace after the name
+    ("<script><!--></script>", True),  # `<!-->` is a whole escaped run
+    ("<script><!-- <scripts> </script>", True),  # no <script>: no double escape
+    ("<script><!--<script>x</script>", False),  # back in the escaped run, which nothing ends: to the end of the page
+])
+def test_a_script_ends_where_the_tokenizer_ends_it(forced, script, rest):
+    """In `<script><!-- document.write('<script></script>') --></script>` the inner </script> does not end the
+    script (a `<script` in an escaped run starts a double-escaped one): the JS after it came out as page text, and a
+    '<rt>' there started a reading that took the rest of the page. resiliparse (lexbor) reads scripts so too."""
+    page = f"{forced}<ruby>字<rt>じ</rt></ruby>{script}<p>本文。</p><ruby>語<rt>ご</rt></ruby>"
+    assert drop_ruby(page) == forced + "字" + ("<p>本文。</p>語" if rest else "")
+    assert _shown(drop_ruby(page)) == _shown(page)
