@@ -510,3 +510,28 @@ def test_a_script_ends_where_the_tokenizer_ends_it(forced, script, rest):
     page = f"{forced}<ruby>字<rt>じ</rt></ruby>{script}<p>本文。</p><ruby>語<rt>ご</rt></ruby>"
     assert drop_ruby(page) == forced + "字" + ("<p>本文。</p>語" if rest else "")
     assert _shown(drop_ruby(page)) == _shown(page)
+
+
+def test_drop_ruby_keeps_the_text_resiliparse_shows_without_readings():
+    """Random pages of ruby markup (omitted end tags, <rb>, <rtc>) and of markup holding ruby tags or comment starts
+    that are not markup (comments, scripts and their escaped runs, raw text, attribute values), on both paths:
+    resiliparse's text after drop_ruby is its text with readings skipped (no page text lost, no reading left)."""
+    import random
+
+    ruby = ("<ruby>漢字<rp>(</rp><rt>かんじ</rt><rp>)</rp></ruby>", "<ruby><rb>漢</rb><rt>かん</rt></ruby>",
+            "<ruby>漢<rt>かん<rt>じ</ruby>", "<RUBY>東京<RT CLASS=x>とうきょう</RT></RUBY>", "<ruby>東<rp>(<rt>ひがし<rp>)</ruby>",
+            "<ruby>字<rt>じ</rt class=x></ruby>", "<ruby>字<rt>じ<!-- c --></rt></ruby>", "<ruby>漢字<rtc>かんじ</rtc></ruby>",
+            "<ruby>漢<rtc>かん<rb>字</rb><rtc>じ</ruby>", "<ruby>漢<rtc>かん<rp>(</rp>ぜ</ruby>",
+            "<ruby><rb>東</rb><rb>京</rb><rtc><rt>とう</rt><rt>きょう</rt></rtc><rtc class=x>Tokyo</rtc></ruby>")
+    other = ("漢字", "かな", " ", "<p>", "</p>", "<a href='x'>", "</a>", "<span title='a>b'>", "&lt;", "<br/>",
+             "<!DOCTYPE html>", "<!-- <rt> -->", "<!-- </ruby> -->", "<!--->", "<!-- x --!>", "<?php '<rt>' ?>",
+             "<style>p{}</style>", "<title>t<rt></title>", "<textarea>t<rt></textarea>", "<xmp><!--</xmp>",
+             "<noscript>n</noscript>", "<script>x('<rt>')</script>", "<script type=a>x('</ruby>')</script foo>",
+             "<script>a<!--></script>", "<script><!-- document.write('<script></script>'); x('<rt>') --></script>",
+             "<script><!--<script>x('<rt>')</script>y--></script>", "<SCRIPT><!-- <Script/> --></SCRIPT>",
+             "<script><!--<script></script></script>", "<script><!-- <scripts> </script>")
+    rnd = random.Random(19)
+    for _ in range(1000):
+        page = "".join(rnd.choice(ruby if rnd.random() < 0.4 else other) for _ in range(rnd.randint(1, 10)))
+        for forced in ("", '<a title="<">'):
+            assert _shown(drop_ruby(forced + page)) == _shown(forced + page), forced + page
