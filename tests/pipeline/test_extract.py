@@ -376,8 +376,6 @@ def test_sample_warc_end_to_end():
 
 
 def test_random_markup_never_raises():
-    import random
-
     rnd = random.Random(7)
     pieces = ["<", ">", "/", "div", "p", "ruby", "rt", "rp", "rb", "<![CDATA[", "]]>", "<?xml ", "<rss>", "<item>",
               "</item>", "<title>", "</title>", "\x00", "あ", "漢", "&amp;", "&#x3042;", "<script>", "</script>",
@@ -516,8 +514,6 @@ def test_drop_ruby_keeps_the_text_resiliparse_shows_without_readings():
     """Random pages of ruby markup (omitted end tags, <rb>, <rtc>) and of markup holding ruby tags or comment starts
     that are not markup (comments, scripts and their escaped runs, raw text, attribute values), on both paths:
     resiliparse's text after drop_ruby is its text with readings skipped (no page text lost, no reading left)."""
-    import random
-
     ruby = ("<ruby>漢字<rp>(</rp><rt>かんじ</rt><rp>)</rp></ruby>", "<ruby><rb>漢</rb><rt>かん</rt></ruby>",
             "<ruby>漢<rt>かん<rt>じ</ruby>", "<RUBY>東京<RT CLASS=x>とうきょう</RT></RUBY>", "<ruby>東<rp>(<rt>ひがし<rp>)</ruby>",
             "<ruby>字<rt>じ</rt class=x></ruby>", "<ruby>字<rt>じ<!-- c --></rt></ruby>", "<ruby>漢字<rtc>かんじ</rtc></ruby>",
