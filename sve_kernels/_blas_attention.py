@@ -21,10 +21,19 @@ def forward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
     b, h, t, d = q.shape
     scores = np.matmul(q, k.swapaxes(-1, -2))
     scores *= np.float32(1.0 / math.sqrt(d)) if d else np.float32(1.0)
-    scores = np.where(_mask(t, doc_ids), scores, np.float32(-np.inf))  # exp(-inf) -> exactly 0
+    mask = _mask(t, doc_ids)
+    scores = np.where(mask, scores, np.float32(-np.inf))  # exp(-inf) -> exactly 0
     probs = np.empty((b, h, t, t), np.float32)
     c_kernel("softmax_forward")(probs.ctypes.data, scores.ctypes.data, b * h * t, t)
+    # A score that overflowed to +-inf makes its row NaN (inf - inf), masked entries included: zero those as the
+    # C kernel does, or the backward's products carry the NaN into the other documents' dk and dv.
+    np.copyto(probs, np.float32(0.0), where=~mask)
     return np.matmul(probs, v), probs
+
+
+def _ds(probs: np.ndarray, dp: np.ndarray) -> np.ndarray:
+    """dS = P (dP - rowsum(P dP))"""
+    return probs * (dp - np.sum(probs * dp, axis=-1, keepdims=True))
 
 
 def backward(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
@@ -32,6 +41,12 @@ def backward(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
     scale = np.float32(1.0 / math.sqrt(q.shape[-1])) if q.shape[-1] else np.float32(1.0)
     dv = np.matmul(probs.swapaxes(-1, -2), dout)
     dp = np.matmul(dout, v.swapaxes(-1, -2))
-    ds = probs * (dp - np.sum(probs * dp, axis=-1, keepdims=True))
+    ds = _ds(probs, dp)
+    if not np.isfinite(ds).all():
+        # An inf in dP where P = 0 (masked or underflowed) gave 0 * inf = NaN in its row sum, and a non-finite row
+        # sum gave NaN at the row's masked entries, which dS^T q spread to other documents. Skip P = 0 entries as
+        # the C kernel does; only here, as the masks cost more than dS itself.
+        live = probs != 0.0
+        ds = np.where(live, _ds(probs, np.where(live, dp, np.float32(0.0))), np.float32(0.0))
     ds *= scale
     return np.matmul(ds, k), np.matmul(ds.swapaxes(-1, -2), q), dv

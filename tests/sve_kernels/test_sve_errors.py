@@ -122,6 +122,33 @@ def test_non_finite_values_stay_in_their_document(monkeypatch):
         assert not np.isnan(dq[0, 0, 2:]).any() and not np.isnan(dv[0, 0, 2:]).any(), path
 
 
+@np.errstate(over="ignore", invalid="ignore")  # the BLAS path's overflow warnings
+def _attention_both_ways(q, k, v, dout, doc):
+    out, probs = sk.attention_forward(q, k, v, doc)
+    return (out, probs, *sk.attention_backward(dout, q, k, v, probs))
+
+
+@pytest.mark.parametrize("overflow", ["q.k", "dout.v"])
+def test_overflow_stays_in_its_document(kernel_path, overflow):
+    """Finite inputs whose products overflow float32. On the BLAS path a q.k of inf made its probability row NaN,
+    masked entries too, and dk and dv went NaN in every row; a dout.v of inf at a masked entry made dS NaN (0 * inf)
+    with the same result. The other document must get what it gets alone, and masked entries stay exactly 0."""
+    r = np.random.default_rng(0)
+    q, k, v, dout = (r.standard_normal((1, 2, 6, 8)).astype(F) for _ in range(4))
+    doc = np.int32([[0, 0, 0, 1, 1, 1]])
+    if overflow == "q.k":
+        q[..., 1, :] = k[..., 0, :] = 1e20  # row 1, column 0: both in document 0
+    else:
+        dout[..., 4, :] = v[..., 0, :] = 1e20  # dout of document 1 times v of document 0: a masked entry
+    got = _attention_both_ways(q, k, v, dout, doc)
+    alone = _attention_both_ways(*(np.ascontiguousarray(a[..., 3:, :]) for a in (q, k, v, dout)), None)
+    assert np.all(got[1][..., doc[0, :, None] != doc[0]] == 0.0)
+    for g, want in zip(got, alone, strict=True):  # document 1's rows (and its columns of probs)
+        np.testing.assert_allclose(g[..., 3:, 3:] if g is got[1] else g[..., 3:, :], want, rtol=1e-6)
+    if overflow == "q.k":  # document 0 signals the overflow, as the C kernels do (rows that attend to it)
+        assert np.isnan(got[3][0, :, :3]).any(-1).tolist() == [[True, True, False]] * 2
+
+
 def test_tanh_of_nan_is_nan():
     """The portable kernel clamped NaN to 9 and returned 0.99999994 (the SVE kernel returned NaN)."""
     assert np.isnan(sk.tanh(np.array([np.nan, 1.0], F))).tolist() == [True, False]
