@@ -135,6 +135,21 @@ static void row_scale_sve(float *y, float s, int64_t C) {
 #endif
 
 /* ---------------- layernorm ---------------- */
+/* One row in double: for a row whose float squares or sums overflow (|x - mean| past sqrt(FLT_MAX / C), about
+ * 1.8e19 / sqrt(C), or sums past FLT_MAX), where the float variance was inf, rstd 0 and the output silently the
+ * bias. Mean and rstd of finite floats fit a float (rstd perhaps as a subnormal); a non-finite input gives NaN. */
+static void layernorm_row_f64(float *y, float *mean, float *rstd, const float *x, const float *weight,
+                              const float *bias, int64_t C, float eps) {
+    double m = 0.0, var = 0.0;
+    for (int64_t c = 0; c < C; c++) m += x[c];
+    m /= (double)C;
+    for (int64_t c = 0; c < C; c++) var += ((double)x[c] - m) * ((double)x[c] - m);
+    const double s = 1.0 / sqrt(var / (double)C + eps);
+    for (int64_t c = 0; c < C; c++) y[c] = (float)(((double)x[c] - m) * s * weight[c] + bias[c]);
+    *mean = (float)m;
+    *rstd = (float)s;
+}
+
 ROW_VARIANTS(void, sk_layernorm_forward,
              (float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
               int64_t N, int64_t C, float eps),
@@ -146,6 +161,10 @@ _Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK) num_threads
                      const float m = C > 0 ? ROW_SUM(x, C) / (float)C : 0.0f;
                      for (int64_t c = 0; c < C; c++) y[c] = (x[c] - m) * (x[c] - m);
                      const float var = C > 0 ? ROW_SUM(y, C) / (float)C : 0.0f;
+                     if (!sk_finitef(var)) { /* also when m overflowed: var is then inf or NaN too */
+                         layernorm_row_f64(y, mean + n, rstd + n, x, weight, bias, C, eps);
+                         continue;
+                     }
                      const float s = 1.0f / sqrtf(var + eps);
                      for (int64_t c = 0; c < C; c++) y[c] = (x[c] - m) * s * weight[c] + bias[c];
                      mean[n] = m;

@@ -65,6 +65,25 @@ def test_layernorm_forward(kernel_path, rng, n, c):
     np.testing.assert_allclose(rstd, wrstd, rtol=1e-4)
 
 
+def test_layernorm_forward_past_float_squares(kernel_path, rng):
+    """Past |x - mean| = sqrt(FLT_MAX / C) the float32 variance overflowed: rstd was 0 and the output silently the
+    bias (and past FLT_MAX / 256 the mean overflowed: NaN). Such rows are computed in double now, as the reference
+    is; an inf or NaN input still gives NaN."""
+    c = 64
+    edge = np.sqrt(np.finfo(np.float32).max / c)
+    alt = np.resize(np.float64([1.0, -1.0]), c)
+    x = np.stack([alt * edge * 0.99, alt * edge * 1.01, alt * 1e30, alt * 3e38, np.full(c, 3e38),
+                  np.where(alt > 0, np.inf, 1.0), np.where(alt > 0, np.nan, 1.0)]).astype(np.float32)
+    w, b = randn(rng, c), randn(rng, c)
+    out, mean, rstd = sk.layernorm_forward(x, w, b)
+    with np.errstate(invalid="ignore"):
+        want, wmean, wrstd = ref.layernorm(x, w, b)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(mean, wmean, rtol=1e-6)
+    np.testing.assert_allclose(rstd, wrstd, rtol=1e-5)  # 3.3e-39 at 3e38: a subnormal float32
+    assert np.isnan(out[5:]).all()
+
+
 @pytest.mark.parametrize("shape", [(0,), (1,), (15,), (17,), (3, 5, 7), (4096 + 3,)])
 def test_gelu_and_residual(kernel_path, rng, shape):
     x, y = randn(rng, *shape, scale=3.0), randn(rng, *shape)
