@@ -78,6 +78,14 @@ def int32(name: str, value: object, low: int = -(1 << 31), high: int = (1 << 31)
     return int(value)
 
 
+def flag(name: str, value: object) -> bool:
+    """A bool or numpy bool: a truth test would take "no" and 1 for True, None for False, and an array raises an
+    unnamed ValueError."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
+    return bool(value)
+
+
 def same_shape(name: str, a: np.ndarray, ref_name: str, ref: np.ndarray) -> None:
     if a.shape != ref.shape:
         raise ValueError(f"{name}: shape {a.shape} differs from {ref_name} shape {ref.shape}")

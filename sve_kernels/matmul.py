@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _lib
-from ._checks import F16, F32, array, ptr
+from ._checks import F16, F32, array, flag, ptr
 
 
 def info() -> dict:
@@ -54,6 +54,7 @@ def matmul_backward(dout: np.ndarray, inp: np.ndarray, weight: np.ndarray,
     array("weight", weight, F32, (None, c))
     oc = weight.shape[0]
     array("dout", dout, F32, (n, oc))
+    need_bias = flag("need_bias", need_bias)
     if _lib.kernel_path() == "blas":
         dbias = dout.sum(axis=0, dtype=F32) if need_bias else None
         return dout @ weight, np.ascontiguousarray(dout.T @ inp), dbias

@@ -24,6 +24,11 @@ def z(*shape, dtype=F):
         (lambda: sk.matmul_forward(z(6), z(4, 3)), ValueError, "inp: expected a 2-D array"),
         (lambda: sk.matmul_backward(z(2, 5), z(2, 3), z(4, 3)), ValueError, r"dout: expected shape \(2, 4\)"),
         (lambda: sk.matmul_forward_f16(z(2, 3), z(4, 3)), TypeError, "inp: expected dtype float16"),
+        # a truth test took "no" for True and None for False, and an array raised an unnamed ValueError
+        (lambda: sk.matmul_backward(z(2, 4), z(2, 3), z(4, 3), need_bias="no"), TypeError,
+         "need_bias: expected a bool, got str"),
+        (lambda: sk.matmul_backward(z(2, 4), z(2, 3), z(4, 3), need_bias=None), TypeError, "got NoneType"),
+        (lambda: sk.matmul_backward(z(2, 4), z(2, 3), z(4, 3), need_bias=z(4) == 0), TypeError, "got ndarray"),
         (lambda: sk.layernorm_forward(z(2, 3), z(4), z(3)), ValueError, "weight"),
         (lambda: sk.gelu_backward(z(3), z(4)), ValueError, "dy: shape"),
         (lambda: sk.residual_forward(z(3), z(3, dtype=np.float16)), TypeError, "b: expected dtype float32"),
