@@ -1,6 +1,6 @@
 /* Makes the kernel library an importable extension module, so Python finds the compiled file through the
  * normal import system (editable installs, wheels, in-place builds) and then binds it with ctypes.
- * The kernels themselves (src/*.c) never include Python.h: the QEMU harness links the same sources. */
+ * The kernels themselves (the C files of src/) never include Python.h: the QEMU harness links the same sources. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
