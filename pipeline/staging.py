@@ -129,7 +129,8 @@ def _hours(seconds: float) -> str:
 
 
 def why_stale(marker: dict[str, Any] | None, newest: float | None, now: float | None = None) -> tuple[bool, str]:
-    """(stale, why) for a staging folder with this owner marker (None: none readable) and newest file time."""
+    """(stale, why) for a staging folder with this owner marker (None: none readable) and the time of its newest
+    file (or of any file younger than `STALE_SECONDS`, which is enough to keep it)."""
     now = time.time() if now is None else now
     if not isinstance(marker, dict):
         if not newest:
@@ -137,7 +138,7 @@ def why_stale(marker: dict[str, Any] | None, newest: float | None, now: float | 
         age = now - newest
         if age > STALE_SECONDS:
             return True, f"it has no owner marker and its newest file is {_hours(age)} old"
-        return False, f"it has no owner marker and its newest file is only {_hours(age)} old"
+        return False, f"it has no owner marker and holds a file only {_hours(age)} old"
     who = f"run {marker.get('run_id')} (pid {marker.get('pid')} on {marker.get('host')})"
     refreshed = marker.get("refreshed")
     age = now - refreshed if _finite(refreshed) else None
@@ -198,13 +199,24 @@ def _stages(folder: str) -> dict[str, float | None]:
     return found
 
 
-def _newest_local(path: str) -> float | None:
-    newest = None
-    for root, dirs, files in os.walk(path):
-        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-            with contextlib.suppress(OSError):
-                newest = max(newest or 0.0, os.lstat(name).st_mtime)
-    return newest
+def _newest_local(path: str, cutoff: float) -> float | None:
+    """The newest modification time of `path` and everything under it (links not followed), or the first one
+    found after `cutoff`: the folder is then not stale, and a live run's folder holds many spill files. A
+    folder's own entries go before those of its subfolders: the top-level files (the marker, the
+    statistics) are seen before the spill files."""
+    newest, folders = 0.0, [path]
+    with contextlib.suppress(OSError):
+        newest = os.lstat(path).st_mtime
+    while folders and newest <= cutoff:
+        with contextlib.suppress(OSError), os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    newest = max(newest, entry.stat(follow_symlinks=False).st_mtime)
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append(entry.path)
+                if newest > cutoff:
+                    break
+    return newest or None
 
 
 def _marker(stage: str) -> dict[str, Any] | None:
@@ -226,7 +238,7 @@ def remove_stale(folder: str | None, log: Callable[[str], None] | None = None) -
     if not folder:
         return []
     log = log or (lambda line: print(f"jcorpus curate: {line}", file=sys.stderr))
-    removed = []
+    removed, now = [], time.time()
     for stage, newest in sorted(_stages(folder).items()):
         if any(c in stage.rsplit("/", 1)[-1] for c in GLOB_CHARACTERS):  # no run makes such a name
             log(f"left {stage} alone: its name holds one of {GLOB_CHARACTERS} (not a jcorpus staging folder)")
@@ -234,8 +246,8 @@ def remove_stale(folder: str | None, log: Callable[[str], None] | None = None) -
         try:
             marker = _marker(stage)
             if marker is None and "://" not in stage:
-                newest = _newest_local(stage)
-            stale, why = why_stale(marker, newest)
+                newest = _newest_local(stage, now - STALE_SECONDS)
+            stale, why = why_stale(marker, newest, now)
         except Exception as exc:  # noqa: BLE001 - a forged marker (a 400-digit time) must not stop this run
             stale, why = False, f"its owner marker cannot be judged ({type(exc).__name__}: {exc})"
         if not stale:

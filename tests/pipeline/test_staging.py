@@ -116,6 +116,31 @@ def test_why_stale_by_age_for_another_machine_and_kept_folders():
     assert why_stale(["not", "a", "dict"], now - STALE_SECONDS - 1, now)[0] is True
 
 
+def test_a_folder_without_a_marker_is_walked_only_until_a_recent_file(tmp_path, monkeypatch, capsys):
+    """Deciding on a folder without a marker stat'ed every spill file in it, though one file younger than
+    STALE_SECONDS settles it: the walk stops there (a folder's own files come before its subfolders'). A
+    recent file deep down is still found when all else is old."""
+    out = tmp_path / "out"
+    shallow, deep = _stage(out, "shallow"), _stage(out, "deep")
+    for stage in (shallow, deep):
+        for i in range(1, 40):
+            (stage / "_spill" / f"{i:05d}").mkdir()
+            (stage / "_spill" / f"{i:05d}" / "x.bin").write_bytes(b"spilled")
+    (shallow / "partial.json").write_text("{}")
+    then = time.time() - STALE_SECONDS - 60
+    for root, dirs, files in os.walk(out):
+        for n in [root, *(os.path.join(root, f) for f in dirs + files)]:
+            if not n.endswith("partial.json"):
+                os.utime(n, (then, then))
+    (deep / "_spill" / "00017" / "late.bin").write_bytes(b"new")
+    os.utime(deep / "_spill" / "00017", (then, then))
+    scanned, scandir = [], os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path=".": scanned.append(str(path)) or scandir(path))
+    assert remove_stale(str(out)) == []
+    assert scanned.count(str(shallow)) == 1 and not [p for p in scanned if p.startswith(str(shallow) + "/")]
+    assert capsys.readouterr().err.count("has no owner marker and holds a file only 0.0 h old") == 2
+
+
 def test_old_staging_on_an_object_store_is_removed_and_fresh_is_kept(tmp_path, capsys):
     """On gs:// or s3:// the pid cannot be checked: a marker from another machine goes once not refreshed for
     STALE_SECONDS, and a folder without one once its newest object is that old; index_out's too."""
