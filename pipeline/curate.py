@@ -37,7 +37,7 @@ from pipeline.fsutil import (
     write_json,
 )
 from pipeline.prepare import Prepare, ReadFiles
-from pipeline.runner import new_pipeline, pipeline_options, run
+from pipeline.runner import new_pipeline, pipeline_options, run, workers_local
 from pipeline.sinks import Spill, SpilledTexts, WriteOutputs
 from pipeline.staging import keep, owned, remove_stale
 from pipeline.stats import MergeStats
@@ -194,7 +194,8 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
     try:  # the owner marker goes in before the pipeline runs and is refreshed until it ends (staging.py); its
         # thread starts after the worker pool forked (a fork is made only while the runner has one thread)
         with pipeline_options(runner, workers, beam_args) as (beam_runner, options), \
-                owned([tmp_dir, *([index_stage] if index_stage else [])], run_id):
+                owned([tmp_dir, *([index_stage] if index_stage else [])], run_id,
+                      workers_local(runner, beam_runner, beam_args)):
             p = new_pipeline(beam_runner, options, runner)
             build(p, run_cfg, files, tmp_dir)
             result = run(p, runner)

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, PortableOptions
 from apache_beam.runners.runner import PipelineResult
 
 from pipeline import beam_startup, local_runner, sdk_worker, worker_pool
@@ -78,6 +78,23 @@ def run(p: beam.Pipeline, runner: str | None) -> PipelineResult:
     result.wait_until_finish()
     raise_if_stopped()
     return result
+
+
+def workers_local(runner: str | None, beam_runner: object, extra: Sequence[str]) -> bool:
+    """Whether the run's workers end with this process: its own threads or worker processes (they stop once its
+    gRPC ends), a Dask cluster it started (distributed's workers exit when their parent does), or a portable
+    job run by an embedded job service. Any other runner (Dataflow, Flink, Spark, Prism, a running Dask
+    scheduler, a job endpoint) runs the job elsewhere, which writes on when this process is killed; the
+    stale staging clean-up must not take its pid's end for the job's (staging.py)."""
+    name = runner or DEFAULT_RUNNER
+    if name in IN_PROCESS:
+        return True
+    if name in DASK_ALIASES:  # a scheduler file names a running scheduler too (and wins over our cluster's address)
+        return not any(f.startswith(("--dask_client_address", "--dask_scheduler_file")) for f in extra)
+    from apache_beam.runners.portability.portable_runner import PortableRunner
+
+    return isinstance(beam_runner, PortableRunner) and \
+        PipelineOptions(list(extra)).view_as(PortableOptions).job_endpoint == "embed"
 
 
 # glibc settings for the worker processes: 2 arenas instead of one per thread (gRPC, bundle processing), and

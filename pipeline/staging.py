@@ -6,10 +6,15 @@ A run writes `OWNER` into each of its staging folders before anything else and r
 staging folder, which stayed forever (it can hold gigabytes of spill files). A later run into the same folder
 removes a `_temporary-*` folder only when it is provably stale:
 
-- its owner ran on this machine (same boot id and pid namespace, so the pid means the same process) and that
-  pid is gone, a zombie, or now a different process (its start time differs);
-- its owner ran elsewhere (another host, container or boot: the pid cannot be checked) and the marker was
-  last refreshed more than `STALE_SECONDS` ago;
+- its owner ran the workers itself (`local_workers`, see `runner.workers_local`: they end with it), on this
+  machine (same boot id and pid namespace, so the pid means the same process), and that pid is gone, a
+  zombie, or now a different process (its start time differs);
+- its owner ran the workers itself, elsewhere (another host, container or boot: the pid cannot be checked),
+  and the marker was last refreshed more than `STALE_SECONDS` ago;
+- its job ran on a remote runner (Dataflow, Flink, Spark, a running Dask scheduler, a job endpoint), which
+  writes on after its driver is killed, or its marker predates `local_workers` (any runner could have
+  written it), and nothing in it changed for `STALE_SECONDS`: its newest file and the marker's refresh are
+  both that old (the pid, and the refresh alone, say nothing of the job);
 - it has no readable marker (killed before writing it, or written before markers existed) and its newest
   file is older than `STALE_SECONDS`;
 - its run failed a check and kept it for inspection (`keep`) more than `KEPT_SECONDS` ago.
@@ -79,11 +84,12 @@ def _process_start(pid: int) -> tuple[str, int] | None:
         return None
 
 
-def owner_marker(run_id: str) -> dict[str, Any]:
+def owner_marker(run_id: str, local_workers: bool) -> dict[str, Any]:
+    """`local_workers`: whether the run's workers end with this process (`runner.workers_local`)."""
     now = time.time()
     start = _process_start(os.getpid())
     return {**_machine(), "pid": os.getpid(), "process_start": start[1] if start else None, "run_id": run_id,
-            "started": now, "refreshed": now, "kept": None}
+            "local_workers": local_workers, "started": now, "refreshed": now, "kept": None}
 
 
 def write_owner(stage: str, marker: dict[str, Any]) -> None:
@@ -91,10 +97,11 @@ def write_owner(stage: str, marker: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def owned(stages: list[str], run_id: str, interval: float = HEARTBEAT_SECONDS) -> Iterator[dict[str, Any]]:
+def owned(stages: list[str], run_id: str, local_workers: bool,
+          interval: float = HEARTBEAT_SECONDS) -> Iterator[dict[str, Any]]:
     """Write the owner marker into each staging folder, and refresh it every `interval` seconds until the block
     ends (the thread is stopped before the block's end returns, so it never writes into a folder removed after)."""
-    marker = owner_marker(run_id)
+    marker = owner_marker(run_id, local_workers)
     for stage in stages:
         write_owner(stage, marker)
     stop = threading.Event()
@@ -130,7 +137,8 @@ def _hours(seconds: float) -> str:
 
 def why_stale(marker: dict[str, Any] | None, newest: float | None, now: float | None = None) -> tuple[bool, str]:
     """(stale, why) for a staging folder with this owner marker (None: none readable) and the time of its newest
-    file (or of any file younger than `STALE_SECONDS`, which is enough to keep it)."""
+    file (or of any file younger than `STALE_SECONDS`, which is enough to keep it), needed only when
+    `_judged_by_files(marker)`."""
     now = time.time() if now is None else now
     if not isinstance(marker, dict):
         if not newest:
@@ -146,6 +154,15 @@ def why_stale(marker: dict[str, Any] | None, newest: float | None, now: float | 
         if age is not None and age > KEPT_SECONDS:
             return True, f"{who} kept it for inspection {_hours(age)} ago ({marker['kept']})"
         return False, f"{who} kept it for inspection ({marker['kept']}); it goes after {_hours(KEPT_SECONDS)}"
+    if _judged_by_files(marker):  # its job may write on after its driver (the pid) died: the pid says nothing
+        what = ("ran on a remote runner" if marker.get("local_workers") is False
+                else "does not say whether it ran on a remote runner (an older marker)")
+        quiet = min(age, now - newest) if age is not None and newest else None
+        if quiet is None:
+            return False, f"{who} {what}, and its marker's or files' times are unknown"
+        if quiet > STALE_SECONDS:
+            return True, f"{who} {what}, and nothing in it changed for {_hours(quiet)}"
+        return False, f"{who} {what}, whose job may outlive its driver: it changed {_hours(quiet)} ago"
     here = _machine()
     pid = marker.get("pid")
     valid_pid = type(pid) is int and 0 < pid < 2**31  # not a bool; os.kill(0 or -1, ...) names process groups
@@ -171,6 +188,12 @@ def why_stale(marker: dict[str, Any] | None, newest: float | None, now: float | 
     return False, f"{who} ran on another machine and was seen {_hours(age)} ago"
 
 
+def _judged_by_files(marker: dict[str, Any] | None) -> bool:
+    """Whether a folder's files decide: it has no marker, or its run's workers may have outlived the owner (a
+    remote runner, or a marker older than `local_workers`, which any runner may have written)."""
+    return marker is None or (not marker.get("kept") and marker.get("local_workers") is not True)
+
+
 def _finite(value: Any) -> bool:
     try:
         return type(value) in (int, float) and math.isfinite(value)
@@ -180,8 +203,8 @@ def _finite(value: Any) -> bool:
 
 def _stages(folder: str) -> dict[str, float | None]:
     """Every `_temporary-*` folder directly in `folder` -> the time of its newest object on an object store (None
-    on local disk, where `_newest_local` walks the folder only when it has no marker). On an object store a
-    folder is the prefix of its objects."""
+    on local disk, where `_newest_local` walks the folder only when its files decide). On an object store a
+    folder is the prefix of its objects, all listed to find the folders at all."""
     if "://" not in folder:
         return dict.fromkeys(staging_folders(folder))
     found: dict[str, float | None] = {}
@@ -245,7 +268,7 @@ def remove_stale(folder: str | None, log: Callable[[str], None] | None = None) -
             continue
         try:
             marker = _marker(stage)
-            if marker is None and "://" not in stage:
+            if "://" not in stage and _judged_by_files(marker):
                 newest = _newest_local(stage, now - STALE_SECONDS)
             stale, why = why_stale(marker, newest, now)
         except Exception as exc:  # noqa: BLE001 - a forged marker (a 400-digit time) must not stop this run

@@ -86,10 +86,10 @@ def test_a_live_run_s_staging_is_kept_and_dead_ones_go(tmp_path, capsys):
     """A marker naming this (live) process is another run at work: kept, with one line saying so. A dead pid, a
     pid reused by another process, and a folder whose newest file is older than STALE_SECONDS go."""
     out, index = tmp_path / "out", tmp_path / "index"
-    live = owner_marker("live")
+    live = owner_marker("live", True)
     kept = [_stage(out, "live", live), _stage(index, "live", live), _stage(out, "fresh-nomarker"),
             _stage(out, "half-marker", '{"host": ')]
-    dead = {**owner_marker("dead"), "pid": _dead_pid()}
+    dead = {**owner_marker("dead", True), "pid": _dead_pid()}
     reused = {**live, "run_id": "reused", "process_start": (live["process_start"] or 0) - 1}
     gone = [_stage(out, "dead", dead), _stage(index, "dead", dead), _stage(out, "reused", reused),
             _stage(out, "old-nomarker", age=STALE_SECONDS + 60)]
@@ -105,15 +105,83 @@ def test_a_live_run_s_staging_is_kept_and_dead_ones_go(tmp_path, capsys):
 
 def test_why_stale_by_age_for_another_machine_and_kept_folders():
     now = time.time()
-    other = {**owner_marker("r"), "host": "elsewhere", "boot_id": "another-boot", "pid_ns": "pid:[1]", "pid": 1}
+    other = {**owner_marker("r", True), "host": "elsewhere", "boot_id": "another-boot", "pid_ns": "pid:[1]", "pid": 1}
     assert why_stale({**other, "refreshed": now - 3600}, None, now)[0] is False
     stale, why = why_stale({**other, "refreshed": now - STALE_SECONDS - 1}, None, now)
     assert stale and why == "run r (pid 1 on elsewhere) ran on another machine and was last seen 24.0 h ago"
-    inspect = {**owner_marker("k"), "pid": _dead_pid(), "kept": "document accounting does not balance"}
+    inspect = {**owner_marker("k", True), "pid": _dead_pid(), "kept": "document accounting does not balance"}
     assert why_stale({**inspect, "refreshed": now - STALE_SECONDS * 2}, None, now)[0] is False
     assert why_stale({**inspect, "refreshed": now - KEPT_SECONDS - 1}, None, now)[0] is True
     assert why_stale(None, None, now) == (False, "it has no owner marker and its files' times are unknown")
     assert why_stale(["not", "a", "dict"], now - STALE_SECONDS - 1, now)[0] is True
+
+
+def _late_file(stage):
+    """A spill file written now into an aged folder: the job writes on."""
+    (stage / "_spill" / "00000" / "late.bin").write_bytes(b"spilled after the driver died")
+
+
+def test_a_remote_runner_s_folder_goes_only_once_nothing_in_it_changed_for_a_day(tmp_path, capsys):
+    """A remote runner's job (Dataflow, Flink, Spark, a running Dask scheduler) writes on after its driver was
+    killed: its folder went as soon as the driver's pid was gone, or, from another machine, once the dead
+    driver had not refreshed the marker for STALE_SECONDS, while the job still wrote into it. Now it goes
+    only when its files and the marker's refresh are all that old; a marker from before `local_workers` (any
+    runner could have written it) is judged the same way."""
+    out = tmp_path / "out"
+    day_ago = time.time() - STALE_SECONDS - 60
+    dead = {**owner_marker("remote", False), "pid": _dead_pid()}
+    elsewhere = {**dead, "host": "elsewhere", "boot_id": "another-boot", "pid_ns": "pid:[1]", "pid": 1}
+    older = {k: v for k, v in dead.items() if k != "local_workers"}
+    writing = [_stage(out, "driver-gone", dead), _stage(out, "older-marker", older),
+               _stage(out, "quiet-marker", {**elsewhere, "refreshed": day_ago}, age=STALE_SECONDS + 60),
+               _stage(out, "quiet-marker-here", {**dead, "refreshed": day_ago}, age=STALE_SECONDS + 60)]
+    _late_file(writing[2])
+    _late_file(writing[3])
+    done = [_stage(out, name, {**marker, "refreshed": day_ago}, age=STALE_SECONDS + 60)
+            for name, marker in (("done", dead), ("done-elsewhere", elsewhere), ("older-done", older))]
+    assert sorted(remove_stale(str(out))) == sorted(str(p) for p in done)
+    assert all(p.exists() for p in writing) and not any(p.exists() for p in done)
+    err = capsys.readouterr().err
+    assert err.count("ran on a remote runner, whose job may outlive its driver: it changed 0.0 h ago") == 3, err
+    assert err.count("does not say whether it ran on a remote runner (an older marker), whose job may") == 1
+    assert err.count("ran on a remote runner, and nothing in it changed for 24.0 h") == 2
+    assert err.count("(an older marker), and nothing in it changed for 24.0 h") == 1
+
+
+def test_a_remote_runner_s_folder_on_an_object_store_goes_once_no_object_changed_for_a_day(tmp_path, capsys):
+    from tests.pipeline.memfs import MTIME, STORE
+
+    day_ago = time.time() - STALE_SECONDS - 60
+    remote = {**owner_marker("r", False), "host": "elsewhere", "boot_id": "another-boot", "pid_ns": "pid:[1]",
+              "refreshed": day_ago}
+    for name in ("writing", "done"):
+        for path, data in ((OWNER, json.dumps(remote).encode()), ("_spill/00000/a.bin", b"x")):
+            STORE[f"memfs://rout/_temporary-{name}/{path}"] = data
+            MTIME[f"memfs://rout/_temporary-{name}/{path}"] = day_ago
+    STORE["memfs://rout/_temporary-writing/_spill/00000/late.bin"] = b"x"  # the job writes on
+    MTIME["memfs://rout/_temporary-writing/_spill/00000/late.bin"] = time.time()
+    try:
+        assert remove_stale("memfs://rout") == ["memfs://rout/_temporary-done"]
+        assert sorted({p.split("/")[3] for p in STORE if p.startswith("memfs://rout/")}) == ["_temporary-writing"]
+        assert "whose job may outlive its driver: it changed 0.0 h ago" in capsys.readouterr().err
+    finally:
+        for p in [p for p in STORE if p.startswith("memfs://rout/")]:
+            del STORE[p]
+            MTIME.pop(p, None)
+
+
+@pytest.mark.parametrize(("runner", "extra", "local"), [
+    (None, [], True), ("DirectRunner", ["--direct_num_workers=2"], True), ("DaskRunner", [], True),
+    ("DaskRunner", ["--dask_client_address=tcp://sched:8786"], False), ("dask", ["--dask_scheduler_file", "s"], False),
+    ("PortableRunner", ["--job_endpoint=embed"], True), ("PortableRunner", ["--job_endpoint", "host:8099"], False),
+    ("FlinkRunner", [], False), ("FlinkRunner", ["--job_endpoint=embed"], True), ("SparkRunner", [], False),
+    ("DataflowRunner", [], False)])
+def test_the_marker_says_whether_the_workers_end_with_the_run(runner, extra, local):
+    """In-process runners, our local worker processes, a Dask cluster the run starts (distributed's workers exit
+    with their parent) and an embedded job service end with the run; anything else may write on after it."""
+    from pipeline.runner import DEFAULT_RUNNER, _runner_object, workers_local
+
+    assert workers_local(runner, _runner_object(runner or DEFAULT_RUNNER), extra) is local
 
 
 def test_a_folder_without_a_marker_is_walked_only_until_a_recent_file(tmp_path, monkeypatch, capsys):
@@ -147,7 +215,7 @@ def test_old_staging_on_an_object_store_is_removed_and_fresh_is_kept(tmp_path, c
     from tests.pipeline.memfs import MTIME, STORE
 
     now = time.time()
-    other = {**owner_marker("r"), "host": "elsewhere", "boot_id": "another-boot", "pid_ns": "pid:[1]", "pid": 1}
+    other = {**owner_marker("r", True), "host": "elsewhere", "boot_id": "another-boot", "pid_ns": "pid:[1]", "pid": 1}
     for root in ("memfs://sout", "memfs://sidx"):
         STORE[f"{root}/_temporary-old/{OWNER}"] = json.dumps({**other, "refreshed": now - STALE_SECONDS - 60}).encode()
         STORE[f"{root}/_temporary-old/_spill/00000/a.bin"] = b"x"
@@ -184,14 +252,15 @@ def test_a_folder_kept_for_inspection_is_marked_and_survives_the_next_run(tmp_pa
         run_curate(_tiny(tmp_path), str(out))
     monkeypatch.undo()
     [stage] = out.glob("_temporary-*")
-    assert json.loads((stage / OWNER).read_text())["kept"].startswith("document accounting does not balance")
+    marker = json.loads((stage / OWNER).read_text())
+    assert marker["kept"].startswith("document accounting does not balance") and marker["local_workers"] is True
     run_curate(_tiny(tmp_path), str(out))
     assert stage.exists() and "kept it for inspection (document accounting" in capsys.readouterr().err
 
 
 def test_the_marker_is_refreshed_while_the_run_lasts_and_never_after(tmp_path):
     stage = tmp_path / "out" / "_temporary-r"
-    with owned([str(stage)], "r", interval=0.05) as marker:
+    with owned([str(stage)], "r", True, interval=0.05) as marker:
         first = json.loads((stage / OWNER).read_text())
         assert first["pid"] == os.getpid() and first["run_id"] == "r" and marker["kept"] is None
         deadline = time.monotonic() + 10
@@ -223,9 +292,9 @@ def test_a_folder_named_with_glob_characters_takes_nothing_with_it(tmp_path, cap
     """A leftover literally named `_temporary-**`, removed through Beam's pattern matching, deleted a live run's
     files beside it (`**` matched them): such a name is left alone and a local folder is removed by its path."""
     out = tmp_path / "out"
-    live = _stage(out, "live", owner_marker("live"))
+    live = _stage(out, "live", owner_marker("live", True))
     odd = [_stage(out, name, age=STALE_SECONDS + 60) for name in ("**", "[ab]", "x?")]
-    dead = _stage(out, "dead", {**owner_marker("dead"), "pid": _dead_pid()})
+    dead = _stage(out, "dead", {**owner_marker("dead", True), "pid": _dead_pid()})
     remove_stale(str(out))
     assert (live / OWNER).exists() and (live / "_spill" / "00000" / "x.bin").exists()
     assert all(p.exists() for p in odd) and not dead.exists()
@@ -239,7 +308,7 @@ def test_a_folder_named_with_glob_characters_takes_nothing_with_it(tmp_path, cap
 ])
 def test_a_forged_marker_neither_stops_the_run_nor_signals_a_process_group(tmp_path, capsys, marker):
     out = tmp_path / "out"
-    stage = _stage(out, "forged", {**owner_marker("forged"), **marker})
+    stage = _stage(out, "forged", {**owner_marker("forged", True), **marker})
     remove_stale(str(out))  # no traceback
     assert stage.exists() and "left " in capsys.readouterr().err
 
@@ -249,7 +318,7 @@ def test_a_marker_that_is_a_fifo_or_too_big_is_no_marker(tmp_path, capsys):
     out = tmp_path / "out"
     fifo = _stage(out, "fifo")
     os.mkfifo(fifo / OWNER)
-    big = _stage(out, "big", json.dumps({**owner_marker("big"), "pad": "x" * 70_000}))
+    big = _stage(out, "big", json.dumps({**owner_marker("big", True), "pad": "x" * 70_000}))
     zero = _stage(out, "zero")
     os.symlink("/dev/zero", zero / OWNER)
     start = time.monotonic()
