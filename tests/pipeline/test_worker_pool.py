@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,27 @@ def test_first_run_uses_forked_workers_and_a_later_run_starts_new_ones() -> None
     assert {w["arena"] for w in first + second} == {"2"}  # runner.WORKER_MALLOC reaches forked workers too
 
 
+def _in_a_one_thread_process(check: Callable[[], None]) -> None:
+    """Run `check`, which makes a pool, in a new process of one thread, as the runner forks only then
+    (`worker_pool._fork_safe`): pytest's process holds the threads earlier tests left (gRPC's), and a fork
+    there may deadlock (Python 3.12 warns so, and does not raise under `-W error`: hence the count)."""
+    code = (f"from tests.pipeline.test_worker_pool import {check.__name__}, _threads\n"
+            f"assert _threads() == 1, 'threads before the fork'\n{check.__name__}()")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+
+
+def _threads() -> int:
+    """The process's threads, native ones included (what Python 3.12 counts before it warns of a fork)."""
+    return int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[17])
+
+
 def test_forks_never_taken_exit_when_the_pool_closes() -> None:
+    _in_a_one_thread_process(_forks_never_taken_exit)
+
+
+def _forks_never_taken_exit() -> None:
     pool = WorkerPool(2)
     pids = [pid for pid, _ in pool._idle]
     pool.close()
@@ -211,6 +232,10 @@ def test_runs_under_odd_process_settings(setup, tmp_path: Path) -> None:
 
 
 def test_a_fork_that_died_waiting_is_replaced_by_a_subprocess() -> None:
+    _in_a_one_thread_process(_a_fork_that_died_waiting)
+
+
+def _a_fork_that_died_waiting() -> None:
     pool = WorkerPool(1)
     (pid, _), = pool._idle
     os.kill(pid, signal.SIGKILL)
@@ -222,21 +247,29 @@ def test_a_fork_that_died_waiting_is_replaced_by_a_subprocess() -> None:
 
 
 def test_a_callers_frozen_objects_stay_frozen() -> None:
+    _in_a_one_thread_process(_frozen_objects_stay_frozen)
+
+
+def _frozen_objects_stay_frozen() -> None:
     gc.freeze()
     try:
         frozen = gc.get_freeze_count()
         WorkerPool(1).close()
-        assert gc.get_freeze_count() > frozen // 2  # not unfrozen (other threads may free a few frozen objects)
+        assert gc.get_freeze_count() > frozen // 2  # not unfrozen (a few frozen objects may be freed meanwhile)
     finally:
         gc.unfreeze()
 
 
-def test_a_fork_that_fails_exits_instead_of_running_the_callers_code(monkeypatch) -> None:
+def test_a_fork_that_fails_exits_instead_of_running_the_callers_code() -> None:
     """Anything raised in a fork ends it (exit 1): unwinding into the caller's stack would run the caller twice."""
+    _in_a_one_thread_process(_a_fork_that_fails)
+
+
+def _a_fork_that_fails() -> None:
     def broken(pipe: int) -> None:
         raise RuntimeError("a fork failed")
 
-    monkeypatch.setattr(worker_pool, "_serve", broken)
+    worker_pool._serve = broken  # this process's own copy
     pool = WorkerPool(1)
     (pid, _), = pool._idle
     _, status = os.waitpid(pid, 0)
