@@ -9,6 +9,7 @@ import contextlib
 import io
 import logging
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -75,9 +76,23 @@ def run(p: beam.Pipeline, runner: str | None) -> PipelineResult:
         detail = ("no job service answered within --job_server_timeout seconds (Beam's default: 300)"
                   if type(exc).__name__ == "FutureTimeoutError" else _one_line(exc))  # grpc's, message-less
         raise UserError(f"--runner {name} could not start the job: {detail}") from None
-    result.wait_until_finish()
+    try:
+        result.wait_until_finish()
+    except BaseException:  # Ctrl-C, SIGTERM, or the wait itself failing
+        if name not in IN_PROCESS:
+            _cancel(result, name)
+        raise
     raise_if_stopped()
     return result
+
+
+def _cancel(result: PipelineResult, name: str) -> None:
+    """A driver stopped while it waits cancels its job: Dataflow or a job service would run it on for hours, writing
+    into a staging folder the driver is about to remove, and Beam leaves that to the user. One line if it cannot."""
+    try:
+        result.cancel()
+    except Exception as exc:
+        print(f"jcorpus: the {name} job could not be cancelled ({_one_line(exc)}): cancel it there", file=sys.stderr)
 
 
 def workers_local(runner: str | None, beam_runner: object, extra: Sequence[str]) -> bool:

@@ -15,7 +15,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline import local_runner
 from pipeline.local_runner import bounded_bundles, lock_stream_writes
-from pipeline.runner import WORKER_MALLOC, pipeline_options
+from pipeline.runner import WORKER_MALLOC, pipeline_options, run
 from tests.pipeline.worker_probe import IdleOutputBytes
 
 
@@ -146,3 +146,43 @@ def test_every_worker_is_told_to_stop_before_any_stop_waits(monkeypatch):
         assert_that(p | beam.Create(range(10)) | beam.Map(lambda x: x + 1), equal_to(list(range(1, 11))))
     done = worker_handlers.BeamFnControlServicer.DONE_STATE
     assert len(handlers) == 2 and states == [[done, done], [done, done]]
+
+
+class _SubmittedJob:
+    """A PipelineResult whose wait is stopped (Ctrl-C), as Dataflow's polling wait is."""
+
+    def __init__(self, cancel_error: Exception | None = None) -> None:
+        self.cancel_error, self.cancelled = cancel_error, False
+
+    def run(self) -> _SubmittedJob:  # the pipeline: submits itself
+        return self
+
+    def wait_until_finish(self) -> None:
+        raise KeyboardInterrupt
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.cancel_error:
+            raise self.cancel_error
+
+
+@pytest.mark.parametrize("runner", ["DataflowRunner", "PortableRunner", "DaskRunner"])
+def test_a_driver_stopped_while_it_waits_cancels_the_job_it_submitted(runner, capsys):
+    """Beam leaves a submitted job running when its driver is stopped; it wrote on into the staging folder the
+    driver removed. If the cancel fails, the user is told in one line and the stop goes on."""
+    job = _SubmittedJob()
+    with pytest.raises(KeyboardInterrupt):
+        run(job, runner)
+    assert job.cancelled and capsys.readouterr().err == ""
+    job = _SubmittedJob(OSError("Failed to get the Dataflow job id."))
+    with pytest.raises(KeyboardInterrupt):
+        run(job, runner)
+    assert capsys.readouterr().err == (f"jcorpus: the {runner} job could not be cancelled (Failed to get the "
+                                       "Dataflow job id.): cancel it there\n")
+
+
+def test_an_in_process_run_has_no_job_to_cancel():
+    job = _SubmittedJob()
+    with pytest.raises(KeyboardInterrupt):
+        run(job, "FnApiRunner")
+    assert not job.cancelled
