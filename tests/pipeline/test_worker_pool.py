@@ -65,8 +65,11 @@ def _in_a_one_thread_process(check: Callable[[], None]) -> None:
     """Run `check`, which makes a pool, in a new process of one thread, as the runner forks only then
     (`worker_pool._fork_safe`): pytest's process holds the threads earlier tests left (gRPC's), and a fork
     there may deadlock (Python 3.12 warns so, and does not raise under `-W error`: hence the count)."""
-    code = (f"from tests.pipeline.test_worker_pool import {check.__name__}, _threads\n"
-            f"assert _threads() == 1, 'threads before the fork'\n{check.__name__}()")
+    code = (f"import os\nfrom tests.pipeline.test_worker_pool import {check.__name__}, _threads\n"
+            f"assert _threads() == 1, 'threads before the fork'\nparent = os.getpid()\n"
+            f"try:\n    {check.__name__}()\n"
+            "finally:  # a fork that unwound into this code must not pass for the caller (exit 1 either way)\n"
+            "    if os.getpid() != parent:\n        os._exit(99)\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
