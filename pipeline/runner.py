@@ -10,12 +10,13 @@ import io
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, PortableOptions
-from apache_beam.runners.runner import PipelineResult
+from apache_beam.runners.runner import PipelineResult, PipelineState
 
 from pipeline import beam_startup, local_runner, sdk_worker, worker_pool
 from pipeline.errors import UserError, raise_if_stopped
@@ -26,6 +27,7 @@ DASK_ALIASES = {"DaskRunner", "dask"}
 DIRECT = {DEFAULT_RUNNER, "DirectRunner"}  # the local runners --workers N starts worker processes for
 # runners whose run() executes the whole pipeline here; the others' run() submits the job elsewhere
 IN_PROCESS = DIRECT | {"SwitchingDirectRunner", "BundleBasedDirectRunner"}
+CANCEL_SECONDS = 30  # how long a stopped driver waits for its submitted job to accept a cancel
 
 
 def _runner_object(name: str):
@@ -78,21 +80,33 @@ def run(p: beam.Pipeline, runner: str | None) -> PipelineResult:
         raise UserError(f"--runner {name} could not start the job: {detail}") from None
     try:
         result.wait_until_finish()
+        raise_if_stopped()  # a stop Beam swallowed in its wait: the job may still run
     except BaseException:  # Ctrl-C, SIGTERM, or the wait itself failing
         if name not in IN_PROCESS:
             _cancel(result, name)
         raise
-    raise_if_stopped()
     return result
 
 
 def _cancel(result: PipelineResult, name: str) -> None:
     """A driver stopped while it waits cancels its job: Dataflow or a job service would run it on for hours, writing
-    into a staging folder the driver is about to remove, and Beam leaves that to the user. One line if it cannot."""
-    try:
-        result.cancel()
-    except Exception as exc:
-        print(f"jcorpus: the {name} job could not be cancelled ({_one_line(exc)}): cancel it there", file=sys.stderr)
+    into a staging folder the driver is about to remove, and Beam leaves that to the user. One line if it cannot
+    (nor within CANCEL_SECONDS: a job service that does not answer must not hold the stop)."""
+    failed: list[str] = []
+
+    def cancel() -> None:
+        try:
+            if not PipelineState.is_terminal(result.state):
+                result.cancel()
+        except Exception as exc:
+            failed.append(_one_line(exc))
+
+    worker = threading.Thread(target=cancel, name="jcorpus-cancel", daemon=True)
+    worker.start()
+    worker.join(CANCEL_SECONDS)
+    why = f"no answer within {CANCEL_SECONDS:g} s" if worker.is_alive() else failed[0] if failed else None
+    if why:
+        print(f"jcorpus: the {name} job could not be cancelled ({why}): cancel it there", file=sys.stderr)
 
 
 def workers_local(runner: str | None, beam_runner: object, extra: Sequence[str]) -> bool:

@@ -13,7 +13,8 @@ from apache_beam.runners.portability.fn_api_runner import worker_handlers
 from apache_beam.runners.worker import data_plane
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline import local_runner
+from pipeline import errors, local_runner
+from pipeline import runner as runner_module
 from pipeline.local_runner import bounded_bundles, lock_stream_writes
 from pipeline.runner import WORKER_MALLOC, pipeline_options, run
 from tests.pipeline.worker_probe import IdleOutputBytes
@@ -151,17 +152,21 @@ def test_every_worker_is_told_to_stop_before_any_stop_waits(monkeypatch):
 class _SubmittedJob:
     """A PipelineResult whose wait is stopped (Ctrl-C), as Dataflow's polling wait is."""
 
-    def __init__(self, cancel_error: Exception | None = None) -> None:
-        self.cancel_error, self.cancelled = cancel_error, False
+    def __init__(self, cancel_error: Exception | None = None, state: str = "RUNNING", stop: bool = True,
+                 hang: threading.Event | None = None) -> None:
+        self.cancel_error, self.state, self.stop, self.hang, self.cancelled = cancel_error, state, stop, hang, False
 
     def run(self) -> _SubmittedJob:  # the pipeline: submits itself
         return self
 
     def wait_until_finish(self) -> None:
-        raise KeyboardInterrupt
+        if self.stop:
+            raise KeyboardInterrupt
 
     def cancel(self) -> None:
         self.cancelled = True
+        if self.hang:
+            self.hang.wait()
         if self.cancel_error:
             raise self.cancel_error
 
@@ -179,6 +184,28 @@ def test_a_driver_stopped_while_it_waits_cancels_the_job_it_submitted(runner, ca
         run(job, runner)
     assert capsys.readouterr().err == (f"jcorpus: the {runner} job could not be cancelled (Failed to get the "
                                        "Dataflow job id.): cancel it there\n")
+
+
+def test_a_cancel_that_does_not_answer_does_not_hold_the_stop(monkeypatch, capsys):
+    monkeypatch.setattr(runner_module, "CANCEL_SECONDS", 0.2)
+    release = threading.Event()
+    job = _SubmittedJob(hang=release)
+    with pytest.raises(KeyboardInterrupt):
+        run(job, "PortableRunner")
+    release.set()
+    assert job.cancelled and "could not be cancelled (no answer within 0.2 s)" in capsys.readouterr().err
+
+
+def test_a_stop_beam_swallowed_still_cancels_and_a_finished_job_is_left_alone(monkeypatch):
+    monkeypatch.setattr(errors, "STOPS", [KeyboardInterrupt])
+    job = _SubmittedJob(stop=False)  # the wait returned; only the signal handler saw the stop
+    with pytest.raises(KeyboardInterrupt):
+        run(job, "DataflowRunner")
+    assert job.cancelled
+    job = _SubmittedJob(state="DONE")
+    with pytest.raises(KeyboardInterrupt):
+        run(job, "DataflowRunner")
+    assert not job.cancelled
 
 
 def test_an_in_process_run_has_no_job_to_cancel():
