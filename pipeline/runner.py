@@ -1,7 +1,8 @@
 """Choosing and starting a Beam runner: in-process by default, anything else passed through to Beam.
 
 `--workers N` asks Beam's portable in-process runner for N worker processes; `--runner DaskRunner` starts a
-local `dask.distributed` cluster of N processes unless `--dask_client_address` names a running scheduler.
+local `dask.distributed` cluster of N processes unless `--dask_client_address` or `--dask_scheduler_file` names a
+running scheduler.
 """
 from __future__ import annotations
 
@@ -109,6 +110,11 @@ def _cancel(result: PipelineResult, name: str) -> None:
         print(f"jcorpus: the {name} job could not be cancelled ({why}): cancel it there", file=sys.stderr)
 
 
+def _joins_running_dask(flags: Sequence[str]) -> bool:
+    """A scheduler address or scheduler file names a running Dask cluster (the file wins over an address)."""
+    return any(f.startswith(("--dask_client_address", "--dask_scheduler_file")) for f in flags)
+
+
 def workers_local(runner: str | None, beam_runner: object, extra: Sequence[str]) -> bool:
     """Whether the run's workers end with this process: its own threads or worker processes (they stop once its
     gRPC ends), a Dask cluster it started (distributed's workers exit when their parent does), or a portable
@@ -119,7 +125,7 @@ def workers_local(runner: str | None, beam_runner: object, extra: Sequence[str])
     if name in IN_PROCESS:
         return True
     if name in DASK_ALIASES:  # a scheduler file names a running scheduler too (and wins over our cluster's address)
-        return not any(f.startswith(("--dask_client_address", "--dask_scheduler_file")) for f in extra)
+        return not _joins_running_dask(extra)
     from apache_beam.runners.portability.portable_runner import PortableRunner
 
     return isinstance(beam_runner, PortableRunner) and \
@@ -168,7 +174,7 @@ def pipeline_options(runner: str | None, workers: int, extra: Sequence[str]) -> 
         if name in DIRECT and direct.direct_running_mode == "multi_processing":
             stack.enter_context(worker_pool.forked_workers(direct.direct_num_workers))
         cluster = None
-        if name in DASK_ALIASES and not any(f.startswith("--dask_client_address") for f in flags):
+        if name in DASK_ALIASES and not _joins_running_dask(flags):
             from dask.distributed import LocalCluster
 
             logging.getLogger("distributed").setLevel(logging.WARNING)  # 30-40 INFO lines a run: start, stop

@@ -213,3 +213,18 @@ def test_an_in_process_run_has_no_job_to_cancel():
     with pytest.raises(KeyboardInterrupt):
         run(job, "FnApiRunner")
     assert not job.cancelled
+
+
+@pytest.mark.parametrize("flag", ["--dask_scheduler_file=/nowhere/scheduler.json", "--dask_client_address=tcp://x:1"])
+def test_a_named_dask_scheduler_starts_no_local_cluster(flag, monkeypatch):
+    """Dask's client takes a scheduler file over any address: a local cluster started beside one sat unused."""
+    import dask.distributed
+    from apache_beam.runners.dask.dask_runner import DaskOptions
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a local cluster was started")
+
+    monkeypatch.setattr(dask.distributed, "LocalCluster", refuse)
+    with pipeline_options("DaskRunner", 2, [flag]) as (_, options):
+        address = options.view_as(DaskOptions).address
+    assert address == (flag.split("=")[1] if "address" in flag else None)
