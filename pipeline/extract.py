@@ -57,7 +57,6 @@ _WS = "\t\n\f\r "  # HTML whitespace (\s also takes U+3000, U+00A0...)
 _NAME_END = f"(?=[{_WS}/>])"  # a tag name ends at whitespace, `/` or `>` (`<rt-x>` is no <rt>)
 # ASCII case folding (re.A): with Unicode folding `script` matched `ſcript`, which a browser shows as text.
 _COMMENT = r"<!--(?:-?>|.*?(?:--!?>|\Z))"
-_SELF_CLOSING_RAW = rf"<(?:script|style){_NAME_END}[^<>]*/>"  # as in SVG: the tag alone
 # A script's text as the tokenizer reads it ("script data" states, WHATWG 13.2.5.4 on): `<!--` starts an escaped
 # run, which `-->` ends (two or more dashes, then `>`: `<!-->` too); in one, `<script` starts a double-escaped run,
 # which `</script` ends without ending the script (back to the escaped run) and `-->` ends with the escaped run
@@ -75,16 +74,37 @@ def _script(attrs: str, end_attrs: str) -> str:
     return rf"<script{_NAME_END}{attrs}{_SCRIPT_TEXT}(?:<{_END_SCRIPT}{end_attrs})?+"
 
 
-_INERT = re.compile(_COMMENT + "|" + _SELF_CLOSING_RAW + "|" + _script("[^<>]*>", "[^<>]*+>?") +
+_INERT = re.compile(_COMMENT + "|" + _script("[^<>]*>", "[^<>]*+>?") +
                     rf"|<style{_NAME_END}[^<>]*>.*?(?:</style{_NAME_END}[^<>]*+>?|\Z)",
                     re.I | re.S | re.A)
 # A reading (<rt>, <rp>) or a ruby text container (<rtc>: its text and readings are all annotation), and where one
 # whose end tag is omitted ends, as in the tree builder: a reading at <rt>, <rp>, <rb>, <rtc> or </ruby>, an <rtc>
 # at <rb>, <rtc> or </ruby> (the readings it holds do not end it). A stray </rtc> is left: parsers ignore it.
+# Any other end tag may end it too (`<span><ruby>字<rt>注</span>本文`: the tree builder closes the reading at
+# </span>), and so may a block start tag (<p>, <div>: `</ruby>` no longer reaches past one), and which ones do
+# depends on the elements open around the ruby. So a reading holds only text and phrasing start tags (`_PHRASING`;
+# an <rtc> its readings too) and ends at its own end tag or, unended, at a tag that ends it (text only) or at
+# </ruby>; any other reading is left for the extractor, which skips it in the tree (RUBY_SELECTORS).
+_KEPT_RAW = "textarea|title|xmp|iframe|noembed|noframes"
 _READING = rf"<(?P<rt>r[tp]|(?P<rtc>rtc)){_NAME_END}"
 _READING_ENDS = rf"<(?:rb|rtc|(?(rtc)(?!)|r[tp])){_NAME_END}|</ruby{_NAME_END}"
-_RUBY_TEXT = re.compile(_READING + rf"[^<>]*>.{{0,300}}?(?:</(?P=rt){_NAME_END}[^<>]*+>?|(?={_READING_ENDS}))",
-                        re.I | re.S | re.A)
+_PHRASING = "b|i|em|strong|span|small|big|sub|sup|u|s|strike|tt|font|br|wbr|img|abbr|cite|code|q|mark|del|ins|kbd|var"
+
+
+def _ruby_text(attrs: str) -> str:
+    """A reading or an <rtc> up to its end tag or to where the tree builder ends it, tags read with `attrs` (both
+    paths' patterns come from here). Possessive and bounded (300 characters or tags): linear."""
+    in_rtc = rf"(?(rtc)</?r[tp]{_NAME_END}{attrs}|(?!))"  # in an <rtc>: its readings' tags
+    text = rf"(?:[^<]|{in_rtc})"
+
+    def held(n: int) -> str:  # text, a phrasing element holding text, a phrasing start tag
+        return (rf"(?:[^<]|<(?P<ph{n}>{_PHRASING}){_NAME_END}{attrs}(?:[^<]{{0,300}}+</(?P=ph{n}){_NAME_END}{attrs})?+"
+                rf"|{in_rtc})")
+    return (_READING + attrs + rf"(?:{held(1)}{{0,300}}+</(?P=rt){_NAME_END}{attrs}"  # ended
+            rf"|{text}{{0,300}}+(?={_READING_ENDS})|{held(2)}{{0,300}}+(?=</ruby{_NAME_END}))")  # unended
+
+
+_RUBY_TEXT = re.compile(_ruby_text("[^<>]*+>"), re.I | re.S | re.A)
 _RUBY_WRAPPERS = re.compile(rf"</?(?:ruby|rb){_NAME_END}[^<>]*>", re.I | re.A)
 # Tag-aware path, for the rest: one pass reads the page as the WHATWG tokenizer does, token by token, and drops
 # comments, scripts, styles, readings, ruby text containers and ruby wrapper tags; a `<` inside anything else is
@@ -106,8 +126,10 @@ _RUBY_WRAPPERS = re.compile(rf"</?(?:ruby|rb){_NAME_END}[^<>]*>", re.I | re.A)
 #   comment there is a comment (one left open runs to the end of the page there too);
 # - bogus comments are kept whole up to the first `>` (or the end of the page), as a browser reads them, so a
 #   `<!--` in one starts nothing: `<?...>`, `<!x...>` (a doctype too), `</` then neither a letter nor `>`.
-# Kept markup stays for resiliparse, which reads it the same way. In SVG and MathML <title> and <style> are not
-# RCDATA/raw text: such a <title> is kept whole (more kept, never less) and such a <style> dropped whole.
+# - an <svg> or <math> element is kept whole (foreign content: `<style/>` and `<script/>` are whole elements there,
+#   <title> and <style> no RCDATA/raw text); outside it the slash of `<script src=x/>` is ignored, as in HTML: the
+#   script runs to its end tag. The gate sends pages with <svg> or <math> here.
+# Kept markup stays for resiliparse, which reads it the same way.
 # About 2.5 times slower than the fast path (drop_ruby on a 1 MB ruby page: 140 ms against 55), so only when the
 # gate fires.
 _ATTRS = (f"(?:[{_WS}/]++"  # between attributes
@@ -122,15 +144,12 @@ def _raw_element(group: str, names: str) -> str:
     return rf"<(?P<{group}>{names}){_NAME_END}{_ATTRS}.*?(?:</(?P={group}){_NAME_END}{_ATTRS}|\Z)"
 
 
-_KEPT_RAW = "textarea|title|xmp|iframe|noembed|noframes"
 _RUBY_IN_MARKUP = re.compile(
-    _COMMENT + "|" + _SELF_CLOSING_RAW +  # dropped
+    _COMMENT +  # dropped
     "|" + _script(_ATTRS, _ATTRS) + "|" + _raw_element("raw", "style") +  # dropped
-    "|" + _READING + _ATTRS + ".{0,300}?"  # a reading or <rtc>, up to its end tag or the next tag that ends it: dropped
-    rf"(?:</(?P=rt){_NAME_END}{_ATTRS}|(?={_READING_ENDS}"
-    rf"|<(?:script|style|{_KEPT_RAW}|plaintext){_NAME_END}|<!--))"  # (no reading holds a comment or a script: an unended one stops there)
+    "|" + _ruby_text(_ATTRS) +  # a reading or <rtc>: dropped
     rf"|</?(?:ruby|rb){_NAME_END}{_ATTRS}"  # a ruby wrapper tag: dropped
-    "|(?P<keep>" + _raw_element("text", _KEPT_RAW) +  # kept whole:
+    "|(?P<keep>" + _raw_element("text", _KEPT_RAW) + "|" + _raw_element("foreign", "svg|math") +  # kept whole:
     rf"|<plaintext{_NAME_END}.*"  # to the end of the page
     r"|<(?:[!?]|/(?![a-z>]))[^>]*+>?"  # a bogus comment or a doctype
     "|" + _TAG_MARKUP + ")",  # any other tag
@@ -145,8 +164,9 @@ _TEXT_LIKE_MARKUP = re.compile(r"=\s*(?:\"[^\"<]*<|'[^'<]*<)"
                                r"(?:(t(?:extarea|itle)|xmp|iframe|no(?:embed|frames))(?=[\s/>])"
                                r"[^<>]*>[^<]*<(?!/\1[\s/>])"
                                r"|plaintext(?=[\s/>]))"
-                               r"|<[^<>]*+<(?:!--|script|style|/?r[tpbu])"
-                               r"|=\s*+[^\s>\"'=<]*+<(?:!--|script|style|/?r[tpbu])",  # unquoted, after a quoted >
+                               r"|<[^<>]*+<(?:!--|/?script|/?style|/?r[tpbu])"
+                               r"|=\s*+[^\s>\"'=<]*+<(?:!--|/?script|/?style|/?r[tpbu])"  # unquoted, after a quoted >
+                               r"|<(?:svg|math)(?=[\s/>])",  # foreign content: <style/> and <script/> close there
                                re.I | re.A)
 # resiliparse 2.0's main-content mode drops every text node of exactly 3 UTF-8 bytes as an "unprintable private-use
 # icon" (its test reads the bytes as one little-endian number, which every 3-byte character passes): in Japanese
