@@ -50,7 +50,7 @@ _HAS_RUBY = re.compile(r"<r(?:tc?|p)\b", re.I)
 #
 # Fast path, for pages whose every `<` is markup (the gate `_TEXT_LIKE_MARKUP` below finds none that is not):
 # inert markup (comments, scripts, styles) goes first (`_INERT`), then readings and ruby text containers
-# (`_RUBY_TEXT`) and the ruby wrappers (`_RUBY_WRAPPERS`). An unclosed comment or script runs to the end, as in a
+# (`_RUBY_TEXT`) and `<rb>` tags (`_RUBY_BASES`). An unclosed comment or script runs to the end, as in a
 # browser; `<!-->` and `<!--->` are whole empty comments, `--!>` ends one too; `<style-box>` is not a style; a
 # raw-text end tag is `</script` then whitespace, `/` or `>` (`</script foo>` included).
 _WS = "\t\n\f\r "  # HTML whitespace (\s also takes U+3000, U+00A0...)
@@ -85,6 +85,10 @@ _INERT = re.compile(_COMMENT + "|" + _script("[^<>]*>", "[^<>]*+>?") +
 # depends on the elements open around the ruby. So a reading holds only text and phrasing start tags (`_PHRASING`;
 # an <rtc> its readings too) and ends at its own end tag or, unended, at a tag that ends it (text only) or at
 # </ruby>; any other reading is left for the extractor, which skips it in the tree (RUBY_SELECTORS).
+# So `<ruby>` and `</ruby>` are kept (both paths): a reading left alone (over 300 characters, holding a <div> or
+# nested phrasing elements) ends at `</ruby>` in the tree; with the wrapper tags gone it ran on over the page text
+# after them (`<ruby>字<rt>...<div>x</div></ruby>本文`: 本文 lost). `<rb>` tags go: resiliparse's main-content mode
+# drops `<rb>` base text. A kept `<ruby>` is inline and holds the base text only, which resiliparse keeps.
 _KEPT_RAW = "textarea|title|xmp|iframe|noembed|noframes"
 _READING = rf"<(?P<rt>r[tp]|(?P<rtc>rtc)){_NAME_END}"
 _READING_ENDS = rf"<(?:rb|rtc|(?(rtc)(?!)|r[tp])){_NAME_END}|</ruby{_NAME_END}"
@@ -105,10 +109,11 @@ def _ruby_text(attrs: str) -> str:
 
 
 _RUBY_TEXT = re.compile(_ruby_text("[^<>]*+>"), re.I | re.S | re.A)
-_RUBY_WRAPPERS = re.compile(rf"</?(?:ruby|rb){_NAME_END}[^<>]*>", re.I | re.A)
+_RUBY_BASES = re.compile(rf"</?rb{_NAME_END}[^<>]*>", re.I | re.A)
+_RUBY_TAGS = re.compile(rf"</?ruby{_NAME_END}[^<>]*>", re.I | re.A)  # only for a title's text
 # Tag-aware path, for the rest: one pass reads the page as the WHATWG tokenizer does, token by token, and drops
-# comments, scripts, styles, readings, ruby text containers and ruby wrapper tags; a `<` inside anything else is
-# not looked at:
+# comments, scripts, styles, readings, ruby text containers and <rb> tags (<ruby> tags are kept); a `<` inside
+# anything else is not looked at:
 # - `_TAG_MARKUP` reads a tag (start or end) whole (states "tag name" to "after attribute value (quoted)"): an
 #   attribute name runs to HTML whitespace, `/`, `>` or `=` and may hold `<` and quotes (its first character may be
 #   `=`); only after that `=` can a value be quoted: "..." runs to the next `"`, '...' to the next `'`, else the
@@ -148,7 +153,7 @@ _RUBY_IN_MARKUP = re.compile(
     _COMMENT +  # dropped
     "|" + _script(_ATTRS, _ATTRS) + "|" + _raw_element("raw", "style") +  # dropped
     "|" + _ruby_text(_ATTRS) +  # a reading or <rtc>: dropped
-    rf"|</?(?:ruby|rb){_NAME_END}{_ATTRS}"  # a ruby wrapper tag: dropped
+    rf"|</?rb{_NAME_END}{_ATTRS}"  # an <rb> tag: dropped (<ruby> tags are kept)
     "|(?P<keep>" + _raw_element("text", _KEPT_RAW) + "|" + _raw_element("foreign", "svg|math") +  # kept whole:
     rf"|<plaintext{_NAME_END}.*"  # to the end of the page
     r"|<(?:[!?]|/(?![a-z>]))[^>]*+>?"  # a bogus comment or a doctype
@@ -263,18 +268,19 @@ def _element(text: str, tag: str, pos: int = 0, end: int | None = None) -> str |
 
 
 def drop_ruby(html: str) -> str:
-    """Keep ruby base text, drop readings: `<ruby>漢字<rp>(</rp><rt>かんじ</rt><rp>)</rp></ruby>` -> `漢字`, and
-    ruby text containers: `<ruby>東京<rtc>Tokyo</rtc></ruby>` -> `東京`.
+    """Keep ruby base text, drop readings: `<ruby>漢字<rp>(</rp><rt>かんじ</rt><rp>)</rp></ruby>` ->
+    `<ruby>漢字</ruby>`, and ruby text containers: `<ruby>東京<rtc>Tokyo</rtc></ruby>` -> `<ruby>東京</ruby>`.
 
     Done on the markup (not by the extractors' skip lists) because resiliparse's main-content mode
-    also drops `<rb>` bases, and because `</rt>` may be omitted in HTML (a reading then ends at the
-    next `<rt>`/`<rp>`/`<rb>` or at `</ruby>`; readings longer than 300 characters are left alone).
+    also drops `<rb>` bases (`<rb>` tags are removed), and because `</rt>` may be omitted in HTML (a reading
+    then ends at the next `<rt>`/`<rp>`/`<rb>` or at `</ruby>`; readings longer than 300 characters are left
+    alone). `<ruby>` tags are kept: a reading left alone is skipped in the tree, where `</ruby>` ends it.
     """
     if not _HAS_RUBY.search(html):
         return html
     if _TEXT_LIKE_MARKUP.search(html):
         return _RUBY_IN_MARKUP.sub(r"\g<keep>", html)
-    return _RUBY_WRAPPERS.sub("", _RUBY_TEXT.sub("", _INERT.sub("", html)))
+    return _RUBY_BASES.sub("", _RUBY_TEXT.sub("", _INERT.sub("", html)))
 
 
 def _feed_text(xml: str) -> tuple[str | None, str] | None:
@@ -345,8 +351,8 @@ def _title_of(html: str) -> str | None:
 
 
 def _clean_title(title: str | None) -> str | None:
-    if title and _HAS_RUBY.search(title):  # a <title> kept whole holds its ruby markup as text
-        title = drop_ruby(title)
+    if title and _HAS_RUBY.search(title):  # a <title> kept whole holds its ruby markup as text: <ruby> tags too
+        title = _RUBY_TAGS.sub("", drop_ruby(title))
     return " ".join(title[: MAX_TITLE_CHARS * 4].split())[:MAX_TITLE_CHARS] or None if title else None
 
 

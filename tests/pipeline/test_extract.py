@@ -33,12 +33,12 @@ PAGE = f"""<!DOCTYPE html><html lang="ja"><head><meta charset="utf-8"><title>梅
 
 
 @pytest.mark.parametrize(("html", "expected"), [
-    ("<ruby>漢字<rp>(</rp><rt>かんじ</rt><rp>)</rp></ruby>を読む", "漢字を読む"),
-    ("<ruby><rb>漢字</rb><rt>かんじ</rt></ruby>を読む", "漢字を読む"),
-    ("<ruby>漢<rt>かん</rt>字<rt>じ</rt></ruby>を読む", "漢字を読む"),
-    ("<ruby>漢<rt>かん<rt>ぜ</ruby>を読む", "漢を読む"),  # end tags omitted, as HTML allows
-    ("<RUBY>東京<RP>（</RP><RT>とうきょう</RT><RP>）</RP></RUBY>へ", "東京へ"),
-    ("<ruby><rb>明日</rb><rtc><rt>あした</rt></rtc></ruby>", "明日"),
+    ("<ruby>漢字<rp>(</rp><rt>かんじ</rt><rp>)</rp></ruby>を読む", "<ruby>漢字</ruby>を読む"),
+    ("<ruby><rb>漢字</rb><rt>かんじ</rt></ruby>を読む", "<ruby>漢字</ruby>を読む"),
+    ("<ruby>漢<rt>かん</rt>字<rt>じ</rt></ruby>を読む", "<ruby>漢字</ruby>を読む"),
+    ("<ruby>漢<rt>かん<rt>ぜ</ruby>を読む", "<ruby>漢</ruby>を読む"),  # end tags omitted, as HTML allows
+    ("<RUBY>東京<RP>（</RP><RT>とうきょう</RT><RP>）</RP></RUBY>へ", "<RUBY>東京</RUBY>へ"),
+    ("<ruby><rb>明日</rb><rtc><rt>あした</rt></rtc></ruby>", "<ruby>明日</ruby>"),
 ])
 def test_drop_ruby(html, expected):
     assert drop_ruby(html) == expected
@@ -171,12 +171,12 @@ def test_a_comment_or_script_start_inside_a_tag_deletes_nothing(tag):
     text, _ = html_to_text(page)
     assert PARA1 in text and PARA2 in text and "この記事は試験用です。" in text and "きじ" not in text, tag
     small = f"<p><ruby>漢字<rt>かんじ</rt></ruby>を読む。</p>{tag}<p>段落B。<ruby>字<rt>じ</rt></ruby></p>"
-    assert drop_ruby(small) == f"<p>漢字を読む。</p>{tag}<p>段落B。字</p>", tag
+    assert drop_ruby(small) == f"<p><ruby>漢字</ruby>を読む。</p>{tag}<p>段落B。<ruby>字</ruby></p>", tag
     # a real comment after such a tag is still markup (its <rt> started a reading up to the next ruby tag)...
     after = f"{tag}<!-- 読みは <rt> で --><p>段落C。</p><ruby>字<rt>じ</rt></ruby>"
-    assert drop_ruby(after) == f"{tag}<p>段落C。</p>字", tag
+    assert drop_ruby(after) == f"{tag}<p>段落C。</p><ruby>字</ruby>", tag
     # ... and an unclosed one still runs to the end of the page, as in a browser
-    assert drop_ruby(f"<ruby>字<rt>じ</rt></ruby>{tag}<!-- 閉じない<p>段落D。</p>") == f"字{tag}", tag
+    assert drop_ruby(f"<ruby>字<rt>じ</rt></ruby>{tag}<!-- 閉じない<p>段落D。</p>") == f"<ruby>字</ruby>{tag}", tag
 
 
 @pytest.mark.parametrize("markup, kept", [
@@ -207,11 +207,11 @@ def test_markup_a_browser_does_not_read_as_markup_deletes_nothing(markup, kept):
     assert PARA1 in text and PARA2 in text and "この記事は試験用です。" in text and "きじ" not in text, markup
     for forced in ("", '<a title="<">'):  # as it comes (either path), and on the tag-aware path
         small = f"{forced}<p><ruby>漢字<rt>かんじ</rt></ruby>を読む。</p>{markup}<p>段落B。<ruby>字<rt>じ</rt></ruby></p>"
-        assert drop_ruby(small) == f"{forced}<p>漢字を読む。</p>{kept}<p>段落B。字</p>", (forced, markup)
+        assert drop_ruby(small) == f"{forced}<p><ruby>漢字</ruby>を読む。</p>{kept}<p>段落B。<ruby>字</ruby></p>", (forced, markup)
         # a real comment after it is still markup, and an unclosed one still runs to the end of the page
         after = f"{forced}<ruby>字<rt>じ</rt></ruby>{markup}<!-- 読みは <rt> で --><p>段落C。</p>"
-        assert drop_ruby(after) == f"{forced}字{kept}<p>段落C。</p>", (forced, markup)
-        assert drop_ruby(f"{forced}<ruby>字<rt>じ</rt></ruby>{markup}<!-- 閉じない<p>段落D。</p>") == f"{forced}字{kept}"
+        assert drop_ruby(after) == f"{forced}<ruby>字</ruby>{kept}<p>段落C。</p>", (forced, markup)
+        assert drop_ruby(f"{forced}<ruby>字<rt>じ</rt></ruby>{markup}<!-- 閉じない<p>段落D。</p>") == f"{forced}<ruby>字</ruby>{kept}"
 
 
 def test_plaintext_runs_to_the_end_and_noscript_is_markup():
@@ -223,9 +223,9 @@ def test_plaintext_runs_to_the_end_and_noscript_is_markup():
 
     for forced in ("", '<a title="<">'):
         rest = "<plaintext><!-- <p>段落A。</p><ruby>字<rt>じ</rt></ruby>"
-        assert drop_ruby(f"{forced}<ruby>漢字<rt>かんじ</rt></ruby>{rest}") == f"{forced}漢字{rest}"
+        assert drop_ruby(f"{forced}<ruby>漢字<rt>かんじ</rt></ruby>{rest}") == f"{forced}<ruby>漢字</ruby>{rest}"
         noscript = "<noscript><!-- <rt>x --><p>段落B。</p></noscript>"
-        assert drop_ruby(f"{forced}<ruby>字<rt>じ</rt></ruby>{noscript}") == f"{forced}字<noscript><p>段落B。</p></noscript>"
+        assert drop_ruby(f"{forced}<ruby>字<rt>じ</rt></ruby>{noscript}") == f"{forced}<ruby>字</ruby><noscript><p>段落B。</p></noscript>"
     text, _ = html_to_text(PAGE.replace(f"<p>{PARA1}</p>", f"<plaintext><!-- <p>{PARA1}</p>"))
     assert PARA1 in text and "この記事は試験用です。" in text
     assert "段落B" not in extract_plain_text(HTMLTree.parse("<p>段落A。</p><noscript><!-- </noscript><p>段落B。</p>"))
@@ -434,7 +434,7 @@ def test_an_unended_reading_stops_before_a_script_or_a_comment(forced):
     ended at a `<rt` or `</ruby>` inside it: the script's start tag went, its text became page text, and the
     stray `<rt>` made resiliparse skip the rest of the page."""
     markup = f'{forced}<h2><ruby>漢字<rt>かんじ</h2><script>var t = "<rt>" + r;</script><p>{PARA1}</p>'
-    assert drop_ruby(markup) == f"{forced}<h2>漢字<rt>かんじ</h2><p>{PARA1}</p>"  # </h2> ends it: left to the tree
+    assert drop_ruby(markup) == f"{forced}<h2><ruby>漢字<rt>かんじ</h2><p>{PARA1}</p>"  # </h2> ends it: left to the tree
     # a comment inside a reading: dropped with it (fast path) or left to the tree (tag-aware path)
     page = f"{forced}<ruby>漢字<rt>かん<!-- </rt> -->じ</rt></ruby>を読む"
     assert _shown(drop_ruby(page)) == _shown(page) == "漢字を読む"
@@ -460,12 +460,12 @@ def test_old_ruby_edge_cases_keep_the_page(forced):
     the fast path; `\\xa0` is no HTML whitespace (`<script\\xa0>` is text to a browser); `ſcript` is no
     `script`; an unquoted `<rt>` after a quoted `>` in one tag was missed by the gate."""
     ruby = "<ruby>字<rt>じ</rt></ruby>"
-    assert drop_ruby(f"{forced}{ruby}<svg><style/></svg><p>本文。</p>") == f"{forced}字<svg><style/></svg><p>本文。</p>"
-    assert drop_ruby(f'{forced}<ruby>漢<rt>かん</rt class="x">字を読む。<p>本文。</p>') == f"{forced}漢字を読む。<p>本文。</p>"
-    assert drop_ruby(f"{forced}{ruby}<script\xa0>本文A</script\xa0>") == f"{forced}字<script\xa0>本文A</script\xa0>"
-    assert drop_ruby(f"{forced}{ruby}<ſcript>本文B</ſcript>") == f"{forced}字<ſcript>本文B</ſcript>"
+    assert drop_ruby(f"{forced}{ruby}<svg><style/></svg><p>本文。</p>") == f"{forced}<ruby>字</ruby><svg><style/></svg><p>本文。</p>"
+    assert drop_ruby(f'{forced}<ruby>漢<rt>かん</rt class="x">字を読む。<p>本文。</p>') == f"{forced}<ruby>漢字を読む。<p>本文。</p>"
+    assert drop_ruby(f"{forced}{ruby}<script\xa0>本文A</script\xa0>") == f"{forced}<ruby>字</ruby><script\xa0>本文A</script\xa0>"
+    assert drop_ruby(f"{forced}{ruby}<ſcript>本文B</ſcript>") == f"{forced}<ruby>字</ruby><ſcript>本文B</ſcript>"
     tag = '<a title="a>b" data-x=<rt>>リンク</a>'
-    assert drop_ruby(f"{ruby}{tag}<p>本文。</p>{ruby}") == f"字{tag}<p>本文。</p>字"
+    assert drop_ruby(f"{ruby}{tag}<p>本文。</p>{ruby}") == f"<ruby>字</ruby>{tag}<p>本文。</p><ruby>字</ruby>"
 
 
 def _shown(html: str) -> str:
@@ -485,7 +485,8 @@ def test_text_in_a_ruby_text_container_is_annotation(forced):
                          ("<ruby><rb>東</rb><rb>京</rb><rtc><rt>とう</rt><rt>きょう</rt></rtc><rtc>Tokyo</rtc></ruby>", "東京"),
                          ("<ruby>漢<rtc>かん<rb>字</rb><rtc class=x>じ</ruby>", "漢字"),
                          ("<ruby>漢<rtc>かん<rp>(</rp>ぜ<rt>じ</ruby>", "漢"), ("<RUBY>明日<RTC>あした</RTC ></RUBY>", "明日")):
-        assert drop_ruby(f"{forced}<p>{markup}を読む。</p>") == f"{forced}<p>{base}を読む。</p>", markup
+        kept = f"{markup[:6]}{base}{markup[-7:]}"  # its <ruby> tags are kept
+        assert drop_ruby(f"{forced}<p>{markup}を読む。</p>") == f"{forced}<p>{kept}を読む。</p>", markup
         assert _shown(drop_ruby(f"{forced}<p>{markup}</p>")) == _shown(f"{forced}<p>{markup}</p>") == base
     note = f"<p><ruby>字<rtc>{'注' * 400}</rtc></ruby>を読む。</p>"
     text, _ = html_to_text(PAGE.replace(f"<p>{PARA1}</p>", f"{forced}<p>{PARA1}</p>{note}"))
@@ -507,7 +508,7 @@ def test_a_script_ends_where_the_tokenizer_ends_it(forced, script, rest):
     script (a `<script` in an escaped run starts a double-escaped one): the JS after it came out as page text, and a
     '<rt>' there started a reading that took the rest of the page. resiliparse (lexbor) reads scripts so too."""
     page = f"{forced}<ruby>字<rt>じ</rt></ruby>{script}<p>本文。</p><ruby>語<rt>ご</rt></ruby>"
-    assert drop_ruby(page) == forced + "字" + ("<p>本文。</p>語" if rest else "")
+    assert drop_ruby(page) == forced + "<ruby>字</ruby>" + ("<p>本文。</p><ruby>語</ruby>" if rest else "")
     assert _shown(drop_ruby(page)) == _shown(page)
 
 
@@ -529,9 +530,13 @@ def test_drop_ruby_keeps_the_text_resiliparse_shows_without_readings():
              "<script><!--<script></script></script>", "<script><!-- <scripts> </script>",
              "<span>", "</span>", "<div>", "</div>", "<b>", "</b>", "<script src=x/>js('<rt>')</script>",
              "<svg><style/></svg>", "<svg><script/></svg>", "<math><style/></math>")
-    # unended readings and ruby text containers, then a tag that the tree builder may end them at
-    ruby += tuple(f"<ruby>{base}<{tag}>{note}{end}" for base, tag, note in (("字", "rt", "じ"), ("東京", "rtc", "Tokyo"))
-                  for end in ("</p>", "</span>", "</div>", "<div>", "<p>", "<b>x</b></ruby>"))
+    # unended readings and ruby text containers (one over 300 characters: left to the tree), then a tag that the
+    # tree builder may end them at, or </ruby> after markup that a reading left to the tree holds
+    ruby += tuple(f"<ruby>{base}<{tag}>{note}{end}"
+                  for base, tag, note in (("字", "rt", "じ"), ("東京", "rtc", "Tokyo"), ("字", "rt", "x" * 301))
+                  for end in ("</p>", "</span>", "</div>", "<div>", "<p>", "<b>x</b></ruby>", "<div>x</div></ruby>",
+                              "<b><i>y</i></b></ruby>"))
+    ruby += ("<h2><ruby>漢字<rt>かんじ</h2>",)
     rnd = random.Random(19)
     for _ in range(800):
         page = "".join(rnd.choice(ruby if rnd.random() < 0.4 else other) for _ in range(rnd.randint(1, 10)))
@@ -554,6 +559,21 @@ def test_an_unended_reading_ends_where_the_tree_builder_ends_it(forced, page):
     tag, but the tree builder closes it at </p>, at the end tag of an element around the ruby, ...: the text between
     was deleted."""
     assert _shown(drop_ruby(forced + page)) == _shown(forced + page)
+
+
+@pytest.mark.parametrize("forced", ["", '<a title="<">'])
+@pytest.mark.parametrize("page, shown", [
+    (f"<ruby>字<rt>{'x' * 400}</ruby>本文", "字本文"),  # over 300 characters
+    (f"<ruby>字<rtc>{'x' * 400}</ruby>本文", "字本文"),
+    ("<ruby>字<rt>じ<div>x</div></ruby>本文です。", "字本文です。"),  # a block: no reading drop_ruby takes
+    ("<ruby>字<rt>じ<b><i>y</i></b></ruby>本文です。", "字本文です。"),  # nested phrasing elements: neither
+])
+def test_a_reading_left_to_the_tree_ends_at_the_ruby_end_tag(forced, page, shown):
+    """A reading drop_ruby does not take is skipped by the extractor in the tree, where </ruby> ends it; drop_ruby
+    removed the <ruby> tags too, so the reading ran on over the page text after </ruby>, which was lost."""
+    assert _shown(drop_ruby(forced + page)) == _shown(forced + page) == shown
+    text, _ = html_to_text(PAGE.replace(f"<p>{PARA1}</p>", f"{forced}<p>{PARA1}</p><div>{page}</div>"))
+    assert PARA1 in text and shown in text and "x" not in text
 
 
 @pytest.mark.parametrize("forced", ["", '<a title="<">'])
