@@ -20,7 +20,6 @@ RULES = ("crlf", "control", "whitespace", "halfwidth_katakana", "fullwidth_ascii
 # every line break Python's splitlines knows (a form feed between PDF pages too): deleted as controls, they
 # glued the lines they separate
 _CRLF = re.compile(r"\r\n?|[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
-_LINE_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 # Invisible characters (zero-width, BiDi embeddings/overrides/isolates and marks, invisible operators,
 # interlinear annotation) and C0/C1 controls except \t and the line breaks (\n, and CR, VT, FF, FS-RS, which
 # the `crlf` rule turns into \n; with that rule off they stay). ZWJ (U+200D) is handled apart because it
@@ -52,7 +51,7 @@ _CJK_COMPAT = re.compile(r"([\uf900-\ufaff\U0002f800-\U0002fa1f])")
 # The rules that scan every character, and the characters they act on. Most texts hold none of a rule's
 # characters: one table lookup over the code points tells which rules can fire, and the others are skipped
 # (their regex scans were 4/5 of the normalizer's time on web text).
-_SCANNED = {"control": (_CONTROL, re.compile("\u200d")), "whitespace": (_SPACES,),
+_SCANNED = {"crlf": (_CRLF,), "control": (_CONTROL, re.compile("\u200d")), "whitespace": (_SPACES,),
             "halfwidth_katakana": (_HALFWIDTH_KANA,), "fullwidth_ascii": (_FULLWIDTH_ALNUM,)}
 
 
@@ -84,8 +83,8 @@ def _nfc_keeping_compat_kanji(text: str) -> str:
 
 
 def _apply(rule: str, text: str) -> tuple[str, int]:
-    if rule == "crlf":  # `in` is ~20x faster than the scan for what is usually not there
-        return _CRLF.subn("\n", text) if any(ch in text for ch in _LINE_BREAKS) else (text, 0)
+    if rule == "crlf":
+        return _CRLF.subn("\n", text)
     if rule == "control":
         text, n = _CONTROL.subn("", text)
         text, m = _LONE_ZWJ.subn("", text) if "\u200d" in text else (text, 0)  # its lookbehind runs at every position

@@ -33,7 +33,7 @@ RUBY_SELECTORS = ("rt", "rp", "rtc")  # readings, their fallback parentheses, ru
 # content for browsers without plugins or frames, which browsers hide; resiliparse printed its raw text (markup too)
 _FALLBACK_SELECTORS = ("noembed", "noframes")
 # resiliparse tests every element against every skip selector (each one ~5% of its time here): only those present
-_SKIPPABLE = re.compile(r"<(rt|rp|rtc|noembed|noframes)(?=[\t\n\f\r />])", re.I | re.A)
+_SKIPPABLE = re.compile(rf"<({'|'.join((*RUBY_SELECTORS, *_FALLBACK_SELECTORS))})(?=[\t\n\f\r />])", re.I | re.A)
 # boilerplate containers removed for the whole-page (fallback) extraction
 _CHROME_SELECTORS = ("nav", "header", "footer", "aside", "form", "noscript", "template", "iframe", "svg",
                      "[role=navigation]", "[role=banner]", "[role=contentinfo]", "[aria-hidden=true]")
@@ -164,13 +164,14 @@ _RUBY_IN_MARKUP = re.compile(
 # (in a tag: an unquoted value or a name, as after a stray quote; in a bogus comment: `<? <!-- >`; missed when a
 # quoted `>` comes between, as in `<a title="a>b" alt=<!--x>`). Each alternative scans from its `=` or `<` to the
 # next quote, `<` or `>` at most: linear.
+_MARKUP_START = "<(?:!--|/?script|/?style|/?r[tpbu])"  # what must not start inside a tag
 _TEXT_LIKE_MARKUP = re.compile(r"=\s*(?:\"[^\"<]*<|'[^'<]*<)"
                                r"|<(?=[tixnp])"  # a first-letter check: the names below cost 1 ms a 1 MB page, not 6
                                r"(?:(t(?:extarea|itle)|xmp|iframe|no(?:embed|frames))(?=[\s/>])"
                                r"[^<>]*>[^<]*<(?!/\1[\s/>])"
                                r"|plaintext(?=[\s/>]))"
-                               r"|<[^<>]*+<(?:!--|/?script|/?style|/?r[tpbu])"
-                               r"|=\s*+[^\s>\"'=<]*+<(?:!--|/?script|/?style|/?r[tpbu])"  # unquoted, after a quoted >
+                               rf"|<[^<>]*+{_MARKUP_START}"
+                               rf"|=\s*+[^\s>\"'=<]*+{_MARKUP_START}"  # unquoted, after a quoted >
                                r"|<(?:svg|math)(?=[\s/>])",  # foreign content: <style/> and <script/> close there
                                re.I | re.A)
 # resiliparse 2.0's main-content mode drops every text node of exactly 3 UTF-8 bytes as an "unprintable private-use

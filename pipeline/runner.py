@@ -124,7 +124,7 @@ def workers_local(runner: str | None, beam_runner: object, extra: Sequence[str])
     name = runner or DEFAULT_RUNNER
     if name in IN_PROCESS:
         return True
-    if name in DASK_ALIASES:  # a scheduler file names a running scheduler too (and wins over our cluster's address)
+    if name in DASK_ALIASES:  # a cluster curate started, unless the flags name a running one
         return not _joins_running_dask(extra)
     from apache_beam.runners.portability.portable_runner import PortableRunner
 
