@@ -233,8 +233,7 @@ def _contradicted(body: bytes, codec: str) -> tuple[str, str] | None:
     if codec.startswith("iso2022_jp"):
         return None
     wide = codec.startswith("utf-") and _has_wide_nuls(body)  # UTF-16 markup, or UTF-32 anything
-    if not codec.startswith("utf-8") and not wide and _is_multibyte_utf8(body):
-        text = body.decode("utf-8")
+    if not codec.startswith("utf-8") and not wide and (text := _multibyte_utf8(body)) is not None:
         # only 2-byte sequences, which the pairs of a Japanese double-byte charset also form (~930 common kanji in
         # EUC-JP: 年 発 法 律...), and the label reads the bytes as such pairs (not as the half-width katakana
         # UTF-8's é becomes in cp932): the label stands
@@ -264,14 +263,14 @@ def _iso2022(body: bytes) -> tuple[str, str] | None:
     return (text, used) if text is not None else None
 
 
-def _is_multibyte_utf8(body: bytes) -> bool:
+def _multibyte_utf8(body: bytes) -> str | None:
+    """The text of bytes that are valid UTF-8 with at least one multi-byte character, else None."""
     if body.isascii():
-        return False
+        return None
     try:
-        body.decode("utf-8")
+        return body.decode("utf-8")
     except UnicodeDecodeError:
-        return False
-    return True
+        return None
 
 
 def _kana_ratio(text: str) -> float:
