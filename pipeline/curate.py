@@ -195,8 +195,8 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
         # thread starts after the worker pool forked (a fork is made only while the runner has one thread)
         with pipeline_options(runner, workers, beam_args) as (beam_runner, options), \
                 owned([tmp_dir, *([index_stage] if index_stage else [])], run_id,
-                      workers_local(runner, beam_runner, beam_args)):
-            p = new_pipeline(beam_runner, options, runner)
+                      workers_local(runner, beam_runner, beam_args)), \
+                new_pipeline(beam_runner, options, runner) as p:
             build(p, run_cfg, files, tmp_dir)
             result = run(p, runner)
     except BaseException:  # a failed or interrupted run leaves no half output behind

@@ -277,8 +277,8 @@ def run_pack(opts: PackOptions, runner: str | None = None, workers: int = 1, ext
     tmp_dir = join(opts.out, TMP_PREFIX + uuid.uuid4().hex[:12])
     created = "://" not in opts.out and not os.path.exists(opts.out)
     try:
-        with pipeline_options(runner, workers, extra or []) as (beam_runner, options):
-            p = new_pipeline(beam_runner, options, runner)
+        with pipeline_options(runner, workers, extra or []) as (beam_runner, options), \
+                new_pipeline(beam_runner, options, runner) as p:
             build(p, row_groups, settings, tok, tmp_dir)
             run(p, runner)
         manifest = _checked_manifest(tmp_dir, opts.input)

@@ -10,6 +10,7 @@ import contextlib
 import io
 import logging
 import os
+import shutil
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -18,6 +19,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, PortableOptions
 from apache_beam.runners.runner import PipelineResult, PipelineState
+from apache_beam.transforms.resources import resource_hints_from_options
 
 from pipeline import beam_startup, local_runner, sdk_worker, worker_pool
 from pipeline.errors import UserError, raise_if_stopped
@@ -57,13 +59,22 @@ def _one_line(exc: BaseException) -> str:
     return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
 
 
-def new_pipeline(beam_runner: Any, options: PipelineOptions, runner: str | None) -> beam.Pipeline:
-    """A pipeline; the options a runner validates up front (Dataflow: project, region, temp_location) are
-    one line naming what is missing."""
+@contextlib.contextmanager
+def new_pipeline(beam_runner: Any, options: PipelineOptions, runner: str | None) -> Iterator[beam.Pipeline]:
+    """A pipeline for the block; the options a runner validates up front (Dataflow: project, region,
+    temp_location) are one line naming what is missing. Beam makes a `beam-pipeline-temp*` folder for every
+    Pipeline and removes it only at the end of run(): a graph that failed to build (a config error), a stop
+    before the run or a graph never run left it in the user's temp folder for good. It goes as the block
+    ends, so after the run and any cancel of its job in the block."""
     try:
-        return beam.Pipeline(runner=beam_runner, options=options)
+        resource_hints_from_options(options)  # Beam parses them after making the folder: a bad one left it
+        p = beam.Pipeline(runner=beam_runner, options=options)
     except ValueError as exc:
         raise UserError(f"--runner {runner or DEFAULT_RUNNER}: {_one_line(exc)}") from None
+    try:
+        yield p
+    finally:
+        shutil.rmtree(p.local_tempdir, ignore_errors=True)
 
 
 def run(p: beam.Pipeline, runner: str | None) -> PipelineResult:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,3 +27,14 @@ def shared_corpora() -> Path:
     if not SHARED_CORPORA.is_dir():
         pytest.skip(f"needs the shared corpora at {SHARED_CORPORA} (not part of the repo)")
     return SHARED_CORPORA
+
+
+@pytest.fixture
+def beam_leftovers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[str]]:
+    """Temporary files go to a fresh folder, here and in child processes; the function lists the
+    `beam-pipeline-temp*` folders left there (Beam makes one per Pipeline, removed only at the end of run())."""
+    folder = tmp_path / "tempdir"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    monkeypatch.setenv("TMPDIR", str(folder))
+    return lambda: sorted(p.name for p in folder.glob("beam-pipeline-temp*"))

@@ -16,6 +16,7 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec
 from pipeline import beam_startup
 from pipeline.config import expand_files, load_config
 from pipeline.curate import build
+from pipeline.runner import new_pipeline
 
 BEAM_GET_DOFN_SPECS = getattr(beam_startup.get_dofn_specs, "replaces", userstate.get_dofn_specs)
 BEAM_VIEW_AS = getattr(PipelineOptions.view_as, "__wrapped__", PipelineOptions.view_as)
@@ -55,8 +56,6 @@ class HookedStartBundle(beam.DoFn):
 def _curate_steps() -> list[beam.DoFn]:
     """Every DoFn of the demo curate's graph (filters and near dedup on), built but not run."""
     cfg = load_config(str(ROOT / "examples" / "demo.yaml"))
-    p = beam.Pipeline()
-    build(p, cfg, expand_files(cfg), "/nonexistent/tmp")
     fns: list[beam.DoFn] = []
 
     class Steps(beam.pipeline.PipelineVisitor):
@@ -64,7 +63,9 @@ def _curate_steps() -> list[beam.DoFn]:
             if isinstance(node.transform, beam.ParDo):
                 fns.append(node.transform.fn)
 
-    p.visit(Steps())
+    with new_pipeline(None, PipelineOptions(), None) as p:  # never run: Beam would leave its temp folder
+        build(p, cfg, expand_files(cfg), "/nonexistent/tmp")
+        p.visit(Steps())
     return fns
 
 
@@ -75,7 +76,7 @@ def _patched(monkeypatch):
     assert userstate.get_dofn_specs is beam_startup.get_dofn_specs
 
 
-def test_every_curate_step_and_stateful_steps_get_beams_answer():
+def test_every_curate_step_and_stateful_steps_get_beams_answer(beam_leftovers):
     steps = [*_curate_steps(), CountPerKey(), HookedStartBundle(), beam.transforms.util._pardo_group_into_batches(
         VarIntCoder(), 10, None, None)]
     assert len(steps) > 100
@@ -83,6 +84,7 @@ def test_every_curate_step_and_stateful_steps_get_beams_answer():
         assert beam_startup.get_dofn_specs(fn) == BEAM_GET_DOFN_SPECS(fn), fn
     state, timers = beam_startup.get_dofn_specs(CountPerKey())
     assert state == {COUNT} and timers == {FLUSH}
+    assert beam_leftovers() == []  # the graph built but never run
 
 
 def test_a_state_named_twice_is_the_same_error():

@@ -68,9 +68,10 @@ def _rows(out, dest):
     return [r for f in files for r in pq.read_table(f).to_pylist()]
 
 
-def test_every_document_accounted_for(tmp_path, inputs):
+def test_every_document_accounted_for(tmp_path, inputs, beam_leftovers):
     cfg, _ = inputs
     stats = run_curate(cfg, str(tmp_path / "out"))
+    assert beam_leftovers() == []
     out = tmp_path / "out"
     kept, rejected, quarantined = (_rows(out, d) for d in ("curated", "rejected", "quarantine"))
     # 2 laws + 7 web lines (one broken) + the gzip's readable lines and one quarantine record for its tail
@@ -116,11 +117,12 @@ def test_byte_identical_for_one_and_two_workers(tmp_path, inputs):
     _same_outputs(tmp_path / "w1", tmp_path / "w2")
 
 
-def test_portable_runner_gives_the_same_output(tmp_path, inputs):
+def test_portable_runner_gives_the_same_output(tmp_path, inputs, beam_leftovers):
     cfg, _ = inputs
     run_curate(cfg, str(tmp_path / "direct"))
     run_curate(cfg, str(tmp_path / "portable"), runner="PortableRunner",
                beam_args=("--job_endpoint=embed", "--environment_type=LOOPBACK"))
+    assert beam_leftovers() == []
     _same_outputs(tmp_path / "direct", tmp_path / "portable")
 
 
@@ -144,12 +146,12 @@ def test_cli_refuses_to_overwrite_and_reports_config_errors(tmp_path, inputs, ca
     assert err.startswith("jcorpus curate: error: Unable to get filesystem") and "\n" not in err
 
 
-def test_dask_runner_gives_the_same_output(tmp_path, inputs):
+def test_dask_runner_gives_the_same_output(tmp_path, inputs, beam_leftovers):
     pytest.importorskip("dask.distributed")
     cfg, _ = inputs
     run_curate(cfg, str(tmp_path / "direct"))
     stats = run_curate(cfg, str(tmp_path / "dask"), runner="DaskRunner", workers=2)
-    assert stats["conservation"]["ok"]
+    assert stats["conservation"]["ok"] and beam_leftovers() == []
     _same_outputs(tmp_path / "direct", tmp_path / "dask")
 
 
@@ -263,10 +265,12 @@ def test_a_record_field_named_like_a_step_meta_key_is_kept_aside(tmp_path):
     (["--runner", "PortableRunner"], "--runner PortableRunner could not start the job: You must specify a --job_endpoint"),
     (["--runner", "PortableRunner", "--job_endpoint", "localhost:1", "--job_server_timeout", "1"],
      "--runner PortableRunner could not start the job: no job service answered within --job_server_timeout"),
+    # Beam parses the hints after making its temp folder, and the pipeline that failed there was never returned
+    (["--resource_hints=min_ram=abc"], "--runner FnApiRunner: Resource hint min_ram has invalid value abc."),
 ])
-def test_a_runner_that_cannot_start_is_one_line(tmp_path, capsys, flags, message):
+def test_a_runner_that_cannot_start_is_one_line(tmp_path, capsys, beam_leftovers, flags, message):
     """These were Beam tracebacks (ValueError, ImportError, NotImplementedError, grpc's FutureTimeoutError), or, for
-    a misspelt Beam option, a run that ignored it."""
+    a misspelt Beam option, a run that ignored it. None leaves Beam's temp folder."""
     d = tmp_path / "in"
     d.mkdir()
     _write_jsonl(d / "a.jsonl", [{"id": "1", "text": JA[0]}])
@@ -274,7 +278,7 @@ def test_a_runner_that_cannot_start_is_one_line(tmp_path, capsys, flags, message
         {"name": "web", "kind": "web", "format": "jsonl", "paths": [str(d / "a.jsonl")], "license": "x"}]}))
     assert main(["curate", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "out"), *flags]) == 2
     err = capsys.readouterr().err
-    assert f"jcorpus curate: error: {message}" in err and "Traceback" not in err
+    assert f"jcorpus curate: error: {message}" in err and "Traceback" not in err and beam_leftovers() == []
 
 
 def test_index_folder_is_checked_first_and_a_failed_run_leaves_nothing(tmp_path, monkeypatch):
@@ -375,6 +379,44 @@ def test_a_stop_during_the_commit_waits_for_it(tmp_path, inputs, monkeypatch):
     assert (tmp_path / "out" / "_SUCCESS").exists() and stats["conservation"]["ok"]
     assert len(_rows(tmp_path / "out", "curated")) == stats["kept_docs"]
     assert {sig: signal.getsignal(sig) for sig in handlers} == handlers
+
+
+def test_a_config_error_found_while_the_graph_is_built_leaves_no_beam_folder(tmp_path, inputs, beam_leftovers):
+    """dedup.near.index_in is checked as the graph is built: the refused run left Beam's folder in /tmp."""
+    _, raw = inputs
+    cfg = parse_config({**raw, "dedup": {"near": {"enabled": True, "index_in": [str(tmp_path / "missing")]}}})
+    with pytest.raises(ConfigError, match=r"^dedup\.near\.index_in: no index file matches"):
+        run_curate(cfg, str(tmp_path / "out"))
+    assert beam_leftovers() == []
+
+
+@pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_stop_while_the_graph_is_built_leaves_no_beam_folder(tmp_path, inputs, monkeypatch, beam_leftovers, sig,
+                                                               code):
+    """Ctrl-C or SIGTERM before the run starts (building the demo's graph takes half a second) left Beam's
+    folder in /tmp: Beam removes it only at the end of run()."""
+    import signal
+
+    import pipeline.curate as curate
+    from pipeline import cli, errors
+
+    built = curate.build
+
+    def stopped(p, *args):
+        built(p, *args)
+        os.kill(os.getpid(), getattr(signal, sig))
+
+    monkeypatch.setattr(curate, "build", stopped)
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(inputs[1], allow_unicode=True))
+    handlers = {s: signal.signal(s, h) for s, h in ((signal.SIGINT, cli._interrupt), (signal.SIGTERM, cli._terminate))}
+    try:  # the handlers `jcorpus` installs
+        assert main(["curate", "--config", str(config), "--out", str(tmp_path / "out")]) == code
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
+        errors.STOPS.clear()
+    assert beam_leftovers() == [] and not list((tmp_path / "out").glob("_temporary-*"))
 
 
 def test_overwrite_replaces_a_file_where_an_output_folder_goes(tmp_path, inputs):

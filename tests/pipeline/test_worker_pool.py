@@ -36,8 +36,7 @@ def worker(_):  # a fork keeps the runner's command line; Beam starts python -m 
 
 runs = []
 for _ in range(2):
-    with pipeline_options(None, 2, []) as (runner, options):
-        p = new_pipeline(runner, options, None)
+    with pipeline_options(None, 2, []) as (runner, options), new_pipeline(runner, options, None) as p:
         squares = p | "N" >> beam.Create(range(200)) | "Sq" >> beam.Map(lambda x: x * x)
         assert_that(squares, equal_to([x * x for x in range(200)]))
         seen = (p | "Keys" >> beam.Create(range(64)) | beam.Reshuffle() | beam.Map(worker)
@@ -99,8 +98,7 @@ from pipeline.runner import new_pipeline, pipeline_options, run
 def fail(x):
     raise ValueError("boom in a forked worker")
 
-with pipeline_options(None, 2, []) as (runner, options):
-    p = new_pipeline(runner, options, None)
+with pipeline_options(None, 2, []) as (runner, options), new_pipeline(runner, options, None) as p:
     p | beam.Create(range(8)) | beam.Reshuffle() | beam.Map(fail)
     run(p, None)
 """
@@ -126,8 +124,7 @@ def stuck(x):
     pathlib.Path(sys.argv[1], str(x)).touch()
     time.sleep(600)
 
-with pipeline_options(None, 2, []) as (runner, options):
-    p = new_pipeline(runner, options, None)
+with pipeline_options(None, 2, []) as (runner, options), new_pipeline(runner, options, None) as p:
     p | beam.Create(range(2)) | beam.Reshuffle() | beam.Map(stuck)
     run(p, None)
 """
@@ -162,8 +159,8 @@ def _read(path: Path) -> bytes:
 @pytest.mark.parametrize(("sig", "group", "workers", "code", "said"), [
     (signal.SIGINT, True, 2, 130, "interrupted"), (signal.SIGTERM, False, 2, 143, "terminated"),
     (signal.SIGTERM, True, 2, 143, "terminated"), (signal.SIGTERM, False, 1, 143, "terminated")])
-def test_a_stop_signal_ends_the_run_in_one_line_and_leaves_nothing(sig, group, workers, code, said,
-                                                                   tmp_path: Path) -> None:
+def test_a_stop_signal_ends_the_run_in_one_line_and_leaves_nothing(sig, group, workers, code, said, tmp_path: Path,
+                                                                   beam_leftovers) -> None:
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) and SIGTERM, to the runner or to
     the whole group (`timeout`, Slurm): the forked workers ignore both, the runner stops them and says so in
     one line; no process and no temporary output is left. SIGTERM to the whole group used to kill the workers
@@ -188,6 +185,7 @@ def test_a_stop_signal_ends_the_run_in_one_line_and_leaves_nothing(sig, group, w
     _, err = run.communicate(timeout=60)  # about a second; the runner no longer waits for the bundles in flight
     assert run.returncode == code and err.strip().splitlines() == [f"jcorpus curate: {said}"], err[-3000:]
     assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()] and not list(out.glob("_temporary-*"))
+    assert beam_leftovers() == []  # the run's TMPDIR
 
 
 def _children(pid: int) -> list[int]:
@@ -308,7 +306,7 @@ def test_a_stop_lost_on_its_way_up_is_raised_again() -> None:
     from apache_beam.runners.portability.fn_api_runner import worker_handlers
 
     from pipeline import cli, errors
-    from pipeline.runner import pipeline_options, run
+    from pipeline.runner import new_pipeline, pipeline_options, run
 
     def close_swallowing_a_stop(self) -> None:
         try:
@@ -318,8 +316,7 @@ def test_a_stop_lost_on_its_way_up_is_raised_again() -> None:
         raise RuntimeError("stream closed under the runner's reader")  # what Beam logs as it tears down
 
     try:
-        with pipeline_options(None, 1, ()) as (runner, options):
-            p = beam.Pipeline(runner=runner, options=options)
+        with pipeline_options(None, 1, ()) as (runner, options), new_pipeline(runner, options, None) as p:
             _ = p | beam.Create([1, 2]) | beam.Map(lambda x: x + 1)
             original = worker_handlers.EmbeddedWorkerHandler.close
             worker_handlers.EmbeddedWorkerHandler.close = close_swallowing_a_stop
