@@ -36,10 +36,12 @@ BEAM_NOISE = {"root": ("apitools not found",),
 # After Ctrl-C or SIGTERM the step that was running logs the stop as its error (wrapped by whatever it was
 # inside: "decoding with 'utf-8-sig' codec failed (Terminated: )"), and the runner stops its workers in the
 # middle of a bundle, so their data streams end under the runner's readers, which Beam logs as errors with
-# tracebacks (and a reader thread dies of it). Those are the stop's own echoes, dropped once a stop signal has
-# arrived; `main` says what happened in one line.
+# tracebacks (and a reader thread dies of it); a job of the embedded job service, cancelled, logs its end as an
+# error. Those are the stop's own echoes, dropped once a stop signal has arrived; `main` says what happened in
+# one line.
 BEAM_STOP_NOISE = ("apache_beam.runners.common", "apache_beam.runners.worker.data_plane",
-                   "apache_beam.runners.portability.fn_api_runner.worker_handlers")
+                   "apache_beam.runners.portability.fn_api_runner.worker_handlers",
+                   "apache_beam.runners.portability.local_job_service")
 
 
 class _QuietAfterStop(logging.Filter):

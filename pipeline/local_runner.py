@@ -1,4 +1,4 @@
-"""Three changes to Beam 2.77's local portable runner (FnApiRunner with worker processes), applied by every run.
+"""Four changes to Beam 2.77's local portable runner (FnApiRunner with worker processes), applied by every run.
 
 1. `lock_stream_writes`: a data-loss race in the stream that carries a stage's input to a worker.
 2. `bound_worker_bundles`: a worker got its whole share of a grouped stage as one bundle whose input was one
@@ -8,6 +8,7 @@
    starts another bundle of that stage; on Ctrl-C or SIGTERM the workers are killed rather than waited for
    (a stop on 2 workers took 9-19 s at 50 MB, the rest of each worker's share).
 3. `stop_workers_together`: the worker processes are told to stop all at once, not one after another.
+4. `cancel_embedded_jobs`: cancelling a job of the embedded job service (`--job_endpoint=embed`) ends it.
 The patches touch classes of the pinned Beam (setup.cfg); drop them when Beam fixes the runner. `patch` also applies
 the SDK worker's fix (`pipeline.sdk_worker`) to in-process workers.
 """
@@ -16,7 +17,8 @@ from __future__ import annotations
 import itertools
 import math
 import threading
-from collections.abc import Mapping
+import weakref
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -74,10 +76,10 @@ def bounded_bundles(share: Mapping[str, list[bytes]], limit: int) -> list[dict[s
     return bundles
 
 
-def _end_in_flight(handlers: list[Any], exc: BaseException) -> None:
+def _end_in_flight(handlers: Iterable[Any], exc: BaseException) -> None:
     """Kill the stage's workers and end the runner's waits on them, instead of waiting for their bundles: a
     bundle's output stream (never closed by a worker killed before it connected) and its reply (all a bundle
-    with no output waits for)."""
+    with no output waits for). Also how a cancelled embedded job ends (`cancel_embedded_jobs`)."""
     worker_pool.kill_workers()
     for handler in handlers:
         handler.data_conn._closed = True  # its readers give up within a second; Beam has no public way to say so
@@ -182,8 +184,53 @@ def stop_workers_together() -> None:
     manager.close_all = close_all_together
 
 
+# a thread running a pipeline on an FnApiRunner → that run's WorkerHandlerManager (`cancel_embedded_jobs`)
+_RUNS: weakref.WeakValueDictionary[threading.Thread, Any] = weakref.WeakValueDictionary()
+CANCEL_POLL_SECONDS = 0.2
+
+
+def cancel_embedded_jobs() -> None:
+    """Make a cancel end a job of Beam's embedded job service (`--job_endpoint=embed`, the PortableRunner's
+    in-process job service). Beam's `BeamJob.cancel` only marks the job cancelled (a TODO in Beam 2.77): its
+    runner thread, which the interpreter waits for at exit, ran the job to its end, so a stopped driver said
+    "interrupted" at once and lived on for the rest of the job, whose steps wrote on into the staging folder
+    it had removed and whose failure at exit printed tracebacks. The cancel now ends the runner's waits on its
+    workers as a stop does on the local runner (`_end_in_flight`), again until the runner thread has ended (a
+    bundle may start between two of them), and the job stays cancelled. A step already running in a LOOPBACK
+    worker's thread cannot be ended; that thread ends with the process."""
+    from apache_beam.portability.api import beam_job_api_pb2
+    from apache_beam.runners.portability import local_job_service
+    from apache_beam.runners.portability.fn_api_runner import worker_handlers
+
+    job, manager = local_job_service.BeamJob, worker_handlers.WorkerHandlerManager
+    if getattr(job.cancel, "ends_the_job", False):
+        return
+    cancel, init = job.cancel, manager.__init__
+
+    def registered_init(self, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        _RUNS[threading.current_thread()] = self
+
+    def ending_cancel(self) -> None:
+        if self.is_terminal_state(self.state):  # a finished job stays as it ended
+            return
+        cancel(self)
+        runner = getattr(self, "_run_thread", None)  # none when the job never started
+        stop = RuntimeError(f"job {self._job_id} cancelled")
+        while runner is not None and runner.is_alive():
+            run = _RUNS.get(runner)
+            if run is not None:
+                _end_in_flight({h for hs in list(run._cached_handlers.values()) for h in hs}, stop)
+            runner.join(CANCEL_POLL_SECONDS)
+        self.set_state(beam_job_api_pb2.JobState.CANCELLED)  # not FAILED, as the ended runner set it
+
+    ending_cancel.ends_the_job = True
+    manager.__init__, job.cancel = registered_init, ending_cancel
+
+
 def patch() -> None:
     lock_stream_writes()
     bound_worker_bundles()
     stop_workers_together()
+    cancel_embedded_jobs()
     sdk_worker.release_output_buffers()  # for in-process workers; worker processes load it as a plugin

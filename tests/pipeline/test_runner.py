@@ -1,22 +1,30 @@
 """The fixes to Beam's local runner and SDK worker: a stage's input reaches the workers whole, however the
-timed flush falls, and in bundles of bounded size; idle stages hold no output buffers."""
+timed flush falls, and in bundles of bounded size; idle stages hold no output buffers; a stopped driver cancels
+its job, and a cancelled job of the embedded job service ends."""
 from __future__ import annotations
 
 import hashlib
 import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 import uuid
+from pathlib import Path
 
 import apache_beam as beam
 import pytest
 from apache_beam.runners.portability.fn_api_runner import worker_handlers
+from apache_beam.runners.runner import PipelineState
 from apache_beam.runners.worker import data_plane
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline import errors, local_runner
 from pipeline import runner as runner_module
 from pipeline.local_runner import bounded_bundles, lock_stream_writes
-from pipeline.runner import WORKER_MALLOC, pipeline_options, run
+from pipeline.runner import WORKER_MALLOC, new_pipeline, pipeline_options, run
+from tests.pipeline.test_worker_pool import ROOT, _small_config
 from tests.pipeline.worker_probe import IdleOutputBytes
 
 
@@ -213,6 +221,81 @@ def test_an_in_process_run_has_no_job_to_cancel():
     with pytest.raises(KeyboardInterrupt):
         run(job, "FnApiRunner")
     assert not job.cancelled
+
+
+EMBEDDED = ["--job_endpoint=embed", "--environment_type=LOOPBACK"]  # the job runs in this process
+_IN_STEP, _RELEASE = threading.Event(), threading.Event()
+
+
+def _held(x: int) -> int:
+    _IN_STEP.set()
+    _RELEASE.wait(120)
+    return x
+
+
+def test_a_cancelled_embedded_job_ends_and_stays_cancelled() -> None:
+    """Beam's embedded job service only marked a cancelled job so: its runner thread ran on (for as long as the
+    step here is held). The cancel now ends that thread, though the step itself still runs."""
+    try:
+        with pipeline_options("PortableRunner", 1, EMBEDDED) as (runner, options):
+            p = new_pipeline(runner, options, "PortableRunner")
+            _ = p | beam.Create([1]) | beam.Map(_held)
+            result = p.run()
+            assert _IN_STEP.wait(120), "the job never reached its step"
+            result.cancel()
+            job = result._job_service._jobs[result._job_id]
+            assert not job._run_thread.is_alive() and result.state == PipelineState.CANCELLED
+    finally:
+        _RELEASE.set()
+
+
+# `jcorpus` whose read step, run by the embedded job's in-process (LOOPBACK) worker, says it started and sleeps
+EMBEDDED_STOP = """
+import pathlib, sys, time
+from pipeline import cli
+cli._quiet_beam_noise()  # before Beam's import warns, as `jcorpus` does
+from pipeline import prepare
+
+STARTED = pathlib.Path(sys.argv.pop(1))
+
+def read_slowly(path, source):
+    STARTED.touch()
+    time.sleep(600)
+    yield from ()
+
+prepare.read_file = read_slowly
+sys.exit(cli.console())
+"""
+
+
+@pytest.mark.parametrize(("sig", "code", "said"), [(signal.SIGINT, 130, "interrupted"),
+                                                   (signal.SIGTERM, 143, "terminated")])
+def test_a_stop_cancels_a_job_of_the_embedded_job_service(sig, code, said, tmp_path: Path) -> None:
+    """Beam's embedded job service only marked a cancelled job so and ran it on, and the interpreter waits for
+    its runner thread at exit: a stop said its line at once but the process lived until the job ended (here
+    a 10-minute step), with the job's tracebacks, and the job wrote on into the removed staging folder. The
+    job now ends with the stop: one line, the usual exit code, within seconds, nothing left in OUT."""
+    started, out = tmp_path / "in-step", tmp_path / "out"
+    run = subprocess.Popen([sys.executable, "-c", EMBEDDED_STOP, str(started), "curate", "--config",
+                            str(_small_config(tmp_path)), "--out", str(out), "--runner", "PortableRunner",
+                            *EMBEDDED], cwd=ROOT, text=True,
+                           env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists() and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), "the job never reached its step"
+        stopped = time.monotonic()
+        run.send_signal(sig)
+        _, err = run.communicate(timeout=20)  # about a second (the runner's reads of its worker poll each second)
+    finally:
+        if run.poll() is None:  # the old code: alive until the step's 10 minutes are over
+            run.kill()
+            run.communicate()
+    assert time.monotonic() - stopped < 10
+    assert run.returncode == code and err.strip().splitlines() == [f"jcorpus curate: {said}"], err[-3000:]
+    assert not list(out.glob("_temporary-*")) and not (out / "_SUCCESS").exists()
 
 
 @pytest.mark.parametrize("flag", ["--dask_scheduler_file=/nowhere/scheduler.json", "--dask_client_address=tcp://x:1"])
