@@ -237,8 +237,8 @@ def test_a_cancelled_embedded_job_ends_and_stays_cancelled() -> None:
     """Beam's embedded job service only marked a cancelled job so: its runner thread ran on (for as long as the
     step here is held). The cancel now ends that thread, though the step itself still runs."""
     try:
-        with pipeline_options("PortableRunner", 1, EMBEDDED) as (runner, options):
-            p = new_pipeline(runner, options, "PortableRunner")
+        with pipeline_options("PortableRunner", 1, EMBEDDED) as (runner, options), \
+                new_pipeline(runner, options, "PortableRunner") as p:
             _ = p | beam.Create([1]) | beam.Map(_held)
             result = p.run()
             assert _IN_STEP.wait(120), "the job never reached its step"
