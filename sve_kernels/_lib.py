@@ -5,6 +5,8 @@ from __future__ import annotations
 import ctypes
 import os
 
+import numpy as np
+
 from ._checks import int32
 
 # Read by libgomp when the library loads: idle OpenMP threads sleep instead of spinning, which matters when
@@ -86,6 +88,12 @@ def kernel_path() -> str:
     if want == "sve" and not HAS_SVE:
         raise ValueError("SVE_KERNELS_PATH=sve but the library was built without SVE (see docs/a64fx.md)")
     return want
+
+
+def quiet_fp() -> np.errstate:
+    """numpy's overflow and invalid warnings off, for the 'blas' path's products: a float32 overflow there gives
+    inf (or NaN) in the values, as on the C paths, which do not warn, and is handled where it matters."""
+    return np.errstate(over="ignore", invalid="ignore")
 
 
 def c_kernel(name: str):

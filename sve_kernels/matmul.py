@@ -27,9 +27,10 @@ def _forward(kernel: str, dtype: np.dtype, inp: np.ndarray, weight: np.ndarray, 
     oc = weight.shape[0]
     bias = _check_bias(bias, oc)
     if _lib.kernel_path() == "blas":
-        out = inp.astype(F32, copy=False) @ weight.astype(F32, copy=False).T
-        if bias is not None:
-            out += bias
+        with _lib.quiet_fp():
+            out = inp.astype(F32, copy=False) @ weight.astype(F32, copy=False).T
+            if bias is not None:
+                out += bias
         return out
     out = np.empty((n, oc), dtype=F32)
     _lib.c_kernel(kernel)(out.ctypes.data, inp.ctypes.data, weight.ctypes.data, ptr(bias), n, c, oc)
@@ -56,8 +57,9 @@ def matmul_backward(dout: np.ndarray, inp: np.ndarray, weight: np.ndarray,
     array("dout", dout, F32, (n, oc))
     need_bias = flag("need_bias", need_bias)
     if _lib.kernel_path() == "blas":
-        dbias = dout.sum(axis=0, dtype=F32) if need_bias else None
-        return dout @ weight, np.ascontiguousarray(dout.T @ inp), dbias
+        with _lib.quiet_fp():
+            dbias = dout.sum(axis=0, dtype=F32) if need_bias else None
+            return dout @ weight, np.ascontiguousarray(dout.T @ inp), dbias
     dinp = np.empty((n, c), dtype=F32)
     dweight = np.empty((oc, c), dtype=F32)
     dbias = np.empty(oc, dtype=F32) if need_bias else None

@@ -121,7 +121,10 @@ def _finite(*arrays: np.ndarray) -> bool:
 
 def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
                       doc_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Causal attention per head, scaled by 1/sqrt(D); with doc_ids[B,T], t attends only to its own document."""
+    """Causal attention per head, scaled by 1/sqrt(D); with doc_ids[B,T], t attends only to its own document.
+
+    A row whose float32 scores overflow is computed in double (the exact softmax); with an inf in q or k, the
+    entries holding an infinite maximum score share the row equally (the softmax's limit)."""
     array("q", q, F32, ndim=4)
     b, h, t, _ = q.shape
     array("k", k, F32, q.shape)

@@ -3,6 +3,7 @@
  * dk/dv accumulation order is fixed. One implementation is written against dot/axpy primitives and
  * instantiated for the portable and the SVE primitives (constant function pointers inline at -O3).
  */
+#include <float.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -43,6 +44,40 @@ static void axpy_sve(float *y, float a, const float *x, int64_t n) {
 }
 #endif
 
+/* q.k in double, where products of float32 inputs cannot overflow (|q_i k_i| <= FLT_MAX^2). */
+static double dot_f64(const float *a, const float *b, int64_t n) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* A row with a non-finite float score, in double: q.k of finite inputs overflows float (to +-inf, or NaN through
+ * inf - inf), which gave the row NaN, and never double, so this is the float64 reference's exact softmax (1 on a
+ * score far above the rest). With an inf in q or k a double score can be infinite too: the live entries holding an
+ * infinite maximum share the row equally, the softmax's limit (one +inf: 1 there; all -inf, none above another:
+ * uniform); a NaN score makes the row NaN. Writes the live entries' weights to p and returns 1 / their sum; the
+ * dots are done twice (max, then exp) so that no buffer is needed. */
+static float row_weights_f64(float *p, const float *qt, const float *kh, const int32_t *doc, int64_t t, int64_t D,
+                             double scale) {
+    double mx = -INFINITY;
+    int nan = 0;
+    for (int64_t s = 0; s <= t; s++) {
+        if (doc && doc[s] != doc[t]) continue;
+        const double x = dot_f64(qt, kh + s * D, D) * scale;
+        nan |= sk_isnan(x);
+        mx = x > mx ? x : mx;
+    }
+    const int limit = !sk_finite(mx);
+    double sum = 0.0;
+    for (int64_t s = 0; s <= t; s++) {
+        if (doc && doc[s] != doc[t]) continue;
+        const double x = dot_f64(qt, kh + s * D, D) * scale, e = limit ? (double)(x == mx) : exp(x - mx);
+        p[s] = (float)e;
+        sum += e;
+    }
+    return nan ? NAN : (float)(1.0 / sum);
+}
+
 static inline void attention_forward_impl(float *out, float *probs, const float *q, const float *k, const float *v,
                                           const int32_t *doc_ids, int64_t B, int64_t H, int64_t T, int64_t D,
                                           dot_fn dot, axpy_fn axpy, void (*vexp)(float *, const float *, int64_t)) {
@@ -53,17 +88,20 @@ static inline void attention_forward_impl(float *out, float *probs, const float 
         const float *qt = q + row * D, *kh = k + bh * T * D, *vh = v + bh * T * D;
         const int32_t *doc = doc_ids ? doc_ids + b * T : NULL;
         float *p = probs + row * T, *o = out + row * D;
-        float mx = -INFINITY;
+        float mx = -INFINITY, inv = NAN;
         for (int64_t s = 0; s <= t; s++) {
             if (doc && doc[s] != doc[t]) continue;
             p[s] = dot(qt, kh + s * D, D) * scale;
             mx = p[s] > mx ? p[s] : mx;
         }
-        for (int64_t s = 0; s <= t; s++) p[s] = (doc && doc[s] != doc[t]) ? -INFINITY : p[s] - mx;
-        vexp(p, p, t + 1); /* exp(-inf) clamps to exp(-104) = 0 */
-        float sum = 0.0f;
-        for (int64_t s = 0; s <= t; s++) sum += p[s];
-        const float inv = 1.0f / sum;
+        if (sk_finitef(mx)) { /* a -inf score gives exp 0, as in double; a NaN one a NaN sum */
+            for (int64_t s = 0; s <= t; s++) p[s] = (doc && doc[s] != doc[t]) ? -INFINITY : p[s] - mx;
+            vexp(p, p, t + 1); /* exp(-inf) clamps to exp(-104) = 0 */
+            float sum = 0.0f;
+            for (int64_t s = 0; s <= t; s++) sum += p[s];
+            inv = 1.0f / sum;
+        }
+        if (!sk_finitef(inv)) inv = row_weights_f64(p, qt, kh, doc, t, D, scale);
         for (int64_t d = 0; d < D; d++) o[d] = 0.0f;
         for (int64_t s = 0; s <= t; s++) {
             p[s] = (doc && doc[s] != doc[t]) ? 0.0f : p[s] * inv;
@@ -71,6 +109,17 @@ static inline void attention_forward_impl(float *out, float *probs, const float 
         }
         for (int64_t s = t + 1; s < T; s++) p[s] = 0.0f;
     }
+}
+
+/* Row t of dS * scale in double, for a row where float could overflow: dP = dout.v of finite inputs can overflow
+ * float (to +-inf, or NaN through inf - inf), as can its row sum or dP - rowsum, and never double. */
+static void row_ds_f64(float *ds, const float *p, const float *dot_t, const float *vh, int64_t t, int64_t D,
+                       double scale) {
+    double rowdot = 0.0;
+    for (int64_t s = 0; s <= t; s++)
+        if (p[s] != 0.0f) rowdot += p[s] * dot_f64(dot_t, vh + s * D, D);
+    for (int64_t s = 0; s <= t; s++)
+        ds[s] = p[s] != 0.0f ? (float)(p[s] * (dot_f64(dot_t, vh + s * D, D) - rowdot) * scale) : 0.0f;
 }
 
 /* dS[t,s] = P[t,s] (dP[t,s] - sum_s' P[t,s'] dP[t,s']), dP = dout v^T; masked entries have P = 0. */
@@ -88,15 +137,20 @@ static inline void attention_backward_impl(float *dq, float *dk, float *dv, cons
         for (int64_t t = 0; t < T; t++) {
             const float *p = probs + (bh * T + t) * T, *dot_t = dout + base + t * D, *qt = q + base + t * D;
             float *dqt = dq + base + t * D;
-            float rowdot = 0.0f;
+            float rowdot = 0.0f, big = 0.0f;
             for (int64_t s = 0; s <= t; s++) {
-                ds[s] = p[s] != 0.0f ? dot(dot_t, v + base + s * D, D) : 0.0f;
+                if (p[s] == 0.0f) continue; /* masked (or underflowed): no dS, and its dP may be inf */
+                ds[s] = dot(dot_t, v + base + s * D, D);
                 rowdot += p[s] * ds[s];
+                big = fabsf(ds[s]) > big ? fabsf(ds[s]) : big;
             }
+            /* Below FLT_MAX / 4, P (dP - rowdot) * scale cannot overflow (P <= 1, scale <= 1); NaN fails too. */
+            const int exact = !(big < FLT_MAX / 4 && fabsf(rowdot) < FLT_MAX / 4);
+            if (exact) row_ds_f64(ds, p, dot_t, v + base, t, D, scale);
             for (int64_t d = 0; d < D; d++) dqt[d] = 0.0f;
             for (int64_t s = 0; s <= t; s++) {
                 if (p[s] == 0.0f) continue;
-                const float g = p[s] * (ds[s] - rowdot) * scale;
+                const float g = exact ? ds[s] : p[s] * (ds[s] - rowdot) * scale;
                 axpy(dqt, g, k + base + s * D, D);
                 axpy(dk + base + s * D, g, qt, D);
                 axpy(dv + base + s * D, p[s], dot_t, D);

@@ -71,6 +71,13 @@ static inline uint32_t sk_f32_bits(float f) {
     return u;
 }
 static inline int sk_finitef(float f) { return (sk_f32_bits(f) & 0x7F800000u) != 0x7F800000u; }
+static inline uint64_t sk_f64_bits(double d) {
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+static inline int sk_finite(double d) { return (sk_f64_bits(d) & 0x7FF0000000000000u) != 0x7FF0000000000000u; }
+static inline int sk_isnan(double d) { return (sk_f64_bits(d) << 1) > (0x7FF0000000000000u << 1); }
 
 /* exp by n = round(x log2 e), r = x - n ln2 (two-part ln2), polynomial, scale by 2^n in two halves so
  * 2^n never leaves the normal range (n in [-150, 128]). _in_range: for x in [SK_EXP_MIN, SK_EXP_MAX] (or NaN). */

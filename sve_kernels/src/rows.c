@@ -172,7 +172,27 @@ _Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK) num_threads
                  }
              })
 
-/* dinp = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)), dnorm = weight * dout. */
+/* One row of dinp in double, for a row whose float result is not finite: (x - mean) overflows float when |x| +
+ * |mean| passes FLT_MAX, and weight * dout, its row sums or their combination can overflow while dinp, scaled by
+ * a tiny rstd, is finite (the float64 reference's result). A true result past FLT_MAX still rounds to inf. */
+static void layernorm_backward_row_f64(float *dx, const float *dy, const float *x, const float *weight, double m,
+                                       double s, int64_t C) {
+    double dmean = 0.0, dnm = 0.0;
+    for (int64_t c = 0; c < C; c++) {
+        const double g = (double)weight[c] * dy[c];
+        dmean += g;
+        dnm += g * ((x[c] - m) * s);
+    }
+    dmean /= (double)C;
+    dnm /= (double)C;
+    for (int64_t c = 0; c < C; c++)
+        dx[c] = (float)(((double)weight[c] * dy[c] - dmean - (x[c] - m) * s * dnm) * s);
+}
+
+/* dinp = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)), dnorm = weight * dout, norm = (x - mean) * rstd
+ * (formed first: dnorm * (x - mean) overflowed near |x| = FLT_MAX). Both means are ROW_SUMs: mean(dnorm * norm) was
+ * one serial float sum (FADDA on SVE), latency-bound and drifting with C. A row or column whose float result is not
+ * finite is redone in double; on finite rows that costs an integer test in the last pass. */
 ROW_VARIANTS(void, sk_layernorm_backward,
              (float *dinp, float *dweight, float *dbias, const float *dout, const float *inp, const float *weight,
               const float *mean, const float *rstd, int64_t N, int64_t C),
@@ -184,10 +204,14 @@ _Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK) num_threads
                      const float m = mean[n], s = rstd[n];
                      for (int64_t c = 0; c < C; c++) dx[c] = weight[c] * dy[c];
                      const float dmean = C > 0 ? ROW_SUM(dx, C) / (float)C : 0.0f;
-                     float dnm = 0.0f;
-                     for (int64_t c = 0; c < C; c++) dnm += dx[c] * (x[c] - m) * s;
-                     dnm = C > 0 ? dnm / (float)C : 0.0f;
-                     for (int64_t c = 0; c < C; c++) dx[c] = (dx[c] - dmean - (x[c] - m) * s * dnm) * s;
+                     for (int64_t c = 0; c < C; c++) dx[c] *= (x[c] - m) * s;
+                     const float dnm = C > 0 ? ROW_SUM(dx, C) / (float)C : 0.0f;
+                     uint32_t bad = 0; /* an inf or NaN: integer exponent tests, vectorised, kept under -Ofast */
+                     for (int64_t c = 0; c < C; c++) {
+                         dx[c] = (weight[c] * dy[c] - dmean - (x[c] - m) * s * dnm) * s;
+                         bad |= (sk_f32_bits(dx[c]) & 0x7F800000u) == 0x7F800000u;
+                     }
+                     if (bad) layernorm_backward_row_f64(dx, dy, x, weight, m, s, C);
                  }
                  const int64_t cb = 64;
 _Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK) num_threads(sk_threads())")
@@ -200,6 +224,16 @@ _Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK) num_threads
                              dweight[c] += (x[c] - m) * s * dy[c];
                              dbias[c] += dy[c];
                          }
+                     }
+                     for (int64_t c = c0; c < c1; c++) {
+                         if (sk_finitef(dweight[c]) && sk_finitef(dbias[c])) continue;
+                         double dw = 0.0, db = 0.0; /* a column sum past FLT_MAX midway, or an overflowed x - mean */
+                         for (int64_t n = 0; n < N; n++) {
+                             dw += ((double)inp[n * C + c] - mean[n]) * rstd[n] * dout[n * C + c];
+                             db += dout[n * C + c];
+                         }
+                         dweight[c] = (float)dw;
+                         dbias[c] = (float)db;
                      }
                  }
              })

@@ -45,21 +45,30 @@ def gelu_grad(x):
     return sig + 2.0 * x * sig * rest * S * (1.0 + 3.0 * 0.044715 * x**2)
 
 
-def softmax(x):
+def softmax(x, live=None):
+    """Softmax over the last axis's `live` entries (all if None; the others get 0). Where the live maximum is
+    infinite, the live entries holding it share the row equally: the limit for one +inf (1 there) or several, and
+    for all -inf, none above another. A NaN makes the row NaN."""
     (x,) = f64(x)
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    live = np.ones(x.shape, bool) if live is None else np.broadcast_to(live, x.shape)
+    x = np.where(live, x, -np.inf)
+    m = x.max(axis=-1, keepdims=True)
+    limit = np.isinf(m)
+    with np.errstate(invalid="ignore"):
+        e = np.where(limit, live & (x == m), np.exp(x - np.where(limit, 0.0, m)))
+    return np.where(live, e / e.sum(axis=-1, keepdims=True), 0.0)
 
 
 def attention(q, k, v, doc_ids=None):
+    """Scores in float64, where products of float32 inputs cannot overflow; masked entries have probability 0."""
     q, k, v = f64(q, k, v)
     t, d = q.shape[2], q.shape[3]
-    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(d)
+    with np.errstate(invalid="ignore"):  # an inf in q or k: inf * 0
+        scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(d)
     mask = np.tril(np.ones((t, t), dtype=bool))[None, None]
     if doc_ids is not None:
         mask = mask & (doc_ids[:, None, :, None] == doc_ids[:, None, None, :])
-    scores = np.where(mask, scores, -np.inf)
-    probs = softmax(scores.reshape(-1, t)).reshape(scores.shape)
+    probs = softmax(scores, mask)
     return probs @ v, probs
 
 
@@ -71,6 +80,17 @@ def layernorm_backward(dy, x, w, eps=1e-5):
     g = dy * w
     dx = rstd[:, None] * (g - g.mean(axis=1, keepdims=True) - xhat * (g * xhat).mean(axis=1, keepdims=True))
     return dx, (dy * xhat).sum(axis=0), dy.sum(axis=0)
+
+
+def layernorm_backward_scale(dy, x, w, eps=1e-5):
+    """The sizes (dx, dw, db) of the terms layernorm_backward adds: where they are huge and cancel, a float result is
+    only good to a rounding of them, so tolerances are relative to these, not to the (possibly tiny) result."""
+    dy, x, w = f64(dy, x, w)
+    _, mean, rstd = layernorm(x, np.ones_like(w), np.zeros_like(w), eps)
+    xhat = np.abs(x - mean[:, None]) * rstd[:, None]
+    g = np.abs(dy * w)
+    dx = rstd[:, None] * (g + g.mean(axis=1, keepdims=True) + xhat * (g * xhat).mean(axis=1, keepdims=True))
+    return dx, np.abs(dy * xhat).sum(axis=0), np.abs(dy).sum(axis=0)
 
 
 def attention_backward(dout, q, k, v, doc_ids=None):

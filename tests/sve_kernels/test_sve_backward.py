@@ -65,6 +65,34 @@ def test_layernorm_backward_against_numpy(kernel_path, rng):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+def test_layernorm_backward_past_float_range(kernel_path, rng):
+    """Rows past sqrt(FLT_MAX / C) (whose forward is computed in double) and huge douts. dnorm * (x - mean)
+    overflowed near |x| = FLT_MAX, x - mean past FLT_MAX when x and mean differ in sign, and weight * dout, its row
+    sums and the column sums midway, while the float64 reference's results are finite: dinp, dweight went inf or
+    NaN. Tolerances are relative to the sizes of the terms that cancel (`layernorm_backward_scale`)."""
+    c, big = 64, np.float32(3e38)
+    alt = np.resize(np.float32([1.0, -1.0]), c)
+    edge = np.float32(np.sqrt(np.finfo(np.float32).max / c))
+    sign = np.sign(rng.standard_normal(c)).astype(np.float32)
+    rows = [(alt * edge * 0.99, None), (alt * edge * 1.01, None), (alt * 1e30, None), (alt * big, None),
+            (np.full(c, big), None), (np.where(np.arange(c) == 0, big, -big), None),  # x - mean past FLT_MAX
+            # dout * weight past FLT_MAX and a column sum through inf (+, +, -, -), dinp finite (rstd 1e-30)
+            (alt * 1e30, sign * big), (alt * 1e30, sign * big), (alt * 1e30, -sign * big), (alt * 1e30, -sign * big),
+            (randn(rng, c), None)]  # a row sum of weight * dout past FLT_MAX (filled in below)
+    x = np.stack([r for r, _ in rows]).astype(np.float32)
+    w = randn(rng, c)
+    dy = np.stack([randn(rng, c) if d is None else d for _, d in rows]).astype(np.float32)
+    dy[-1] = np.float32(2e37) * np.sign(w)
+    _, mean, rstd = sk.layernorm_forward(x, w, randn(rng, c))
+    got = sk.layernorm_backward(dy, x, w, mean, rstd)
+    for g, want, scale in zip(got, ref.layernorm_backward(dy, x, w), ref.layernorm_backward_scale(dy, x, w),
+                              strict=True):
+        assert np.abs(want).max() < np.finfo(np.float32).max  # every true result is a finite float32
+        assert np.isfinite(g).all()
+        bad = np.abs(g - want) > 1e-5 * scale
+        assert not bad.any(), (np.argwhere(bad)[:5].tolist(), g[bad][:5], want[bad][:5])
+
+
 def test_gelu_backward_fd(kernel_path, rng):
     x = (randn(rng, 257) * 3).astype(np.float32)
     r = randn(rng, 257)

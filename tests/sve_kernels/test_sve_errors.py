@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sve_np_reference as ref
 
 import sve_kernels as sk
 
@@ -127,31 +128,79 @@ def test_non_finite_values_stay_in_their_document(monkeypatch):
         assert not np.isnan(dq[0, 0, 2:]).any() and not np.isnan(dv[0, 0, 2:]).any(), path
 
 
-@np.errstate(over="ignore", invalid="ignore")  # the BLAS path's overflow warnings
 def _attention_both_ways(q, k, v, dout, doc):
     out, probs = sk.attention_forward(q, k, v, doc)
     return (out, probs, *sk.attention_backward(dout, q, k, v, probs))
 
 
-@pytest.mark.parametrize("overflow", ["q.k", "dout.v"])
-def test_overflow_stays_in_its_document(kernel_path, overflow):
-    """Finite inputs whose products overflow float32. On the BLAS path a q.k of inf made its probability row NaN,
-    masked entries too, and dk and dv went NaN in every row; a dout.v of inf at a masked entry made dS NaN (0 * inf)
-    with the same result. The other document must get what it gets alone, and masked entries stay exactly 0."""
+def _overflowing_attention(overflow: str) -> tuple[np.ndarray, ...]:
+    """q, k, v, dout (1 x 2 x 6 x 8) and doc_ids (documents 0-2, 3-5): finite float32 with products past FLT_MAX,
+    all in document 0."""
     r = np.random.default_rng(0)
     q, k, v, dout = (r.standard_normal((1, 2, 6, 8)).astype(F) for _ in range(4))
-    doc = np.int32([[0, 0, 0, 1, 1, 1]])
-    if overflow == "q.k":
-        q[..., 1, :] = k[..., 0, :] = 1e20  # row 1, column 0: both in document 0
-    else:
-        dout[..., 4, :] = v[..., 0, :] = 1e20  # dout of document 1 times v of document 0: a masked entry
+    big = F(1e20)
+    if overflow == "q.k":  # score (1, 0) is inf in float32
+        q[..., 1, :] = k[..., 0, :] = big
+    elif overflow == "q.k twice":  # (2, 0) and (2, 1) both inf; in float64 (2, 1) is twice (2, 0): 1 there
+        q[..., 2, :] = k[..., 0, :] = big
+        k[..., 1, :] = 2 * big
+    elif overflow == "q.k nan":  # (2, 1) is inf - inf = NaN in float32, 0 in float64
+        q[..., 2, :] = big
+        k[..., 1, :] = np.resize(np.float32([big, -big]), 8)
+    elif overflow == "q.k -inf alone":  # (0, 0) is -inf, and the only entry of row 0
+        q[..., 0, :], k[..., 0, :] = big, -big
+    elif overflow == "dout.v masked":  # dout of document 1 times v of document 0: a masked entry of dP
+        dout[..., 4, :] = v[..., 0, :] = big
+    else:  # dP (1, 0) is inf - inf = NaN in float32, 0 in float64; P there is not 0
+        dout[..., 1, :] = big / 5
+        v[..., 0, :] = np.resize(np.float32([big / 5, -big / 5]), 8)
+    return q, k, v, dout, np.int32([[0, 0, 0, 1, 1, 1]])
+
+
+@pytest.mark.filterwarnings("error")  # the BLAS path printed numpy's overflow and invalid warnings
+@pytest.mark.parametrize("overflow", ["q.k", "q.k twice", "q.k nan", "q.k -inf alone", "dout.v masked", "dout.v"])
+def test_attention_overflow_matches_float64(kernel_path, overflow):
+    """Finite inputs whose float32 products overflow. A q.k of +-inf or NaN made its probability row NaN on every
+    path (and on the BLAS path masked entries too, and dk and dv in every row); a dout.v of inf or NaN made dS NaN
+    (at a masked entry only on the BLAS path, through 0 * inf). Such rows are computed in double now, where these
+    products cannot overflow: everything matches the float64 reference (so each document gets what it gets alone),
+    masked entries stay exactly 0, and numpy prints no warnings."""
+    q, k, v, dout, doc = _overflowing_attention(overflow)
     got = _attention_both_ways(q, k, v, dout, doc)
-    alone = _attention_both_ways(*(np.ascontiguousarray(a[..., 3:, :]) for a in (q, k, v, dout)), None)
+    out, probs = ref.attention(q, k, v, doc)
     assert np.all(got[1][..., doc[0, :, None] != doc[0]] == 0.0)
-    for g, want in zip(got, alone, strict=True):  # document 1's rows (and its columns of probs)
-        np.testing.assert_allclose(g[..., 3:, 3:] if g is got[1] else g[..., 3:, :], want, rtol=1e-6)
-    if overflow == "q.k":  # document 0 signals the overflow, as the C kernels do (rows that attend to it)
-        assert np.isnan(got[3][0, :, :3]).any(-1).tolist() == [[True, True, False]] * 2
+    for g, want in zip(got, (out, probs, *ref.attention_backward(dout, q, k, v, doc)), strict=True):
+        assert np.isfinite(g).all()  # below, float32 round-off of the largest terms (1e20 * 1e0) where they cancel
+        np.testing.assert_allclose(g, want, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(want).max()))
+
+
+def test_attention_infinite_scores_take_the_limit(kernel_path):
+    """An inf in q makes scores +-inf even in float64. The probabilities are the softmax's limit, as the float64
+    reference defines it: one +inf score gets 1, several share equally, and a row of -inf only (none above another)
+    is uniform; it was NaN on every path."""
+    q, k, v = (np.random.default_rng(1).standard_normal((1, 2, 5, 4)).astype(F) for _ in range(3))
+    k[0, 0, :, 0], k[0, 1, :, 0] = [1, -1, -2, 3, 0.5], [1, 2, 3, 1, 2]
+    q[0, 0, 1:, :] = 0.0
+    q[0, 0, 1:, 0] = [-np.inf, np.inf, np.inf, -np.inf]  # +inf at: s = 1; 0; 0 and 3; 1 and 2
+    q[0, 1, 3] = [-np.inf, 0, 0, 0]  # -inf at s = 0..3
+    out, probs = sk.attention_forward(q, k, v)
+    want, wprobs = ref.attention(q, k, v)
+    np.testing.assert_array_equal(wprobs[0, 0, 1:4, :4], [[0, 1, 0, 0], [1, 0, 0, 0], [0.5, 0, 0, 0.5]])
+    np.testing.assert_array_equal(wprobs[0, 1, 3], [0.25, 0.25, 0.25, 0.25, 0])
+    np.testing.assert_allclose(probs, wprobs, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("error")
+def test_matmul_overflow_is_inf_without_warnings(kernel_path):
+    """A product past FLT_MAX is inf on every path; numpy's BLAS printed a RuntimeWarning for it too."""
+    a, w = np.full((2, 3), 1e20, F), np.full((4, 3), 1e20, F)
+    a[1] = 1.0
+    with np.errstate(over="ignore"):  # the reference's own cast to float32
+        want = (a.astype(np.float64) @ w.T.astype(np.float64)).astype(F)
+    np.testing.assert_array_equal(sk.matmul_forward(a, w), want)
+    dinp, dweight, _ = sk.matmul_backward(want, a, w)
+    assert np.isinf(dinp).all() and np.isinf(dweight).all()
 
 
 def test_tanh_of_nan_is_nan():
