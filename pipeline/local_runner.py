@@ -77,10 +77,15 @@ def bounded_bundles(share: Mapping[str, list[bytes]], limit: int) -> list[dict[s
 
 
 def _end_in_flight(handlers: Iterable[Any], exc: BaseException) -> None:
-    """Kill the stage's workers and end the runner's waits on them, instead of waiting for their bundles: a
-    bundle's output stream (never closed by a worker killed before it connected) and its reply (all a bundle
-    with no output waits for). Also how a cancelled embedded job ends (`cancel_embedded_jobs`)."""
+    """Kill the stage's workers and end the runner's waits on them, instead of waiting for their bundles."""
     worker_pool.kill_workers()
+    _abort_waits(handlers, exc)
+
+
+def _abort_waits(handlers: Iterable[Any], exc: BaseException) -> None:
+    """End the runner's waits on these workers: a bundle's output stream (never closed by a worker killed before
+    it connected) and its reply (all a bundle with no output waits for). Also how a cancelled embedded job ends
+    (`cancel_embedded_jobs`)."""
     for handler in handlers:
         handler.data_conn._closed = True  # its readers give up within a second; Beam has no public way to say so
         abort = getattr(handler.control_conn, "abort", None)  # none in-process: it replies at once
@@ -195,9 +200,11 @@ def cancel_embedded_jobs() -> None:
     runner thread, which the interpreter waits for at exit, ran the job to its end, so a stopped driver said
     "interrupted" at once and lived on for the rest of the job, whose steps wrote on into the staging folder
     it had removed and whose failure at exit printed tracebacks. The cancel now ends the runner's waits on its
-    workers as a stop does on the local runner (`_end_in_flight`), again until the runner thread has ended (a
-    bundle may start between two of them), and the job stays cancelled. A step already running in a LOOPBACK
-    worker's thread cannot be ended; that thread ends with the process."""
+    workers as a stop does on the local runner (`_abort_waits`), again until the runner thread has ended (a
+    bundle may start between two of them), and the job stays cancelled. It kills no worker process: the ones
+    `worker_pool.kill_workers` knows are a local run's (an embedded job starts none of them), maybe another run
+    in this process. A step already running in a LOOPBACK worker's thread cannot be ended; that thread ends with
+    the process."""
     from apache_beam.portability.api import beam_job_api_pb2
     from apache_beam.runners.portability import local_job_service
     from apache_beam.runners.portability.fn_api_runner import worker_handlers
@@ -220,7 +227,7 @@ def cancel_embedded_jobs() -> None:
         while runner is not None and runner.is_alive():
             run = _RUNS.get(runner)
             if run is not None:
-                _end_in_flight({h for hs in list(run._cached_handlers.values()) for h in hs}, stop)
+                _abort_waits({h for hs in list(run._cached_handlers.values()) for h in hs}, stop)
             runner.join(CANCEL_POLL_SECONDS)
         self.set_state(beam_job_api_pb2.JobState.CANCELLED)  # not FAILED, as the ended runner set it
 

@@ -3,6 +3,7 @@ timed flush falls, and in bundles of bounded size; idle stages hold no output bu
 its job, and a cancelled job of the embedded job service ends."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -11,7 +12,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import apache_beam as beam
 import pytest
@@ -20,7 +23,7 @@ from apache_beam.runners.runner import PipelineState
 from apache_beam.runners.worker import data_plane
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline import errors, local_runner
+from pipeline import errors, local_runner, worker_pool
 from pipeline import runner as runner_module
 from pipeline.local_runner import bounded_bundles, lock_stream_writes
 from pipeline.runner import WORKER_MALLOC, new_pipeline, pipeline_options, run
@@ -233,20 +236,45 @@ def _held(x: int) -> int:
     return x
 
 
-def test_a_cancelled_embedded_job_ends_and_stays_cancelled() -> None:
-    """Beam's embedded job service only marked a cancelled job so: its runner thread ran on (for as long as the
-    step here is held). The cancel now ends that thread, though the step itself still runs."""
+@contextlib.contextmanager
+def _held_embedded_job() -> Iterator[Any]:
+    """The result of a job of the embedded job service whose one step has started and is held there."""
+    _IN_STEP.clear()
+    _RELEASE.clear()
     try:
         with pipeline_options("PortableRunner", 1, EMBEDDED) as (runner, options), \
                 new_pipeline(runner, options, "PortableRunner") as p:
             _ = p | beam.Create([1]) | beam.Map(_held)
             result = p.run()
             assert _IN_STEP.wait(120), "the job never reached its step"
-            result.cancel()
-            job = result._job_service._jobs[result._job_id]
-            assert not job._run_thread.is_alive() and result.state == PipelineState.CANCELLED
+            yield result
     finally:
         _RELEASE.set()
+
+
+def test_a_cancelled_embedded_job_ends_and_stays_cancelled() -> None:
+    """Beam's embedded job service only marked a cancelled job so: its runner thread ran on (for as long as the
+    step here is held). The cancel now ends that thread, though the step itself still runs."""
+    with _held_embedded_job() as result:
+        result.cancel()
+        job = result._job_service._jobs[result._job_id]
+        assert not job._run_thread.is_alive() and result.state == PipelineState.CANCELLED
+
+
+def test_a_cancelled_embedded_job_kills_no_worker_process_of_another_run(monkeypatch) -> None:
+    """The worker processes `worker_pool.kill_workers` ends are those of a local run with --workers N (an embedded
+    job starts none of them): the cancel killed those of a run beside the job in the same process."""
+    other_runs_worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    monkeypatch.setattr(worker_pool._SUBPROCESS, "started", [other_runs_worker])
+    try:
+        with _held_embedded_job() as result:
+            result.cancel()
+            assert result.state == PipelineState.CANCELLED
+        with pytest.raises(subprocess.TimeoutExpired):  # a SIGKILL ends it at once
+            other_runs_worker.wait(1)
+    finally:
+        other_runs_worker.kill()
+        other_runs_worker.wait()
 
 
 # `jcorpus` whose read step, run by the embedded job's in-process (LOOPBACK) worker, says it started and sleeps
