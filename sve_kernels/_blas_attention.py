@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from ._checks import F32_MAX
 from ._lib import c_kernel, quiet_fp
 
 
@@ -19,22 +20,36 @@ def _mask(t: int, doc_ids: np.ndarray | None) -> np.ndarray:
     return causal & (doc_ids[:, None, :, None] == doc_ids[:, None, None, :])
 
 
-def _products64(x: np.ndarray, y: np.ndarray, b: np.ndarray, h: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """x[b, h, t] . y[b, h, s] for every s, in float64, where products of float32 inputs cannot overflow."""
-    return np.einsum("nd,nsd->ns", x[b, h, t].astype(np.float64), y[b, h].astype(np.float64))
+def _heads(rows: np.ndarray):
+    """(b, h, the rows t of rows[b, h]) for each head with one: the float64 redo goes a head at a time, so it holds
+    T x T and T x D float64 arrays, never one per row (all rows of every head overflow in a diverging run)."""
+    for b, h in zip(*np.nonzero(rows.any(axis=-1)), strict=True):
+        yield b, h, np.nonzero(rows[b, h])[0]
 
 
-def _exact_rows(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray, probs: np.ndarray,
-                out: np.ndarray) -> None:
-    """Redo in float64 the rows a non-finite score made NaN (q.k overflowing float32 to +-inf, or NaN through
-    inf - inf; masked entries of the row too): products of float32 inputs cannot overflow float64, so this is the
-    exact softmax, as the C kernels' double fallback computes it."""
-    b, h, t = np.nonzero(~np.isfinite(probs).all(axis=-1))
-    scores = np.where(np.broadcast_to(mask, probs.shape)[b, h, t], _products64(q, k, b, h, t) / math.sqrt(q.shape[-1]),
-                      -np.inf)
-    e = np.exp(scores - scores.max(axis=-1, keepdims=True))  # the diagonal is live: the max is finite
-    probs[b, h, t] = e / e.sum(axis=-1, keepdims=True)
-    out[b, h, t] = np.einsum("ns,nsd->nd", probs[b, h, t], v[b, h])
+def _may_overflow(x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether some x[b, h, t] . y[b, h, s] can overflow float32, in any summation order: each partial sum is at
+    most D max|x| max|y|. Two reductions over B x H x T x D, no T x T pass."""
+    if x.size == 0:
+        return False
+    return x.shape[-1] * max(float(x.max()), -float(x.min())) * max(float(y.max()), -float(y.min())) >= F32_MAX / 2
+
+
+def _exact_rows(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray, scores: np.ndarray,
+                probs: np.ndarray, out: np.ndarray) -> None:
+    """Redo in float64 the rows with a non-finite live score: q.k overflowing float32 to +-inf, or NaN through
+    inf - inf (the row went NaN, masked entries too), or to -inf where its exact value is the row's largest (the
+    row was finite and wrong). Products of float32 inputs cannot overflow float64, so this is the exact softmax,
+    as the C kernels' double fallback computes it."""
+    rows = ~(np.isfinite(scores) | ~mask).all(axis=-1)
+    scale = float(np.float32(1.0 / math.sqrt(q.shape[-1]))) if q.shape[-1] else 1.0  # the C kernels' scale
+    for b, h, t in _heads(rows):
+        live = mask[b if mask.shape[0] > 1 else 0, 0, t]
+        x = np.where(live, q[b, h, t].astype(np.float64) @ k[b, h].astype(np.float64).T * scale, -np.inf)
+        e = np.exp(x - x.max(axis=-1, keepdims=True))  # the diagonal is live: the max is finite
+        p = e / e.sum(axis=-1, keepdims=True)
+        probs[b, h, t] = p
+        out[b, h, t] = p @ v[b, h].astype(np.float64)
 
 
 def forward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
@@ -48,9 +63,10 @@ def forward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
         scores = np.where(mask, scores, np.float32(-np.inf))  # exp(-inf) -> exactly 0
         c_kernel("softmax_forward")(probs.ctypes.data, scores.ctypes.data, b * h * t, t)
         out = np.matmul(probs, v)
-        # A NaN probability row makes its output row NaN: one pass over out (T / D times smaller than probs).
-        if not np.isfinite(out.sum()):
-            _exact_rows(q, k, v, mask, probs, out)
+        # A score that overflowed to +-inf or NaN: bounded away from normal inputs by _may_overflow (a NaN
+        # probability row also makes its output row NaN: one pass over out, T / D times smaller than probs).
+        if _may_overflow(q, k) or not np.isfinite(out.sum()):
+            _exact_rows(q, k, v, mask, scores, probs, out)
     return out, probs
 
 
@@ -75,7 +91,12 @@ def backward(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
             live = probs != 0.0
             ds = np.where(live, _ds(probs, np.where(live, dp, np.float32(0.0))), np.float32(0.0))
             # A live dP past FLT_MAX (or a row sum or dP - rowsum): those rows in float64, as the C kernel does.
-            b, h, t = np.nonzero(~np.isfinite(ds).all(axis=-1))
-            ds[b, h, t] = _ds(probs[b, h, t].astype(np.float64), _products64(dout, v, b, h, t))
-        ds *= scale
+            # Scaled in float64 before the cast (P (dP - rowsum) can pass FLT_MAX while dS * scale does not).
+            rows = ~np.isfinite(ds).all(axis=-1)
+            ds *= scale
+            for b, h, t in _heads(rows):
+                dp64 = dout[b, h, t].astype(np.float64) @ v[b, h].astype(np.float64).T
+                ds[b, h, t] = _ds(probs[b, h, t].astype(np.float64), dp64) * float(scale)
+        else:
+            ds *= scale
         return np.matmul(ds, k), np.matmul(ds.swapaxes(-1, -2), q), dv

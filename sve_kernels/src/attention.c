@@ -89,12 +89,16 @@ static inline void attention_forward_impl(float *out, float *probs, const float 
         const int32_t *doc = doc_ids ? doc_ids + b * T : NULL;
         float *p = probs + row * T, *o = out + row * D;
         float mx = -INFINITY, inv = NAN;
+        uint32_t bad = 0;
         for (int64_t s = 0; s <= t; s++) {
             if (doc && doc[s] != doc[t]) continue;
             p[s] = dot(qt, kh + s * D, D) * scale;
             mx = p[s] > mx ? p[s] : mx;
+            bad |= (sk_f32_bits(p[s]) & 0x7F800000u) == 0x7F800000u;
         }
-        if (sk_finitef(mx)) { /* a -inf score gives exp 0, as in double; a NaN one a NaN sum */
+        /* Any non-finite score, not only the maximum: an overflowing q.k can round to -inf where its exact value is
+         * the row's largest (-1.01 FLT_MAX + 5e38, summed in order), which gave it probability 0. */
+        if (!bad) {
             for (int64_t s = 0; s <= t; s++) p[s] = (doc && doc[s] != doc[t]) ? -INFINITY : p[s] - mx;
             vexp(p, p, t + 1); /* exp(-inf) clamps to exp(-104) = 0 */
             float sum = 0.0f;

@@ -149,6 +149,13 @@ def _overflowing_attention(overflow: str) -> tuple[np.ndarray, ...]:
         k[..., 1, :] = np.resize(np.float32([big, -big]), 8)
     elif overflow == "q.k -inf alone":  # (0, 0) is -inf, and the only entry of row 0
         q[..., 0, :], k[..., 0, :] = big, -big
+    elif overflow == "q.k -inf first":  # (1, 0) is -inf in float32 summed in order (-4e38 first), +1e38 in float64
+        q[..., 1, :], k[..., 0, :] = 0.0, 0.0
+        q[..., 1, :3], k[..., 0, :3] = [-4.0, big / 10, big / 10], [F(1e38), F(3e19), F(2e19)]
+    elif overflow == "dout.v scaled":  # P (1, :2) = 1/2 (q = 0); dS (1, 0) = 4e38 passes FLT_MAX, dS * scale not
+        q[..., 1, :] = 0.0
+        k[..., :2, :] *= F(1e-3)
+        dout[..., 1, :], v[..., 0, :], v[..., 1, :] = big / 10, big / 5, 0.0
     elif overflow == "dout.v masked":  # dout of document 1 times v of document 0: a masked entry of dP
         dout[..., 4, :] = v[..., 0, :] = big
     else:  # dP (1, 0) is inf - inf = NaN in float32, 0 in float64; P there is not 0
@@ -158,7 +165,8 @@ def _overflowing_attention(overflow: str) -> tuple[np.ndarray, ...]:
 
 
 @pytest.mark.filterwarnings("error")  # the BLAS path printed numpy's overflow and invalid warnings
-@pytest.mark.parametrize("overflow", ["q.k", "q.k twice", "q.k nan", "q.k -inf alone", "dout.v masked", "dout.v"])
+@pytest.mark.parametrize("overflow", ["q.k", "q.k twice", "q.k nan", "q.k -inf alone", "q.k -inf first",
+                                      "dout.v masked", "dout.v", "dout.v scaled"])
 def test_attention_overflow_matches_float64(kernel_path, overflow):
     """Finite inputs whose float32 products overflow. A q.k of +-inf or NaN made its probability row NaN on every
     path (and on the BLAS path masked entries too, and dk and dv in every row); a dout.v of inf or NaN made dS NaN
@@ -172,6 +180,32 @@ def test_attention_overflow_matches_float64(kernel_path, overflow):
     for g, want in zip(got, (out, probs, *ref.attention_backward(dout, q, k, v, doc)), strict=True):
         assert np.isfinite(g).all()  # below, float32 round-off of the largest terms (1e20 * 1e0) where they cancel
         np.testing.assert_allclose(g, want, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(want).max()))
+
+
+def test_attention_overflow_redo_holds_no_per_row_arrays(kernel_path):
+    """Every row of every head overflowing (a diverging run): the BLAS path's float64 redo gathered a T x D float64
+    copy of k (and of v) per row, B x H x T x T x D in all: 51 GB at 8 x 12 x 1024 x 64. A head at a time, its
+    peak stays near the normal case's."""
+    import tracemalloc
+
+    r = np.random.default_rng(3)
+    q, k, v, dout = (r.standard_normal((1, 4, 128, 64)).astype(F) for _ in range(4))
+
+    def peak(q, k, v, dout):
+        tracemalloc.start()
+        try:
+            _attention_both_ways(q, k, v, dout, None)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    normal = peak(q, k, v, dout)
+    q2, k2 = np.abs(q) * F(1e20), k.copy()
+    k2[..., 0, :] = F(1e20)  # score (t, 0) is inf for every t
+    v2 = v.copy()
+    v2[..., 0, :] = F(1e20)
+    big = peak(q2, k2, v2, np.abs(dout) * F(1e20))
+    assert big < 2 * normal, (big, normal)
 
 
 def test_attention_infinite_scores_take_the_limit(kernel_path):
