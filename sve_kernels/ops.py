@@ -106,7 +106,8 @@ def embedding_backward(ids: np.ndarray, dout: np.ndarray, dtable: np.ndarray) ->
 
 
 def softmax_forward(x: np.ndarray) -> np.ndarray:
-    """Row softmax of x[N,C] with max subtraction."""
+    """Row softmax of x[N,C] with max subtraction. A row whose max is infinite gets the limit: the entries holding
+    it share the row equally (one +inf: 1 there; all -inf: uniform); a NaN makes the row NaN."""
     array("x", x, F32, ndim=2)
     y = _empty_like(x)
     c_kernel("softmax_forward")(y.ctypes.data, x.ctypes.data, x.shape[0], x.shape[1])
@@ -157,7 +158,8 @@ def attention_backward(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.nda
 
 def crossentropy_forward(logits: np.ndarray, targets: np.ndarray,
                          ignore_index: int = -1) -> tuple[np.ndarray, np.ndarray]:
-    """(losses[N], probs[N,V]); rows whose target == ignore_index have loss 0."""
+    """(losses[N], probs[N,V]); rows whose target == ignore_index have loss 0. With an infinite max logit, probs
+    is softmax_forward's limit and the loss -log probs[target] (0 on a single +inf, +inf off the +infs)."""
     array("logits", logits, F32, ndim=2)
     n, vocab = logits.shape
     array("targets", targets, I32, (n,))

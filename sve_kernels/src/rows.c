@@ -239,25 +239,53 @@ _Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK) num_threads
              })
 
 /* ---------------- softmax and cross-entropy ---------------- */
+/* The softmax of a row whose maximum m is not finite, where exp(x - m) was inf - inf = NaN for the whole row: its
+ * limit, as the float64 reference defines it (attention's double fallback does the same). The entries equal to m
+ * share the row equally (one +inf: 1 there; k of them: 1/k each; all -inf, none above another: uniform); a NaN
+ * makes the row NaN (SVE's FMAX gives m = NaN, the portable max skips NaN). Returns how many share, 0 for NaN.
+ * Scalar: a finite m (every normal row) never gets here, and then the sum is in [1, C] or NaN from a NaN. */
+static int64_t softmax_limit_row(float *y, const float *x, float m, int64_t C) {
+    int64_t k = 0;
+    int nan = 0;
+    for (int64_t c = 0; c < C; c++) {
+        nan |= sk_isnan(x[c]);
+        k += x[c] == m;
+    }
+    const float p = nan ? NAN : 1.0f / (float)k;
+    for (int64_t c = 0; c < C; c++) y[c] = nan || x[c] == m ? p : 0.0f;
+    return nan ? 0 : k;
+}
+
 ROW_VARIANTS(void, sk_softmax_forward, (float *y, const float *x, int64_t N, int64_t C), {
 _Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK) num_threads(sk_threads())")
     for (int64_t n = 0; n < N; n++) {
         const float m = ROW_MAX(x + n * C, C);
-        ROW_SCALE(y + n * C, 1.0f / ROW_EXPSUM(y + n * C, x + n * C, m, C), C);
+        if (!sk_finitef(m)) softmax_limit_row(y + n * C, x + n * C, m, C);
+        else ROW_SCALE(y + n * C, 1.0f / ROW_EXPSUM(y + n * C, x + n * C, m, C), C);
     }
 })
 
-/* loss = log(sum exp(l - max)) + max - l[target]: no log of a rounded probability. */
+/* loss = log(sum exp(l - max)) + (max - l[target]): no log of a rounded probability, and the log-sum is not lost
+ * in rounding log-sum + max (at max = 1e8, loss 0 for two equal logits instead of log 2). A row with an infinite
+ * max gets -log of the limit probability: log k on one of k entries sharing it (0 for a single +inf), +inf off
+ * them; NaN with a NaN logit. */
 ROW_VARIANTS(void, sk_crossentropy_forward,
              (float *losses, float *probs, const float *logits, const int32_t *targets, int64_t N, int64_t V,
               int32_t ignore_index),
              {
 _Pragma("omp parallel for schedule(static) if (N * V >= SK_PAR_WORK) num_threads(sk_threads())")
                  for (int64_t n = 0; n < N; n++) {
-                     const float *l = logits + n * V;
-                     const float m = ROW_MAX(l, V), s = ROW_EXPSUM(probs + n * V, l, m, V);
-                     ROW_SCALE(probs + n * V, 1.0f / s, V);
-                     losses[n] = targets[n] == ignore_index ? 0.0f : logf(s) + m - l[targets[n]];
+                     const float *l = logits + n * V, m = ROW_MAX(l, V);
+                     float *p = probs + n * V;
+                     const int32_t t = targets[n]; /* l[t] only when t != ignore_index: it may be -1 */
+                     if (!sk_finitef(m)) {
+                         const int64_t k = softmax_limit_row(p, l, m, V);
+                         losses[n] = t == ignore_index ? 0.0f : k == 0 ? NAN : l[t] == m ? logf((float)k) : INFINITY;
+                         continue;
+                     }
+                     const float s = ROW_EXPSUM(p, l, m, V);
+                     ROW_SCALE(p, 1.0f / s, V);
+                     losses[n] = t == ignore_index ? 0.0f : logf(s) + (m - l[t]);
                  }
              })
 

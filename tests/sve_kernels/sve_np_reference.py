@@ -105,12 +105,16 @@ def attention_backward(dout, q, k, v, doc_ids=None):
 
 
 def crossentropy(logits, targets, ignore_index=-1):
+    """(losses, probs): loss = logsumexp - logit[target] = -log p[target]. Where a row's maximum is infinite, -log of
+    softmax's limit: log k on one of the k entries holding +inf (0 for one), +inf off them, log V for all -inf."""
     (logits,) = f64(logits)
+    probs = softmax(logits)
     m = logits.max(axis=1, keepdims=True)
-    lse = np.log(np.exp(logits - m).sum(axis=1)) + m[:, 0]
-    rows = np.arange(len(targets))
-    picked = logits[rows, np.where(targets == ignore_index, 0, targets)]
-    return np.where(targets == ignore_index, 0.0, lse - picked), softmax(logits)
+    rows, picked = np.arange(len(targets)), np.where(targets == ignore_index, 0, targets)
+    with np.errstate(invalid="ignore", divide="ignore"):  # inf - inf in the unused lse; -log 0 = inf
+        lse = np.log(np.exp(logits - m).sum(axis=1)) + m[:, 0]
+        loss = np.where(np.isinf(m[:, 0]), -np.log(probs[rows, picked]), lse - logits[rows, picked])
+    return np.where(targets == ignore_index, 0.0, loss), probs
 
 
 def adamw(param, grad, m, v, lr, beta1, beta2, eps, wd, step):

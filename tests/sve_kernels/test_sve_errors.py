@@ -225,6 +225,57 @@ def test_attention_infinite_scores_take_the_limit(kernel_path):
     np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
 
 
+def _limit_rows(c: int) -> tuple[np.ndarray, np.ndarray]:
+    """Logit rows of length c whose maximum is +-inf or NaN, among finite ones, and their targets (-1: ignored).
+    Infs sit in the first and last vector and in the tail, so the SVE loops' predicated ends see them."""
+    inf, nan = np.inf, np.nan
+    x = np.random.default_rng(5).standard_normal((10, c)).astype(F) * 4
+    rows = [([c - 1], inf, c - 1), ([0], inf, 1), ([0, c // 2], inf, c // 2), ([0, c - 1], inf, -1)]
+    for r, (where, value, _) in enumerate(rows):
+        x[r, where] = value
+    x[4] = -inf  # all -inf: uniform, loss log c
+    x[5, [0, 1]] = [inf, nan]  # NaN: the row (and loss) NaN, whether the max skips NaN or not
+    x[6, c - 1] = nan
+    x[7] = -inf
+    x[7, c // 2] = nan
+    x[8, : c // 2] = -inf  # finite max: the normal path, exactly 0 at -inf
+    x[9, [1, c - 1]] = [F(3e38), F(-3e38)]  # finite max, x - max overflows to -inf: 0 there
+    targets = np.int32([t for *_, t in rows] + [0, 0, 1, 2, c - 1, 1])
+    return x, targets
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("c", [3, 1003])
+def test_softmax_and_crossentropy_take_the_limit(kernel_path, c):
+    """A +inf logit or a row of -inf only made exp(x - max) inf - inf = NaN, so the row's probabilities and its loss
+    were NaN on every path. They are the limits the float64 reference defines, as attention's: one +inf gets 1,
+    k of them 1/k each, a row of -inf only is uniform; the loss is -log of the target's probability (0, log k, +inf,
+    log V) and the gradient p - onehot is finite. A NaN logit still gives a NaN row."""
+    x, targets = _limit_rows(c)
+    want, wprobs = ref.crossentropy(x, targets)
+    losses, probs = sk.crossentropy_forward(x, targets)
+    np.testing.assert_allclose(sk.softmax_forward(x), wprobs, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(probs, wprobs, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(losses, want, rtol=1e-5, atol=1e-6)
+    assert [wprobs[0, c - 1], wprobs[2, 0] * 2, wprobs[4, 0] * c] == pytest.approx([1.0, 1.0, 1.0])
+    assert want[:5].tolist() == [0.0, np.inf, pytest.approx(np.log(2)), 0.0, pytest.approx(np.log(c))]
+    assert np.isnan(want[5:8]).all() and np.isnan(wprobs[5:8]).all() and np.isfinite(want[8:]).all()
+    dlogits = sk.crossentropy_backward(probs, targets, 0.5)
+    onehot = np.zeros_like(wprobs)
+    keep = targets != -1
+    onehot[np.flatnonzero(keep), targets[keep]] = 1.0
+    np.testing.assert_allclose(dlogits, (wprobs - onehot) * 0.5 * keep[:, None], rtol=1e-6, atol=1e-7)
+    assert np.isfinite(dlogits[np.r_[0:5, 8:10]]).all()
+
+
+def test_crossentropy_loss_keeps_the_log_sum_at_large_logits(kernel_path):
+    """loss = (log-sum + max) - l[target] rounded the log-sum away where max's ulp exceeds it: two equal logits at
+    1e8 (ulp 8) gave loss 0 instead of log 2. max - l[target] is formed first now."""
+    x = np.float32([[1e8, 1e8, 0.0], [-1e8, 0.0, -1e8 - 8]])
+    losses, _ = sk.crossentropy_forward(x, np.int32([0, 0]))
+    np.testing.assert_allclose(losses, ref.crossentropy(x, np.int32([0, 0]))[0], rtol=1e-6)
+
+
 @pytest.mark.filterwarnings("error")
 def test_matmul_overflow_is_inf_without_warnings(kernel_path):
     """A product past FLT_MAX is inf on every path; numpy's BLAS printed a RuntimeWarning for it too."""
