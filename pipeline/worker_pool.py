@@ -10,7 +10,8 @@ main, and leaves with `os._exit` once the runner has stopped it.
 
 Only Beam's own worker command is served from the pool, and only while the runner process has neither a
 Python thread besides its main one nor a gRPC thread (a fork copies locks other threads may hold; an earlier
-run in the same process leaves both behind): otherwise every worker starts as before.
+run in the same process leaves both behind): otherwise every worker starts as before, but without Beam's
+/bin/sh in between (a stop killed the shell, not the worker; see `_Subprocess.Popen`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import gc
 import json
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -185,8 +187,8 @@ def _fork_safe() -> bool:
 
 
 class _Subprocess(types.ModuleType):
-    """`subprocess` as Beam's local job service sees it: its worker command comes from the pool, and every
-    worker it starts is remembered, so a stop can end them (`kill_workers`)."""
+    """`subprocess` as Beam's local job service sees it: its worker command comes from the pool, else runs
+    without a shell, and every worker it starts is remembered, so a stop can end them (`kill_workers`)."""
 
     pool: WorkerPool | None = None
     started: list[_Forked | subprocess.Popen] = []
@@ -196,8 +198,13 @@ class _Subprocess(types.ModuleType):
 
     def Popen(self, args, *rest, env=None, **kwargs):  # noqa: N802 - subprocess's name
         worker = None
-        if self.pool is not None and isinstance(args, str) and args.endswith(WORKER_COMMAND) and env is not None:
-            worker = self.pool.popen(env)
+        if isinstance(args, str) and args.endswith(WORKER_COMMAND):
+            if self.pool is not None and env is not None:
+                worker = self.pool.popen(env)
+            # Beam passes shell=True, and /bin/sh (dash) forks the interpreter rather than exec it: the process
+            # Beam and `kill_workers` killed was that shell, and the worker under it ran on after a stop (a step in
+            # native code to its end). The command is `sys.executable -m ...` (Beam's fn_runner), no shell syntax.
+            args, kwargs["shell"] = shlex.split(args), False
         worker = worker or subprocess.Popen(args, *rest, env=env, **kwargs)
         self.started.append(worker)
         return worker

@@ -114,39 +114,71 @@ def test_a_failing_step_fails_the_run_and_leaves_no_worker_behind() -> None:
 
 
 STUCK = """
-import pathlib, signal, sys, time
+import ctypes, os, pathlib, signal, sys
 import apache_beam as beam
 from pipeline.runner import new_pipeline, pipeline_options, run
 
 signal.signal(signal.SIGTERM, signal.default_int_handler)  # raises in the runner, as `jcorpus` makes it
+SEEN = sys.argv[1]  # pickled with `stuck`: a worker Beam starts has argv of its own
 
 def stuck(x):
-    pathlib.Path(sys.argv[1], str(x)).touch()
-    time.sleep(600)
+    pathlib.Path(SEEN, str(os.getpid())).touch()
+    ctypes.PyDLL(None).sleep(600)  # native code holding the GIL: the worker cannot exit when the runner goes
 
+if sys.argv[2] == "again":  # a run first: it leaves threads behind, so the pool is not used (`_fork_safe`)
+    with pipeline_options(None, 2, []) as (runner, options), new_pipeline(runner, options, None) as p:
+        p | beam.Create(range(2)) | beam.Map(str)
+        run(p, None)
 with pipeline_options(None, 2, []) as (runner, options), new_pipeline(runner, options, None) as p:
     p | beam.Create(range(2)) | beam.Reshuffle() | beam.Map(stuck)
     run(p, None)
 """
 
 
+@pytest.mark.parametrize("again", [False, True], ids=["forked", "started"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_a_stop_ends_the_bundles_in_flight_instead_of_waiting_for_them(sig, tmp_path: Path) -> None:
+def test_a_stop_ends_the_bundles_in_flight_instead_of_waiting_for_them(sig, again: bool, tmp_path: Path) -> None:
     """Both workers in a step that takes 10 minutes: the run stops within seconds of the signal (it used to wait
-    for the bundles, minutes on a large input) and leaves no worker behind."""
+    for the bundles, minutes on a large input) and the workers are dead. Also when Beam started them itself (a
+    process's second run): the runner killed the `/bin/sh -c` they run under, and they ran on (a step in native
+    code to its end, any other ~1 s, until their stream closed) after the run had said it stopped."""
     marker = f"# worker-pool-test {os.getpid()} stuck"
-    run = subprocess.Popen([sys.executable, "-c", STUCK + marker, str(tmp_path)], cwd=ROOT, text=True,
-                           env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 180
-    while len(list(tmp_path.iterdir())) < 2 and run.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert len(list(tmp_path.iterdir())) == 2, "both workers never reached the step"
-    stopped = time.monotonic()
-    run.send_signal(sig)
-    _, err = run.communicate(timeout=120)
-    assert time.monotonic() - stopped < 30 and run.returncode != 0 and "KeyboardInterrupt" in err, err[-3000:]
-    assert not [p for p in Path("/proc").glob("[0-9]*/cmdline") if marker.encode() in _read(p)]
+    seen, said = tmp_path / "seen", tmp_path / "stderr"  # a file: a worker left alive would hold a pipe open
+    seen.mkdir()
+    with said.open("w") as stderr:
+        run = subprocess.Popen([sys.executable, "-c", STUCK + marker, str(seen), "again" if again else "first"],
+                               cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL,
+                               stderr=stderr)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 180
+        while len(list(seen.iterdir())) < 2 and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        workers = [int(p.name) for p in seen.iterdir()]
+        assert len(workers) == 2, "both workers never reached the step"
+        # a fork keeps the runner's command line
+        assert [b"sdk_worker_main" in _read(Path(f"/proc/{pid}/cmdline")) for pid in workers] == [again] * 2
+        stopped = time.monotonic()
+        run.send_signal(sig)
+        run.wait(timeout=120)
+        err = said.read_text()
+        assert time.monotonic() - stopped < 30 and run.returncode != 0 and "KeyboardInterrupt" in err, err[-3000:]
+        deadline = time.monotonic() + 5  # killed before the runner exits; maybe not yet reaped (a zombie)
+        while [pid for pid in workers if _running(pid)] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in workers if _running(pid)]
+        assert not [p for p in Path("/proc").glob("[0-9]*/cmdline") if marker.encode() in _read(p)]
+    finally:
+        run.kill()
+        for pid in workers:  # left by a failure, as the old code left them
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (one whose parent has not reaped it yet is dead all the same)."""
+    stat = _read(Path(f"/proc/{pid}/stat"))
+    return bool(stat) and stat.rsplit(b")", 1)[1].split()[0] != b"Z"
 
 
 def _read(path: Path) -> bytes:
