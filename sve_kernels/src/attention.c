@@ -94,7 +94,7 @@ static inline void attention_forward_impl(float *out, float *probs, const float 
             if (doc && doc[s] != doc[t]) continue;
             p[s] = dot(qt, kh + s * D, D) * scale;
             mx = p[s] > mx ? p[s] : mx;
-            bad |= (sk_f32_bits(p[s]) & 0x7F800000u) == 0x7F800000u;
+            bad |= !sk_finitef(p[s]);
         }
         /* Any non-finite score, not only the maximum: an overflowing q.k can round to -inf where its exact value is
          * the row's largest (-1.01 FLT_MAX + 5e38, summed in order), which gave it probability 0. */

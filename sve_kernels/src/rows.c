@@ -209,7 +209,7 @@ _Pragma("omp parallel for schedule(static) if (N * C >= SK_PAR_WORK) num_threads
                      uint32_t bad = 0; /* an inf or NaN: integer exponent tests, vectorised, kept under -Ofast */
                      for (int64_t c = 0; c < C; c++) {
                          dx[c] = (weight[c] * dy[c] - dmean - (x[c] - m) * s * dnm) * s;
-                         bad |= (sk_f32_bits(dx[c]) & 0x7F800000u) == 0x7F800000u;
+                         bad |= !sk_finitef(dx[c]);
                      }
                      if (bad) layernorm_backward_row_f64(dx, dy, x, weight, m, s, C);
                  }
