@@ -20,6 +20,11 @@ def _mask(t: int, doc_ids: np.ndarray | None) -> np.ndarray:
     return causal & (doc_ids[:, None, :, None] == doc_ids[:, None, None, :])
 
 
+def _scale(d: int) -> np.float32:
+    """1 / sqrt(D) as the C kernels use it, a float32 (1 for D = 0)."""
+    return np.float32(1.0 / math.sqrt(d)) if d else np.float32(1.0)
+
+
 def _heads(rows: np.ndarray):
     """(b, h, the rows t of rows[b, h]) for each head with one: the float64 redo goes a head at a time, so it holds
     T x T and T x D float64 arrays, never one per row (all rows of every head overflow in a diverging run)."""
@@ -42,7 +47,7 @@ def _exact_rows(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray, s
     row was finite and wrong). Products of float32 inputs cannot overflow float64, so this is the exact softmax,
     as the C kernels' double fallback computes it."""
     rows = ~(np.isfinite(scores) | ~mask).all(axis=-1)
-    scale = float(np.float32(1.0 / math.sqrt(q.shape[-1]))) if q.shape[-1] else 1.0  # the C kernels' scale
+    scale = float(_scale(q.shape[-1]))
     for b, h, t in _heads(rows):
         live = mask[b if mask.shape[0] > 1 else 0, 0, t]
         x = np.where(live, q[b, h, t].astype(np.float64) @ k[b, h].astype(np.float64).T * scale, -np.inf)
@@ -59,7 +64,7 @@ def forward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
     probs = np.empty((b, h, t, t), np.float32)
     with quiet_fp():
         scores = np.matmul(q, k.swapaxes(-1, -2))
-        scores *= np.float32(1.0 / math.sqrt(d)) if d else np.float32(1.0)
+        scores *= _scale(d)
         scores = np.where(mask, scores, np.float32(-np.inf))  # exp(-inf) -> exactly 0
         c_kernel("softmax_forward")(probs.ctypes.data, scores.ctypes.data, b * h * t, t)
         out = np.matmul(probs, v)
@@ -77,7 +82,7 @@ def _ds(probs: np.ndarray, dp: np.ndarray) -> np.ndarray:
 
 def backward(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
              probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    scale = np.float32(1.0 / math.sqrt(q.shape[-1])) if q.shape[-1] else np.float32(1.0)
+    scale = _scale(q.shape[-1])
     with quiet_fp():
         dv = np.matmul(probs.swapaxes(-1, -2), dout)
         dp = np.matmul(dout, v.swapaxes(-1, -2))
