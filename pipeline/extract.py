@@ -101,7 +101,7 @@ _INERT = re.compile(_COMMENT + "|" + _script("[^<>]*>", "[^<>]*+>?") +
 # nested phrasing elements) ends at `</ruby>` in the tree; with the wrapper tags gone it ran on over the page text
 # after them (`<ruby>字<rt>...<div>x</div></ruby>本文`: 本文 lost). `<rb>` tags go: resiliparse's main-content mode
 # drops `<rb>` base text. A kept `<ruby>` is inline and holds the base text only, which resiliparse keeps.
-_KEPT_RAW = "textarea|title|xmp|iframe|noembed|noframes"
+_KEPT_RAW = ("textarea", "title", "xmp", "iframe", "noembed", "noframes")  # raw text and RCDATA, kept whole
 _READING = rf"<(?P<rt>r[tp]|(?P<rtc>rtc)){_NAME_END}"
 _READING_ENDS = rf"<(?:rb|rtc|(?(rtc)(?!)|r[tp])){_NAME_END}|</ruby{_NAME_END}"
 _PHRASING = "b|i|em|strong|span|small|big|sub|sup|u|s|strike|tt|font|br|wbr|img|abbr|cite|code|q|mark|del|ins|kbd|var"
@@ -166,7 +166,7 @@ _RUBY_IN_MARKUP = re.compile(
     "|" + _script(_ATTRS, _ATTRS) + "|" + _raw_element("raw", "style") +  # dropped
     "|" + _ruby_text(_ATTRS) +  # a reading or <rtc>: dropped
     rf"|</?rb{_NAME_END}{_ATTRS}"  # an <rb> tag: dropped (<ruby> tags are kept)
-    "|(?P<keep>" + _raw_element("text", _KEPT_RAW) + "|" + _raw_element("foreign", "svg|math") +  # kept whole:
+    "|(?P<keep>" + _raw_element("text", "|".join(_KEPT_RAW)) + "|" + _raw_element("foreign", "svg|math") +  # kept whole:
     rf"|<plaintext{_NAME_END}.*"  # to the end of the page
     r"|<(?:[!?]|/(?![a-z>]))[^>]*+>?"  # a bogus comment or a doctype
     "|" + _TAG_MARKUP + ")",  # any other tag
@@ -178,8 +178,9 @@ _RUBY_IN_MARKUP = re.compile(
 # next quote, `<` or `>` at most: linear.
 _MARKUP_START = "<(?:!--|/?script|/?style|/?r[tpbu])"  # what must not start inside a tag
 _TEXT_LIKE_MARKUP = re.compile(r"=\s*(?:\"[^\"<]*<|'[^'<]*<)"
-                               r"|<(?=[tixnp])"  # a first-letter check: the names below cost 1 ms a 1 MB page, not 6
-                               r"(?:(t(?:extarea|itle)|xmp|iframe|no(?:embed|frames))(?=[\s/>])"
+                               # a first-letter check: the names below cost 1 ms a 1 MB page, not 6
+                               rf"|<(?=[{''.join(sorted({n[0] for n in (*_KEPT_RAW, 'plaintext')}))}])"
+                               rf"(?:({_tag_names(_KEPT_RAW)})(?=[\s/>])"
                                r"[^<>]*>[^<]*<(?!/\1[\s/>])"
                                r"|plaintext(?=[\s/>]))"
                                rf"|<[^<>]*+{_MARKUP_START}"
