@@ -12,6 +12,7 @@ Two extractors are wired in; `bench/extract_bench.py` compares them on real page
 """
 from __future__ import annotations
 
+import functools
 import html as html_lib
 import re
 from collections.abc import Callable
@@ -200,6 +201,7 @@ _SHORT_TEXT_NODE = re.compile(rf">([^\S\u0800-\uffff]*+(?:{_SHORT_NODE_CHAR}|(?=
                               r"\s*+)<")
 _PAD = "\ufdd0"
 _LINK_START = re.compile(r"<a[\s>]", re.I)
+_ANY_TAG = re.compile(r"<[^<>]+>")
 _FEED_ROOT = re.compile(r"<(?:rss|rdf:RDF|feed)\b", re.I)
 _FEED_ITEM = re.compile(r"<(item|entry)\b[^<>]*>", re.I)
 _FEED_BODY = ("content:encoded", "content", "description", "summary")
@@ -281,11 +283,18 @@ def _unwrap_cdata(text: str) -> str:
 
 def _element(text: str, tag: str, pos: int = 0, end: int | None = None) -> str | None:
     """Inner markup of the first `<tag ...>...</tag>` in text[pos:end] (one open, one close search)."""
-    opened = re.compile(rf"<{re.escape(tag)}\b[^<>]*>", re.I).search(text, pos, len(text) if end is None else end)
+    start_tag, end_tag = _tag_patterns(tag)
+    opened = start_tag.search(text, pos, len(text) if end is None else end)
     if not opened:
         return None
-    closed = re.compile(rf"</{re.escape(tag)}\s*>", re.I).search(text, opened.end(), len(text) if end is None else end)
+    closed = end_tag.search(text, opened.end(), len(text) if end is None else end)
     return text[opened.end():closed.start()] if closed else None
+
+
+@functools.cache
+def _tag_patterns(tag: str) -> tuple[re.Pattern, re.Pattern]:
+    """Start and end tag patterns of `tag`, compiled once (a feed asks for up to five tags an item)."""
+    return re.compile(rf"<{re.escape(tag)}\b[^<>]*>", re.I), re.compile(rf"</{re.escape(tag)}\s*>", re.I)
 
 
 def drop_ruby(html: str) -> str:
@@ -326,7 +335,7 @@ def _feed_field(item: str, tag: str, markup: bool) -> str:
         return ""
     inner = _unwrap_cdata(value) if _CDATA_OPEN in value else html_lib.unescape(value)  # escaped HTML -> HTML
     if not markup:
-        return " ".join(html_lib.unescape(re.sub(r"<[^<>]+>", " ", inner)).split())
+        return " ".join(html_lib.unescape(_ANY_TAG.sub(" ", inner)).split())
     return _visible_text(drop_ruby(inner))
 
 
@@ -368,7 +377,7 @@ def _title_of(html: str) -> str | None:
         raw = _element(html, "title", 0, 200_000)
     if not raw:
         return None
-    return _clean_title(html_lib.unescape(re.sub(r"<[^<>]+>", "", _unwrap_cdata(raw))))
+    return _clean_title(html_lib.unescape(_ANY_TAG.sub("", _unwrap_cdata(raw))))
 
 
 def _clean_title(title: str | None) -> str | None:

@@ -313,6 +313,16 @@ def test_fallback_to_visible_text_when_main_content_is_empty(monkeypatch):
     assert meta["fallback"] == "main_content_empty" and meta["extractor"] == "nothing+visible_text"
 
 
+@pytest.mark.parametrize("chrome", [*(f"<{t}>広告{t}</{t}>" for t in extract._CHROME_SELECTORS if t.isalpha()),
+                                    '<NAV class="x">広告NAV</NAV>', "<Footer\n>広告Footer</Footer>",
+                                    '<div role="navigation">広告role</div>', "<div ROLE=banner>広告banner</div>",
+                                    '<p role="contentinfo">広告info</p>', '<span aria-hidden="true">広告hidden</span>'])
+def test_visible_text_drops_every_kind_of_chrome(chrome):
+    """The whole-page fallback drops every chrome container, whatever the case of its tag or attribute."""
+    text = extract._visible_text(f"<html><body><p>{PARA1}</p>{chrome}<p>本文の続き。</p></body></html>")
+    assert PARA1 in text and "本文の続き。" in text and "広告" not in text
+
+
 def test_giant_input_is_cut(monkeypatch):
     monkeypatch.setattr(extract, "MAX_HTML_CHARS", 5_000)
     html = "<html><body>" + f"<p>{PARA1}</p>" * 2_000 + "</body></html>"
