@@ -201,27 +201,39 @@ def cancel_embedded_jobs() -> None:
     "interrupted" at once and lived on for the rest of the job, whose steps wrote on into the staging folder
     it had removed and whose failure at exit printed tracebacks. The cancel now ends the runner's waits on its
     workers as a stop does on the local runner (`_abort_waits`), again until the runner thread has ended (a
-    bundle may start between two of them), and the job stays cancelled. It kills no worker process: the ones
-    `worker_pool.kill_workers` knows are a local run's (an embedded job starts none of them), maybe another run
-    in this process. A step already running in a LOOPBACK worker's thread cannot be ended; that thread ends with
-    the process."""
+    bundle may start between two of them), and the job stays cancelled. Beam's job read CANCELLED at once, so a
+    caller polling it took it for ended while its steps still ran: it reads CANCELLING until its runner has
+    ended, and a runner ended by the cancel is cancelled, not failed (Beam relayed that "failure" to the driver
+    as an error with a traceback). It kills no worker process: the ones `worker_pool.kill_workers` knows are a
+    local run's (an embedded job starts none of them), maybe another run in this process. A step already
+    running in a LOOPBACK worker's thread cannot be ended; that thread ends with the process."""
     from apache_beam.portability.api import beam_job_api_pb2
     from apache_beam.runners.portability import local_job_service
-    from apache_beam.runners.portability.fn_api_runner import worker_handlers
+    from apache_beam.runners.portability.fn_api_runner import fn_runner, worker_handlers
+    from apache_beam.runners.runner import PipelineState
 
     job, manager = local_job_service.BeamJob, worker_handlers.WorkerHandlerManager
     if getattr(job.cancel, "ends_the_job", False):
         return
-    cancel, init = job.cancel, manager.__init__
+    init, invoke = manager.__init__, job._invoke_runner
 
     def registered_init(self, *args: Any, **kwargs: Any) -> None:
         init(self, *args, **kwargs)
         _RUNS[threading.current_thread()] = self
 
+    def cancellable_invoke(self) -> Any:
+        try:
+            return invoke(self)
+        except Exception:
+            if not getattr(self, "cancel_requested", False):
+                raise
+            return fn_runner.RunnerResult(PipelineState.CANCELLED, {})  # the job's end is read from it
+
     def ending_cancel(self) -> None:
         if self.is_terminal_state(self.state):  # a finished job stays as it ended
             return
-        cancel(self)
+        self.cancel_requested = True
+        self.set_state(beam_job_api_pb2.JobState.CANCELLING)
         runner = getattr(self, "_run_thread", None)  # none when the job never started
         stop = RuntimeError(f"job {self._job_id} cancelled")
         while runner is not None and runner.is_alive():
@@ -229,10 +241,10 @@ def cancel_embedded_jobs() -> None:
             if run is not None:
                 _abort_waits({h for hs in list(run._cached_handlers.values()) for h in hs}, stop)
             runner.join(CANCEL_POLL_SECONDS)
-        self.set_state(beam_job_api_pb2.JobState.CANCELLED)  # not FAILED, as the ended runner set it
+        self.set_state(beam_job_api_pb2.JobState.CANCELLED)  # also one never started or ended on its own meanwhile
 
     ending_cancel.ends_the_job = True
-    manager.__init__, job.cancel = registered_init, ending_cancel
+    manager.__init__, job._invoke_runner, job.cancel = registered_init, cancellable_invoke, ending_cancel
 
 
 def patch() -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import apache_beam as beam
 import pytest
+from apache_beam.portability.api import beam_job_api_pb2
 from apache_beam.runners.portability.fn_api_runner import worker_handlers
 from apache_beam.runners.runner import PipelineState
 from apache_beam.runners.worker import data_plane
@@ -227,6 +228,7 @@ def test_an_in_process_run_has_no_job_to_cancel():
 
 
 EMBEDDED = ["--job_endpoint=embed", "--environment_type=LOOPBACK"]  # the job runs in this process
+IN_RUNNER = ["--job_endpoint=embed", "--environment_type=beam:env:embedded_python:v1"]  # steps in the runner thread
 _IN_STEP, _RELEASE = threading.Event(), threading.Event()
 
 
@@ -237,12 +239,12 @@ def _held(x: int) -> int:
 
 
 @contextlib.contextmanager
-def _held_embedded_job() -> Iterator[Any]:
+def _held_embedded_job(flags: list[str] = EMBEDDED) -> Iterator[Any]:
     """The result of a job of the embedded job service whose one step has started and is held there."""
     _IN_STEP.clear()
     _RELEASE.clear()
     try:
-        with pipeline_options("PortableRunner", 1, EMBEDDED) as (runner, options), \
+        with pipeline_options("PortableRunner", 1, flags) as (runner, options), \
                 new_pipeline(runner, options, "PortableRunner") as p:
             _ = p | beam.Create([1]) | beam.Map(_held)
             result = p.run()
@@ -254,10 +256,29 @@ def _held_embedded_job() -> Iterator[Any]:
 
 def test_a_cancelled_embedded_job_ends_and_stays_cancelled() -> None:
     """Beam's embedded job service only marked a cancelled job so: its runner thread ran on (for as long as the
-    step here is held). The cancel now ends that thread, though the step itself still runs."""
+    step here is held). The cancel now ends that thread, though the step itself still runs, and the runner's end
+    is the cancel's: the job never reads FAILED (Beam relayed that to the driver as an error)."""
     with _held_embedded_job() as result:
         result.cancel()
         job = result._job_service._jobs[result._job_id]
+        assert not job._run_thread.is_alive() and result.state == PipelineState.CANCELLED
+        assert [beam_job_api_pb2.JobState.Enum.Name(state) for state, _ in job._state_history] == [
+            "STOPPED", "STARTING", "RUNNING", "CANCELLING", "CANCELLED"]
+
+
+def test_a_cancelled_embedded_job_reads_cancelling_until_its_runner_has_ended() -> None:
+    """Beam's cancel marked the job CANCELLED at once, so a caller polling it saw an ended job whose steps still
+    ran. Here the held step runs in the job's runner thread, which the cancel cannot end until it returns."""
+    with _held_embedded_job(IN_RUNNER) as result:
+        job = result._job_service._jobs[result._job_id]
+        cancel = threading.Thread(target=result.cancel)
+        cancel.start()
+        while result.state == PipelineState.RUNNING:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        assert job._run_thread.is_alive() and result.state == PipelineState.CANCELLING
+        _RELEASE.set()
+        cancel.join(60)
         assert not job._run_thread.is_alive() and result.state == PipelineState.CANCELLED
 
 
