@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
+import time
 import weakref
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -192,12 +193,20 @@ def stop_workers_together() -> None:
 # a thread running a pipeline on an FnApiRunner → that run's WorkerHandlerManager (`cancel_embedded_jobs`)
 _RUNS: weakref.WeakValueDictionary[threading.Thread, Any] = weakref.WeakValueDictionary()
 CANCEL_POLL_SECONDS = 0.2
+# how long a cancel waits for an embedded job's runner thread to end: an aborted wait ends within a second or
+# two; under runner.CANCEL_SECONDS, so that the stopped driver says why
+CANCEL_END_SECONDS = 5
+
+
+class JobNotEnded(RuntimeError):
+    """A cancelled embedded job whose runner thread runs on: a step running in that thread (as an
+    `embedded_python` environment runs them) cannot be interrupted."""
 
 
 def cancel_embedded_jobs() -> None:
     """Make a cancel end a job of Beam's embedded job service (`--job_endpoint=embed`, the PortableRunner's
     in-process job service). Beam's `BeamJob.cancel` only marks the job cancelled (a TODO in Beam 2.77): its
-    runner thread, which the interpreter waits for at exit, ran the job to its end, so a stopped driver said
+    runner thread, which the interpreter waited for at exit, ran the job to its end, so a stopped driver said
     "interrupted" at once and lived on for the rest of the job, whose steps wrote on into the staging folder
     it had removed and whose failure at exit printed tracebacks. The cancel now ends the runner's waits on its
     workers as a stop does on the local runner (`_abort_waits`), again until the runner thread has ended (a
@@ -206,7 +215,11 @@ def cancel_embedded_jobs() -> None:
     ended, and a runner ended by the cancel is cancelled, not failed (Beam relayed that "failure" to the driver
     as an error with a traceback). It kills no worker process: the ones `worker_pool.kill_workers` knows are a
     local run's (an embedded job starts none of them), maybe another run in this process. A step already
-    running in a LOOPBACK worker's thread cannot be ended; that thread ends with the process."""
+    running in a LOOPBACK worker's thread cannot be ended; that thread ends with the process. Nor can one running
+    in the runner thread itself: the cancel gives up after CANCEL_END_SECONDS (`JobNotEnded`, the job still
+    CANCELLING), and that thread, a daemon now, ends with the process too. Beam 2.77's is not one (the process
+    waited at exit for the step), though Beam means the job to be: `BeamJob.__init__` still sets `self.daemon =
+    True`, left from when it was a `threading.Thread`."""
     from apache_beam.portability.api import beam_job_api_pb2
     from apache_beam.runners.portability import local_job_service
     from apache_beam.runners.portability.fn_api_runner import fn_runner, worker_handlers
@@ -229,6 +242,11 @@ def cancel_embedded_jobs() -> None:
                 raise
             return fn_runner.RunnerResult(PipelineState.CANCELLED, {})  # the job's end is read from it
 
+    def daemon_run(self) -> None:  # Beam's `run`, its thread a daemon
+        self.set_state(beam_job_api_pb2.JobState.STARTING)
+        self._run_thread = threading.Thread(target=self._run_job, daemon=True)
+        self._run_thread.start()
+
     def ending_cancel(self) -> None:
         if self.is_terminal_state(self.state):  # a finished job stays as it ended
             return
@@ -236,7 +254,10 @@ def cancel_embedded_jobs() -> None:
         self.set_state(beam_job_api_pb2.JobState.CANCELLING)
         runner = getattr(self, "_run_thread", None)  # none when the job never started
         stop = RuntimeError(f"job {self._job_id} cancelled")
+        deadline = time.monotonic() + CANCEL_END_SECONDS
         while runner is not None and runner.is_alive():
+            if time.monotonic() > deadline:
+                raise JobNotEnded(f"a step in its runner thread did not return within {CANCEL_END_SECONDS:g} s")
             run = _RUNS.get(runner)
             if run is not None:
                 _abort_waits({h for hs in list(run._cached_handlers.values()) for h in hs}, stop)
@@ -245,6 +266,7 @@ def cancel_embedded_jobs() -> None:
 
     ending_cancel.ends_the_job = True
     manager.__init__, job._invoke_runner, job.cancel = registered_init, cancellable_invoke, ending_cancel
+    job.run = daemon_run
 
 
 def patch() -> None:

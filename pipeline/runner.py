@@ -103,22 +103,25 @@ def run(p: beam.Pipeline, runner: str | None) -> PipelineResult:
 def _cancel(result: PipelineResult, name: str) -> None:
     """A driver stopped while it waits cancels its job: Dataflow or a job service would run it on for hours, writing
     into a staging folder the driver is about to remove, and Beam leaves that to the user. One line if it cannot
-    (nor within CANCEL_SECONDS: a job service that does not answer must not hold the stop)."""
-    failed: list[str] = []
+    (nor within CANCEL_SECONDS: a job service that does not answer must not hold the stop). A job of the embedded
+    job service runs in this process: one it cannot end ends with it (`local_runner.JobNotEnded`)."""
+    failed: list[Exception] = []
 
     def cancel() -> None:
         try:
             if not PipelineState.is_terminal(result.state):
                 result.cancel()
         except Exception as exc:
-            failed.append(_one_line(exc))
+            failed.append(exc)
 
     worker = threading.Thread(target=cancel, name="jcorpus-cancel", daemon=True)
     worker.start()
     worker.join(CANCEL_SECONDS)
-    why = f"no answer within {CANCEL_SECONDS:g} s" if worker.is_alive() else failed[0] if failed else None
+    why = f"no answer within {CANCEL_SECONDS:g} s" if worker.is_alive() else _one_line(failed[0]) if failed else None
     if why:
-        print(f"jcorpus: the {name} job could not be cancelled ({why}): cancel it there", file=sys.stderr)
+        where = "it ends with this process" if failed and isinstance(failed[0], local_runner.JobNotEnded) \
+            else "cancel it there"
+        print(f"jcorpus: the {name} job could not be cancelled ({why}): {where}", file=sys.stderr)
 
 
 def _joins_running_dask(flags: Sequence[str]) -> bool:
