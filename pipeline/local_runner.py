@@ -8,18 +8,20 @@
    starts another bundle of that stage; on Ctrl-C or SIGTERM the workers are killed rather than waited for
    (a stop on 2 workers took 9-19 s at 50 MB, the rest of each worker's share).
 3. `stop_workers_together`: the worker processes are told to stop all at once, not one after another.
-4. `cancel_embedded_jobs`: cancelling a job of the embedded job service (`--job_endpoint=embed`) ends it.
+4. `cancel_embedded_jobs`: cancelling a job of the embedded job service (`--job_endpoint=embed`) ends it, and
+   a stop inside `p.run()` finds the job it started (`jobs_started`).
 The patches touch classes of the pinned Beam (setup.cfg); drop them when Beam fixes the runner. `patch` also applies
 the SDK worker's fix (`pipeline.sdk_worker`) to in-process workers.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -192,6 +194,7 @@ def stop_workers_together() -> None:
 
 # a thread running a pipeline on an FnApiRunner → that run's WorkerHandlerManager (`cancel_embedded_jobs`)
 _RUNS: weakref.WeakValueDictionary[threading.Thread, Any] = weakref.WeakValueDictionary()
+_STARTING = threading.local()  # .results: the embedded jobs this thread starts in a `jobs_started` block
 CANCEL_POLL_SECONDS = 0.2
 # how long a cancel waits for an embedded job's runner thread to end: an aborted wait ends within a second or
 # two; under runner.CANCEL_SECONDS, so that the stopped driver says why
@@ -201,6 +204,18 @@ CANCEL_END_SECONDS = 5
 class JobNotEnded(RuntimeError):
     """A cancelled embedded job whose runner thread runs on: a step running in that thread (as an
     `embedded_python` environment runs them) cannot be interrupted."""
+
+
+@contextlib.contextmanager
+def jobs_started() -> Iterator[list[Any]]:
+    """The results of the embedded jobs this thread starts in the block, each from before it starts: `p.run()`
+    returns a job's result only after starting it, so a stop in between left the job running with nothing to
+    cancel it by (`runner.run`)."""
+    _STARTING.results = started = []
+    try:
+        yield started
+    finally:
+        _STARTING.results = None
 
 
 def cancel_embedded_jobs() -> None:
@@ -221,14 +236,14 @@ def cancel_embedded_jobs() -> None:
     waited at exit for the step), though Beam means the job to be: `BeamJob.__init__` still sets `self.daemon =
     True`, left from when it was a `threading.Thread`."""
     from apache_beam.portability.api import beam_job_api_pb2
-    from apache_beam.runners.portability import local_job_service
+    from apache_beam.runners.portability import local_job_service, portable_runner
     from apache_beam.runners.portability.fn_api_runner import fn_runner, worker_handlers
     from apache_beam.runners.runner import PipelineState
 
     job, manager = local_job_service.BeamJob, worker_handlers.WorkerHandlerManager
     if getattr(job.cancel, "ends_the_job", False):
         return
-    init, invoke = manager.__init__, job._invoke_runner
+    init, invoke, run_job = manager.__init__, job._invoke_runner, local_job_service.LocalJobServicer.Run
 
     def registered_init(self, *args: Any, **kwargs: Any) -> None:
         init(self, *args, **kwargs)
@@ -241,6 +256,12 @@ def cancel_embedded_jobs() -> None:
             if not getattr(self, "cancel_requested", False):
                 raise
             return fn_runner.RunnerResult(PipelineState.CANCELLED, {})  # the job's end is read from it
+
+    def recorded_run(self, request: Any, context: Any = None, timeout: Any = None) -> Any:
+        started = getattr(_STARTING, "results", None)
+        if started is not None:  # Beam's job id is the preparation id
+            started.append(portable_runner.PipelineResult(self, request.preparation_id, None, None))
+        return run_job(self, request, context, timeout)
 
     def daemon_run(self) -> None:  # Beam's `run`, its thread a daemon
         self.set_state(beam_job_api_pb2.JobState.STARTING)
@@ -266,7 +287,7 @@ def cancel_embedded_jobs() -> None:
 
     ending_cancel.ends_the_job = True
     manager.__init__, job._invoke_runner, job.cancel = registered_init, cancellable_invoke, ending_cancel
-    job.run = daemon_run
+    job.run, local_job_service.LocalJobServicer.Run = daemon_run, recorded_run
 
 
 def patch() -> None:

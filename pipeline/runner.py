@@ -80,16 +80,21 @@ def new_pipeline(beam_runner: Any, options: PipelineOptions, runner: str | None)
 def run(p: beam.Pipeline, runner: str | None) -> PipelineResult:
     """Run `p` and wait for it. With a runner that submits the job elsewhere, run() only starts it: a failure
     there (no --job_endpoint, a job-server jar that cannot be fetched, missing Dataflow options) is the set-up,
-    one line; the job's own failures keep their traceback."""
+    one line; the job's own failures keep their traceback. A stop inside `p.run()` after it started the job
+    cancels an embedded job (`local_runner.jobs_started`); a job submitted elsewhere (Dataflow, a job service)
+    is known to the driver only by the result `p.run()` had not returned yet, so that one runs on."""
     name = runner or DEFAULT_RUNNER
-    try:
-        result = p.run()
-    except Exception as exc:
-        if name in IN_PROCESS:  # the job itself failed here
-            raise
-        detail = ("no job service answered within --job_server_timeout seconds (Beam's default: 300)"
-                  if type(exc).__name__ == "FutureTimeoutError" else _one_line(exc))  # grpc's, message-less
-        raise UserError(f"--runner {name} could not start the job: {detail}") from None
+    with local_runner.jobs_started() as started:
+        try:
+            result = p.run()
+        except BaseException as exc:
+            for job in started:  # an embedded job p.run() started but did not return
+                _cancel(job, name)
+            if name in IN_PROCESS or not isinstance(exc, Exception):  # the job itself failed here, or a stop
+                raise
+            detail = ("no job service answered within --job_server_timeout seconds (Beam's default: 300)"
+                      if type(exc).__name__ == "FutureTimeoutError" else _one_line(exc))  # grpc's, message-less
+            raise UserError(f"--runner {name} could not start the job: {detail}") from None
     try:
         result.wait_until_finish()
         raise_if_stopped()  # a stop Beam swallowed in its wait: the job may still run

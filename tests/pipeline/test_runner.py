@@ -239,19 +239,26 @@ def _held(x: int) -> int:
 
 
 @contextlib.contextmanager
-def _held_embedded_job(flags: list[str] = EMBEDDED) -> Iterator[Any]:
-    """The result of a job of the embedded job service whose one step has started and is held there."""
+def _held_pipeline(flags: list[str] = EMBEDDED) -> Iterator[beam.Pipeline]:
+    """A pipeline for the embedded job service whose one step, once started, is held there until the block ends."""
     _IN_STEP.clear()
     _RELEASE.clear()
     try:
         with pipeline_options("PortableRunner", 1, flags) as (runner, options), \
                 new_pipeline(runner, options, "PortableRunner") as p:
             _ = p | beam.Create([1]) | beam.Map(_held)
-            result = p.run()
-            assert _IN_STEP.wait(120), "the job never reached its step"
-            yield result
+            yield p
     finally:
         _RELEASE.set()
+
+
+@contextlib.contextmanager
+def _held_embedded_job(flags: list[str] = EMBEDDED) -> Iterator[Any]:
+    """The result of a job of the embedded job service whose one step has started and is held there."""
+    with _held_pipeline(flags) as p:
+        result = p.run()
+        assert _IN_STEP.wait(120), "the job never reached its step"
+        yield result
 
 
 def test_a_cancelled_embedded_job_ends_and_stays_cancelled() -> None:
@@ -280,6 +287,26 @@ def test_a_cancelled_embedded_job_reads_cancelling_until_its_runner_has_ended() 
         _RELEASE.set()
         cancel.join(60)
         assert not job._run_thread.is_alive() and result.state == PipelineState.CANCELLED
+
+
+def test_a_stop_before_run_returns_cancels_the_embedded_job_it_started(monkeypatch, capsys) -> None:
+    """p.run() starts the job, then makes and returns its result: a stop in between (here, as the result is
+    returned) cancelled nothing, as there was no result to cancel, and the job ran on."""
+    from apache_beam.runners.portability.portable_runner import PortableRunner
+
+    submit, results = PortableRunner.run_portable_pipeline, []
+
+    def stopped_as_it_returns(self: PortableRunner, pipeline: Any, options: Any) -> Any:
+        results.append(submit(self, pipeline, options))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(PortableRunner, "run_portable_pipeline", stopped_as_it_returns)
+    with _held_pipeline() as p:
+        with pytest.raises(KeyboardInterrupt):
+            run(p, "PortableRunner")
+        job = results[0]._job_service._jobs[results[0]._job_id]
+        assert not job._run_thread.is_alive() and results[0].state == PipelineState.CANCELLED
+    assert capsys.readouterr().err == ""
 
 
 def test_a_cancelled_embedded_job_kills_no_worker_process_of_another_run(monkeypatch) -> None:
