@@ -1,6 +1,7 @@
 """Shared fixtures: the repo root on sys.path (tests run from a checkout), bundled and shared data locations."""
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 from collections.abc import Callable
@@ -14,6 +15,17 @@ if str(ROOT) not in sys.path:
 
 SAMPLES = ROOT / "data" / "samples"
 SHARED_CORPORA = ROOT.parent / "shared" / "corpora"
+
+
+def wiki_config(folder: Path, copies: int = 1) -> Path:
+    """A curate config of the bundled Wikipedia sample (`copies` sources of it), filters off: the stop and runner
+    tests' input."""
+    config = folder / "c.yaml"
+    config.write_text(json.dumps({"sources": [
+        {"name": f"wiki{i}", "kind": "reference", "format": "jsonl", "license": "CC-BY-SA-4.0",
+         "paths": [str(SAMPLES / "reference" / "wikipedia.jsonl")]} for i in range(copies)],
+        "filters": {"enabled": False}}))
+    return config
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from pipeline import errors, local_runner, worker_pool
 from pipeline import runner as runner_module
 from pipeline.local_runner import bounded_bundles, lock_stream_writes
 from pipeline.runner import WORKER_MALLOC, new_pipeline, pipeline_options, run
-from tests.pipeline.test_worker_pool import ROOT, _small_config
+from tests.conftest import ROOT, wiki_config
 from tests.pipeline.worker_probe import IdleOutputBytes
 
 
@@ -361,7 +361,7 @@ def test_a_stop_cancels_a_job_of_the_embedded_job_service(sig, code, said, flags
     it there" (there is none) and the process then waited for the step; now it says so and exits."""
     started, out = tmp_path / "in-step", tmp_path / "out"
     run = subprocess.Popen([sys.executable, "-c", EMBEDDED_STOP, str(started), "curate", "--config",
-                            str(_small_config(tmp_path)), "--out", str(out), "--runner", "PortableRunner",
+                            str(wiki_config(tmp_path)), "--out", str(out), "--runner", "PortableRunner",
                             *flags], cwd=ROOT, text=True,
                            env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE)

@@ -16,8 +16,7 @@ import pytest
 
 from pipeline import worker_pool
 from pipeline.worker_pool import WorkerPool
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT, wiki_config
 
 SCRIPT = """
 import json, os
@@ -198,10 +197,7 @@ def test_a_stop_signal_ends_the_run_in_one_line_and_leaves_nothing(sig, group, w
     one line; no process and no temporary output is left. SIGTERM to the whole group used to kill the workers
     first (a traceback from every runner thread), and on one worker Beam re-raised it inside a step as a
     RuntimeError (three tracebacks)."""
-    sources = [{"name": f"wiki{i}", "kind": "reference", "format": "jsonl", "license": "CC-BY-SA-4.0",
-                "paths": [str(ROOT / "data/samples/reference/wikipedia.jsonl")]} for i in range(400)]
-    config = tmp_path / "c.yaml"
-    config.write_text(json.dumps({"sources": sources, "filters": {"enabled": False}}))
+    config = wiki_config(tmp_path, copies=400)
     out = tmp_path / "out"
     run = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "curate", "--config", str(config), "--out",
                             str(out), "--workers", str(workers)], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
@@ -231,14 +227,6 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _small_config(tmp_path: Path) -> Path:
-    config = tmp_path / "c.yaml"
-    config.write_text(json.dumps({"sources": [
-        {"name": "wiki", "kind": "reference", "format": "jsonl", "license": "CC-BY-SA-4.0",
-         "paths": [str(ROOT / "data/samples/reference/wikipedia.jsonl")]}], "filters": {"enabled": False}}))
-    return config
-
-
 def _closed_stdout() -> None:
     os.close(1)  # Python then starts with sys.stdout = None
 
@@ -256,7 +244,7 @@ def test_runs_under_odd_process_settings(setup, tmp_path: Path) -> None:
     """A closed stdout or stderr (sys.stdout is None) and SIGCHLD inherited as ignored (waitpid: ECHILD) are how
     some supervisors start jobs; Beam's own workers ran there, so the forks must too."""
     out = tmp_path / "out"
-    run = subprocess.run([sys.executable, "-m", "pipeline.cli", "curate", "--config", str(_small_config(tmp_path)),
+    run = subprocess.run([sys.executable, "-m", "pipeline.cli", "curate", "--config", str(wiki_config(tmp_path)),
                           "--out", str(out), "--workers", "2"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
                          capture_output=setup is _sigchld_ignored, text=True, preexec_fn=setup, timeout=300)
     assert run.returncode == 0 and (out / "_SUCCESS").exists()
