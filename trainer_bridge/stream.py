@@ -114,6 +114,9 @@ class ShardStream:
         self.row_len = int(self.manifest["row_len"])
         self.vocab_size = int(self.manifest["vocab_size"])
         self.pad_id = int(self.manifest["tokenizer"]["pad_id"])
+        if self.dtype.kind not in "iu" or np.iinfo(self.dtype).max < self.vocab_size - 1:  # numpy casts silently
+            raise ValueError(f"dtype {self.dtype} cannot hold the token ids of a vocabulary of {self.vocab_size:,} "
+                             "(rows would wrap around silently); use an integer type as wide as int32")
         self.eos_id = int(self.manifest["tokenizer"]["eos_id"])
         self._dir = posixpath.dirname(manifest_file) if self._fs else os.path.dirname(os.path.abspath(manifest_file))
         self._shards = self.manifest["shards"]

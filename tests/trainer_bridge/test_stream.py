@@ -168,3 +168,17 @@ def test_bad_arguments_are_refused(shards):
         ShardStream(path, 0, 3, global_batch_size=G)
     with pytest.raises(ValueError, match="rank"):
         ShardStream(path, 2, 2, global_batch_size=G)
+
+
+def test_a_dtype_too_narrow_for_the_vocabulary_is_refused(tmp_path):
+    """uint16 or int16 rows wrapped ids above their range silently (70,000 came back as 4,464)."""
+    tokens = np.array([70_000, 65_536, 40_000, 2], dtype=np.uint32)
+    settings = PackSettings(seq_len=3, vocab_size=80_000, eos_id=2, pad_id=3)
+    write_local(str(tmp_path), [("a", "s", "web", "CC0", tokens)], settings,
+                {"vocab_size": 80_000, "sha256": "", "eos_id": 2, "pad_id": 3})
+    for narrow in (np.uint16, np.int16, np.float32):
+        with pytest.raises(ValueError, match="cannot hold the token ids of a vocabulary of 80,000"):
+            ShardStream(str(tmp_path), global_batch_size=1, dtype=narrow)
+    for wide in (np.int32, np.uint32, np.int64):
+        with ShardStream(str(tmp_path), global_batch_size=1, dtype=wide, prefetch=0) as stream:
+            assert stream.next()[0].tolist() == tokens.tolist()
