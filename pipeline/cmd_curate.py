@@ -7,10 +7,12 @@ from typing import Any
 
 from trainer_bridge.cliargs import MAX_WORKERS, integer, output_folder
 
+BEAM_OPTIONS = "Unknown options (--project, --region, --temp_location, ...) go to Beam."  # curate's and pack's
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("curate", help="curate raw sources into Parquet (Apache Beam)",
-                       description="Unknown options (--project, --region, --temp_location, ...) go to Beam.")
+                       description=BEAM_OPTIONS)
     p.add_argument("--config", required=True, help="YAML config (see README: Config reference)")
     p.add_argument("--out", required=True, type=output_folder, help="output folder or URL (gs://, s3://, ...)")
     p.add_argument("--runner", default=None,

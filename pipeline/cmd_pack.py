@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 
+from pipeline.cmd_curate import BEAM_OPTIONS
 from pipeline.errors import UserError
 from trainer_bridge.cliargs import MAX_SEQ_LEN, MAX_WORKERS, SEED_MAX, integer, number, output_folder
 from trainer_bridge.userpaths import open_regular
@@ -16,7 +17,8 @@ Decode = Callable[[list[int]], str]
 
 
 def register(subparsers) -> None:
-    pack = subparsers.add_parser("pack", help="tokenize curated documents and pack them into training shards")
+    pack = subparsers.add_parser("pack", help="tokenize curated documents and pack them into training shards",
+                                 description=BEAM_OPTIONS)
     pack.add_argument("--input", required=True, help="curated Parquet folder, file or glob (local or Beam URL)")
     pack.add_argument("--tokenizer", required=True, help="SentencePiece model (TOKDIR/tokenizer.model)")
     pack.add_argument("--seq-len", type=int, required=True,

@@ -275,3 +275,11 @@ def test_a_bad_tokenizer_is_one_line(corpus, tmp_path, capfd):  # noqa: F811
         assert cli_main(["pack", *common, "--tokenizer", str(tmp_path / name)]) == 2, name
         _one_line_error(capfd, message)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["curate", "pack"])
+def test_help_says_unknown_options_go_to_beam(command, capsys):
+    """Both pass options they do not define to Beam (Dataflow's --project, --region...); pack's help did not say so."""
+    with pytest.raises(SystemExit):
+        cli_main([command, "--help"])
+    assert "Unknown options (--project, --region, --temp_location, ...) go to Beam." in " ".join(capsys.readouterr().out.split())
