@@ -101,14 +101,27 @@ def vocabulary_report(sp: spm.SentencePieceProcessor) -> dict:
     }
 
 
+def _utf8_len(ch: str) -> int:
+    code = ord(ch)
+    return 1 if code < 0x80 else 2 if code < 0x800 else 3 if code < 0x10000 else 4
+
+
 def token_ends(sp: spm.SentencePieceProcessor, text: str) -> tuple[list[int], list[int]]:
-    """(ids, end character offset of each token in `text`); byte tokens inside a character add no end."""
-    ids, ends, pos = [], [], 0
+    """(ids, end character offset of each token in `text`); byte tokens inside a character and the empty
+    dummy-prefix `▁` add no end.
+
+    The ends come from each piece's UTF-8 end offset in `text`, not from adding up surface lengths: no
+    piece of a model that removes extra whitespace (the NFKC `default` baseline) holds the whitespace at
+    the start of a text, so the sum ran behind and shifted every boundary of such a document.
+    """
+    ids, ends, char, byte = [], [], 0, 0
     for piece in sp.encode(text, return_type="proto").pieces:
         ids.append(piece.id)
-        if piece.surface:
-            pos += len(piece.surface)
-            ends.append(pos)
+        if piece.end > piece.begin:
+            while byte < piece.end:
+                byte += _utf8_len(text[char])
+                char += 1
+            ends.append(char)
     return ids, ends
 
 

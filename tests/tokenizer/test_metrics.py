@@ -7,12 +7,15 @@ import pytest
 
 from tokenizer.evaluate import (
     char_class,
+    evaluate_models,
     internal_boundaries,
     nonspace_offsets,
     piece_class,
     prf,
     renyi_efficiency,
+    token_ends,
 )
+from tokenizer.train import TrainConfig, load, train_model, trainer_options
 
 
 def test_prf_hand_values() -> None:
@@ -62,3 +65,36 @@ def test_piece_class(piece: str, expected: str) -> None:
 def test_char_class_cjk_symbols_are_not_kanji() -> None:
     assert char_class("〒") == "symbol"
     assert char_class("𠮷") == "kanji"
+
+
+def test_token_ends_stay_on_the_text_when_the_model_drops_whitespace() -> None:
+    """The NFKC `default` baseline removes leading whitespace and newlines from its pieces' surfaces; its
+    token ends (and so its boundary P/R/F1) must still be offsets in the original text."""
+    sents = ["日本語のテキストです。", "東京に行きました。", "今日は晴れです。", "言語モデルを学習する。"] * 20
+    options = trainer_options("default", TrainConfig(vocab_size=300)) | {"hard_vocab_limit": False}
+    sp = load(train_model(sents, options))
+    text = "東京に行きました。今日は晴れです。"
+    ids, ends = token_ends(sp, text)
+    assert ends[-1] == len(text)
+    for prefix in ("\u3000", "\n\n", " \n\t", "  "):
+        shifted_ids, shifted = token_ends(sp, prefix + text)
+        assert shifted_ids == ids
+        assert shifted == [end + len(prefix) for end in ends], repr(prefix)
+    # whitespace is invisible to the boundary metric: a leading indent must not change it
+    plain = evaluate_models({"d": sp}, [("k", text)])["d"]
+    indented = evaluate_models({"d": sp}, [("k", "\u3000" + text.replace("。", "。\n\n", 1))])["d"]
+    for key in ("morph_boundary_precision", "morph_boundary_recall", "morph_boundary_f1"):
+        assert indented[key] == pytest.approx(plain[key]), key
+
+
+def test_token_ends_of_byte_fallback_and_multibyte_characters() -> None:
+    sents = ["日本語のテキストです。", "東京に行きました。"] * 20
+    options = trainer_options("main", TrainConfig(vocab_size=3000, inventory="joyo", reserved_tokens=0))
+    sp = load(train_model(sents, options | {"hard_vocab_limit": False}))
+    text = "𠮷 é頡\n東京"  # 4-byte, 2-byte and 3-byte characters that fall back to bytes, a space, a newline
+    pieces = sp.encode(text, out_type=str)
+    assert sum(p.startswith("<0x") for p in pieces) >= 4 + 3
+    ids, ends = token_ends(sp, text)
+    assert ids == sp.encode(text)
+    assert ends == sorted(set(ends)) and ends[-1] == len(text)
+    assert {1, 2, 3, 4, 5, 7} <= set(ends)  # each fallen-back character ends once, at its own end
