@@ -9,7 +9,12 @@ import unicodedata
 
 import kanji_lists
 
-JOYO: frozenset[str] = frozenset(kanji_lists.JOYO)  # 2,136 常用漢字 (2010 list)
+# The 2010 常用漢字表 gives four kanji in forms outside JIS X 0208 (𠮟 U+20B9F, 塡, 剝, 頰) and allows their JIS forms
+# beside them (許容字体), which most text uses. kanji-lists has 塡 剝 in the official form but 叱 頬 in the allowed one,
+# so 𠮟 頰 were never guaranteed, nor 剥 填 below `jis0208`: every form of the four is in every inventory now.
+JOYO_ALLOWED = {"𠮟": "叱", "塡": "填", "剝": "剥", "頰": "頬"}  # official form -> allowed form
+JOYO: frozenset[str] = frozenset(kanji_lists.JOYO) - set(JOYO_ALLOWED.values()) | set(JOYO_ALLOWED)  # 2,136, official
+JOYO_FORMS: frozenset[str] = JOYO | set(JOYO_ALLOWED.values())  # 2,140: the 常用漢字 every inventory guarantees
 JINMEIYO: frozenset[str] = frozenset(kanji_lists.JINMEIYO)  # 人名用漢字 outside 常用 (current list)
 
 HIRAGANA = "".join(chr(c) for c in range(0x3041, 0x3097)) + "ゝゞゟ"  # ぁ..ゖ incl. small kana
@@ -85,7 +90,7 @@ AUTO_SHARE = 0.6  # `auto`: the largest level that takes at most this share of t
 
 @functools.cache
 def _level_chars(level: str) -> frozenset[str]:
-    chars = set(JOYO) | set(HIRAGANA) | set(KATAKANA) | set(PUNCTUATION) | set(FULLWIDTH_ALNUM) | {IDEOGRAPHIC_SPACE}
+    chars = set(JOYO_FORMS) | set(HIRAGANA) | set(KATAKANA) | set(PUNCTUATION) | set(FULLWIDTH_ALNUM) | {IDEOGRAPHIC_SPACE}
     chars |= set(ASCII_PRINTABLE)
     if level != "joyo":
         chars |= JINMEIYO

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from tokenizer.inventory import AUTO, INVENTORIES, JOYO, required_chars, resolve
+from tokenizer.inventory import AUTO, INVENTORIES, JOYO_FORMS, required_chars, resolve
 from tokenizer.policy import DELIMITER, POLICIES, presegment_all
 from trainer_bridge.userpaths import not_regular
 
@@ -81,7 +81,7 @@ def trainer_options(variant: str, cfg: TrainConfig) -> dict:
                 "add_dummy_prefix": False, "remove_extra_whitespaces": False,
                 "allow_whitespace_only_pieces": True, "user_defined_symbols": ["\n", "\r"]}
     if variant == "lossless":
-        return {**lossless, "required_chars": "".join(sorted(JOYO))}
+        return {**lossless, "required_chars": "".join(sorted(JOYO_FORMS))}
     if variant != "main":
         raise ValueError(f"unknown variant {variant!r}")
     opts = {**lossless, "model_type": cfg.model_type, "split_digits": True,

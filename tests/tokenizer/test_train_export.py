@@ -56,6 +56,16 @@ def test_required_inventory_and_specials_present(model: bytes) -> None:
     assert sp.encode("\n") == [sp.piece_to_id("\n")]
     assert sp.encode("\r\n") == [sp.piece_to_id("\r"), sp.piece_to_id("\n")]  # CR never falls back to bytes
     assert sp.encode("2025", out_type=str) == ["2", "0", "2", "5"]
+    for kanji in "𠮟叱塡填剝剥頰頬":  # both forms of the four 常用漢字 whose official form is outside JIS X 0208
+        assert sp.encode(kanji, out_type=str) == [kanji]
+
+
+def test_joyo_is_the_official_list_and_every_level_holds_both_forms_of_four() -> None:
+    """kanji-lists gives 塡 剝 in their official 2010 forms but 叱 頬 in the allowed (JIS) forms: 𠮟 and 頰 fell back
+    to bytes, and 剥 填, the forms most text uses, were not guaranteed below jis0208."""
+    assert len(JOYO) == 2136 and set("𠮟塡剝頰") <= JOYO and not set("叱填剥頬") & JOYO
+    for level in ("joyo", "jinmeiyo", "jis0208", "full"):
+        assert set("𠮟叱塡填剝剥頰頬") <= set(required_chars(level)), level
 
 
 @pytest.mark.parametrize("text", HARD_STRINGS)
