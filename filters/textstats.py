@@ -170,11 +170,13 @@ _ONE_CHAR, _TWO_CHARS = np.uint64(21), np.uint64(42)  # code points + 1 fit in 2
 
 
 def llmjp_stats(text: str, head: int = 50) -> dict[str, float]:
-    """llm-jp v1 (HojiChar) statistics: kana within the first `head` characters and zlib compression ratio."""
+    """llm-jp v1 (HojiChar) statistics: kana within the first `head` characters and zlib compression ratio
+    at level 9, as llm-jp's `has_good_compression_ratio` compresses (the default level 6 gives a ratio up to
+    ~0.003 higher: a text at 0.2983 by llm-jp's measure passed the 0.30 minimum)."""
     raw = text.encode("utf-8")
     return {
         "head_kana_chars": float(len(_KANA.findall(text[:head]))),
-        "compression_ratio": len(zlib.compress(raw)) / len(raw) if raw else 0.0,
+        "compression_ratio": len(zlib.compress(raw, 9)) / len(raw) if raw else 0.0,
     }
 
 

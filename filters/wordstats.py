@@ -16,10 +16,12 @@ JA_STOP_WORDS = frozenset(["の", "に", "を", "は", "た", "て", "が", "と
 
 
 def segment(text: str) -> list[str]:
-    """MeCab surfaces; whitespace is never a word."""
+    """MeCab surfaces; whitespace is never a word. MeCab skips ASCII spaces but gives the ideographic space
+    U+3000 (kept in stored text) as a morpheme of its own, which datatrove's tokenizer strips: counted, it was
+    a non-alphabetic word, and a statute written 第一条　目的　… lost `gopher_alpha_words` on it."""
     from tokenizer.morph import morphemes  # imported lazily: only word-level rules pay for MeCab
 
-    return morphemes(text)
+    return [w for w in morphemes(text) if not w.isspace()]
 
 
 def _is_symbol(word: str) -> bool:
@@ -64,7 +66,8 @@ def word_stats(text: str, words: Sequence[str] | None = None) -> dict[str, float
         "bullet_line_fraction": sum(ln.lstrip().startswith(("•", "-")) for ln in lines) / len(lines),
         "end_ellipsis_line_fraction": sum(ln.rstrip().endswith(("...", "…")) for ln in lines) / len(lines),
         "alpha_word_fraction": sum(any(c.isalpha() for c in w) for w in words) / n_words if n_words else 0.0,
-        "stop_words": float(sum(1 for w in words if w in JA_STOP_WORDS)),
+        # distinct stop words, as datatrove's `stop_words.intersection(set(words))`: の five times is one
+        "stop_words": float(len(JA_STOP_WORDS.intersection(words))),
         "newlines_per_word": text.count("\n") / n_words if n_words else 0.0,
     }
     for n in (2, 3, 4):

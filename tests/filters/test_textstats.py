@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import random
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -88,6 +89,16 @@ def test_llmjp_stats() -> None:
     repetitive = llmjp_stats("ああああ" * 200)["compression_ratio"]
     varied = llmjp_stats("吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。")["compression_ratio"]
     assert repetitive < 0.05 < 0.3 < varied
+
+
+def test_compression_ratio_is_llmjps_level_9() -> None:
+    """llm-jp's has_good_compression_ratio compresses with level=9; zlib's default (6) gives other ratios."""
+    rng = random.Random(19)
+    words = ["研究", "日本語", "コーパス", "政府", "法律", "公開", "データ", "学習", "モデル", "評価"]
+    text = "。".join("".join(rng.choice(words) for _ in range(rng.randint(3, 8))) for _ in range(100))
+    raw = text.encode("utf-8")
+    assert len(zlib.compress(raw)) != len(zlib.compress(raw, 9))  # a text on which the levels differ
+    assert llmjp_stats(text)["compression_ratio"] == len(zlib.compress(raw, 9)) / len(raw)
 
 
 def _ngram_stats_by_counting(text: str, top: tuple[int, ...], dup: tuple[int, ...]) -> dict[str, float]:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from filters.chain import FilterChain
 from filters.evaluate import format_report, score
-from filters.wordstats import word_stats
+from filters.wordstats import segment, word_stats
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 
@@ -20,7 +21,7 @@ def test_word_stats_hand_computed() -> None:
     s = word_stats(text, words)
     assert s["words"] == 6  # "…" is a symbol-only word
     assert s["avg_word_length"] == pytest.approx(8 / 6)
-    assert s["stop_words"] == 2  # が twice
+    assert s["stop_words"] == 1  # が twice is one distinct stop word (datatrove)
     assert s["alpha_word_fraction"] == pytest.approx(6 / 7)
     assert s["ellipsis_per_word"] == pytest.approx(1 / 7)
     assert s["end_ellipsis_line_fraction"] == pytest.approx(1 / 2)
@@ -34,6 +35,26 @@ def test_word_stats_hand_computed() -> None:
 def test_word_stats_use_mecab_by_default() -> None:
     s = word_stats("今日は晴れです。")
     assert s["words"] >= 3 and s["stop_words"] >= 1
+
+
+def test_stop_words_are_distinct_stop_words() -> None:
+    """datatrove's GopherQualityFilter counts `len(stop_words & set(words))`: a text whose only stop word is
+    の, however often, has one and fails `min_stop_words: 2` (it passed when occurrences were counted)."""
+    text = "東京大学の研究成果の発表"
+    assert word_stats(text, ["東京", "大学", "の", "研究", "成果", "の", "発表"])["stop_words"] == 1
+    chain = FilterChain({"preset": "none", "rules": {"gopher_stop_words": {"threshold": 2}}})
+    assert chain(text, url=None, kind="web").reject_reason == "gopher_stop_words"
+
+
+def test_ideographic_space_is_not_a_word() -> None:
+    """MeCab gives U+3000 as a morpheme; datatrove strips whitespace tokens. Counted as a non-alphabetic word,
+    it took this statute-like text to an alpha-word fraction of 0.67 and a `gopher_alpha_words` rejection."""
+    text = "\n".join(["第一条　目的　この法律は　行政機関の　組織を　定める。",
+                     "第二条　定義　この法律で　機関とは　次の　ものを　いう。", "第三条　設置　国に　次の　機関を　置く。"])
+    assert "\u3000" not in segment(text)
+    assert word_stats(text)["alpha_word_fraction"] > 0.9
+    chain = FilterChain({"preset": "none", "rules": {"gopher_alpha_words": {"threshold": 0.759}}})
+    assert chain(text, url=None, kind="government").reject_reason is None
 
 
 def _samples() -> tuple[list[str], list[str]]:
