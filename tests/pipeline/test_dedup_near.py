@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.decisions import ApplyDecisions, rank_prefix
-from pipeline.dedup_near import INDEX_META_KEY, NearDedup, check_edge_accounting, parse_config
+from pipeline.dedup_near import INDEX_META_KEY, NearDedup, _salt, check_edge_accounting, parse_config
+from pipeline.documents import doc_id
 from pipeline.errors import ConfigError
 from pipeline.runner import pipeline_options
 
@@ -135,6 +137,15 @@ def test_hot_bucket_is_salted_and_gives_the_same_clusters(tmp_path: Path) -> Non
     assert stats["near_hot_buckets"] > 0
     assert normal == salted
     assert {v for v, _ in clusters(salted).values()} == {"h00"} and len(clusters(salted)) == 12
+
+
+@pytest.mark.parametrize("slices", [1000, 1024, 256])
+def test_hot_bucket_slices_are_uniform_for_real_ids(slices: int) -> None:
+    """Document ids are 32 hex digits (pipeline.documents.doc_id); salting by their last bytes filled 64 of
+    1,024 slices (16 of 256), so a hot bucket's slice held ~16x the members `max_bucket` promises."""
+    ids = [doc_id("src", str(i)) for i in range(20 * slices)]
+    sizes = Counter(_salt(rank_prefix("web", None, PRIORITY) + i, slices) for i in ids)
+    assert len(sizes) == slices and max(sizes.values()) < 2 * 20
 
 
 def test_verification_drops_lsh_false_positives(tmp_path: Path) -> None:
