@@ -54,7 +54,8 @@ def chunks(text: str, max_chars: int = MAX_CHUNK_CHARS) -> Iterator[str]:
 
 
 def _fields(text: str, fields: int) -> list[str]:
-    """MeCab's own output for each line of `text`: `fields` tab-ended fields per morpheme, whitespace skipped.
+    """MeCab's own output for each line of `text`: `fields` tab-ended fields per morpheme, ASCII whitespace
+    skipped (MeCab keeps U+3000, U+00A0 and the other Unicode spaces as morphemes).
 
     MeCab formats the fields in C (no surface or feature holds a tab or a space: it skips whitespace) and
     ends each line with a mark that keeps fugashi from stripping a last surface such as U+00A0; a Python
@@ -77,7 +78,7 @@ def morphemes_with_pos(text: str) -> list[tuple[str, str]]:
 
 
 def morphemes(text: str) -> list[str]:
-    """Surfaces of the morphemes of `text`, whitespace dropped."""
+    """Surfaces of the morphemes of `text`; ASCII whitespace is dropped, U+3000 and other Unicode spaces are not."""
     return _fields(text, 1)
 
 
