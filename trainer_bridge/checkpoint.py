@@ -125,6 +125,8 @@ def _state_problem(state: dict, name: str) -> str | None:
         return "streams must be a non-empty list of stream states"
     if not isinstance(state.get("args"), dict):
         return "it lacks the run's arguments (args)"
+    if "skipped_in_a_row" in state and not _count(state["skipped_in_a_row"]):
+        return f"skipped_in_a_row is {state['skipped_in_a_row']!r}, expected an integer >= 0"
     if "vocab_size" in state and not _count(state["vocab_size"], 1):
         return f"vocab_size is {state['vocab_size']!r}, expected an integer >= 1"
     return None

@@ -55,6 +55,9 @@ from trainer_bridge.userpaths import folder_unwritable, not_regular  # noqa: E40
 # Consecutive skipped steps (gradients not finite) that mean divergence, not an fp16 scale still settling: from
 # the largest scale LossScaler allows, 2**24, fp16 finds a working one in 24 halvings.
 MAX_SKIPPED_IN_A_ROW = 32
+# --lr and --weight-decay reach the AdamW kernel as float32: above its largest value they were a kernel error line per
+# rank at step 1, with MPICH's Abort lines, instead of one usage line.
+F32_LIMIT = 3.4e38  # just below float32's largest value, 3.4028e38
 
 
 class TrainError(ValueError):
@@ -306,7 +309,9 @@ def train(args: argparse.Namespace) -> int:
         raise EveryRankError(_agreed(failures))
     if ckpt is None:
         comm.Bcast(model.params, root=0)
-    fp16, start_step, skipped_in_a_row = args.precision == "fp16", ckpt.step if ckpt else 0, 0
+    fp16, start_step = args.precision == "fp16", ckpt.step if ckpt else 0
+    # the skipped steps in a row go on counting across a resume (absent from older checkpoints: 0)
+    skipped_in_a_row = ckpt.state.get("skipped_in_a_row", 0) if ckpt else 0
     G = args.global_batch
     metrics_path = run / "metrics.jsonl"
     if rank == 0:
@@ -373,6 +378,7 @@ def train(args: argparse.Namespace) -> int:
             streams = comm.gather(stream.state_dict(), root=0)
             if rank == 0:
                 state = {"optimizer_t": opt.t, "loss_scaler": scaler.state_dict(), "streams": streams,
+                         "skipped_in_a_row": skipped_in_a_row,
                          "vocab_size": stream.vocab_size, "seed": args.seed, "world_size": world,
                          "tokenizer_sha256": stream.manifest["tokenizer"].get("sha256"), "precision": args.precision,
                          "args": {k: v for k, v in vars(args).items() if k != "func"}}
@@ -444,16 +450,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=output_folder, help="run directory (metrics.jsonl, ckpt-STEP.npz)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
-    p.add_argument("--lr", type=number(0, above=True), default=1e-3)
+    p.add_argument("--lr", type=number(0, F32_LIMIT, above=True), default=1e-3)
     p.add_argument("--warmup", type=integer(0), default=None, help="warmup steps (default: steps/10, at most 200)")
-    p.add_argument("--weight-decay", type=number(0), default=0.1)
+    p.add_argument("--weight-decay", type=number(0, F32_LIMIT), default=0.1)
     p.add_argument("--clip", type=number(0), default=1.0, help="global gradient-norm clip (0 = off)")
     p.add_argument("--seed", type=integer(0, SEED_MAX), default=0)
     p.add_argument("--doc-mask", action="store_true", help="attend only within documents (doc_offsets)")
     p.add_argument("--ckpt-every", type=integer(1), default=100)
     p.add_argument("--keep", type=integer(0), default=3, help="checkpoints to keep (0 = all)")
     p.add_argument("--log-every", type=integer(1), default=10)
-    p.add_argument("--loss-scale", type=number(0, above=True), default=2.0 ** 16, help="initial fp16 loss scale")
+    # LossScaler's range: below 1 the fp16 gradients flushed to zero (1e-30 trained nothing and exited 0); above 2**24
+    # the scale could not settle within MAX_SKIPPED_IN_A_ROW halvings (1e40 stopped as "diverged, lower --lr"), and
+    # 1e300 was a kernel error line per rank
+    p.add_argument("--loss-scale", type=number(LossScaler.min_scale, LossScaler.max_scale), default=2.0 ** 16,
+                   help="initial fp16 loss scale, in [1, 2**24]")
     p.add_argument("--scale-window", type=integer(1), default=200, help="clean steps before the scale doubles")
     p.add_argument("--no-overlap", action="store_true", help="blocking Allreduce after each bucket")
     p.add_argument("--halt-after", type=integer(0), default=0, help=argparse.SUPPRESS)

@@ -101,6 +101,7 @@ def rewrite(path, change, key="state"):
     (lambda s: s.update(step="3"), "step is '3', expected an integer >= 0"),
     (lambda s: s.update(step=2), "its state is for step 2"),  # the file is ckpt-3
     (lambda s: s.update(vocab_size=0), "vocab_size is 0, expected an integer >= 1"),
+    (lambda s: s.update(skipped_in_a_row=-1), "skipped_in_a_row is -1, expected an integer >= 0"),
 ])
 def test_incomplete_or_inconsistent_state_is_one_line(tmp_path, capsys, change, needle):
     path = rewrite(save_checkpoint(tmp_path, make_ckpt(3)), change)

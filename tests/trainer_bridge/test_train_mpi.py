@@ -192,7 +192,7 @@ def test_bad_arguments_give_one_line_errors(shards, tmp_path):
                           (["--shards", str(shards), "--global-batch", "0"], "global-batch"),
                           (["--shards", str(shards), "--model", "huge"], "--model must be"),
                           (["--shards", str(shards), "--log-every", "0"], "--log-every: expected an integer >= 1"),
-                          (["--shards", str(shards), "--lr", "-1"], "--lr: expected a number > 0, got -1"),
+                          (["--shards", str(shards), "--lr", "-1"], "--lr: expected a number in (0, 3.4e+38], got -1"),
                           # was the usage block and the error; the usage block went to every rank's stderr
                           (["--shards", str(shards), "--steps", "0"], "--steps: expected an integer >= 1, got 0"),
                           (["--shards", str(shards), "--out", ""], "--out: expected a path, got ''"),
@@ -228,12 +228,31 @@ def test_a_diverged_run_stops_with_one_line(shards, tmp_path, ranks):
     assert records[-1]["loss"] is None and records[-1]["grad_norm"] is None and records[-1]["skipped"]
 
 
+def test_a_resumed_diverging_run_stops_where_a_straight_run_does(shards, tmp_path):
+    """The count of skipped steps in a row is in the checkpoint: resumed at step 20 of a run diverged at step 1, the
+    count restarted at 0 and the run stopped at step 52 instead of 33."""
+    from trainer_bridge.train import MAX_SKIPPED_IN_A_ROW
+
+    run = tmp_path / "nan"
+    args = ("--lr", "1e30", "--warmup", "0", "--ckpt-every", "10")
+    run_train(shards, run, 1, *args, "--halt-after", "20", steps=60)
+    code, err = _stderr_of(mpi_command(shards, run, 1, *args, "--resume", steps=60))
+    assert code == 2 and err.startswith(f"jcorpus-train: error: step {MAX_SKIPPED_IN_A_ROW + 1}: the last "), err
+
+
 def test_errors_every_rank_finds_are_said_once(shards, tmp_path):
     """Under 2 ranks a usage error printed twice, and a setup error twice with an MPICH Abort line per rank."""
     (tmp_path / "huge.json").write_text(json.dumps({"d_model": 100000, "n_layers": 100}), encoding="utf-8")
-    for extra, needle in ((["--lr", "-1"], "--lr: expected a number > 0, got -1"),
+    for extra, needle in ((["--lr", "-1"], "--lr: expected a number in (0, 3.4e+38], got -1"),
                           (["--global-batch", "3"], "--global-batch 3 must be a positive multiple of the number of ranks (2)"),
-                          (["--model", str(tmp_path / "huge.json")], "GiB for its weights")):
+                          (["--model", str(tmp_path / "huge.json")], "GiB for its weights"),
+                          # past float32 in the AdamW kernel: its error line per rank at step 1, and MPICH's Aborts
+                          (["--lr", "1e39"], "argument --lr: expected a number in (0, 3.4e+38], got 1e39"),
+                          (["--weight-decay", "1e39"], "argument --weight-decay: expected a number in [0, 3.4e+38], got 1e39"),
+                          # outside LossScaler's range: the grad_scale kernel error per rank; all gradients 0 and exit 0
+                          (["--precision", "fp16", "--loss-scale", "1e300"], "argument --loss-scale: expected a number "
+                           "in [1.0, 16777216.0], got 1e300"),
+                          (["--precision", "fp16", "--loss-scale", "1e-30"], "argument --loss-scale: expected")):
         proc = subprocess.run(mpi_command(shards, tmp_path / "x", 2, *extra), cwd=ROOT, env=mpi_env(),
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
