@@ -221,30 +221,34 @@ def test_fp16_conversion_matches_numpy(kernel_path, rng):
 
 
 def test_results_independent_of_thread_count(kernel_path, rng):
-    """Fixed reduction orders: 1 and 2 OpenMP threads give bitwise equal results (sizes above the parallel cutoff).
-    On `blas` the matmuls are numpy's, whose OpenBLAS thread count set_threads does not change (docs/a64fx.md):
-    there only the C kernels are really tested here."""
-    x, w, dout = randn(rng, 300, 260), randn(rng, 270, 260), randn(rng, 300, 270)
-    ids, table_grad = rng.integers(0, 40, 3000).astype(np.int32), randn(rng, 3000, 64)
-    big = randn(rng, 300_001)
-    lw, lb = randn(rng, 260), randn(rng, 260)
+    """Fixed reduction orders: 1, 2 and 3 OpenMP threads give bitwise equal results. Each size clears its kernel's
+    OpenMP cutoff and gives each of 3 threads work at every vector length up to 2048 bits (checked by making the last
+    thread perturb its output), and no more: past 128 bits QEMU runs every float op slowly (docs/a64fx.md). GEMM:
+    M*N*K = 418,600, the forward's K = 260 > KC; embedding: 2,050 columns, over two blocks of 1,024 (SVE at 2048
+    bits; 64 columns were one block, so one thread). On `blas` the matmuls are numpy's, whose OpenBLAS thread count
+    set_threads does not change (docs/a64fx.md): there only the C kernels are really tested here."""
+    x, lw, lb = randn(rng, 300, 260), randn(rng, 260), randn(rng, 260)
+    a, w, dout = x[:23], randn(rng, 70, 260), randn(rng, 23, 70)
+    ids, table_grad = rng.integers(0, 40, 64).astype(np.int32), randn(rng, 64, 2050)
+    big = randn(rng, 70_001)
 
     def run():
         _, mean, rstd = sk.layernorm_forward(x, lw, lb)
-        dtable = np.zeros((40, 64), np.float32)
+        dtable = np.zeros((40, 2050), np.float32)
         sk.embedding_backward(ids, table_grad, dtable)
-        return [sk.matmul_forward(x, w), *sk.matmul_backward(dout, x, w), *sk.layernorm_backward(x, x, lw, mean, rstd),
+        return [sk.matmul_forward(a, w), *sk.matmul_backward(dout, a, w), *sk.layernorm_backward(x, x, lw, mean, rstd),
                 dtable, np.float64(sk.sumsq(big)), sk.gelu_forward(big)]
 
     try:
-        sk.set_threads(1)
-        one = run()
-        sk.set_threads(2)
-        two = run()
+        results = []
+        for n in (1, 2, 3):
+            sk.set_threads(n)
+            results.append(run())
     finally:
         sk.set_threads(sve_default_threads())
-    for a, b in zip(one, two, strict=True):
-        np.testing.assert_array_equal(a, b)
+    for other in results[1:]:
+        for want, got in zip(results[0], other, strict=True):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_set_threads_holds_for_kernels_called_from_other_threads():
