@@ -1,6 +1,7 @@
 /* Correctness harness for every kernel: each implementation compiled into this binary (the portable C path,
  * and the SVE path on SVE builds) against a plain double-precision scalar reference, on random inputs with
- * awkward sizes derived from the run-time vector length (0, 1, VL-1, VL, VL+1, primes, > one cache block).
+ * awkward sizes derived from the run-time vector length (0, 1, VL-1, VL, VL+1, primes, > one cache block), and on
+ * the limit cases tests/sve_kernels checks (overflow, +-inf, NaN), so each vector length sees them too.
  * Run under qemu-aarch64 at several vector lengths by run.sh; also builds and runs natively (portable only).
  * Usage: harness [quick]   -- quick trims the largest shapes. Exit status 0 only when every check passes.
  */
@@ -41,20 +42,26 @@ static float *rnd(int64_t n, float scale) {
 }
 static void *zalloc(int64_t n, size_t elem) { return calloc((size_t)(n > 0 ? n : 1), elem); }
 
-/* |got - want| <= atol + rtol |want| everywhere (inf and NaN must match exactly); reports the first offender. */
-static void check(const char *what, int im, const float *got, const double *want, int64_t n, double rtol,
-                  double atol) {
+/* |got - want| <= atol + rtol * size everywhere (inf and NaN must match exactly), size = |want|, or where huge terms
+ * cancel the size of those terms (scale, not NULL): a float result is good only to a rounding of them. Reports the
+ * first offender. */
+static void check_scaled(const char *what, int im, const float *got, const double *want, const double *scale,
+                         int64_t n, double rtol, double atol) {
     checks++;
     for (int64_t i = 0; i < n; i++) {
         if ((double)got[i] == want[i] || (isnan(got[i]) && isnan(want[i]))) continue;
         double err = fabs((double)got[i] - want[i]);
-        if (!(err <= atol + rtol * fabs(want[i]))) {
+        if (!(err <= atol + rtol * (scale ? scale[i] : fabs(want[i])))) {
             failures++;
             printf("FAIL %-22s %-8s index %lld of %lld: got %.9g want %.9g\n", what, IMPL_NAME[im], (long long)i,
                    (long long)n, (double)got[i], want[i]);
             return;
         }
     }
+}
+static void check(const char *what, int im, const float *got, const double *want, int64_t n, double rtol,
+                  double atol) {
+    check_scaled(what, im, got, want, NULL, n, rtol, atol);
 }
 
 static void test_matmul(int64_t N, int64_t C, int64_t OC) {
