@@ -81,7 +81,7 @@ STREAMS = {
     "sk_residual_forward_sve._omp_fn.0": (16, 12, 1, "residual add"),
     "sk_gelu_forward_sve._omp_fn.0": (16, 8, 30, "GELU forward"),
     "sk_gelu_backward_sve._omp_fn.0": (16, 12, 40, "GELU backward"),
-    "row_expsum_sve": (16, 8, 20, "softmax / cross-entropy exp pass"),
+    "row_expsum_sve": (64, 8, 20, "softmax / cross-entropy exp pass (4 vectors per iteration)"),
     "row_max_sve": (64, 4, 1, "softmax row max (4 vectors per iteration)"),
     "row_sum_sve": (64, 4, 1, "row sum (layernorm mean, 4 vectors per iteration)"),
     "row_scale_sve": (16, 8, 1, "softmax normalise"),
@@ -119,7 +119,7 @@ def main() -> int:
         rows = {}
         for src in sorted(SRC.glob("*.c")):
             obj = Path(tmp) / (src.stem + ".o")
-            subprocess.run([args.cc, *args.cflags.split(), "-std=gnu11", f"-I{SRC}", "-c", str(src), "-o", str(obj)],
+            subprocess.run([args.cc, *args.cflags.split(), "-std=c11", f"-I{SRC}", "-c", str(src), "-o", str(obj)],
                            check=True)
             dis = subprocess.run([args.objdump, "-d", "--no-show-raw-insn", str(obj)], check=True,
                                  capture_output=True, text=True).stdout
