@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
@@ -25,43 +26,88 @@ NUMBERED: dict[str, tuple[str, str]] = {
 }
 CAPTIONS = {"ParagraphCaption", "ArticleCaption"}
 APPEND_TO_PREVIOUS = {"ArticleRange", "RelatedArticleNum"}  # "（第一条―第三条）" after a title
-INLINE = {"Ruby", "Rt", "Sup", "Sub", "Line", "QuoteStruct"}
+# elements read as part of a sentence's line; Fig is an empty image reference (ArithFormula Ｓ＝Ａ×<Fig/>（円）)
+INLINE = {"Ruby", "Rt", "Sup", "Sub", "Line", "QuoteStruct", "ArithFormula", "Fig"}
+# inline elements that may hold blocks: QuoteStruct and ArithFormula are `any` in the schema, a Line holds either
+CONTAINERS = {"QuoteStruct", "ArithFormula", "Line"}
+LEAF = INLINE - {"ArithFormula"}  # an element holding only these is one line; formulas side by side get a line each
 LAW_ATTRS = {"Era": "era", "Year": "year", "Num": "num", "LawType": "law_type", "Lang": "lang",
              "PromulgateMonth": "promulgate_month", "PromulgateDay": "promulgate_day"}
 _FORMATTING_WS = re.compile(r"(?<!\s)\s*\n\s*")  # from a run's start only: a long run without \n was quadratic
+_HOLDS: ContextVar[dict[int, bool] | None] = ContextVar("_HOLDS", default=None)  # _holds_blocks by id(element)
 
 
 def inline_text(el: Any) -> str:
-    """Text as printed: ruby readings (Rt) dropped, pretty-printing newlines removed. A QuoteStruct that quotes
-    blocks (an amended article, a table) gives their lines, between line breaks: flattened, they ran together
-    with each other and the sentence (改める。（定義）第二条引用条文。)."""
-    if not any(_quotes_blocks(c) for c in el):
+    """Text as printed: ruby readings (Rt) dropped, pretty-printing newlines removed. A QuoteStruct, ArithFormula or
+    Line that holds blocks (an amended article, a table) gives their lines, each text around them a line of its own:
+    flattened, they ran together with each other and the sentence (改める。（定義）第二条引用条文。)."""
+    if not any(_holds_blocks(c) for c in el):
         return _FORMATTING_WS.sub("", element_text(el, {"Rt"})).strip()
-    pieces = [_FORMATTING_WS.sub("", el.text or "")]
+    lines: list[str] = []
+    _mixed(el, lines)
+    return "\n".join(lines)
+
+
+def _holds_blocks(el: Any) -> bool:
+    """Memoized per law (render_law): each level of nested Lines asked again for its whole subtree (90 levels over
+    300k inline elements took 40 s)."""
+    if local_name(el.tag) not in CONTAINERS:
+        return False
+    memo = _HOLDS.get()
+    if memo is not None and id(el) in memo:
+        return memo[id(el)]
+    found = any(local_name(c.tag) not in INLINE or _holds_blocks(c) for c in el)
+    if memo is not None:
+        memo[id(el)] = found
+    return found
+
+
+def _mixed(el: Any, lines: list[str]) -> None:
+    """Lines of content mixing text and blocks (the schema's `any`: QuoteStruct, ArithFormula, Note, Style, Format):
+    each run of text and inline elements is a line, each block gives its own lines, in document order."""
+    run = [el.text or ""]
     for child in el:
-        if _quotes_blocks(child):
-            quoted: list[str] = []
-            for block in child:
-                render_block(block, quoted)
-            pieces.append("\n" + "\n".join(quoted) + "\n")
-        elif local_name(child.tag) != "Rt":
-            pieces.append(inline_text(child))
-        pieces.append(_FORMATTING_WS.sub("", child.tail or ""))
-    return "".join(pieces).strip()
+        name = local_name(child.tag)
+        if name in INLINE and not _holds_blocks(child):
+            run.append("" if name == "Rt" else element_text(child, {"Rt"}))
+        else:
+            _emit(lines, _FORMATTING_WS.sub("", "".join(run)).strip())
+            run = []
+            if name in INLINE:
+                _mixed(child, lines)
+            else:
+                render_block(child, lines)
+        run.append(child.tail or "")
+    _emit(lines, _FORMATTING_WS.sub("", "".join(run)).strip())
 
 
-def _quotes_blocks(el: Any) -> bool:
-    return local_name(el.tag) == "QuoteStruct" and any(local_name(c.tag) not in INLINE for c in el)
+def _block_edges(el: Any) -> tuple[bool, bool]:
+    """Whether el's content starts / ends with a block-holding element (nothing but blanks before / after it)."""
+    children = list(el)
+    if not children:
+        return False, False
+    return (not (el.text or "").strip() and _holds_blocks(children[0]),
+            not (children[-1].tail or "").strip() and _holds_blocks(children[-1]))
 
 
 def sentence_text(el: Any) -> str:
-    """A *Sentence container: Sentences run on; Columns (term / definition) are split by a full-width space."""
+    """A *Sentence container: Sentences run on (a line break where one ends or starts with quoted blocks); Columns
+    (term / definition) are split by a full-width space."""
     children = [c for c in el if local_name(c.tag) in ("Sentence", "Column")]
     if not children:
         return inline_text(el)
     if any(local_name(c.tag) == "Column" for c in children):
         return IDEOGRAPHIC_SPACE.join(sentence_text(c) for c in children if local_name(c.tag) == "Column")
-    return "".join(inline_text(c) for c in children)
+    parts: list[str] = []
+    block_before = False
+    for child in children:
+        if text := inline_text(child):
+            starts, ends = _block_edges(child)
+            if parts and (block_before or starts):
+                parts.append("\n")
+            parts.append(text)
+            block_before = ends
+    return "".join(parts)
 
 
 def _child(el: Any, name: str) -> Any | None:
@@ -135,11 +181,14 @@ def render_block(el: Any, lines: list[str], prefix: str = "") -> None:
             if local_name(row.tag) in ("TableRow", "TableHeaderRow"):
                 _emit(lines, "\t".join(_cell_text(cell) for cell in row).rstrip("\t"))
         return
-    if all(local_name(c.tag) in INLINE for c in el):  # a leaf such as EnactStatement or a Title
+    if all(local_name(c.tag) in LEAF for c in el):  # a leaf such as EnactStatement or a Title
         _emit(lines, inline_text(el))
         return
     if name.endswith("Sentence"):
         _emit(lines, sentence_text(el))
+        return
+    if (el.text or "").strip() or any((c.tail or "").strip() for c in el):  # text between blocks: `any` content
+        _mixed(el, lines)
         return
     appended: list[str] = []  # joined once: `lines[-1] +=` per sibling was quadratic in their number
     emitted = False  # whether the sibling before gave a line (after an empty title, a line of another element)
@@ -159,6 +208,14 @@ def render_block(el: Any, lines: list[str], prefix: str = "") -> None:
 
 def render_law(law: Any, context: dict[str, str]) -> Rendered:
     """(text, meta, licence, url) of one <Law>; statutes carry no per-record licence."""
+    token = _HOLDS.set({})  # the law's elements stay alive while it is rendered, so their ids are theirs
+    try:
+        return _render_law(law, context)
+    finally:
+        _HOLDS.reset(token)
+
+
+def _render_law(law: Any, context: dict[str, str]) -> Rendered:
     meta: dict[str, Any] = {key: law.get(attr) for attr, key in LAW_ATTRS.items() if law.get(attr)}
     lines: list[str] = []
     body = _child(law, "LawBody")

@@ -19,6 +19,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 READ_SIZE = 1 << 16  # compressed bytes read from the file at a time
+UTF8_BOM = b"\xef\xbb\xbf"
 OUT_CHUNK = 1 << 16  # most decompressed bytes produced by one gzip step
 ZSTD_MAX_WINDOW = 1 << 27  # refuse zstd frames that would need a >128 MiB window, xz streams a >128 MiB decoder
 # Deepest nesting a record may have (JSON objects/arrays, XML elements from the document root); deeper is
@@ -378,11 +379,12 @@ class LineReader:
     the cap (its bytes were skipped in bounded chunks, `last_length` says how long it was). The blank
     lines (ASCII whitespace and `blank`, e.g. an encoded U+3000) of a run within one read come out as one
     empty line, the line number advanced past them: a small gzip of 4 GB of newlines is a few seconds of
-    C-level scanning instead of four billion Python steps.
+    C-level scanning instead of four billion Python steps. A `bom` (UTF-8's) starting the first line is not part
+    of it: a BOM alone on a blank first line made that line a record (invalid JSON, an empty text block).
     """
 
-    def __init__(self, stream: DecodedStream, max_line_bytes: int, blank: bytes = b"") -> None:
-        self.stream, self.max_line_bytes = stream, max_line_bytes
+    def __init__(self, stream: DecodedStream, max_line_bytes: int, blank: bytes = b"", bom: bytes = b"") -> None:
+        self.stream, self.max_line_bytes, self.bom = stream, max_line_bytes, bom
         self.line_no = 0  # number of the last line yielded
         self.last_length = 0
         spaces = rb"[ \t\r\n\x0b\x0c]*"  # bytes.strip()'s whitespace; one class, so sre scans it in C
@@ -421,6 +423,8 @@ class LineReader:
             self.last_length = skipped
             return self.line_no, None
         line = bytes(buf[:-1] if buf.endswith(b"\r") else buf)
+        if self.line_no == 1 and self.bom and line.startswith(self.bom):
+            line = line[len(self.bom):]
         self.last_length = len(line)
         return self.line_no, line
 

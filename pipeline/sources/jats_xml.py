@@ -16,13 +16,13 @@ from pipeline.sources.xmlstream import Rendered, element_text, local_name, read_
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
-SKIP = {"ref-list", "fn-group", "fn", "fig", "fig-group", "table-wrap", "table-wrap-group", "disp-formula",
+SKIP = {"ref-list", "fn-group", "fn", "fig", "fig-group", "table-wrap", "table-wrap-group", "array", "disp-formula",
         "supplementary-material", "ack", "back", "sub-article", "response", "label", "graphic", "media",
         "object-id"}
 BLOCKS = {"p", "title", "subtitle", "list-item", "def", "term", "disp-quote", "attrib", "verse-line", "statement",
           "preformat", "code", "speaker"}
-NESTED = BLOCKS | {"sec", "list", "boxed-text", "speech", "verse-group"}  # block-level: lines of their own
-_WS = re.compile(r"\s+")
+NESTED = BLOCKS | {"sec", "list", "def-list", "boxed-text", "speech", "verse-group"}  # block-level: lines of their own
+_WS = re.compile(r"[^\S\u3000]+")  # U+3000 is text (the normalizer keeps it too), not layout
 # a line break between two Japanese characters is layout, not a space (日本語の\n  文章 → 日本語の文章)
 _CJK = "\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff00-\uffef"
 _CJK_BREAK = re.compile(f"(?<=[{_CJK}])[ \t]*\n\\s*(?=[{_CJK}])")
@@ -35,7 +35,7 @@ _CC = re.compile(r"creativecommons\.org/(?:licenses/([a-z-]+)/(\d\.\d)|publicdom
 
 
 def clean(text: str) -> str:
-    """Collapse pretty-printing whitespace; keep single spaces (English words, mixed text)."""
+    """Collapse pretty-printing whitespace; keep single spaces (English words, mixed text) and ideographic spaces."""
     return _WS.sub(" ", _CJK_BREAK.sub("", text)).strip()
 
 

@@ -13,7 +13,15 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
-from pipeline.sources.io import MAX_NESTING, NODE_BYTES, InputError, LineReader, decode_text, open_stream
+from pipeline.sources.io import (
+    MAX_NESTING,
+    NODE_BYTES,
+    UTF8_BOM,
+    InputError,
+    LineReader,
+    decode_text,
+    open_stream,
+)
 
 TOO_DEEP = f"record nested deeper than {MAX_NESTING} levels of objects/arrays"
 MAX_BAD_LINES = 10_000
@@ -149,7 +157,7 @@ def read(path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
     except InputError as e:
         yield Unreadable(path, str(e))
         return
-    lines = LineReader(stream, source.max_record_bytes)
+    lines = LineReader(stream, source.max_record_bytes, bom=UTF8_BOM)
     good = bad = 0
     with stream:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
-from pipeline.sources.io import DecodedStream, InputError, LineReader, decode_text, open_stream
+from pipeline.sources.io import UTF8_BOM, DecodedStream, InputError, LineReader, decode_text, open_stream
 
 IDEOGRAPHIC_SPACE = "\u3000"
 
@@ -35,7 +35,7 @@ def _whole_file(stream: DecodedStream, path: str, cap: int, encoding: str) -> Ra
 
 def _blocks(stream: DecodedStream, path: str, cap: int, encoding: str) -> Iterator[RawDoc | Unreadable]:
     space = IDEOGRAPHIC_SPACE.encode(encoding, errors="ignore")
-    lines = LineReader(stream, cap, space)
+    lines = LineReader(stream, cap, space, UTF8_BOM if encoding in ("utf-8", "utf-8-sig") else b"")
     # the block's lines, each followed by "\n": one buffer, not an object per line (30M one-byte lines took 4 GB)
     block = bytearray()
     size, first_line, number, too_long = 0, 0, 0, False
