@@ -143,14 +143,19 @@ def iter_xml_records(stream: DecodedStream, record_tag: str, max_record_bytes: i
     of it, and MAX_OPEN_ELEMENTS open ones: past either the file stops). `context` holds the text of
     `context_tags` elements seen outside records so far (e.g. the 法令API wrapper's LawId). `element` is None
     for a record with an element deeper than MAX_NESTING: the readers' renderers recurse. Parser errors
-    (defusedxml refusals, ParseError) propagate to the caller; an encoding expat cannot look up is an
-    InputError.
+    (defusedxml refusals, ParseError) propagate to the caller; an encoding expat cannot look up or switch to is
+    an InputError.
     """
     source = Utf8Xml(stream, max_record_bytes)
     try:
         yield from _xml_records(source, record_tag, context_tags)
     except LookupError as e:  # e.g. a UTF-16 file declaring an unknown encoding: Utf8Xml reads only bytes
         raise InputError(f"XML in an unknown encoding ({one_line(e)})") from None
+    except DefusedXmlException:  # a ValueError too: the caller names the refusal
+        raise
+    except ValueError as e:  # a UTF-16 file declaring Shift_JIS: pyexpat switches only to single-byte codecs
+        raise InputError(f"XML declared in an encoding the parser cannot switch to from its bytes' own "
+                         f"({one_line(e)})") from None
 
 
 def _xml_records(source: Utf8Xml, record_tag: str,

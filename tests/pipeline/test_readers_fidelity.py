@@ -109,3 +109,15 @@ def test_a_bom_on_a_blank_first_line_is_not_a_record(tmp_path: Path, newline: st
     path.write_bytes(b"\xef\xbb\xbf" + f"{newline}{newline}一つ目。{newline}{newline}二つ目。{newline}".encode())
     docs = read_all("text", path, text_split="blank_line")
     assert [(d.source_id, d.text) for d in docs] == [(f"{path}#block 1", "一つ目。"), (f"{path}#block 2", "二つ目。")]
+
+
+@pytest.mark.parametrize("fmt", ["egov_xml", "jats_xml"])
+@pytest.mark.parametrize("label", ["Shift_JIS", "EUC-JP", "Big5"])
+def test_utf16_xml_declaring_a_multibyte_encoding_is_quarantined(tmp_path: Path, fmt: str, label: str) -> None:
+    """pyexpat raised ValueError (multi-byte encodings are not supported) out of the reader: `jcorpus quality
+    train` died with a traceback, curate quarantined the file only through its reader-crash net."""
+    path = tmp_path / "a.xml"
+    path.write_bytes(f'<?xml version="1.0" encoding="{label}"?><Law><article>本文</article></Law>'.encode("utf-16"))
+    (bad,) = read_all(fmt, path)
+    assert isinstance(bad, Unreadable) and bad.source_id == str(path)
+    assert bad.error.startswith("XML declared in an encoding the parser cannot switch to")
