@@ -12,10 +12,12 @@ ratio (our own rule: fast and exact for Japanese), then charset-normalizer for o
 Label mapping (WHATWG-compatible supersets): Shift_JIS -> cp932 (Windows-31J: NEC/IBM extensions
 that real "Shift_JIS" pages use); EUC-JP -> euc_jp (JIS X 0208 + JIS X 0212 three-byte sequences, the
 repertoire of the WHATWG decoder; the JIS X 0208 cells it lacks, NEC row 13 ①② and IBM rows 89-92 髙 﨑,
-read from cp932), falling back to euc_jis_2004 only when that fails (JIS X 0213 characters); ISO-2022-JP ->
-iso2022_jp_ext (adds half-width katakana), fallback iso2022_jp_2004. cp932 output is folded to the JIS X 0208
-mapping that euc_jp/shift_jis use (U+FF5E -> U+301C WAVE DASH etc.), so one text in Shift_JIS and in EUC-JP
-decodes to the same string (dedup) and NFKC does not turn 〜 into an ASCII tilde.
+read from cp932), falling back to euc_jis_2004 only when that fails (JIS X 0213 characters); Shift_JIS likewise
+falls back to shift_jis_2004; ISO-2022-JP -> iso2022_jp_ext (adds half-width katakana), fallback iso2022_jp_2004.
+cp932 output is folded to the JIS X 0208 mapping that euc_jp/shift_jis use (U+FF5E -> U+301C WAVE DASH etc.), so
+one text in Shift_JIS and in EUC-JP decodes to the same string (dedup) and NFKC does not turn 〜 into an ASCII
+tilde; shift_jis_2004 output is mapped back to ASCII as euc_jis_2004 reads it (Python's codec reads 0x5C/0x7E as
+¥/‾ and 1-1-32/1-2-18 as \\ and ~).
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ _XML_DECL = re.compile(rb"<\?xml\b[^>]{0,200}?encoding\s*=\s*[\"']\s*([A-Za-z0-9
 _ISO2022_ESC = re.compile(rb"\x1b(?:\$[@B]|\$\(D|\(J|\(I)")
 _KANA = (0x3041, 0x30FF)  # hiragana and katakana blocks
 
-_JA = {"cp932": ("cp932",), "euc_jp": ("euc_jp", "euc_jis_2004"), "iso2022_jp_ext": ("iso2022_jp_ext", "iso2022_jp_2004")}
+_JA = {"cp932": ("cp932", "shift_jis_2004"), "euc_jp": ("euc_jp", "euc_jis_2004"), "iso2022_jp_ext": ("iso2022_jp_ext", "iso2022_jp_2004")}
 # label (lower case) -> codec; anything else goes through codecs.lookup
 _ALIASES = {
     **dict.fromkeys(("shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "ms932", "windows-31j", "cp932",
@@ -63,6 +65,12 @@ _ALIASES = {
 # when used as one); never used. Names are `codecs.lookup(label).name`.
 NOT_TEXT_CODECS = frozenset({"utf-7", "idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined",
                              "base64", "bz2", "hex", "quopri", "rot-13", "uu", "zlib"})
+# charset-normalizer's names for the JIS X 0213 supersets -> our chains, which read JIS X 0208 text as browsers do
+# (euc_jis_2004 read the NEC-selected IBM rows of EUC-JP as other kanji: 髙 -> 郄) and fall back to them
+_DETECTED_AS = {"euc_jis_2004": "euc_jp", "euc_jisx0213": "euc_jp", "shift_jis_2004": "cp932", "shift_jisx0213": "cp932"}
+# Python's Shift_JIS-2004 decoders read 0x5C/0x7E as ¥/‾ and JIS X 0213 1-1-32/1-2-18 as \ and ~, where euc_jis_2004
+# (and cp932, browsers) read ASCII as ASCII and those cells as ＼ and ～: `10:00~18:00` became `10:00‾18:00`
+_SJIS_X0213_AS_EUC = str.maketrans({"\\": "\uff3c", "~": "\uff5e", "\u00a5": "\\", "\u203e": "~"})
 # cp932 -> the JIS X 0208 mapping of euc_jp / shift_jis (see module docstring)
 _CP932_FOLD = (("\uff5e", "\u301c"), ("\u2225", "\u2016"), ("\uff0d", "\u2212"),
                ("\uffe0", "\u00a2"), ("\uffe1", "\u00a3"), ("\uffe2", "\u00ac"))
@@ -102,7 +110,7 @@ def decode_html(body: bytes, http_content_type: str | None) -> tuple[str, dict]:
         if found is not None:
             return found[0], _decision(found[1], "detected", declared, True)
         if lenient is not None:
-            decision = _decision(_chain(codec)[0], source, declared, False)
+            decision = _decision(lenient[2], source, declared, False)
             decision["invalid_sequences"] = lenient[1]
             return lenient[0], decision
         raise CharsetError(f"bytes are invalid in the declared charset {declared!r} and in every detected one")
@@ -157,8 +165,12 @@ def _chain(codec: str) -> tuple[str, ...]:
 def _decode(body: bytes, codec: str, errors: str = "strict") -> str:
     if codec == "euc_jp" and errors == "strict":
         errors = EUC_JP_WINDOWS  # browsers' EUC-JP: the JIS X 0208 rows Python's euc_jp lacks, as cp932 has them
+    elif codec == "euc_jp" and errors == "replace":
+        errors = EUC_JP_WINDOWS_LENIENT
     text = body.decode(codec, errors)
-    return fold_cp932(text) if codec == "cp932" else text
+    if codec == "cp932":
+        return fold_cp932(text)
+    return text.translate(_SJIS_X0213_AS_EUC) if codec in ("shift_jis_2004", "shift_jisx0213") else text
 
 
 def _euc_pair_as_cp932(err: UnicodeDecodeError) -> tuple[str, int]:
@@ -172,14 +184,34 @@ def _euc_pair_as_cp932(err: UnicodeDecodeError) -> tuple[str, int]:
         s1 = (row + 1) // 2 + (0x70 if row <= 0x5E else 0xB0)
         s2 = cell + (0x7E if row % 2 == 0 else 0x1F if cell < 0x60 else 0x20)
         try:
-            return bytes((s1, s2)).decode("cp932"), err.start + 2
+            return fold_cp932(bytes((s1, s2)).decode("cp932")), err.start + 2
         except UnicodeDecodeError:
             pass
     raise err
 
 
+def _euc_pair_or_replace(err: UnicodeDecodeError) -> tuple[str, int]:
+    """Lenient EUC-JP: the cells browsers read from cp932 as above, else U+FFFD for the whole sequence, as the
+    WHATWG decoder consumes it (a lead byte and the non-ASCII bytes after it). Python's euc_jp consumed the lead
+    byte alone, so the next character was read from the trail byte on: every later pair misaligned until an ASCII
+    byte (髙島屋の日本 -> 眦膕阿瞭本, with one stray byte elsewhere on the page)."""
+    try:
+        return _euc_pair_as_cp932(err)
+    except UnicodeDecodeError:
+        pass
+    data, start = err.object, err.start
+    size = 1
+    if data[start] in (0x8E, 0x8F) or 0xA1 <= data[start] <= 0xFE:
+        size = 2 if start + 1 < len(data) and data[start + 1] >= 0x80 else 1
+        if data[start] == 0x8F and size == 2 and 0xA1 <= data[start + 1] <= 0xFE:  # JIS X 0212: three bytes
+            size = 3 if start + 2 < len(data) and data[start + 2] >= 0x80 else 2
+    return "\ufffd", start + size
+
+
 EUC_JP_WINDOWS = "jcorpus-euc-jp-windows"
+EUC_JP_WINDOWS_LENIENT = "jcorpus-euc-jp-windows-lenient"
 codecs.register_error(EUC_JP_WINDOWS, _euc_pair_as_cp932)
+codecs.register_error(EUC_JP_WINDOWS_LENIENT, _euc_pair_or_replace)
 
 
 def fold_cp932(text: str) -> str:
@@ -192,39 +224,52 @@ def fold_cp932(text: str) -> str:
 
 def _strict(body: bytes, codec: str) -> tuple[str | None, str]:
     """Strict decoding with the codec's fallbacks; a character cut off at the very end (crawlers
-    truncate payloads at a byte limit) is dropped rather than failing the page."""
+    truncate payloads at a byte limit) is dropped rather than failing the page. Shift_JIS-2004 as a fallback must
+    give Japanese-looking text: Big5 bytes are valid Shift_JIS-2004 (half-width katakana and kanji soup)."""
     for candidate in _chain(codec):
+        text = None
         try:
-            return _decode(body, candidate), candidate
+            text = _decode(body, candidate)
         except UnicodeDecodeError as err:
             if err.start >= len(body) - 3 and err.start > 0:
                 try:
-                    return _decode(body[: err.start], candidate), candidate
+                    text = _decode(body[: err.start], candidate)
                 except UnicodeDecodeError:
                     pass
         except (LookupError, UnicodeError):  # not a text codec, or one failing with a plain UnicodeError
             break
+        if text is not None and (candidate == codec or candidate != "shift_jis_2004"
+                                 or _kana_ratio(text) >= MIN_KANA_RATIO):
+            return text, candidate
     return None, codec
 
 
-def _lenient(body: bytes, codec: str) -> tuple[str, int] | None:
-    """Decoding that drops a handful of invalid sequences (a cut last character, one stray byte).
+def _lenient(body: bytes, codec: str) -> tuple[str, int, str] | None:
+    """Decoding that drops a handful of invalid sequences (a cut last character, one stray byte): (text, number of
+    sequences dropped, codec), with the codec of the chain that drops fewest (a Shift_JIS-2004 page with one stray
+    byte lost its JIS X 0213 characters to cp932, or had them read from their trail bytes on as ﾙ).
 
     Accepted only when the bad sequences are rare in absolute and relative terms and the valid
     non-ASCII characters outnumber them 20 to 1, so a wrong charset (errors everywhere) never passes.
     """
-    first = _chain(codec)[0]
-    try:
-        text = _decode(body, first, errors="replace")
-    except (LookupError, UnicodeError):
+    best: tuple[str, int, str] | None = None
+    for candidate in _chain(codec):
+        try:
+            text = _decode(body, candidate, errors="replace")
+        except (LookupError, UnicodeError):
+            break
+        bad = text.count("\ufffd") - (body.count(b"\xef\xbf\xbd") if candidate == "utf-8" else 0)
+        if best is None or bad < best[1]:
+            best = (text, bad, candidate)
+    if best is None:
         return None
-    bad = text.count("\ufffd") - (body.count(b"\xef\xbf\xbd") if first == "utf-8" else 0)
+    text, bad, used = best
     if bad <= 0 or bad > MAX_BAD_SEQUENCES:
         return None
     sample = text[:SCORE_CHARS]
     if len(sample) - len(sample.encode("ascii", "ignore")) - bad < 20 * bad:
         return None
-    return text.replace("\ufffd", ""), bad
+    return text.replace("\ufffd", ""), bad, used
 
 
 def _contradicted(body: bytes, codec: str) -> tuple[str, str] | None:
@@ -289,7 +334,7 @@ def _japanese(body: bytes) -> tuple[str, str] | None:
             lenient = _lenient(body, codec)
             if lenient is None:
                 continue
-            text, used = lenient[0], _chain(codec)[0]
+            text, used = lenient[0], lenient[2]
         ratio = _kana_ratio(text)
         if ratio >= MIN_KANA_RATIO and (best is None or ratio > best[0]):
             best = (ratio, text, used)
@@ -320,7 +365,9 @@ def _normalizer(body: bytes) -> tuple[str, str] | None:
     if best is None or best.encoding is None:
         return None
     codec = codec_for_label(best.encoding) or best.encoding
-    text, used = _strict(body, codec)
+    text, used = _strict(body, _DETECTED_AS.get(codec, codec))
+    if text is None and codec in _DETECTED_AS:  # e.g. a kana-poor Shift_JIS-2004 page
+        text, used = _strict(body, codec)
     if text is None:
         text, used = str(best), best.encoding
     return text, used

@@ -333,3 +333,62 @@ def test_kana_ratio_by_hand():
     assert _kana_ratio("ascii only") == 0.0 and _kana_ratio("") == 0.0
     assert _kana_ratio("漢" * SCORE_CHARS + "あ" * 10) == 0.0  # only the first SCORE_CHARS characters are scored
     assert _kana_ratio("\u3040\u3041\u30ff\u3100") == 2 / 4  # the blocks' edges
+
+
+def _sjis_2004(text: str) -> bytes:
+    """Shift_JIS-2004 as pages have it: ASCII as ASCII (Python's encoder writes `~` and `\\` as JIS X 0213 cells)."""
+    return b"".join(c.encode("ascii") if c.isascii() else c.encode("shift_jis_2004") for c in text)
+
+
+@pytest.mark.parametrize("extra", ["㋐", "ゕ", "ㇰ", "𠀋ㇰゕ㋐"])
+def test_jis_x0213_characters_on_a_shift_jis_page(extra):
+    """cp932 lacks JIS X 0213's cells: one such character was dropped with its trail byte read as ﾙ (or U+F8F0),
+    several sent the page to charset-normalizer's shift_jis_2004, which reads 0x5C and 0x7E as ¥ and ‾
+    (10:00‾18:00, C:¥Windows, /‾user/)."""
+    line = f"{SENTENCES}営業時間 10:00~18:00 C:\\Windows http://example.jp/~user/ {extra}です。"
+    for header in ("text/html; charset=Shift_JIS", None):
+        text, decision = decode_html(_sjis_2004(f"<meta charset=Shift_JIS><p>{line}</p>"), header)
+        assert line in text and decision["charset"] == "shift_jis_2004", (header, text)
+    assert decode_html(_sjis_2004(f"<p>{line}</p>"), None)[0] == f"<p>{line}</p>"  # detected
+    # as euc_jis_2004 reads the same text: the cells Python's shift_jis_2004 gives as ASCII are ＼ and ～ there
+    sjis = _sjis_2004(f"<p>{SENTENCES}") + bytes.fromhex("815f81b0") + _sjis_2004(f"{extra}</p>")  # JIS 1-1-32, 1-2-18
+    euc = f"<p>{SENTENCES}".encode("euc_jp") + bytes.fromhex("a1c0a2b2") + f"{extra}</p>".encode("euc_jis_2004")
+    assert decode_html(sjis, "text/html; charset=shift_jis_2004")[0] == f"<p>{SENTENCES}＼～{extra}</p>" == \
+        decode_html(euc, "text/html; charset=euc-jis-2004")[0]
+
+
+def test_big5_labelled_shift_jis_is_not_read_as_shift_jis_2004():
+    """Big5 bytes are valid Shift_JIS-2004 (half-width katakana and kanji soup): the fallback needs kana."""
+    body = ("<p>" + "中華民國是位於東亞的國家，首都臺北。人口約兩千三百萬，經濟以科技產業聞名。" * 3 + "</p>").encode("big5")
+    text, decision = decode_html(body, "text/html; charset=Shift_JIS")
+    assert "首都臺北" in text and decision["charset"] == "big5hkscs" and decision["overridden"]
+
+
+def test_one_stray_byte_on_an_euc_jp_page_with_nec_or_ibm_characters():
+    """Dropping a stray byte used Python's euc_jp 'replace', which has no NEC/IBM rows and consumes a bad pair's
+    lead byte alone: 髙 and ① were read from their trail bytes on (髙島屋の日本 -> 眦膕阿瞭本)."""
+    first = "島屋の日本橋店は、東京都中央区にある百貨店です。"
+    rest = "".join(f"<p>{i}番目の段落は普通の日本語の文章で、特に変わった文字は含まれていません。</p>" for i in range(6))
+    body = (b"<meta charset=EUC-JP><p>" + bytes.fromhex("fce2") + first.encode("euc_jp") + bytes.fromhex("ada1") +
+            "営業時間は十時からです。</p>".encode("euc_jp") + rest.encode("euc_jp") + b"<p>\x80</p>")
+    text, decision = decode_html(body, None)
+    assert f"髙{first}①営業時間は十時からです。" in text and decision["invalid_sequences"] == 1
+    # a bad pair (in JIS X 0213 too) is one sequence, as a browser reads it: the pair after it stays aligned
+    text, decision = decode_html(body.replace(b"<p>\x80</p>", b"<p>\xa4\xfe" + "の後".encode("euc_jp") + b"</p>"), None)
+    assert "<p>の後</p>" in text and decision["invalid_sequences"] == 1
+
+
+def test_a_kana_poor_euc_jp_page_detected_by_charset_normalizer_reads_the_ibm_rows():
+    """charset-normalizer names EUC-JP euc_jis_2004, which reads the NEC-selected IBM rows as other kanji (髙 -> 郄);
+    its guess now goes through our EUC-JP chain."""
+    shops = "島屋 日本橋店 新宿店 横浜店 大阪店 京都店 名古屋店 玉川店 柏店 立川店 大宮店 岡山店 "
+    body = b"<table><tr><td>" + (bytes.fromhex("fce2") + shops.encode("euc_jp")) * 2 + b"</td></tr></table>"
+    text, decision = decode_html(body, None)
+    assert f"髙{shops}髙" in text and decision["charset"] == "euc_jp"
+
+
+def test_the_ibm_row_not_sign_of_euc_jp_is_folded_like_cp932():
+    """EUC-JP FCFB (IBM row 92) was read from cp932 EEF9 as ￢ while Shift_JIS gave ¬ (folded): one text, two strings."""
+    euc = decode_html(b"<meta charset=euc-jp><p>" + bytes.fromhex("fcfb") + "の記号".encode("euc_jp"), None)[0]
+    sjis = decode_html(b"<meta charset=shift_jis><p>" + bytes.fromhex("eef9") + "の記号".encode("cp932"), None)[0]
+    assert euc.endswith("<p>¬の記号") and sjis.endswith("<p>¬の記号")
