@@ -201,7 +201,13 @@ _SHORT_TEXT_NODE = re.compile(rf">([^\S\u0800-\uffff]*+(?:{_SHORT_NODE_CHAR}|(?=
                               r"\s*+)<")
 _PAD = "\ufdd0"
 _LINK_START = re.compile(r"<a[\s>]", re.I)
-_ANY_TAG = re.compile(r"<[^<>]+>")
+# a tag as HTML reads one: `<` then a letter, `/` and a letter, `!` or `?`; `<速報>` and `< 5 >` are text
+_ANY_TAG = re.compile(r"<(?:/?[A-Za-z]|[!?])[^<>]*>")
+# an Atom text construct's or content's kind (RFC 4287 3.1: type text|html|xhtml; Atom 0.3: a MIME type and
+# mode="xml" for inline markup)
+_FEED_TYPE = re.compile(r"""\s(type|mode)\s*=\s*["']\s*([^"'<>]*)""", re.I)
+_PLAIN_TYPES = frozenset({"text", "text/plain"})
+_INLINE_TYPES = frozenset({"xhtml", "application/xhtml+xml"})
 _FEED_ROOT = re.compile(r"<(?:rss|rdf:RDF|feed)\b", re.I)
 _FEED_ITEM = re.compile(r"<(item|entry)\b[^<>]*>", re.I)
 _FEED_BODY = ("content:encoded", "content", "description", "summary")
@@ -283,12 +289,18 @@ def _unwrap_cdata(text: str) -> str:
 
 def _element(text: str, tag: str, pos: int = 0, end: int | None = None) -> str | None:
     """Inner markup of the first `<tag ...>...</tag>` in text[pos:end] (one open, one close search)."""
+    found = _element_and_start_tag(text, tag, pos, end)
+    return found[1] if found else None
+
+
+def _element_and_start_tag(text: str, tag: str, pos: int = 0, end: int | None = None) -> tuple[str, str] | None:
+    """(start tag, inner markup) of the first `<tag ...>...</tag>` in text[pos:end]."""
     start_tag, end_tag = _tag_patterns(tag)
     opened = start_tag.search(text, pos, len(text) if end is None else end)
     if not opened:
         return None
     closed = end_tag.search(text, opened.end(), len(text) if end is None else end)
-    return text[opened.end():closed.start()] if closed else None
+    return (opened.group(), text[opened.end():closed.start()]) if closed else None
 
 
 @functools.cache
@@ -330,10 +342,22 @@ def _feed_text(xml: str) -> tuple[str | None, str] | None:
 
 
 def _feed_field(item: str, tag: str, markup: bool) -> str:
-    value = _element(item, tag)
-    if not value:
+    """A field's text. Escaped HTML (RSS, Atom type="html") is unescaped, then read as HTML; Atom's type="text"
+    is plain text (`x&lt;y の場合` is `x<y の場合`, not a `<y` tag that ate the sentence) and type="xhtml" is
+    markup as it stands (unescaped, `&lt;script&gt;` became a script that hid the rest of the entry)."""
+    found = _element_and_start_tag(item, tag)
+    if not found or not found[1]:
         return ""
-    inner = _unwrap_cdata(value) if _CDATA_OPEN in value else html_lib.unescape(value)  # escaped HTML -> HTML
+    start, value = found
+    kinds = {name.lower(): kind.strip().lower() for name, kind in _FEED_TYPE.findall(start)}
+    kind = "text" if kinds.get("type") in _PLAIN_TYPES else (
+        "xhtml" if kinds.get("type") in _INLINE_TYPES or kinds.get("mode") == "xml" else "html")
+    if _CDATA_OPEN in value:
+        inner = _unwrap_cdata(value)
+    else:
+        inner = value if kind == "xhtml" else html_lib.unescape(value)  # escaped HTML -> HTML
+    if kind == "text":
+        return " ".join(inner.split()) if not markup else inner
     if not markup:
         return " ".join(html_lib.unescape(_ANY_TAG.sub(" ", inner)).split())
     return _visible_text(drop_ruby(inner))
