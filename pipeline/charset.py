@@ -91,6 +91,8 @@ def decode_html(body: bytes, http_content_type: str | None) -> tuple[str, dict]:
 
     declared, source = _declared(body, http_content_type)
     codec = _codec_for(declared, source) if declared else None
+    if codec in ("utf-16", "utf-32"):
+        codec = _byte_order(body, codec)
     if codec is not None:
         if (found := _contradicted(body, codec)) is not None:
             return found[0], _decision(found[1], "detected", declared, True)
@@ -138,6 +140,14 @@ def _codec_for(label: str, source: str) -> str | None:
     if codec is not None and codec.startswith("utf-16") and source != "http":
         return "utf-8"  # an ASCII-readable <meta> cannot really be UTF-16 (WHATWG does the same)
     return codec
+
+
+def _byte_order(body: bytes, codec: str) -> str:
+    """`utf-16` / `utf-32` with no BOM: the byte order its ASCII's NULs show (Python reads these labels as
+    little-endian, so a UTF-16BE page sent as `charset=utf-16` decoded as Han garbage: 㸀㰀洀攀琀)."""
+    head, size = body[:SNIFF_BYTES], 2 if codec == "utf-16" else 4
+    first, last = head[0::size].count(0), head[size - 1::size].count(0)
+    return codec if first == last else f"{codec}-{'be' if first > last else 'le'}"
 
 
 def _declared(body: bytes, http_content_type: str | None) -> tuple[str | None, str]:

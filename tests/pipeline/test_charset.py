@@ -392,3 +392,11 @@ def test_the_ibm_row_not_sign_of_euc_jp_is_folded_like_cp932():
     euc = decode_html(b"<meta charset=euc-jp><p>" + bytes.fromhex("fcfb") + "の記号".encode("euc_jp"), None)[0]
     sjis = decode_html(b"<meta charset=shift_jis><p>" + bytes.fromhex("eef9") + "の記号".encode("cp932"), None)[0]
     assert euc.endswith("<p>¬の記号") and sjis.endswith("<p>¬の記号")
+
+
+@pytest.mark.parametrize(("codec", "label"), [("utf-16-be", "utf-16"), ("utf-16-le", "UTF-16"),
+                                              ("utf-32-be", "utf-32"), ("utf-32-le", "utf-32")])
+def test_utf16_or_utf32_without_a_bom_is_read_in_the_byte_order_of_its_nuls(codec, label):
+    """Python reads `utf-16` without a BOM as little-endian: a UTF-16BE page sent as charset=utf-16 was 㸀㰀洀攀琀."""
+    text, decision = decode_html(BODY.format(decl="").encode(codec), f"text/html; charset={label}")
+    assert SENTENCES in text and decision["charset"] == codec and decision["charset_source"] == "http"
