@@ -383,8 +383,11 @@ def _too_little(text: str) -> bool:
 
 def _tidy(text: str) -> str:
     """Runs of spaces, tabs, U+3000 and U+00A0 -> one space; lines stripped; at most one blank line in a row.
-    str.replace and `in` before any regex: a character-class scan of every page's text was 10% of extraction."""
+    str.replace and `in` before any regex: a character-class scan of every page's text was 10% of extraction.
+    U+FDD0, the short-text-node pad, is never output, a page's own either (the visible-text fallback kept it)."""
     text = text.replace("\r", "\n")
+    if _PAD in text:
+        text = text.replace(_PAD, "")
     for space in "\t\u3000\xa0":
         if space in text:
             text = text.replace(space, " ")
@@ -405,6 +408,8 @@ def _title_of(html: str) -> str | None:
 
 
 def _clean_title(title: str | None) -> str | None:
+    if title and _PAD in title:
+        title = title.replace(_PAD, "")
     if title and _HAS_RUBY.search(title):  # a <title> kept whole holds its ruby markup as text: <ruby> tags too
         title = _RUBY_TAGS.sub("", drop_ruby(title))
     return " ".join(title[: MAX_TITLE_CHARS * 4].split())[:MAX_TITLE_CHARS] or None if title else None

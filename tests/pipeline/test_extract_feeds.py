@@ -1,4 +1,4 @@
-"""Feeds: what an Atom entry's type says about its text, and `<` that is not a tag in feed and page titles."""
+"""Feeds: what an Atom entry's type says about its text; `<` that is not a tag in titles; no U+FDD0 in any output."""
 from __future__ import annotations
 
 import pytest
@@ -41,3 +41,12 @@ def test_a_less_than_sign_that_starts_no_tag_stays_in_a_title():
                        "&lt;p&gt;本文&lt;/p&gt;</content></entry>")
     assert html_to_text(atom)[0] == "vector<int> の使い方\n本文"  # a text title is not HTML either
     assert html_to_text(ATOM.format('<entry><title type="html">&lt;b&gt;太字&lt;/b&gt;</title></entry>'))[0] == "太字"
+
+
+@pytest.mark.parametrize("extractor", ["resiliparse", "trafilatura"])
+def test_the_pad_character_is_never_output(extractor):
+    """U+FDD0 pads short text nodes for resiliparse and is removed from its output; a page's own (here as a character
+    reference) made resiliparse drop the paragraph, and the visible-text fallback, or a title read by hand, kept it."""
+    page = "<html><head><title>題&#xFDD0;</title></head><body><p>前&#xFDD0;後の文章です。</p></body></html>"
+    text, meta = html_to_text(page, extractor=extractor)
+    assert text == "前後の文章です。" and meta["title"] == "題"
