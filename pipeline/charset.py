@@ -177,6 +177,8 @@ def _decode(body: bytes, codec: str, errors: str = "strict") -> str:
         errors = EUC_JP_WINDOWS  # browsers' EUC-JP: the JIS X 0208 rows Python's euc_jp lacks, as cp932 has them
     elif codec == "euc_jp" and errors == "replace":
         errors = EUC_JP_WINDOWS_LENIENT
+    elif codec == "iso2022_jp_ext":  # the same rows in ISO-2022-JP (① ㈱ № in mail archives)
+        errors = ISO2022_JP_WINDOWS if errors == "strict" else ISO2022_JP_WINDOWS_LENIENT
     text = body.decode(codec, errors)
     if codec == "cp932":
         return fold_cp932(text)
@@ -218,10 +220,40 @@ def _euc_pair_or_replace(err: UnicodeDecodeError) -> tuple[str, int]:
     return "\ufffd", start + size
 
 
+def _jis_pair_as_cp932(err: UnicodeDecodeError) -> tuple[str, int]:
+    """ISO-2022-JP: a JIS X 0208 pair that Python's codec refuses, read as the same cell in EUC-JP above (the WHATWG
+    decoder uses the same index): one ① made strict decoding fail, and a page with no label was then read as
+    ASCII, escape sequences and all ($B5~ET...). A two-byte error comes from a double-byte set: JIS X 0208 unless
+    the last escape sequence in the 256 bytes before it designates JIS X 0212 (bounded: a run of ① after one
+    escape sequence must not make every error scan back to it)."""
+    data, start = err.object, err.start
+    shift = data.rfind(b"\x1b", max(start - 256, 0), start)
+    pair = data[start: start + 2]
+    if err.end == start + 2 and (shift < 0 or data[shift: shift + 4] != b"\x1b$(D") and min(pair) >= 0x21 \
+            and max(pair) <= 0x7E:
+        try:
+            return _euc_pair_as_cp932(UnicodeDecodeError("euc_jp", bytes(b | 0x80 for b in pair), 0, 2, err.reason))[0], \
+                err.end
+        except UnicodeDecodeError:
+            pass
+    raise err
+
+
+def _jis_pair_or_replace(err: UnicodeDecodeError) -> tuple[str, int]:
+    try:
+        return _jis_pair_as_cp932(err)
+    except UnicodeDecodeError:
+        return codecs.replace_errors(err)
+
+
 EUC_JP_WINDOWS = "jcorpus-euc-jp-windows"
 EUC_JP_WINDOWS_LENIENT = "jcorpus-euc-jp-windows-lenient"
+ISO2022_JP_WINDOWS = "jcorpus-iso2022-jp-windows"
+ISO2022_JP_WINDOWS_LENIENT = "jcorpus-iso2022-jp-windows-lenient"
 codecs.register_error(EUC_JP_WINDOWS, _euc_pair_as_cp932)
 codecs.register_error(EUC_JP_WINDOWS_LENIENT, _euc_pair_or_replace)
+codecs.register_error(ISO2022_JP_WINDOWS, _jis_pair_as_cp932)
+codecs.register_error(ISO2022_JP_WINDOWS_LENIENT, _jis_pair_or_replace)
 
 
 def fold_cp932(text: str) -> str:
@@ -315,6 +347,8 @@ def _iso2022(body: bytes) -> tuple[str, str] | None:
     if not body.isascii() or not _ISO2022_ESC.search(body):
         return None
     text, used = _strict(body, "iso2022_jp_ext")
+    if text is None and (lenient := _lenient(body, "iso2022_jp_ext")) is not None:  # not ASCII, escapes and all
+        text, used = lenient[0], lenient[2]
     return (text, used) if text is not None else None
 
 

@@ -400,3 +400,30 @@ def test_utf16_or_utf32_without_a_bom_is_read_in_the_byte_order_of_its_nuls(code
     """Python reads `utf-16` without a BOM as little-endian: a UTF-16BE page sent as charset=utf-16 was 㸀㰀洀攀琀."""
     text, decision = decode_html(BODY.format(decl="").encode(codec), f"text/html; charset={label}")
     assert SENTENCES in text and decision["charset"] == codec and decision["charset_source"] == "http"
+
+
+@pytest.mark.parametrize("header", ["text/html; charset=ISO-2022-JP", "text/html; charset=windows-1252", None])
+def test_iso2022_jp_reads_the_nec_and_ibm_rows(header):
+    """Python's ISO-2022-JP codecs refuse NEC row 13 (① ㈱ №) and the IBM rows (髙 﨑), which browsers read: one
+    such character was dropped under the label, and without one (or under windows-1252, as mail archives are
+    sent) the page came out as ASCII, escape sequences and all ($B5~ET$N...)."""
+    def jis(pair: bytes) -> bytes:
+        return b"\x1b$B" + pair + b"\x1b(B"
+    body = (SENTENCES.encode("iso2022_jp") + jis(b"\x2d\x21") + "番".encode("iso2022_jp") + jis(b"\x7c\x62") +
+            "島屋と山".encode("iso2022_jp") + jis(b"\x79\x75") + "さん".encode("iso2022_jp"))
+    text, decision = decode_html(body, header)
+    assert text == f"{SENTENCES}①番髙島屋と山﨑さん" and decision["charset"] == "iso2022_jp_ext"
+    # a pair in no index is dropped as one sequence; the page is still ISO-2022-JP, not ASCII
+    text, decision = decode_html(body.replace(b"\x2d\x21", b"\x29\x21"), header)
+    assert text == f"{SENTENCES}番髙島屋と山﨑さん" and decision["charset"] == "iso2022_jp_ext"
+
+
+def test_iso2022_jp_cells_read_from_cp932_only_in_jis_x0208_and_in_linear_time():
+    import time
+
+    assert decode_html(b"\x1b$(D-!\x1b(B" + SENTENCES.encode("iso2022_jp"), None)[0] == SENTENCES  # JIS X 0212: dropped
+    body = b"\x1b$B" + b"-!" * 100_000 + b"\x1b(B"  # one escape sequence, then 100,000 errors to resolve
+    started = time.process_time()
+    text, decision = decode_html(body, None)
+    assert text == "①" * 100_000 and decision["charset"] == "iso2022_jp_ext"
+    assert time.process_time() - started < 10  # scanning back to the escape sequence each time: minutes
