@@ -350,7 +350,7 @@ def _feed_field(item: str, tag: str, markup: bool) -> str:
         return ""
     start, value = found
     kinds = {name.lower(): kind.strip().lower() for name, kind in _FEED_TYPE.findall(start)}
-    kind = "text" if kinds.get("type") in _PLAIN_TYPES else (
+    kind = "text" if kinds.get("type") in _PLAIN_TYPES else "html" if kinds.get("mode") == "escaped" else (
         "xhtml" if kinds.get("type") in _INLINE_TYPES or kinds.get("mode") == "xml" else "html")
     if _CDATA_OPEN in value:
         inner = _unwrap_cdata(value)

@@ -16,6 +16,8 @@ XHTML = '<div xmlns="http://www.w3.org/1999/xhtml">{}</div>'
     (f'<content type="xhtml">{XHTML.format("<p>a&lt;b の場合は真です。</p>")}</content>', "a<b の場合は真です。"),
     ('<content type="application/xhtml+xml" mode="xml"><div>x&lt;y なら<b>真</b>です。</div></content>',  # Atom 0.3
      "x<y なら真です。"),
+    ('<content type="application/xhtml+xml" mode="escaped">&lt;p&gt;x&amp;lt;y なら真&lt;/p&gt;</content>',
+     "x<y なら真"),
     # type="text": plain text, not HTML (`<y` was read as a tag that took the sentence)
     ('<content type="text">x&lt;y のときに成り立つ。次の文。</content>', "x<y のときに成り立つ。次の文。"),
     ('<summary type="text/plain">要約 &lt;b&gt; は文字どおり</summary>', "要約 <b> は文字どおり"),
