@@ -48,8 +48,10 @@ _JA = {"cp932": ("cp932", "shift_jis_2004"), "euc_jp": ("euc_jp", "euc_jis_2004"
 # label (lower case) -> codec; anything else goes through codecs.lookup
 _ALIASES = {
     **dict.fromkeys(("shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "ms932", "windows-31j", "cp932",
-                     "csshiftjis", "x-ms-cp932", "shiftjis", "csWindows31J".lower()), "cp932"),
-    **dict.fromkeys(("euc-jp", "eucjp", "euc_jp", "x-euc-jp", "x-euc", "ujis", "cseucpkdfmtjapanese"), "euc_jp"),
+                     "csshiftjis", "x-ms-cp932", "shiftjis", "csWindows31J".lower(),
+                     "sjis-win", "windows-932", "cp943c", "ibm-943"), "cp932"),  # PHP's, Windows', IBM's names
+    **dict.fromkeys(("euc-jp", "eucjp", "euc_jp", "x-euc-jp", "x-euc", "ujis", "cseucpkdfmtjapanese",
+                     "eucjp-win", "eucjp-ms", "euc-jp-ms", "cp51932"), "euc_jp"),
     **dict.fromkeys(("iso-2022-jp", "iso2022jp", "iso2022_jp", "csiso2022jp", "jis", "iso-2022-jp-2"), "iso2022_jp_ext"),
     **dict.fromkeys(("gb2312", "gbk", "x-gbk", "chinese", "csgb2312", "gb_2312-80", "euc-cn", "gb18030"), "gb18030"),
     **dict.fromkeys(("big5", "big5-hkscs", "cn-big5", "x-x-big5", "csbig5"), "big5hkscs"),
@@ -151,17 +153,21 @@ def _byte_order(body: bytes, codec: str) -> str:
 
 
 def _declared(body: bytes, http_content_type: str | None) -> tuple[str | None, str]:
+    """The first label of HTTP, <meta> / XML declaration; an unknown HTTP label does not hide the page's own (as in
+    WHATWG), and is the one recorded when the page has none."""
+    unknown = None
     if http_content_type:
         m = _HTTP_CHARSET.search(http_content_type)
-        if m:
+        if m and codec_for_label(m.group(1)) is not None:
             return m.group(1).lower(), "http"
+        unknown = m.group(1).lower() if m else None
     head = body[:SNIFF_BYTES]
     meta, xml = _META.search(head), _XML_DECL.search(head)
     if meta and (not xml or meta.start() < xml.start()):
         return meta.group(1).decode("ascii").lower(), "meta"
     if xml:
         return xml.group(1).decode("ascii").lower(), "xml_decl"
-    return None, "detected"
+    return (unknown, "http") if unknown else (None, "detected")
 
 
 def _decision(codec: str, source: str, declared: str | None, overridden: bool) -> dict:

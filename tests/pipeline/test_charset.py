@@ -427,3 +427,16 @@ def test_iso2022_jp_cells_read_from_cp932_only_in_jis_x0208_and_in_linear_time()
     text, decision = decode_html(body, None)
     assert text == "①" * 100_000 and decision["charset"] == "iso2022_jp_ext"
     assert time.process_time() - started < 10  # scanning back to the escape sequence each time: minutes
+
+
+@pytest.mark.parametrize(("label", "codec"), [("SJIS-win", "cp932"), ("eucJP-win", "euc_jp"), ("CP51932", "euc_jp"),
+                                              ("Windows-932", "cp932")])
+def test_php_and_windows_names_of_japanese_charsets(label, codec):
+    """Unknown, these labels sent a kana-poor page to charset-normalizer (EUC-JP came out as Korean: 잰鼓릇), and an
+    unknown HTTP label hid the page's <meta>."""
+    pref = "北海道 青森県 岩手県 宮城県 秋田県 山形県 福島県 茨城県 栃木県 群馬県 埼玉県 千葉県 東京都 神奈川県"
+    body = f"<table><tr><td>{pref}</td></tr></table>".encode(codec)
+    text, decision = decode_html(body, f"text/html; charset={label}")
+    assert pref in text and decision["charset"] == codec and decision["charset_source"] == "http"
+    text, decision = decode_html(f"<meta charset={label}>".encode() + body, "text/html; charset=x-unknown")
+    assert pref in text and decision["charset_source"] == "meta" and decision["declared"] == label.lower()
