@@ -44,7 +44,8 @@ _XML_DECL = re.compile(rb"<\?xml\b[^>]{0,200}?encoding\s*=\s*[\"']\s*([A-Za-z0-9
 _ISO2022_ESC = re.compile(rb"\x1b(?:\$[@B]|\$\(D|\(J|\(I)")
 _KANA = (0x3041, 0x30FF)  # hiragana and katakana blocks
 
-_JA = {"cp932": ("cp932", "shift_jis_2004"), "euc_jp": ("euc_jp", "euc_jis_2004"), "iso2022_jp_ext": ("iso2022_jp_ext", "iso2022_jp_2004")}
+_JA = {"cp932": ("cp932", "shift_jis_2004"), "euc_jp": ("euc_jp", "euc_jis_2004"),
+       "iso2022_jp_ext": ("iso2022_jp_ext", "iso2022_jp_2004")}
 # label (lower case) -> codec; anything else goes through codecs.lookup
 _ALIASES = {
     **dict.fromkeys(("shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "ms932", "windows-31j", "cp932",
