@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from pipeline import charset
 from pipeline.charset import CharsetError, codec_for_label, decode_html
 
 SENTENCES = ("吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。何でも薄暗いじめじめした所で"
@@ -440,3 +441,18 @@ def test_php_and_windows_names_of_japanese_charsets(label, codec):
     assert pref in text and decision["charset"] == codec and decision["charset_source"] == "http"
     text, decision = decode_html(f"<meta charset={label}>".encode() + body, "text/html; charset=x-unknown")
     assert pref in text and decision["charset_source"] == "meta" and decision["declared"] == label.lower()
+
+
+def test_lenient_decoding_stops_once_too_many_sequences_are_bad():
+    """A page in another charset has a bad sequence every few bytes; the lenient EUC-JP and ISO-2022-JP handlers are
+    Python calls, so they stop past MAX_BAD_SEQUENCES (the decoding is refused then anyway) instead of running to the
+    end of the page (40% of page_to_text on the shared WARC)."""
+    big5 = ("中華民國臺灣的首都是臺北市。" * 5000).encode("big5")
+    assert charset._lenient(big5, "euc_jp") is None
+    charset._REPLACED.count = 0
+    with pytest.raises(UnicodeDecodeError):
+        charset._decode(big5, "euc_jp", errors="replace")
+    assert charset._REPLACED.count == charset.MAX_BAD_SEQUENCES + 1
+    one_stray = "日本語の文章です。".encode("euc_jp") * 50 + b"\xa4!" + "東京".encode("euc_jp")  # a lead byte, then ASCII
+    text, bad, used = charset._lenient(one_stray, "euc_jp")
+    assert (bad, used) == (1, "euc_jp") and text.endswith("です。!東京")
