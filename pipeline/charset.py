@@ -199,15 +199,19 @@ def _euc_pair_as_cp932(err: UnicodeDecodeError) -> tuple[str, int]:
     the fallback, gives other characters there: 郄 粼). Anything else stays an error."""
     pair = err.object[err.start: err.start + 2]
     lead, trail = pair if len(pair) == 2 and err.end - err.start <= 2 else (0, 0)  # a lone lead byte at the end
-    if 0xA1 <= lead <= 0xFE and 0xA1 <= trail <= 0xFE:
-        row, cell = lead - 0x80, trail - 0x80  # JIS X 0208, 0x21..0x7E each
-        s1 = (row + 1) // 2 + (0x70 if row <= 0x5E else 0xB0)
-        s2 = cell + (0x7E if row % 2 == 0 else 0x1F if cell < 0x60 else 0x20)
-        try:
-            return fold_cp932(bytes((s1, s2)).decode("cp932")), err.start + 2
-        except UnicodeDecodeError:
-            pass
+    if 0xA1 <= lead <= 0xFE and 0xA1 <= trail <= 0xFE and (char := _jis_cell_as_cp932(lead - 0x80, trail - 0x80)):
+        return char, err.start + 2
     raise err
+
+
+def _jis_cell_as_cp932(row: int, cell: int) -> str | None:
+    """The character cp932 has at JIS X 0208 row and cell (0x21..0x7E each), folded; None where it has none."""
+    s1 = (row + 1) // 2 + (0x70 if row <= 0x5E else 0xB0)
+    s2 = cell + (0x7E if row % 2 == 0 else 0x1F if cell < 0x60 else 0x20)
+    try:
+        return fold_cp932(bytes((s1, s2)).decode("cp932"))
+    except UnicodeDecodeError:
+        return None
 
 
 class _Replaced(threading.local):
@@ -246,7 +250,7 @@ def _euc_pair_or_replace(err: UnicodeDecodeError) -> tuple[str, int]:
 
 
 def _jis_pair_as_cp932(err: UnicodeDecodeError) -> tuple[str, int]:
-    """ISO-2022-JP: a JIS X 0208 pair that Python's codec refuses, read as the same cell in EUC-JP above (the WHATWG
+    """ISO-2022-JP: a JIS X 0208 pair that Python's codec refuses, read from cp932 as in EUC-JP above (the WHATWG
     decoder uses the same index): one ① made strict decoding fail, and a page with no label was then read as
     ASCII, escape sequences and all ($B5~ET...). A two-byte error comes from a double-byte set: JIS X 0208 unless
     the last escape sequence in the 256 bytes before it designates JIS X 0212 (bounded: a run of ① after one
@@ -255,12 +259,8 @@ def _jis_pair_as_cp932(err: UnicodeDecodeError) -> tuple[str, int]:
     shift = data.rfind(b"\x1b", max(start - 256, 0), start)
     pair = data[start: start + 2]
     if err.end == start + 2 and (shift < 0 or data[shift: shift + 4] != b"\x1b$(D") and min(pair) >= 0x21 \
-            and max(pair) <= 0x7E:
-        try:
-            return _euc_pair_as_cp932(UnicodeDecodeError("euc_jp", bytes(b | 0x80 for b in pair), 0, 2, err.reason))[0], \
-                err.end
-        except UnicodeDecodeError:
-            pass
+            and max(pair) <= 0x7E and (char := _jis_cell_as_cp932(*pair)):
+        return char, err.end
     raise err
 
 
