@@ -349,9 +349,7 @@ def _feed_field(item: str, tag: str, markup: bool) -> str:
     if not found or not found[1]:
         return ""
     start, value = found
-    kinds = {name.lower(): kind.strip().lower() for name, kind in _FEED_TYPE.findall(start)}
-    kind = "text" if kinds.get("type") in _PLAIN_TYPES else "html" if kinds.get("mode") == "escaped" else (
-        "xhtml" if kinds.get("type") in _INLINE_TYPES or kinds.get("mode") == "xml" else "html")
+    kind = _feed_kind(start)
     if _CDATA_OPEN in value:
         inner = _unwrap_cdata(value)
     else:
@@ -361,6 +359,16 @@ def _feed_field(item: str, tag: str, markup: bool) -> str:
     if not markup:
         return " ".join(html_lib.unescape(_ANY_TAG.sub(" ", inner)).split())
     return _visible_text(drop_ruby(inner))
+
+
+def _feed_kind(start_tag: str) -> str:
+    """text, html or xhtml, from a field's `type` (RFC 4287) and Atom 0.3's `mode`; RSS fields have neither: html."""
+    kinds = {name.lower(): kind.strip().lower() for name, kind in _FEED_TYPE.findall(start_tag)}
+    if kinds.get("type") in _PLAIN_TYPES:
+        return "text"
+    if kinds.get("mode") == "escaped":
+        return "html"
+    return "xhtml" if kinds.get("type") in _INLINE_TYPES or kinds.get("mode") == "xml" else "html"
 
 
 def _too_deep(html: str) -> bool:
@@ -435,7 +443,7 @@ def _resiliparse(html: str, url: str | None) -> tuple[str | None, str]:
         title = tree.title
     finally:
         tree = None  # freed here, on this thread (see above)
-    return _clean_title((title or "").replace(_PAD, "")) or _title_of(html), text.replace(_PAD, "")
+    return _clean_title(title) or _title_of(html), text.replace(_PAD, "")  # before _too_little counts the text
 
 
 def _skipped(html: str) -> list[str]:
