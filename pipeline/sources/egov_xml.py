@@ -42,7 +42,7 @@ def inline_text(el: Any) -> str:
     Line that holds blocks (an amended article, a table) gives their lines, each text around them a line of its own:
     flattened, they ran together with each other and the sentence (改める。（定義）第二条引用条文。)."""
     if not any(_holds_blocks(c) for c in el):
-        return _FORMATTING_WS.sub("", element_text(el, {"Rt"})).strip()
+        return _flat(element_text(el, {"Rt"}))
     lines: list[str] = []
     _mixed(el, lines)
     return "\n".join(lines)
@@ -71,14 +71,19 @@ def _mixed(el: Any, lines: list[str]) -> None:
         if name in INLINE and not _holds_blocks(child):
             run.append("" if name == "Rt" else element_text(child, {"Rt"}))
         else:
-            _emit(lines, _FORMATTING_WS.sub("", "".join(run)).strip())
+            _emit(lines, _flat("".join(run)))
             run = []
             if name in INLINE:
                 _mixed(child, lines)
             else:
                 render_block(child, lines)
         run.append(child.tail or "")
-    _emit(lines, _FORMATTING_WS.sub("", "".join(run)).strip())
+    _emit(lines, _flat("".join(run)))
+
+
+def _flat(text: str) -> str:
+    """Printed text: pretty-printing newlines and the indentation around them removed."""
+    return _FORMATTING_WS.sub("", text).strip()
 
 
 def _block_edges(el: Any) -> tuple[bool, bool]:
