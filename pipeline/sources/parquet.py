@@ -3,12 +3,14 @@
 The file handle comes from Beam FileSystems (seekable on local, GCS and S3), so pyarrow reads only the
 footer and the row groups it is iterating. A row group that fails to decode is quarantined as a whole and
 reading goes on with the next one; a row with a value Python cannot hold (a timestamp past year 9999) is
-quarantined alone, except nanoseconds, kept as text. Parquet's own compression is a bomb like gzip's (8 rows
+quarantined alone, except nanoseconds, kept as text. Text, id, URL and licence stored as binary are decoded as
+UTF-8 (`_text_from_binary`); a schema naming a column twice is quarantined as a whole. Parquet's own compression is a bomb like gzip's (8 rows
 of 90 MB text in a 61 kB file took 2.1 GB): see `_rows` for the three limits that apply before anything is
 decoded or converted.
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,6 +54,24 @@ def _record(batch: Any, i: int) -> dict[str, Any] | str:
             if (text := _nanoseconds(column[i])) is None:
                 return f"column {name!r} cannot be converted to a Python value: {one_line(e)}"
             record[name] = text
+    return record
+
+
+def _text_from_binary(record: dict[str, Any], source: SourceConfig) -> dict[str, Any] | str:
+    """The mapped fields stored as binary (Parquet BYTE_ARRAY without the UTF-8 annotation, as some writers
+    leave text) decoded as UTF-8. A text or id that is not valid UTF-8 is the row's quarantine reason (a
+    replacement character would alter the document, or merge ids); a URL or licence is decoded with
+    replacement, as a lone surrogate is in JSONL. Other binary columns go to `meta` as `json_safe` makes them."""
+    for name, strict in ((source.text_field, True), (source.id_field, True), (source.url_field, False),
+                         (source.license_field, False)):
+        value = record.get(name) if name else None
+        if not isinstance(value, bytes):
+            continue
+        try:
+            record[name] = value.decode("utf-8", "strict" if strict else "replace")
+        except UnicodeDecodeError as e:
+            bad = value[e.start:e.start + 4].hex(" ")
+            return f"binary column {name!r} is not valid UTF-8 text: invalid byte at {e.start} (bytes {bad})"
     return record
 
 
@@ -146,6 +166,11 @@ def read(path: str, source: SourceConfig) -> Iterator[RawDoc | Unreadable]:
         if source.text_field not in names:
             yield Unreadable(path, f"no column {source.text_field!r} in Parquet schema (columns: {', '.join(names)[:200]})")
             return
+        if twice := sorted(name for name, n in Counter(names).items() if n > 1):
+            # a row would keep the last column of a name only: which one is the text (or id...) is ambiguous
+            yield Unreadable(path, f"duplicate column names in Parquet schema: {', '.join(map(repr, twice))[:200]} "
+                                   f"(which column is meant is ambiguous); no row was read")
+            return
         yield from _rows(pfile, path, source)
 
 
@@ -175,6 +200,8 @@ def _rows(pfile: Any, path: str, source: SourceConfig) -> Iterator[RawDoc | Unre
                 for record in _records(batch, sizes, source.max_record_bytes):
                     row += 1
                     position = f"{path}:row {row}"
+                    if not isinstance(record, str):
+                        record = _text_from_binary(record, source)
                     yield (Unreadable(position, record) if isinstance(record, str)
                            else record_to_doc(record, source, position))
         except _Bomb as e:

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
 from pipeline.sources import RawDoc, SourceConfig, Unreadable, read_file
 
 
@@ -52,3 +56,44 @@ def test_jsonl_meta_keys_differing_only_in_surrogates_are_quarantined(tmp_path: 
     bad, ok = read("jsonl", path)
     assert isinstance(bad, Unreadable) and "would both be 'k?'" in bad.error
     assert isinstance(ok, RawDoc) and ok.meta == {"k?": 1}
+
+
+def parquet(path: Path, columns: list[pa.Array], names: list[str]) -> Path:
+    pq.write_table(pa.table(columns, names=names), path)
+    return path
+
+
+@pytest.mark.parametrize("names", [["text", "text", "id"], ["text", "id", "note", "note"]])
+def test_parquet_duplicate_column_names_quarantine_the_file(tmp_path: Path, names: list[str]) -> None:
+    columns = [pa.array([f"{name}{row}" for row in range(3)]) for name in names]
+    path = parquet(tmp_path / "dup.parquet", columns, names)
+    assert pq.ParquetFile(path).schema_arrow.names == names  # pyarrow writes and reads them
+    [item] = read("parquet", path)
+    twice = names[-1] if names[-1] == names[-2] else "text"
+    assert isinstance(item, Unreadable) and item.source_id == str(path)
+    assert f"duplicate column names in Parquet schema: {twice!r}" in item.error
+
+
+@pytest.mark.parametrize("kind", [pa.binary(), pa.large_binary()])
+def test_parquet_binary_text_is_decoded_as_utf8(tmp_path: Path, kind: pa.DataType) -> None:
+    texts = ["日本語の文章。".encode(), b"\xe6\x97\xa5\xff", "二つ目".encode()]
+    path = parquet(tmp_path / "bin.parquet", [
+        pa.array(texts, kind), pa.array([b"id-1", b"id-2", "id-３".encode()], kind),
+        pa.array([b"https://example.jp/\xff", None, b"https://example.jp/b"], kind),
+        pa.array([b"CC0", b"CC0", b"CC0"], kind), pa.array([b"\x00\x01", b"", b"x"], kind)],
+        ["text", "id", "url", "license", "blob"])
+    first, bad, third = read("parquet", path)
+    assert isinstance(first, RawDoc) and isinstance(third, RawDoc)
+    assert (first.source_id, first.text, first.license) == ("id-1", "日本語の文章。", "CC0")
+    assert first.url == "https://example.jp/\ufffd"  # a URL is carried along, as a JSONL surrogate is
+    assert (third.source_id, third.text, third.url) == ("id-３", "二つ目", "https://example.jp/b")
+    assert first.meta == {"blob": "\x00\x01"}
+    assert isinstance(bad, Unreadable) and bad.source_id == f"{path}:row 2"
+    assert bad.error == "binary column 'text' is not valid UTF-8 text: invalid byte at 3 (bytes ff)"
+
+
+def test_parquet_binary_id_that_is_not_utf8_is_quarantined(tmp_path: Path) -> None:
+    path = parquet(tmp_path / "id.parquet", [pa.array(["一", "二"]), pa.array([b"a\xff", b"a\xfe"])], ["text", "id"])
+    items = read("parquet", path)
+    assert all(isinstance(i, Unreadable) and "binary column 'id' is not valid UTF-8" in i.error for i in items)
+    assert len(items) == 2
