@@ -114,15 +114,24 @@ def _decoder(explicit: str | None, manifest: dict, folder: str) -> tuple[Decode 
     return load(model, path).decode, ""
 
 
-def describe_row(tokens, length: int, offsets, ids, positions, decode, chars: int) -> str:
-    """One row as text with its document boundaries marked (decoded when a tokenizer is given)."""
+def _segment_name(doc_id: str, copy: int | None) -> str:
+    """12 characters of a segment's id and its mixture copy; a shard packed before the `doc_copies` column
+    (copy None) spelled a repeat `id#k` in the id itself."""
+    if copy is None:
+        return doc_id[:12] + ("#" + doc_id.rsplit("#", 1)[1] if "#" in doc_id else "")
+    return doc_id[:12] + (f" copy {copy}" if copy else "")
+
+
+def describe_row(tokens, length: int, offsets, ids, copies, positions, decode, chars: int) -> str:
+    """One row as text with its document boundaries marked (decoded when a tokenizer is given); `copies` is
+    None for a shard without `doc_copies`."""
     parts = []
     bounds = list(offsets) + [length]
     for i, start in enumerate(offsets):
         segment = [int(t) for t in tokens[start: bounds[i + 1]]]
         body = decode(segment) if decode else " ".join(map(str, segment))
         body = body if len(body) <= chars else body[: chars // 2] + " … " + body[-chars // 2:]
-        name = ids[i][:12] + ("#" + ids[i].rsplit("#", 1)[1] if "#" in ids[i] else "")  # keep the copy number
+        name = _segment_name(ids[i], None if copies is None else copies[i])
         mark = MARK_START.format(name) if positions[i] == 0 else MARK_CONT.format(name, positions[i])
         parts.append(mark + body.replace("\n", "⏎"))
     if length < len(tokens):
@@ -215,7 +224,7 @@ def _print_rows(m: dict, manifest_path: str, decode: Decode | None, rows: int, c
             print(f"\n--- {shard['file']} row {i} ({row['length']} tokens, {len(row['doc_offsets'])} segments)")
             try:
                 print(describe_row(reader.tokens(i), row["length"], row["doc_offsets"], row["doc_ids"],
-                                   row["doc_positions"], decode, chars))
+                                   row.get("doc_copies"), row["doc_positions"], decode, chars))
             except IndexError as exc:  # sentencepiece: "piece id is out of range"
                 raise UserError(f"shard {shard['file']} row {i} holds a token id the tokenizer does not have "
                                 f"({str(exc).rstrip('.')}): a corrupt shard? (`--verify` checks every shard against "

@@ -16,7 +16,15 @@ import numpy as np
 import pyarrow.fs as pafs
 
 from trainer_bridge.megatron import encode_megatron, megatron_dtype
-from trainer_bridge.mixture import copies, copy_key, group_of, mixture_group, mixture_report, weight_for
+from trainer_bridge.mixture import (
+    CopyKey,
+    copies,
+    copy_key,
+    group_of,
+    mixture_group,
+    mixture_report,
+    weight_for,
+)
 from trainer_bridge.packing import materialize, plan_rows, split_documents, token_dtype
 from trainer_bridge.shards import ShardReader, encode_arrow_shard, sha256_hex, sha256_read
 
@@ -218,8 +226,8 @@ class PackSettings:
         return options
 
 
-# A document copy on its way to packing: (key, source, kind, license, tokens including EOS).
-DocCopy = tuple[str, str, str, str, np.ndarray]
+# A document copy on its way to packing: ((id, copy number), source, kind, license, tokens including EOS).
+DocCopy = tuple[CopyKey, str, str, str, np.ndarray]
 
 
 def pack_group(group: int, docs: Sequence[DocCopy], s: PackSettings) -> tuple[dict[str, bytes], dict[str, Any]]:

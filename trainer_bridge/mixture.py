@@ -63,9 +63,14 @@ def copies(doc_id: str, weight: float, seed: int) -> int:
     return whole + (1 if unit_hash(doc_id, seed, "mix") < weight - whole else 0)
 
 
-def copy_key(doc_id: str, copy: int) -> str:
-    """The unique key of one copy: the curated id for the first copy, `id#k` for repeats."""
-    return doc_id if copy == 0 else f"{doc_id}#{copy}"
+# One copy of a document: (input id, copy number: 0 for the document itself, k for its k-th mixture repeat).
+CopyKey = tuple[str, int]
+
+
+def copy_key(doc_id: str, copy: int) -> CopyKey:
+    """The unique key of one copy. A pair, not a string: `id#k` for repeats was also the id of a document whose
+    id holds `#k` (any Parquet can be packed), so the shards' provenance named two documents alike."""
+    return doc_id, copy
 
 
 def mixture_report(mix: Mapping[str, float], tally: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -96,6 +101,9 @@ def mixture_group(mix: Mapping[str, float], source: str, kind: str) -> str:
     return source if source in mix else kind
 
 
-def group_of(key: str, n_groups: int, seed: int) -> int:
-    """The packing group of a document copy: a hash, so membership never depends on worker count."""
-    return int(unit_hash(key, seed, "group") * n_groups)
+def group_of(key: CopyKey, n_groups: int, seed: int) -> int:
+    """The packing group of a document copy: a hash, so membership never depends on worker count. The hashed
+    text may be the same for two keys (`a` copy 1, and `a#1`): that only puts them in one group, as any two
+    keys may be; they stay two records there."""
+    doc_id, copy = key
+    return int(unit_hash(doc_id if copy == 0 else f"{doc_id}#{copy}", seed, "group") * n_groups)

@@ -93,7 +93,8 @@ class PackedRows:
     tokens: np.ndarray
     lengths: np.ndarray  # real tokens per row; positions >= length hold the pad id
     doc_offsets: list[list[int]]  # start of every document segment inside the row (first is 0)
-    doc_ids: list[list[str]]  # key of the document each segment belongs to
+    doc_ids: list[list[str]]  # input id of the document each segment belongs to
+    doc_copies: list[list[int]]  # which mixture copy of it (0: the document itself, k: its k-th repeat)
     doc_positions: list[list[int]]  # where each segment starts inside its document (0 = a true start)
     source_tokens: list[dict[str, int]]  # tokens per source in the row
     stats: dict = field(default_factory=dict)
@@ -107,29 +108,32 @@ def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16 if vocab_size <= 65535 else np.uint32)
 
 
-def materialize(plan: Plan, docs: Sequence[np.ndarray], keys: Sequence[str], sources: Sequence[str],
+def materialize(plan: Plan, docs: Sequence[np.ndarray], keys: Sequence[tuple[str, int]], sources: Sequence[str],
                 row_len: int, pad_id: int, vocab_size: int) -> PackedRows:
-    """Copy the planned segments into a token matrix and collect the per-row metadata."""
+    """Copy the planned segments into a token matrix and collect the per-row metadata; `keys` are each
+    document's (id, mixture copy number)."""
     tokens = np.full((len(plan), row_len), pad_id, dtype=token_dtype(vocab_size))
     lengths = np.zeros(len(plan), dtype=np.int32)
-    offsets, ids, positions, tallies = [], [], [], []
+    offsets, ids, copies, positions, tallies = [], [], [], [], []
     for r, row in enumerate(plan):
         at = 0
-        row_offsets, row_ids, row_positions = [], [], []
+        row_offsets, row_ids, row_copies, row_positions = [], [], [], []
         tally: dict[str, int] = {}
         for doc, start, length in row:
             tokens[r, at: at + length] = docs[doc][start: start + length]
             row_offsets.append(at)
-            row_ids.append(keys[doc])
+            row_ids.append(keys[doc][0])
+            row_copies.append(keys[doc][1])
             row_positions.append(start)
             tally[sources[doc]] = tally.get(sources[doc], 0) + length
             at += length
         lengths[r] = at
         offsets.append(row_offsets)
         ids.append(row_ids)
+        copies.append(row_copies)
         positions.append(row_positions)
         tallies.append(dict(sorted(tally.items())))
-    return PackedRows(tokens, lengths, offsets, ids, positions, tallies)
+    return PackedRows(tokens, lengths, offsets, ids, copies, positions, tallies)
 
 
 def split_documents(plan: Plan) -> set[int]:

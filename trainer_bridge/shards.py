@@ -3,7 +3,8 @@
 Columns: `tokens` fixed_size_list<uint16|uint32>[seq_len + 1]; `length` int32 (real tokens; the rest is the pad id);
 `doc_offsets` list<int32> (start of each document segment in the row, first 0); `doc_positions` list<int32>
 (where the segment starts inside its document, 0 = true document start, for position resets); `doc_ids`
-list<string> (document key, to trace a row back to the curated corpus); `source_tokens` map<string, int32>.
+list<string> (the input document's id, to trace a row back to the curated corpus); `doc_copies` list<int32>
+(which mixture copy: 0 the document, k its k-th repeat); `source_tokens` map<string, int32>.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def shard_schema(row_len: int, vocab_size: int) -> pa.Schema:
             pa.field("doc_offsets", pa.list_(pa.int32()), nullable=False),
             pa.field("doc_positions", pa.list_(pa.int32()), nullable=False),
             pa.field("doc_ids", pa.list_(pa.string()), nullable=False),
+            pa.field("doc_copies", pa.list_(pa.int32()), nullable=False),
             pa.field("source_tokens", pa.map_(pa.string(), pa.int32()), nullable=False),
         ],
         metadata={"format": SHARD_FORMAT, "row_len": str(row_len), "vocab_size": str(vocab_size)},
@@ -45,6 +47,7 @@ def _record_batch(rows: PackedRows, lo: int, hi: int, schema: pa.Schema) -> pa.R
             pa.array(rows.doc_offsets[lo:hi], type=pa.list_(pa.int32())),
             pa.array(rows.doc_positions[lo:hi], type=pa.list_(pa.int32())),
             pa.array(rows.doc_ids[lo:hi], type=pa.list_(pa.string())),
+            pa.array(rows.doc_copies[lo:hi], type=pa.list_(pa.int32())),
             pa.array([list(t.items()) for t in rows.source_tokens[lo:hi]], type=pa.map_(pa.string(), pa.int32())),
         ],
         schema=schema,

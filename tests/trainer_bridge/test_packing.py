@@ -65,11 +65,11 @@ def test_bestfit_is_deterministic_and_window_bounded():
 def test_materialize_places_tokens_and_metadata():
     docs = [np.arange(1, 6, dtype=np.uint32), np.arange(10, 13, dtype=np.uint32)]
     plan = [[(0, 0, 5)], [(1, 0, 3)]]
-    rows = materialize(plan, docs, ["a", "b"], ["s1", "s2"], row_len=6, pad_id=0, vocab_size=100)
+    rows = materialize(plan, docs, [("a", 0), ("b", 2)], ["s1", "s2"], row_len=6, pad_id=0, vocab_size=100)
     assert rows.tokens.dtype == np.uint16
     assert rows.tokens.tolist() == [[1, 2, 3, 4, 5, 0], [10, 11, 12, 0, 0, 0]]
     assert rows.lengths.tolist() == [5, 3]
-    assert rows.doc_offsets == [[0], [0]] and rows.doc_ids == [["a"], ["b"]]
+    assert rows.doc_offsets == [[0], [0]] and rows.doc_ids == [["a"], ["b"]] and rows.doc_copies == [[0], [2]]
     assert rows.source_tokens == [{"s1": 5}, {"s2": 3}]
 
 
@@ -107,6 +107,6 @@ def test_mixture_realized_within_one_percent_of_target():
 
 
 def test_groups_are_spread_and_stable():
-    counts = np.bincount([group_of(f"k{i}", 8, 0) for i in range(8000)], minlength=8)
+    counts = np.bincount([group_of((f"k{i // 2}", i % 2), 8, 0) for i in range(8000)], minlength=8)
     assert counts.min() > 850 and counts.max() < 1150
-    assert group_of("k1", 8, 0) == group_of("k1", 8, 0)
+    assert group_of(("k1", 0), 8, 0) == group_of(("k1", 0), 8, 0)

@@ -51,13 +51,13 @@ def write_shards(out: Path, n_docs: int = 400, seed: int = 0, vocab: int = VOCAB
     docs = markov_documents(n_docs, seed, vocab)
     row_len = seq_len + 1
     plan = plan_rows([len(d) for d in docs], row_len, "bestfit")
-    keys = [f"doc{i}" for i in range(len(docs))]
+    keys = [(f"doc{i}", 0) for i in range(len(docs))]
     rows = materialize(plan, docs, keys, ["markov"] * len(docs), row_len, PAD, vocab)
     half = len(rows) // 2
     shards = []
     for i, (lo, hi) in enumerate(((0, half), (half, len(rows)))):
         part = PackedRows(rows.tokens[lo:hi], rows.lengths[lo:hi], rows.doc_offsets[lo:hi], rows.doc_ids[lo:hi],
-                          rows.doc_positions[lo:hi], rows.source_tokens[lo:hi])
+                          rows.doc_copies[lo:hi], rows.doc_positions[lo:hi], rows.source_tokens[lo:hi])
         data = encode_arrow_shard(part, vocab)
         name = f"shard-{i:05d}.arrow"
         (out / name).write_bytes(data)
