@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -24,15 +25,18 @@ def test_morphemes_skip_whitespace_and_spans_are_exact() -> None:
 
 def test_morphemes_equal_fugashis_nodes_on_hard_strings() -> None:
     """MeCab's formatted output, read back, against fugashi's node objects (surface, feature.pos1), line by
-    line as morph cuts the text, on strings whose last surface on a line is a character fugashi's `parse`
-    would strip (U+00A0, U+3000, \x1f, \r) or that hold a NUL."""
+    line and NUL run by NUL run as morph cuts the text, on strings whose last surface on a line is a character
+    fugashi's `parse` would strip (U+00A0, U+3000, \x1f, \r) or that hold a NUL."""
     import fugashi
 
     nodes = fugashi.Tagger()
 
     def oracle(text: str) -> list[tuple[str, str]]:
-        return [(w.surface, w.feature.pos1 or "") for chunk in chunks(text) for line in chunk.split("\n")
-                if line.strip() for w in nodes(line)]
+        out = []
+        for line in (line for chunk in chunks(text) for line in chunk.split("\n") if line.strip()):
+            for i, part in enumerate(re.split("(\0+)", line)):
+                out += [(part, "補助記号")] if i % 2 else [(w.surface, w.feature.pos1 or "") for w in nodes(part) if part]
+        return out
 
     rng = random.Random(5)
     alphabet = "あいアイー漢字東京都 \t\n\r\u3000abcA12。、！？「」\x00\x1f\u200b\u200d\xa0\ufeff😀𠮷ｶﾞ゙e\u0301"
@@ -41,16 +45,53 @@ def test_morphemes_equal_fugashis_nodes_on_hard_strings() -> None:
         expected = oracle(text)
         assert morphemes_with_pos(text) == expected, repr(text)
         assert morphemes(text) == [surface for surface, _ in expected], repr(text)
-    assert morphemes("東京 \xa0") == ["東京", "\xa0"] and morphemes("猫\x00犬") == ["猫"]
+    assert morphemes("東京 \xa0") == ["東京", "\xa0"] and morphemes("猫\x00犬") == ["猫", "\x00", "犬"]
 
 
 def test_chunks_cap_length_and_preserve_text() -> None:
-    text = "あ" * 50_001 + "。終わり。"
+    text = "短い文。" * 8_000 + "あ" * 50_001 + "。終わり。"
     parts = list(chunks(text, max_chars=20_000))
     assert "".join(parts) == text
-    assert max(len(p) for p in parts) <= 20_000
-    assert len(morphemes("猫" * 45_000)) >= 3  # never one giant MeCab call; still answers
-    assert max(map(len, chunks("ー" * 5_000 + "。短い文。" * 10))) == 2_000
+    assert "あ" * 50_001 + "。" in parts  # one long sentence: a chunk of its own, windowed by the tagger
+    assert max(len(p) for p in parts if "あ" not in p) <= 20_000
+    assert len(morphemes("猫" * 45_000)) == 45_000  # never one giant MeCab call; still answers
+    assert list(chunks("ー" * 5_000 + "。短い文。" * 10))[0] == "ー" * 5_000 + "。"
+
+
+def _mecab_spans(text: str, start: int = 0) -> list[tuple[int, int, str]]:
+    """fugashi's own nodes on `text`, as (start, end, pos1) offsets shifted by `start`."""
+    import fugashi
+
+    spans, cursor = [], 0
+    for node in fugashi.Tagger()(text):
+        at = text.index(node.surface, cursor)
+        cursor = at + len(node.surface)
+        spans.append((start + at, start + cursor, node.feature.pos1 or ""))
+    return spans
+
+
+def test_text_after_a_nul_keeps_its_morphemes_and_offsets() -> None:
+    """MeCab stops reading at a NUL: everything after the first one had no morpheme, so a tokenizer's
+    boundaries there counted as false positives in `tokenizer eval`."""
+    text = "東京都に住む。\0\0猫が好きです\0犬も好き。\n\0大阪"
+    expected, at = [], 0
+    for i, part in enumerate(re.split("(\0+)", text)):
+        expected += [(at, at + len(part), "補助記号")] if i % 2 else _mecab_spans(part, at)
+        at += len(part)
+    assert morpheme_spans(text) == expected
+    assert [text[a:b] for a, b, _ in morpheme_spans(text)][-2:] == ["\0", "大阪"]
+
+
+def test_a_long_unpunctuated_sentence_is_cut_between_words() -> None:
+    """A sentence of over MAX_SENTENCE_CHARS with no 。 was cut blindly every 2,000 characters, inside a word."""
+    words = ["東京都庁", "の", "職員", "が", "新しい", "制度", "について", "住民", "に", "丁寧", "に", "説明", "し",
+             "ながら", "大規模", "言語", "モデル", "を", "評価", "する", "ため", "研究者", "たち", "は", "様々", "な",
+             "実験", "を", "行い"]
+    rng = random.Random(2)
+    text = "".join(rng.choice(words) for _ in range(1_800))
+    whole = _mecab_spans(text)  # MeCab itself on the whole sentence: the reference
+    assert len(text) > 3_000 and 2_000 not in {end for _, end, _ in whole}  # a blind cut would split a word
+    assert morpheme_spans(text) == whole
 
 
 def test_a_long_run_of_one_character_class_is_tagged_in_linear_time() -> None:
