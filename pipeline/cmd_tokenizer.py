@@ -102,11 +102,17 @@ def _parquet_records(name: str, handle: BinaryIO) -> Iterator[tuple[str, str]]:
 
 
 def _jsonl_records(name: str, handle: BinaryIO) -> Iterator[tuple[str, str]]:
+    """A record naming a key twice is refused like invalid JSON: json kept the last `text` without a word."""
+    from pipeline.sources.jsonl import DuplicateKey, unique_keys
+
     folder = posixpath.basename(posixpath.dirname(name))
     default_kind = folder if folder in KINDS else "unknown"
+    decoder = json.JSONDecoder(object_pairs_hook=unique_keys)  # one decoder, not one a line
     for lineno, line in enumerate(handle, 1):
         try:
-            row = json.loads(line)
+            row = decoder.decode(line.decode("utf-8-sig"))
+        except DuplicateKey as exc:
+            raise UserError(f"{name}:{lineno}: {exc}") from None
         except ValueError:
             raise UserError(f"{name}:{lineno}: not valid JSON") from None
         text = row.get("text") if isinstance(row, dict) else None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from typing import Any
 
 import pyarrow as pa
@@ -49,8 +50,12 @@ SCHEMAS = {
 
 
 def check_text_column(name: str, schema: pa.Schema) -> None:
-    """Curated Parquet read back (tokenizer, pack) has its document text as strings; a one-line error otherwise,
-    not a TypeError deep in a reader."""
+    """Curated Parquet read back (tokenizer, pack) has one column of each name and its document text as strings;
+    a one-line error otherwise, not a TypeError deep in a reader (a column named twice: a KeyError, or the pack
+    silently took the last `id`)."""
+    if twice := sorted(n for n, count in Counter(schema.names).items() if count > 1):
+        raise UserError(f"{name}: columns named twice: {', '.join(map(repr, twice))[:200]} (which one is meant is "
+                        f"ambiguous)")
     if "text" not in schema.names:
         return  # each reader says which columns it needs
     text = schema.field("text").type

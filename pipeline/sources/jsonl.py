@@ -36,7 +36,8 @@ class DuplicateKey(ValueError):
     the record means is unknowable, and the dropped one would vanish without a trace. The message names the key."""
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object_pairs_hook: the object as a dict, or DuplicateKey naming a key it gives twice."""
     record = dict(pairs)
     if len(record) != len(pairs):
         seen: set[str] = set()
@@ -145,7 +146,7 @@ def _int(digits: str) -> int | str:
 
 
 # one decoder: json.loads(object_pairs_hook=...) builds one a call, which tripled the parsing time
-_DECODER = json.JSONDecoder(parse_int=_int, object_pairs_hook=_unique_keys)
+_DECODER = json.JSONDecoder(parse_int=_int, object_pairs_hook=unique_keys)
 
 
 def _values_at_most(line: bytes) -> int:

@@ -203,6 +203,12 @@ def test_user_mistakes_are_one_line(corpus, tmp_path, capsys):  # noqa: F811
                    tmp_path / "ints" / "a.parquet")
     assert cli_main(["pack", "--input", str(tmp_path / "ints"), "--tokenizer", str(corpus["model"]), *common]) == 2
     _one_line_error(capsys, "a.parquet: column 'text' holds int64")
+    (tmp_path / "twice").mkdir()  # pyarrow writes and reads such a file; the pack took the last `id` silently
+    pq.write_table(pa.table([pa.array(["a"]), pa.array(["s"]), pa.array(["web"]), pa.array(["本文"]), pa.array(["x"]),
+                             pa.array(["b"])], names=["id", "source", "kind", "text", "license", "id"]),
+                   tmp_path / "twice" / "a.parquet")
+    assert cli_main(["pack", "--input", str(tmp_path / "twice"), "--tokenizer", str(corpus["model"]), *common]) == 2
+    _one_line_error(capsys, "a.parquet: columns named twice: 'id' (which one is meant is ambiguous)")
     assert not (tmp_path / "out").exists()
 
 

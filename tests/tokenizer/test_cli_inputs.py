@@ -87,3 +87,16 @@ def test_a_failed_train_removes_the_out_folder_it_created(tmp_path, capsys) -> N
     assert main(["tokenizer", "train", "--input", str(docs), "--out", str(kept), "--holdout", "0.9"]) == 2
     assert kept.is_dir()
     capsys.readouterr()
+
+
+def test_a_text_given_twice_is_one_line_naming_it(tmp_path, capsys, model) -> None:
+    """A JSONL key or Parquet column named twice: json kept the last `text` silently, pyarrow raised a KeyError."""
+    (tmp_path / "jsonl").mkdir()
+    (tmp_path / "jsonl" / "a.jsonl").write_text(f'{{"text": "{TEXT}"}}\n{{"text": "{TEXT}", "text": "別"}}\n',
+                                                encoding="utf-8")
+    (tmp_path / "parquet").mkdir()
+    pq.write_table(pa.table([pa.array([TEXT]), pa.array(["別"])], names=["text", "text"]),
+                   tmp_path / "parquet" / "a.parquet")
+    for folder, said in (("jsonl", "a.jsonl:2: duplicate key 'text'"), ("parquet", "a.parquet: columns named twice: 'text'")):
+        assert main(["tokenizer", "eval", "--model", str(model), "--input", str(tmp_path / folder)]) == 2
+        _one_line(capsys, said)
