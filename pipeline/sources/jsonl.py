@@ -1,8 +1,8 @@
 """JSON Lines reader (plain, gzip, zstd, bz2 or xz by magic bytes): one document per line.
 
 A bad line (invalid JSON or UTF-8, not an object, no string text, longer than `max_record_bytes`, nested
-deeper than `MAX_NESTING`, a key twice in one object, an id with a lone surrogate) becomes one Unreadable and reading goes on; corrupt compression ends the file
-with one Unreadable for the rest.
+deeper than `MAX_NESTING`, a key twice in one object, an id with a lone surrogate) becomes one Unreadable and
+reading goes on; corrupt compression ends the file with one Unreadable for the rest.
 """
 from __future__ import annotations
 
@@ -44,9 +44,6 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         key = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
         raise DuplicateKey(f"duplicate key {key[:100]!r} in a JSON object (which of its values is meant is ambiguous)")
     return record
-
-
-
 
 
 def json_safe(value: Any, depth: int = 0) -> Any:

@@ -4,9 +4,9 @@ The file handle comes from Beam FileSystems (seekable on local, GCS and S3), so 
 footer and the row groups it is iterating. A row group that fails to decode is quarantined as a whole and
 reading goes on with the next one; a row with a value Python cannot hold (a timestamp past year 9999) is
 quarantined alone, except nanoseconds, kept as text. Text, id, URL and licence stored as binary are decoded as
-UTF-8 (`_text_from_binary`); a schema naming a column twice is quarantined as a whole. Parquet's own compression is a bomb like gzip's (8 rows
-of 90 MB text in a 61 kB file took 2.1 GB): see `_rows` for the three limits that apply before anything is
-decoded or converted.
+UTF-8 (`_text_from_binary`); a schema naming a column twice is quarantined as a whole. Parquet's own compression
+is a bomb like gzip's (8 rows of 90 MB text in a 61 kB file took 2.1 GB): see `_rows` for the three limits that
+apply before anything is decoded or converted.
 """
 from __future__ import annotations
 
