@@ -253,6 +253,43 @@ def test_results_independent_of_thread_count(kernel_path, rng):
             np.testing.assert_array_equal(got, want)
 
 
+def test_row_attention_and_optimizer_kernels_independent_of_thread_count(kernel_path, rng):
+    """Attention, softmax, cross-entropy and AdamW at 1, 2 and 3 threads: bitwise equal. Forward attention splits
+    (b, h, t) rows, backward (b, h) heads (3 here, one a thread), softmax and cross-entropy rows (7 of 10,000), AdamW
+    elements (SVE: blocks of 64 vectors, 18 at 2048 bits); each size clears its OpenMP cutoff (checked by making the
+    last thread perturb its output). The second attention has an inf in q: the C kernels (also on `blas`, which
+    sends finite inputs to numpy) and their double-precision rows."""
+    q, k, v, dout = (randn(rng, 1, 3, 32, 24) for _ in range(4))
+    doc = np.repeat(np.int32([[0, 1, 2]]), [9, 16, 7], axis=1)
+    q_inf = q.copy()
+    q_inf[0, 1, 20, 0] = np.inf
+    logits, targets = randn(rng, 7, 10_000, scale=4.0), rng.integers(0, 10_000, 7).astype(np.int32)
+    targets[3] = -1
+    param, grad, m, v2 = (randn(rng, 70_001) for _ in range(4))
+
+    def run():
+        out = []
+        for qq, d in ((q, doc), (q_inf, None)):
+            o, probs = sk.attention_forward(qq, k, v, d)
+            out += [o, probs, *sk.attention_backward(dout, qq, k, v, probs)]
+        losses, probs = sk.crossentropy_forward(logits, targets)
+        p, mm, vv = param.copy(), m.copy(), np.abs(v2)
+        sk.adamw_step(p, grad, mm, vv, lr=1e-3, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, step=3)
+        return [*out, sk.softmax_forward(logits), losses, probs, sk.crossentropy_backward(probs, targets, 0.25),
+                p, mm, vv]
+
+    try:
+        results = []
+        for n in (1, 2, 3):
+            sk.set_threads(n)
+            results.append(run())
+    finally:
+        sk.set_threads(sve_default_threads())
+    for other in results[1:]:
+        for want, got in zip(results[0], other, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
 def test_set_threads_holds_for_kernels_called_from_other_threads():
     """omp_set_num_threads set the calling thread's count only: a trainer calling kernels from another thread
     ran them with OpenMP's default. Every parallel region now asks for the count `info` reports."""
