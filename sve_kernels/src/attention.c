@@ -56,22 +56,30 @@ static double dot_f64(const float *a, const float *b, int64_t n) {
  * score far above the rest). With an inf in q or k a double score can be infinite too: the live entries holding an
  * infinite maximum share the row equally, the softmax's limit (one +inf: 1 there; all -inf, none above another:
  * uniform); a NaN score makes the row NaN. Writes the live entries' weights to p and returns 1 / their sum; the
- * dots are done twice (max, then exp) so that no buffer is needed. */
+ * dots are done twice (max, then exp) so that no buffer is needed.
+ * The second pass must not rely on recomputing the maximum's score bit for bit: C does not promise it (x87's
+ * excess precision keeps one pass's score unrounded; a compiler may fuse x - mx into an FMA, which skips the
+ * rounding of x). These scores reach 1e39, where one bit is 1e23 and exp of it inf or 0: the row was NaN
+ * (tests/sve_kernels/test_sve_qemu.py builds it so). So the maximum gets weight 1 by its index and no other entry
+ * more than 1, and the sum lies in [1, t + 1] whatever the rounding; with consistent rounding (every build the
+ * tests run) that is exactly exp(x - mx). The limit's x == mx compares infinities only, which are exact. */
 static float row_weights_f64(float *p, const float *qt, const float *kh, const int32_t *doc, int64_t t, int64_t D,
                              double scale) {
     double mx = -INFINITY;
+    int64_t at = t;
     int nan = 0;
     for (int64_t s = 0; s <= t; s++) {
         if (doc && doc[s] != doc[t]) continue;
         const double x = dot_f64(qt, kh + s * D, D) * scale;
         nan |= sk_isnan(x);
-        mx = x > mx ? x : mx;
+        if (x > mx) mx = x, at = s;
     }
     const int limit = !sk_finite(mx);
     double sum = 0.0;
     for (int64_t s = 0; s <= t; s++) {
         if (doc && doc[s] != doc[t]) continue;
-        const double x = dot_f64(qt, kh + s * D, D) * scale, e = limit ? (double)(x == mx) : exp(x - mx);
+        const double x = dot_f64(qt, kh + s * D, D) * scale, d = x - mx;
+        const double e = limit ? (double)(x == mx) : s == at || !(d < 0.0) ? 1.0 : exp(d);
         p[s] = (float)e;
         sum += e;
     }
@@ -105,7 +113,9 @@ static inline void attention_forward_impl(float *out, float *probs, const float 
             for (int64_t s = 0; s <= t; s++) sum += p[s];
             inv = 1.0f / sum;
         }
-        if (!sk_finitef(inv)) inv = row_weights_f64(p, qt, kh, doc, t, D, scale);
+        /* The sum is in [1, t + 1] when the stored scores are what was tested and maxed (exp(0) = 1 at the maximum);
+         * under excess precision (x87) they may not be, and a sum of inf gave inv = 0 and NaN weights: redone too. */
+        if (!sk_finitef(inv) || inv == 0.0f) inv = row_weights_f64(p, qt, kh, doc, t, D, scale);
         for (int64_t d = 0; d < D; d++) o[d] = 0.0f;
         for (int64_t s = 0; s <= t; s++) {
             p[s] = (doc && doc[s] != doc[t]) ? 0.0f : p[s] * inv;
