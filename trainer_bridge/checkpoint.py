@@ -127,6 +127,8 @@ def _state_problem(state: dict, name: str) -> str | None:
         return "it lacks the run's arguments (args)"
     if "skipped_in_a_row" in state and not _count(state["skipped_in_a_row"]):
         return f"skipped_in_a_row is {state['skipped_in_a_row']!r}, expected an integer >= 0"
+    if "doc_positions" in state and not isinstance(state["doc_positions"], bool):
+        return f"doc_positions is {state['doc_positions']!r}, expected true or false"
     if "vocab_size" in state and not _count(state["vocab_size"], 1):
         return f"vocab_size is {state['vocab_size']!r}, expected an integer >= 1"
     return None

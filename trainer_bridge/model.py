@@ -149,6 +149,18 @@ def doc_ids_from_offsets(doc_offsets: list, T: int) -> np.ndarray:
     return out
 
 
+def positions_from_doc_ids(doc_ids: np.ndarray) -> np.ndarray:
+    """Each token's position inside its document segment, [B, T] int32, 0 at every segment start: with the
+    document mask, a document packed mid-row then sees the positions it would alone (DESIGN's position resets).
+    A split document's continuation restarts at 0 too, as it cannot attend to its part in the previous row."""
+    doc_ids = np.asarray(doc_ids)
+    T = doc_ids.shape[1]
+    starts = np.ones(doc_ids.shape, dtype=bool)
+    starts[:, 1:] = doc_ids[:, 1:] != doc_ids[:, :-1]
+    pos = np.arange(T, dtype=np.int32)
+    return pos - np.maximum.accumulate(np.where(starts, pos, 0), axis=1).astype(np.int32)
+
+
 class GPT:
     """Pre-LN decoder: tokens+positions → L × [LN→attn→+, LN→GELU MLP→+] → LN → tied LM head."""
 
@@ -223,9 +235,12 @@ class GPT:
         return dx
 
     # ---- forward / backward ----
-    def forward(self, ids: np.ndarray, targets: np.ndarray | None = None,
-                doc_ids: np.ndarray | None = None, ignore_index: int = -1) -> np.ndarray:
-        """Per-token losses [B*T] when targets are given, else logits [B*T, V]; caches what backward needs."""
+    def forward(self, ids: np.ndarray, targets: np.ndarray | None = None, doc_ids: np.ndarray | None = None,
+                ignore_index: int = -1, positions: np.ndarray | None = None) -> np.ndarray:
+        """Per-token losses [B*T] when targets are given, else logits [B*T, V]; caches what backward needs.
+
+        `positions` [B, T] picks each token's row of `wpe` (`positions_from_doc_ids` for per-document positions);
+        None is 0 … T-1 in every row."""
         cfg = self.cfg
         B, T = ids.shape
         if T > cfg.seq_len:
@@ -236,7 +251,14 @@ class GPT:
             self.refresh_half()
         flat_ids = np.ascontiguousarray(ids.reshape(-1), dtype=np.int32)
         x = K.embedding_forward(flat_ids, self.p["wte"])
-        x = (x.reshape(B, T, C) + self.p["wpe"][:T]).reshape(B * T, C)
+        pos = None
+        if positions is None:
+            x = (x.reshape(B, T, C) + self.p["wpe"][:T]).reshape(B * T, C)
+        else:
+            if np.shape(positions) != (B, T):
+                raise ValueError(f"positions must have the shape of ids {[B, T]}, got {list(np.shape(positions))}")
+            pos = np.ascontiguousarray(np.reshape(positions, -1), dtype=np.int32)
+            x += K.embedding_forward(pos, self.p["wpe"])  # checks 0 <= pos < seq_len
         layers = []
         for i in range(cfg.n_layers):
             n = f"h{i}."
@@ -255,7 +277,7 @@ class GPT:
             layers.append(c)
         lnf, mf, rf = K.layernorm_forward(x, self.p["lnf_w"], self.p["lnf_b"])
         logits = self._linear(lnf, "wte", None)
-        self._cache = {"ids": flat_ids, "B": B, "T": T, "layers": layers, "xf": x, "lnf": lnf, "mf": mf,
+        self._cache = {"ids": flat_ids, "pos": pos, "B": B, "T": T, "layers": layers, "xf": x, "lnf": lnf, "mf": mf,
                        "rf": rf, "ignore_index": ignore_index}
         if targets is None:
             return logits
@@ -303,7 +325,10 @@ class GPT:
             dx = K.residual_forward(dxin, dx2)
             if on_bucket is not None:
                 on_bucket(*self.buckets[cfg.n_layers - 1 - i])
-        self.g["wpe"][:T] += dx.reshape(B, T, C).sum(axis=0)
+        if c0["pos"] is None:
+            self.g["wpe"][:T] += dx.reshape(B, T, C).sum(axis=0)
+        else:
+            K.embedding_backward(c0["pos"], dx, self.g["wpe"])
         K.embedding_backward(c0["ids"], dx, self.g["wte"])
         self._cache = {}
         if on_bucket is not None:

@@ -47,7 +47,14 @@ from trainer_bridge.checkpoint import (  # noqa: E402
     save_checkpoint,
 )
 from trainer_bridge.cliargs import SEED_MAX, OneLineParser, integer, number, output_folder  # noqa: E402
-from trainer_bridge.model import GPT, GPTConfig, check_fits, doc_ids_from_offsets, resolve_config  # noqa: E402
+from trainer_bridge.model import (  # noqa: E402
+    GPT,
+    GPTConfig,
+    check_fits,
+    doc_ids_from_offsets,
+    positions_from_doc_ids,
+    resolve_config,
+)
 from trainer_bridge.optim import AdamW, LossScaler, clip_grad_norm, lr_at  # noqa: E402
 from trainer_bridge.stream import ShardIntegrityError, ShardStream  # noqa: E402
 from trainer_bridge.userpaths import folder_unwritable, not_regular  # noqa: E402
@@ -163,8 +170,11 @@ class GradReducer:
             self._op = None
 
 
-def _batch(stream, doc_mask: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(inputs, targets, doc_ids) for this rank's rows; targets in the padding become -1 (ignored)."""
+def _batch(stream, doc_mask: bool, doc_positions: bool = True
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(inputs, targets, doc_ids, positions) for this rank's rows; targets in the padding become -1 (ignored).
+    With `doc_mask`, doc_ids confine attention to each document and, with `doc_positions`, positions restart at 0
+    at each document start (otherwise None: 0 … T-1 in every row)."""
     rows, offsets = stream.next_batch_with_offsets()
     rows = np.asarray(rows)
     ids = np.array(rows[:, :-1], dtype=np.int32)  # copies: one row's two slices share memory
@@ -173,7 +183,8 @@ def _batch(stream, doc_mask: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray |
     if lengths.shape == (rows.shape[0],):  # target j is row position j + 1: real only below the row's length
         targets[np.arange(targets.shape[1])[None, :] + 1 >= lengths[:, None]] = -1
     doc_ids = doc_ids_from_offsets(offsets, ids.shape[1]) if doc_mask else None
-    return ids, targets, doc_ids
+    positions = positions_from_doc_ids(doc_ids) if doc_mask and doc_positions else None
+    return ids, targets, doc_ids, positions
 
 
 def _finite(x: float) -> float | None:
@@ -279,6 +290,12 @@ def _setup(args: argparse.Namespace, comm: Any, ranks_here: int
     return stream, run, cfg, ckpt, model, opt, scaler, metrics
 
 
+def _doc_positions(args: argparse.Namespace, ckpt: Checkpoint | None) -> bool:
+    """Whether positions restart at each document: with --doc-mask, unless the run resumes a checkpoint from before
+    they did (no "doc_positions" in its state), which goes on with row positions, as it was trained."""
+    return args.doc_mask and (ckpt.state.get("doc_positions", False) if ckpt else True)
+
+
 def _agreed(failures: list[str | None]) -> str:
     """One line for what the ranks' checks found: the message, naming the rank when not every rank failed alike."""
     failed = [(r, m) for r, m in enumerate(failures) if m]
@@ -312,13 +329,16 @@ def train(args: argparse.Namespace) -> int:
     fp16, start_step = args.precision == "fp16", ckpt.step if ckpt else 0
     # the skipped steps in a row go on counting across a resume (absent from older checkpoints: 0)
     skipped_in_a_row = ckpt.state.get("skipped_in_a_row", 0) if ckpt else 0
+    doc_positions = _doc_positions(args, ckpt)
     G = args.global_batch
     metrics_path = run / "metrics.jsonl"
     if rank == 0:
         run.mkdir(parents=True, exist_ok=True)
         metrics_path.write_text("".join(ln + "\n" for ln in kept), encoding="utf-8")
         print(f"jcorpus-train: {world} rank(s) x {K.info()['threads']} thread(s), {model.num_params:,} params "
-              f"{cfg.to_json()}, precision {args.precision}, start step {start_step}", flush=True)
+              f"{cfg.to_json()}, precision {args.precision}"
+              + (f", document mask with {'per-document' if doc_positions else 'row'} positions" if args.doc_mask else "")
+              + f", start step {start_step}", flush=True)
 
     reducer = GradReducer(comm, model.grads, fp16, overlap=not args.no_overlap)
     warmup = args.warmup if args.warmup is not None else min(200, max(1, args.steps // 10))
@@ -327,13 +347,13 @@ def train(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         local = np.zeros(3)  # loss sum, tokens, ranks whose batch failed (a shard's check, a read error)
         try:
-            ids, targets, doc_ids = _batch(stream, args.doc_mask)
+            ids, targets, doc_ids, positions = _batch(stream, args.doc_mask, doc_positions)
             failure = None
         except FAILURES as exc:
             failure, local[2] = _said(exc), 1
         t1 = time.perf_counter()
         if failure is None:
-            losses = model.forward(ids, targets, doc_ids)
+            losses = model.forward(ids, targets, doc_ids, positions=positions)
             local[:2] = float(np.sum(losses, dtype=np.float64)), float(np.count_nonzero(targets >= 0))
         t2 = time.perf_counter()
         comm.Allreduce(MPI.IN_PLACE, local, op=MPI.SUM)
@@ -378,7 +398,7 @@ def train(args: argparse.Namespace) -> int:
             streams = comm.gather(stream.state_dict(), root=0)
             if rank == 0:
                 state = {"optimizer_t": opt.t, "loss_scaler": scaler.state_dict(), "streams": streams,
-                         "skipped_in_a_row": skipped_in_a_row,
+                         "skipped_in_a_row": skipped_in_a_row, "doc_positions": doc_positions,
                          "vocab_size": stream.vocab_size, "seed": args.seed, "world_size": world,
                          "tokenizer_sha256": stream.manifest["tokenizer"].get("sha256"), "precision": args.precision,
                          "args": {k: v for k, v in vars(args).items() if k != "func"}}

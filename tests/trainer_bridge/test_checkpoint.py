@@ -102,6 +102,7 @@ def rewrite(path, change, key="state"):
     (lambda s: s.update(step=2), "its state is for step 2"),  # the file is ckpt-3
     (lambda s: s.update(vocab_size=0), "vocab_size is 0, expected an integer >= 1"),
     (lambda s: s.update(skipped_in_a_row=-1), "skipped_in_a_row is -1, expected an integer >= 0"),
+    (lambda s: s.update(doc_positions=1), "doc_positions is 1, expected true or false"),
 ])
 def test_incomplete_or_inconsistent_state_is_one_line(tmp_path, capsys, change, needle):
     path = rewrite(save_checkpoint(tmp_path, make_ckpt(3)), change)
@@ -210,6 +211,20 @@ def test_resume_allows_what_does_not_change_the_result(shards, halted, tmp_path)
     halves = [resume(shards, moved, *same, world=2, rank=r) for r in (0, 1)]
     assert [ckpt.step for ckpt, _ in halves] == [2, 2]
     np.testing.assert_array_equal(np.concatenate([stream.next() for _, stream in halves]), after)
+
+
+def test_positions_restart_per_document_unless_the_checkpoint_predates_it(shards, halted):
+    """--doc-mask restarts positions at each document; `halted` is a --doc-mask checkpoint written before it (no
+    doc_positions), whose run goes on with row positions as it was trained, and a new checkpoint records them."""
+    from trainer_bridge.train import _doc_positions
+
+    run, _ = halted
+    args = build_parser().parse_args(["--shards", str(shards), "--steps", "8", "--out", str(run), *TRAINED_WITH])
+    ckpt, _ = resume(shards, run, *TRAINED_WITH)
+    assert _doc_positions(args, None) and not _doc_positions(args, ckpt)
+    rewrite(run / "ckpt-2.npz", lambda s: s.update(doc_positions=True))
+    assert _doc_positions(args, resume(shards, run, *TRAINED_WITH)[0])
+    assert not _doc_positions(build_parser().parse_args(["--shards", "s", "--steps", "1", "--out", "o"]), None)
 
 
 @pytest.mark.parametrize("cursor", [None, 10**30])  # 10**30 was an OverflowError at the first batch

@@ -20,6 +20,7 @@ from trainer_bridge.model import (
     check_fits,
     doc_ids_from_offsets,
     param_layout,
+    positions_from_doc_ids,
     resolve_config,
 )
 from trainer_bridge.optim import AdamW, LossScaler, clip_grad_norm, lr_at
@@ -56,8 +57,9 @@ def ce64(logits, targets):
     return -np.where(ok, logp[np.arange(len(targets)), np.where(ok, targets, 0)], 0.0)
 
 
-def model64(cfg: GPTConfig, flat: np.ndarray, ids, targets, doc_ids=None) -> float:
-    """Summed loss of the whole GPT in float64, written independently of trainer_bridge.model."""
+def logits64(cfg: GPTConfig, flat: np.ndarray, ids, doc_ids=None, positions=None) -> np.ndarray:
+    """Logits [B, T, V] of the whole GPT in float64, written independently of trainer_bridge.model; `positions`
+    [B, T] index wpe (None: 0 … T-1)."""
     P, off = {}, 0
     for name, shape in param_layout(cfg):
         n = math.prod(shape)
@@ -65,7 +67,7 @@ def model64(cfg: GPTConfig, flat: np.ndarray, ids, targets, doc_ids=None) -> flo
         off += n
     B, T = ids.shape
     C, H = cfg.d_model, cfg.n_heads
-    x = P["wte"][ids] + P["wpe"][:T]
+    x = P["wte"][ids] + (P["wpe"][:T] if positions is None else P["wpe"][positions])
     for i in range(cfg.n_layers):
         g = {k.split(".", 1)[1]: v for k, v in P.items() if k.startswith(f"h{i}.")}
         qkv = ln64(x, g["ln1_w"], g["ln1_b"]) @ g["qkv_w"].T + g["qkv_b"]
@@ -74,8 +76,13 @@ def model64(cfg: GPTConfig, flat: np.ndarray, ids, targets, doc_ids=None) -> flo
         x = x + a @ g["proj_w"].T + g["proj_b"]
         h = gelu64(ln64(x, g["ln2_w"], g["ln2_b"]) @ g["fc_w"].T + g["fc_b"])
         x = x + h @ g["fcproj_w"].T + g["fcproj_b"]
-    logits = ln64(x, P["lnf_w"], P["lnf_b"]) @ P["wte"].T
-    return float(ce64(logits.reshape(B * T, -1), targets.reshape(-1)).sum())
+    return ln64(x, P["lnf_w"], P["lnf_b"]) @ P["wte"].T
+
+
+def model64(cfg: GPTConfig, flat: np.ndarray, ids, targets, doc_ids=None, positions=None) -> float:
+    """Summed loss of the whole GPT in float64."""
+    logits = logits64(cfg, flat, ids, doc_ids, positions)
+    return float(ce64(logits.reshape(ids.size, -1), targets.reshape(-1)).sum())
 
 
 def fd_grad(f, x: np.ndarray, idx, eps=1e-6) -> np.ndarray:
@@ -174,16 +181,50 @@ def perturbed_model(cfg, seed=3):
 
 @pytest.mark.parametrize("masked", [False, True])
 def test_model_gradients_match_float64_finite_differences(masked):
+    """Masked: documents and their own positions (the wpe gradient is then a scatter-add by position)."""
     m = perturbed_model(SMALL)
     ids, tgt = batch(SMALL)
-    doc = doc_ids_from_offsets([[0, 3], [0]], SMALL.seq_len) if masked else None
-    losses = m.forward(ids, tgt, doc)
+    doc = doc_ids_from_offsets([[0, 3], [0, 2, 5]], SMALL.seq_len) if masked else None
+    pos = positions_from_doc_ids(doc) if masked else None
+    losses = m.forward(ids, tgt, doc, positions=pos)
     flat64 = m.params.astype(np.float64)
-    assert abs(float(losses.sum()) - model64(SMALL, flat64, ids, tgt, doc)) < 1e-4
+    assert abs(float(losses.sum()) - model64(SMALL, flat64, ids, tgt, doc, pos)) < 1e-4
     m.backward(1.0)
     idx = RNG.choice(m.num_params, 60, replace=False)
-    fd = fd_grad(lambda: model64(SMALL, flat64, ids, tgt, doc), flat64, idx)
+    wpe = (m.p["wpe"].ctypes.data - m.params.ctypes.data) // 4  # its offset in the flat buffer: sample it too
+    idx = np.concatenate([idx, wpe + RNG.choice(m.p["wpe"].size, 12, replace=False)])
+    fd = fd_grad(lambda: model64(SMALL, flat64, ids, tgt, doc, pos), flat64, idx)
     np.testing.assert_allclose(m.grads[idx], fd, rtol=3e-3, atol=3e-5)
+
+
+def test_positions_restart_at_each_document_with_the_document_mask():
+    """DESIGN: doc_offsets serve attention masks and position resets. With --doc-mask, a document packed mid-row
+    got the positions of where it landed, so the same document gave other logits depending on its neighbours. Now
+    the trainer's batch restarts positions at each document: the second document's logits are those of it fed alone
+    at position 0, by the float64 model (and by this one)."""
+    from trainer_bridge.train import _batch
+
+    cfg = GPTConfig(vocab_size=29, seq_len=12, d_model=16, n_heads=2, n_layers=2)
+    m = perturbed_model(cfg)
+    row = RNG.integers(0, cfg.vocab_size, cfg.seq_len + 1).astype(np.int32)
+    start = 5  # the second document: row positions 5 … 11
+
+    class TwoDocuments:
+        last_lengths = np.array([cfg.seq_len + 1])
+
+        def next_batch_with_offsets(self):
+            return row[None, :], [np.array([0, start])]
+
+    ids, targets, doc, pos = _batch(TwoDocuments(), doc_mask=True)
+    assert pos.tolist() == [[0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 5, 6]]
+    packed = m.forward(ids, targets, doc, positions=pos)
+    packed_logits = m.forward(ids, None, doc, positions=pos)[start:]
+    alone = row[None, start:-1]
+    want = logits64(cfg, m.params.astype(np.float64), alone)[0]
+    np.testing.assert_allclose(packed_logits, want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(packed_logits, m.forward(alone), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(packed[start:], m.forward(alone, targets[:, start:]), rtol=1e-5, atol=1e-6)
+    assert _batch(TwoDocuments(), doc_mask=True, doc_positions=False)[3] is None  # a checkpoint from before
 
 
 def test_model_gradients_match_torch_autograd():
@@ -323,7 +364,8 @@ def test_a_single_padded_row_keeps_its_inputs():
         def next_batch_with_offsets(self):
             return np.array([[5, 6, 7, 0, 0, 0]], dtype=np.int32), [np.array([0])]
 
-    ids, targets, _ = _batch(OneRow(), doc_mask=False)
+    ids, targets, _, positions = _batch(OneRow(), doc_mask=False)
+    assert positions is None
     assert ids.tolist() == [[5, 6, 7, 0, 0]] and targets.tolist() == [[6, 7, -1, -1, -1]]
 
 
