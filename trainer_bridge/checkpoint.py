@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+import sve_kernels as K
 from trainer_bridge.model import GPTConfig, param_count
 
 CKPT_RE = re.compile(r"^ckpt-(\d+)\.npz$")
@@ -55,10 +56,79 @@ def save_checkpoint(run_dir: str | Path, ckpt: Checkpoint, keep: int = 0) -> Pat
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    prune_checkpoints(run_dir, keep)
+    return final
+
+
+def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
+    """With keep > 0, delete all but the newest `keep` checkpoints in RUN."""
     if keep > 0:
         for old in list_checkpoints(run_dir)[:-keep]:
             old.unlink(missing_ok=True)
-    return final
+
+
+def diverged_loss(vocab_size: int) -> float:
+    """The mean per-token loss above which weights count as diverged: twice a uniform guess's ln V, plus 1 nat so that
+    a small vocabulary's first losses (ln V plus the initial logits' spread) stay below it. A healthy run starts near
+    ln V and falls; exploding weights give losses of 1e3 to 1e18 before any gradient overflows."""
+    return 2.0 * math.log(vocab_size) + 1.0
+
+
+def divergence(loss: float, params: np.ndarray, diverging_skip: bool, vocab_size: int) -> str | None:
+    """Why a step's weights look diverged, or None. `diverging_skip`: the step was skipped for non-finite gradients
+    that no loss scale explains (fp32, or fp16 at the smallest scale), the state the divergence stop counts."""
+    if not math.isfinite(loss):
+        return f"loss {loss}"
+    if loss > diverged_loss(vocab_size):
+        return f"loss {loss:.4g} > 2 ln V + 1 = {diverged_loss(vocab_size):.3g}"
+    if diverging_skip:
+        return "its gradients were not finite"
+    if not math.isfinite(K.sumsq(params)):
+        return "its weights are not finite"
+    return None
+
+
+class KeptCheckpoints:
+    """Rank 0's checkpoints, never diverged ones: a diverged run wrote on (NaN weights, or finite ones exploded to
+    1e30), and with --keep 3 rotated its last good checkpoint out before the divergence stop. A step that looks
+    diverged (`divergence`) writes nothing; a written one rotates older ones out only once its weights have given a
+    sane loss at the next step (or the run ends), and is deleted if they did not."""
+
+    def __init__(self, run_dir: str | Path, keep: int, vocab_size: int):
+        self.run_dir, self.keep, self.vocab_size = Path(run_dir), keep, vocab_size
+        self.unconfirmed: Path | None = None
+        self.diverged = False  # the last checkpoint due was not written, or deleted
+
+    def offer(self, ckpt: Checkpoint, loss: float, diverging_skip: bool) -> str | None:
+        """Write `ckpt` unless its step looks diverged; returns the line to print when it does not."""
+        self.diverged = bool(why := divergence(loss, ckpt.params, diverging_skip, self.vocab_size))
+        if why:
+            return f"step {ckpt.step}: no checkpoint written, the run looks diverged ({why}); {self.newest()}"
+        self.unconfirmed = save_checkpoint(self.run_dir, ckpt)
+        return None
+
+    def confirm(self, loss: float) -> str | None:
+        """`loss`: what the newest checkpoint's weights gave at the next step. Rotate, or delete it if diverged."""
+        path, self.unconfirmed = self.unconfirmed, None
+        if path is None:
+            return None
+        if math.isfinite(loss) and loss <= diverged_loss(self.vocab_size):
+            prune_checkpoints(self.run_dir, self.keep)
+            return None
+        path.unlink(missing_ok=True)
+        self.diverged = True
+        return (f"{path.name} deleted: its weights gave loss {loss:.4g} at the next step, the run looks diverged; "
+                f"{self.newest()}")
+
+    def close(self) -> None:
+        """The run ends (or halts): the newest checkpoint stands unconfirmed, as the last step judged it."""
+        if self.unconfirmed is not None:
+            self.unconfirmed = None
+            prune_checkpoints(self.run_dir, self.keep)
+
+    def newest(self) -> str:
+        newest = latest_checkpoint(self.run_dir)
+        return f"the newest checkpoint is {newest}" if newest else "no checkpoint written yet"
 
 
 def list_checkpoints(run_dir: str | Path) -> list[Path]:

@@ -42,9 +42,9 @@ import sve_kernels as K  # noqa: E402
 from trainer_bridge.checkpoint import (  # noqa: E402
     Checkpoint,
     CheckpointError,
+    KeptCheckpoints,
     latest_checkpoint,
     load_checkpoint,
-    save_checkpoint,
 )
 from trainer_bridge.cliargs import SEED_MAX, OneLineParser, integer, number, output_folder  # noqa: E402
 from trainer_bridge.model import (  # noqa: E402
@@ -341,6 +341,7 @@ def train(args: argparse.Namespace) -> int:
               + f", start step {start_step}", flush=True)
 
     reducer = GradReducer(comm, model.grads, fp16, overlap=not args.no_overlap)
+    ckpts = KeptCheckpoints(run, args.keep, cfg.vocab_size)  # rank 0's
     warmup = args.warmup if args.warmup is not None else min(200, max(1, args.steps // 10))
     tokens_per_step = G * int(stream.seq_len)
     for step in range(start_step + 1, args.steps + 1):
@@ -363,6 +364,9 @@ def train(args: argparse.Namespace) -> int:
             failures = comm.allgather(failure)
             stream.close()
             raise EveryRankError(f"step {step}: {_agreed(failures)}")
+        loss = loss_sum / max(n_tokens, 1.0)
+        if rank == 0 and (note := ckpts.confirm(loss)):  # the loss of the newest checkpoint's weights
+            print(f"jcorpus-train: {note}", flush=True)
         scale = scaler.scale if fp16 else 1.0
         reducer.inject_overflow = step == args.inject_overflow_at and rank == 0
         model.backward(scale / max(n_tokens, 1.0), on_bucket=reducer.start)
@@ -378,7 +382,6 @@ def train(args: argparse.Namespace) -> int:
         skipped_in_a_row = skipped_in_a_row + 1 if skipped else 0
         t5 = time.perf_counter()
         if rank == 0:  # strict JSON: a loss or norm that is not finite is null
-            loss = loss_sum / max(n_tokens, 1.0)
             rec = {"step": step, "loss": _finite(loss), "lr": lr, "grad_norm": _finite(norm),
                    "loss_scale": scale if fp16 else None,
                    "skipped": skipped, "tokens": int(n_tokens), "tokens_per_s": tokens_per_step / (t5 - t0),
@@ -402,14 +405,18 @@ def train(args: argparse.Namespace) -> int:
                          "vocab_size": stream.vocab_size, "seed": args.seed, "world_size": world,
                          "tokenizer_sha256": stream.manifest["tokenizer"].get("sha256"), "precision": args.precision,
                          "args": {k: v for k, v in vars(args).items() if k != "func"}}
-                save_checkpoint(run, Checkpoint(step, model.params, opt.m, opt.v, cfg.to_json(), state),
-                                keep=args.keep)
+                diverging = skipped and (not fp16 or scale <= scaler.min_scale)  # no loss scale to blame
+                if note := ckpts.offer(Checkpoint(step, model.params, opt.m, opt.v, cfg.to_json(), state), loss,
+                                      diverging):
+                    print(f"jcorpus-train: {note}", flush=True)
         if args.halt_after and step >= args.halt_after:  # test hook: die as if preempted
             break
     stream.close()
     reducer.close()
+    ckpts.close()
     if rank == 0 and not (args.halt_after and args.halt_after < args.steps):
-        print(f"jcorpus-train: done, checkpoints and metrics in {run}", flush=True)
+        print(f"jcorpus-train: done, checkpoints and metrics in {run}" if not ckpts.diverged else
+              f"jcorpus-train: done, metrics in {run}; the run looks diverged, {ckpts.newest()}", flush=True)
     return 0
 
 

@@ -55,6 +55,39 @@ def test_newest_by_step_number_and_keep(tmp_path):
     assert latest_checkpoint(tmp_path / "missing") is None
 
 
+def test_diverged_steps_never_replace_sane_checkpoints(tmp_path):
+    """With --keep 2, diverged steps (a loss not finite or past 2 ln V + 1, a skip no loss scale explains, weights
+    not finite) used to be written and rotate the sane ones out. Now they write nothing; a written checkpoint whose
+    weights give such a loss at the next step is deleted, and only a confirmed one (or the last, at the end) rotates
+    older ones out."""
+    import math
+
+    from trainer_bridge.checkpoint import KeptCheckpoints, diverged_loss
+
+    kept, cap = KeptCheckpoints(tmp_path, keep=2, vocab_size=CFG.vocab_size), diverged_loss(CFG.vocab_size)
+    assert cap == 2 * math.log(CFG.vocab_size) + 1
+    names = lambda: [p.name for p in list_checkpoints(tmp_path)]  # noqa: E731
+    for step in (1, 2, 3):
+        assert kept.offer(make_ckpt(step), loss=cap, diverging_skip=False) is None
+        assert kept.confirm(3.0) is None
+    assert names() == ["ckpt-2.npz", "ckpt-3.npz"] and not kept.diverged
+    nan_weights = make_ckpt(6)
+    nan_weights.params[7] = np.nan
+    for ckpt, loss, skip, why in ((make_ckpt(4), float("nan"), False, "(loss nan)"),
+                                  (make_ckpt(5), cap * 1.001, False, f"(loss {cap * 1.001:.4g} > 2 ln V + 1 = "),
+                                  (nan_weights, 3.0, False, "(its weights are not finite)"),
+                                  (make_ckpt(7), 3.0, True, "(its gradients were not finite)")):
+        note = kept.offer(ckpt, loss, skip)
+        assert note.startswith(f"step {ckpt.step}: no checkpoint written, the run looks diverged {why}"), note
+        assert note.endswith(f"the newest checkpoint is {tmp_path / 'ckpt-3.npz'}") and kept.diverged
+    assert kept.offer(make_ckpt(8), 3.0, False) is None and names() == ["ckpt-2.npz", "ckpt-3.npz", "ckpt-8.npz"]
+    assert kept.confirm(float("inf")).startswith("ckpt-8.npz deleted: its weights gave loss inf at the next step")
+    assert names() == ["ckpt-2.npz", "ckpt-3.npz"] and kept.diverged
+    assert kept.offer(make_ckpt(9), 3.0, False) is None and not kept.diverged
+    kept.close()  # the run ended: the last one stands
+    assert names() == ["ckpt-3.npz", "ckpt-9.npz"]
+
+
 def test_refuses_pickles_foreign_and_truncated_files(tmp_path):
     evil = tmp_path / "ckpt-1.npz"
     np.savez(evil, params=np.array([object()], dtype=object), m=np.zeros(1), v=np.zeros(1),

@@ -166,9 +166,12 @@ def test_resume_on_a_different_number_of_ranks(shards, tmp_path):
 
 def test_fp16_skips_an_overflowing_step_and_recovers(shards, tmp_path):
     recs = run_train(shards, tmp_path / "fp16", 2, "--precision", "fp16", "--inject-overflow-at", "4",
-                     "--loss-scale", "1024")
+                     "--loss-scale", "1024", "--ckpt-every", "4")
     by_step = {r["step"]: r for r in recs}
     assert [r["step"] for r in recs if r["skipped"]] == [4]
+    # a skip the loss scale explains does not look diverged: its step is checkpointed, its count with it
+    from trainer_bridge.checkpoint import load_checkpoint
+    assert load_checkpoint(tmp_path / "fp16" / "ckpt-4.npz").state["skipped_in_a_row"] == 1
     assert by_step[4]["loss_scale"] == 1024 and by_step[5]["loss_scale"] == 512
     assert by_step[4]["grad_norm"] is None
     assert all(math.isfinite(r["loss"]) for r in recs)
@@ -228,16 +231,37 @@ def test_a_diverged_run_stops_with_one_line(shards, tmp_path, ranks):
     assert records[-1]["loss"] is None and records[-1]["grad_norm"] is None and records[-1]["skipped"]
 
 
-def test_a_resumed_diverging_run_stops_where_a_straight_run_does(shards, tmp_path):
-    """The count of skipped steps in a row is in the checkpoint: resumed at step 20 of a run diverged at step 1, the
-    count restarted at 0 and the run stopped at step 52 instead of 33."""
+def test_a_diverging_run_keeps_only_sane_checkpoints_and_resumes_to_the_same_stop(shards, tmp_path):
+    """A real divergence: --weight-decay 3000 under a warmup turns the decay factor 1 - lr wd negative from step 4,
+    so the weights grow geometrically: finite garbage (losses up to 1e18), then NaN and the stop. With --keep 3 the run
+    kept its last three checkpoints, NaN or exploded weights, and had deleted every sane one. Now no checkpoint is
+    written for a step that looks diverged, nor kept when its weights give such a loss at the next step; the ones
+    left are finite, resume, and the resumed run stops where the straight one did, with the same losses. (Resuming
+    mid-divergence, which restarted the count of skipped steps, cannot happen in fp32 any more: no checkpoint is
+    written on a skipped step.)"""
+    from trainer_bridge.checkpoint import diverged_loss, list_checkpoints, load_checkpoint
     from trainer_bridge.train import MAX_SKIPPED_IN_A_ROW
 
-    run = tmp_path / "nan"
-    args = ("--lr", "1e30", "--warmup", "0", "--ckpt-every", "10")
-    run_train(shards, run, 1, *args, "--halt-after", "20", steps=60)
-    code, err = _stderr_of(mpi_command(shards, run, 1, *args, "--resume", steps=60))
-    assert code == 2 and err.startswith(f"jcorpus-train: error: step {MAX_SKIPPED_IN_A_ROW + 1}: the last "), err
+    run = tmp_path / "diverged"
+    cmd = mpi_command(shards, run, 1, "--lr", "1e-2", "--warmup", "20", "--weight-decay", "3000", "--ckpt-every", "2",
+                      "--keep", "3", steps=80)
+    code, err = _stderr_of(cmd)
+    assert code == 2 and err.startswith("jcorpus-train: error: step ") and "training diverged" in err, err
+    straight = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+    by_step = {r["step"]: r for r in straight}
+    assert sum(r["skipped"] for r in straight) >= MAX_SKIPPED_IN_A_ROW  # it did diverge to non-finite gradients
+    kept = list_checkpoints(run)
+    assert kept, "every checkpoint was dropped: the test needs a run with sane steps first"
+    for path in kept:
+        ckpt = load_checkpoint(path)
+        assert np.isfinite(ckpt.params).all() and np.isfinite(ckpt.m).all() and np.isfinite(ckpt.v).all(), path
+        for step in (ckpt.step, ckpt.step + 1):  # the step's own loss, then the one its weights gave
+            loss = by_step[step]["loss"]
+            assert loss is not None and loss <= diverged_loss(VOCAB) and not by_step[step]["skipped"], (path, step)
+    assert _stderr_of([*cmd, "--resume"]) == (code, err)  # the same stop, from the newest sane checkpoint
+    resumed = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["step"] for r in resumed] == [r["step"] for r in straight]
+    assert [r["loss"] for r in resumed] == [r["loss"] for r in straight]  # bit for bit (null where not finite)
 
 
 def test_errors_every_rank_finds_are_said_once(shards, tmp_path):
