@@ -335,10 +335,9 @@ def train(args: argparse.Namespace) -> int:
     if rank == 0:
         run.mkdir(parents=True, exist_ok=True)
         metrics_path.write_text("".join(ln + "\n" for ln in kept), encoding="utf-8")
+        mask = f", document mask with {'per-document' if doc_positions else 'row'} positions" if args.doc_mask else ""
         print(f"jcorpus-train: {world} rank(s) x {K.info()['threads']} thread(s), {model.num_params:,} params "
-              f"{cfg.to_json()}, precision {args.precision}"
-              + (f", document mask with {'per-document' if doc_positions else 'row'} positions" if args.doc_mask else "")
-              + f", start step {start_step}", flush=True)
+              f"{cfg.to_json()}, precision {args.precision}{mask}, start step {start_step}", flush=True)
 
     reducer = GradReducer(comm, model.grads, fp16, overlap=not args.no_overlap)
     ckpts = KeptCheckpoints(run, args.keep, cfg.vocab_size)  # rank 0's

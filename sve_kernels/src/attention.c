@@ -62,7 +62,8 @@ static double dot_f64(const float *a, const float *b, int64_t n) {
  * rounding of x). These scores reach 1e39, where one bit is 1e23 and exp of it inf or 0: the row was NaN
  * (tests/sve_kernels/test_sve_qemu.py builds it so). So the maximum gets weight 1 by its index and no other entry
  * more than 1, and the sum lies in [1, t + 1] whatever the rounding; where a score rounds the same both times (the
- * -std=c11 builds of setup.py and the QEMU harness) that is exactly exp(x - mx), bit for bit as before. The limit's x == mx compares infinities only, which are exact. */
+ * -std=c11 builds of setup.py and the QEMU harness) that is exactly exp(x - mx), bit for bit as before. The
+ * limit's x == mx compares infinities only, which are exact. */
 static float row_weights_f64(float *p, const float *qt, const float *kh, const int32_t *doc, int64_t t, int64_t D,
                              double scale) {
     double mx = -INFINITY;
