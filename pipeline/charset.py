@@ -6,8 +6,9 @@ byte-level detection. A declaration is only a claim: it is overridden when stric
 when the bytes are valid multi-byte UTF-8 (legacy text is almost never valid UTF-8 by accident; under a
 UTF-16/32 label only without that encoding's NULs), when 7-bit bytes carry ISO-2022-JP escapes, or
 when a non-Japanese label hides Japanese bytes (the decoding has no kana while cp932/EUC-JP gives
-kana-rich text). Detection: ASCII, strict UTF-8, ISO-2022-JP escapes, then cp932 vs EUC-JP by kana
-ratio (our own rule: fast and exact for Japanese), then charset-normalizer for other languages.
+kana-rich text), and, by what the text of each reading looks like (charset_checks.py), when Shift_JIS hides
+Chinese or Korean (half-width katakana soup). Detection: ASCII, strict UTF-8, ISO-2022-JP escapes, then cp932 vs
+EUC-JP by kana ratio (our own rule: fast and exact for Japanese), then charset-normalizer for other languages.
 
 Label mapping (WHATWG-compatible supersets): Shift_JIS -> cp932 (Windows-31J: NEC/IBM extensions
 that real "Shift_JIS" pages use); EUC-JP -> euc_jp (JIS X 0208 + JIS X 0212 three-byte sequences, the
@@ -28,6 +29,7 @@ import threading
 import numpy as np
 
 from filters.codepoints import code_points
+from pipeline import charset_checks
 
 SNIFF_BYTES = 8192  # where <meta> / <?xml encoding> are looked for (WHATWG prescans 1024; real heads are longer)
 SCORE_CHARS = 30_000  # characters of decoded text used for the kana ratio
@@ -35,6 +37,8 @@ MIN_KANA_RATIO = 0.10  # of non-ASCII characters, for a decoding to count as Jap
 _JA_DOUBLE_BYTE = frozenset({"cp932", "euc_jp"})
 _HALFWIDTH_KANA = re.compile("[\uff61-\uff9f]")
 _BEYOND_2_BYTES = re.compile("[\u0800-\U0010ffff]")  # characters UTF-8 writes in 3 or 4 bytes
+HALFWIDTH_SOUP = 0.5  # of non-ASCII characters: a kana-poor cp932 decoding this full of ｱｶｻ may be Chinese or Korean
+_OTHER_CJK = frozenset({"gb18030", "big5hkscs", "cp949"})
 MAX_BAD_SEQUENCES = 8  # a decoding with this few invalid sequences (and 20x more valid non-ASCII) is kept, bad bytes dropped
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
@@ -102,10 +106,8 @@ def decode_html(body: bytes, http_content_type: str | None) -> tuple[str, dict]:
             return found[0], _decision(found[1], "detected", declared, True)
         text, used = _strict(body, codec)
         if text is not None:
-            if used != "utf-8" and _kana_ratio(text) < MIN_KANA_RATIO:
-                ja = _japanese(body)  # e.g. EUC-JP labelled Shift_JIS, Japanese labelled iso-8859-1
-                if ja is not None and ja[1] != used:
-                    return ja[0], _decision(ja[1], "detected", declared, True)
+            if used != "utf-8" and _kana_ratio(text) < MIN_KANA_RATIO and (found := _misread(body, text, used)):
+                return found[0], _decision(found[1], "detected", declared, True)
             return text, _decision(used, source, declared, False)
         lenient = _lenient(body, codec)
         # a Japanese codec that needs dropping bytes must still give Japanese-looking text (else it is mojibake);
@@ -412,6 +414,35 @@ def _japanese(body: bytes) -> tuple[str, str] | None:
         if ratio >= MIN_KANA_RATIO and (best is None or ratio > best[0]):
             best = (ratio, text, used)
     return (best[1], best[2]) if best else None
+
+
+def _misread(body: bytes, text: str, used: str) -> tuple[str, str] | None:
+    """A better reading of bytes that decode strictly but kana-poor under their label: Japanese labelled otherwise
+    (EUC-JP as Shift_JIS, Shift_JIS as iso-8859-1), Chinese or Korean labelled Shift_JIS. None: the label stands."""
+    ja = _japanese(body)
+    if ja is not None:
+        return ja if ja[1] != used else None
+    if used in ("cp932", "shift_jis_2004") and charset_checks.halfwidth_share(text) >= HALFWIDTH_SOUP:
+        return _other_cjk(body, text)
+    return None
+
+
+def _other_cjk(body: bytes, text: str) -> tuple[str, str] | None:
+    """(text, codec) when bytes whose cp932 reading `text` is mostly half-width katakana read better as Chinese or
+    Korean: the reading has no well-placed voicing marks, and one of charset-normalizer's readings (in its order) in
+    GB18030, Big5 or EUC-KR is strict and made of its charset's common letters (charset_checks.common_letters). A page
+    written in half-width katakana stays Shift_JIS (its ﾞ ﾟ fit; read as Chinese it gives rare hanzi)."""
+    if charset_checks.voicing_fits(text):
+        return None
+    import charset_normalizer
+
+    for match in charset_normalizer.from_bytes(body):
+        codec = codec_for_label(match.encoding or "")
+        if codec in _OTHER_CJK:
+            cjk, used = _strict(body, codec)
+            if cjk is not None and charset_checks.common_letters(cjk, codec):
+                return cjk, used
+    return None
 
 
 def _detect(body: bytes) -> tuple[str, str] | None:

@@ -1,0 +1,65 @@
+"""Is a strict decoding mojibake? Checks on decoded text for the charset decision (pipeline/charset.py).
+
+A legacy charset decodes many other charsets' bytes without an error: Chinese and Korean as cp932 half-width
+katakana. These checks tell such readings from real text by what the text of each reading looks like. They run
+only where the kana test decides nothing (kana-poor decodings), never on Japanese pages.
+"""
+from __future__ import annotations
+
+import functools
+import re
+
+import numpy as np
+
+from filters.codepoints import code_points
+
+SCORE_CHARS = 30_000  # characters looked at, as for the kana ratio
+MIN_LETTERS = 4  # hanzi or hangul a reading needs before these checks trust it
+COMMON_SHARE = 0.9  # of a Chinese or Korean reading's letters, from its charset's frequent block
+_MISPLACED_MARK = re.compile("(?<![\uff73\uff76-\uff84\uff8a-\uff8e\uff9c\uff66])\uff9e|(?<![\uff8a-\uff8e])\uff9f")
+# kana, hangul, hanzi, private use: what a Chinese or Korean reading of other bytes gives
+_CJK_LETTER = re.compile("[\u3040-\u30ff\u3130-\u318f\u3400-\u9fff\uac00-\ud7a3\ue000-\uf8ff\uf900-\ufaff]")
+# frequent block of each charset, read with the Python codec that has just that charset: (codec, lead bytes)
+_COMMON_BLOCKS = {"gb18030": ("gb2312", range(0xB0, 0xD8)), "big5hkscs": ("big5", range(0xA4, 0xC7)),
+                  "cp949": ("euc_kr", range(0xB0, 0xC9))}
+
+
+def halfwidth_share(text: str) -> float:
+    """Half-width katakana among the non-ASCII characters. GB2312, Big5 and EUC-KR bytes often decode as cp932
+    without an error, about two half-width katakana per hanzi or hangul (60-90% of the non-ASCII characters)."""
+    cps = code_points(text[:SCORE_CHARS])
+    non_ascii = int(np.count_nonzero(cps >= 0x80))
+    return int(np.count_nonzero((cps >= 0xFF61) & (cps <= 0xFF9F))) / non_ascii if non_ascii else 0.0
+
+
+def voicing_fits(text: str) -> bool:
+    """The half-width text has voicing marks and each follows a kana that takes it (ｶﾞ ﾊﾟ, not ｱﾞ ｶﾟ): written in
+    half-width katakana, not decoded from other bytes, where a ﾞ or ﾟ follows whatever byte came before."""
+    return ("\uff9e" in text or "\uff9f" in text) and not _MISPLACED_MARK.search(text)
+
+
+def common_letters(text: str, codec: str) -> bool:
+    """A Chinese or Korean reading (gb18030, big5hkscs, cp949) with MIN_LETTERS letters, 90% of them from its
+    charset's frequent block (GB2312 and Big5 level 1, KS X 1001 hangul). Half-width katakana bytes read so give
+    rare hanzi, hanja, kana and private-use characters: ﾘﾙﾚﾛﾝﾞﾟ and ｯｬｭｮ are frequent bytes outside those blocks."""
+    letters = _CJK_LETTER.findall(text[:SCORE_CHARS])
+    common = _common_block(codec)
+    return len(letters) >= MIN_LETTERS and sum(c in common for c in letters) >= COMMON_SHARE * len(letters)
+
+
+@functools.cache
+def _common_block(codec: str) -> frozenset[str]:
+    """GB2312 level 1 (3,755 hanzi), Big5 level 1 (5,401 hanzi), KS X 1001 hangul (2,350 syllables)."""
+    base, leads = _COMMON_BLOCKS[codec]
+    return _letters_of(base, leads, range(0x40, 0xFF))
+
+
+def _letters_of(codec: str, leads: range, trails: range) -> frozenset[str]:
+    """Hanzi and hangul that `codec` decodes from these lead and trail bytes."""
+    found = set()
+    for pair in (bytes((lead, trail)) for lead in leads for trail in trails):
+        try:
+            found.add(pair.decode(codec))
+        except UnicodeDecodeError:
+            pass
+    return frozenset(c for c in found if "\u3400" <= c <= "\u9fff" or "\uac00" <= c <= "\ud7a3")

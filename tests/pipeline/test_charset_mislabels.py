@@ -1,0 +1,82 @@
+"""Labels that strict decoding does not contradict but that still misread the page: Chinese or Korean sent as
+Shift_JIS (cp932 half-width katakana soup). Pages are built here from our own sentences or from the bundled
+public-domain Aozora Bunko sample."""
+from __future__ import annotations
+
+import json
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from pipeline import charset_checks
+from pipeline.charset import decode_html
+
+CHINESE = "本站提供最新的新闻资讯和娱乐信息，欢迎大家访问。这本书介绍了中国古代历史和文化的发展过程。"
+TAIWANESE = "請輸入使用者名稱和密碼登入。今年的經濟成長速度比去年略有提高。"
+KOREAN = "홈페이지에 오신 것을 환영합니다. 오늘은 날씨가 좋습니다. 이 책은 한국의 역사와 문화를 소개합니다."
+SOSEKI = "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。"
+
+
+def page(text: str, codec: str, decl: str = "") -> bytes:
+    return f"<html><head>{decl}<title>{text[:6]}</title></head><body><p>{text}</p></body></html>".encode(codec)
+
+
+def halfwidth(text: str) -> str:
+    """Hiragana and katakana as half-width katakana (ガ -> ｶﾞ), as old mobile pages wrote Japanese."""
+    table = {unicodedata.normalize("NFKC", chr(cp)): chr(cp) for cp in range(0xFF61, 0xFFA0)}
+    for mark, combining in (("\uff9e", "\u3099"), ("\uff9f", "\u309a")):
+        for base in "ウカキクケコサシスセソタチツテトハヒフヘホ" if mark == "\uff9e" else "ハヒフヘホ":
+            table[unicodedata.normalize("NFC", base + combining)] = table[base] + mark
+    katakana = "".join(chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" else c for c in text)
+    return "".join(table.get(c, c) for c in katakana)
+
+
+@pytest.mark.parametrize(("text", "codec", "expected"), [
+    (CHINESE, "gb2312", "gb18030"), (TAIWANESE, "big5", "big5hkscs"), (KOREAN, "euc_kr", "cp949")],
+    ids=["gb2312", "big5", "euc-kr"])
+@pytest.mark.parametrize("where", ["http", "meta"])
+def test_chinese_or_korean_labelled_shift_jis_is_not_read_as_half_width_katakana(text, codec, expected, where):
+    """These bytes decode as cp932 without an error, two half-width katakana per hanzi or hangul, which the language
+    gate took for kana (0.89 kana): the page was curated as Japanese."""
+    body = page(text, codec, '<meta charset="Shift_JIS">' if where == "meta" else "")
+    soup = body.decode("cp932")
+    assert charset_checks.halfwidth_share(soup) > 0.6 and not charset_checks.voicing_fits(soup)
+    decoded, decision = decode_html(body, "text/html; charset=Shift_JIS" if where == "http" else None)
+    assert text in decoded
+    assert decision == {"charset": expected, "charset_source": "detected", "declared": "shift_jis", "overridden": True}
+
+
+def test_shift_jis_with_half_width_katakana_names_stays_shift_jis():
+    """ｶﾀｶﾅ product names in ordinary Japanese: kana-rich, never in question."""
+    text = "新製品のﾃﾞｼﾞﾀﾙｶﾒﾗとﾉｰﾄﾊﾟｿｺﾝを発売しました。ｵﾝﾗｲﾝｼｮｯﾌﾟでもご購入いただけます。"
+    decoded, decision = decode_html(page(text, "cp932"), "text/html; charset=Shift_JIS")
+    assert text in decoded and decision["charset"] == "cp932" and not decision["overridden"]
+
+
+def test_a_product_list_in_half_width_katakana_and_kanji_stays_shift_jis():
+    rows = [("ｿﾆｰ", "液晶ﾃﾚﾋﾞ 40型", "49,800円"), ("ｼｬｰﾌﾟ", "冷蔵庫 大容量", "98,000円"), ("ｷﾔﾉﾝ", "複合機", "12,800円")]
+    table = "".join(f"<tr><td>{a}</td><td>{b}</td><td>{c}</td></tr>" for a, b, c in rows)
+    body = f"<table>{table}</table>".encode("cp932")
+    assert charset_checks.halfwidth_share(body.decode("cp932")) >= 0.5  # the Chinese-or-Korean question is asked
+    decoded, decision = decode_html(body, "text/html; charset=Shift_JIS")
+    assert "液晶ﾃﾚﾋﾞ 40型" in decoded and decision["charset"] == "cp932" and not decision["overridden"]
+
+
+def test_japanese_written_in_half_width_katakana_stays_shift_jis(samples_dir: Path):
+    """Old-style pages in half-width katakana and kanji (吾輩ﾊ猫ﾃﾞｱﾙ｡): their ﾞ ﾟ follow kana that take them, and
+    without any, their Chinese or Korean readings are rare hanzi (痄降 腔衙)."""
+    with open(samples_dir / "reference/aozora.jsonl", encoding="utf-8") as f:
+        aozora = [json.loads(line)["text"] for line in f]
+    texts = [halfwidth(SOSEKI)] + [halfwidth(t[start:start + size]) for t in aozora
+                                   for start in range(0, 6000, 1500) for size in (30, 200)]
+    for text in texts:
+        body = page(text, "cp932")
+        decoded, decision = decode_html(body, "text/html; charset=Shift_JIS")
+        assert text in decoded and decision["charset"] == "cp932", text
+    no_marks = "<p>ﾒﾆｭｰ ｵﾄｸﾅ</p>"
+    assert no_marks.encode("cp932").decode("big5hkscs") == "<p>痄降 腔衙</p>"  # strict, but rare hanzi
+    assert decode_html(no_marks.encode("cp932"), "text/html; charset=Shift_JIS")[1]["charset"] == "cp932"
+    marks = "<p>ﾗﾝｷﾝｸﾞ ﾍﾙﾌﾟ</p>"
+    assert charset_checks.common_letters(marks.encode("cp932").decode("gb18030"), "gb18030")  # 纵份皋 唾踢: common hanzi
+    assert decode_html(marks.encode("cp932"), "text/html; charset=Shift_JIS")[1]["charset"] == "cp932"  # ｸﾞ ﾌﾟ fit
