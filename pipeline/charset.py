@@ -7,8 +7,9 @@ when the bytes are valid multi-byte UTF-8 (legacy text is almost never valid UTF
 UTF-16/32 label only without that encoding's NULs), when 7-bit bytes carry ISO-2022-JP escapes, or
 when a non-Japanese label hides Japanese bytes (the decoding has no kana while cp932/EUC-JP gives
 kana-rich text), and, by what the text of each reading looks like (charset_checks.py), when Shift_JIS hides
-Chinese or Korean (half-width katakana soup). Detection: ASCII, strict UTF-8, ISO-2022-JP escapes, then cp932 vs
-EUC-JP by kana ratio (our own rule: fast and exact for Japanese), then charset-normalizer for other languages.
+Chinese or Korean (half-width katakana soup) or a Western label hides kana-free EUC-JP. Detection: ASCII, strict
+UTF-8, ISO-2022-JP escapes, then cp932 vs EUC-JP by kana ratio (our own rule: fast and exact for Japanese), then
+charset-normalizer for other languages.
 
 Label mapping (WHATWG-compatible supersets): Shift_JIS -> cp932 (Windows-31J: NEC/IBM extensions
 that real "Shift_JIS" pages use); EUC-JP -> euc_jp (JIS X 0208 + JIS X 0212 three-byte sequences, the
@@ -38,6 +39,7 @@ _JA_DOUBLE_BYTE = frozenset({"cp932", "euc_jp"})
 _HALFWIDTH_KANA = re.compile("[\uff61-\uff9f]")
 _BEYOND_2_BYTES = re.compile("[\u0800-\U0010ffff]")  # characters UTF-8 writes in 3 or 4 bytes
 HALFWIDTH_SOUP = 0.5  # of non-ASCII characters: a kana-poor cp932 decoding this full of ｱｶｻ may be Chinese or Korean
+_WESTERN = frozenset({"cp1252", "iso8859-15"})  # what ISO-8859-1, US-ASCII, windows-1252, ISO-8859-15 labels give
 _OTHER_CJK = frozenset({"gb18030", "big5hkscs", "cp949"})
 MAX_BAD_SEQUENCES = 8  # a decoding with this few invalid sequences (and 20x more valid non-ASCII) is kept, bad bytes dropped
 
@@ -418,12 +420,15 @@ def _japanese(body: bytes) -> tuple[str, str] | None:
 
 def _misread(body: bytes, text: str, used: str) -> tuple[str, str] | None:
     """A better reading of bytes that decode strictly but kana-poor under their label: Japanese labelled otherwise
-    (EUC-JP as Shift_JIS, Shift_JIS as iso-8859-1), Chinese or Korean labelled Shift_JIS. None: the label stands."""
+    (EUC-JP as Shift_JIS, Shift_JIS as iso-8859-1), Chinese or Korean labelled Shift_JIS, kana-free EUC-JP labelled
+    iso-8859-1. None: the label stands."""
     ja = _japanese(body)
     if ja is not None:
         return ja if ja[1] != used else None
     if used in ("cp932", "shift_jis_2004") and charset_checks.halfwidth_share(text) >= HALFWIDTH_SOUP:
         return _other_cjk(body, text)
+    if used in _WESTERN:
+        return _kanji_only_euc(body)
     return None
 
 
@@ -443,6 +448,14 @@ def _other_cjk(body: bytes, text: str) -> tuple[str, str] | None:
             if cjk is not None and charset_checks.common_letters(cjk, codec):
                 return cjk, used
     return None
+
+
+def _kanji_only_euc(body: bytes) -> tuple[str, str] | None:
+    """(text, codec) for kana-free EUC-JP (kanji headings, lists of names) under a Western label, which the kana test
+    cannot see: the bytes decode strictly as EUC-JP (every non-ASCII byte in a pair: Western text has lone accented
+    letters) to mostly common kanji (charset_checks.common_kanji)."""
+    euc, used = _strict(body, "euc_jp")
+    return (euc, used) if euc is not None and charset_checks.common_kanji(euc) else None
 
 
 def _detect(body: bytes) -> tuple[str, str] | None:

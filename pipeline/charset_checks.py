@@ -1,8 +1,9 @@
 """Is a strict decoding mojibake? Checks on decoded text for the charset decision (pipeline/charset.py).
 
 A legacy charset decodes many other charsets' bytes without an error: Chinese and Korean as cp932 half-width
-katakana. These checks tell such readings from real text by what the text of each reading looks like. They run
-only where the kana test decides nothing (kana-poor decodings), never on Japanese pages.
+katakana, kana-free EUC-JP as Latin-1 accented letters. These checks tell such readings from real text by what
+the text of each reading looks like. They run only where the kana test decides nothing (kana-poor decodings),
+never on Japanese pages.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 from filters.codepoints import code_points
 
 SCORE_CHARS = 30_000  # characters looked at, as for the kana ratio
-MIN_LETTERS = 4  # hanzi or hangul a reading needs before these checks trust it
+MIN_LETTERS = 4  # hanzi, hangul or kanji a reading needs before these checks trust it
 COMMON_SHARE = 0.9  # of a Chinese or Korean reading's letters, from its charset's frequent block
 _MISPLACED_MARK = re.compile("(?<![\uff73\uff76-\uff84\uff8a-\uff8e\uff9c\uff66])\uff9e|(?<![\uff8a-\uff8e])\uff9f")
 # kana, hangul, hanzi, private use: what a Chinese or Korean reading of other bytes gives
@@ -47,6 +48,18 @@ def common_letters(text: str, codec: str) -> bool:
     return len(letters) >= MIN_LETTERS and sum(c in common for c in letters) >= COMMON_SHARE * len(letters)
 
 
+def common_kanji(text: str) -> bool:
+    """A Japanese reading made mostly of kanji (MIN_LETTERS at least, half the non-ASCII characters), two thirds of
+    them JIS X 0208 level 1, the kanji Japanese is mostly written with. Kana-free EUC-JP read as Latin-1 is accented
+    letters in pairs; Western text whose accented letters all come in pairs (Portuguese "ação, educação") decodes as
+    EUC-JP too, but as level-2 kanji."""
+    sample = text[:SCORE_CHARS]
+    kanji = [c for c in sample if "\u4e00" <= c <= "\u9fff"]
+    non_ascii = len(sample) - len(sample.encode("ascii", "ignore"))
+    level1 = sum(c in _jis_level1() for c in kanji)
+    return len(kanji) >= MIN_LETTERS and 2 * len(kanji) >= non_ascii and 3 * level1 >= 2 * len(kanji)
+
+
 @functools.cache
 def _common_block(codec: str) -> frozenset[str]:
     """GB2312 level 1 (3,755 hanzi), Big5 level 1 (5,401 hanzi), KS X 1001 hangul (2,350 syllables)."""
@@ -54,8 +67,14 @@ def _common_block(codec: str) -> frozenset[str]:
     return _letters_of(base, leads, range(0x40, 0xFF))
 
 
+@functools.cache
+def _jis_level1() -> frozenset[str]:
+    """The 2,965 JIS X 0208 level-1 kanji (rows 16-47)."""
+    return _letters_of("euc_jp", range(0xB0, 0xD0), range(0xA1, 0xFF))
+
+
 def _letters_of(codec: str, leads: range, trails: range) -> frozenset[str]:
-    """Hanzi and hangul that `codec` decodes from these lead and trail bytes."""
+    """Hanzi, kanji and hangul that `codec` decodes from these lead and trail bytes."""
     found = set()
     for pair in (bytes((lead, trail)) for lead in leads for trail in trails):
         try:

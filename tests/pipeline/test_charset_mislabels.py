@@ -1,6 +1,6 @@
 """Labels that strict decoding does not contradict but that still misread the page: Chinese or Korean sent as
-Shift_JIS (cp932 half-width katakana soup). Pages are built here from our own sentences or from the bundled
-public-domain Aozora Bunko sample."""
+Shift_JIS (cp932 half-width katakana soup), kana-free EUC-JP sent as ISO-8859-1. Pages are built here from our
+own sentences or from the bundled public-domain Aozora Bunko sample."""
 from __future__ import annotations
 
 import json
@@ -80,3 +80,29 @@ def test_japanese_written_in_half_width_katakana_stays_shift_jis(samples_dir: Pa
     marks = "<p>ﾗﾝｷﾝｸﾞ ﾍﾙﾌﾟ</p>"
     assert charset_checks.common_letters(marks.encode("cp932").decode("gb18030"), "gb18030")  # 纵份皋 唾踢: common hanzi
     assert decode_html(marks.encode("cp932"), "text/html; charset=Shift_JIS")[1]["charset"] == "cp932"  # ｸﾞ ﾌﾟ fit
+
+
+PREFECTURES = "北海道 青森県 岩手県 宮城県 秋田県 山形県 福島県 茨城県 栃木県 群馬県 埼玉県 千葉県 東京都 神奈川県"
+
+
+@pytest.mark.parametrize("header", ["text/html; charset=ISO-8859-1", None])
+def test_a_kana_free_euc_jp_page_labelled_latin1_is_read_as_euc_jp(header):
+    """Kanji-only headings and lists have no kana, which the Latin-label override needed: the page came out as
+    accented-letter soup (ËÌ³¤Æ» for 北海道)."""
+    body = f'<meta charset="iso-8859-1"><h1>都道府県一覧</h1><ul><li>{PREFECTURES}</li></ul>'.encode("euc_jp")
+    with pytest.raises(UnicodeDecodeError):
+        body.decode("utf-8")  # not the UTF-8 override
+    decoded, decision = decode_html(body, header)
+    assert "<h1>都道府県一覧</h1>" in decoded and PREFECTURES in decoded
+    assert decision["charset"] == "euc_jp" and decision["overridden"] and decision["declared"] == "iso-8859-1"
+
+
+@pytest.mark.parametrize("text", [
+    "Informação: ação, educação, população, nação e tradição.",  # only ç ã side by side: a pair, but level-2 kanji
+    "Les élèves ont étudié à l'école, déjà vu.",  # lone accented letters
+    "Ærø Ørsted",  # lone accented letters
+], ids=["pt-pairs", "fr", "da"])
+def test_western_pages_labelled_latin1_stay_western(text):
+    body = f"<p>{text}</p>".encode("cp1252")
+    decoded, decision = decode_html(body, "text/html; charset=ISO-8859-1")
+    assert decoded == f"<p>{text}</p>" and decision["charset"] == "cp1252" and not decision["overridden"]
