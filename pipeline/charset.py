@@ -9,7 +9,7 @@ when a non-Japanese label hides Japanese bytes (the decoding has no kana while c
 kana-rich text), and, by what the text of each reading looks like (charset_checks.py), when Shift_JIS hides
 Chinese or Korean (half-width katakana soup) or a Western label hides kana-free EUC-JP. Detection: ASCII, strict
 UTF-8, ISO-2022-JP escapes, then cp932 vs EUC-JP by kana ratio (our own rule: fast and exact for Japanese), then
-charset-normalizer for other languages.
+charset-normalizer for other languages, windows-1252 preferred to the other Latin code pages it ties with.
 
 Label mapping (WHATWG-compatible supersets): Shift_JIS -> cp932 (Windows-31J: NEC/IBM extensions
 that real "Shift_JIS" pages use); EUC-JP -> euc_jp (JIS X 0208 + JIS X 0212 three-byte sequences, the
@@ -482,6 +482,8 @@ def _normalizer(body: bytes) -> tuple[str, str] | None:
     if best is None or best.encoding is None:
         return None
     codec = codec_for_label(best.encoding) or best.encoding
+    if codec != "cp1252" and charset_checks.prefer_cp1252(body, best):
+        return body.decode("cp1252"), "cp1252"
     text, used = _strict(body, _DETECTED_AS.get(codec, codec))
     if text is None and codec in _DETECTED_AS:  # e.g. a kana-poor Shift_JIS-2004 page
         text, used = _strict(body, codec)

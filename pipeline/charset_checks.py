@@ -1,14 +1,16 @@
 """Is a strict decoding mojibake? Checks on decoded text for the charset decision (pipeline/charset.py).
 
 A legacy charset decodes many other charsets' bytes without an error: Chinese and Korean as cp932 half-width
-katakana, kana-free EUC-JP as Latin-1 accented letters. These checks tell such readings from real text by what
-the text of each reading looks like. They run only where the kana test decides nothing (kana-poor decodings),
-never on Japanese pages.
+katakana, kana-free EUC-JP as Latin-1 accented letters, Western windows-1252 as windows-1250 or -1257. These
+checks tell such readings from real text by what the text of each reading looks like. They run only where the
+kana test decides nothing (kana-poor decodings, charset-normalizer's guesses), never on Japanese pages.
 """
 from __future__ import annotations
 
 import functools
 import re
+import unicodedata
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +22,14 @@ COMMON_SHARE = 0.9  # of a Chinese or Korean reading's letters, from its charset
 _MISPLACED_MARK = re.compile("(?<![\uff73\uff76-\uff84\uff8a-\uff8e\uff9c\uff66])\uff9e|(?<![\uff8a-\uff8e])\uff9f")
 # kana, hangul, hanzi, private use: what a Chinese or Korean reading of other bytes gives
 _CJK_LETTER = re.compile("[\u3040-\u30ff\u3130-\u318f\u3400-\u9fff\uac00-\ud7a3\ue000-\uf8ff\uf900-\ufaff]")
+# accented letters of the languages written in Latin code pages: windows-1252's (French, German, Spanish, Portuguese,
+# Italian, Catalan, Dutch, Danish/Norwegian, Swedish/Finnish, Icelandic, Estonian) and the others' (Czech, Slovak,
+# Polish, Hungarian, Slovene/Croatian, Romanian, Lithuanian, Latvian, Turkish)
+_ALPHABETS = ("àâæçéèêëîïôœùûüÿ", "äöüß", "áéíñóúü", "àáâãçéêíóôõú", "àèéìíîòóùú", "àçèéíïòóúü", "áéíóúàèëïöü",
+              "åæøéó", "åäöéšž", "áðéíóúýþæö", "äõöüšž", "áčďéěíňóřšťúůýž", "áäčďéíĺľňóôŕšťúýž", "ąćęłńóśźż",
+              "áéíóöőúüű", "čćđšž", "ăâîşţșț", "ąčęėįšųūž", "āčēģīķļņšūž", "çğıöşü")
+_NOT_IN_WORD = "\\x00-\\x7f\\u2000-\\u206f\\xab\\xbb\\xb7"  # ASCII, ’ “ ” – — …, « » ·
+_IN_WORD = re.compile(f"(?<=[A-Za-z])[^{_NOT_IN_WORD}]|[^{_NOT_IN_WORD}](?=[A-Za-z])")
 # frequent block of each charset, read with the Python codec that has just that charset: (codec, lead bytes)
 _COMMON_BLOCKS = {"gb18030": ("gb2312", range(0xB0, 0xD8)), "big5hkscs": ("big5", range(0xA4, 0xC7)),
                   "cp949": ("euc_kr", range(0xB0, 0xC9))}
@@ -58,6 +68,42 @@ def common_kanji(text: str) -> bool:
     non_ascii = len(sample) - len(sample.encode("ascii", "ignore"))
     level1 = sum(c in _jis_level1() for c in kanji)
     return len(kanji) >= MIN_LETTERS and 2 * len(kanji) >= non_ascii and 3 * level1 >= 2 * len(kanji)
+
+
+def prefer_cp1252(body: bytes, best: Any) -> bool:
+    """Whether windows-1252 reads these bytes better than charset-normalizer's `best` (a CharsetMatch) in another
+    Latin code page. On Western pages it ties windows-1252 with windows-1250 or -1257 and names those first: é ’ “ ”
+    read the same, but è à ï became č ŕ ď (1250) or č ą ļ (1257). windows-1252 is the web's default for an undeclared
+    page (WHATWG); it is taken when it gives the same text, or when its letters fit one language's alphabet at least
+    as well as those of `best` do (French è à ï against č ŕ ď; Czech ě ř ů against ì ø ù: 1250 stays)."""
+    codec = best.encoding
+    if not _latin_code_page(codec):
+        return False
+    try:
+        ours = body.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    return "cp1252" in best.could_be_from_charset or _alphabet_fit(ours) >= _alphabet_fit(body.decode(codec, "replace"))
+
+
+def _alphabet_fit(text: str) -> float:
+    """The largest share of the non-ASCII characters next to an ASCII letter (inside words, not ’ “ ” – « » ·) that
+    one language's alphabet holds; 1.0 without any. A wrong code page gives letters of several alphabets (ì ø ù for
+    Czech ě ř ů) or symbols in words (Wis³a)."""
+    chars = [m.group().lower() for m in _IN_WORD.finditer(text[:SCORE_CHARS])]
+    if not chars:
+        return 1.0
+    return max(sum(c in alphabet for c in chars) for alphabet in _ALPHABETS) / len(chars)
+
+
+@functools.cache
+def _latin_code_page(codec: str) -> bool:
+    """A single-byte code page whose letter rows 0xC0-0xFF are mostly Latin letters (not Cyrillic, Greek, DOS...)."""
+    try:
+        chars = bytes(range(0xC0, 0x100)).decode(codec)
+    except (LookupError, UnicodeDecodeError):
+        return False
+    return len(chars) == 64 and sum(unicodedata.name(c, "").startswith("LATIN") for c in chars) >= 48
 
 
 @functools.cache

@@ -1,6 +1,7 @@
 """Labels that strict decoding does not contradict but that still misread the page: Chinese or Korean sent as
-Shift_JIS (cp932 half-width katakana soup), kana-free EUC-JP sent as ISO-8859-1. Pages are built here from our
-own sentences or from the bundled public-domain Aozora Bunko sample."""
+Shift_JIS (cp932 half-width katakana soup), kana-free EUC-JP sent as ISO-8859-1, and undeclared Western pages that
+charset-normalizer names windows-1250 or -1257. Pages are built here from our own sentences or from the bundled
+public-domain Aozora Bunko sample."""
 from __future__ import annotations
 
 import json
@@ -106,3 +107,34 @@ def test_western_pages_labelled_latin1_stay_western(text):
     body = f"<p>{text}</p>".encode("cp1252")
     decoded, decision = decode_html(body, "text/html; charset=ISO-8859-1")
     assert decoded == f"<p>{text}</p>" and decision["charset"] == "cp1252" and not decision["overridden"]
+
+
+@pytest.mark.parametrize("text", [
+    "L’élève a étudié à l’école. « Déjà vu », dit-il — c’est “naïf”. Ça coûte 5 €.",
+    "Le château se trouve près de la rivière. Les enfants jouent dans le jardin où fleurissent les pêchers.",
+    "La città è famosa per la sua università. Però il caffè costa più di un euro.",
+    "It’s the “best” café in town — really.",
+    "Die Größe des Gebäudes überrascht – „schön“, sagte er.",
+    "Stockholm är Sveriges huvudstad. Där finns många öar och vackra hus på ön.",
+    "Reykjavík er höfuðborg Íslands. Þar búa flestir Íslendingar.",
+], ids=["fr-quotes", "fr", "it", "en", "de", "sv", "is"])
+def test_undeclared_western_pages_are_windows_1252(text):
+    """charset-normalizer ties windows-1252 with windows-1250 / -1257 / ISO-8859-16 on such pages and named those: è à
+    ï came out as č ą ļ, å as ć (and meta said cp1250 even where the text agreed)."""
+    decoded, decision = decode_html(f"<p>{text}</p>".encode("cp1252"), None)
+    assert decoded == f"<p>{text}</p>"
+    assert decision == {"charset": "cp1252", "charset_source": "detected", "declared": None, "overridden": False}
+
+
+@pytest.mark.parametrize(("text", "codec"), [
+    ("Warszawa jest stolicą Polski. Wisła płynie przez miasto, a w parku rosną drzewa.", "cp1250"),
+    ("Lietuvos sostinė yra Vilnius. Čia gyvena daug žmonių, o senamiestis įtrauktas į paveldo sąrašą.", "cp1257"),
+    ("Česká republika je stát ve střední Evropě. Hlavním městem je Praha, která leží na řece Vltavě.", "cp1250"),
+    ("Magyarország fővárosa Budapest. A Duna kettészeli a várost, és sok híd köti össze a két partot.", "cp1250"),
+    ("Bucureşti este capitala României. Oraşul are multe parcuri şi clădiri vechi.", "cp1250"),
+], ids=["pl", "lt", "cs", "hu", "ro"])
+def test_undeclared_central_european_pages_keep_their_code_page(text, codec):
+    """windows-1252 reads these bytes too (ì ø ù for Czech ě ř ů, õ û for Hungarian ő ű), but its letters fit no one
+    language's alphabet, or are symbols inside words (Wis³a)."""
+    decoded, decision = decode_html(f"<p>{text}</p>".encode(codec), None)
+    assert decoded == f"<p>{text}</p>" and decision["charset"] == codec
