@@ -185,16 +185,48 @@ def _chain(codec: str) -> tuple[str, ...]:
 
 
 def _decode(body: bytes, codec: str, errors: str = "strict") -> str:
-    if codec == "euc_jp" and errors == "strict":
-        errors = EUC_JP_WINDOWS  # browsers' EUC-JP: the JIS X 0208 rows Python's euc_jp lacks, as cp932 has them
+    if errors == "strict":
+        errors = strict_errors(codec)
     elif codec == "euc_jp" and errors == "replace":
         errors = EUC_JP_WINDOWS_LENIENT
-    elif codec == "iso2022_jp_ext":  # the same rows in ISO-2022-JP (① ㈱ № in mail archives)
-        errors = ISO2022_JP_WINDOWS if errors == "strict" else ISO2022_JP_WINDOWS_LENIENT
-    text = body.decode(codec, errors)
+    elif codec == "iso2022_jp_ext":
+        errors = ISO2022_JP_WINDOWS_LENIENT
+    return as_web_text(codec, body.decode(codec, errors))
+
+
+def strict_errors(codec: str) -> str:
+    """The error handler that makes strict decoding with a Python codec read what browsers read: the JIS X 0208 rows
+    Python's euc_jp and ISO-2022-JP codecs lack (NEC row 13 ① ㈱ №, IBM rows 89-92 髙 﨑), as cp932 has them."""
+    return {"euc_jp": EUC_JP_WINDOWS, "iso2022_jp_ext": ISO2022_JP_WINDOWS}.get(codec, "strict")
+
+
+def as_web_text(codec: str, text: str) -> str:
+    """Text decoded by a Python codec as the web reads it: cp932 folded to JIS X 0208 (module docstring), Python's
+    Shift_JIS-2004 0x5C/0x7E (¥ ‾) back to ASCII and its JIS X 0213 cells 1-1-32/1-2-18 to ＼ ～, as euc_jis_2004."""
     if codec == "cp932":
         return fold_cp932(text)
     return text.translate(_SJIS_X0213_AS_EUC) if codec in ("shift_jis_2004", "shift_jisx0213") else text
+
+
+def jis_x0213_note(codec: str, err: UnicodeDecodeError) -> str:
+    """'; ...' naming the JIS X 0213 character (or escape sequence) a strict Shift_JIS, EUC-JP or ISO-2022-JP decoding
+    failed on and the label that reads it, for a quarantine reason; '' when the bytes are not one."""
+    labels = {"cp932": ("Shift_JIS", "Shift_JIS-2004"), "euc_jp": ("EUC-JP", "EUC-JIS-2004"),
+              "iso2022_jp_ext": ("ISO-2022-JP", "ISO-2022-JP-2004")}
+    if codec not in labels:
+        return ""
+    data, found = err.object[err.start: err.start + 4], ""
+    if data in (b"\x1b$(O", b"\x1b$(Q", b"\x1b$(P"):  # ISO-2022-JP-2004's planes 1 and 2
+        found = "ESC " + " ".join(data[1:].decode())
+    for size in (2, 3) if not found else ():
+        try:
+            char = data[:size].decode(_JA[codec][1])
+        except UnicodeDecodeError:
+            continue
+        if not char.isascii() and len(char) <= 2:  # か゚ is two code points
+            found = f"{data[:size].hex()} ({char})"
+            break
+    return f"; {found} is JIS X 0213, which {labels[codec][0]} lacks (declare {labels[codec][1]})" if found else ""
 
 
 def _euc_pair_as_cp932(err: UnicodeDecodeError) -> tuple[str, int]:

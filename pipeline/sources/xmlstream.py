@@ -13,7 +13,7 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser, iterparse
 
-from pipeline.charset import EUC_JP_WINDOWS, NOT_TEXT_CODECS, codec_for_label, fold_cp932
+from pipeline.charset import NOT_TEXT_CODECS, as_web_text, codec_for_label, jis_x0213_note, strict_errors
 from pipeline.sources.base import RawDoc, SourceConfig, Unreadable
 from pipeline.sources.io import (
     MAX_NESTING,
@@ -99,9 +99,9 @@ class Utf8Xml:
         match = _XML_ENCODING.match(self.head)
         self.encoding = match.group(1).decode() if match else ""
         codec = _xml_codec(self.encoding) if match else None
-        errors = EUC_JP_WINDOWS if codec and codec.name == "euc_jp" else "strict"  # ① ㈱ 髙 as in HTML
-        self.decoder = codec.incrementaldecoder(errors) if codec and codec.name not in EXPAT_ENCODINGS else None
-        self.cp932 = codec is not None and codec.name == "cp932"  # Shift_JIS: decoded as the HTML reader does
+        self.codec = codec.name if codec else ""  # decoded as the HTML reader does: ① ㈱ 髙, cp932 folded
+        expat = not codec or self.codec in EXPAT_ENCODINGS
+        self.decoder = None if expat else codec.incrementaldecoder(strict_errors(self.codec))
         if codec:  # the declaration names what expat will read, as expat spells it
             start, end = match.span(1)
             self.head = self.head[:start] + EXPAT_ENCODINGS.get(codec.name, "UTF-8").encode() + self.head[end:]
@@ -119,10 +119,10 @@ class Utf8Xml:
             if not self.decoder:
                 return data
             try:
-                text = self.decoder.decode(data, final=not data)
-                out = (fold_cp932(text) if self.cp932 else text).encode("utf-8")
+                out = as_web_text(self.codec, self.decoder.decode(data, final=not data)).encode("utf-8")
             except UnicodeDecodeError as e:
-                raise InputError(f"invalid {self.encoding} ({e.reason}) in the declared encoding of this XML") from None
+                raise InputError(f"invalid {self.encoding} ({e.reason}) in the declared encoding of this XML"
+                                 f"{jis_x0213_note(self.codec, e)}") from None
             if out or not data:
                 return out
 
