@@ -197,7 +197,7 @@ def _decode(body: bytes, codec: str, errors: str = "strict") -> str:
 def strict_errors(codec: str) -> str:
     """The error handler that makes strict decoding with a Python codec read what browsers read: the JIS X 0208 rows
     Python's euc_jp and ISO-2022-JP codecs lack (NEC row 13 ① ㈱ №, IBM rows 89-92 髙 﨑), as cp932 has them."""
-    return {"euc_jp": EUC_JP_WINDOWS, "iso2022_jp_ext": ISO2022_JP_WINDOWS}.get(codec, "strict")
+    return _STRICT_ERRORS.get(codec, "strict")
 
 
 def as_web_text(codec: str, text: str) -> str:
@@ -316,6 +316,7 @@ codecs.register_error(EUC_JP_WINDOWS, _euc_pair_as_cp932)
 codecs.register_error(EUC_JP_WINDOWS_LENIENT, _euc_pair_or_replace)
 codecs.register_error(ISO2022_JP_WINDOWS, _jis_pair_as_cp932)
 codecs.register_error(ISO2022_JP_WINDOWS_LENIENT, _jis_pair_or_replace)
+_STRICT_ERRORS = {"euc_jp": EUC_JP_WINDOWS, "iso2022_jp_ext": ISO2022_JP_WINDOWS}
 
 
 def fold_cp932(text: str) -> str:
