@@ -66,7 +66,8 @@ def common_kanji(text: str) -> bool:
     sample = text[:SCORE_CHARS]
     kanji = [c for c in sample if "\u4e00" <= c <= "\u9fff"]
     non_ascii = len(sample) - len(sample.encode("ascii", "ignore"))
-    level1 = sum(c in _jis_level1() for c in kanji)
+    common = _jis_level1()
+    level1 = sum(c in common for c in kanji)
     return len(kanji) >= MIN_LETTERS and 2 * len(kanji) >= non_ascii and 3 * level1 >= 2 * len(kanji)
 
 
