@@ -94,6 +94,8 @@ def _num_shards(cfg: CurateConfig, files: list[tuple[int, str, int]]) -> int:
 
 # what a curate output is: the folders whose files `commit` replaces, then its two files
 OUTPUT_FOLDERS, OUTPUT_FILES = (*DESTINATIONS, "samples"), ("stats.json", "_SUCCESS")
+# written into a curate output by `jcorpus report` from it: a replaced output's report describes the old run
+DERIVED_FILES = ("report.html",)
 INDEX_FILES = "band-index-*.parquet"  # what dedup_near writes into index_out
 
 
@@ -155,7 +157,7 @@ def _replace(out: str, tmp_dir: str, stats: dict[str, Any]) -> None:
     if exists(join(out, "_SUCCESS")):
         FileSystems.delete([join(out, "_SUCCESS")])
     old = [p for d in OUTPUT_FOLDERS for p in list_files(join(out, d, "*"))]
-    old += [join(out, n) for n in OUTPUT_FILES if exists(join(out, n))]
+    old += [join(out, n) for n in (*OUTPUT_FILES, *DERIVED_FILES) if exists(join(out, n))]
     if "://" not in out:  # a file where an output folder goes (it failed the run's end with a traceback)
         old += [p for d in OUTPUT_FOLDERS if os.path.lexists(p := join(out, d)) and not os.path.isdir(p)]
     if old:

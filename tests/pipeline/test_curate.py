@@ -431,6 +431,24 @@ def test_overwrite_replaces_a_file_where_an_output_folder_goes(tmp_path, inputs)
     assert not [p for p in os.listdir(out) if p.startswith("_temporary")]
 
 
+def test_overwrite_removes_the_report_of_the_output_it_replaces(tmp_path):
+    """`jcorpus report OUT` writes OUT/report.html; `curate --overwrite` replaced every file it describes and
+    left it, so OUT/report.html showed the old run's funnel and reasons beside the new stats.json."""
+    from pipeline.curate import commit
+
+    out, stage = tmp_path / "out", tmp_path / "out" / "_temporary-new"
+    for folder in ("curated", "rejected", "quarantine"):
+        (out / folder).mkdir(parents=True)
+    (out / "_SUCCESS").write_text("")
+    (out / "stats.json").write_text("{}")
+    (out / "report.html").write_text("<p>the old run</p>")
+    (stage / "curated").mkdir(parents=True)
+    (stage / "curated" / "part-00000.parquet").write_text("the new run's")
+    commit(str(out), str(stage), {"input_docs": 1}, overwrite=True)
+    assert sorted(os.listdir(out)) == ["_SUCCESS", "curated", "quarantine", "rejected", "stats.json"]
+    assert (out / "curated" / "part-00000.parquet").read_text() == "the new run's"
+
+
 def test_rejections_by_a_rule_named_max_are_summed_across_shards(tmp_path):
     """stats.json merged every key starting with `max_` as a maximum: the per-source and per-kind counts of rules
     such as max_katakana_fraction kept the largest output shard's count (4 of 12), and the report said the
