@@ -109,15 +109,16 @@ def check_output(out: str, overwrite: bool) -> None:
         raise UserError(f"{out} already holds a curate output ({', '.join(existing)}); pass --overwrite to replace it")
 
 
+def _place(path: str) -> str:
+    return path if "://" in path else os.path.realpath(path)
+
+
 def _check_not_own_output(files: list[tuple[int, str, int]], out: str) -> None:
     """An input file inside --out's own output (a glob over OUT) is refused: each --overwrite run read the last
     one's samples back as input, and the input grew run after run."""
-    def place(path: str) -> str:
-        return path if "://" in path else os.path.realpath(path)
-
-    owned = [place(join(out, d)) + "/" for d in OUTPUT_FOLDERS] + [place(join(out, STAGING_PREFIX))]
+    owned = [_place(join(out, d)) + "/" for d in OUTPUT_FOLDERS] + [_place(join(out, STAGING_PREFIX))]
     for index, path, _ in files:
-        if any(place(path).startswith(prefix) for prefix in owned):
+        if any(_place(path).startswith(prefix) for prefix in owned):
             raise ConfigError(f"sources[{index}].paths: {path} is in the output of --out {out}; a run would read "
                               "its own earlier output (match the inputs outside it)")
 
@@ -181,7 +182,7 @@ def run_curate(cfg: CurateConfig, out: str, *, runner: str | None = None, worker
     check_output(out, overwrite)
     files = expand_files(cfg)
     _check_not_own_output(files, out)
-    index_out = _make_index_folder(cfg, overwrite)
+    index_out = _make_index_folder(cfg, overwrite, out)
     run_id = uuid.uuid4().hex[:12]
     tmp_dir = join(out, f"{STAGING_PREFIX}{run_id}")
     # staging folders of runs killed (SIGKILL, a dead machine) stayed forever; only provably stale ones go
@@ -234,12 +235,18 @@ def _checked_stats(cfg: CurateConfig, files: list[tuple[int, str, int]], tmp_dir
     return stats
 
 
-def _make_index_folder(cfg: CurateConfig, overwrite: bool) -> str | None:
+def _make_index_folder(cfg: CurateConfig, overwrite: bool, out: str) -> str | None:
     """The band index folder, if any: one that cannot be made is a config error now, not a failure at the end
-    of the run, and one holding an index is replaced only with --overwrite."""
+    of the run, and one holding an index is replaced only with --overwrite. One inside an output folder of
+    --out is refused: made there, it failed the commit after the whole run ("another run wrote it"), and with
+    --overwrite the commit deleted the new index as part of the output it replaced."""
     index_out = cfg.near_dedup.get("index_out") if cfg.near_dedup.get("enabled") else None
     if not (isinstance(index_out, str) and index_out):
         return None
+    for folder in OUTPUT_FOLDERS:
+        if (_place(index_out).rstrip("/") + "/").startswith(_place(join(out, folder)).rstrip("/") + "/"):
+            raise ConfigError(f"dedup.near.index_out: {index_out} is inside {join(out, folder)}, an output folder "
+                              "of --out, which each run replaces; put the index beside it (OUT itself will do)")
     if "://" not in index_out:
         try:
             os.makedirs(index_out, exist_ok=True)

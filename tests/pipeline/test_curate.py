@@ -313,6 +313,24 @@ def test_index_folder_is_checked_first_and_a_failed_run_leaves_nothing(tmp_path,
     assert list((tmp_path / "out").iterdir()) == []
 
 
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_an_index_folder_inside_an_output_folder_is_refused_first(tmp_path, overwrite):
+    """`dedup.near.index_out: OUT/curated` was made before the run; the commit then found OUT/curated and failed
+    after the whole run saying another run wrote it, and with --overwrite it deleted the new band index as part
+    of the output it replaced."""
+    d = tmp_path / "in"
+    d.mkdir()
+    _write_jsonl(d / "a.jsonl", [{"id": "1", "text": JA[0]}])
+    out = tmp_path / "out"
+    raw = {"sources": [{"name": "web", "kind": "web", "format": "jsonl", "paths": [str(d / "a.jsonl")],
+                        "license": "x"}],
+           "dedup": {"near": {"enabled": True, "index_out": str(out / "curated" / "index")}}}
+    with pytest.raises(ConfigError, match=r"^dedup\.near\.index_out: .*/curated/index is inside .*/out/curated, "
+                                          r"an output folder of --out"):
+        run_curate(parse_config(raw), str(out), overwrite=overwrite)
+    assert not out.exists()
+
+
 def test_a_samples_folder_or_a_concurrent_run_is_not_replaced_without_overwrite(tmp_path):
     """`commit` replaces OUT/samples/* too, but only curated/rejected/quarantine/stats.json/_SUCCESS counted as
     an existing output: a user's notes in OUT/samples were deleted. And the check ran once, at the start: a
