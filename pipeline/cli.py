@@ -90,6 +90,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 NO_FILESYSTEM = "Unable to get filesystem from specified path"
+FILESYSTEM_EXTRAS = {"s3": "aws", "hdfs": "hadoop", "gs": "gcp", "azfs": "azure"}  # URL scheme: Beam's extra
+
+
+def _filesystem_options(extra: list[str]) -> None:
+    """Give Beam's file systems the run's options before the driver's own checks (`--out` and the inputs are
+    listed before any pipeline exists, which is what sets them otherwise): S3 and HDFS take their credentials,
+    region, host from these and refused every call without them ("Must provide one of client or options")."""
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    FileSystems.set_options(PipelineOptions(flags=list(extra)))
+
+
+def _missing_filesystem(exc: BaseException) -> str | None:
+    """One line for a URL whose Beam file system is not installed: Beam says so for gs:// in a ValueError, and
+    for s3:// or hdfs:// in a BeamIOError wrapping the ImportError (or boto3's absence), which was a traceback."""
+    if isinstance(exc, ValueError) and str(exc).startswith(NO_FILESYSTEM):
+        return str(exc).splitlines()[0]
+    from apache_beam.io.filesystem import BeamIOError
+
+    details = getattr(exc, "exception_details", None) if isinstance(exc, BeamIOError) else None
+    for path, cause in (details or {}).items() if isinstance(details, dict) else ():
+        if isinstance(cause, ImportError) or "boto3" in str(cause):
+            extra = FILESYSTEM_EXTRAS.get(str(path).partition("://")[0], "...")
+            return (f"{path}: its file system is not installed ({str(cause).splitlines()[0]}); "
+                    f"pip install 'apache-beam[{extra}]'")
+    return None
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -121,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
     try:
+        if getattr(args, "accepts_extra", False):
+            _filesystem_options(extra)
         return int(args.func(args) or 0)
     except UserError as exc:
         print(f"jcorpus {args.command}: error: {exc}", file=sys.stderr)
@@ -133,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         if stop is Terminated:
             print(f"jcorpus {args.command}: terminated", file=sys.stderr)
             return 128 + signal.SIGTERM
-        if isinstance(exc, ValueError) and str(exc).startswith(NO_FILESYSTEM):  # a URL scheme whose Beam extra
-            print(f"jcorpus {args.command}: error: {str(exc).splitlines()[0]}", file=sys.stderr)  # is missing
+        if missing := _missing_filesystem(exc):  # a URL scheme whose Beam extra is missing
+            print(f"jcorpus {args.command}: error: {missing}", file=sys.stderr)
             return 2
         raise
 

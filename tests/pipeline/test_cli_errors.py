@@ -256,3 +256,20 @@ def test_an_input_inside_the_output_is_refused(tmp_path, capsys, no_pipeline):
     assert code == 2 and err == (f"jcorpus curate: error: sources[0].paths: {tmp_path}/samples/rejected.jsonl is in "
                                  f"the output of --out {tmp_path}; a run would read its own earlier output (match "
                                  "the inputs outside it)\n"), err
+
+
+@pytest.mark.parametrize(("url", "module", "extra"), [("s3://bucket/out", "boto3", "aws"),
+                                                     ("hdfs://host/out", "hdfs", "hadoop")])
+def test_an_output_url_whose_file_system_is_missing_is_one_line(tmp_path, capsys, no_pipeline, url, module, extra):
+    """gs:// without Beam's gcp extra was one line, s3:// and hdfs:// a traceback. And S3 refused every call
+    before any pipeline had set Beam's file-system options ("Must provide one of client or options"), even with
+    boto3: the driver's checks now give it the run's options, so the error is about boto3 itself."""
+    try:
+        __import__(module)
+        pytest.skip(f"{module} is installed: the {url.split(':')[0]} file system exists here")
+    except ImportError:
+        pass
+    code, err = _curate(tmp_path, capsys, SOURCE % "[a.jsonl]", url)
+    assert code == 2 and err.count("\n") == 1, err
+    assert re.match(rf"jcorpus curate: error: {url}\S*: its file system is not installed \(.+\); "
+                    rf"pip install 'apache-beam\[{extra}\]'$", err), err
