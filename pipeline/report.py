@@ -99,7 +99,7 @@ def _examples(path: Path, limit: int = 3) -> list[tuple[str, str]]:
         if not line.strip():
             continue
         try:
-            doc = inputs.obj(json.loads(line), f"{path}:{n}")
+            doc = inputs.obj(inputs.loads(line, f"{path}:{n}"), f"{path}:{n}")
         except json.JSONDecodeError as exc:
             raise UserError(f"{path}:{n}: not a JSON line ({exc.msg})") from None
         label, text = doc.get("url") or doc.get("id"), doc.get("text")
@@ -129,7 +129,7 @@ def _hiragana(path: Path, metas: pa.Array) -> list[float]:
     values = []
     for meta in metas.to_pylist():
         try:
-            v = json.loads(meta).get("lang", {}).get("hiragana_fraction")
+            v = inputs.loads(meta, f"{path}: column 'meta'").get("lang", {}).get("hiragana_fraction")
         except (ValueError, TypeError, AttributeError):
             raise inputs.bad(f"{path}: column 'meta' holds", meta, "a JSON object with a 'lang' object") from None
         if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):

@@ -56,9 +56,18 @@ def read_text(path: Path) -> str:
         raise UserError(f"{path}: cannot read it ({exc.strerror or exc})") from None
 
 
+def loads(text: str, where: str) -> Any:
+    """`json.loads`, but JSON nested past Python's recursion limit (no stage writes it: a corrupt or hand-made
+    file) is one line naming `where`, not a RecursionError traceback."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise UserError(f"{where}: JSON nested too deeply (corrupt, or not a jcorpus output)") from None
+
+
 def read_json(path: Path) -> Any:
     try:
-        return json.loads(read_text(path))
+        return loads(read_text(path), str(path))
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg})") from None
 
@@ -205,7 +214,7 @@ def metrics(path: Path) -> tuple[list[dict[str, Any]], bool]:
         if not line.strip():
             continue
         try:
-            row = obj(json.loads(line), f"{path}:{n}")
+            row = obj(loads(line, f"{path}:{n}"), f"{path}:{n}")
         except json.JSONDecodeError as exc:
             if n == len(lines):  # the text does not end with a newline: an unfinished write
                 partial = True

@@ -210,6 +210,25 @@ def test_a_folder_where_a_file_belongs_is_a_one_line_error(curated, capsys, wher
     assert code == 2 and str(path) in err and "\n" not in err
 
 
+@pytest.mark.parametrize("where", ["stats", "tokenizer", "shards", "train", "samples", "meta"])
+def test_json_nested_too_deeply_is_a_one_line_error(curated, capsys, where):
+    """JSON nested past Python's recursion limit (no stage writes it) was a RecursionError traceback."""
+    deep = '{"a":' * 100_000 + "1" + "}" * 100_000
+    sample = next((curated / "curate" / "samples").glob("*.jsonl"))
+    path = {"stats": curated / "curate" / "stats.json", "tokenizer": curated / "tokenizer" / "eval.json",
+            "shards": curated / "shards" / "manifest.json", "train": curated / "train" / "metrics.jsonl",
+            "samples": sample, "meta": next((curated / "curate" / "curated").glob("*.parquet"))}[where]
+    path.parent.mkdir(exist_ok=True)
+    if where == "meta":
+        table = pq.read_table(path)
+        pq.write_table(table.set_column(table.schema.get_field_index("meta"), "meta",
+                                        pa.array([deep] * len(table), pa.string())), path)
+    else:
+        path.write_text(deep + "\n", encoding="utf-8")
+    code, err = _report(curated, capsys)
+    assert code == 2 and f"{path}" in err and "nested too deeply" in err and "\n" not in err.strip(), err
+
+
 def test_an_unfinished_last_metrics_line_is_left_out_and_said(curated):
     (curated / "train").mkdir()
     rows = "".join(json.dumps({"step": i, "loss": 5.0 / i}) + "\n" for i in range(1, 4))
