@@ -22,6 +22,9 @@ from trainer_bridge.userpaths import open_regular
 POSITIVE, NEGATIVE = "__label__hq", "__label__lq"
 _MAGIC, _VERSION, _SUPERVISED = 793712314, 12, 3  # fastText's file magic, format version, model_name::sup
 _SPACES = re.compile(r"\s+")
+# fastText reports a probability p as exp(log(p + 1e-5)) (its Loss::std_log guards log 0): P(hq) came out up to
+# 1.00001 and never below 1e-5. The score takes the offset off again and stays in [0, 1].
+_LOG_EPSILON = 1e-5
 
 
 def segment(text: str, max_chars: int = 20_000) -> str:
@@ -152,8 +155,10 @@ class QualityModel:
         line = segment(text, self.max_chars)
         if not line:
             return 0.0
-        labels, probs = self.model.predict(line, k=2)
-        return float(dict(zip(labels, probs, strict=True)).get(POSITIVE, 0.0))
+        # every label (k=-1): with three or more, the top two could leave __label__hq out and score it 0
+        labels, probs = self.model.predict(line, k=-1)
+        prob = float(dict(zip(labels, probs, strict=True)).get(POSITIVE, 0.0))
+        return min(1.0, max(0.0, prob - _LOG_EPSILON))
 
 
 def _fit(train_file: str, out: str, options: dict, quantize: bool, cutoff: int) -> None:
