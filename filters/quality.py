@@ -139,6 +139,9 @@ def check_model(path: str) -> None:
     if POSITIVE not in labels:
         raise ValueError(f"{path} has no {POSITIVE} label (labels: {', '.join(labels)}); train it with "
                          "`jcorpus quality train`")
+    if len(labels) < 2:  # P(hq) is 1 for every document: the quality rule would never reject anything
+        raise ValueError(f"{path} has only the {POSITIVE} label, so it scores every document 1; train it on two "
+                         "classes with `jcorpus quality train`")
 
 
 class QualityModel:

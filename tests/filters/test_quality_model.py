@@ -1,4 +1,5 @@
-"""The fastText quality score is P(__label__hq) in [0, 1] whatever the model's labels.
+"""The fastText quality score is P(__label__hq) in [0, 1] whatever the model's labels, and a model that
+cannot tell two classes apart is refused.
 
 Models are trained by the real fastText wheel, each in a fresh interpreter (fastText keeps state between
 trainings in one process), one thread and a fixed seed, so every model here is the same on every run."""
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from filters.quality import NEGATIVE, POSITIVE, QualityModel, segment, train
+from filters import FilterConfigError
+from filters.chain import FilterChain
+from filters.quality import NEGATIVE, POSITIVE, QualityModel, check_model, segment, train
 
 ROOT = Path(__file__).resolve().parents[2]
 FIT = ("import fasttext, sys\n"
@@ -51,3 +54,11 @@ def test_score_is_the_positive_label_probability_with_more_labels(tmp_path: Path
     expected = dict(zip(labels, probs, strict=True))[POSITIVE] - 1e-5
     assert expected > 0.1 and model.score(text) == pytest.approx(expected, abs=1e-6)
 
+def test_a_model_with_only_the_positive_label_is_refused(tmp_path: Path) -> None:
+    """Trained on one class, a model scores every document 1.0: the quality rule never rejects anything."""
+    model = _fasttext_model(tmp_path, [f"{POSITIVE} 今日 は 晴れ です {i}" for i in range(20)], "one")
+    with pytest.raises(ValueError, match=r"has only the __label__hq label"):
+        check_model(str(model))
+    with pytest.raises(FilterConfigError) as err:
+        FilterChain({"preset": "none", "quality": {"model": str(model)}})
+    assert str(err.value).startswith("filters.quality.model: ") and "\n" not in str(err.value)
