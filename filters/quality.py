@@ -6,12 +6,13 @@ inputs give a byte-identical model. The score is P(__label__hq).
 """
 from __future__ import annotations
 
-import concurrent.futures
 import mmap
 import multiprocessing
 import os
 import random
 import re
+import secrets
+import signal
 import struct
 import tempfile
 from collections.abc import Iterable
@@ -164,19 +165,67 @@ class QualityModel:
         return min(1.0, max(0.0, prob - _LOG_EPSILON))
 
 
-def _fit(train_file: str, out: str, options: dict, quantize: bool, cutoff: int) -> None:
-    import fasttext
+class TrainingError(RuntimeError):
+    """fastText failed, or its process died, while training: no model was written."""
 
-    model = fasttext.train_supervised(input=train_file, verbose=0, **options)
-    if quantize:
-        model.quantize(input=train_file, qnorm=True, retrain=False, cutoff=cutoff, thread=1)
-    model.save_model(out)
+
+def _fit(report, train_file: str, out: str, options: dict, quantize: bool, cutoff: int) -> None:
+    """The training process: trains, saves to `out`, sends None, or the error it met, through `report`."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops this process
+    try:
+        import fasttext
+
+        model = fasttext.train_supervised(input=train_file, verbose=0, **options)
+        if quantize:
+            model.quantize(input=train_file, qnorm=True, retrain=False, cutoff=cutoff, thread=1)
+        model.save_model(out)
+    except Exception as exc:  # said by the parent in one line
+        report.send(f"{type(exc).__name__}: {exc}")
+    else:
+        report.send(None)
+    finally:
+        report.close()
+
+
+def _died(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        names = {s.value: s.name for s in signal.Signals}  # not every number has a name (real-time signals)
+        return f"killed by signal {-exitcode}" + (f", {names[-exitcode]}" if -exitcode in names else "")
+    return f"exit code {exitcode}"
+
+
+def _fit_in_child(train_file: str, out: str, options: dict, quantize: bool, cutoff: int) -> None:
+    """Run `_fit` in a freshly spawned interpreter and wait for it; any exception here (Ctrl-C, SIGTERM) kills it.
+
+    fastText's Python binding keeps state between trainings in one process (a second run in the same process
+    gives a different model, later runs "Encountered NaN"), so every training runs in a new interpreter: that is
+    what makes the same inputs give the same bytes. A pool's worker could not be stopped: a stop waited for all
+    the epochs, after which the worker saved the model anyway."""
+    ctx = multiprocessing.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_fit, args=(send, train_file, out, options, quantize, cutoff), daemon=True)
+    try:
+        proc.start()
+        send.close()
+        try:
+            error = receive.recv()
+        except EOFError:  # gone without a word: killed (out of memory?) or crashed in C++
+            proc.join()
+            raise TrainingError(f"the fastText training process died ({_died(proc.exitcode)})") from None
+        if error is not None:
+            raise TrainingError(f"fastText training failed: {error}")
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+        receive.close()
 
 
 def train(positive: Iterable[str], negative: Iterable[str], out: str | os.PathLike, *, seed: int = 0,
           epoch: int = 10, dim: int = 32, lr: float = 0.1, word_ngrams: int = 2, min_count: int = 2,
           max_chars: int = 20_000, quantize: bool = True, bucket: int = 50_000, cutoff: int = 5_000) -> dict:
-    """Train, optionally quantize, save to `out`; returns a JSON-able summary of data and options."""
+    """Train, optionally quantize, save to `out`; returns a JSON-able summary of data and options. ValueError: no
+    training line in a class; TrainingError: fastText failed (nothing is written to `out` either way)."""
     rows = [f"{POSITIVE} {s}" for s in (segment(t, max_chars) for t in positive) if s]
     n_pos = len(rows)
     rows += [f"{NEGATIVE} {s}" for s in (segment(t, max_chars) for t in negative) if s]
@@ -190,12 +239,14 @@ def train(positive: Iterable[str], negative: Iterable[str], out: str | os.PathLi
         train_file = os.path.join(tmp, "train.txt")
         with open(train_file, "w", encoding="utf-8") as fh:
             fh.write("\n".join(rows) + "\n")
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        # fastText's Python binding keeps state between trainings in one process (a second run in the
-        # same process gives a different model, later runs "Encountered NaN"), so every training runs
-        # in a freshly spawned interpreter: that is what makes the same inputs give the same bytes.
-        ctx = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-            pool.submit(_fit, train_file, str(out), options, quantize, cutoff).result()
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # saved next to `out` and renamed into place: a training stopped or killed while saving leaves no model
+        part = out.with_name(f".{out.name}.{secrets.token_hex(4)}.part")
+        try:
+            _fit_in_child(train_file, str(part), options, quantize, cutoff)
+            os.replace(part, out)
+        finally:
+            part.unlink(missing_ok=True)
     return {"positive_docs": n_pos, "negative_docs": n_neg, "quantized": quantize, "cutoff": cutoff, "max_chars": max_chars,
             "fasttext": options}

@@ -10,12 +10,14 @@ import argparse
 import hashlib
 import json
 import os
+import secrets
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.errors import ConfigError, UserError
+from pipeline.errors import ConfigError, UserError, stops_deferred
 from trainer_bridge.cliargs import integer, output_file
 from trainer_bridge.userpaths import not_regular
 
@@ -152,7 +154,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from filters.quality import train
+    from filters.quality import TrainingError, train
     from pipeline.config import expand_files, load_config
 
     overlap = set(args.positive) & set(args.negative)
@@ -176,25 +178,36 @@ def run_train(args: argparse.Namespace) -> int:
         if not texts[side]:
             raise UserError(f"no {side} document (kinds {', '.join(kinds)}) to train on: "
                             f"{sum(skipped[side].values())} read, skipped: {format_counts(skipped[side])}")
+    out = Path(args.out)
+    # model and recipe are made beside --out and renamed into place together: a stopped or failed training
+    # left a model without its recipe, or with an older model's
+    model_part, recipe_part = (out.with_name(f".{name}.{secrets.token_hex(4)}.part")
+                               for name in (out.name, f"{out.name}.json"))
     try:
-        summary = train(texts["positive"], texts["negative"], args.out, seed=args.seed, epoch=args.epoch,
-                        quantize=not args.no_quantize)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    for side in sides:  # texts whose MeCab segmentation is empty are not training lines
-        if len(texts[side]) > summary[f"{side}_docs"]:
-            skipped[side]["empty after segmentation"] = len(texts[side]) - summary[f"{side}_docs"]
-    with open(args.out, "rb") as fh:
-        digest = hashlib.sha256(fh.read()).hexdigest()
-    command = (f"jcorpus quality train --config {args.config} --positive {' '.join(args.positive)} "
-               f"--negative {' '.join(args.negative)} --seed {args.seed} --epoch {args.epoch} --out {args.out}"
-               + (" --no-quantize" if args.no_quantize else ""))
-    recipe = {"command": command,
-              "config": args.config, "positive_kinds": args.positive, "negative_kinds": args.negative,
-              "sha256": digest, "skipped": {side: dict(counts) for side, counts in skipped.items()}, **summary}
-    with open(f"{args.out}.json", "w", encoding="utf-8") as fh:
-        json.dump(recipe, fh, indent=1, sort_keys=True)
-        fh.write("\n")
+        try:
+            summary = train(texts["positive"], texts["negative"], model_part, seed=args.seed, epoch=args.epoch,
+                            quantize=not args.no_quantize)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        except TrainingError as exc:
+            raise UserError(f"{exc}; no model written") from None
+        for side in sides:  # texts whose MeCab segmentation is empty are not training lines
+            if len(texts[side]) > summary[f"{side}_docs"]:
+                skipped[side]["empty after segmentation"] = len(texts[side]) - summary[f"{side}_docs"]
+        digest = hashlib.sha256(model_part.read_bytes()).hexdigest()
+        command = (f"jcorpus quality train --config {args.config} --positive {' '.join(args.positive)} "
+                   f"--negative {' '.join(args.negative)} --seed {args.seed} --epoch {args.epoch} --out {args.out}"
+                   + (" --no-quantize" if args.no_quantize else ""))
+        recipe = {"command": command,
+                  "config": args.config, "positive_kinds": args.positive, "negative_kinds": args.negative,
+                  "sha256": digest, "skipped": {side: dict(counts) for side, counts in skipped.items()}, **summary}
+        recipe_part.write_text(json.dumps(recipe, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        with stops_deferred():
+            os.replace(model_part, out)
+            os.replace(recipe_part, f"{out}.json")
+    finally:
+        model_part.unlink(missing_ok=True)
+        recipe_part.unlink(missing_ok=True)
     total = skipped["positive"] + skipped["negative"]
     print(f"wrote {args.out} ({summary['positive_docs']} positive, {summary['negative_docs']} negative docs; "
           f"skipped: {format_counts(total)}; sha256 {digest[:16]}) and {args.out}.json")

@@ -5,8 +5,11 @@ Models are trained by the real fastText wheel, each in a fresh interpreter (fast
 trainings in one process), one thread and a fixed seed, so every model here is the same on every run."""
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -62,3 +65,61 @@ def test_a_model_with_only_the_positive_label_is_refused(tmp_path: Path) -> None
     with pytest.raises(FilterConfigError) as err:
         FilterChain({"preset": "none", "quality": {"model": str(model)}})
     assert str(err.value).startswith("filters.quality.model: ") and "\n" not in str(err.value)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _start_training(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, int]:
+    """`jcorpus quality train` of the shipped model's data with 1000 epochs (many seconds of fastText), and the pid
+    of its training process once fastText runs."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "quality", "train", "--config",
+                             str(ROOT / "data" / "models" / "quality_train.yaml"), "--epoch", "1000", "--out",
+                             str(tmp_path / "out" / "m.ftz"), *extra], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        trainers = [c for c in _children(proc.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
+        if trainers and list(tmp_path.glob("*/train.txt")):
+            time.sleep(1.0)  # into fastText's training
+            return proc, trainers[0]
+        time.sleep(0.1)
+    proc.kill()
+    pytest.fail(f"training never started: {proc.communicate()}")
+
+
+@pytest.mark.parametrize("sig, code, said", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+def test_a_stopped_training_stops_and_leaves_no_model(tmp_path: Path, sig: int, code: int, said: str) -> None:
+    """The stop waited for fastText to finish all its epochs, whose process then wrote the model to --out without
+    its recipe (a later run refused it as existing)."""
+    if not (ROOT / "data" / "samples" / "academic" / "abstracts.jsonl").is_file():
+        pytest.skip("bundled samples missing")
+    (tmp_path / "out").mkdir()
+    proc, trainer = _start_training(tmp_path)
+    start = time.monotonic()
+    proc.send_signal(sig)  # the command only, as a scheduler or `timeout` stops it
+    _, err = proc.communicate(timeout=300)
+    took = time.monotonic() - start
+    assert proc.returncode == code and err.strip() == f"jcorpus quality: {said}", err
+    assert took < 5, f"the stop took {took:.1f} s"
+    assert not any((tmp_path / "out").iterdir()) and not list(tmp_path.glob("*/train.txt"))
+    assert not Path(f"/proc/{trainer}").exists() or "Z" in Path(f"/proc/{trainer}/stat").read_text().split()[2]
+
+
+def test_a_training_process_that_dies_is_one_line(tmp_path: Path) -> None:
+    """Killed (the kernel's OOM killer, say), it was a BrokenProcessPool traceback."""
+    if not (ROOT / "data" / "samples" / "academic" / "abstracts.jsonl").is_file():
+        pytest.skip("bundled samples missing")
+    (tmp_path / "out").mkdir()
+    proc, trainer = _start_training(tmp_path)
+    os.kill(trainer, signal.SIGKILL)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2 and err.strip() == (
+        "jcorpus quality: error: the fastText training process died (killed by signal 9, SIGKILL); "
+        "no model written"), err
+    assert not any((tmp_path / "out").iterdir())
