@@ -35,8 +35,19 @@ def load_labels(path: str | Path) -> dict[str, dict[str, Any]]:
     return labels
 
 
+def _ratio(part: int, whole: int) -> float | None:
+    """None when there is nothing to measure (labels of one class have no recall for the other): it was 0.0,
+    which reads as every such document missed."""
+    return part / whole if whole else None
+
+
+def _metric(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def score(decisions: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """`decisions`: dicts with `label` (keep|drop), `reject_reason` (None = kept), `ref`, `reason`."""
+    """`decisions`: dicts with `label` (keep|drop), `reject_reason` (None = kept), `ref`, `reason`. A metric
+    whose denominator is empty is None."""
     confusion: Counter = Counter()
     false_drops: list[dict[str, Any]] = []
     false_keeps: list[dict[str, Any]] = []
@@ -54,10 +65,10 @@ def score(decisions: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     n = tk + fd + fk + td
     return {
         "documents": n,
-        "accuracy": (tk + td) / n if n else 0.0,
-        "keep_precision": tk / (tk + fk) if tk + fk else 0.0,
-        "keep_recall": tk / (tk + fd) if tk + fd else 0.0,
-        "drop_recall": td / (td + fk) if td + fk else 0.0,
+        "accuracy": _ratio(tk + td, n),
+        "keep_precision": _ratio(tk, tk + fk),
+        "keep_recall": _ratio(tk, tk + fd),
+        "drop_recall": _ratio(td, td + fk),
         "confusion": {"label_keep": {"kept": tk, "dropped": fd}, "label_drop": {"kept": fk, "dropped": td}},
         "false_drops_by_rule": dict(by_rule.most_common()),
         "false_drops": false_drops,
@@ -68,8 +79,9 @@ def score(decisions: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 def format_report(result: Mapping[str, Any]) -> str:
     c = result["confusion"]
     lines = [
-        f"documents {result['documents']}  accuracy {result['accuracy']:.3f}  keep precision "
-        f"{result['keep_precision']:.3f}  keep recall {result['keep_recall']:.3f}  drop recall {result['drop_recall']:.3f}",
+        f"documents {result['documents']}  accuracy {_metric(result['accuracy'])}  keep precision "
+        f"{_metric(result['keep_precision'])}  keep recall {_metric(result['keep_recall'])}  drop recall "
+        f"{_metric(result['drop_recall'])}",
         "confusion (rows = label, columns = decision):",
         f"  keep: kept {c['label_keep']['kept']:4d}  dropped {c['label_keep']['dropped']:4d}",
         f"  drop: kept {c['label_drop']['kept']:4d}  dropped {c['label_drop']['dropped']:4d}",

@@ -114,3 +114,17 @@ def test_evaluate_scores_hand_counted() -> None:
     assert r["drop_recall"] == pytest.approx(1 / 2)
     assert r["false_drops_by_rule"] == {"min_chars": 1}
     assert "b: min_chars (label: short)" in format_report(r)
+
+
+def test_evaluate_leaves_a_metric_without_labels_undefined() -> None:
+    """Labels of one class printed `drop recall 0.000` (no drop label at all, none missed) and `keep precision
+    0.000` when nothing was kept: figures of nothing, read as failures."""
+    only_keeps = score([{"label": "keep", "reject_reason": None, "ref": "a"},
+                        {"label": "keep", "reject_reason": "min_chars", "ref": "b"}])
+    assert only_keeps["drop_recall"] is None and only_keeps["keep_recall"] == 0.5
+    assert only_keeps["keep_precision"] == 1.0 and only_keeps["accuracy"] == 0.5
+    assert "keep recall 0.500  drop recall n/a" in format_report(only_keeps)
+    all_dropped = score([{"label": "drop", "reject_reason": "mojibake", "ref": "c"}])
+    assert all_dropped["keep_precision"] is None and all_dropped["keep_recall"] is None
+    assert "accuracy 1.000  keep precision n/a  keep recall n/a  drop recall 1.000" in format_report(all_dropped)
+    assert score([])["accuracy"] is None
