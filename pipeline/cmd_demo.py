@@ -53,8 +53,9 @@ def _inputs_digest() -> str:
 
 STAGES = ("curate", "tokenizer", "shards", "train", "report")
 REPORT = "report.html"  # the report stage's output, at the top of OUT (its stage folder holds only the markers)
-# What reading a missing or corrupt stage output raises (ValueError covers bad JSON and bad UTF-8)
-UNREADABLE = (OSError, ValueError, LookupError, TypeError, AttributeError)
+# What reading a missing or corrupt stage output raises (ValueError covers bad JSON and bad UTF-8; UserError, a
+# Parquet part that is not one)
+UNREADABLE = (OSError, ValueError, LookupError, TypeError, AttributeError, UserError)
 
 
 def _check_out(out: Path) -> None:
@@ -187,8 +188,15 @@ def _present(*paths: Path) -> None:
 
 
 def _curate_summary(folder: Path) -> str:
+    """Its figures, once the Parquet parts hold the rows stats.json counts: with a part lost, the stage was reused
+    and reported its kept documents over fewer rows (a report redone said so only in report.log)."""
+    from pipeline.report_inputs import PARTS, parquet_rows
+
     s = _json(folder / "stats.json")
     _present(folder / "curated")
+    for part, total in PARTS.items():
+        if (rows := parquet_rows(folder / part)) != s[total]:
+            raise ValueError(f"{folder / part} holds {rows:,} rows, stats.json {total} is {s[total]:,}")
     return (f"{s['input_docs']} docs in, {s['kept_docs']} kept, {s['rejected_docs']} rejected, "
             f"{s['quarantined_docs']} quarantined; top reasons: "
             + ", ".join(f"{r}={v['docs']}" for r, v in sorted(s["reasons"].items(), key=lambda kv: -kv[1]["docs"])[:4]))

@@ -79,9 +79,21 @@ def test_demo_never_deletes_a_folder_it_did_not_write(tmp_path, capsys):
 
 # The tests below run `jcorpus demo` with every stage replaced by a fake that writes the files the summaries read,
 # so the reuse rules are checked in milliseconds instead of a whole chain.
+def _parquet(rows: int) -> bytes:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"id": [str(i) for i in range(rows)]}), sink)
+    return sink.getvalue()
+
+
 FAKE_OUTPUTS = {
     "curate": {"stats.json": json.dumps({"input_docs": 3, "kept_docs": 2, "rejected_docs": 1, "quarantined_docs": 0,
-                                         "reasons": {"lang_not_ja": {"docs": 1}}}), "curated/part-0.parquet": "x"},
+                                         "reasons": {"lang_not_ja": {"docs": 1}}}),
+               "curated/part-0.parquet": _parquet(2), "rejected/part-0.parquet": _parquet(1)},
     "tokenizer": {"eval.json": json.dumps({"models": {"main": {"chars_per_token": 1.5}}}), "tokenizer.model": "x"},
     "shards": {"manifest.json": json.dumps({"shards": [{"file": "s.arrow"}], "megatron": [], "seq_len": 4,
                                             "totals": {"rows": 1, "tokens": 5, "padding_rate": 0.0}}), "s.arrow": "x"},
@@ -106,9 +118,12 @@ def _fake_chain(monkeypatch, fail: str = "") -> list[str]:
         ran.append(name)
         if name == fail:
             files = {"ckpt-10.npz": "half"}
-        for rel, text in files.items():
+        for rel, content in files.items():
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-            (folder / rel).write_text(text, encoding="utf-8")
+            if isinstance(content, bytes):
+                (folder / rel).write_bytes(content)
+            else:
+                (folder / rel).write_text(content, encoding="utf-8")
         return 1 if name == fail else 0
 
     monkeypatch.setattr(cmd_demo, "run_stage", fake_run)
@@ -149,13 +164,20 @@ STAGE_NAMES = ["curate", "tokenizer", "shards", "train", "report"]
     ("curate/stats.json", STAGE_NAMES),  # not JSON: was a JSONDecodeError traceback
     ("tokenizer/tokenizer.model", STAGE_NAMES[1:]),  # the shards after it were packed with the old model
     ("shards/s.arrow", STAGE_NAMES[2:]),
+    # a lost part: was "curate reused ... 2 kept" over 0 rows, and a report redone said so only in report.log
+    ("curate/curated/part-0.parquet", STAGE_NAMES),
+    ("curate/rejected/part-0.parquet", STAGE_NAMES),
+    ("curate/curated/part-0.parquet!", STAGE_NAMES),  # "!": overwritten with bytes that are not Parquet
 ])
 def test_a_stage_with_missing_or_corrupt_outputs_is_redone_with_the_stages_after_it(tmp_path, monkeypatch, capsys,
                                                                                     damage, redone):
     _fake_chain(monkeypatch)
     assert _main(capsys, "--out", str(tmp_path))[0] == 0
-    path = tmp_path / damage
-    path.write_text("", encoding="utf-8") if path.suffix in (".json", ".jsonl") else path.unlink()
+    path = tmp_path / damage.rstrip("!")
+    if damage.endswith("!"):
+        path.write_bytes(b"not parquet")
+    else:
+        path.write_text("", encoding="utf-8") if path.suffix in (".json", ".jsonl") else path.unlink()
     ran = _fake_chain(monkeypatch)
     code, out, err = _main(capsys, "--out", str(tmp_path))
     assert code == 0, err
