@@ -218,11 +218,20 @@ def _pack_summary(folder: Path) -> str:
             f"padding {t['padding_rate']:.3%}")
 
 
+def _loss(value: Any) -> str:
+    """The trainer writes a loss that is not finite as null (strict JSON)."""
+    if value is None:
+        return "not finite"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"loss {value!r} is not a number")
+    return f"{value:.3f}"
+
+
 def _train_summary(folder: Path) -> str:
     lines = (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
     first, last = json.loads(lines[0]), json.loads(lines[-1])
     sample = (folder / "sample.txt").read_text(encoding="utf-8").strip()
-    return f"loss {first['loss']:.3f} → {last['loss']:.3f} in {last['step']} steps; sample: {sample[:60]!r}"
+    return f"loss {_loss(first['loss'])} → {_loss(last['loss'])} in {last['step']} steps; sample: {sample[:60]!r}"
 
 
 def _report_summary(folder: Path) -> str:

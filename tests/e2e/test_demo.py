@@ -278,3 +278,16 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_a_loss_that_is_not_finite_is_said_not_called_unreadable(tmp_path, monkeypatch, capsys):
+    """The trainer writes a step whose loss is not finite as `"loss": null`; the summary's format raised TypeError,
+    so a finished training was called unreadable and redone on every run."""
+    monkeypatch.setitem(FAKE_OUTPUTS, "train", {**FAKE_OUTPUTS["train"],
+                                                "metrics.jsonl": '{"step": 1, "loss": 9.0}\n{"step": 2, "loss": null}\n'})
+    _fake_chain(monkeypatch)
+    code, out, err = _main(capsys, "--out", str(tmp_path))
+    assert code == 0, err
+    assert "loss 9.000 → not finite in 2 steps" in out
+    ran = _fake_chain(monkeypatch)
+    assert _main(capsys, "--out", str(tmp_path))[0] == 0 and ran == []
