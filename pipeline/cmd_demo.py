@@ -36,10 +36,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="demo_out", type=output_folder, help="output folder (default demo_out)")
     p.add_argument("--force", action="store_true", help="redo every stage")
     p.add_argument("--steps", type=integer(1), default=300, help="training steps of the tiny model (default 300)")
-    p.add_argument("--ranks", type=integer(1), default=2, help="MPI ranks for training (default 2)")
+    p.add_argument("--ranks", type=_ranks, default=2, help="MPI ranks for training: 1, 2, 4 or 8 (default 2)")
     p.add_argument("--vocab-size", type=integer(8), default=8000)
     p.add_argument("--seq-len", type=integer(1), default=128)
     p.set_defaults(func=run)
+
+
+GLOBAL_BATCH = 8  # sequences per training step, split evenly over the ranks
+
+
+def _ranks(text: str) -> int:
+    """A rank count that divides the global batch, checked before any stage: jcorpus-train refused it only after
+    curate, the tokenizer and the packing had run, naming --global-batch, which the user did not give."""
+    choices = [n for n in range(1, GLOBAL_BATCH + 1) if GLOBAL_BATCH % n == 0]
+    value = integer(1)(text)
+    if value not in choices:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(map(str, choices))} (the demo trains with a "
+                                         f"global batch of {GLOBAL_BATCH}), got {text}")
+    return value
 
 
 def _inputs_digest() -> str:
@@ -262,7 +276,7 @@ def run(args: argparse.Namespace) -> int:
     mpiexec = shutil.which("mpiexec", path=str(bindir)) or shutil.which("mpiexec") or "mpiexec"
     run_dir = out / "train"
     train = [mpiexec, "-n", str(args.ranks), sys.executable, "-m", "trainer_bridge.train", "--shards",
-             str(out / "shards"), "--model", "tiny", "--steps", str(args.steps), "--global-batch", "8",
+             str(out / "shards"), "--model", "tiny", "--steps", str(args.steps), "--global-batch", str(GLOBAL_BATCH),
              "--lr", "2e-3", "--doc-mask", "--out", str(run_dir)]
     sample = [sys.executable, "-m", "trainer_bridge.train", "sample", "--ckpt", "LATEST", "--tokenizer", model,
               "--prompt", "日本の", "--tokens", "60"]

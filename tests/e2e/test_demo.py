@@ -291,3 +291,15 @@ def test_a_loss_that_is_not_finite_is_said_not_called_unreadable(tmp_path, monke
     assert "loss 9.000 → not finite in 2 steps" in out
     ran = _fake_chain(monkeypatch)
     assert _main(capsys, "--out", str(tmp_path))[0] == 0 and ran == []
+
+
+@pytest.mark.parametrize("ranks", ["3", "16"])
+def test_ranks_that_do_not_divide_the_batch_are_refused_before_any_stage(tmp_path, monkeypatch, capsys, ranks):
+    """The demo trains with a global batch of 8: --ranks 3 ran curate, the tokenizer and the packing first, then
+    failed on `--global-batch 8 must be a positive multiple of the number of ranks`, an option not given."""
+    ran = _fake_chain(monkeypatch)
+    with pytest.raises(SystemExit) as exc:
+        _main(capsys, "--out", str(tmp_path), "--ranks", ranks)
+    assert exc.value.code == 2 and ran == [] and not any(tmp_path.iterdir())
+    assert capsys.readouterr().err == (f"jcorpus demo: error: argument --ranks: expected one of 1, 2, 4, 8 (the demo "
+                                       f"trains with a global batch of 8), got {ranks}\n")
