@@ -146,6 +146,11 @@ def run_system(system: str, docs_path: Path, preset: str) -> dict:
             "reasons": dict(reasons.most_common()), "decisions": decisions}
 
 
+def _metric(value: float | None) -> str:
+    """filters.evaluate.score gives None for a metric with nothing to measure (labels of one class)."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def accuracy(decisions: dict, gated: list[str], labels_path: Path) -> dict:
     sys.path.insert(0, str(ROOT))
     from filters.evaluate import load_labels, score
@@ -196,8 +201,8 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|")
     for r in results:
         lab = r["labels"]
-        print(f"| {r['system']} | {r['docs_per_s']:.0f} | {r['mb_per_s']:.2f} | {lab['accuracy']:.3f} | "
-              f"{lab['keep_precision']:.3f} | {lab['keep_recall']:.3f} | {lab['drop_recall']:.3f} |")
+        metrics = " | ".join(_metric(lab[k]) for k in ("accuracy", "keep_precision", "keep_recall", "drop_recall"))
+        print(f"| {r['system']} | {r['docs_per_s']:.0f} | {r['mb_per_s']:.2f} | {metrics} |")
     for r in results:
         costs = ", ".join(f"{k} {v:.3f}" for k, v in list(r["per_rule_ms_per_doc"].items())[:8])
         print(f"{r['system']} CPU ms/doc by rule: {costs}")
