@@ -146,11 +146,6 @@ def run_system(system: str, docs_path: Path, preset: str) -> dict:
             "reasons": dict(reasons.most_common()), "decisions": decisions}
 
 
-def _metric(value: float | None) -> str:
-    """filters.evaluate.score gives None for a metric with nothing to measure (labels of one class)."""
-    return "n/a" if value is None else f"{value:.3f}"
-
-
 def accuracy(decisions: dict, gated: list[str], labels_path: Path) -> dict:
     sys.path.insert(0, str(ROOT))
     from filters.evaluate import load_labels, score
@@ -199,9 +194,11 @@ def main() -> int:
     print(f"{results[0]['docs']} documents, {results[0]['bytes'] / 1e6:.1f} MB of text, one process each (CPU time)")
     print("| system | docs/s | MB/s | accuracy | keep precision | keep recall | drop recall |")
     print("|---|---|---|---|---|---|---|")
+    from filters.evaluate import format_metric  # importable once accuracy() has put ROOT on sys.path
+
     for r in results:
         lab = r["labels"]
-        metrics = " | ".join(_metric(lab[k]) for k in ("accuracy", "keep_precision", "keep_recall", "drop_recall"))
+        metrics = " | ".join(format_metric(lab[k]) for k in ("accuracy", "keep_precision", "keep_recall", "drop_recall"))
         print(f"| {r['system']} | {r['docs_per_s']:.0f} | {r['mb_per_s']:.2f} | {metrics} |")
     for r in results:
         costs = ", ".join(f"{k} {v:.3f}" for k, v in list(r["per_rule_ms_per_doc"].items())[:8])

@@ -41,7 +41,7 @@ def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def _metric(value: float | None) -> str:
+def format_metric(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
@@ -79,9 +79,9 @@ def score(decisions: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 def format_report(result: Mapping[str, Any]) -> str:
     c = result["confusion"]
     lines = [
-        f"documents {result['documents']}  accuracy {_metric(result['accuracy'])}  keep precision "
-        f"{_metric(result['keep_precision'])}  keep recall {_metric(result['keep_recall'])}  drop recall "
-        f"{_metric(result['drop_recall'])}",
+        f"documents {result['documents']}  accuracy {format_metric(result['accuracy'])}  keep precision "
+        f"{format_metric(result['keep_precision'])}  keep recall {format_metric(result['keep_recall'])}  drop recall "
+        f"{format_metric(result['drop_recall'])}",
         "confusion (rows = label, columns = decision):",
         f"  keep: kept {c['label_keep']['kept']:4d}  dropped {c['label_keep']['dropped']:4d}",
         f"  drop: kept {c['label_drop']['kept']:4d}  dropped {c['label_drop']['dropped']:4d}",
