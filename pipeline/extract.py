@@ -7,6 +7,8 @@ Two extractors are wired in; `bench/extract_bench.py` compares them on real page
 - paragraphs stay on their own lines (blank lines collapsed, spaces trimmed);
 - RSS/RDF/Atom feeds become one paragraph per item (title + body), not a run of URLs and dates;
 - when main-content extraction returns (almost) nothing, the visible text minus page chrome is used;
+- text reads as a browser shows it (`rendering`): no space for a source line break between two Japanese
+  characters, `<pre>` indentation kept;
 - nothing here may hang: input is capped at MAX_HTML_CHARS, markup deeper than MAX_DEPTH skips the
   (quadratic) main-content scoring, and our own scanning is linear (no unbounded lazy regexes).
 """
@@ -20,6 +22,8 @@ from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from pipeline import rendering
 
 if TYPE_CHECKING:
     from resiliparse.parse.html import HTMLTree
@@ -44,9 +48,18 @@ def _tag_names(names: tuple[str, ...]) -> str:
     return "(?:" + "|".join(f"{first}(?:{'|'.join(rest)})" for first, rest in by_first.items()) + ")"
 
 
-# resiliparse tests every element against every skip selector (each one ~5% of its time here): only those present
+def _first_letter(names: tuple[str, ...]) -> str:
+    """A lookahead for the names' first letters, to put before `_tag_names(names)`: one class test turns away most
+    tags of a page, where the alternation tried its letters one by one (a fifth of a tag scan's time)."""
+    return f"(?=[{''.join(sorted({name[0] for name in names}))}])"
+
+
+# resiliparse tests every element against every skip selector (each one ~5% of its time here): only those present.
+# The same scan notes the elements written as a browser shows them (rendering.py), to look for them in the tree
+# only when the page has them (a second scan of the page or a tree query for them cost ~2% of extraction each).
 _SKIP_NAMES = (*RUBY_SELECTORS, *_FALLBACK_SELECTORS)
-_SKIPPABLE = re.compile(rf"<({_tag_names(_SKIP_NAMES)})(?=[\t\n\f\r />])", re.I | re.A)
+_NOTED_NAMES = (*_SKIP_NAMES, "pre")
+_NOTED = re.compile(rf"<{_first_letter(_NOTED_NAMES)}({_tag_names(_NOTED_NAMES)})(?=[\t\n\f\r />])", re.I | re.A)
 # boilerplate containers removed for the whole-page (fallback) extraction
 _CHROME_SELECTORS = ("nav", "header", "footer", "aside", "form", "noscript", "template", "iframe", "svg",
                      "[role=navigation]", "[role=banner]", "[role=contentinfo]", "[aria-hidden=true]")
@@ -217,6 +230,7 @@ NESTED_TAGS = ("div", "span", "section", "article", "table", "ul", "ol", "dl", "
                "strong", "a", "center", "form")
 _NESTING = re.compile(rf"<(/?){_tag_names(NESTED_TAGS)}[\s>]", re.I)
 _SPACE_RUN = re.compile(" {2,}")
+_PRE_LINES = re.compile(f"({rendering.PRE_LINE}[^\n]*)")  # a <pre> line (rendering.mark_pre_text marks its start)
 _BLANK_RUN = re.compile("\n{3,}")
 _BLANKS = re.compile(r"\n{2,}")
 
@@ -244,6 +258,7 @@ def html_to_text(html: str, url: str | None = None, extractor: str | None = None
         cut = html.rfind(">", 0, MAX_HTML_CHARS)
         html = html[: cut + 1 if cut > 0 else MAX_HTML_CHARS]
         meta["html_truncated"] = True
+    html = rendering.mark_segment_breaks(html)  # CSS: no space for a source line break between Japanese characters
     feed = _feed_text(html) if _FEED_ROOT.search(html[:4096]) else None
     if feed is not None and feed[1].strip():
         meta.update(title=feed[0], extractor="feed")
@@ -392,17 +407,32 @@ def _too_little(text: str) -> bool:
 def _tidy(text: str) -> str:
     """Runs of spaces, tabs, U+3000 and U+00A0 -> one space; lines stripped; at most one blank line in a row.
     str.replace and `in` before any regex: a character-class scan of every page's text was 10% of extraction.
-    U+FDD0, the short-text-node pad, is never output, a page's own either (the visible-text fallback kept it)."""
-    text = text.replace("\r", "\n")
+    U+FDD0, the short-text-node pad, is never output, a page's own either (the visible-text fallback kept it).
+    The segment-break marks go with the spaces the extractor made of their line breaks (`rendering.unmark`); a
+    `<pre>` line (it starts with PRE_LINE) keeps its indentation and space runs, only trailing space goes."""
+    text = rendering.unmark(text.replace("\r", "\n"))
     if _PAD in text:
         text = text.replace(_PAD, "")
+    if rendering.PRE_LINE not in text:
+        text = _tidy_lines(text).strip()
+    else:  # the other lines as always; a <pre> line loses its trailing white space only (NBSP is a space)
+        runs = _PRE_LINES.split(text)
+        text = "".join([_pre_line(run) if k % 2 else _tidy_lines(run) for k, run in enumerate(runs)]).strip("\n")
+    return _BLANK_RUN.sub("\n\n", text) if "\n\n\n" in text else text
+
+
+def _pre_line(line: str) -> str:
+    return line.replace(rendering.PRE_LINE, "").replace("\xa0", " ").rstrip()  # NBSP as the other lines have it
+
+
+def _tidy_lines(text: str) -> str:
+    """_tidy's spaces rule: each line stripped, inner runs of white space one space; as many lines as given."""
     for space in "\t\u3000\xa0":
         if space in text:
             text = text.replace(space, " ")
     if "  " in text:
         text = _SPACE_RUN.sub(" ", text)
-    text = "\n".join([line.strip() for line in text.split("\n")])
-    return (_BLANK_RUN.sub("\n\n", text) if "\n\n\n" in text else text).strip()
+    return "\n".join([line.strip() for line in text.split("\n")])
 
 
 def _title_of(html: str) -> str | None:
@@ -416,6 +446,8 @@ def _title_of(html: str) -> str | None:
 
 
 def _clean_title(title: str | None) -> str | None:
+    if title:
+        title = rendering.unmark(title)
     if title and _PAD in title:
         title = title.replace(_PAD, "")
     if title and _HAS_RUBY.search(title):  # a <title> kept whole holds its ruby markup as text: <ruby> tags too
@@ -434,20 +466,26 @@ def _resiliparse(html: str, url: str | None) -> tuple[str | None, str]:
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
 
-    tree = HTMLTree.parse(_SHORT_TEXT_NODE.sub(_padded, html))
+    present = _present(html)
+    parsed = rendering.mark_pre_text(html) if "pre" in present else html
+    tree = HTMLTree.parse(_SHORT_TEXT_NODE.sub(_padded, parsed))
     try:
         _keep_content_lists(tree)
         text = extract_plain_text(tree, preserve_formatting=True, main_content=True, list_bullets=False,
                                   alt_texts=False, links=False, form_fields=False, noscript=False, comments=False,
-                                  skip_elements=_skipped(html))
+                                  skip_elements=_skipped(present))
         title = tree.title
     finally:
         tree = None  # freed here, on this thread (see above)
     return _clean_title(title) or _title_of(html), text.replace(_PAD, "")  # before _too_little counts the text
 
 
-def _skipped(html: str) -> list[str]:
-    present = {name.lower() for name in _SKIPPABLE.findall(html)}
+def _present(html: str) -> frozenset[str]:
+    """Which of _NOTED_NAMES the page has (as start tags)."""
+    return frozenset(map(str.lower, _NOTED.findall(html)))
+
+
+def _skipped(present: frozenset[str]) -> list[str]:
     return [s for s in _SKIP_NAMES if s in present]
 
 
@@ -491,9 +529,15 @@ def _visible_text(html: str) -> str:
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
 
-    return extract_plain_text(HTMLTree.parse(html), preserve_formatting=True, main_content=False,
-                              list_bullets=False, alt_texts=False, links=False, form_fields=False,
-                              noscript=False, skip_elements=[*_skipped(html), *_CHROME_SELECTORS])
+    present = _present(html)
+    tree = HTMLTree.parse(rendering.mark_pre_text(html) if "pre" in present else html)
+    try:
+        text = extract_plain_text(tree, preserve_formatting=True, main_content=False, list_bullets=False,
+                                  alt_texts=False, links=False, form_fields=False, noscript=False,
+                                  skip_elements=[*_skipped(present), *_CHROME_SELECTORS])
+    finally:
+        tree = None
+    return text
 
 
 # --------------------------------------------------------------------------------------- trafilatura
@@ -503,7 +547,8 @@ def _trafilatura(html: str, url: str | None, fast: bool = False) -> tuple[str | 
     import trafilatura
 
     logging.getLogger("trafilatura").setLevel(logging.CRITICAL)  # it logs every page it cannot parse
-    doc = trafilatura.bare_extraction(html, url=url, fast=fast, include_comments=False, include_tables=True,
+    markup = rendering.for_trafilatura(html, _present(html))
+    doc = trafilatura.bare_extraction(markup, url=url, fast=fast, include_comments=False, include_tables=True,
                                       include_images=False, include_links=False, with_metadata=True,
                                       deduplicate=False,
                                       prune_xpath=[f"//{tag}" for tag in _SKIP_NAMES])

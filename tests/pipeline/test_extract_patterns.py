@@ -41,13 +41,13 @@ def test_short_text_node_padding_matches_the_backtracking_pattern():
 
 def test_nesting_and_skippable_tags_match_their_flat_alternations():
     nesting = re.compile(rf"<(/?)(?:{'|'.join(extract.NESTED_TAGS)})[\s>]", re.I)
-    skippable = re.compile(rf"<({'|'.join(extract._SKIP_NAMES)})(?=[\t\n\f\r />])", re.I | re.A)
-    names = [*extract.NESTED_TAGS, *extract._SKIP_NAMES, "abbr", "br", "bdi", "dd", "iframe", "span2", "rb", "nav",
-             "ruby", "Div", "SPAN", "RT", "NoEmbed", "ſpan", "rtc-x"]
+    noted = re.compile(rf"<({'|'.join(extract._NOTED_NAMES)})(?=[\t\n\f\r />])", re.I | re.A)
+    names = [*extract.NESTED_TAGS, *extract._NOTED_NAMES, "abbr", "br", "bdi", "dd", "iframe", "span2", "rb", "nav",
+             "ruby", "Div", "SPAN", "RT", "NoEmbed", "ſpan", "rtc-x", "p", "PRE", "Math", "mat", "meta", "pres"]
     rng = random.Random(11)
     starts, ends = ["<", "</", "", "<<"], [" ", ">", "\n", "/", "\t", "x", ""]
     texts = ["".join(rng.choice(starts) + rng.choice(names) + rng.choice(ends) for _ in range(rng.randint(0, 6)))
              for _ in range(40_000)]
     assert [nesting.findall(t) for t in texts] == [extract._NESTING.findall(t) for t in texts]
-    assert [skippable.findall(t) for t in texts] == [extract._SKIPPABLE.findall(t) for t in texts]
+    assert [noted.findall(t) for t in texts] == [extract._NOTED.findall(t) for t in texts]
     assert sum(bool(extract._NESTING.findall(t)) for t in texts) > 10_000
