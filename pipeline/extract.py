@@ -8,7 +8,7 @@ Two extractors are wired in; `bench/extract_bench.py` compares them on real page
 - RSS/RDF/Atom feeds become one paragraph per item (title + body), not a run of URLs and dates;
 - when main-content extraction returns (almost) nothing, the visible text minus page chrome is used;
 - text reads as a browser shows it (`rendering`): no space for a source line break between two Japanese
-  characters, `<pre>` indentation kept;
+  characters, `<pre>` indentation kept, a MathML formula as one line;
 - nothing here may hang: input is capped at MAX_HTML_CHARS, markup deeper than MAX_DEPTH skips the
   (quadratic) main-content scoring, and our own scanning is linear (no unbounded lazy regexes).
 """
@@ -58,7 +58,7 @@ def _first_letter(names: tuple[str, ...]) -> str:
 # The same scan notes the elements written as a browser shows them (rendering.py), to look for them in the tree
 # only when the page has them (a second scan of the page or a tree query for them cost ~2% of extraction each).
 _SKIP_NAMES = (*RUBY_SELECTORS, *_FALLBACK_SELECTORS)
-_NOTED_NAMES = (*_SKIP_NAMES, "pre")
+_NOTED_NAMES = (*_SKIP_NAMES, "pre", "math")
 _NOTED = re.compile(rf"<{_first_letter(_NOTED_NAMES)}({_tag_names(_NOTED_NAMES)})(?=[\t\n\f\r />])", re.I | re.A)
 # boilerplate containers removed for the whole-page (fallback) extraction
 _CHROME_SELECTORS = ("nav", "header", "footer", "aside", "form", "noscript", "template", "iframe", "svg",
@@ -471,6 +471,8 @@ def _resiliparse(html: str, url: str | None) -> tuple[str | None, str]:
     tree = HTMLTree.parse(_SHORT_TEXT_NODE.sub(_padded, parsed))
     try:
         _keep_content_lists(tree)
+        if "math" in present:
+            rendering.formulas_as_text(tree, _PAD)
         text = extract_plain_text(tree, preserve_formatting=True, main_content=True, list_bullets=False,
                                   alt_texts=False, links=False, form_fields=False, noscript=False, comments=False,
                                   skip_elements=_skipped(present))
@@ -532,12 +534,14 @@ def _visible_text(html: str) -> str:
     present = _present(html)
     tree = HTMLTree.parse(rendering.mark_pre_text(html) if "pre" in present else html)
     try:
+        if "math" in present:
+            rendering.formulas_as_text(tree, _PAD)
         text = extract_plain_text(tree, preserve_formatting=True, main_content=False, list_bullets=False,
                                   alt_texts=False, links=False, form_fields=False, noscript=False,
                                   skip_elements=[*_skipped(present), *_CHROME_SELECTORS])
     finally:
         tree = None
-    return text
+    return text.replace(_PAD, "") if "math" in present else text  # a formula's pad (it makes no text longer)
 
 
 # --------------------------------------------------------------------------------------- trafilatura

@@ -1,5 +1,5 @@
 """What a browser shows that the extractors do not: CSS segment breaks between Japanese characters, `<pre>`
-indentation. Used by `pipeline.extract`; see docs/extraction.md ("Rendering").
+indentation, MathML. Used by `pipeline.extract`; see docs/extraction.md ("Rendering").
 
 - Segment breaks (CSS Text, "segment break transformation"): a source line break inside a text node, collapsed
   as white space, is removed when the characters on both sides are East Asian Wide, Fullwidth or Halfwidth and
@@ -9,6 +9,7 @@ indentation. Used by `pipeline.extract`; see docs/extraction.md ("Rendering").
   and `unmark` removes BREAK with that space.
 - `<pre>` lines: `mark_pre_text` starts each line of a `<pre>` element's text with PRE_LINE, so that the whitespace
   clean-up keeps that line's indentation and space runs (code, aligned text).
+- MathML: `math_text` is the author's `alttext`, else a TeX annotation, else a linear form (`x^2`, `(a+b)/2`).
 """
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ import functools
 import re
 import sys
 import unicodedata
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from resiliparse.parse.html import HTMLTree, Node
 
 BREAK = "\ufdd1"  # a removed segment break is after this (a noncharacter: no page's own text)
 PRE_LINE = "\ufdd2"  # at the start of each line of a <pre>: keep its whitespace
@@ -115,8 +120,131 @@ def mark_pre_text(html: str, lines: bool = True) -> str:
 
 def for_trafilatura(html: str, present: frozenset[str]) -> str:
     """trafilatura drops every character that is not printable, so the segment-break marks are applied on the
-    markup (after the `<pre>`s lose theirs; the `<pre>` line marks would not come through either). `present`: the
-    tag names the page has (`pre`)."""
+    markup (after the `<pre>`s lose theirs; the `<pre>` line marks would not come through either). Formulas become
+    text in resiliparse's tree, written back as markup. `present`: the tag names the page has (`pre`, `math`)."""
+    from resiliparse.parse.html import HTMLTree
+
     if "pre" in present:
         html = mark_pre_text(html, lines=False)
+    if "math" in present:
+        tree = HTMLTree.parse(html)
+        try:
+            formulas_as_text(tree, "")
+            html = str(tree)
+        finally:
+            tree = None
     return join_at_marks(html) if BREAK in html else html
+
+
+# ------------------------------------------------------------------------------------------------ MathML
+_ANNOTATION_TEX = frozenset({"application/x-tex", "text/x-tex", "tex", "latex", "application/x-latex"})
+_NOT_SHOWN = frozenset({"annotation", "annotation-xml", "mphantom", "mspace", "none", "mprescripts",
+                        "malignmark", "maligngroup"})
+_SCRIPTS = {"msup": ("^",), "msub": ("_",), "msubsup": ("_", "^"), "mover": ("^",), "munder": ("_",),
+            "munderover": ("_", "^")}
+_ATOM = re.compile(r"[\w.′″'!]*")  # needs no parentheses as an exponent, index or a fraction's part
+MAX_MATH_DEPTH = 100  # deeper MathML (no formula nests this deep) is read as its plain text: no deep recursion
+
+
+def formulas_as_text(tree: HTMLTree, pad: str) -> None:
+    """Each `<math>` in the tree as its text (`write_math`). No node outlives the call in this frame (see the note
+    above extract._resiliparse)."""
+    body = math = None
+    try:
+        body = tree.body
+        for math in body.query_selector_all("math") if body is not None else ():
+            write_math(tree, math, pad)
+    finally:
+        tree = body = math = None
+
+
+def write_math(tree: HTMLTree, math: Node, pad: str) -> None:
+    """`<math>` -> its text (`math_text`): resiliparse printed its tokens run together (x<msup>y 2</msup>
+    as `xy2`), trafilatura one token a line. A `display="block"` formula stays a block of its own. The text gets
+    `pad` (extract's short-node pad, in the tree's one-character tokens already): a one-character formula (∞) is
+    a 3-byte node, which resiliparse drops."""
+    block = text = None
+    try:
+        text = tree.create_text_node(math_text(math, pad) + pad)
+        if (math.getattr("display") or "").strip().lower() == "block":
+            block = tree.create_element("div")
+            block.append_child(text)
+            math.replace_with(block)
+        else:
+            math.replace_with(text)
+    finally:
+        tree = math = block = text = None
+
+
+def math_text(math: Node, pad: str = "") -> str:
+    """How a `<math>` element reads as text: its `alttext` (the author's linear form), else a TeX annotation,
+    else a linear rendering of its presentation markup (`x^2`, `x_(i+1)`, `(a+b)/2`, `√(x)`). `pad` is left out of
+    the text."""
+    tex = None
+    try:
+        alt = " ".join((math.getattr("alttext") or "").split())
+        if alt:
+            return alt
+        for tex in math.query_selector_all("annotation"):
+            if (tex.getattr("encoding") or "").strip().lower() in _ANNOTATION_TEX and tex.text.strip():
+                return " ".join(_unpadded(tex.text, pad).split())
+        return _linear(math, 0, pad).strip()
+    finally:
+        tex = math = None
+
+
+def _unpadded(text: str | None, pad: str) -> str:
+    return (text or "").replace(pad, "") if pad else text or ""
+
+
+def _linear(node: Node, depth: int, pad: str) -> str:
+    """Presentation MathML as one line of text (tokens as written, scripts as `^` and `_`, fractions with `/`)."""
+    from resiliparse.parse.html import NodeType
+
+    parts: list[str] = []
+    kid = None
+    try:
+        if node.type == NodeType.TEXT:
+            return " ".join(_unpadded(node.value, pad).split())
+        tag = (node.tag or "").lower()
+        if tag in _NOT_SHOWN or node.type != NodeType.ELEMENT:
+            return ""
+        if tag == "mtext" or depth >= MAX_MATH_DEPTH:  # text as written, with its edge spaces (`x <mtext> if`)
+            return re.sub(r"\s+", " ", _unpadded(node.text, pad))
+        for kid in node.child_nodes:
+            if kid.type == NodeType.ELEMENT or (kid.type == NodeType.TEXT and _unpadded(kid.value, pad).strip()):
+                parts.append(_linear(kid, depth + 1, pad))
+                if tag == "semantics":  # the presentation markup; annotations follow it
+                    break
+        fence = (node.getattr("open", "("), node.getattr("separators", ","), node.getattr("close", ")"))
+    finally:
+        kid = node = None
+    return _layout(tag, parts, fence)
+
+
+def _layout(tag: str, parts: list[str], fence: tuple[str, str, str]) -> str:
+    """One element's text from its children's."""
+    if tag in _SCRIPTS and len(parts) == len(_SCRIPTS[tag]) + 1:
+        scripts = zip(_SCRIPTS[tag], parts[1:], strict=True)
+        return _group(parts[0]) + "".join(op + _group(part) for op, part in scripts)
+    if tag == "mfrac" and len(parts) == 2:
+        return f"{_group(parts[0])}/{_group(parts[1])}"
+    if tag == "msqrt":
+        return f"√{_group(''.join(parts))}"
+    if tag == "mroot" and len(parts) == 2:
+        return f"√[{parts[1]}]{_group(parts[0])}"
+    if tag == "mfenced":
+        return fence[0] + fence[1].strip()[:1].join(parts) + fence[2]
+    if tag == "mtr":
+        return ", ".join(parts)
+    if tag == "mtable":
+        return "[" + "; ".join(parts) + "]"
+    return "".join(parts)
+
+
+def _group(part: str) -> str:
+    """`part` as an exponent, an index or a fraction's part: parenthesized unless it is one character, name or
+    number, or already bracketed."""
+    if len(part) < 2 or _ATOM.fullmatch(part) or part[0] + part[-1] in ("()", "[]", "{}", "||"):
+        return part
+    return f"({part})"

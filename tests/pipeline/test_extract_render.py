@@ -1,11 +1,13 @@
-"""Text as a browser shows it where the extractors did not: `<pre>` indentation."""
+"""Text as a browser shows it where the extractors did not: `<pre>` indentation, MathML formulas."""
 from __future__ import annotations
 
+import sys
+import threading
 import time
 
 import pytest
 
-from pipeline import rendering
+from pipeline import extract, rendering
 from pipeline.extract import html_to_text
 
 FILLER = "これは本文として十分な長さがある段落で、主要な内容として抽出されるはずの文章です。"
@@ -48,3 +50,68 @@ def test_an_unclosed_pre_runs_to_the_end_and_stays_linear():
     start = time.process_time()
     assert rendering.mark_pre_text(page).count(rendering.PRE_LINE) == 200_001
     assert time.process_time() - start < 1.0
+
+
+# ------------------------------------------------------------------------------------------------ MathML
+@pytest.mark.parametrize(("math", "text"), [
+    ("<math><mi>x</mi><msup><mi>y</mi><mn>2</mn></msup></math>", "xy^2"),  # was xy2
+    ('<math alttext="x^{2}+1"><msup><mi>x</mi><mn>2</mn></msup><mo>+</mo><mn>1</mn></math>', "x^{2}+1"),
+    ('<math><semantics><mrow><msqrt><mi>a</mi></msqrt></mrow>'
+     '<annotation encoding="application/x-tex">\\sqrt{a}</annotation></semantics></math>', "\\sqrt{a}"),
+    ("<math><msub><mi>a</mi><mrow><mi>i</mi><mo>+</mo><mn>1</mn></mrow></msub></math>", "a_(i+1)"),
+    ("<math><mfrac><mrow><mi>a</mi><mo>+</mo><mi>b</mi></mrow><mn>2</mn></mfrac></math>", "(a+b)/2"),
+    ("<math><msqrt><mi>x</mi><mo>+</mo><mn>1</mn></msqrt></math>", "√(x+1)"),
+    ("<math><mroot><mi>x</mi><mn>3</mn></mroot></math>", "√[3]x"),
+    ("<math><msubsup><mo>∫</mo><mn>0</mn><mi>π</mi></msubsup><mi>f</mi></math>", "∫_0^πf"),
+    ("<math><msup><mrow><mo>(</mo><mi>a</mi><mo>+</mo><mi>b</mi><mo>)</mo></mrow><mn>2</mn></msup></math>",
+     "(a+b)^2"),
+    ("<math><mfenced><mi>x</mi><mi>y</mi></mfenced></math>", "(x,y)"),
+    ("<math><mi>x</mi><mtext> if </mtext><mi>y</mi></math>", "x if y"),
+    ("<math><semantics><mi>z</mi><annotation-xml encoding='MathML-Content'><ci>z</ci></annotation-xml>"
+     "</semantics></math>", "z"),
+])
+@pytest.mark.parametrize("extractor", ["resiliparse", "trafilatura"])
+def test_a_formula_reads_as_one_line(extractor, math, text):
+    assert shown(f"<p>面積は{math}で求められる。</p>", extractor) == f"面積は{text}で求められる。"
+
+
+def test_a_one_character_formula_and_a_block_formula():
+    assert shown("<p>極限は<math><mo>∞</mo></math>になる。</p>") == "極限は∞になる。"  # a 3-byte node, padded
+    assert shown('<p>次の式<math display="block"><mi>E</mi><mo>=</mo><mi>m</mi><msup><mi>c</mi><mn>2</mn></msup>'
+                 "</math>が成り立つ。</p>") == "次の式\nE=mc^2\nが成り立つ。"
+
+
+def test_deep_mathml_is_read_without_deep_recursion():
+    deep = "<mrow>" * 5000 + "<mi>x</mi>" + "</mrow>" * 5000
+    assert shown(f"<p>式<math>{deep}</math>おわり</p>") == "式xおわり"
+
+
+def test_no_resiliparse_node_outlives_a_formula_in_a_held_frame():
+    """As `test_no_resiliparse_object_outlives_extraction_in_a_held_frame` (test_extract.py), for the formula code
+    in extract.py and rendering.py: a frame a profiler holds past its return must hold no tree or node."""
+    frames = []
+    ours = (extract.__file__, rendering.__file__)
+
+    def hold(frame, event, _arg):
+        if event == "call" and frame.f_code.co_filename in ours:
+            frames.append(frame)
+
+    results = []
+
+    def run():
+        sys.setprofile(hold)
+        try:
+            results.append(html_to_text(PAGE.format('<p>式<math><mfrac><mi>a</mi><mn>2</mn></mfrac></math></p>'
+                                                    '<p><math alttext="y"><mi>y</mi></math></p>')))
+            results.append(html_to_text(PAGE.format("<p>式<math><mi>b</mi></math></p>"), extractor="trafilatura"))
+        finally:
+            sys.setprofile(None)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join()
+    assert "式a/2" in results[0][0] and "式b" in results[1][0]
+    held = [f"{frame.f_code.co_name}: {name}" for frame in frames for name, value in frame.f_locals.items()
+            if type(value).__module__.startswith("resiliparse")]
+    frames.clear()
+    assert not held, held
