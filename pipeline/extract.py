@@ -359,7 +359,10 @@ def _feed_text(xml: str) -> tuple[str | None, str] | None:
 def _feed_field(item: str, tag: str, markup: bool) -> str:
     """A field's text. Escaped HTML (RSS, Atom type="html") is unescaped, then read as HTML; Atom's type="text"
     is plain text (`x&lt;y の場合` is `x<y の場合`, not a `<y` tag that ate the sentence) and type="xhtml" is
-    markup as it stands (unescaped, `&lt;script&gt;` became a script that hid the rest of the entry)."""
+    markup as it stands (unescaped, `&lt;script&gt;` became a script that hid the rest of the entry). In a title
+    read as HTML only HTML's own tags are markup, the inline ones joining the text on their sides (東京<b>都</b>庁:
+    東京都庁), so `vector&lt;int&gt;` keeps its `<int>` (an untyped Atom title is text by RFC 4287, but feeds
+    double-escape HTML in theirs: `&amp;lt;DVD版&gt;`, `&amp;nbsp;` on the shared WARC)."""
     found = _element_and_start_tag(item, tag)
     if not found or not found[1]:
         return ""
@@ -372,7 +375,7 @@ def _feed_field(item: str, tag: str, markup: bool) -> str:
     if kind == "text":
         return " ".join(inner.split()) if not markup else inner
     if not markup:
-        return " ".join(html_lib.unescape(_ANY_TAG.sub(" ", inner)).split())
+        return rendering.title_text(inner)
     return _visible_text(drop_ruby(inner))
 
 

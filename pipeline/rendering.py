@@ -1,5 +1,5 @@
 """What a browser shows that the extractors do not: CSS segment breaks between Japanese characters, `<pre>`
-indentation, MathML. Used by `pipeline.extract`; see docs/extraction.md ("Rendering").
+indentation, MathML, feed titles. Used by `pipeline.extract`; see docs/extraction.md ("Rendering").
 
 - Segment breaks (CSS Text, "segment break transformation"): a source line break inside a text node, collapsed
   as white space, is removed when the characters on both sides are East Asian Wide, Fullwidth or Halfwidth and
@@ -14,6 +14,7 @@ indentation, MathML. Used by `pipeline.extract`; see docs/extraction.md ("Render
 from __future__ import annotations
 
 import functools
+import html as html_lib
 import re
 import sys
 import unicodedata
@@ -134,6 +135,31 @@ def for_trafilatura(html: str, present: frozenset[str]) -> str:
         finally:
             tree = None
     return join_at_marks(html) if BREAK in html else html
+
+
+# ------------------------------------------------------------------------------------------------ titles
+# In a feed's title read as HTML: tags inside a line of text join the text on their sides; HTML's other tags,
+# comments and declarations are a space; anything else in angle brackets is text (`vector<int>`, `Map<K, V>`).
+_INLINE_NAMES = ("a", "abbr", "acronym", "b", "bdi", "bdo", "big", "blink", "cite", "code", "data", "del", "dfn", "em",
+                 "font", "i", "img", "ins", "kbd", "mark", "nobr", "q", "rb", "ruby", "s", "samp", "small", "span",
+                 "strike", "strong", "sub", "sup", "time", "tt", "u", "var", "wbr")
+_OTHER_NAMES = ("address", "area", "article", "aside", "audio", "base", "basefont", "blockquote", "body", "br",
+                "button", "canvas", "caption", "center", "col", "colgroup", "datalist", "dd", "details", "dialog",
+                "dir", "div", "dl", "dt", "embed", "fieldset", "figcaption", "figure", "footer", "form", "frame",
+                "frameset", "h1", "h2", "h3", "h4", "h5", "h6", "head", "header", "hgroup", "hr", "html", "iframe",
+                "input", "label", "legend", "li", "link", "main", "map", "marquee", "math", "menu", "meta", "meter",
+                "nav", "noembed", "noframes", "noscript", "object", "ol", "optgroup", "option", "output", "p",
+                "param", "picture", "pre", "progress", "rp", "rt", "rtc", "script", "search", "section", "select",
+                "slot", "source", "style", "summary", "svg", "table", "tbody", "td", "template", "textarea", "tfoot",
+                "th", "thead", "title", "tr", "track", "ul", "video", "xmp")
+_INLINE_TAG = re.compile(rf"</?(?:{'|'.join(_INLINE_NAMES)})(?=[\t\n\f\r />])[^<>]*>", re.I | re.A)
+_HTML_TAG = re.compile(rf"<(?:/?(?:{'|'.join(_OTHER_NAMES)})(?=[\t\n\f\r />])|[!?])[^<>]*>", re.I | re.A)
+
+
+def title_text(markup: str) -> str:
+    """A title read as HTML, as one line: inline tags join their text (東京<b>都</b>庁: 東京都庁), HTML's other tags
+    are a space (一行目<br>二行目), `<` and `>` around anything else are text: `vector<int>`, `<速報>`."""
+    return " ".join(html_lib.unescape(_HTML_TAG.sub(" ", _INLINE_TAG.sub("", markup))).split())
 
 
 # ------------------------------------------------------------------------------------------------ MathML

@@ -1,4 +1,5 @@
-"""Text as a browser shows it where the extractors did not: `<pre>` indentation, MathML formulas."""
+"""Text as a browser shows it where the extractors did not: `<pre>` indentation, MathML formulas, and feed titles
+whose inline tags split words (東京<b>都</b>庁) or whose `<...>` was text (vector<int>)."""
 from __future__ import annotations
 
 import sys
@@ -115,3 +116,23 @@ def test_no_resiliparse_node_outlives_a_formula_in_a_held_frame():
             if type(value).__module__.startswith("resiliparse")]
     frames.clear()
     assert not held, held
+
+
+# ------------------------------------------------------------------------------------------------ feed titles
+ATOM = ('<feed xmlns="http://www.w3.org/2005/Atom"><title>ブログ</title><entry>{}<content type="html">本文</content>'
+        "</entry></feed>")
+RSS = '<rss version="2.0"><channel><title>通信</title><item>{}<description>本文</description></item></channel></rss>'
+
+
+@pytest.mark.parametrize(("feed", "title", "text"), [
+    (RSS, "<title>&lt;b&gt;東京&lt;/b&gt;都庁の&lt;a href='x'&gt;話&lt;/a&gt;</title>", "東京都庁の話"),
+    (ATOM, '<title type="html">東京&lt;b&gt;都&lt;/b&gt;庁</title>', "東京都庁"),
+    (ATOM, '<title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">東京<em>都</em>庁</div></title>', "東京都庁"),
+    (RSS, "<title>一行目&lt;br&gt;二行目</title>", "一行目 二行目"),  # a line break is a space in a title
+    (ATOM, "<title>vector&lt;int&gt; の使い方</title>", "vector<int> の使い方"),  # no type: text (RFC 4287)
+    (ATOM, "<title>Map&lt;K, V&gt; と List&lt;String&gt;</title>", "Map<K, V> と List<String>"),
+    (RSS, "<title>Optional&lt;T&gt; の話</title>", "Optional<T> の話"),
+    (ATOM, "<title>株価&amp;nbsp;速報 &amp;lt;DVD版&amp;gt;</title>", "株価 速報 <DVD版>"),  # double escaped
+])
+def test_a_feed_title_reads_as_a_browser_shows_it(feed, title, text):
+    assert html_to_text(feed.format(title))[0] == f"{text}\n本文"
