@@ -39,6 +39,20 @@ def test_short_text_node_padding_matches_the_backtracking_pattern():
     assert sum(f != t for f, t in zip(fast, texts, strict=True)) > 8_000  # the padding really happened
 
 
+def test_short_text_node_padding_of_a_one_byte_page_matches_the_pattern():
+    """On a page of characters below U+0100 only character references are padded, found from their `&`."""
+    rng = random.Random(13)
+    pieces = [p for p in PIECES if max(p) < "\u0100"] + ["hellip", "#12354", "\xe9", "\x1c", "\x0b", "&hellip;",
+                                                        "&#x3042;", "&amp;", "&#128512;", "&nosuch;", ">&#12354;<"]
+    texts = _random_markup(rng, pieces, 60_000) + ["".join(rng.choices(pieces, k=300)) for _ in range(2_000)]
+    texts += [">&hellip;<", "> \xa0&#12354;\x85\t<", ">>&#x3042;<>&#x3042; <", "x&hellip;<", " &hellip;<"]
+    assert all(max(t, default="") < "\u0100" for t in texts)
+    fast = [extract._pad_short_references(t) for t in texts]
+    assert fast == [SHORT_NODE_SPEC.sub(extract._padded, t) for t in texts]
+    assert sum(f != t for f, t in zip(fast, texts, strict=True)) > 3_000
+    assert [extract._pad_short_nodes(t) for t in texts[-2_005:]] == fast[-2_005:]  # long ones take this path
+
+
 def test_nesting_and_skippable_tags_match_their_flat_alternations():
     nesting = re.compile(rf"<(/?)(?:{'|'.join(extract.NESTED_TAGS)})[\s>]", re.I)
     noted = re.compile(rf"<({'|'.join(extract._NOTED_NAMES)})(?=[\t\n\f\r />])", re.I | re.A)
