@@ -453,10 +453,10 @@ def _title_of(html: str) -> str | None:
 
 
 def _clean_title(title: str | None) -> str | None:
-    if title:
+    if title:  # our marks never reach the output, nor a page's own (noncharacters)
         title = rendering.unmark(title)
-    if title and _PAD in title:
-        title = title.replace(_PAD, "")
+        for mark in (_PAD, rendering.PRE_LINE):
+            title = title.replace(mark, "") if mark in title else title
     if title and _HAS_RUBY.search(title):  # a <title> kept whole holds its ruby markup as text: <ruby> tags too
         title = _RUBY_TAGS.sub("", drop_ruby(title))
     return " ".join(title[: MAX_TITLE_CHARS * 4].split())[:MAX_TITLE_CHARS] or None if title else None

@@ -46,9 +46,11 @@ def test_a_less_than_sign_that_starts_no_tag_stays_in_a_title():
 
 
 @pytest.mark.parametrize("extractor", ["resiliparse", "trafilatura"])
-def test_the_pad_character_is_never_output(extractor):
+@pytest.mark.parametrize("mark", ["FDD0", "FDD1", "FDD2"])
+def test_the_pad_character_is_never_output(extractor, mark):
     """U+FDD0 pads short text nodes for resiliparse and is removed from its output; a page's own (here as a character
-    reference) made resiliparse drop the paragraph, and the visible-text fallback, or a title read by hand, kept it."""
-    page = "<html><head><title>題&#xFDD0;</title></head><body><p>前&#xFDD0;後の文章です。</p></body></html>"
+    reference) made resiliparse drop the paragraph, and the visible-text fallback, or a title read by hand, kept it.
+    U+FDD1 and U+FDD2 mark segment breaks and `<pre>` lines (rendering.py): a page's own stayed in its title."""
+    page = f"<html><head><title>題&#x{mark};</title></head><body><p>前&#x{mark};後の文章です。</p></body></html>"
     text, meta = html_to_text(page, extractor=extractor)
     assert text == "前後の文章です。" and meta["title"] == "題"
