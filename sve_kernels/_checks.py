@@ -91,14 +91,19 @@ def same_shape(name: str, a: np.ndarray, ref_name: str, ref: np.ndarray) -> None
         raise ValueError(f"{name}: shape {a.shape} differs from {ref_name} shape {ref.shape}")
 
 
-def index_range(name: str, ids: np.ndarray, size: int, ignore: int | None = None) -> None:
-    """Every id in [0, size) (ids equal to `ignore` excepted): C indexes memory with them."""
+def indices(name: str, ids: np.ndarray, size: int, ignore: int | None = None) -> np.ndarray:
+    """A private copy of `ids`, every id of which is in [0, size) (ids equal to `ignore` excepted), for C to index
+    memory with. A copy, because ctypes releases the GIL for the call: another thread could write an id past the
+    table into the caller's array between this check and C reading it (a segfault, or a write outside the table).
+    ids are one int32 per row: the copy is small beside the rows C reads or writes with them."""
+    ids = ids.copy()
     if ids.size == 0:
-        return
+        return ids
     valid = ids if ignore is None else ids[ids != ignore]
     if valid.size and (int(valid.min()) < 0 or int(valid.max()) >= size):
         bad = int(valid.min()) if int(valid.min()) < 0 else int(valid.max())
         raise ValueError(f"{name}: index {bad} out of range [0, {size})")
+    return ids
 
 
 def ptr(a: np.ndarray | None) -> int | None:

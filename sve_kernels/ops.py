@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from . import _blas_attention
-from ._checks import F16, F32, F32_TINY, I32, array, disjoint, index_range, int32, number, ptr, same_shape
+from ._checks import F16, F32, F32_TINY, I32, array, disjoint, indices, int32, number, ptr, same_shape
 from ._lib import c_kernel, kernel_path
 
 
@@ -88,7 +88,7 @@ def embedding_forward(ids: np.ndarray, table: np.ndarray) -> np.ndarray:
     """out[N,C] = table[ids]"""
     array("ids", ids, I32, ndim=1)
     array("table", table, F32, ndim=2)
-    index_range("ids", ids, table.shape[0])
+    ids = indices("ids", ids, table.shape[0])
     out = np.empty((ids.shape[0], table.shape[1]), F32)
     c_kernel("embedding_forward")(out.ctypes.data, ids.ctypes.data, table.ctypes.data, ids.shape[0], table.shape[1])
     return out
@@ -99,8 +99,8 @@ def embedding_backward(ids: np.ndarray, dout: np.ndarray, dtable: np.ndarray) ->
     array("ids", ids, I32, ndim=1)
     array("dtable", dtable, F32, ndim=2, writeable=True)
     array("dout", dout, F32, (ids.shape[0], dtable.shape[1]))
-    index_range("ids", ids, dtable.shape[0])
-    disjoint("dtable", dtable, ids=ids, dout=dout)
+    ids = indices("ids", ids, dtable.shape[0])
+    disjoint("dtable", dtable, dout=dout)
     c_kernel("embedding_backward")(dtable.ctypes.data, ids.ctypes.data, dout.ctypes.data, ids.shape[0],
                                    dtable.shape[1])
 
@@ -164,7 +164,7 @@ def crossentropy_forward(logits: np.ndarray, targets: np.ndarray,
     n, vocab = logits.shape
     array("targets", targets, I32, (n,))
     ignore_index = int32("ignore_index", ignore_index)
-    index_range("targets", targets, vocab, ignore=ignore_index)
+    targets = indices("targets", targets, vocab, ignore=ignore_index)
     losses, probs = np.empty(n, F32), _empty_like(logits)
     c_kernel("crossentropy_forward")(losses.ctypes.data, probs.ctypes.data, logits.ctypes.data, targets.ctypes.data,
                                      n, vocab, ignore_index)
@@ -178,7 +178,7 @@ def crossentropy_backward(probs: np.ndarray, targets: np.ndarray, grad_scale: fl
     n, vocab = probs.shape
     array("targets", targets, I32, (n,))
     ignore_index = int32("ignore_index", ignore_index)
-    index_range("targets", targets, vocab, ignore=ignore_index)
+    targets = indices("targets", targets, vocab, ignore=ignore_index)
     dlogits = _empty_like(probs)
     c_kernel("crossentropy_backward")(dlogits.ctypes.data, probs.ctypes.data, targets.ctypes.data, n, vocab,
                                       number("grad_scale", grad_scale), ignore_index)
