@@ -110,6 +110,8 @@ def softmax_forward(x: np.ndarray) -> np.ndarray:
     it share the row equally (one +inf: 1 there; all -inf: uniform); a NaN makes the row NaN."""
     array("x", x, F32, ndim=2)
     y = _empty_like(x)
+    if y.size == 0:  # C would walk N empty rows: 2**40 of them for a (2**40, 0) array, which takes no memory
+        return y
     c_kernel("softmax_forward")(y.ctypes.data, x.ctypes.data, x.shape[0], x.shape[1])
     return y
 
@@ -132,6 +134,8 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
     array("v", v, F32, q.shape)
     if doc_ids is not None:
         array("doc_ids", doc_ids, I32, (b, t))
+    if b * h * t == 0:  # no row: out and probs are empty (B x H could be 2**60 heads of 0 rows)
+        return _empty_like(q), np.empty((b, h, t, t), F32)
     if kernel_path() == "blas" and _finite(q, k, v):
         return _blas_attention.forward(q, k, v, doc_ids)
     out, probs = _empty_like(q), np.empty((b, h, t, t), F32)
@@ -148,6 +152,8 @@ def attention_backward(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.nda
     for name, a in (("dout", dout), ("k", k), ("v", v)):
         array(name, a, F32, q.shape)
     array("probs", probs, F32, (b, h, t, t))
+    if q.size == 0:  # C walks every head, each of T = 0 rows: 2**60 of them for a (2**30, 2**30, 0, D) q
+        return _empty_like(q), _empty_like(q), _empty_like(q)
     if kernel_path() == "blas" and _finite(dout, q, k, v):
         return _blas_attention.backward(dout, q, k, v, probs)
     dq, dk, dv = _empty_like(q), _empty_like(q), _empty_like(q)

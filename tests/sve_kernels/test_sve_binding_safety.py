@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import sve_kernels as sk
@@ -71,3 +72,52 @@ def test_ids_changed_by_another_thread_during_the_call(name):
     process died of a segfault within a few hundred calls. C now gets a private copy that was checked."""
     proc = run_probe(RACE.replace("{name}", name), "portable")
     assert proc.returncode == 0 and "survived" in proc.stdout, (proc.returncode, proc.stderr[-2000:])
+
+
+HUGE_EMPTY = {  # zero-size arrays, so no memory, whose other dimensions are 2**40 (or 2**20 x 2**20)
+    "softmax_forward": ("sk.softmax_forward(np.empty((2**40, 0), F))", [(2**40, 0)]),
+    "matmul_forward": ("sk.matmul_forward(np.empty((2**40, 0), F), np.empty((0, 0), F))", [(2**40, 0)]),
+    "matmul_forward_f16": ("sk.matmul_forward_f16(np.empty((2**40, 0), H), np.empty((0, 0), H))", [(2**40, 0)]),
+    "attention_forward": ("sk.attention_forward(*[np.empty((2**20, 2**20, 0, 1), F)] * 3)",
+                          [(2**20, 2**20, 0, 1), (2**20, 2**20, 0, 0)]),
+    "attention_backward": ("sk.attention_backward(*[np.empty((2**20, 2**20, 0, 1), F)] * 4, "
+                           "np.empty((2**20, 2**20, 0, 0), F))", [(2**20, 2**20, 0, 1)] * 3),
+}
+
+
+@pytest.mark.parametrize("path", ["portable", "sve" if sk.info()["path"] == "sve" else "blas"])
+@pytest.mark.parametrize("name", sorted(HUGE_EMPTY))
+def test_empty_outputs_return_without_walking_huge_dimensions(name, path):
+    """A zero-size array can have a 2**40 dimension and no memory. C walked those 2**40 empty rows (softmax, the
+    matmul's bias fill), and attention backward every one of 2**40 heads of 0 rows (the BLAS path's batched products
+    too): the call never returned. A kernel whose outputs are all empty is not called now."""
+    call, shapes = HUGE_EMPTY[name]
+    proc = run_probe(f"""
+        import numpy as np
+        import sve_kernels as sk
+        F, H = np.float32, np.float16
+        got = {call}
+        got = got if isinstance(got, tuple) else (got,)
+        assert [g.shape for g in got] == {shapes!r}, [g.shape for g in got]
+        assert all(g.dtype == F for g in got)
+        print("returned")
+    """, path, timeout=60.0)
+    assert proc.returncode == 0 and "returned" in proc.stdout, (proc.returncode, proc.stderr[-2000:])
+
+
+def test_empty_inputs_still_give_the_results_numpy_gives(kernel_path):
+    """The early returns keep every result: a matmul with C = 0 is its bias (not empty: computed), N x 0 rows have
+    no softmax, T = 0 has no attention row."""
+    rng = np.random.default_rng(0)
+    bias = rng.standard_normal(3).astype(np.float32)
+    np.testing.assert_array_equal(sk.matmul_forward(np.zeros((2, 0), np.float32), np.zeros((3, 0), np.float32),
+                                                    bias), np.broadcast_to(bias, (2, 3)))
+    assert sk.matmul_forward(np.zeros((4, 5), np.float32), np.zeros((0, 5), np.float32)).shape == (4, 0)
+    assert sk.softmax_forward(np.zeros((3, 0), np.float32)).shape == (3, 0)
+    q = np.zeros((2, 3, 0, 4), np.float32)
+    out, probs = sk.attention_forward(q, q, q, np.zeros((2, 0), np.int32))
+    assert out.shape == q.shape and probs.shape == (2, 3, 0, 0)
+    assert [g.shape for g in sk.attention_backward(q, q, q, q, probs)] == [q.shape] * 3
+    q = rng.standard_normal((1, 2, 3, 0)).astype(np.float32)  # D = 0: rows of zero scores, uniform over the past
+    out, probs = sk.attention_forward(q, q, q)
+    np.testing.assert_allclose(probs[0, 1], np.tril(np.ones((3, 3))) / np.arange(1, 4)[:, None], rtol=1e-6)
