@@ -46,6 +46,14 @@ def disjoint(name: str, a: np.ndarray, **others: np.ndarray) -> None:
             raise ValueError(f"{name}: shares memory with {other} (pass separate arrays)")
 
 
+def shown(value: object) -> str:
+    """A value for an error message: an int of more than 4300 digits cannot be printed at all (str() raises an
+    unrelated ValueError), and one past float range is hundreds of digits."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"{'a negative' if value < 0 else 'an'} integer of {value.bit_length()} bits"
+    return repr(value)
+
+
 def number(name: str, value: object, low: float | None = None, high: float | None = None, *,
            low_open: bool = False, high_open: bool = False) -> float:
     """A finite real (bool excluded) whose float32, the value C receives, is within the bounds: ctypes would turn
@@ -56,7 +64,10 @@ def number(name: str, value: object, low: float | None = None, high: float | Non
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
-    x = float(value)
+    try:
+        x = float(value)
+    except OverflowError:  # an int past float64's range: "int too large to convert to float", naming nothing
+        x = math.inf
     x32 = float(np.float32(x)) if math.isfinite(x) and abs(x) <= F32_MAX else math.inf
     too_low = low is not None and (x32 <= low if low_open else x32 < low)
     too_high = high is not None and (x32 >= high if high_open else x32 > high)
@@ -65,7 +76,7 @@ def number(name: str, value: object, low: float | None = None, high: float | Non
         hi = ")" if high_open else "]"
         rounded = f" ({x32!r} as float32)" if math.isfinite(x32) and x32 != x else ""
         bounds = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
-        raise ValueError(f"{name}: expected a finite float32 in {bounds}, got {value!r}{rounded}")
+        raise ValueError(f"{name}: expected a finite float32 in {bounds}, got {shown(value)}{rounded}")
     return x32  # what C computes with: AdamW's bias correction from the float64 beta2 0.9999999 was 8% off
 
 
@@ -74,7 +85,7 @@ def int32(name: str, value: object, low: int = -(1 << 31), high: int = (1 << 31)
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise TypeError(f"{name}: expected an integer, got {value!r}")
     if not low <= int(value) <= high:
-        raise ValueError(f"{name}: expected an integer in [{low}, {high}], got {value}")
+        raise ValueError(f"{name}: expected an integer in [{low}, {high}], got {shown(value)}")
     return int(value)
 
 

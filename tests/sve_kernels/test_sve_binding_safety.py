@@ -121,3 +121,17 @@ def test_empty_inputs_still_give_the_results_numpy_gives(kernel_path):
     q = rng.standard_normal((1, 2, 3, 0)).astype(np.float32)  # D = 0: rows of zero scores, uniform over the past
     out, probs = sk.attention_forward(q, q, q)
     np.testing.assert_allclose(probs[0, 1], np.tril(np.ones((3, 3))) / np.arange(1, 4)[:, None], rtol=1e-6)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: sk.scale_inplace(np.ones(2, np.float32), 10**400), r"^s: expected a finite float32 in \[-inf, inf\], "
+                                                                r"got an integer of 1329 bits$"),
+    (lambda: sk.crossentropy_backward(np.ones((1, 2), np.float32), np.int32([0]), -(10**309)),
+     r"^grad_scale: .* got a negative integer of 1027 bits$"),
+    (lambda: sk.set_threads(10**5000), r"^threads: expected an integer in \[1, 1024\], got an integer of 16610 bits$"),
+])
+def test_integers_past_float_range_are_named(call, match):
+    """An int past float64's range raised OverflowError "int too large to convert to float", naming no argument; one
+    of more than 4300 digits raised an unrelated ValueError while the message was being formatted."""
+    with pytest.raises(ValueError, match=match):
+        call()
