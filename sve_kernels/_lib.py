@@ -96,8 +96,28 @@ def quiet_fp() -> np.errstate:
     return np.errstate(over="ignore", invalid="ignore")
 
 
+# Whether this process has called a C kernel (and so may have started libgomp's thread pool), and whether it is a
+# child forked after that. libgomp's pool threads are not copied by fork() and it does not rebuild them: the
+# child's first parallel region of more than one thread waited for them forever (multiprocessing's default start
+# method on Linux is fork). Such a child runs every kernel on one thread, which needs no pool.
+_kernels_called = False
+_forked_after_kernels = False
+
+
+def _after_fork_in_child() -> None:
+    global _forked_after_kernels
+    if _kernels_called:
+        _forked_after_kernels = True
+        LIB.sk_set_threads(1)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def c_kernel(name: str):
     """The C function for `name` on the current path (the portable variant when the path is 'portable')."""
+    global _kernels_called
+    _kernels_called = True
     return PORTABLE[name] if kernel_path() == "portable" else DISPATCH[name]
 
 
@@ -106,5 +126,11 @@ def max_threads() -> int:
 
 
 def set_threads(n: int) -> None:
-    """OpenMP threads for later kernel calls (e.g. cores // MPI ranks per node); no-op without OpenMP."""
-    LIB.sk_set_threads(int32("threads", n, low=1, high=MAX_THREADS))
+    """OpenMP threads for later kernel calls (e.g. cores // MPI ranks per node); no-op without OpenMP.
+
+    1 only in a process forked from one that had called kernels (see _after_fork_in_child)."""
+    n = int32("threads", n, low=1, high=MAX_THREADS)
+    if n > 1 and _forked_after_kernels:
+        raise ValueError(f"threads: {n} in a process forked after kernel calls, where OpenMP's threads are gone and "
+                         "more than 1 would hang; start workers with the 'spawn' or 'forkserver' method")
+    LIB.sk_set_threads(n)

@@ -135,3 +135,48 @@ def test_integers_past_float_range_are_named(call, match):
     of more than 4300 digits raised an unrelated ValueError while the message was being formatted."""
     with pytest.raises(ValueError, match=match):
         call()
+
+
+FORK = """
+    import os, time
+    import numpy as np
+    import sve_kernels as sk
+
+    sk.set_threads(2)
+    want = sk.info()["threads"]  # 1 without OpenMP
+    x = np.linspace(-80.0, 80.0, 1 << 20, dtype=np.float32)
+    y = sk.exp(x)  # a parallel region: libgomp's thread pool now exists
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            same = np.array_equal(sk.exp(x), y)  # hung here: a parallel region of 2 threads
+            code = 0 if same and sk.info()["threads"] == 1 else 4
+            try:
+                sk.set_threads(2)
+                code = 5
+            except ValueError as exc:
+                code = code if "forked after kernel calls" in str(exc) else 6
+        finally:
+            os._exit(code)
+    end = time.monotonic() + 30.0
+    while time.monotonic() < end:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            print("child exit", os.waitstatus_to_exitcode(status), "parent kept", sk.info()["threads"] == want)
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        print("child hung")
+"""
+
+
+def test_kernels_in_a_process_forked_after_kernel_calls():
+    """libgomp's threads do not survive fork(), and its first parallel region of 2 threads in the child waited for
+    them forever: a multiprocessing worker (fork is the default on Linux) hung at its first kernel call. Such a
+    child now runs kernels on one thread, and asking it for more is a clear error; the parent keeps its count."""
+    proc = run_probe(FORK, "portable", timeout=90.0)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["child", "exit", "0", "parent", "kept", "True"], proc.stdout
