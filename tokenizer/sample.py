@@ -34,30 +34,38 @@ def priority(seed: int, key: str, text: str) -> int:
 
 @dataclass
 class Reservoir:
-    """Keeps the lowest-priority items whose total length fits `budget` characters."""
+    """Keeps the lowest-priority items whose total length fits `budget` characters.
+
+    An item's tag (its kind) is kept beside the text, not inside it: only the text counts against the budget,
+    so `--char-budget` is characters of sentences, and kinds with longer names or shorter sentences do not
+    get less text under `--mix` (a "kind\\t" prefix was counted: 20% of the budget went unused)."""
 
     budget: int
-    _heap: list[tuple[int, str]] = field(default_factory=list)  # max-heap via negated priority
+    _heap: list[tuple[int, str, str]] = field(default_factory=list)  # (-priority, tag, text): a max-heap
     chars: int = 0
     seen_items: int = 0
     seen_chars: int = 0
 
-    def offer(self, prio: int, text: str) -> None:
+    def offer(self, prio: int, text: str, tag: str = "") -> None:
         self.seen_items += 1
         self.seen_chars += len(text)
         if len(text) > self.budget:
             return
         if self.chars + len(text) > self.budget and self._heap and -self._heap[0][0] < prio:
             return  # worse than everything kept and does not fit: reject without touching the heap
-        heapq.heappush(self._heap, (-prio, text))
+        heapq.heappush(self._heap, (-prio, tag, text))
         self.chars += len(text)
         while self.chars > self.budget:
-            _, dropped = heapq.heappop(self._heap)
+            _, _, dropped = heapq.heappop(self._heap)
             self.chars -= len(dropped)
 
+    def tagged(self) -> list[tuple[str, str]]:
+        """Kept (tag, text) pairs in priority order (deterministic)."""
+        return [(tag, text) for _, tag, text in sorted(self._heap, key=lambda item: (-item[0], item[1], item[2]))]
+
     def items(self) -> list[str]:
-        """Kept items in priority order (deterministic)."""
-        return [text for _, text in sorted(self._heap, key=lambda item: (-item[0], item[1]))]
+        """Kept texts in priority order (deterministic)."""
+        return [text for _, text in self.tagged()]
 
 
 @dataclass
@@ -89,15 +97,15 @@ def sample_corpus(records: Iterable[tuple[str, str]], char_budget: int, seed: in
             continue
         docs[kind] = docs.get(kind, 0) + 1
         if priority(seed, "holdout", text) < cut:
-            held.offer(priority(seed, "heldout-sample", text), f"{kind}\t{text}")
+            held.offer(priority(seed, "heldout-sample", text), text, kind)
             continue
         pool = pools.get(kind) if mix else pools["*"]
         if pool is None:
             continue
         for sentence in split_sentences(text):
-            pool.offer(priority(seed, kind, sentence), f"{kind}\t{sentence}")
-    sentences = [tuple(item.split("\t", 1)) for name in sorted(pools) for item in pools[name].items()]
-    heldout = [tuple(item.split("\t", 1)) for item in held.items()]
+            pool.offer(priority(seed, kind, sentence), sentence, kind)
+    sentences = [pair for name in sorted(pools) for pair in pools[name].tagged()]
+    heldout = held.tagged()
     per_kind: dict[str, dict[str, int]] = {}
     for kind, sentence in sentences:
         entry = per_kind.setdefault(kind, {"sentences": 0, "chars": 0})
@@ -114,4 +122,4 @@ def sample_corpus(records: Iterable[tuple[str, str]], char_budget: int, seed: in
         "heldout_chars": sum(len(t) for _, t in heldout),
         "char_budget": char_budget, "seed": seed, "holdout": holdout, "mix": mix,
     }
-    return SampleResult(sentences, heldout, summary)  # type: ignore[arg-type]
+    return SampleResult(sentences, heldout, summary)

@@ -160,3 +160,15 @@ def test_chunk_policy_keeps_verbal_chains_whole() -> None:
     assert "用い" in phrase and "て" in phrase
     assert "用いて" in chunk and "されている" in "".join(chunk[chunk.index("評価") + 1:])
     assert "を" in chunk  # a particle after a noun is still cut off
+
+
+def test_budget_counts_sentence_characters_only() -> None:
+    """--char-budget is characters of sentences: a kind's name must not take a share of it (a "kind\\t" prefix
+    was counted, so 6-character government sentences filled 42 of 120 characters), nor skew --mix."""
+    docs = [(kind, f"第{i:03d}条。") for kind in ("web", "government") for i in range(100)]
+    whole = sample_corpus([d for d in docs if d[0] == "government"], char_budget=120, holdout=0.0)
+    assert whole.summary["sampled_chars"] == 120 and whole.summary["sampled_sentences"] == 20
+    mixed = sample_corpus(docs, char_budget=240, holdout=0.0, mix={"web": 1, "government": 1})
+    assert {k: v["chars"] for k, v in mixed.summary["sampled_per_kind"].items()} == {"government": 120, "web": 120}
+    tabbed = sample_corpus([("a\tb", "一文目です。"), ("a\tb", "二文目です。")], char_budget=100, holdout=0.5)
+    assert {kind for kind, _ in tabbed.sentences + tabbed.heldout} == {"a\tb"}
