@@ -100,3 +100,32 @@ def test_a_text_given_twice_is_one_line_naming_it(tmp_path, capsys, model) -> No
     for folder, said in (("jsonl", "a.jsonl:2: duplicate key 'text'"), ("parquet", "a.parquet: columns named twice: 'text'")):
         assert main(["tokenizer", "eval", "--model", str(model), "--input", str(tmp_path / folder)]) == 2
         _one_line(capsys, said)
+
+
+@pytest.mark.parametrize(("line", "fragment"), [
+    ('{"text": "%s", "kind": 3}', ":2: 'kind' is a JSON int, expected a string"),
+    ('{"text": "%s", "kind": ["web"]}', ":2: 'kind' is a JSON list, expected a string"),
+    ('{"text": "これは\\ud800%s"}', ":2: 'text' has an unpaired surrogate at character 3 (not valid Unicode)"),
+    ('{"text": "%s", "kind": "w\\udc00"}', ":2: 'kind' has an unpaired surrogate at character 1"),
+])
+def test_a_jsonl_kind_or_text_that_cannot_be_used_is_one_line(tmp_path, capsys, model, line, fragment) -> None:
+    """A non-string kind was a TypeError in the sampler or in eval; a lone surrogate escape one in MeCab (eval) or
+    a pybind11 cast message (train)."""
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"text": TEXT, "kind": "web"}) + "\n" + line % TEXT + "\n", encoding="utf-8")
+    for argv in (["train", "--vocab-size", "100", "--holdout", "0", "--out", str(tmp_path / "out")],
+                 ["eval", "--model", str(model)]):
+        assert main(["tokenizer", *argv, "--input", str(path)]) == 2, argv
+        _one_line(capsys, f"{path}{fragment}")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_parquet_kind_column_of_numbers_is_one_line(tmp_path, capsys, model) -> None:
+    """Files whose `kind` is int in one and string in another made sorting the kinds a TypeError."""
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.table({"kind": ["web"], "text": [TEXT]}), tmp_path / "in" / "a.parquet")
+    pq.write_table(pa.table({"kind": [1], "text": [TEXT]}), tmp_path / "in" / "b.parquet")
+    for argv in (["train", "--vocab-size", "100", "--holdout", "0", "--out", str(tmp_path / "out")],
+                 ["eval", "--model", str(model)]):
+        assert main(["tokenizer", *argv, "--input", str(tmp_path / "in")]) == 2, argv
+        _one_line(capsys, f"{tmp_path / 'in' / 'b.parquet'}: column 'kind' holds int64, not strings")
