@@ -9,7 +9,7 @@ import posixpath
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from tokenizer.train import TrainConfig
 
 KINDS = ("academic", "government", "web", "reference")
+# What `tokenizer.build` writes into TOKDIR (tokenizer.json: unigram only).
+OUTPUTS = ("tokenizer.model", "tokenizer.vocab", "tokenizer.json", "training.json", "eval.json",
+           "baselines/default.model", "baselines/lossless.model")
 
 
 def _matches(pattern: str) -> list[str]:
@@ -172,6 +175,7 @@ def _train(args: argparse.Namespace) -> int:
         raise UserError(f"{join(args.out, 'tokenizer.model')} already exists; choose another --out or remove "
                         "the old tokenizer")
     check_output_folder(args.out)
+    _check_targets(args.out, OUTPUTS)  # before the training, not after it
     created = _created_folder(args.out)
     try:
         report = _build(args, cfg)
@@ -220,6 +224,25 @@ def _build(args: argparse.Namespace, cfg: TrainConfig) -> dict:
         shutil.rmtree(local, ignore_errors=True)
 
 
+def _check_targets(out: str, rels: Iterable[str]) -> None:
+    """In a local --out, each output's place must be free or a file and the folders above it folders: a `baselines`
+    file or an `eval.json` folder was a FileExistsError/IsADirectoryError traceback after the whole training, with
+    some files already moved in."""
+    if "://" in out:
+        return
+    for rel in rels:
+        parts = rel.split("/")
+        for depth in range(1, len(parts)):
+            folder = Path(out, *parts[:depth])
+            if os.path.lexists(folder) and not folder.is_dir():
+                raise UserError(f"--out {out}: {folder} is a file, and the tokenizer writes {rel} there; "
+                                "choose another --out or remove it")
+        target = Path(out, rel)
+        if target.is_dir() and not target.is_symlink():
+            raise UserError(f"--out {out}: {target} is a folder, and the tokenizer writes a file there; "
+                            "choose another --out or remove it")
+
+
 def _publish(local: Path, out: str) -> None:
     """Every file into --out, tokenizer.model last: what pack reads and a rerun refuses is there only with the
     rest."""
@@ -227,6 +250,7 @@ def _publish(local: Path, out: str) -> None:
 
     remote = "://" in out
     files = sorted((p for p in local.rglob("*") if p.is_file()), key=lambda p: (p.name == "tokenizer.model", str(p)))
+    _check_targets(out, [path.relative_to(local).as_posix() for path in files])  # before the first move
     for path in files:
         rel = path.relative_to(local).as_posix()
         if remote:

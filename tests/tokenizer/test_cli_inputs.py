@@ -129,3 +129,34 @@ def test_a_parquet_kind_column_of_numbers_is_one_line(tmp_path, capsys, model) -
                  ["eval", "--model", str(model)]):
         assert main(["tokenizer", *argv, "--input", str(tmp_path / "in")]) == 2, argv
         _one_line(capsys, f"{tmp_path / 'in' / 'b.parquet'}: column 'kind' holds int64, not strings")
+
+
+@pytest.mark.parametrize(("occupied", "said"), [("baselines", "baselines is a file, and the tokenizer writes "
+                                                 "baselines/default.model there"),
+                                                ("eval.json/", "eval.json is a folder, and the tokenizer writes a file")])
+def test_an_output_place_taken_by_the_wrong_kind_of_entry_is_one_line(tmp_path, capsys, occupied, said) -> None:
+    """A `baselines` file or an `eval.json` folder in --out was a traceback after the whole training."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / occupied).mkdir() if occupied.endswith("/") else (out / occupied).write_text("mine")
+    docs = _jsonl(tmp_path / "d.jsonl", ["web"] * 40)
+    assert main(["tokenizer", "train", "--input", str(docs), "--out", str(out), "--vocab-size", "3200",
+                 "--policy", "none"]) == 2
+    _one_line(capsys, f"--out {out}: {out / occupied.rstrip('/')}", said[len(occupied.rstrip('/')):])
+    assert sorted(p.name for p in out.iterdir()) == [occupied.rstrip("/")]
+
+
+def test_publish_moves_nothing_when_one_place_is_taken(tmp_path) -> None:
+    """The check before the moves: a place taken after the training started must not leave a half-published
+    TOKDIR (the baselines were moved in, then eval.json failed)."""
+    from pipeline.cmd_tokenizer import _publish
+    from pipeline.errors import UserError
+
+    local, out = tmp_path / "local", tmp_path / "out"
+    for rel in ("baselines/default.model", "eval.json", "tokenizer.model"):
+        (local / rel).parent.mkdir(parents=True, exist_ok=True)
+        (local / rel).write_text(rel)
+    (out / "eval.json").mkdir(parents=True)
+    with pytest.raises(UserError, match="eval.json is a folder"):
+        _publish(local, str(out))
+    assert sorted(p.name for p in out.iterdir()) == ["eval.json"]
