@@ -23,6 +23,10 @@ from tokenizer.policy import DELIMITER, POLICIES, presegment_all
 from trainer_bridge.userpaths import not_regular
 
 SPECIALS = ("<unk>", "<s>", "</s>", "<pad>")
+# The space as the trainer sees it (escaped before required_chars is checked; a literal " " is refused). Required,
+# or a sample without a space (laws only, say) gave no `▁` piece: every space became the three byte tokens of
+# U+2581 and decoded as `▁`, so the lossless model lost the round trip of every text with a space.
+SPACE_PIECE = "\u2581"
 BASELINES = ("default", "lossless")
 
 
@@ -81,11 +85,11 @@ def trainer_options(variant: str, cfg: TrainConfig) -> dict:
                 "add_dummy_prefix": False, "remove_extra_whitespaces": False,
                 "allow_whitespace_only_pieces": True, "user_defined_symbols": ["\n", "\r"]}
     if variant == "lossless":
-        return {**lossless, "required_chars": "".join(sorted(JOYO_FORMS))}
+        return {**lossless, "required_chars": "".join(sorted(JOYO_FORMS)) + SPACE_PIECE}
     if variant != "main":
         raise ValueError(f"unknown variant {variant!r}")
     opts = {**lossless, "model_type": cfg.model_type, "split_digits": True,
-            "required_chars": required_chars(cfg.inventory_level),
+            "required_chars": required_chars(cfg.inventory_level) + SPACE_PIECE,
             "character_coverage": cfg.character_coverage,
             "max_sentencepiece_length": cfg.max_piece_length,
             "unk_id": 0, "bos_id": 1, "eos_id": 2, "pad_id": 3,

@@ -49,7 +49,7 @@ def test_auto_picks_the_largest_level_that_fits(vocab: int, level: str) -> None:
 def test_config_reports_the_resolved_level_and_rejects_unknown() -> None:
     cfg = TrainConfig(vocab_size=16000)
     assert cfg.inventory == "auto" and cfg.to_dict()["inventory_level"] == "full"
-    assert len(trainer_options("main", cfg)["required_chars"]) == len(required_chars("full"))
+    assert trainer_options("main", cfg)["required_chars"] == required_chars("full") + "\u2581"  # + the space, escaped
     with pytest.raises(TokenizerError, match="--inventory"):
         TrainConfig(inventory="jis0212").validate()
     with pytest.raises(ValueError, match="needs the vocabulary size"):
