@@ -28,8 +28,9 @@ from tokenizer.train import (
 
 def write_vocab(sp: spm.SentencePieceProcessor, path: Path) -> None:
     """piece<TAB>score per line, like spm_train's .vocab; newline, CR and tab inside a piece are written
-    as the escapes `\\n`, `\\r`, `\\t` so every line is one piece."""
-    escapes = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
+    as the escapes `\\n`, `\\r`, `\\t` so every line is one piece, and a backslash as `\\\\` so the escapes
+    can be undone: a LaTeX piece such as `\\theta` read back as a tab and `heta`."""
+    escapes = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
     lines = [f"{sp.id_to_piece(i).translate(escapes)}\t{sp.get_score(i):g}" for i in range(sp.get_piece_size())]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

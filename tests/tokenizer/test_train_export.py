@@ -169,3 +169,21 @@ def test_a_sample_without_a_space_still_round_trips_spaces(sentences: list[str])
         assert sp.decode(sp.encode(text)) == text, name
     hf = hf_export.to_hf(models["main"])
     assert hf.decode(hf.encode(text).ids) == text and hf.encode(text).ids == load(models["main"]).encode(text)
+
+
+def test_vocab_file_escapes_can_be_undone(sentences: list[str], tmp_path) -> None:
+    """tokenizer.vocab escapes newline, CR and tab; a backslash must be escaped too, or a piece `\\theta` (LaTeX in
+    academic text) and a piece tab + `heta` are the same line."""
+    import re
+
+    from tokenizer.build import write_vocab
+
+    tricky = ["\\theta", "\theta", "\\n", "\n", "\r", "a\\\\b"]  # and the backslash, a required character
+    options = trainer_options("main", TrainConfig(vocab_size=4200, policy="none", inventory="joyo"))
+    sp = load(train_model(sentences[:1500], {**options, "user_defined_symbols": tricky}))
+    write_vocab(sp, tmp_path / "tokenizer.vocab")
+    lines = (tmp_path / "tokenizer.vocab").read_text(encoding="utf-8").split("\n")[:-1]
+    unescape = {"\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
+    pieces = [re.sub(r"\\(.)", lambda m: unescape[m.group(1)], line.rsplit("\t", 1)[0]) for line in lines]
+    assert pieces == [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+    assert all(piece in pieces for piece in [*tricky, "\\"])
