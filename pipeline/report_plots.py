@@ -32,15 +32,23 @@ def bar_chart(counts: Mapping[str, float], xlabel: str) -> str:
 
 
 def histograms(kept: Sequence[float], rejected: Sequence[float], xlabel: str, log: bool = False) -> str:
-    """Kept and rejected on the same bins; the legend counts the values drawn (NaN and inf are not drawn)."""
+    """Kept and rejected on the same bins; the legend counts the values drawn (NaN and inf are not drawn).
+
+    `log` is for counts (lengths): a log axis has no 0, so values below 1 (empty documents) get a bin of their
+    own, [0, 1), on the linear part of a symlog axis; they were counted in the legend but drawn nowhere."""
     kept, rejected = (np.asarray(v, dtype=float) for v in (kept, rejected))
     kept, rejected = kept[np.isfinite(kept)], rejected[np.isfinite(rejected)]
+    if log:  # a count below 0 is not one: clip it into the first bin rather than drop it from the bars
+        kept, rejected = np.maximum(kept, 0), np.maximum(rejected, 0)
     fig, ax = plt.subplots(figsize=(6.5, 2.6))
     data = np.concatenate([kept, rejected])
     lo, hi = (float(data.min()), float(data.max())) if len(data) else (0.0, 1.0)
-    if log:
+    if log and lo < 1:
+        ax.set_xscale("symlog", linthresh=1, linscale=0.5)
+        bins, span = np.concatenate([[0.0], np.geomspace(1, max(hi, 2), 40)]), None
+    elif log:
         ax.set_xscale("log")
-        bins, span = np.geomspace(max(lo, 1), max(hi, 2), 40), None
+        bins, span = np.geomspace(lo, max(hi, 2), 40), None
     else:
         bins, span = 40, (lo, hi)
     ax.hist(kept, bins=bins, range=span, alpha=0.6, color=KEPT, label=f"kept ({len(kept):,})")
