@@ -27,6 +27,7 @@ from pipeline import report_plots as plots
 from pipeline.accounting import FUNNEL
 from pipeline.errors import UserError
 
+QUARANTINE = "quarantined (unreadable)"  # its row among the rejection reasons; no reason has this name
 SAMPLE_ROWS = 20000  # documents per output for the length and hiragana plots: they need text and meta, not cheap
 STYLE = """body{font:14px/1.5 system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
@@ -74,7 +75,10 @@ def _curate_dir(out: Path) -> Path | None:
 def funnel_section(stats: dict[str, Any], problems: list[str]) -> str:
     rows = [[kind, *funnel, chars] for kind, (funnel, chars) in stats["kinds"].items()]
     total = ["all", *stats["funnel"], stats["kept_chars"]]
-    chars = table(["reason", "documents", "characters removed"], [[r, d, c] for r, (d, c) in stats["reasons"].items()])
+    removed = [[r, d, c] for r, (d, c) in stats["reasons"].items()]
+    if quarantined := stats["totals"]["quarantined_docs"]:  # an outcome of its own, not only a funnel drop
+        removed.append([QUARANTINE, quarantined, "not counted"])
+    chars = table(["reason", "documents", "characters removed"], removed)
     return ("<h2>Document funnel</h2><p>Documents left after each stage, per kind. Every input document ends "
             "curated, rejected or quarantined; this run "
             + (f"<b>does not balance</b>: {esc('; '.join(problems))}" if problems else "balances") + ".</p>"
@@ -110,18 +114,27 @@ def _examples(path: Path, limit: int = 3) -> list[tuple[str, str]]:
 
 
 def reasons_section(stats: dict[str, Any], curate: Path) -> str:
-    if not stats["reasons"]:
+    """Rejections by reason and quarantined documents, each with examples: a quarantined page is as much an
+    outcome as a rejected one, and was visible only as a drop in the funnel's `readable` column."""
+    quarantined = stats["totals"]["quarantined_docs"]
+    if not stats["reasons"] and not quarantined:
         return ""
+    counts = {r: d for r, (d, _) in stats["reasons"].items()}
+    if quarantined:
+        counts[QUARANTINE] = quarantined
     parts = ["<h2>Why documents were removed</h2>",
-             figure(plots.bar_chart({r: d for r, (d, _) in stats["reasons"].items()}, "documents"),
-                    "Rejections by reason (first failing rule)")]
-    for reason in stats["reasons"]:
-        path = _sample_file(curate / "samples", reason)
+             figure(plots.bar_chart(counts, "documents"), "Rejections by reason (first failing rule)"
+                    + (f"; {QUARANTINE}: input that could not be read, with its error" if quarantined else ""))]
+    # samples/quarantine.jsonl holds the quarantined documents' errors as their text (sinks._first_samples)
+    shown = [(r, r, "examples") for r in stats["reasons"]] + ([("quarantine", QUARANTINE, "example errors")]
+                                                              if quarantined else [])
+    for name, label, what in shown:
+        path = _sample_file(curate / "samples", name)
         if path is None:
             continue
-        items = "".join(f"<li class=ex><b>{esc(label)}</b> {esc(_oneline(text)[:200])}</li>"
-                        for label, text in _examples(path))
-        parts.append(f"<details><summary>{esc(reason)}: examples</summary><ul>{items}</ul></details>")
+        items = "".join(f"<li class=ex><b>{esc(doc)}</b> {esc(_oneline(text)[:200])}</li>"
+                        for doc, text in _examples(path))
+        parts.append(f"<details><summary>{esc(label)}: {what}</summary><ul>{items}</ul></details>")
     return "".join(parts)
 
 

@@ -334,3 +334,50 @@ def test_outputs_that_do_not_add_up_are_said_not_to_balance(curated, capsys, dam
     page = (curated / "report.html").read_text(encoding="utf-8")
     assert "this run balances" not in page and "<b>does not balance</b>" in page
     assert err.split("does NOT balance: ")[1] in html.unescape(page)
+
+
+def test_quarantined_documents_are_an_outcome_with_example_errors(curated):
+    stats = json.loads((curated / "curate" / "stats.json").read_text(encoding="utf-8"))
+    n = stats["quarantined_docs"]
+    assert n, "the fixture has unreadable input (a broken JSON line, a truncated gzip file)"
+    first = json.loads((curated / "curate" / "samples" / "quarantine.jsonl").read_text(encoding="utf-8")
+                       .splitlines()[0])
+    page = write_report(curated).read_text(encoding="utf-8")
+    assert f"<tr><td>quarantined (unreadable)</td><td class=n>{n:,}</td>" in page  # beside the rejection reasons
+    assert "<summary>quarantined (unreadable): example errors</summary>" in page
+    assert html.escape(report._oneline(first["text"])[:200]) in page
+
+
+def test_only_quarantined_documents_still_get_the_removed_section(tmp_path):
+    _handbuilt(tmp_path, 3, 0)
+    stats = json.loads((tmp_path / "stats.json").read_text(encoding="utf-8"))
+    stats.update(input_docs=4, quarantined_docs=1, reasons={}, dedup={})
+    stats["funnel"][0]["docs"] = stats["kinds"]["web"]["funnel"][0]["docs"] = 4
+    (tmp_path / "samples" / "quarantine.jsonl").write_text(
+        json.dumps({"id": "q1", "url": None, "text": "gzip: CRC check failed <b>"}) + "\n", encoding="utf-8")
+    (tmp_path / "stats.json").write_text(json.dumps(stats), encoding="utf-8")
+    page = report.build_report(tmp_path)
+    assert "<h2>Why documents were removed" in page and "gzip: CRC check failed &lt;b&gt;" in page
+
+
+def test_empty_documents_are_drawn_in_the_length_histogram(monkeypatch):
+    from matplotlib.axes import Axes
+
+    from pipeline import report_plots
+
+    drawn = []
+    hist = Axes.hist
+
+    def spy(self, x, *args, **kwargs):
+        counts, bins, patches = hist(self, x, *args, **kwargs)
+        drawn.append((len(x), int(sum(counts)), bins[0]))
+        return counts, bins, patches
+
+    monkeypatch.setattr(Axes, "hist", spy)
+    kept, rejected = [0, 1, 12, 300, 5000], [0, 0, 0, 7]
+    report_plots.histograms(kept, rejected, "characters", log=True)
+    assert [(n, d) for n, d, _ in drawn] == [(5, 5), (4, 4)]  # the legend's counts are the bars' counts
+    assert drawn[0][2] == 0  # the empty documents' own bin
+    drawn.clear()
+    report_plots.histograms([3, 40], [2], "characters", log=True)  # no empty document: no 0 bin
+    assert [(n, d) for n, d, _ in drawn] == [(2, 2), (1, 1)] and drawn[0][2] == 2
