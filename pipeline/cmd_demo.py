@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="redo every stage")
     p.add_argument("--steps", type=integer(1), default=300, help="training steps of the tiny model (default 300)")
     p.add_argument("--ranks", type=_ranks, default=2, help="MPI ranks for training: 1, 2, 4 or 8 (default 2)")
-    p.add_argument("--vocab-size", type=integer(8), default=8000)
+    p.add_argument("--vocab-size", type=_vocab_size, default=8000,
+                   help="tokenizer vocabulary (default 8000; at least the inventory's fixed pieces)")
     p.add_argument("--seq-len", type=integer(1), default=128)
     p.set_defaults(func=run)
 
@@ -53,6 +54,18 @@ def _ranks(text: str) -> int:
     if value not in choices:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(map(str, choices))} (the demo trains with a "
                                          f"global batch of {GLOBAL_BATCH}), got {text}")
+    return value
+
+
+def _vocab_size(text: str) -> int:
+    """A vocabulary that holds the tokenizer's fixed pieces, checked before any stage: a smaller one failed only at
+    the tokenizer stage, after curate, and below 17 named --reserved-tokens, which the user did not give."""
+    from tokenizer.train import minimum_vocab_size  # here: the demo's other options need no sentencepiece
+
+    value = integer(1)(text)
+    if value < (least := minimum_vocab_size()):  # the demo trains with the defaults: --inventory auto, 16 reserved
+        raise argparse.ArgumentTypeError(f"expected at least {least} (the tokenizer's required characters, special "
+                                         f"and reserved pieces and byte pieces), got {text}")
     return value
 
 

@@ -97,6 +97,29 @@ def trainer_options(variant: str, cfg: TrainConfig) -> dict:
     return opts
 
 
+BYTE_PIECES = 256  # byte fallback: one piece per byte value, in every model
+
+
+def fixed_pieces(cfg: TrainConfig) -> int:
+    """Pieces the main model holds whatever the sample, from its own trainer options: the inventory (at the level
+    `cfg.inventory` resolves to at `cfg.vocab_size`) with the space, special, reserved and user-defined pieces
+    and the byte pieces. A smaller vocabulary cannot train; the sample's characters outside the inventory add more."""
+    opts = trainer_options("main", cfg)
+    specials = sum(opts[f"{name}_id"] >= 0 for name in ("unk", "bos", "eos", "pad"))
+    return (len(opts["required_chars"]) + specials + len(opts["control_symbols"]) + len(opts["user_defined_symbols"])
+            + (BYTE_PIECES if opts["byte_fallback"] else 0))
+
+
+def minimum_vocab_size(inventory: str = AUTO, reserved_tokens: int = 16) -> int:
+    """The smallest vocabulary that holds its own fixed pieces, so a command can refuse a smaller one before any
+    work: `auto` resolves to a larger level as the vocabulary grows, so this is the least fixed point."""
+    size = 0
+    while (need := fixed_pieces(TrainConfig(vocab_size=size, inventory=inventory,
+                                            reserved_tokens=reserved_tokens))) > size:
+        size = need  # the level resolved at `need` is at least the one at `size`: `need` never falls
+    return size
+
+
 def _explain(exc: RuntimeError, vocab_size: int) -> TokenizerError:
     msg = str(exc)
     too_high = re.search(r"Vocabulary size too high \((\d+)\).*?<= (\d+)", msg)

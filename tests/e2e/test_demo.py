@@ -303,3 +303,35 @@ def test_ranks_that_do_not_divide_the_batch_are_refused_before_any_stage(tmp_pat
     assert exc.value.code == 2 and ran == [] and not any(tmp_path.iterdir())
     assert capsys.readouterr().err == (f"jcorpus demo: error: argument --ranks: expected one of 1, 2, 4, 8 (the demo "
                                        f"trains with a global batch of 8), got {ranks}\n")
+
+
+@pytest.mark.parametrize("vocab", ["8", "16", "100"])
+def test_a_vocabulary_below_the_tokenizers_fixed_pieces_is_refused_before_any_stage(tmp_path, monkeypatch, capsys,
+                                                                                     vocab):
+    """--vocab-size 100 ran curate first, then the tokenizer failed; 8 to 16 named --reserved-tokens, not given."""
+    from tokenizer.train import TrainConfig, fixed_pieces, minimum_vocab_size
+
+    least = minimum_vocab_size()
+    assert fixed_pieces(TrainConfig(vocab_size=least)) == least  # the inventory auto resolves to there fits
+    ran = _fake_chain(monkeypatch)
+    with pytest.raises(SystemExit) as exc:
+        _main(capsys, "--out", str(tmp_path), "--vocab-size", vocab)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and ran == [] and not any(tmp_path.iterdir())
+    assert err.startswith("jcorpus demo: error: argument --vocab-size: ") and err.count("\n") == 1
+    assert f"at least {least} " in err and "--reserved-tokens" not in err
+
+
+def test_the_smallest_vocabulary_is_passed_on_to_the_tokenizer(tmp_path, monkeypatch, capsys):
+    from tokenizer.train import minimum_vocab_size
+
+    argvs: list[list[str]] = []
+    _fake_chain(monkeypatch)
+    from pipeline import cmd_demo
+
+    fake = cmd_demo.run_stage
+    monkeypatch.setattr(cmd_demo, "run_stage", lambda argv, log: argvs.append(argv) or fake(argv, log))
+    least = str(minimum_vocab_size())
+    code, _, err = _main(capsys, "--out", str(tmp_path), "--vocab-size", least)
+    assert code == 0, err
+    assert any(a[a.index("--vocab-size") + 1] == least for a in argvs if "--vocab-size" in a)

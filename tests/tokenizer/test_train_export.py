@@ -12,6 +12,7 @@ from tokenizer.train import (
     TokenizerError,
     TrainConfig,
     load,
+    minimum_vocab_size,
     train_all,
     train_all_fit,
     train_model,
@@ -187,3 +188,14 @@ def test_vocab_file_escapes_can_be_undone(sentences: list[str], tmp_path) -> Non
     pieces = [re.sub(r"\\(.)", lambda m: unescape[m.group(1)], line.rsplit("\t", 1)[0]) for line in lines]
     assert pieces == [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
     assert all(piece in pieces for piece in [*tricky, "\\"])
+
+
+def test_the_minimum_vocabulary_is_what_sentencepiece_requires():
+    """`minimum_vocab_size` (the demo refuses a smaller --vocab-size up front) counts what SentencePiece itself
+    requires of the main model: one piece fewer is refused, the minimum trains."""
+    least = minimum_vocab_size()
+    chars = required_chars("auto", least)  # every inventory character, with spaces: nothing beyond the fixed pieces
+    sentences = [chars[i:i + 10] + " " + chars[i + 10:i + 20] for i in range(0, len(chars), 20)] * 3
+    with pytest.raises(TokenizerError, match=f"cannot hold the {least} required"):
+        train_model(sentences, trainer_options("main", TrainConfig(vocab_size=least - 1)))
+    assert train_model(sentences, trainer_options("main", TrainConfig(vocab_size=least)))
