@@ -189,7 +189,9 @@ def distributions_section(curate: Path) -> str:
     which = _which(kept, rejected)
     parts = ["<h2>Distributions, kept vs rejected</h2>",
              figure(plots.histograms(kept["length"], rejected["length"], "characters", log=True),
-                    f"Document length: {which}"),
+                    f"Document length: {which}" + (
+                        "; empty documents (0 characters) are the bar from 0 to 1"
+                        if any((d["length"] == 0).any() for d in (kept, rejected)) else "")),
              figure(plots.histograms(kept["hira"], rejected["hira"], "hiragana fraction of letters"),
                     f"Hiragana fraction: {which}")]
     qk, qr = (q[np.isfinite(q)] for q in (kept["quality"], rejected["quality"]))

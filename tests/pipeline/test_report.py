@@ -381,3 +381,12 @@ def test_empty_documents_are_drawn_in_the_length_histogram(monkeypatch):
     drawn.clear()
     report_plots.histograms([3, 40], [2], "characters", log=True)  # no empty document: no 0 bin
     assert [(n, d) for n, d, _ in drawn] == [(2, 2), (1, 1)] and drawn[0][2] == 2
+
+
+def test_the_length_caption_says_where_empty_documents_are(tmp_path):
+    _handbuilt(tmp_path, 3, 2)
+    assert "empty documents" not in report.build_report(tmp_path)
+    table = pq.read_table(tmp_path / "rejected" / "part-00000.parquet")
+    pq.write_table(table.set_column(table.schema.get_field_index("text"), "text", pa.array(["", ""])),
+                   tmp_path / "rejected" / "part-00000.parquet")
+    assert "empty documents (0 characters) are the bar from 0 to 1" in report.build_report(tmp_path)
