@@ -222,6 +222,20 @@ def test_fp16_conversion_matches_numpy(kernel_path, rng):
         assert sk.fp32_to_fp16(np.float32([1.0, bad]))[1]
 
 
+def assert_same_at_1_2_3_threads(run) -> None:
+    """`run()`'s arrays are bitwise equal with 1, 2 and 3 OpenMP threads (the default count is restored)."""
+    try:
+        results = []
+        for n in (1, 2, 3):
+            sk.set_threads(n)
+            results.append(run())
+    finally:
+        sk.set_threads(sve_default_threads())
+    for other in results[1:]:
+        for want, got in zip(results[0], other, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
 def test_results_independent_of_thread_count(kernel_path, rng):
     """Fixed reduction orders: 1, 2 and 3 OpenMP threads give bitwise equal results. Each size clears its kernel's
     OpenMP cutoff and gives each of 3 threads work at every vector length up to 2048 bits (checked by making the last
@@ -241,16 +255,7 @@ def test_results_independent_of_thread_count(kernel_path, rng):
         return [sk.matmul_forward(a, w), *sk.matmul_backward(dout, a, w), *sk.layernorm_backward(x, x, lw, mean, rstd),
                 dtable, np.float64(sk.sumsq(big)), sk.gelu_forward(big)]
 
-    try:
-        results = []
-        for n in (1, 2, 3):
-            sk.set_threads(n)
-            results.append(run())
-    finally:
-        sk.set_threads(sve_default_threads())
-    for other in results[1:]:
-        for want, got in zip(results[0], other, strict=True):
-            np.testing.assert_array_equal(got, want)
+    assert_same_at_1_2_3_threads(run)
 
 
 def test_row_attention_and_optimizer_kernels_independent_of_thread_count(kernel_path, rng):
@@ -278,16 +283,7 @@ def test_row_attention_and_optimizer_kernels_independent_of_thread_count(kernel_
         return [*out, sk.softmax_forward(logits), losses, probs, sk.crossentropy_backward(probs, targets, 0.25),
                 p, mm, vv]
 
-    try:
-        results = []
-        for n in (1, 2, 3):
-            sk.set_threads(n)
-            results.append(run())
-    finally:
-        sk.set_threads(sve_default_threads())
-    for other in results[1:]:
-        for want, got in zip(results[0], other, strict=True):
-            np.testing.assert_array_equal(got, want)
+    assert_same_at_1_2_3_threads(run)
 
 
 def test_set_threads_holds_for_kernels_called_from_other_threads():
