@@ -16,7 +16,7 @@ import numpy as np
 
 from filters.codepoints import code_points
 
-SCORE_CHARS = 30_000  # characters looked at, as for the kana ratio
+SCORE_CHARS = 30_000  # characters of decoded text these checks and charset's kana ratio look at
 MIN_LETTERS = 4  # hanzi, hangul or kanji a reading needs before these checks trust it
 COMMON_SHARE = 0.9  # of a Chinese or Korean reading's letters, from its charset's frequent block
 _MISPLACED_MARK = re.compile("(?<![\uff73\uff76-\uff84\uff8a-\uff8e\uff9c\uff66])\uff9e|(?<![\uff8a-\uff8e])\uff9f")
@@ -35,12 +35,18 @@ _COMMON_BLOCKS = {"gb18030": ("gb2312", range(0xB0, 0xD8)), "big5hkscs": ("big5"
                   "cp949": ("euc_kr", range(0xB0, 0xC9))}
 
 
+def non_ascii_share(text: str, low: int, high: int) -> float:
+    """Characters in [low, high] among the non-ASCII characters of the first SCORE_CHARS (counted on code points:
+    10x faster than a regex findall); 0 without any."""
+    cps = code_points(text[:SCORE_CHARS])
+    non_ascii = int(np.count_nonzero(cps >= 0x80))
+    return int(np.count_nonzero((cps >= low) & (cps <= high))) / non_ascii if non_ascii else 0.0
+
+
 def halfwidth_share(text: str) -> float:
     """Half-width katakana among the non-ASCII characters. GB2312, Big5 and EUC-KR bytes often decode as cp932
     without an error, about two half-width katakana per hanzi or hangul (60-90% of the non-ASCII characters)."""
-    cps = code_points(text[:SCORE_CHARS])
-    non_ascii = int(np.count_nonzero(cps >= 0x80))
-    return int(np.count_nonzero((cps >= 0xFF61) & (cps <= 0xFF9F))) / non_ascii if non_ascii else 0.0
+    return non_ascii_share(text, 0xFF61, 0xFF9F)
 
 
 def voicing_fits(text: str) -> bool:
