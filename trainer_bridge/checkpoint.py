@@ -39,8 +39,8 @@ class Checkpoint:
     state: dict  # optimizer t, loss scaler, rng, stream states per rank, run arguments
 
 
-def save_checkpoint(run_dir: str | Path, ckpt: Checkpoint, keep: int = 0) -> Path:
-    """Atomically write RUN/ckpt-STEP.npz; with keep > 0, delete all but the newest `keep` checkpoints."""
+def save_checkpoint(run_dir: str | Path, ckpt: Checkpoint) -> Path:
+    """Atomically write RUN/ckpt-STEP.npz (rotation is `prune_checkpoints`, once the checkpoint is confirmed)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     final = run_dir / f"ckpt-{ckpt.step}.npz"
@@ -56,7 +56,6 @@ def save_checkpoint(run_dir: str | Path, ckpt: Checkpoint, keep: int = 0) -> Pat
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    prune_checkpoints(run_dir, keep)
     return final
 
 

@@ -16,6 +16,7 @@ from trainer_bridge.checkpoint import (
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
+    prune_checkpoints,
     save_checkpoint,
 )
 from trainer_bridge.manifest import PackSettings, write_local
@@ -49,7 +50,8 @@ def test_roundtrip_is_exact_and_leaves_no_temp_files(tmp_path):
 
 def test_newest_by_step_number_and_keep(tmp_path):
     for step in (2, 10, 9):
-        save_checkpoint(tmp_path, make_ckpt(step), keep=2)
+        save_checkpoint(tmp_path, make_ckpt(step))
+        prune_checkpoints(tmp_path, keep=2)
     assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt-9.npz", "ckpt-10.npz"]
     assert latest_checkpoint(tmp_path).name == "ckpt-10.npz"
     assert latest_checkpoint(tmp_path / "missing") is None
