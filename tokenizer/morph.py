@@ -22,8 +22,9 @@ from itertools import accumulate
 MAX_CHUNK_CHARS = 20_000
 MAX_SENTENCE_CHARS = 2_000
 CUT_CONTEXT = 64  # characters of right context a window's cut point keeps (MeCab's lattice looks ahead)
-_SENTENCE_END = re.compile(r"(?<=[。！？!?\n])")
-_END_CHAR = re.compile(r"[。！？!?\n]")
+_END_CHARS = "。！？!?\n"  # what a chunk is cut after
+_SENTENCE_END = re.compile(f"(?<=[{_END_CHARS}])")
+_END_CHAR = re.compile(f"[{_END_CHARS}]")
 _NUL_RUN = re.compile("(\0+)")
 _NUL_POS = "補助記号"  # what MeCab gives a run of any other control character
 _TAGGERS: dict[str, object] = {}
