@@ -19,8 +19,6 @@ from trainer_bridge.cliargs import MAX_WORKERS, SEED_MAX, integer, number, outpu
 MAX_VOCAB = 1 << 20  # SentencePiece takes an int32 (2**31 was its traceback); no useful vocabulary is near either
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from tokenizer.train import TrainConfig
 
 KINDS = ("academic", "government", "web", "reference")
@@ -91,16 +89,18 @@ def _file_records(name: str) -> Iterator[tuple[str, str]]:
 
 
 def _parquet_records(name: str, handle: BinaryIO) -> Iterator[tuple[str, str]]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline.documents import check_text_column
+    from pipeline.documents import check_text_column, is_string_type
 
     pf = pq.ParquetFile(handle)
     columns = [c for c in ("kind", "text") if c in pf.schema_arrow.names]
     if "text" not in columns:
         raise UserError(f"{name}: no 'text' column (is this curated Parquet?)")
     check_text_column(name, pf.schema_arrow)
-    if "kind" in columns and not _is_string(kind_type := pf.schema_arrow.field("kind").type):
+    if "kind" in columns and not (is_string_type(kind_type := pf.schema_arrow.field("kind").type)
+                                  or pa.types.is_null(kind_type)):
         raise UserError(f"{name}: column 'kind' holds {kind_type}, not strings (curated Parquet has the kind names)")
     for batch in pf.iter_batches(columns=columns, batch_size=1024):
         rows = batch.to_pydict()
@@ -108,25 +108,9 @@ def _parquet_records(name: str, handle: BinaryIO) -> Iterator[tuple[str, str]]:
         yield from ((kind or "unknown", text) for kind, text in zip(kinds, rows["text"], strict=True) if text)
 
 
-def _lone_surrogate(text: str) -> int | None:
-    """Where a lone surrogate (a JSON escape like \\ud800 alone) is in `text`, or None: it has no UTF-8 form."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        return exc.start
-    return None
-
-
-def _is_string(type_: pa.DataType) -> bool:
-    import pyarrow as pa
-
-    type_ = type_.value_type if pa.types.is_dictionary(type_) else type_
-    return pa.types.is_string(type_) or pa.types.is_large_string(type_) or pa.types.is_null(type_)
-
-
 def _jsonl_records(name: str, handle: BinaryIO) -> Iterator[tuple[str, str]]:
     """A record naming a key twice is refused like invalid JSON: json kept the last `text` without a word."""
-    from pipeline.sources.jsonl import DuplicateKey, unique_keys
+    from pipeline.sources.jsonl import DuplicateKey, surrogate_at, unique_keys
 
     folder = posixpath.basename(posixpath.dirname(name))
     default_kind = folder if folder in KINDS else "unknown"
@@ -144,7 +128,7 @@ def _jsonl_records(name: str, handle: BinaryIO) -> Iterator[tuple[str, str]]:
             if not isinstance(kind, str):  # a number or a list was a TypeError deep in the sampler or eval
                 raise UserError(f"{name}:{lineno}: 'kind' is a JSON {type(kind).__name__}, expected a string")
             for field, value in (("text", text), ("kind", kind)):
-                if (at := _lone_surrogate(value)) is not None:  # sentencepiece and MeCab take UTF-8 only
+                if (at := surrogate_at(value)) is not None:  # sentencepiece and MeCab take UTF-8 only
                     raise UserError(f"{name}:{lineno}: '{field}' has an unpaired surrogate at character {at} "
                                     "(not valid Unicode)")
             yield kind, text

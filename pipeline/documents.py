@@ -58,10 +58,15 @@ def check_text_column(name: str, schema: pa.Schema) -> None:
                         f"ambiguous)")
     if "text" not in schema.names:
         return  # each reader says which columns it needs
-    text = schema.field("text").type
-    text = text.value_type if pa.types.is_dictionary(text) else text
-    if not (pa.types.is_string(text) or pa.types.is_large_string(text)):
+    if not is_string_type(text := schema.field("text").type):
+        text = text.value_type if pa.types.is_dictionary(text) else text
         raise UserError(f"{name}: column 'text' holds {text}, not strings (curated Parquet has the document text)")
+
+
+def is_string_type(type_: pa.DataType) -> bool:
+    """A column of strings (dictionary-encoded ones too)."""
+    type_ = type_.value_type if pa.types.is_dictionary(type_) else type_
+    return pa.types.is_string(type_) or pa.types.is_large_string(type_)
 
 
 def doc_id(source_name: str, source_id: str) -> str:

@@ -75,10 +75,10 @@ def json_safe(value: Any, depth: int = 0) -> Any:
 
 def _valid_str(text: str) -> str:
     """Lone surrogates (from JSON escapes like \\ud800) cannot be written as UTF-8: replace them."""
-    return text if _surrogate_at(text) is None else text.encode("utf-8", "replace").decode("utf-8")
+    return text if surrogate_at(text) is None else text.encode("utf-8", "replace").decode("utf-8")
 
 
-def _surrogate_at(text: str) -> int | None:
+def surrogate_at(text: str) -> int | None:
     """Where the first lone surrogate of `text` is (a JSON escape like \\ud800 alone), or None."""
     try:
         text.encode("utf-8")
@@ -120,7 +120,7 @@ def record_to_doc(record: Any, source: SourceConfig, position: str) -> RawDoc | 
     if size > source.max_record_bytes:
         return Unreadable(position, f"text of {size} bytes exceeds max_record_bytes={source.max_record_bytes}")
     record_id = _scalar_id(record.get(source.id_field))
-    if record_id is not None and (at := _surrogate_at(record_id)) is not None:
+    if record_id is not None and (at := surrogate_at(record_id)) is not None:
         # replaced, "a\\ud800" and "a\\ud801" would both be "a?", the id of a third record too
         return Unreadable(position, f"id field {source.id_field!r} has an unpaired surrogate at character {at} (not "
                                     f"valid Unicode, so not a unique id; `id_field: null` identifies records by line)")
